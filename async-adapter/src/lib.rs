@@ -1,0 +1,3 @@
+//! The tokio adapter of chanbind.
+
+pub mod postgres;

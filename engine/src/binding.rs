@@ -1,0 +1,26 @@
+//! Bindings: how a table becomes a stream.
+//!
+//! A [`ModelBinding`] names a table, its stream and its [`Field`]s; a [`Registry`] holds every
+//! binding a server answers. Both adapters take the same registry, so a program switches
+//! runtimes without touching its bindings.
+//!
+//! ```
+//! use chanbind_engine::binding::{Field, ModelBinding};
+//!
+//! let users = ModelBinding::new("auth_user")
+//!     .field(Field::string("username").max_length(150).required().unique())
+//!     .field(Field::email("email").max_length(254))
+//!     .field(Field::boolean("is_active").default(true))
+//!     .search(["username", "email"]);
+//! assert_eq!(users.stream(), "auth.User");
+//! ```
+
+mod field;
+mod kind;
+mod model;
+mod registry;
+
+pub use field::{DefaultValue, Field, OnDelete};
+pub use kind::FieldKind;
+pub use model::{ModelBinding, PK};
+pub use registry::{Registry, RegistryError};

@@ -1,0 +1,174 @@
+//! The set of bindings a server answers, checked once when it is built.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::ModelBinding;
+
+/// Why a set of bindings was refused. These are programming errors, reported at start-up
+/// rather than at the first request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// Two bindings claim one stream.
+    #[error("stream {0} is bound twice")]
+    DuplicateStream(String),
+    /// A table or field name is not a plain SQL identifier (`[a-z_][a-z0-9_]*`, at most 63 bytes).
+    #[error("{0:?} is not a plain lower-case SQL identifier")]
+    BadIdentifier(String),
+    /// A search field does not exist or is not textual.
+    #[error("{stream}: search field {field} does not exist or is not a string")]
+    BadSearchField {
+        /// The binding.
+        stream: String,
+        /// The field.
+        field: String,
+    },
+    /// A foreign key names a stream no binding serves.
+    #[error("{stream}.{field} points to unknown stream {target}")]
+    UnknownForeignStream {
+        /// The binding.
+        stream: String,
+        /// The field.
+        field: String,
+        /// The missing stream.
+        target: String,
+    },
+}
+
+/// Every binding of a server, by stream.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    models: BTreeMap<String, Arc<ModelBinding>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a model binding.
+    pub fn model(mut self, binding: ModelBinding) -> Result<Self, RegistryError> {
+        check_identifier(binding.table())?;
+        for field in binding.fields() {
+            check_identifier(field.name())?;
+        }
+        for name in binding.search_names() {
+            if !binding.get(name).is_some_and(|f| f.kind().is_textual()) {
+                return Err(RegistryError::BadSearchField {
+                    stream: binding.stream().to_owned(),
+                    field: name.clone(),
+                });
+            }
+        }
+        let stream = binding.stream().to_owned();
+        if self.models.contains_key(&stream) {
+            return Err(RegistryError::DuplicateStream(stream));
+        }
+        self.models.insert(stream, Arc::new(binding));
+        Ok(self)
+    }
+
+    /// Checks what can only be checked once every binding is in: that foreign keys point to
+    /// bound streams. Servers call this when they start.
+    pub fn validate(&self) -> Result<(), RegistryError> {
+        for binding in self.models.values() {
+            for (field, target) in binding.foreign_keys() {
+                if !self.models.contains_key(target) {
+                    return Err(RegistryError::UnknownForeignStream {
+                        stream: binding.stream().to_owned(),
+                        field: field.name().to_owned(),
+                        target: target.to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The binding serving `stream`.
+    pub fn get(&self, stream: &str) -> Option<&Arc<ModelBinding>> {
+        self.models.get(stream)
+    }
+
+    /// Every model binding, in stream order.
+    pub fn models(&self) -> impl Iterator<Item = &Arc<ModelBinding>> {
+        self.models.values()
+    }
+
+    /// The bindings in an order where every foreign key's target comes before the field's
+    /// binding, so tables can be created in that order.
+    pub fn models_by_dependency(&self) -> Vec<Arc<ModelBinding>> {
+        let mut done: Vec<Arc<ModelBinding>> = Vec::new();
+        let mut pending: Vec<&Arc<ModelBinding>> = self.models.values().collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            pending.retain(|b| {
+                let ready = b.foreign_keys().all(|(_, target)| {
+                    target == b.stream() || done.iter().any(|d| d.stream() == target)
+                });
+                if ready {
+                    done.push(Arc::clone(b));
+                }
+                !ready
+            });
+            if pending.len() == before {
+                // A cycle: the rest go in stream order; their tables' foreign keys then need
+                // deferred creation, which the DDL handles by adding constraints afterwards.
+                done.extend(pending.drain(..).cloned());
+            }
+        }
+        done
+    }
+}
+
+fn check_identifier(name: &str) -> Result<(), RegistryError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::BadIdentifier(name.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binding::Field;
+
+    #[test]
+    fn refuses_unsafe_identifiers_and_bad_search_fields() {
+        let bad = ModelBinding::new("a_b").field(Field::string("x\"; drop"));
+        assert!(matches!(Registry::new().model(bad), Err(RegistryError::BadIdentifier(_))));
+        let bad = ModelBinding::new("a_b").field(Field::integer("n")).search(["n"]);
+        assert!(matches!(Registry::new().model(bad), Err(RegistryError::BadSearchField { .. })));
+    }
+
+    #[test]
+    fn orders_tables_by_their_foreign_keys() {
+        let reg = Registry::new()
+            .model(ModelBinding::new("todo_task").field(Field::foreign_key("owner_id", "auth.User")))
+            .unwrap()
+            .model(ModelBinding::new("auth_user"))
+            .unwrap();
+        reg.validate().unwrap();
+        let order: Vec<_> = reg.models_by_dependency().iter().map(|b| b.table().to_owned()).collect();
+        assert_eq!(order, ["auth_user", "todo_task"]);
+    }
+
+    #[test]
+    fn dangling_foreign_keys_are_refused() {
+        let reg = Registry::new()
+            .model(ModelBinding::new("todo_task").field(Field::foreign_key("owner_id", "auth.User")))
+            .unwrap();
+        assert!(matches!(reg.validate(), Err(RegistryError::UnknownForeignStream { .. })));
+    }
+}

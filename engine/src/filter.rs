@@ -1,0 +1,95 @@
+//! The filter model of PROTOCOL.md section 2: Django-style lookups, `query` and `order`.
+//!
+//! One definition serves two evaluators: [`crate::sql`] compiles a [`Filter`] to a
+//! parameterized `WHERE` clause, and [`Filter::matches`] evaluates it against a row in memory
+//! (for the in-memory store and to decide which subscriptions a change touches). Their
+//! semantics are kept identical: SQL's three-valued logic (a comparison with null is false),
+//! `__ne` as `IS DISTINCT FROM`, byte-order string comparison and ASCII-only case folding.
+
+mod eval;
+mod lookup;
+mod order;
+mod parse;
+
+pub use lookup::Lookup;
+pub use order::{OrderKey, Ordering};
+pub use parse::parse_filter;
+
+use serde_json::Value;
+
+use crate::binding::FieldKind;
+
+/// A condition tree. An empty [`Filter::All`] matches every row; an empty [`Filter::Any`] none.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// Every child matches.
+    All(Vec<Filter>),
+    /// At least one child matches.
+    Any(Vec<Filter>),
+    /// One field lookup.
+    Cond(Condition),
+}
+
+impl Filter {
+    /// The filter that matches every row.
+    pub fn everything() -> Self {
+        Filter::All(Vec::new())
+    }
+
+    /// Both filters; flattens nested conjunctions.
+    pub fn and(self, other: Filter) -> Filter {
+        let mut parts = match self {
+            Filter::All(parts) => parts,
+            other => vec![other],
+        };
+        match other {
+            Filter::All(more) => parts.extend(more),
+            other => parts.push(other),
+        }
+        if parts.len() == 1 {
+            parts.pop().unwrap_or_else(Filter::everything)
+        } else {
+            Filter::All(parts)
+        }
+    }
+
+    /// Whether the filter is the trivial one that matches everything.
+    pub fn is_everything(&self) -> bool {
+        matches!(self, Filter::All(parts) if parts.is_empty())
+    }
+
+    /// `id = pk`.
+    pub fn pk(pk: i64) -> Filter {
+        Filter::Cond(Condition {
+            field: crate::binding::PK.to_owned(),
+            kind: FieldKind::Integer,
+            lookup: Lookup::Exact,
+            operand: Operand::Value(Value::from(pk)),
+        })
+    }
+}
+
+/// `field__lookup = operand`, with the field's type carried along so the condition can be
+/// evaluated or compiled without the binding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    /// The field (and column) name, taken from the binding, never from the client.
+    pub field: String,
+    /// The field's type.
+    pub kind: FieldKind,
+    /// The lookup.
+    pub lookup: Lookup,
+    /// The value compared against, already in canonical form.
+    pub operand: Operand,
+}
+
+/// The right-hand side of a condition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    /// One canonical value (never null: null comparisons become [`Lookup::IsNull`]).
+    Value(Value),
+    /// The values of `__in`.
+    List(Vec<Value>),
+    /// The flag of `__isnull`.
+    Flag(bool),
+}

@@ -1,0 +1,175 @@
+//! Turning a client's `filters` and `query` into a [`Filter`], refusing anything the binding
+//! does not allow.
+
+use serde_json::{Map, Value};
+
+use super::{Condition, Filter, Lookup, Operand};
+use crate::binding::{FieldKind, ModelBinding};
+use crate::protocol::ApiError;
+use crate::value::canonical;
+
+/// Parses `filters` (an object of lookups, ANDed) and `query` (text matched against the
+/// binding's search fields, ORed) into one filter.
+///
+/// Every field name is checked against the binding, so a key can never reach SQL: a name the
+/// binding does not declare filterable, an unknown lookup or an operand of the wrong type is
+/// `invalid_filter`. `max_in` bounds `__in` lists.
+pub fn parse_filter(
+    binding: &ModelBinding,
+    filters: &Map<String, Value>,
+    query: Option<&str>,
+    max_in: usize,
+) -> Result<Filter, ApiError> {
+    let mut all = Vec::with_capacity(filters.len() + 1);
+    for (key, value) in filters {
+        all.push(Filter::Cond(condition(binding, key, value, max_in)?));
+    }
+    if let Some(text) = query.filter(|q| !q.is_empty()) {
+        let any: Vec<Filter> = binding
+            .search_fields()
+            .map(|f| {
+                Filter::Cond(Condition {
+                    field: f.name().to_owned(),
+                    kind: f.kind().clone(),
+                    lookup: Lookup::IContains,
+                    operand: Operand::Value(Value::String(text.to_owned())),
+                })
+            })
+            .collect();
+        if any.is_empty() {
+            return Err(ApiError::invalid_filter(format!(
+                "{} has no search fields; query is not supported",
+                binding.stream()
+            )));
+        }
+        all.push(Filter::Any(any));
+    }
+    Ok(if all.len() == 1 {
+        all.pop().unwrap_or_else(Filter::everything)
+    } else {
+        Filter::All(all)
+    })
+}
+
+fn condition(
+    binding: &ModelBinding,
+    key: &str,
+    value: &Value,
+    max_in: usize,
+) -> Result<Condition, ApiError> {
+    let (name, lookup) = match key.split_once("__") {
+        Some((name, suffix)) => {
+            let lookup = Lookup::parse(suffix)
+                .ok_or_else(|| ApiError::invalid_filter(format!("{key}: unknown lookup")))?;
+            (name, lookup)
+        }
+        None => (key, Lookup::Exact),
+    };
+    let field = binding
+        .get(name)
+        .filter(|f| f.is_filterable())
+        .ok_or_else(|| ApiError::invalid_filter(format!("{key}: unknown or unfilterable field")))?;
+    let kind = field.kind();
+    let bad = |why: &str| ApiError::invalid_filter(format!("{key}: {why}"));
+
+    if lookup.is_textual() && !kind.is_textual() {
+        return Err(bad("this lookup needs a text field"));
+    }
+    if lookup.is_range() && !kind.is_ordered() {
+        return Err(bad("this field has no order"));
+    }
+    if matches!(kind, FieldKind::Json) && !matches!(lookup, Lookup::IsNull | Lookup::Exact | Lookup::Ne) {
+        return Err(bad("JSON fields only support exact, ne and isnull"));
+    }
+
+    let (lookup, operand) = match (lookup, value) {
+        (Lookup::IsNull, Value::Bool(flag)) => (Lookup::IsNull, Operand::Flag(*flag)),
+        (Lookup::IsNull, _) => return Err(bad("must be true or false")),
+        // `field: null` means "is null", as in Django; `field__ne: null` means "is not null".
+        (Lookup::Exact, Value::Null) => (Lookup::IsNull, Operand::Flag(true)),
+        (Lookup::Ne, Value::Null) => (Lookup::IsNull, Operand::Flag(false)),
+        (_, Value::Null) => return Err(bad("null is only allowed with exact, ne and isnull")),
+        (Lookup::In, Value::Array(items)) => {
+            if items.len() > max_in {
+                return Err(bad(&format!("at most {max_in} values")));
+            }
+            let list = items
+                .iter()
+                .map(|item| match item {
+                    Value::Null => Err("null is not allowed in a list".to_owned()),
+                    item => canonical(kind, item),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|why| bad(&why))?;
+            (Lookup::In, Operand::List(list))
+        }
+        (Lookup::In, _) => return Err(bad("must be a list")),
+        (lookup, value) if lookup.is_textual() => match value {
+            Value::String(_) => (lookup, Operand::Value(value.clone())),
+            _ => return Err(bad("must be a string")),
+        },
+        (lookup, value) => (lookup, Operand::Value(canonical(kind, value).map_err(|why| bad(&why))?)),
+    };
+    Ok(Condition {
+        field: field.name().to_owned(),
+        kind: kind.clone(),
+        lookup,
+        operand,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binding::Field;
+    use crate::protocol::ErrorCode;
+    use serde_json::json;
+
+    fn binding() -> ModelBinding {
+        ModelBinding::new("auth_user")
+            .field(Field::string("username").required())
+            .field(Field::email("email"))
+            .field(Field::integer("age"))
+            .field(Field::json("extra"))
+            .search(["username", "email"])
+    }
+
+    fn parse(filters: Value) -> Result<Filter, ApiError> {
+        parse_filter(&binding(), filters.as_object().unwrap(), None, 10)
+    }
+
+    fn code(filters: Value) -> ErrorCode {
+        parse(filters).unwrap_err().code
+    }
+
+    #[test]
+    fn plain_keys_are_exact_and_null_means_isnull() {
+        let f = parse(json!({"age": 3})).unwrap();
+        let Filter::Cond(c) = f else { panic!("one condition") };
+        assert_eq!((c.lookup, c.operand), (Lookup::Exact, Operand::Value(json!(3))));
+        let Filter::Cond(c) = parse(json!({"email": null})).unwrap() else { panic!() };
+        assert_eq!((c.lookup, c.operand), (Lookup::IsNull, Operand::Flag(true)));
+    }
+
+    #[test]
+    fn hostile_keys_and_values_are_invalid_filters() {
+        assert_eq!(code(json!({"name; DROP TABLE auth_user": 1})), ErrorCode::InvalidFilter);
+        assert_eq!(code(json!({"id__in": "1) OR (1=1"})), ErrorCode::InvalidFilter);
+        assert_eq!(code(json!({"id__in": ["1) OR (1=1"]})), ErrorCode::InvalidFilter);
+        assert_eq!(code(json!({"age__regex": ".*"})), ErrorCode::InvalidFilter);
+        assert_eq!(code(json!({"age__icontains": "1"})), ErrorCode::InvalidFilter);
+        assert_eq!(code(json!({"age": "3"})), ErrorCode::InvalidFilter);
+        assert_eq!(code(json!({"age__isnull": "yes"})), ErrorCode::InvalidFilter);
+        assert_eq!(code(json!({"age__gt": null})), ErrorCode::InvalidFilter);
+        assert_eq!(code(json!({"extra__gt": 1})), ErrorCode::InvalidFilter);
+        assert_eq!(code(json!({"id__in": (0..11).collect::<Vec<_>>()})), ErrorCode::InvalidFilter);
+    }
+
+    #[test]
+    fn query_ors_the_search_fields() {
+        let f = parse_filter(&binding(), &Map::new(), Some("ad"), 10).unwrap();
+        let Filter::Any(parts) = f else { panic!("an OR") };
+        assert_eq!(parts.len(), 2);
+        assert!(parse_filter(&binding(), &Map::new(), Some(""), 10).unwrap().is_everything());
+    }
+}

@@ -1,0 +1,17 @@
+//! The runtime-agnostic core of chanbind.
+//!
+//! chanbind binds database tables to a realtime JSON API over WebSocket and HTTP. This crate
+//! holds everything its two adapters share: the wire [`protocol`], [`binding`]s and their
+//! registry, the [`filter`] model, write [`validate`]ion, the per-connection [`session`], the
+//! stream and group [`actors`], the [`store`] interface with the embedded in-memory store, and
+//! the [`change`] model. It does no socket I/O of its own: adapters feed it frames and carry
+//! out what it asks, the way `quinn-proto` is driven by `quinn`.
+
+pub mod auth;
+pub mod binding;
+pub mod change;
+pub mod config;
+pub mod filter;
+pub mod protocol;
+pub mod store;
+pub mod value;

@@ -1,0 +1,66 @@
+//! The store interface and the embedded in-memory store.
+//!
+//! The engine describes database work as a [`StoreOp`]; a [`Store`] performs it. The
+//! in-memory store lives here; the PostgreSQL stores live in the adapters (tokio-postgres in
+//! the async one), and run the SQL that [`crate::sql`] builds from the same op, so every store
+//! answers every op the same way.
+
+mod memory;
+mod op;
+
+pub use memory::MemoryStore;
+pub use op::{StoreOp, StoreOutput};
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future of a store's answer.
+pub type StoreFuture<'a> = Pin<Box<dyn Future<Output = Result<StoreOutput, StoreError>> + Send + 'a>>;
+
+/// Somewhere rows live.
+pub trait Store: Send + Sync + 'static {
+    /// Performs one op atomically.
+    fn execute(&self, op: StoreOp) -> StoreFuture<'_>;
+
+    /// A short name for logs and the demo's banner (`memory`, `postgres`).
+    fn kind(&self) -> &'static str;
+}
+
+/// Why a store op failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A unique or foreign key constraint refused the write.
+    #[error("conflict on {field:?}: {message}")]
+    Conflict {
+        /// The field the constraint is on, when known.
+        field: Option<String>,
+        /// What to tell the client.
+        message: String,
+    },
+    /// The database cannot be reached.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; the text is for the log, never for the client.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    /// The error the client sees. Internal details stay in the log.
+    pub fn to_api(&self) -> crate::protocol::ApiError {
+        use crate::protocol::{ApiError, ErrorCode};
+        match self {
+            StoreError::Conflict { field, message } => {
+                let mut e = ApiError::new(ErrorCode::Conflict, message.clone());
+                if let Some(field) = field {
+                    e.fields.insert(field.clone(), vec![message.clone()]);
+                }
+                e
+            }
+            StoreError::Unavailable(_) => {
+                ApiError::new(ErrorCode::Unavailable, "the database is unavailable; try again")
+            }
+            StoreError::Internal(_) => ApiError::internal(),
+        }
+    }
+}

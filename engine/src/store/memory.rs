@@ -1,0 +1,250 @@
+//! The embedded in-memory store: the demo's default and the reference PostgreSQL is tested
+//! against. It enforces what the PostgreSQL schema enforces (unique fields, foreign keys and
+//! their delete rules) so both answer every op alike.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+
+use super::{Store, StoreError, StoreFuture, StoreOp, StoreOutput};
+use crate::binding::{ModelBinding, OnDelete, Registry, PK};
+use crate::change::{Change, ChangeKind};
+use crate::value::{compare, Row};
+
+#[derive(Default)]
+struct Table {
+    rows: BTreeMap<i64, Row>,
+    next_id: i64,
+}
+
+/// Rows in memory, one table per binding. Cheap to clone; clones share the rows.
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tables: Mutex<HashMap<String, Table>>,
+    /// Every binding by stream, to follow foreign keys.
+    bindings: HashMap<String, Arc<ModelBinding>>,
+}
+
+impl MemoryStore {
+    /// An empty store with a table for every binding of `registry`.
+    pub fn new(registry: &Registry) -> Self {
+        let bindings: HashMap<_, _> = registry
+            .models()
+            .map(|b| (b.stream().to_owned(), Arc::clone(b)))
+            .collect();
+        let tables = bindings
+            .values()
+            .map(|b| (b.table().to_owned(), Table { rows: BTreeMap::new(), next_id: 1 }))
+            .collect();
+        MemoryStore {
+            inner: Arc::new(Inner {
+                tables: Mutex::new(tables),
+                bindings,
+            }),
+        }
+    }
+
+    /// Performs an op at once. The async [`Store::execute`] wraps this.
+    pub fn execute_now(&self, op: StoreOp) -> Result<StoreOutput, StoreError> {
+        let mut tables = self.lock();
+        let db = Db { tables: &mut tables, inner: &self.inner };
+        db.run(op)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Table>> {
+        // A panic while holding the lock leaves whole rows (every write is a single insert or
+        // replace), so the data is still consistent and the poison can be ignored.
+        self.inner.tables.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Store for MemoryStore {
+    fn execute(&self, op: StoreOp) -> StoreFuture<'_> {
+        let result = self.execute_now(op);
+        Box::pin(async move { result })
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}
+
+struct Db<'a> {
+    tables: &'a mut HashMap<String, Table>,
+    inner: &'a Inner,
+}
+
+impl Db<'_> {
+    fn table(&mut self, binding: &ModelBinding) -> Result<&mut Table, StoreError> {
+        self.tables
+            .get_mut(binding.table())
+            .ok_or_else(|| StoreError::Internal(format!("no table {}", binding.table())))
+    }
+
+    fn run(mut self, op: StoreOp) -> Result<StoreOutput, StoreError> {
+        match op {
+            StoreOp::Get { binding, pk, scope } => {
+                let row = self.table(&binding)?.rows.get(&pk).filter(|r| scope.matches(r)).cloned();
+                Ok(StoreOutput::Row(row))
+            }
+            StoreOp::Search { binding, filter, order, offset, limit } => {
+                let table = self.table(&binding)?;
+                let mut rows: Vec<&Row> = table.rows.values().filter(|r| filter.matches(r)).collect();
+                let count = rows.len() as u64;
+                rows.sort_by(|a, b| order.compare(a, b));
+                let rows = rows
+                    .into_iter()
+                    .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+                    .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                    .cloned()
+                    .collect();
+                Ok(StoreOutput::Page { count, rows })
+            }
+            StoreOp::Insert { binding, values } => {
+                self.check_constraints(&binding, None, &values)?;
+                let table = self.table(&binding)?;
+                let pk = table.next_id;
+                table.next_id += 1;
+                let mut row = Row::new();
+                row.insert(PK.to_owned(), Value::from(pk));
+                for field in binding.fields().iter().skip(1) {
+                    row.insert(field.name().to_owned(), values.get(field.name()).cloned().unwrap_or(Value::Null));
+                }
+                table.rows.insert(pk, row.clone());
+                Ok(StoreOutput::Changed(Some(Change {
+                    stream: binding.stream().to_owned(),
+                    pk,
+                    kind: ChangeKind::Created,
+                    old: None,
+                    new: Some(row),
+                })))
+            }
+            StoreOp::Update { binding, pk, values, scope } => {
+                let Some(old) = self.table(&binding)?.rows.get(&pk).filter(|r| scope.matches(r)).cloned() else {
+                    return Ok(StoreOutput::Changed(None));
+                };
+                self.check_constraints(&binding, Some(pk), &values)?;
+                let mut new = old.clone();
+                for (k, v) in values {
+                    new.insert(k, v);
+                }
+                self.table(&binding)?.rows.insert(pk, new.clone());
+                Ok(StoreOutput::Changed(Some(Change {
+                    stream: binding.stream().to_owned(),
+                    pk,
+                    kind: ChangeKind::Updated,
+                    old: Some(old),
+                    new: Some(new),
+                })))
+            }
+            StoreOp::Delete { binding, pk, scope } => {
+                if !self.table(&binding)?.rows.get(&pk).is_some_and(|r| scope.matches(r)) {
+                    return Ok(StoreOutput::Changed(None));
+                }
+                let old = self.delete_row(&binding, pk)?;
+                Ok(StoreOutput::Changed(Some(Change {
+                    stream: binding.stream().to_owned(),
+                    pk,
+                    kind: ChangeKind::Deleted,
+                    old: Some(old),
+                    new: None,
+                })))
+            }
+        }
+    }
+
+    /// Unique fields and foreign keys, as the PostgreSQL schema checks them.
+    fn check_constraints(&mut self, binding: &ModelBinding, pk: Option<i64>, values: &Row) -> Result<(), StoreError> {
+        for field in binding.fields().iter().filter(|f| f.is_unique()) {
+            let Some(value) = values.get(field.name()).filter(|v| !v.is_null()) else { continue };
+            let table = self.table(binding)?;
+            let taken = table.rows.iter().any(|(id, row)| {
+                Some(*id) != pk
+                    && row.get(field.name()).is_some_and(|v| compare(field.kind(), v, value).is_eq())
+            });
+            if taken {
+                return Err(StoreError::Conflict {
+                    field: Some(field.name().to_owned()),
+                    message: format!("a row with this {} already exists", field.name()),
+                });
+            }
+        }
+        for (field, target) in binding.foreign_keys() {
+            let Some(id) = values.get(field.name()).and_then(Value::as_i64) else { continue };
+            let target = self.target(target)?;
+            if !self.table(&target)?.rows.contains_key(&id) {
+                return Err(StoreError::Conflict {
+                    field: Some(field.name().to_owned()),
+                    message: format!("{} {id} does not exist", target.stream()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn target(&self, stream: &str) -> Result<Arc<ModelBinding>, StoreError> {
+        self.inner
+            .bindings
+            .get(stream)
+            .cloned()
+            .ok_or_else(|| StoreError::Internal(format!("no binding {stream}")))
+    }
+
+    /// Deletes a row after applying every referencing foreign key's rule, all or nothing:
+    /// restrictions are checked over the whole cascade before anything is removed.
+    fn delete_row(&mut self, binding: &Arc<ModelBinding>, pk: i64) -> Result<Row, StoreError> {
+        let mut doomed: Vec<(Arc<ModelBinding>, i64)> = vec![(Arc::clone(binding), pk)];
+        let mut nulled: Vec<(Arc<ModelBinding>, i64, String)> = Vec::new();
+        let mut i = 0;
+        while i < doomed.len() {
+            let (target, id) = doomed[i].clone();
+            i += 1;
+            let referrers: Vec<Arc<ModelBinding>> = self.inner.bindings.values().cloned().collect();
+            for referrer in referrers {
+                for (field, stream) in referrer.foreign_keys() {
+                    if stream != target.stream() {
+                        continue;
+                    }
+                    let hits: Vec<i64> = self
+                        .table(&referrer)?
+                        .rows
+                        .iter()
+                        .filter(|(_, row)| row.get(field.name()).and_then(Value::as_i64) == Some(id))
+                        .map(|(rid, _)| *rid)
+                        .collect();
+                    for rid in hits {
+                        if doomed.iter().any(|(b, d)| b.stream() == referrer.stream() && *d == rid) {
+                            continue;
+                        }
+                        match field.delete_rule() {
+                            OnDelete::Restrict => {
+                                return Err(StoreError::Conflict {
+                                    field: None,
+                                    message: format!("{} {rid} still refers to this row", referrer.stream()),
+                                })
+                            }
+                            OnDelete::Cascade => doomed.push((Arc::clone(&referrer), rid)),
+                            OnDelete::SetNull => nulled.push((Arc::clone(&referrer), rid, field.name().to_owned())),
+                        }
+                    }
+                }
+            }
+        }
+        for (referrer, rid, field) in nulled {
+            if let Some(row) = self.table(&referrer)?.rows.get_mut(&rid) {
+                row.insert(field, Value::Null);
+            }
+        }
+        let mut first = None;
+        for (b, id) in doomed {
+            let row = self.table(&b)?.rows.remove(&id);
+            first = first.or(row);
+        }
+        first.ok_or_else(|| StoreError::Internal("row vanished during delete".into()))
+    }
+}

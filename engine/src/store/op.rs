@@ -1,0 +1,93 @@
+//! Database work, described as data.
+
+use std::sync::Arc;
+
+use crate::binding::ModelBinding;
+use crate::change::Change;
+use crate::filter::{Filter, Ordering};
+use crate::value::Row;
+
+/// One atomic piece of database work. Values are canonical and validated before an op is
+/// built, and every field name comes from the binding.
+#[derive(Debug, Clone)]
+pub enum StoreOp {
+    /// Read one row inside `scope`.
+    Get {
+        /// The binding.
+        binding: Arc<ModelBinding>,
+        /// The primary key.
+        pk: i64,
+        /// The caller's row scope.
+        scope: Filter,
+    },
+    /// Count the rows matching `filter` and read one window of them in `order`.
+    Search {
+        /// The binding.
+        binding: Arc<ModelBinding>,
+        /// The request's filter ANDed with the caller's scope.
+        filter: Filter,
+        /// Sort keys, primary key last.
+        order: Ordering,
+        /// Rows to skip.
+        offset: u64,
+        /// Rows to return at most.
+        limit: u64,
+    },
+    /// Insert a row; `values` holds every writable field plus server-set ones.
+    Insert {
+        /// The binding.
+        binding: Arc<ModelBinding>,
+        /// The column values (no `id`).
+        values: Row,
+    },
+    /// Set `values` on the row `pk` if it lies inside `scope`.
+    Update {
+        /// The binding.
+        binding: Arc<ModelBinding>,
+        /// The primary key.
+        pk: i64,
+        /// The columns to set.
+        values: Row,
+        /// The caller's row scope.
+        scope: Filter,
+    },
+    /// Delete the row `pk` if it lies inside `scope`.
+    Delete {
+        /// The binding.
+        binding: Arc<ModelBinding>,
+        /// The primary key.
+        pk: i64,
+        /// The caller's row scope.
+        scope: Filter,
+    },
+}
+
+impl StoreOp {
+    /// The binding the op works on.
+    pub fn binding(&self) -> &Arc<ModelBinding> {
+        match self {
+            StoreOp::Get { binding, .. }
+            | StoreOp::Search { binding, .. }
+            | StoreOp::Insert { binding, .. }
+            | StoreOp::Update { binding, .. }
+            | StoreOp::Delete { binding, .. } => binding,
+        }
+    }
+}
+
+/// What an op produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreOutput {
+    /// `Get`: the row, or `None` when it does not exist or lies outside the scope.
+    Row(Option<Row>),
+    /// `Search`: the total count and the window of rows.
+    Page {
+        /// Rows matching the filter.
+        count: u64,
+        /// The requested window.
+        rows: Vec<Row>,
+    },
+    /// `Insert`, `Update`, `Delete`: the committed change, or `None` when the row did not
+    /// exist or lay outside the scope.
+    Changed(Option<Change>),
+}

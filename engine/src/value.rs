@@ -1,0 +1,183 @@
+//! Values of bound fields: checking a JSON value against a field type, putting it in its one
+//! canonical form, and ordering two values the way PostgreSQL does.
+//!
+//! Canonical forms make the in-memory store and PostgreSQL agree byte for byte: timestamps
+//! are UTC with six fractional digits and `Z`, UUIDs lower-case, decimals rounded to their
+//! declared places.
+
+use std::cmp::Ordering;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use crate::binding::FieldKind;
+
+/// A row: field name to JSON value, `id` included.
+pub type Row = Map<String, Value>;
+
+/// Checks `value` against `kind` and returns its canonical form, or a message for the client.
+/// `Value::Null` passes through; whether null is allowed is the caller's business.
+pub fn canonical(kind: &FieldKind, value: &Value) -> Result<Value, String> {
+    if value.is_null() {
+        return Ok(Value::Null);
+    }
+    match kind {
+        FieldKind::String | FieldKind::Text => match value {
+            Value::String(_) => Ok(value.clone()),
+            _ => Err("must be a string".into()),
+        },
+        FieldKind::Email => match value {
+            Value::String(s) if is_email(s) => Ok(value.clone()),
+            Value::String(_) => Err("must be an e-mail address".into()),
+            _ => Err("must be a string".into()),
+        },
+        FieldKind::Integer | FieldKind::ForeignKey { .. } => match value.as_i64() {
+            Some(n) => Ok(Value::from(n)),
+            None => Err("must be an integer".into()),
+        },
+        FieldKind::Float => match value.as_f64() {
+            Some(n) if value.is_number() => Ok(Value::from(n)),
+            _ => Err("must be a number".into()),
+        },
+        FieldKind::Decimal { places } => {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return Err("must be a decimal number".into()),
+            };
+            let mut d = Decimal::from_str(text.trim()).map_err(|_| "must be a decimal number")?;
+            if let Some(places) = places {
+                d = d.round_dp(*places);
+                d.rescale(*places);
+            }
+            Ok(Value::String(d.to_string()))
+        }
+        FieldKind::Boolean => match value {
+            Value::Bool(_) => Ok(value.clone()),
+            _ => Err("must be true or false".into()),
+        },
+        FieldKind::Date => match value {
+            Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
+                .map_err(|_| "must be a date (YYYY-MM-DD)".into()),
+            _ => Err("must be a date (YYYY-MM-DD)".into()),
+        },
+        FieldKind::Datetime => match value {
+            Value::String(s) => DateTime::parse_from_rfc3339(s)
+                .map(|t| Value::String(format_datetime(t.with_timezone(&Utc))))
+                .map_err(|_| "must be an RFC 3339 timestamp".into()),
+            _ => Err("must be an RFC 3339 timestamp".into()),
+        },
+        FieldKind::Uuid => match value {
+            Value::String(s) => uuid::Uuid::parse_str(s)
+                .map(|u| Value::String(u.hyphenated().to_string()))
+                .map_err(|_| "must be a UUID".into()),
+            _ => Err("must be a UUID".into()),
+        },
+        FieldKind::Json => Ok(value.clone()),
+    }
+}
+
+/// The canonical text of a timestamp: UTC, microseconds, `Z`.
+pub fn format_datetime(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The current time in canonical form, truncated to microseconds as PostgreSQL keeps it.
+pub fn now() -> Value {
+    Value::String(format_datetime(Utc::now()))
+}
+
+/// Orders two canonical values of one kind as PostgreSQL orders them under `COLLATE "C"`,
+/// with null after every value (PostgreSQL's `NULLS LAST` for ascending order).
+pub fn compare(kind: &FieldKind, a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Greater,
+        (_, Value::Null) => Ordering::Less,
+        _ => compare_present(kind, a, b),
+    }
+}
+
+fn compare_present(kind: &FieldKind, a: &Value, b: &Value) -> Ordering {
+    match kind {
+        FieldKind::Integer | FieldKind::ForeignKey { .. } => a.as_i64().cmp(&b.as_i64()),
+        FieldKind::Float => {
+            let (x, y) = (a.as_f64().unwrap_or(f64::NAN), b.as_f64().unwrap_or(f64::NAN));
+            x.total_cmp(&y)
+        }
+        FieldKind::Decimal { .. } => {
+            let parse = |v: &Value| v.as_str().and_then(|s| Decimal::from_str(s).ok());
+            parse(a).cmp(&parse(b))
+        }
+        FieldKind::Boolean => a.as_bool().cmp(&b.as_bool()),
+        // Canonical dates, timestamps and UUIDs sort as text; strings sort by bytes, which is
+        // what `COLLATE "C"` does.
+        _ => match (a, b) {
+            (Value::String(x), Value::String(y)) => x.as_bytes().cmp(y.as_bytes()),
+            _ => a.to_string().cmp(&b.to_string()),
+        },
+    }
+}
+
+/// Lower-cases the way PostgreSQL's `lower()` does under `COLLATE "C"`: ASCII letters only.
+pub fn fold_case(s: &str) -> String {
+    s.to_ascii_lowercase()
+}
+
+/// A deliberately plain e-mail check: one `@`, something before it, a dotted domain after it,
+/// no spaces. Deliverability is the mail server's business.
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(char::is_whitespace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn timestamps_become_utc_microseconds() {
+        let v = canonical(&FieldKind::Datetime, &json!("2026-01-02T03:04:05+02:00")).unwrap();
+        assert_eq!(v, json!("2026-01-02T01:04:05.000000Z"));
+        assert!(canonical(&FieldKind::Datetime, &json!("yesterday")).is_err());
+    }
+
+    #[test]
+    fn decimals_round_to_their_places() {
+        let kind = FieldKind::Decimal { places: Some(2) };
+        assert_eq!(canonical(&kind, &json!("10.5")).unwrap(), json!("10.50"));
+        assert_eq!(canonical(&kind, &json!(3)).unwrap(), json!("3.00"));
+        assert!(canonical(&kind, &json!("ten")).is_err());
+    }
+
+    #[test]
+    fn types_are_strict() {
+        assert!(canonical(&FieldKind::Integer, &json!("5")).is_err());
+        assert!(canonical(&FieldKind::Integer, &json!(5.5)).is_err());
+        assert!(canonical(&FieldKind::Boolean, &json!(1)).is_err());
+        assert!(canonical(&FieldKind::String, &json!(1)).is_err());
+        assert!(canonical(&FieldKind::Email, &json!("not an email")).is_err());
+        assert!(canonical(&FieldKind::Email, &json!("a@example.com")).is_ok());
+        assert_eq!(canonical(&FieldKind::Integer, &Value::Null).unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn nulls_sort_last_and_strings_by_bytes() {
+        let k = FieldKind::String;
+        assert_eq!(compare(&k, &Value::Null, &json!("a")), Ordering::Greater);
+        assert_eq!(compare(&k, &json!("B"), &json!("a")), Ordering::Less);
+        let d = FieldKind::Decimal { places: None };
+        assert_eq!(compare(&d, &json!("9.5"), &json!("10.0")), Ordering::Less);
+    }
+}
