@@ -7,11 +7,19 @@
 //! the [`change`] model. It does no socket I/O of its own: adapters feed it frames and carry
 //! out what it asks, the way `quinn-proto` is driven by `quinn`.
 
+pub mod actors;
 pub mod auth;
 pub mod binding;
 pub mod change;
 pub mod config;
+pub mod engine;
 pub mod filter;
+pub mod locks;
+pub mod outbound;
 pub mod protocol;
+pub mod session;
 pub mod store;
+pub mod validate;
 pub mod value;
+
+pub use engine::{Engine, EngineError};

@@ -15,7 +15,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 /// A boxed future of a store's answer.
-pub type StoreFuture<'a> = Pin<Box<dyn Future<Output = Result<StoreOutput, StoreError>> + Send + 'a>>;
+pub type StoreFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<StoreOutput, StoreError>> + Send + 'a>>;
 
 /// Somewhere rows live.
 pub trait Store: Send + Sync + 'static {
@@ -57,9 +58,10 @@ impl StoreError {
                 }
                 e
             }
-            StoreError::Unavailable(_) => {
-                ApiError::new(ErrorCode::Unavailable, "the database is unavailable; try again")
-            }
+            StoreError::Unavailable(_) => ApiError::new(
+                ErrorCode::Unavailable,
+                "the database is unavailable; try again",
+            ),
             StoreError::Internal(_) => ApiError::internal(),
         }
     }

@@ -105,7 +105,10 @@ fn compare_present(kind: &FieldKind, a: &Value, b: &Value) -> Ordering {
     match kind {
         FieldKind::Integer | FieldKind::ForeignKey { .. } => a.as_i64().cmp(&b.as_i64()),
         FieldKind::Float => {
-            let (x, y) = (a.as_f64().unwrap_or(f64::NAN), b.as_f64().unwrap_or(f64::NAN));
+            let (x, y) = (
+                a.as_f64().unwrap_or(f64::NAN),
+                b.as_f64().unwrap_or(f64::NAN),
+            );
             x.total_cmp(&y)
         }
         FieldKind::Decimal { .. } => {
@@ -169,7 +172,10 @@ mod tests {
         assert!(canonical(&FieldKind::String, &json!(1)).is_err());
         assert!(canonical(&FieldKind::Email, &json!("not an email")).is_err());
         assert!(canonical(&FieldKind::Email, &json!("a@example.com")).is_ok());
-        assert_eq!(canonical(&FieldKind::Integer, &Value::Null).unwrap(), Value::Null);
+        assert_eq!(
+            canonical(&FieldKind::Integer, &Value::Null).unwrap(),
+            Value::Null
+        );
     }
 
     #[test]

@@ -114,7 +114,12 @@ impl Field {
 
     /// An exact decimal kept to `places` digits after the point.
     pub fn decimal(name: &str, places: u32) -> Self {
-        Self::of(name, FieldKind::Decimal { places: Some(places) })
+        Self::of(
+            name,
+            FieldKind::Decimal {
+                places: Some(places),
+            },
+        )
     }
 
     /// A foreign key to the rows of `stream`; deletes of the target are restricted unless
@@ -165,7 +170,10 @@ impl Field {
     }
 
     /// The only values accepted, each with its label.
-    pub fn choices<V: Into<Value>>(mut self, choices: impl IntoIterator<Item = (V, &'static str)>) -> Self {
+    pub fn choices<V: Into<Value>>(
+        mut self,
+        choices: impl IntoIterator<Item = (V, &'static str)>,
+    ) -> Self {
         self.choices = choices
             .into_iter()
             .map(|(v, l)| (v.into(), l.to_owned()))
@@ -245,7 +253,8 @@ impl Field {
 
     /// Whether the column may hold null: not when required, defaulted or declared `not_null`.
     pub fn is_nullable(&self) -> bool {
-        self.nullable.unwrap_or(!self.required && self.default.is_none())
+        self.nullable
+            .unwrap_or(!self.required && self.default.is_none())
     }
 
     /// Whether clients may write it.

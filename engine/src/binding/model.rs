@@ -130,9 +130,17 @@ mod tests {
     #[test]
     fn stream_defaults_to_djangos_name() {
         assert_eq!(ModelBinding::new("auth_user").stream(), "auth.User");
-        assert_eq!(ModelBinding::new("shop_order_item").stream(), "shop.OrderItem");
+        assert_eq!(
+            ModelBinding::new("shop_order_item").stream(),
+            "shop.OrderItem"
+        );
         assert_eq!(ModelBinding::new("items").stream(), "items");
-        assert_eq!(ModelBinding::new("auth_user").stream_name("people").stream(), "people");
+        assert_eq!(
+            ModelBinding::new("auth_user")
+                .stream_name("people")
+                .stream(),
+            "people"
+        );
     }
 
     #[test]

@@ -147,28 +147,47 @@ mod tests {
     #[test]
     fn refuses_unsafe_identifiers_and_bad_search_fields() {
         let bad = ModelBinding::new("a_b").field(Field::string("x\"; drop"));
-        assert!(matches!(Registry::new().model(bad), Err(RegistryError::BadIdentifier(_))));
-        let bad = ModelBinding::new("a_b").field(Field::integer("n")).search(["n"]);
-        assert!(matches!(Registry::new().model(bad), Err(RegistryError::BadSearchField { .. })));
+        assert!(matches!(
+            Registry::new().model(bad),
+            Err(RegistryError::BadIdentifier(_))
+        ));
+        let bad = ModelBinding::new("a_b")
+            .field(Field::integer("n"))
+            .search(["n"]);
+        assert!(matches!(
+            Registry::new().model(bad),
+            Err(RegistryError::BadSearchField { .. })
+        ));
     }
 
     #[test]
     fn orders_tables_by_their_foreign_keys() {
         let reg = Registry::new()
-            .model(ModelBinding::new("todo_task").field(Field::foreign_key("owner_id", "auth.User")))
+            .model(
+                ModelBinding::new("todo_task").field(Field::foreign_key("owner_id", "auth.User")),
+            )
             .unwrap()
             .model(ModelBinding::new("auth_user"))
             .unwrap();
         reg.validate().unwrap();
-        let order: Vec<_> = reg.models_by_dependency().iter().map(|b| b.table().to_owned()).collect();
+        let order: Vec<_> = reg
+            .models_by_dependency()
+            .iter()
+            .map(|b| b.table().to_owned())
+            .collect();
         assert_eq!(order, ["auth_user", "todo_task"]);
     }
 
     #[test]
     fn dangling_foreign_keys_are_refused() {
         let reg = Registry::new()
-            .model(ModelBinding::new("todo_task").field(Field::foreign_key("owner_id", "auth.User")))
+            .model(
+                ModelBinding::new("todo_task").field(Field::foreign_key("owner_id", "auth.User")),
+            )
             .unwrap();
-        assert!(matches!(reg.validate(), Err(RegistryError::UnknownForeignStream { .. })));
+        assert!(matches!(
+            reg.validate(),
+            Err(RegistryError::UnknownForeignStream { .. })
+        ));
     }
 }

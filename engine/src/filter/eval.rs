@@ -25,7 +25,9 @@ impl Condition {
         match (&self.lookup, &self.operand) {
             (Lookup::IsNull, Operand::Flag(flag)) => value.is_null() == *flag,
             // IS DISTINCT FROM: null differs from every value.
-            (Lookup::Ne, Operand::Value(v)) => value.is_null() || self.cmp(value, v) != Ordering::Equal,
+            (Lookup::Ne, Operand::Value(v)) => {
+                value.is_null() || self.cmp(value, v) != Ordering::Equal
+            }
             // Every other comparison with a null column is unknown, so false.
             _ if value.is_null() => false,
             (Lookup::Exact, Operand::Value(v)) => self.cmp(value, v) == Ordering::Equal,
@@ -37,7 +39,9 @@ impl Condition {
                 list.iter().any(|v| self.cmp(value, v) == Ordering::Equal)
             }
             (lookup, Operand::Value(Value::String(needle))) => {
-                let Value::String(hay) = value else { return false };
+                let Value::String(hay) = value else {
+                    return false;
+                };
                 match lookup {
                     Lookup::IExact => fold_case(hay) == fold_case(needle),
                     Lookup::Contains => hay.contains(needle.as_str()),
@@ -80,14 +84,23 @@ mod tests {
         assert!(check(json!({"name__iexact": "aLICE"}), row.clone()));
         assert!(check(json!({"name__icontains": "LIC"}), row.clone()));
         assert!(!check(json!({"name__contains": "LIC"}), row.clone()));
-        assert!(check(json!({"name__startswith": "Al", "name__endswith": "ce"}), row.clone()));
+        assert!(check(
+            json!({"name__startswith": "Al", "name__endswith": "ce"}),
+            row.clone()
+        ));
         assert!(check(json!({"n__gte": 5, "n__lt": 6}), row.clone()));
         assert!(check(json!({"n__in": [1, 5]}), row.clone()));
         assert!(check(json!({"at__isnull": true}), row.clone()));
         assert!(check(json!({"at": null}), row.clone()));
         // A comparison with null is unknown, hence false; `ne` treats null as different.
-        assert!(!check(json!({"at__gt": "2020-01-01T00:00:00Z"}), row.clone()));
-        assert!(check(json!({"at__ne": "2020-01-01T00:00:00Z"}), row.clone()));
+        assert!(!check(
+            json!({"at__gt": "2020-01-01T00:00:00Z"}),
+            row.clone()
+        ));
+        assert!(check(
+            json!({"at__ne": "2020-01-01T00:00:00Z"}),
+            row.clone()
+        ));
         assert!(!check(json!({"n__ne": 5}), row.clone()));
         assert!(!check(json!({"n__in": []}), row.clone()));
     }

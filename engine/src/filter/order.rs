@@ -35,9 +35,17 @@ impl Ordering {
             Some(Value::String(s)) => vec![s.as_str()],
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_str().ok_or_else(|| ApiError::bad_request("order must be a string or a list of strings")))
+                .map(|v| {
+                    v.as_str().ok_or_else(|| {
+                        ApiError::bad_request("order must be a string or a list of strings")
+                    })
+                })
                 .collect::<Result<_, _>>()?,
-            Some(_) => return Err(ApiError::bad_request("order must be a string or a list of strings")),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "order must be a string or a list of strings",
+                ))
+            }
         };
         let mut keys: Vec<OrderKey> = Vec::with_capacity(specs.len() + 1);
         for spec in specs {
@@ -48,7 +56,9 @@ impl Ordering {
             let field = binding
                 .get(name)
                 .filter(|f| f.is_orderable())
-                .ok_or_else(|| ApiError::invalid_filter(format!("order: {spec}: unknown or unorderable field")))?;
+                .ok_or_else(|| {
+                    ApiError::invalid_filter(format!("order: {spec}: unknown or unorderable field"))
+                })?;
             if keys.iter().any(|k| k.field == name) {
                 continue;
             }
@@ -89,7 +99,13 @@ impl Ordering {
         Value::Array(
             self.keys
                 .iter()
-                .map(|k| Value::String(if k.desc { format!("-{}", k.field) } else { k.field.clone() }))
+                .map(|k| {
+                    Value::String(if k.desc {
+                        format!("-{}", k.field)
+                    } else {
+                        k.field.clone()
+                    })
+                })
                 .collect(),
         )
     }
@@ -117,7 +133,9 @@ mod tests {
     use serde_json::json;
 
     fn binding() -> ModelBinding {
-        ModelBinding::new("shop_item").field(Field::integer("price")).field(Field::json("extra"))
+        ModelBinding::new("shop_item")
+            .field(Field::integer("price"))
+            .field(Field::json("extra"))
     }
 
     #[test]
@@ -145,6 +163,9 @@ mod tests {
         let o = Ordering::parse(&binding(), Some(&json!("-price"))).unwrap();
         let a = json!({"id": 1, "price": null});
         let b = json!({"id": 2, "price": 3});
-        assert_eq!(o.compare(a.as_object().unwrap(), b.as_object().unwrap()), cmp::Ordering::Less);
+        assert_eq!(
+            o.compare(a.as_object().unwrap(), b.as_object().unwrap()),
+            cmp::Ordering::Less
+        );
     }
 }

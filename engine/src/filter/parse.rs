@@ -78,7 +78,9 @@ fn condition(
     if lookup.is_range() && !kind.is_ordered() {
         return Err(bad("this field has no order"));
     }
-    if matches!(kind, FieldKind::Json) && !matches!(lookup, Lookup::IsNull | Lookup::Exact | Lookup::Ne) {
+    if matches!(kind, FieldKind::Json)
+        && !matches!(lookup, Lookup::IsNull | Lookup::Exact | Lookup::Ne)
+    {
         return Err(bad("JSON fields only support exact, ne and isnull"));
     }
 
@@ -108,7 +110,10 @@ fn condition(
             Value::String(_) => (lookup, Operand::Value(value.clone())),
             _ => return Err(bad("must be a string")),
         },
-        (lookup, value) => (lookup, Operand::Value(canonical(kind, value).map_err(|why| bad(&why))?)),
+        (lookup, value) => (
+            lookup,
+            Operand::Value(canonical(kind, value).map_err(|why| bad(&why))?),
+        ),
     };
     Ok(Condition {
         field: field.name().to_owned(),
@@ -145,31 +150,60 @@ mod tests {
     #[test]
     fn plain_keys_are_exact_and_null_means_isnull() {
         let f = parse(json!({"age": 3})).unwrap();
-        let Filter::Cond(c) = f else { panic!("one condition") };
-        assert_eq!((c.lookup, c.operand), (Lookup::Exact, Operand::Value(json!(3))));
-        let Filter::Cond(c) = parse(json!({"email": null})).unwrap() else { panic!() };
+        let Filter::Cond(c) = f else {
+            panic!("one condition")
+        };
+        assert_eq!(
+            (c.lookup, c.operand),
+            (Lookup::Exact, Operand::Value(json!(3)))
+        );
+        let Filter::Cond(c) = parse(json!({"email": null})).unwrap() else {
+            panic!()
+        };
         assert_eq!((c.lookup, c.operand), (Lookup::IsNull, Operand::Flag(true)));
     }
 
     #[test]
     fn hostile_keys_and_values_are_invalid_filters() {
-        assert_eq!(code(json!({"name; DROP TABLE auth_user": 1})), ErrorCode::InvalidFilter);
-        assert_eq!(code(json!({"id__in": "1) OR (1=1"})), ErrorCode::InvalidFilter);
-        assert_eq!(code(json!({"id__in": ["1) OR (1=1"]})), ErrorCode::InvalidFilter);
+        assert_eq!(
+            code(json!({"name; DROP TABLE auth_user": 1})),
+            ErrorCode::InvalidFilter
+        );
+        assert_eq!(
+            code(json!({"id__in": "1) OR (1=1"})),
+            ErrorCode::InvalidFilter
+        );
+        assert_eq!(
+            code(json!({"id__in": ["1) OR (1=1"]})),
+            ErrorCode::InvalidFilter
+        );
         assert_eq!(code(json!({"age__regex": ".*"})), ErrorCode::InvalidFilter);
-        assert_eq!(code(json!({"age__icontains": "1"})), ErrorCode::InvalidFilter);
+        assert_eq!(
+            code(json!({"age__icontains": "1"})),
+            ErrorCode::InvalidFilter
+        );
         assert_eq!(code(json!({"age": "3"})), ErrorCode::InvalidFilter);
-        assert_eq!(code(json!({"age__isnull": "yes"})), ErrorCode::InvalidFilter);
+        assert_eq!(
+            code(json!({"age__isnull": "yes"})),
+            ErrorCode::InvalidFilter
+        );
         assert_eq!(code(json!({"age__gt": null})), ErrorCode::InvalidFilter);
         assert_eq!(code(json!({"extra__gt": 1})), ErrorCode::InvalidFilter);
-        assert_eq!(code(json!({"id__in": (0..11).collect::<Vec<_>>()})), ErrorCode::InvalidFilter);
+        assert_eq!(
+            code(json!({"id__in": (0..11).collect::<Vec<_>>()})),
+            ErrorCode::InvalidFilter
+        );
     }
 
     #[test]
     fn query_ors_the_search_fields() {
         let f = parse_filter(&binding(), &Map::new(), Some("ad"), 10).unwrap();
-        let Filter::Any(parts) = f else { panic!("an OR") };
+        let Filter::Any(parts) = f else {
+            panic!("an OR")
+        };
         assert_eq!(parts.len(), 2);
-        assert!(parse_filter(&binding(), &Map::new(), Some(""), 10).unwrap().is_everything());
+        assert!(parse_filter(&binding(), &Map::new(), Some(""), 10)
+            .unwrap()
+            .is_everything());
     }
 }

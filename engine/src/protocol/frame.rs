@@ -71,7 +71,10 @@ pub fn decode_inbound(text: &str) -> Result<Inbound, DecodeError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|_| fail("error", ApiError::bad_request("frame is not valid JSON")))?;
     let Value::Object(mut obj) = value else {
-        return Err(fail("error", ApiError::bad_request("frame must be a JSON object")));
+        return Err(fail(
+            "error",
+            ApiError::bad_request("frame must be a JSON object"),
+        ));
     };
     let event = match obj.remove("event") {
         Some(Value::String(event)) => event,
@@ -92,7 +95,12 @@ pub fn decode_inbound(text: &str) -> Result<Inbound, DecodeError> {
     let data = match obj.remove("data") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(data)) => data,
-        Some(_) => return Err(fail(&event, ApiError::bad_request("\"data\" must be an object"))),
+        Some(_) => {
+            return Err(fail(
+                &event,
+                ApiError::bad_request("\"data\" must be an object"),
+            ))
+        }
     };
     Ok(Inbound { event: name, data })
 }
@@ -113,14 +121,22 @@ struct ErrorOut<'a> {
 pub fn encode_reply<T: Serialize + ?Sized>(event: &str, data: &T) -> Frame {
     // Serializing a `serde_json::Value` or a derived struct into a String cannot fail.
     serde_json::to_string(&ReplyOut { event, data })
-        .unwrap_or_else(|_| String::from(r#"{"event":"error","error":{"code":"internal","message":"internal error"}}"#))
+        .unwrap_or_else(|_| {
+            String::from(
+                r#"{"event":"error","error":{"code":"internal","message":"internal error"}}"#,
+            )
+        })
         .into()
 }
 
 /// Encodes `{"event": ..., "error": {...}}`.
 pub fn encode_error(event: &str, error: &ApiError) -> Frame {
     serde_json::to_string(&ErrorOut { event, error })
-        .unwrap_or_else(|_| String::from(r#"{"event":"error","error":{"code":"internal","message":"internal error"}}"#))
+        .unwrap_or_else(|_| {
+            String::from(
+                r#"{"event":"error","error":{"code":"internal","message":"internal error"}}"#,
+            )
+        })
         .into()
 }
 
@@ -159,18 +175,36 @@ mod tests {
 
     #[test]
     fn missing_or_null_data_is_an_empty_object() {
-        assert!(decode_inbound(r#"{"event":"a.b"}"#).unwrap().data.is_empty());
-        assert!(decode_inbound(r#"{"event":"a.b","data":null}"#).unwrap().data.is_empty());
+        assert!(decode_inbound(r#"{"event":"a.b"}"#)
+            .unwrap()
+            .data
+            .is_empty());
+        assert!(decode_inbound(r#"{"event":"a.b","data":null}"#)
+            .unwrap()
+            .data
+            .is_empty());
     }
 
     #[test]
     fn bad_frames_get_the_protocol_errors() {
         assert_eq!(code_of("nope"), ("error".into(), ErrorCode::BadRequest));
         assert_eq!(code_of("[1,2]"), ("error".into(), ErrorCode::BadRequest));
-        assert_eq!(code_of(r#"{"data":{}}"#), ("error".into(), ErrorCode::BadRequest));
-        assert_eq!(code_of(r#"{"event":5}"#), ("error".into(), ErrorCode::BadRequest));
-        assert_eq!(code_of(r#"{"event":"nodot"}"#), ("nodot".into(), ErrorCode::UnknownEvent));
-        assert_eq!(code_of(r#"{"event":"a.b","data":[1]}"#), ("a.b".into(), ErrorCode::BadRequest));
+        assert_eq!(
+            code_of(r#"{"data":{}}"#),
+            ("error".into(), ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            code_of(r#"{"event":5}"#),
+            ("error".into(), ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            code_of(r#"{"event":"nodot"}"#),
+            ("nodot".into(), ErrorCode::UnknownEvent)
+        );
+        assert_eq!(
+            code_of(r#"{"event":"a.b","data":[1]}"#),
+            ("a.b".into(), ErrorCode::BadRequest)
+        );
     }
 
     #[test]

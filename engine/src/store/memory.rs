@@ -39,7 +39,15 @@ impl MemoryStore {
             .collect();
         let tables = bindings
             .values()
-            .map(|b| (b.table().to_owned(), Table { rows: BTreeMap::new(), next_id: 1 }))
+            .map(|b| {
+                (
+                    b.table().to_owned(),
+                    Table {
+                        rows: BTreeMap::new(),
+                        next_id: 1,
+                    },
+                )
+            })
             .collect();
         MemoryStore {
             inner: Arc::new(Inner {
@@ -52,7 +60,10 @@ impl MemoryStore {
     /// Performs an op at once. The async [`Store::execute`] wraps this.
     pub fn execute_now(&self, op: StoreOp) -> Result<StoreOutput, StoreError> {
         let mut tables = self.lock();
-        let db = Db { tables: &mut tables, inner: &self.inner };
+        let db = Db {
+            tables: &mut tables,
+            inner: &self.inner,
+        };
         db.run(op)
     }
 
@@ -89,12 +100,24 @@ impl Db<'_> {
     fn run(mut self, op: StoreOp) -> Result<StoreOutput, StoreError> {
         match op {
             StoreOp::Get { binding, pk, scope } => {
-                let row = self.table(&binding)?.rows.get(&pk).filter(|r| scope.matches(r)).cloned();
+                let row = self
+                    .table(&binding)?
+                    .rows
+                    .get(&pk)
+                    .filter(|r| scope.matches(r))
+                    .cloned();
                 Ok(StoreOutput::Row(row))
             }
-            StoreOp::Search { binding, filter, order, offset, limit } => {
+            StoreOp::Search {
+                binding,
+                filter,
+                order,
+                offset,
+                limit,
+            } => {
                 let table = self.table(&binding)?;
-                let mut rows: Vec<&Row> = table.rows.values().filter(|r| filter.matches(r)).collect();
+                let mut rows: Vec<&Row> =
+                    table.rows.values().filter(|r| filter.matches(r)).collect();
                 let count = rows.len() as u64;
                 rows.sort_by(|a, b| order.compare(a, b));
                 let rows = rows
@@ -113,7 +136,10 @@ impl Db<'_> {
                 let mut row = Row::new();
                 row.insert(PK.to_owned(), Value::from(pk));
                 for field in binding.fields().iter().skip(1) {
-                    row.insert(field.name().to_owned(), values.get(field.name()).cloned().unwrap_or(Value::Null));
+                    row.insert(
+                        field.name().to_owned(),
+                        values.get(field.name()).cloned().unwrap_or(Value::Null),
+                    );
                 }
                 table.rows.insert(pk, row.clone());
                 Ok(StoreOutput::Changed(Some(Change {
@@ -124,8 +150,19 @@ impl Db<'_> {
                     new: Some(row),
                 })))
             }
-            StoreOp::Update { binding, pk, values, scope } => {
-                let Some(old) = self.table(&binding)?.rows.get(&pk).filter(|r| scope.matches(r)).cloned() else {
+            StoreOp::Update {
+                binding,
+                pk,
+                values,
+                scope,
+            } => {
+                let Some(old) = self
+                    .table(&binding)?
+                    .rows
+                    .get(&pk)
+                    .filter(|r| scope.matches(r))
+                    .cloned()
+                else {
                     return Ok(StoreOutput::Changed(None));
                 };
                 self.check_constraints(&binding, Some(pk), &values)?;
@@ -143,7 +180,12 @@ impl Db<'_> {
                 })))
             }
             StoreOp::Delete { binding, pk, scope } => {
-                if !self.table(&binding)?.rows.get(&pk).is_some_and(|r| scope.matches(r)) {
+                if !self
+                    .table(&binding)?
+                    .rows
+                    .get(&pk)
+                    .is_some_and(|r| scope.matches(r))
+                {
                     return Ok(StoreOutput::Changed(None));
                 }
                 let old = self.delete_row(&binding, pk)?;
@@ -159,13 +201,22 @@ impl Db<'_> {
     }
 
     /// Unique fields and foreign keys, as the PostgreSQL schema checks them.
-    fn check_constraints(&mut self, binding: &ModelBinding, pk: Option<i64>, values: &Row) -> Result<(), StoreError> {
+    fn check_constraints(
+        &mut self,
+        binding: &ModelBinding,
+        pk: Option<i64>,
+        values: &Row,
+    ) -> Result<(), StoreError> {
         for field in binding.fields().iter().filter(|f| f.is_unique()) {
-            let Some(value) = values.get(field.name()).filter(|v| !v.is_null()) else { continue };
+            let Some(value) = values.get(field.name()).filter(|v| !v.is_null()) else {
+                continue;
+            };
             let table = self.table(binding)?;
             let taken = table.rows.iter().any(|(id, row)| {
                 Some(*id) != pk
-                    && row.get(field.name()).is_some_and(|v| compare(field.kind(), v, value).is_eq())
+                    && row
+                        .get(field.name())
+                        .is_some_and(|v| compare(field.kind(), v, value).is_eq())
             });
             if taken {
                 return Err(StoreError::Conflict {
@@ -175,7 +226,9 @@ impl Db<'_> {
             }
         }
         for (field, target) in binding.foreign_keys() {
-            let Some(id) = values.get(field.name()).and_then(Value::as_i64) else { continue };
+            let Some(id) = values.get(field.name()).and_then(Value::as_i64) else {
+                continue;
+            };
             let target = self.target(target)?;
             if !self.table(&target)?.rows.contains_key(&id) {
                 return Err(StoreError::Conflict {
@@ -214,22 +267,32 @@ impl Db<'_> {
                         .table(&referrer)?
                         .rows
                         .iter()
-                        .filter(|(_, row)| row.get(field.name()).and_then(Value::as_i64) == Some(id))
+                        .filter(|(_, row)| {
+                            row.get(field.name()).and_then(Value::as_i64) == Some(id)
+                        })
                         .map(|(rid, _)| *rid)
                         .collect();
                     for rid in hits {
-                        if doomed.iter().any(|(b, d)| b.stream() == referrer.stream() && *d == rid) {
+                        if doomed
+                            .iter()
+                            .any(|(b, d)| b.stream() == referrer.stream() && *d == rid)
+                        {
                             continue;
                         }
                         match field.delete_rule() {
                             OnDelete::Restrict => {
                                 return Err(StoreError::Conflict {
                                     field: None,
-                                    message: format!("{} {rid} still refers to this row", referrer.stream()),
+                                    message: format!(
+                                        "{} {rid} still refers to this row",
+                                        referrer.stream()
+                                    ),
                                 })
                             }
                             OnDelete::Cascade => doomed.push((Arc::clone(&referrer), rid)),
-                            OnDelete::SetNull => nulled.push((Arc::clone(&referrer), rid, field.name().to_owned())),
+                            OnDelete::SetNull => {
+                                nulled.push((Arc::clone(&referrer), rid, field.name().to_owned()))
+                            }
                         }
                     }
                 }

@@ -1,0 +1,69 @@
+//! A group of connections that receives the same frames: a stream's group (section 5 of
+//! PROTOCOL.md), or everyone for broadcasts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use crate::outbound::{ConnId, Outbound};
+use crate::protocol::Frame;
+
+/// Messages to a group.
+pub enum GroupMsg {
+    /// Adds a connection (again is harmless).
+    Join(ConnId, Arc<dyn Outbound>),
+    /// Removes a connection.
+    Leave(ConnId),
+    /// Queues a frame on every member.
+    Send(Frame),
+    /// Answers how many connections are members.
+    Size(RpcReplyPort<usize>),
+}
+
+/// The actor.
+pub struct GroupActor;
+
+/// The members.
+#[derive(Default)]
+pub struct GroupState {
+    members: HashMap<ConnId, Arc<dyn Outbound>>,
+}
+
+impl Actor for GroupActor {
+    type Msg = GroupMsg;
+    type State = GroupState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<GroupMsg>,
+        _: (),
+    ) -> Result<GroupState, ActorProcessingErr> {
+        Ok(GroupState::default())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<GroupMsg>,
+        msg: GroupMsg,
+        state: &mut GroupState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            GroupMsg::Join(id, out) => {
+                state.members.insert(id, out);
+            }
+            GroupMsg::Leave(id) => {
+                state.members.remove(&id);
+            }
+            GroupMsg::Send(frame) => {
+                // A member whose queue refuses the frame is gone or being closed; drop it.
+                state.members.retain(|_, out| out.send(frame.clone()));
+            }
+            GroupMsg::Size(reply) => {
+                let _ = reply.send(state.members.len());
+            }
+        }
+        Ok(())
+    }
+}

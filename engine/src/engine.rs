@@ -1,0 +1,161 @@
+//! The engine: the bindings, the store, the actors and the locks one server shares among all
+//! its connections. Cheap to clone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ractor::{Actor, ActorRef};
+use serde_json::Value;
+
+use crate::actors::{GroupActor, GroupMsg, StreamActor, StreamMsg};
+use crate::auth::User;
+use crate::binding::{Registry, RegistryError};
+use crate::change::Change;
+use crate::config::Limits;
+use crate::locks::RowLocks;
+use crate::outbound::Outbound;
+use crate::protocol::{encode_reply, EventName};
+use crate::session::Session;
+use crate::store::Store;
+
+/// Why an engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The bindings are inconsistent.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// An actor failed to start (no tokio runtime, most likely).
+    #[error("actor failed to start: {0}")]
+    Spawn(String),
+}
+
+/// The shared core of a chanbind server. Adapters create one, open a [`Session`] per
+/// connection, and application code uses it to send to groups and to everyone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) registry: Registry,
+    pub(crate) limits: Limits,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) locks: RowLocks,
+    pub(crate) streams: HashMap<String, ActorRef<StreamMsg>>,
+    pub(crate) groups: HashMap<String, ActorRef<GroupMsg>>,
+    pub(crate) everyone: ActorRef<GroupMsg>,
+    next_conn: AtomicU64,
+}
+
+impl Engine {
+    /// Checks the bindings and starts one stream actor and one group actor per binding, plus
+    /// the group of all connections, on the current tokio runtime.
+    pub async fn start(
+        registry: Registry,
+        store: Arc<dyn Store>,
+        limits: Limits,
+    ) -> Result<Engine, EngineError> {
+        registry.validate()?;
+        let spawn_err = |e: ractor::SpawnErr| EngineError::Spawn(e.to_string());
+        let mut streams = HashMap::new();
+        let mut groups = HashMap::new();
+        for binding in registry.models() {
+            let (stream, _) = Actor::spawn(None, StreamActor, Arc::clone(binding))
+                .await
+                .map_err(spawn_err)?;
+            let (group, _) = Actor::spawn(None, GroupActor, ())
+                .await
+                .map_err(spawn_err)?;
+            streams.insert(binding.stream().to_owned(), stream);
+            groups.insert(binding.stream().to_owned(), group);
+        }
+        let (everyone, _) = Actor::spawn(None, GroupActor, ())
+            .await
+            .map_err(spawn_err)?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                registry,
+                limits,
+                store,
+                locks: RowLocks::default(),
+                streams,
+                groups,
+                everyone,
+                next_conn: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    /// Opens the session of a new connection. Its `hello` frame is [`Session::hello`].
+    pub fn open_session(&self, user: Option<User>, out: Arc<dyn Outbound>) -> Session {
+        let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
+        Session::new(self.clone(), id, user.map(Arc::new), out)
+    }
+
+    /// The server's limits.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The bindings.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// The store's kind (`memory`, `postgres`).
+    pub fn store_kind(&self) -> &'static str {
+        self.inner.store.kind()
+    }
+
+    /// Publishes a committed change to its stream's subscribers.
+    pub fn publish(&self, change: Change) {
+        if let Some(stream) = self.inner.streams.get(&change.stream) {
+            let _ = stream.send_message(StreamMsg::Change(Arc::new(change)));
+        }
+    }
+
+    /// Sends `<stream>.<event>` with `data` to every connection in the stream's group.
+    /// Returns `false` when no binding serves `stream`.
+    pub fn send_to_group(&self, stream: &str, event: &str, data: &Value) -> bool {
+        let Some(group) = self.inner.groups.get(stream) else {
+            return false;
+        };
+        let frame = encode_reply(&EventName::new(stream, event, None).to_string(), data);
+        group.send_message(GroupMsg::Send(frame)).is_ok()
+    }
+
+    /// Sends `<stream>.<event>` with `data` to every connection of this server.
+    pub fn broadcast(&self, stream: &str, event: &str, data: &Value) {
+        let frame = encode_reply(&EventName::new(stream, event, None).to_string(), data);
+        let _ = self.inner.everyone.send_message(GroupMsg::Send(frame));
+    }
+
+    /// Stops every actor. Sessions still open get no more pushes.
+    pub fn shutdown(&self) {
+        self.inner.stop_actors();
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl Inner {
+    fn stop_actors(&self) {
+        for actor in self.streams.values() {
+            actor.stop(None);
+        }
+        for actor in self.groups.values() {
+            actor.stop(None);
+        }
+        self.everyone.stop(None);
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: no session can reach the actors any more.
+        self.stop_actors();
+    }
+}

@@ -1,0 +1,55 @@
+//! The one small non-blocking trait through which actors and jobs reach a connection.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use crate::auth::User;
+use crate::protocol::Frame;
+
+/// A connection's outbound queue, implemented by each adapter (a bounded tokio channel in the
+/// async adapter). `send` never blocks: a full queue means a slow consumer, which the adapter
+/// closes with 4008.
+pub trait Outbound: Send + Sync + 'static {
+    /// Queues a frame. Returns `false` when the connection is gone or was just closed for
+    /// falling behind, so callers can drop their references to it.
+    fn send(&self, frame: Frame) -> bool;
+}
+
+/// A connection's identity within one engine.
+pub type ConnId = u64;
+
+/// Identifies one subscription of one connection: the stream, the event that created it (hash
+/// included) and, for `retrieve`, the row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SubKey {
+    /// The stream.
+    pub stream: String,
+    /// The full event text that created the subscription (`auth.User.retrieve#a`).
+    pub event: String,
+    /// The row, for `retrieve` subscriptions.
+    pub pk: Option<i64>,
+}
+
+/// What actors hold of a connection: where to send, who it is, and its subscription set
+/// (shared with the session so `max_subscriptions` counts what actors still hold).
+#[derive(Clone)]
+pub struct ConnHandle {
+    /// The connection's id.
+    pub id: ConnId,
+    /// Its outbound queue.
+    pub out: Arc<dyn Outbound>,
+    /// Its user.
+    pub user: Option<Arc<User>>,
+    /// Its live subscriptions.
+    pub subs: Arc<Mutex<HashSet<SubKey>>>,
+}
+
+impl ConnHandle {
+    /// Forgets a subscription (the actor dropped it).
+    pub fn forget(&self, key: &SubKey) {
+        self.subs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}

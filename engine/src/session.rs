@@ -1,0 +1,148 @@
+//! The per-connection session: plain code with no I/O of its own.
+//!
+//! An adapter feeds each inbound text frame to [`Session::handle_text`]. Decoding, finding the
+//! binding, checking the request and planning its database work happen here, at once; what is
+//! left is either a [`Step::Reply`] to queue or a [`Job`] for the adapter to run on its own
+//! runtime. A job only awaits the store and queues frames on the connection's
+//! [`Outbound`](crate::outbound::Outbound), so it runs on tokio as well as on a blocking thread.
+
+mod job;
+mod plan;
+mod render;
+mod request;
+
+pub use job::Job;
+pub use render::render_row;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use crate::actors::{GroupMsg, StreamMsg};
+use crate::auth::User;
+use crate::engine::Engine;
+use crate::outbound::{ConnHandle, ConnId, Outbound};
+use crate::protocol::{decode_inbound, encode_error, hello_frame, ApiError, ErrorCode, Frame};
+
+/// What the adapter does next with a frame.
+#[must_use]
+pub enum Step {
+    /// Queue this frame (an error or an immediate answer); nothing else to do.
+    Reply(Frame),
+    /// Run this job to completion; it queues its own reply.
+    Run(Box<Job>),
+}
+
+/// One connection's state. Dropping it removes the connection from every actor.
+pub struct Session {
+    engine: Engine,
+    conn: ConnHandle,
+    joined: HashSet<String>,
+}
+
+impl Session {
+    pub(crate) fn new(
+        engine: Engine,
+        id: ConnId,
+        user: Option<Arc<User>>,
+        out: Arc<dyn Outbound>,
+    ) -> Self {
+        let conn = ConnHandle {
+            id,
+            out,
+            user,
+            subs: Arc::new(Mutex::new(HashSet::new())),
+        };
+        let _ = engine
+            .inner()
+            .everyone
+            .send_message(GroupMsg::Join(id, Arc::clone(&conn.out)));
+        Session {
+            engine,
+            conn,
+            joined: HashSet::new(),
+        }
+    }
+
+    /// The connection's id.
+    pub fn id(&self) -> ConnId {
+        self.conn.id
+    }
+
+    /// The connection's user.
+    pub fn user(&self) -> Option<&User> {
+        self.conn.user.as_deref()
+    }
+
+    /// The `hello` frame to send first.
+    pub fn hello(&self) -> Frame {
+        hello_frame(self.user(), self.engine.limits())
+    }
+
+    /// The frame for a frame that was too large (the adapter then closes with 1009).
+    pub fn too_large(&self) -> Frame {
+        let max = self.engine.limits().max_message_bytes;
+        encode_error(
+            "error",
+            &ApiError::new(
+                ErrorCode::TooLarge,
+                format!("frames are limited to {max} bytes"),
+            ),
+        )
+    }
+
+    /// The frame for a binary frame, which the protocol refuses.
+    pub fn binary_refused(&self) -> Frame {
+        encode_error(
+            "error",
+            &ApiError::bad_request("binary frames are not supported; send JSON text"),
+        )
+    }
+
+    /// Handles one inbound text frame.
+    pub fn handle_text(&mut self, text: &str) -> Step {
+        let inbound = match decode_inbound(text) {
+            Ok(inbound) => inbound,
+            Err(e) => return Step::Reply(encode_error(&e.event, &e.error)),
+        };
+        let event_text = inbound.event.to_string();
+        match self.plan(inbound) {
+            Ok(step) => step,
+            Err(error) => Step::Reply(encode_error(&event_text, &error)),
+        }
+    }
+
+    /// Joins the stream's group once the connection has sent it a permitted event.
+    fn join(&mut self, stream: &str) {
+        if self.joined.contains(stream) {
+            return;
+        }
+        if let Some(group) = self.engine.inner().groups.get(stream) {
+            let _ = group.send_message(GroupMsg::Join(self.conn.id, Arc::clone(&self.conn.out)));
+            self.joined.insert(stream.to_owned());
+        }
+    }
+
+    /// Leaves the stream's group (an unhashed `unsubscribe`).
+    fn leave(&mut self, stream: &str) {
+        if self.joined.remove(stream) {
+            if let Some(group) = self.engine.inner().groups.get(stream) {
+                let _ = group.send_message(GroupMsg::Leave(self.conn.id));
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let inner = self.engine.inner();
+        for stream in inner.streams.values() {
+            let _ = stream.send_message(StreamMsg::Disconnect(self.conn.id));
+        }
+        for name in &self.joined {
+            if let Some(group) = inner.groups.get(name) {
+                let _ = group.send_message(GroupMsg::Leave(self.conn.id));
+            }
+        }
+        let _ = inner.everyone.send_message(GroupMsg::Leave(self.conn.id));
+    }
+}
