@@ -121,6 +121,8 @@ impl Job {
                     Ok(StoreOutput::Row(Some(row))) => reply(Ok(render_row(&binding, &row))),
                     other => {
                         if let (Some(key), Some(actor)) = (key, inner.streams.get(&stream)) {
+                            // Free the slot now; the actor drops its copy in its own time.
+                            conn.forget(&key);
                             let _ = actor.send_message(StreamMsg::Forget { conn: conn.id, key });
                         }
                         reply(Err(failure(other)));

@@ -1,0 +1,82 @@
+//! The chanbind demo server: `auth.User` and `todo.Task` over WebSocket.
+//!
+//! Run it with `cargo run --release -p chanbind-examples --bin demo -- --listen 127.0.0.1:8000`
+//! (in-memory store), or add `--database-url postgres://...` (or set `DATABASE_URL`) for
+//! PostgreSQL; the tables are created when missing and seeded when empty.
+
+use std::error::Error;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chanbind_async::postgres::{PgConfig, PgStore};
+use chanbind_async::ServerConfig;
+use chanbind_engine::config::Limits;
+use chanbind_engine::store::{MemoryStore, Store};
+use chanbind_engine::Engine;
+use chanbind_examples::demo;
+use clap::{Parser, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+/// Which runtime serves the connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Adapter {
+    /// tokio and tokio-tungstenite.
+    Async,
+}
+
+/// The chanbind demo server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// PostgreSQL URL; without one the demo runs on the in-memory store.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// The adapter that serves connections.
+    #[arg(long, value_enum, default_value_t = Adapter::Async)]
+    adapter: Adapter,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let args = Args::parse();
+    let registry = demo::registry()?;
+    let (store, where_): (Arc<dyn Store>, String) = match &args.database_url {
+        Some(url) => {
+            let store = PgStore::connect(PgConfig { url: url.clone(), schema: None, pool_size: 16 }).await?;
+            store.migrate(&registry).await?;
+            (Arc::new(store), redact(url))
+        }
+        None => (Arc::new(MemoryStore::new(&registry)), "in process".to_owned()),
+    };
+    if demo::seed(&registry, store.as_ref()).await? {
+        tracing::info!("seeded admin, user001..user100 and a few tasks");
+    }
+    tracing::info!(store = store.kind(), location = %where_, "store ready");
+    let engine = Engine::start(registry, store, Limits::default()).await?;
+    let server = match args.adapter {
+        Adapter::Async => chanbind_async::bind(args.listen, engine, ServerConfig::default()).await?,
+    };
+    tracing::info!(adapter = ?args.adapter, "listening on ws://{}/", server.local_addr());
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+/// The URL without its password, for the log.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,86 @@
+//! The demo's bindings (`auth.User`, `todo.Task`) and its seed data.
+
+use std::sync::Arc;
+
+use chanbind_engine::binding::{Field, ModelBinding, OnDelete, Registry, RegistryError};
+use chanbind_engine::filter::{Filter, Ordering};
+use chanbind_engine::store::{Store, StoreError, StoreOp, StoreOutput};
+use chanbind_engine::validate::{validate_write, WriteMode};
+use serde_json::{json, Value};
+
+/// `auth.User` and `todo.Task`, as the README describes them.
+pub fn registry() -> Result<Registry, RegistryError> {
+    Registry::new()
+        .model(
+            ModelBinding::new("auth_user")
+                .field(Field::string("username").required().max_length(150).unique())
+                .field(Field::email("email").max_length(254))
+                .field(Field::boolean("is_active").default(true))
+                .field(Field::datetime("date_joined").auto_now_add())
+                .search(["username", "email"]),
+        )?
+        .model(
+            ModelBinding::new("todo_task")
+                .field(Field::string("title").required().max_length(200))
+                .field(Field::boolean("done").default(false))
+                .field(Field::integer("priority").min(0).max(5).default(0))
+                .field(Field::foreign_key("owner_id", "auth.User").on_delete(OnDelete::SetNull))
+                .field(Field::datetime("created_at").auto_now_add())
+                .search(["title"]),
+        )
+}
+
+/// Why seeding failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// The store refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A seed row did not validate (a bug in the seed data).
+    #[error("seed row refused: {0}")]
+    Invalid(String),
+}
+
+/// Seeds an empty store: `admin`, `user001` to `user100`, and a few tasks. Does nothing when
+/// `auth.User` already has rows. Returns whether it seeded.
+pub async fn seed(registry: &Registry, store: &dyn Store) -> Result<bool, SeedError> {
+    let (Some(users), Some(tasks)) = (registry.get("auth.User"), registry.get("todo.Task")) else {
+        return Ok(false);
+    };
+    let probe = StoreOp::Search {
+        binding: Arc::clone(users),
+        filter: Filter::everything(),
+        order: Ordering::by_pk(),
+        offset: 0,
+        limit: 1,
+    };
+    if let StoreOutput::Page { count, .. } = store.execute(probe).await? {
+        if count > 0 {
+            return Ok(false);
+        }
+    }
+    let admin = insert(store, users, json!({"username": "admin", "email": "admin@example.com"})).await?;
+    for n in 1..=100 {
+        let name = format!("user{n:03}");
+        insert(store, users, json!({"username": name, "email": format!("{name}@example.com")})).await?;
+    }
+    let seed_tasks = [
+        ("Read the chanbind README", true, 1),
+        ("Bind a table in five lines", false, 3),
+        ("Open the demo in two browsers", false, 2),
+        ("Write a custom event", false, 0),
+    ];
+    for (title, done, priority) in seed_tasks {
+        insert(store, tasks, json!({"title": title, "done": done, "priority": priority, "owner_id": admin})).await?;
+    }
+    Ok(true)
+}
+
+async fn insert(store: &dyn Store, binding: &Arc<ModelBinding>, data: Value) -> Result<i64, SeedError> {
+    let data = data.as_object().cloned().unwrap_or_default();
+    let values = validate_write(binding, &data, WriteMode::Create).map_err(|e| SeedError::Invalid(e.message))?;
+    match store.execute(StoreOp::Insert { binding: Arc::clone(binding), values }).await? {
+        StoreOutput::Changed(Some(change)) => Ok(change.pk),
+        _ => Err(SeedError::Invalid("insert returned no row".into())),
+    }
+}
