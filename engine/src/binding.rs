@@ -15,12 +15,14 @@
 //! assert_eq!(users.stream(), "auth.User");
 //! ```
 
+mod custom;
 mod field;
 mod kind;
 mod model;
 mod registry;
 
+pub use custom::{CustomBinding, EventContext, Handler, HandlerFuture, HandlerResult, Handlers};
 pub use field::{DefaultValue, Field, OnDelete};
 pub use kind::FieldKind;
 pub use model::{ModelBinding, PK};
-pub use registry::{Registry, RegistryError};
+pub use registry::{Registry, RegistryError, BUILT_IN_ACTIONS};

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
 
+use crate::actors::stream::StreamArgs;
 use crate::actors::{GroupActor, GroupMsg, StreamActor, StreamMsg};
 use crate::auth::User;
 use crate::binding::{Registry, RegistryError};
@@ -17,6 +18,7 @@ use crate::locks::RowLocks;
 use crate::outbound::Outbound;
 use crate::protocol::{encode_reply, EventName};
 use crate::session::Session;
+use crate::stats::{Stats, StatsSnapshot};
 use crate::store::Store;
 
 /// Why an engine could not start.
@@ -42,6 +44,7 @@ pub(crate) struct Inner {
     pub(crate) limits: Limits,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) locks: RowLocks,
+    pub(crate) stats: Arc<Stats>,
     pub(crate) streams: HashMap<String, ActorRef<StreamMsg>>,
     pub(crate) groups: HashMap<String, ActorRef<GroupMsg>>,
     pub(crate) everyone: ActorRef<GroupMsg>,
@@ -58,17 +61,25 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         registry.validate()?;
         let spawn_err = |e: ractor::SpawnErr| EngineError::Spawn(e.to_string());
+        let stats = Arc::new(Stats::default());
         let mut streams = HashMap::new();
         let mut groups = HashMap::new();
         for binding in registry.models() {
-            let (stream, _) = Actor::spawn(None, StreamActor, Arc::clone(binding))
-                .await
-                .map_err(spawn_err)?;
-            let (group, _) = Actor::spawn(None, GroupActor, ())
+            let args = StreamArgs {
+                binding: Arc::clone(binding),
+                store: Arc::clone(&store),
+                stats: Arc::clone(&stats),
+            };
+            let (stream, _) = Actor::spawn(None, StreamActor, args)
                 .await
                 .map_err(spawn_err)?;
             streams.insert(binding.stream().to_owned(), stream);
-            groups.insert(binding.stream().to_owned(), group);
+        }
+        for name in registry.streams() {
+            let (group, _) = Actor::spawn(None, GroupActor, ())
+                .await
+                .map_err(spawn_err)?;
+            groups.insert(name.to_owned(), group);
         }
         let (everyone, _) = Actor::spawn(None, GroupActor, ())
             .await
@@ -79,6 +90,7 @@ impl Engine {
                 limits,
                 store,
                 locks: RowLocks::default(),
+                stats,
                 streams,
                 groups,
                 everyone,
@@ -96,6 +108,11 @@ impl Engine {
     /// The server's limits.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// The engine's counters: pushes encoded, delivered and refused.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
     }
 
     /// The bindings.
@@ -129,6 +146,12 @@ impl Engine {
     pub fn broadcast(&self, stream: &str, event: &str, data: &Value) {
         let frame = encode_reply(&EventName::new(stream, event, None).to_string(), data);
         let _ = self.inner.everyone.send_message(GroupMsg::Send(frame));
+    }
+
+    /// Sends `<stream>.<event>` with `data` to every connection of the user `user_id`.
+    pub fn send_to_user(&self, user_id: i64, stream: &str, event: &str, data: &Value) {
+        let frame = encode_reply(&EventName::new(stream, event, None).to_string(), data);
+        let _ = self.inner.everyone.send_message(GroupMsg::SendToUser(user_id, frame));
     }
 
     /// Stops every actor. Sessions still open get no more pushes.

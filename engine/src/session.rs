@@ -6,6 +6,7 @@
 //! runtime. A job only awaits the store and queues frames on the connection's
 //! [`Outbound`](crate::outbound::Outbound), so it runs on tokio as well as on a blocking thread.
 
+mod custom;
 mod job;
 mod plan;
 mod render;
@@ -55,7 +56,7 @@ impl Session {
         let _ = engine
             .inner()
             .everyone
-            .send_message(GroupMsg::Join(id, Arc::clone(&conn.out)));
+            .send_message(GroupMsg::Join(id, Arc::clone(&conn.out), conn.user.as_ref().map(|u| u.id)));
         Session {
             engine,
             conn,
@@ -117,7 +118,7 @@ impl Session {
             return;
         }
         if let Some(group) = self.engine.inner().groups.get(stream) {
-            let _ = group.send_message(GroupMsg::Join(self.conn.id, Arc::clone(&self.conn.out)));
+            let _ = group.send_message(GroupMsg::Join(self.conn.id, Arc::clone(&self.conn.out), self.conn.user.as_ref().map(|u| u.id)));
             self.joined.insert(stream.to_owned());
         }
     }

@@ -1,14 +1,20 @@
-//! The demo's bindings (`auth.User`, `todo.Task`) and its seed data.
+//! The demo's bindings (`auth.User`, `todo.Task`, the seed README's `custom_stream`) and its
+//! seed data.
 
 use std::sync::Arc;
 
-use chanbind_engine::binding::{Field, ModelBinding, OnDelete, Registry, RegistryError};
+use std::collections::BTreeMap;
+
+use chanbind_engine::binding::{
+    CustomBinding, EventContext, Field, HandlerResult, ModelBinding, OnDelete, Registry, RegistryError,
+};
+use chanbind_engine::protocol::ApiError;
 use chanbind_engine::filter::{Filter, Ordering};
 use chanbind_engine::store::{Store, StoreError, StoreOp, StoreOutput};
 use chanbind_engine::validate::{validate_write, WriteMode};
 use serde_json::{json, Value};
 
-/// `auth.User` and `todo.Task`, as the README describes them.
+/// `auth.User`, `todo.Task` and `custom_stream`, as the README describes them.
 pub fn registry() -> Result<Registry, RegistryError> {
     Registry::new()
         .model(
@@ -27,7 +33,28 @@ pub fn registry() -> Result<Registry, RegistryError> {
                 .field(Field::foreign_key("owner_id", "auth.User").on_delete(OnDelete::SetNull))
                 .field(Field::datetime("created_at").auto_now_add())
                 .search(["title"]),
-        )
+        )?
+        .custom(CustomBinding::new("custom_stream").on("custom_event", custom_event))
+}
+
+/// The seed README's custom event: reflect to the sender, dispatch to the stream's group,
+/// broadcast to everyone.
+async fn custom_event(ctx: EventContext) -> HandlerResult {
+    let Some(sender) = ctx.data().get("sender").and_then(|s| s.as_str()).map(str::to_owned) else {
+        let mut fields = BTreeMap::new();
+        fields.insert("sender".to_owned(), vec!["this field is required".to_owned()]);
+        return Err(ApiError::invalid(fields));
+    };
+    ctx.reflect("custom_event", &json!({"msg": format!("This a reflected response for {sender}")}));
+    ctx.dispatch(
+        "custom_group_event",
+        &json!({"msg": format!("This a dispatched response to the custom_stream subscriber from {sender}")}),
+    );
+    ctx.broadcast(
+        "custom_all_event",
+        &json!({"msg": format!("This a dispatched response to the all layers from {sender}")}),
+    );
+    Ok(None)
 }
 
 /// Why seeding failed.

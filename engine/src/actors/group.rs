@@ -11,12 +11,14 @@ use crate::protocol::Frame;
 
 /// Messages to a group.
 pub enum GroupMsg {
-    /// Adds a connection (again is harmless).
-    Join(ConnId, Arc<dyn Outbound>),
+    /// Adds a connection, with its user's id when signed in (again is harmless).
+    Join(ConnId, Arc<dyn Outbound>, Option<i64>),
     /// Removes a connection.
     Leave(ConnId),
     /// Queues a frame on every member.
     Send(Frame),
+    /// Queues a frame on every member signed in as this user.
+    SendToUser(i64, Frame),
     /// Answers how many connections are members.
     Size(RpcReplyPort<usize>),
 }
@@ -27,7 +29,12 @@ pub struct GroupActor;
 /// The members.
 #[derive(Default)]
 pub struct GroupState {
-    members: HashMap<ConnId, Arc<dyn Outbound>>,
+    members: HashMap<ConnId, Member>,
+}
+
+struct Member {
+    out: Arc<dyn Outbound>,
+    user: Option<i64>,
 }
 
 impl Actor for GroupActor {
@@ -50,15 +57,20 @@ impl Actor for GroupActor {
         state: &mut GroupState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            GroupMsg::Join(id, out) => {
-                state.members.insert(id, out);
+            GroupMsg::Join(id, out, user) => {
+                state.members.insert(id, Member { out, user });
             }
             GroupMsg::Leave(id) => {
                 state.members.remove(&id);
             }
             GroupMsg::Send(frame) => {
                 // A member whose queue refuses the frame is gone or being closed; drop it.
-                state.members.retain(|_, out| out.send(frame.clone()));
+                state.members.retain(|_, m| m.out.send(frame.clone()));
+            }
+            GroupMsg::SendToUser(user, frame) => {
+                state
+                    .members
+                    .retain(|_, m| m.user != Some(user) || m.out.send(frame.clone()));
             }
             GroupMsg::Size(reply) => {
                 let _ = reply.send(state.members.len());

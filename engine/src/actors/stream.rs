@@ -1,29 +1,72 @@
 //! A stream's actor: it holds the stream's subscriptions and turns each committed change into
 //! the pushes PROTOCOL.md section 3 describes.
+//!
+//! Three kinds of subscription live here, each in its own module: rows watched by `retrieve`
+//! ([`rows`]), live `search` and `list` queries ([`queries`]), and change feeds made by
+//! `subscribe` ([`feed`]). Every push is encoded once per distinct event and the same bytes
+//! are queued on every connection that wants them.
 
-use std::collections::{HashMap, HashSet};
+mod feed;
+mod queries;
+mod rows;
+
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde_json::json;
 
 use crate::binding::ModelBinding;
-use crate::change::{Change, ChangeKind};
+use crate::change::Change;
+use crate::filter::Filter;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
-use crate::protocol::{encode_reply, EventName, Frame};
-use crate::session::render_row;
+use crate::protocol::{EventName, Frame};
+use crate::query::QuerySpec;
+use crate::stats::Stats;
+use crate::store::{Store, StoreError, StoreOutput};
 
 /// Messages to a stream actor.
 pub enum StreamMsg {
     /// Registers a `retrieve` subscription of `conn` to the row `key.pk`, under `event`.
     /// A second one with the same key replaces the first.
-    Subscribe {
+    WatchRow {
         /// The connection.
         conn: ConnHandle,
         /// The subscription's key (its `pk` is set).
         key: SubKey,
         /// The retrieve event, hash included, pushes are named after.
         event: EventName,
+    },
+    /// Registers a live `search` or `list`. Its pushes wait until the request's own reply has
+    /// gone out through [`StreamMsg::Snapshot`].
+    WatchQuery {
+        /// The connection.
+        conn: ConnHandle,
+        /// The subscription's key (the request's event).
+        key: SubKey,
+        /// The event pushes are named after.
+        event: EventName,
+        /// The query.
+        spec: Arc<QuerySpec>,
+    },
+    /// Queues the reply of a live query's request, in order with the query's pushes.
+    Snapshot {
+        /// The connection.
+        conn: ConnId,
+        /// The subscription's key.
+        key: SubKey,
+        /// The encoded reply.
+        frame: Frame,
+    },
+    /// Registers a change feed (`subscribe`) over the rows matching `filter`.
+    WatchFeed {
+        /// The connection.
+        conn: ConnHandle,
+        /// The subscription's key (the `subscribe` event).
+        key: SubKey,
+        /// The `subscribe` event; pushes are `created`, `updated`, `deleted` with its hash.
+        event: EventName,
+        /// The rows the feed covers.
+        filter: Filter,
     },
     /// Drops the connection's subscriptions on this stream made under `hash`, or all of them
     /// when `hash` is `None`; answers how many went.
@@ -35,7 +78,7 @@ pub enum StreamMsg {
         /// Where the count goes.
         reply: RpcReplyPort<usize>,
     },
-    /// Drops one subscription (its retrieve found no row).
+    /// Drops one subscription (its request failed).
     Forget {
         /// The connection.
         conn: ConnId,
@@ -46,151 +89,126 @@ pub enum StreamMsg {
     Disconnect(ConnId),
     /// A committed change to one of this stream's rows.
     Change(Arc<Change>),
+    /// A live query's refresh finished.
+    Refreshed {
+        /// The query.
+        query: u64,
+        /// What the store answered.
+        result: Result<StoreOutput, StoreError>,
+    },
 }
 
-/// The actor; its argument is the stream's binding.
+/// The actor.
 pub struct StreamActor;
 
-struct RowSub {
-    conn: ConnHandle,
-    key: SubKey,
-    event: EventName,
+/// What a stream actor starts with.
+pub struct StreamArgs {
+    /// The stream's binding.
+    pub binding: Arc<ModelBinding>,
+    /// The store live queries are re-read from.
+    pub store: Arc<dyn Store>,
+    /// The engine's counters.
+    pub stats: Arc<Stats>,
 }
 
-/// Subscriptions by row, and the rows each connection watches (for cheap cleanup).
+/// The stream's subscriptions.
 pub struct StreamState {
-    binding: Arc<ModelBinding>,
-    rows: HashMap<i64, Vec<RowSub>>,
-    by_conn: HashMap<ConnId, HashSet<i64>>,
+    rows: rows::RowSubs,
+    queries: queries::LiveQueries,
+    feeds: feed::Feeds,
 }
 
 impl Actor for StreamActor {
     type Msg = StreamMsg;
     type State = StreamState;
-    type Arguments = Arc<ModelBinding>;
+    type Arguments = StreamArgs;
 
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<StreamMsg>,
-        binding: Arc<ModelBinding>,
-    ) -> Result<StreamState, ActorProcessingErr> {
+    async fn pre_start(&self, _myself: ActorRef<StreamMsg>, args: StreamArgs) -> Result<StreamState, ActorProcessingErr> {
         Ok(StreamState {
-            binding,
-            rows: HashMap::new(),
-            by_conn: HashMap::new(),
+            rows: rows::RowSubs::new(Arc::clone(&args.binding), Arc::clone(&args.stats)),
+            queries: queries::LiveQueries::new(args.store, Arc::clone(&args.stats)),
+            feeds: feed::Feeds::new(args.binding, args.stats),
         })
     }
 
-    async fn handle(
-        &self,
-        _myself: ActorRef<StreamMsg>,
-        msg: StreamMsg,
-        state: &mut StreamState,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn handle(&self, myself: ActorRef<StreamMsg>, msg: StreamMsg, state: &mut StreamState) -> Result<(), ActorProcessingErr> {
         match msg {
-            StreamMsg::Subscribe { conn, key, event } => state.subscribe(conn, key, event),
+            StreamMsg::WatchRow { conn, key, event } => state.rows.watch(conn, key, event),
+            StreamMsg::WatchQuery { conn, key, event, spec } => {
+                state.remove(conn.id, |k, _| *k == key);
+                state.queries.watch(conn, key, event, spec);
+            }
+            StreamMsg::Snapshot { conn, key, frame } => state.queries.snapshot(&myself, conn, &key, frame),
+            StreamMsg::WatchFeed { conn, key, event, filter } => {
+                state.remove(conn.id, |k, _| *k == key);
+                state.feeds.watch(conn, key, event, filter);
+            }
             StreamMsg::Unsubscribe { conn, hash, reply } => {
-                let removed = state.remove(conn, |sub| {
-                    hash.is_none() || sub.event.hash() == hash.as_deref()
-                });
+                let removed = state.remove(conn, |_, event| hash.is_none() || event.hash() == hash.as_deref());
                 let _ = reply.send(removed);
             }
             StreamMsg::Forget { conn, key } => {
-                state.remove(conn, |sub| sub.key == key);
+                state.remove(conn, |k, _| *k == key);
             }
             StreamMsg::Disconnect(conn) => {
-                state.remove(conn, |_| true);
+                state.remove(conn, |_, _| true);
             }
-            StreamMsg::Change(change) => state.apply(&change),
+            StreamMsg::Change(change) => {
+                let mut gone = state.rows.apply(&change);
+                gone.extend(state.feeds.apply(&change));
+                state.queries.touch(&myself, &change);
+                for conn in gone {
+                    state.remove(conn, |_, _| true);
+                }
+            }
+            StreamMsg::Refreshed { query, result } => {
+                for conn in state.queries.refreshed(&myself, query, result) {
+                    state.remove(conn, |_, _| true);
+                }
+            }
         }
         Ok(())
     }
 }
 
 impl StreamState {
-    fn subscribe(&mut self, conn: ConnHandle, key: SubKey, event: EventName) {
-        let Some(pk) = key.pk else { return };
-        let subs = self.rows.entry(pk).or_default();
-        subs.retain(|s| !(s.conn.id == conn.id && s.key == key));
-        self.by_conn.entry(conn.id).or_default().insert(pk);
-        subs.push(RowSub { conn, key, event });
+    /// Removes the connection's subscriptions that `pick` selects, from every kind; returns
+    /// how many went.
+    fn remove(&mut self, conn: ConnId, pick: impl Fn(&SubKey, &EventName) -> bool) -> usize {
+        self.rows.remove(conn, &pick) + self.queries.remove(conn, &pick) + self.feeds.remove(conn, &pick)
+    }
+}
+
+/// Encodes each distinct event once and queues the bytes: the cache the fan-out of one
+/// change shares.
+pub(crate) struct FrameCache<'a> {
+    frames: HashMap<String, Frame>,
+    encode: Box<dyn Fn(&str) -> Frame + 'a>,
+    stats: &'a Stats,
+}
+
+impl<'a> FrameCache<'a> {
+    pub(crate) fn new(stats: &'a Stats, encode: impl Fn(&str) -> Frame + 'a) -> Self {
+        FrameCache {
+            frames: HashMap::new(),
+            encode: Box::new(encode),
+            stats,
+        }
     }
 
-    fn remove(&mut self, conn: ConnId, pick: impl Fn(&RowSub) -> bool) -> usize {
-        let Some(pks) = self.by_conn.remove(&conn) else {
-            return 0;
+    /// Queues `event`'s frame on `conn`; `false` when its queue refused it.
+    pub(crate) fn deliver(&mut self, conn: &ConnHandle, event: &str) -> bool {
+        let frame = match self.frames.get(event) {
+            Some(frame) => frame.clone(),
+            None => {
+                let frame = (self.encode)(event);
+                self.stats.encoded();
+                self.frames.insert(event.to_owned(), frame.clone());
+                frame
+            }
         };
-        let mut removed = 0;
-        let mut kept = HashSet::new();
-        for pk in pks {
-            let Some(subs) = self.rows.get_mut(&pk) else {
-                continue;
-            };
-            subs.retain(|s| {
-                if s.conn.id != conn {
-                    return true;
-                }
-                if pick(s) {
-                    s.conn.forget(&s.key);
-                    removed += 1;
-                    false
-                } else {
-                    kept.insert(pk);
-                    true
-                }
-            });
-            if subs.is_empty() {
-                self.rows.remove(&pk);
-            }
-        }
-        if !kept.is_empty() {
-            self.by_conn.insert(conn, kept);
-        }
-        removed
-    }
-
-    /// Pushes a change to the row's subscribers. Each distinct event is encoded once and the
-    /// same bytes are queued on every connection that wants them.
-    fn apply(&mut self, change: &Change) {
-        let Some(subs) = self.rows.get_mut(&change.pk) else {
-            return;
-        };
-        let mut frames: HashMap<String, Frame> = HashMap::new();
-        let mut gone: Vec<ConnId> = Vec::new();
-        let deleted = change.kind == ChangeKind::Deleted;
-        for sub in subs.iter() {
-            let event = if deleted {
-                sub.event.with_action("delete")
-            } else {
-                sub.event.clone()
-            };
-            let text = event.to_string();
-            let frame = match frames.get(&text) {
-                Some(frame) => frame.clone(),
-                None => {
-                    let frame = match (&change.new, deleted) {
-                        (Some(row), false) => encode_reply(&text, &render_row(&self.binding, row)),
-                        _ => encode_reply(&text, &json!({"id": change.pk, "deleted": true})),
-                    };
-                    frames.insert(text, frame.clone());
-                    frame
-                }
-            };
-            if !sub.conn.out.send(frame) {
-                gone.push(sub.conn.id);
-            }
-        }
-        if deleted {
-            // A deleted row has nothing left to watch.
-            for sub in self.rows.remove(&change.pk).unwrap_or_default() {
-                sub.conn.forget(&sub.key);
-                if let Some(pks) = self.by_conn.get_mut(&sub.conn.id) {
-                    pks.remove(&change.pk);
-                }
-            }
-        }
-        for conn in gone {
-            self.remove(conn, |_| true);
-        }
+        let ok = conn.out.send(frame);
+        self.stats.delivered(ok);
+        ok
     }
 }

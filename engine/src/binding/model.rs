@@ -1,6 +1,8 @@
 //! A model binding: a table exposed as a stream.
 
-use super::{Field, FieldKind};
+use std::sync::Arc;
+
+use super::{Field, FieldKind, Handler, Handlers};
 
 /// The primary key field every model binding has: a `bigserial` named `id`.
 pub const PK: &str = "id";
@@ -13,6 +15,7 @@ pub struct ModelBinding {
     fields: Vec<Field>,
     search: Vec<String>,
     page_size: Option<u64>,
+    handlers: Handlers,
 }
 
 impl ModelBinding {
@@ -27,6 +30,7 @@ impl ModelBinding {
             fields: vec![Field::integer(PK).read_only().not_null()],
             search: Vec::new(),
             page_size: None,
+            handlers: Handlers::default(),
         }
     }
 
@@ -53,6 +57,18 @@ impl ModelBinding {
     pub fn page_size(mut self, size: u64) -> Self {
         self.page_size = Some(size);
         self
+    }
+
+    /// Registers a custom event handler for `<stream>.<action>` (PROTOCOL.md section 5).
+    /// The built-in actions cannot be replaced; the registry refuses them.
+    pub fn on(mut self, action: &str, handler: impl Handler) -> Self {
+        self.handlers.insert(action, Arc::new(handler));
+        self
+    }
+
+    /// The custom event handlers.
+    pub fn handlers(&self) -> &Handlers {
+        &self.handlers
     }
 
     /// The stream name.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::ModelBinding;
+use super::{CustomBinding, Handler, ModelBinding};
 
 /// Why a set of bindings was refused. These are programming errors, reported at start-up
 /// rather than at the first request.
@@ -23,6 +23,14 @@ pub enum RegistryError {
         /// The field.
         field: String,
     },
+    /// A custom handler claims an action a model binding answers itself.
+    #[error("{stream}.{action} is a built-in action and cannot have a custom handler")]
+    ReservedAction {
+        /// The binding.
+        stream: String,
+        /// The action.
+        action: String,
+    },
     /// A foreign key names a stream no binding serves.
     #[error("{stream}.{field} points to unknown stream {target}")]
     UnknownForeignStream {
@@ -39,7 +47,13 @@ pub enum RegistryError {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     models: BTreeMap<String, Arc<ModelBinding>>,
+    customs: BTreeMap<String, Arc<CustomBinding>>,
 }
+
+/// The actions every model binding answers itself.
+pub const BUILT_IN_ACTIONS: &[&str] = &[
+    "retrieve", "search", "list", "create", "update", "save", "delete", "form", "subscribe", "unsubscribe",
+];
 
 impl Registry {
     /// An empty registry.
@@ -61,12 +75,50 @@ impl Registry {
                 });
             }
         }
-        let stream = binding.stream().to_owned();
-        if self.models.contains_key(&stream) {
-            return Err(RegistryError::DuplicateStream(stream));
+        for action in binding.handlers().actions() {
+            if BUILT_IN_ACTIONS.contains(&action) {
+                return Err(RegistryError::ReservedAction {
+                    stream: binding.stream().to_owned(),
+                    action: action.to_owned(),
+                });
+            }
         }
+        let stream = self.claim(binding.stream())?;
         self.models.insert(stream, Arc::new(binding));
         Ok(self)
+    }
+
+    /// Adds a stream of custom events only.
+    pub fn custom(mut self, binding: CustomBinding) -> Result<Self, RegistryError> {
+        let stream = self.claim(binding.stream())?;
+        self.customs.insert(stream, Arc::new(binding));
+        Ok(self)
+    }
+
+    fn claim(&self, stream: &str) -> Result<String, RegistryError> {
+        if self.models.contains_key(stream) || self.customs.contains_key(stream) {
+            return Err(RegistryError::DuplicateStream(stream.to_owned()));
+        }
+        Ok(stream.to_owned())
+    }
+
+    /// The custom handler of `<stream>.<action>`, from a model or a custom binding.
+    pub fn handler(&self, stream: &str, action: &str) -> Option<Arc<dyn Handler>> {
+        let handlers = match self.models.get(stream) {
+            Some(model) => model.handlers(),
+            None => self.customs.get(stream)?.handlers(),
+        };
+        handlers.get(action).cloned()
+    }
+
+    /// Whether a binding of either kind serves `stream`.
+    pub fn has_stream(&self, stream: &str) -> bool {
+        self.models.contains_key(stream) || self.customs.contains_key(stream)
+    }
+
+    /// Every stream, models and custom ones.
+    pub fn streams(&self) -> impl Iterator<Item = &str> {
+        self.models.keys().chain(self.customs.keys()).map(String::as_str)
     }
 
     /// Checks what can only be checked once every binding is in: that foreign keys point to

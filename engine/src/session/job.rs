@@ -3,73 +3,69 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::render_row;
 use crate::actors::StreamMsg;
-use crate::binding::ModelBinding;
+use crate::binding::{Handler, ModelBinding};
+use crate::change::Change;
 use crate::engine::Engine;
-use crate::filter::{Filter, Ordering};
+use crate::filter::Filter;
+use crate::form::form_fields;
 use crate::outbound::{ConnHandle, SubKey};
 use crate::protocol::{encode_error, encode_reply, ApiError, EventName};
+use crate::query::QuerySpec;
 use crate::store::{StoreError, StoreOp, StoreOutput};
 use crate::value::Row;
 
-/// What a request asks the store to do.
-pub(super) enum Work {
-    Retrieve {
-        pk: i64,
-        key: Option<SubKey>,
-    },
-    Search {
-        filter: Filter,
-        order: Ordering,
-        page: u64,
-        limit: u64,
-    },
-    List {
-        filter: Filter,
-        order: Ordering,
-        limit: u64,
-    },
-    Create {
-        values: Row,
-    },
-    Update {
-        pk: i64,
-        values: Row,
-    },
-    Delete {
-        pk: i64,
-    },
-    Unsubscribe,
+/// A validated write.
+pub(super) enum Write {
+    Create { values: Row },
+    Update { pk: i64, values: Row },
+    Delete { pk: i64 },
 }
 
-/// A request that needs the store or the actors. Run it with [`Job::run`]; it queues its own
-/// reply on the connection.
+impl Write {
+    fn pk(&self) -> Option<i64> {
+        match self {
+            Write::Create { .. } => None,
+            Write::Update { pk, .. } | Write::Delete { pk } => Some(*pk),
+        }
+    }
+
+    fn op(self, binding: &Arc<ModelBinding>, scope: Filter) -> StoreOp {
+        let binding = Arc::clone(binding);
+        match self {
+            Write::Create { values } => StoreOp::Insert { binding, values },
+            Write::Update { pk, values } => StoreOp::Update { binding, pk, values, scope },
+            Write::Delete { pk } => StoreOp::Delete { binding, pk, scope },
+        }
+    }
+}
+
+/// What a request asks for.
+pub(super) enum Work {
+    Retrieve { binding: Arc<ModelBinding>, pk: i64, key: Option<SubKey> },
+    Query { spec: Arc<QuerySpec>, key: Option<SubKey> },
+    Feed { key: SubKey, filter: Filter },
+    Write { binding: Arc<ModelBinding>, write: Write },
+    Form { binding: Arc<ModelBinding>, pk: Option<i64>, submit: Option<Write> },
+    Unsubscribe,
+    Custom { handler: Arc<dyn Handler>, data: Map<String, Value> },
+}
+
+/// A request that needs the store, the actors or a handler. Run it with [`Job::run`]; it
+/// queues its own reply on the connection.
 pub struct Job {
     engine: Engine,
     conn: ConnHandle,
     event: EventName,
-    binding: Arc<ModelBinding>,
     work: Work,
 }
 
 impl Job {
-    pub(super) fn new(
-        engine: Engine,
-        conn: ConnHandle,
-        event: EventName,
-        binding: Arc<ModelBinding>,
-        work: Work,
-    ) -> Self {
-        Job {
-            engine,
-            conn,
-            event,
-            binding,
-            work,
-        }
+    pub(super) fn new(engine: Engine, conn: ConnHandle, event: EventName, work: Work) -> Self {
+        Job { engine, conn, event, work }
     }
 
     /// The event the reply will carry.
@@ -77,167 +73,171 @@ impl Job {
         &self.event
     }
 
-    /// Runs the job: performs the store call, queues the reply, and publishes any change.
+    /// Runs the job to completion.
     pub async fn run(self) {
-        let Job {
-            engine,
-            conn,
-            event,
-            binding,
-            work,
-        } = self;
-        let inner = engine.inner();
-        let reply_event = event.to_string();
-        let reply = |result: Result<Value, ApiError>| {
-            let frame = match result {
-                Ok(data) => encode_reply(&reply_event, &data),
-                Err(error) => encode_error(&reply_event, &error),
-            };
-            conn.out.send(frame);
-        };
-        let stream = binding.stream().to_owned();
-        let scope = Filter::everything();
+        let Job { engine, conn, event, work } = self;
+        let run = Run { engine: &engine, conn: &conn, event: &event, reply_to: event.to_string() };
         match work {
-            Work::Retrieve { pk, key } => {
-                // Hold the row's stripe from registering until the reply is queued, so every
-                // change is either in the snapshot or pushed after it.
-                let _guard = inner.locks.lock(&stream, pk).await;
-                if let (Some(key), Some(actor)) = (&key, inner.streams.get(&stream)) {
-                    let _ = actor.send_message(StreamMsg::Subscribe {
-                        conn: conn.clone(),
-                        key: key.clone(),
-                        event: event.clone(),
-                    });
-                }
-                let result = inner
-                    .store
-                    .execute(StoreOp::Get {
-                        binding: Arc::clone(&binding),
-                        pk,
-                        scope,
-                    })
-                    .await;
-                match result {
-                    Ok(StoreOutput::Row(Some(row))) => reply(Ok(render_row(&binding, &row))),
-                    other => {
-                        if let (Some(key), Some(actor)) = (key, inner.streams.get(&stream)) {
-                            // Free the slot now; the actor drops its copy in its own time.
-                            conn.forget(&key);
-                            let _ = actor.send_message(StreamMsg::Forget { conn: conn.id, key });
-                        }
-                        reply(Err(failure(other)));
+            Work::Retrieve { binding, pk, key } => run.retrieve(&binding, pk, key).await,
+            Work::Query { spec, key } => run.query(spec, key).await,
+            Work::Feed { key, filter } => {
+                run.send_to_stream(StreamMsg::WatchFeed { conn: conn.clone(), key, event: event.clone(), filter });
+                run.reply(Ok(json!({"success": true})));
+            }
+            Work::Write { binding, write } => {
+                let with_object = !matches!(write, Write::Delete { .. });
+                run.write(&binding, write, |change| {
+                    let mut data = json!({"success": true, "id": change.pk});
+                    if let Some(row) = change.new.as_ref().filter(|_| with_object) {
+                        data["object"] = render_row(&binding, row);
                     }
-                }
+                    data
+                })
+                .await
             }
-            Work::Search {
-                filter,
-                order,
-                page,
-                limit,
-            } => {
-                let offset = (page - 1).saturating_mul(limit);
-                let op = StoreOp::Search {
-                    binding: Arc::clone(&binding),
-                    filter,
-                    order: order.clone(),
-                    offset,
-                    limit,
-                };
-                reply(match inner.store.execute(op).await {
-                    Ok(StoreOutput::Page { count, rows }) => Ok(json!({
-                        "page": page,
-                        "limit": limit,
-                        "count": count,
-                        "order": order.to_json(),
-                        "rows": rows.iter().map(|r| render_row(&binding, r)).collect::<Vec<_>>(),
-                    })),
-                    other => Err(failure(other)),
-                });
-            }
-            Work::List {
-                filter,
-                order,
-                limit,
-            } => {
-                let op = StoreOp::Search {
-                    binding: Arc::clone(&binding),
-                    filter,
-                    order,
-                    offset: 0,
-                    limit,
-                };
-                reply(match inner.store.execute(op).await {
-                    Ok(StoreOutput::Page { count, rows }) => Ok(json!({
-                        "count": count,
-                        "rows": rows.iter().map(|r| render_row(&binding, r)).collect::<Vec<_>>(),
-                    })),
-                    other => Err(failure(other)),
-                });
-            }
-            Work::Create { values } => {
-                let op = StoreOp::Insert {
-                    binding: Arc::clone(&binding),
-                    values,
-                };
-                write(&engine, &binding, op, &reply, |_| true).await;
-            }
-            Work::Update { pk, values } => {
-                let _guard = inner.locks.lock(&stream, pk).await;
-                let op = StoreOp::Update {
-                    binding: Arc::clone(&binding),
-                    pk,
-                    values,
-                    scope,
-                };
-                write(&engine, &binding, op, &reply, |_| true).await;
-            }
-            Work::Delete { pk } => {
-                let _guard = inner.locks.lock(&stream, pk).await;
-                let op = StoreOp::Delete {
-                    binding: Arc::clone(&binding),
-                    pk,
-                    scope,
-                };
-                write(&engine, &binding, op, &reply, |_| false).await;
-            }
+            Work::Form { binding, pk, submit } => run.form(&binding, pk, submit).await,
             Work::Unsubscribe => {
-                let removed = match inner.streams.get(&stream) {
+                let removed = match engine.inner().streams.get(event.stream()) {
                     Some(actor) => {
                         let hash = event.hash().map(str::to_owned);
-                        ractor::call!(actor, |reply| StreamMsg::Unsubscribe {
-                            conn: conn.id,
-                            hash,
-                            reply
-                        })
-                        .unwrap_or(0)
+                        ractor::call!(actor, |reply| StreamMsg::Unsubscribe { conn: conn.id, hash, reply }).unwrap_or(0)
                     }
                     None => 0,
                 };
-                reply(Ok(json!({"success": true, "removed": removed})));
+                run.reply(Ok(json!({"success": true, "removed": removed})));
+            }
+            Work::Custom { handler, data } => {
+                let ctx = crate::binding::EventContext { engine: engine.clone(), conn: conn.clone(), event: event.clone(), data };
+                match super::custom::call(handler, ctx).await {
+                    Ok(Some(data)) => run.reply(Ok(data)),
+                    Ok(None) => {}
+                    Err(e) => run.reply(Err(e)),
+                }
             }
         }
     }
 }
 
-/// Runs a write, queues its reply, then publishes its change: the writer's reply always comes
-/// before the pushes its write causes. `with_object` says whether the reply carries the row.
-async fn write(
-    engine: &Engine,
-    binding: &ModelBinding,
-    op: StoreOp,
-    reply: &impl Fn(Result<Value, ApiError>),
-    with_object: impl Fn(&Row) -> bool,
-) {
-    match engine.inner().store.execute(op).await {
-        Ok(StoreOutput::Changed(Some(change))) => {
-            let mut data = json!({"success": true, "id": change.pk});
-            if let Some(row) = change.new.as_ref().filter(|r| with_object(r)) {
-                data["object"] = render_row(binding, row);
-            }
-            reply(Ok(data));
-            engine.publish(change);
+/// One running job's context.
+struct Run<'a> {
+    engine: &'a Engine,
+    conn: &'a ConnHandle,
+    event: &'a EventName,
+    reply_to: String,
+}
+
+impl Run<'_> {
+    fn reply(&self, result: Result<Value, ApiError>) {
+        let frame = match result {
+            Ok(data) => encode_reply(&self.reply_to, &data),
+            Err(error) => encode_error(&self.reply_to, &error),
+        };
+        self.conn.out.send(frame);
+    }
+
+    fn send_to_stream(&self, msg: StreamMsg) {
+        if let Some(actor) = self.engine.inner().streams.get(self.event.stream()) {
+            let _ = actor.send_message(msg);
         }
-        other => reply(Err(failure(other))),
+    }
+
+    /// Frees a subscription slot whose request failed.
+    fn forget(&self, key: SubKey) {
+        // Free the slot now; the actor drops its copy in its own time.
+        self.conn.forget(&key);
+        self.send_to_stream(StreamMsg::Forget { conn: self.conn.id, key });
+    }
+
+    async fn retrieve(&self, binding: &Arc<ModelBinding>, pk: i64, key: Option<SubKey>) {
+        let inner = self.engine.inner();
+        // Hold the row's stripe from registering until the reply is queued, so every change is
+        // either in the snapshot or pushed after it.
+        let _guard = inner.locks.lock(binding.stream(), pk).await;
+        if let Some(key) = &key {
+            self.send_to_stream(StreamMsg::WatchRow { conn: self.conn.clone(), key: key.clone(), event: self.event.clone() });
+        }
+        let op = StoreOp::Get { binding: Arc::clone(binding), pk, scope: Filter::everything() };
+        match inner.store.execute(op).await {
+            Ok(StoreOutput::Row(Some(row))) => self.reply(Ok(render_row(binding, &row))),
+            other => {
+                if let Some(key) = key {
+                    self.forget(key);
+                }
+                self.reply(Err(failure(other)));
+            }
+        }
+    }
+
+    async fn query(&self, spec: Arc<QuerySpec>, key: Option<SubKey>) {
+        if let Some(key) = &key {
+            self.send_to_stream(StreamMsg::WatchQuery {
+                conn: self.conn.clone(),
+                key: key.clone(),
+                event: self.event.clone(),
+                spec: Arc::clone(&spec),
+            });
+        }
+        let output = self.engine.inner().store.execute(spec.op()).await;
+        match (output.as_ref().ok().and_then(|o| spec.render(o)), key) {
+            // The reply goes through the actor, in order with the query's pushes.
+            (Some(data), Some(key)) => {
+                let frame = encode_reply(&self.reply_to, &data);
+                self.send_to_stream(StreamMsg::Snapshot { conn: self.conn.id, key, frame });
+            }
+            (Some(data), None) => self.reply(Ok(data)),
+            (None, key) => {
+                if let Some(key) = key {
+                    self.forget(key);
+                }
+                self.reply(Err(failure(output)));
+            }
+        }
+    }
+
+    /// Runs a write, queues its reply, then publishes its change, all under the row's stripe:
+    /// the writer's reply comes before the pushes its write causes, and pushes for one row
+    /// leave in commit order.
+    async fn write(&self, binding: &Arc<ModelBinding>, write: Write, render: impl FnOnce(&Change) -> Value) {
+        let inner = self.engine.inner();
+        let _guard = match write.pk() {
+            Some(pk) => Some(inner.locks.lock(binding.stream(), pk).await),
+            None => None,
+        };
+        match inner.store.execute(write.op(binding, Filter::everything())).await {
+            Ok(StoreOutput::Changed(Some(change))) => {
+                self.reply(Ok(render(&change)));
+                self.engine.publish(change);
+            }
+            other => self.reply(Err(failure(other))),
+        }
+    }
+
+    async fn form(&self, binding: &Arc<ModelBinding>, pk: Option<i64>, submit: Option<Write>) {
+        if let Some(write) = submit {
+            return self
+                .write(binding, write, |change| {
+                    let row = change.new.as_ref();
+                    json!({
+                        "id": change.pk,
+                        "fields": form_fields(binding, row),
+                        "object": row.map(|r| render_row(binding, r)),
+                        "success": true,
+                    })
+                })
+                .await;
+        }
+        let Some(pk) = pk else {
+            return self.reply(Ok(json!({"id": null, "fields": form_fields(binding, None), "object": null})));
+        };
+        let op = StoreOp::Get { binding: Arc::clone(binding), pk, scope: Filter::everything() };
+        match self.engine.inner().store.execute(op).await {
+            Ok(StoreOutput::Row(Some(row))) => self.reply(Ok(json!({
+                "id": pk,
+                "fields": form_fields(binding, Some(&row)),
+                "object": render_row(binding, &row),
+            }))),
+            other => self.reply(Err(failure(other))),
+        }
     }
 }
 

@@ -1,0 +1,83 @@
+//! Change feeds (`subscribe`): `created`, `updated` and `deleted` events over the rows a
+//! filter covers, following set membership.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::FrameCache;
+use crate::binding::ModelBinding;
+use crate::change::Change;
+use crate::filter::Filter;
+use crate::outbound::{ConnHandle, ConnId, SubKey};
+use crate::protocol::{encode_reply, EventName};
+use crate::session::render_row;
+use crate::stats::Stats;
+
+struct FeedSub {
+    conn: ConnHandle,
+    key: SubKey,
+    event: EventName,
+    filter: Filter,
+}
+
+/// The stream's change feeds.
+pub(super) struct Feeds {
+    binding: Arc<ModelBinding>,
+    stats: Arc<Stats>,
+    subs: Vec<FeedSub>,
+}
+
+impl Feeds {
+    pub(super) fn new(binding: Arc<ModelBinding>, stats: Arc<Stats>) -> Self {
+        Feeds {
+            binding,
+            stats,
+            subs: Vec::new(),
+        }
+    }
+
+    pub(super) fn watch(&mut self, conn: ConnHandle, key: SubKey, event: EventName, filter: Filter) {
+        self.subs.push(FeedSub { conn, key, event, filter });
+    }
+
+    pub(super) fn remove(&mut self, conn: ConnId, pick: &impl Fn(&SubKey, &EventName) -> bool) -> usize {
+        let before = self.subs.len();
+        self.subs.retain(|s| {
+            let drop = s.conn.id == conn && pick(&s.key, &s.event);
+            if drop {
+                s.conn.forget(&s.key);
+            }
+            !drop
+        });
+        before - self.subs.len()
+    }
+
+    /// Reports the change to each feed it concerns: a row entering a feed's filter is
+    /// `created` there, one leaving it `deleted`. Returns connections whose queue refused.
+    pub(super) fn apply(&mut self, change: &Change) -> Vec<ConnId> {
+        if self.subs.is_empty() {
+            return Vec::new();
+        }
+        let row = change.new.as_ref().map(|r| render_row(&self.binding, r));
+        let gone_payload = json!({"id": change.pk});
+        let mut created = FrameCache::new(&self.stats, |e| encode_reply(e, row.as_ref().unwrap_or(&Value::Null)));
+        let mut updated = FrameCache::new(&self.stats, |e| encode_reply(e, row.as_ref().unwrap_or(&Value::Null)));
+        let mut deleted = FrameCache::new(&self.stats, |e| encode_reply(e, &gone_payload));
+        let mut gone = Vec::new();
+        for sub in &self.subs {
+            let was = change.old.as_ref().is_some_and(|r| sub.filter.matches(r));
+            let is = change.new.as_ref().is_some_and(|r| sub.filter.matches(r));
+            let (frames, kind) = match (was, is) {
+                (false, true) => (&mut created, "created"),
+                (true, true) => (&mut updated, "updated"),
+                (true, false) => (&mut deleted, "deleted"),
+                (false, false) => continue,
+            };
+            if !frames.deliver(&sub.conn, &sub.event.with_action(kind).to_string()) {
+                gone.push(sub.conn.id);
+            }
+        }
+        gone
+    }
+}

@@ -1,0 +1,190 @@
+//! Live `search` and `list` queries.
+//!
+//! Identical queries are held once, with all their subscribers. A change that matches a
+//! query's filter before or after the write marks it dirty; a dirty query is re-read from the
+//! store in a task and its fresh result pushed to every subscriber, encoded once per event. A
+//! change arriving while a re-read is in flight causes one more re-read after it, so bursts
+//! coalesce and the last push always shows the latest committed state.
+//!
+//! No gap: a subscriber is registered before its request reads the snapshot, and its pushes
+//! are held back until the snapshot itself has been queued through [`LiveQueries::snapshot`].
+//! If a change touched the query in between, the query is re-read once more after the
+//! snapshot, so the snapshot can never be the stale last word.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ractor::ActorRef;
+
+use super::{FrameCache, StreamMsg};
+use crate::change::Change;
+use crate::outbound::{ConnHandle, ConnId, SubKey};
+use crate::protocol::{encode_reply, EventName, Frame};
+use crate::query::QuerySpec;
+use crate::stats::Stats;
+use crate::store::{Store, StoreError, StoreOutput};
+
+struct QuerySub {
+    conn: ConnHandle,
+    key: SubKey,
+    event: EventName,
+    /// The request's own reply has not gone out yet; pushes wait for it.
+    pending: bool,
+    /// A change touched the query while this subscriber was pending.
+    missed: bool,
+}
+
+struct LiveQuery {
+    spec: Arc<QuerySpec>,
+    subs: Vec<QuerySub>,
+    in_flight: bool,
+    dirty: bool,
+}
+
+/// The stream's live queries.
+pub(super) struct LiveQueries {
+    store: Arc<dyn Store>,
+    stats: Arc<Stats>,
+    queries: HashMap<u64, LiveQuery>,
+    by_signature: HashMap<String, u64>,
+    next_id: u64,
+}
+
+impl LiveQueries {
+    pub(super) fn new(store: Arc<dyn Store>, stats: Arc<Stats>) -> Self {
+        LiveQueries {
+            store,
+            stats,
+            queries: HashMap::new(),
+            by_signature: HashMap::new(),
+            next_id: 1,
+        }
+    }
+
+    pub(super) fn watch(&mut self, conn: ConnHandle, key: SubKey, event: EventName, spec: Arc<QuerySpec>) {
+        let signature = spec.signature();
+        let id = *self.by_signature.entry(signature).or_insert_with(|| {
+            let id = self.next_id;
+            self.next_id += 1;
+            id
+        });
+        let query = self.queries.entry(id).or_insert_with(|| LiveQuery {
+            spec,
+            subs: Vec::new(),
+            in_flight: false,
+            dirty: false,
+        });
+        query.subs.push(QuerySub { conn, key, event, pending: true, missed: false });
+    }
+
+    /// Queues a request's reply and releases the subscriber's pushes.
+    pub(super) fn snapshot(&mut self, myself: &ActorRef<StreamMsg>, conn: ConnId, key: &SubKey, frame: Frame) {
+        let found = self.queries.iter_mut().find_map(|(id, q)| {
+            q.subs
+                .iter_mut()
+                .find(|s| s.conn.id == conn && s.key == *key && s.pending)
+                .map(|s| (*id, s))
+        });
+        let Some((id, sub)) = found else { return };
+        sub.pending = false;
+        sub.conn.out.send(frame);
+        if std::mem::take(&mut sub.missed) {
+            self.schedule(myself, id);
+        }
+    }
+
+    pub(super) fn remove(&mut self, conn: ConnId, pick: &impl Fn(&SubKey, &EventName) -> bool) -> usize {
+        let mut removed = 0;
+        let mut empty = Vec::new();
+        for (id, q) in self.queries.iter_mut() {
+            q.subs.retain(|s| {
+                let drop = s.conn.id == conn && pick(&s.key, &s.event);
+                if drop {
+                    s.conn.forget(&s.key);
+                    removed += 1;
+                }
+                !drop
+            });
+            if q.subs.is_empty() {
+                empty.push(*id);
+            }
+        }
+        for id in empty {
+            if let Some(q) = self.queries.remove(&id) {
+                self.by_signature.remove(&q.spec.signature());
+            }
+        }
+        removed
+    }
+
+    /// Marks every query the change can touch (its filter matches the old or the new row).
+    pub(super) fn touch(&mut self, myself: &ActorRef<StreamMsg>, change: &Change) {
+        let touched: Vec<u64> = self
+            .queries
+            .iter_mut()
+            .filter(|(_, q)| {
+                let f = &q.spec.filter;
+                change.old.as_ref().is_some_and(|r| f.matches(r)) || change.new.as_ref().is_some_and(|r| f.matches(r))
+            })
+            .map(|(id, q)| {
+                for sub in q.subs.iter_mut().filter(|s| s.pending) {
+                    sub.missed = true;
+                }
+                *id
+            })
+            .collect();
+        for id in touched {
+            self.schedule(myself, id);
+        }
+    }
+
+    /// Re-reads the query now, or after the read in flight.
+    fn schedule(&mut self, myself: &ActorRef<StreamMsg>, id: u64) {
+        let Some(q) = self.queries.get_mut(&id) else { return };
+        if q.in_flight {
+            q.dirty = true;
+            return;
+        }
+        q.in_flight = true;
+        q.dirty = false;
+        let op = q.spec.op();
+        let store = Arc::clone(&self.store);
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let result = store.execute(op).await;
+            let _ = myself.send_message(StreamMsg::Refreshed { query: id, result });
+        });
+    }
+
+    /// Pushes a fresh result to every released subscriber; returns connections whose queue
+    /// refused it.
+    pub(super) fn refreshed(
+        &mut self,
+        myself: &ActorRef<StreamMsg>,
+        id: u64,
+        result: Result<StoreOutput, StoreError>,
+    ) -> Vec<ConnId> {
+        let Some(q) = self.queries.get_mut(&id) else { return Vec::new() };
+        q.in_flight = false;
+        let mut gone = Vec::new();
+        match result.as_ref().ok().and_then(|out| q.spec.render(out)) {
+            Some(data) => {
+                let mut frames = FrameCache::new(&self.stats, |event| encode_reply(event, &data));
+                for sub in q.subs.iter().filter(|s| !s.pending) {
+                    if !frames.deliver(&sub.conn, &sub.event.to_string()) {
+                        gone.push(sub.conn.id);
+                    }
+                }
+            }
+            None => {
+                // The store failed; the next change tries again. Subscribers keep their last
+                // good result rather than an error push they cannot act on.
+                tracing::warn!(query = id, result = ?result.err(), "live query refresh failed");
+            }
+        }
+        if q.dirty {
+            self.schedule(myself, id);
+        }
+        gone
+    }
+}

@@ -1,0 +1,214 @@
+//! What a PostgreSQL error means to the client: the same [`StoreError`] the in-memory store
+//! gives for the same refusal.
+
+use serde_json::Value;
+
+use super::ddl::constraint_name;
+use crate::binding::{FieldKind, ModelBinding, PK};
+use crate::store::{StoreError, StoreOp};
+
+const UNIQUE_VIOLATION: &str = "23505";
+const FOREIGN_KEY_VIOLATION: &str = "23503";
+
+/// Classifies an error PostgreSQL raised while writing `binding`'s table.
+///
+/// - `23505` (unique) and `23503` (foreign key) are [`StoreError::Conflict`], with the field
+///   found from the constraint's name when it is the name PostgreSQL chose for one of the
+///   binding's fields (`<table>_<column>_key`, `<table>_<column>_fkey`, shortened as
+///   PostgreSQL shortens them). A foreign key of the binding itself means the write named a
+///   missing row; any other means rows elsewhere still refer to the one being deleted.
+/// - Connection failures (`08...`), shutdowns (`57P01` to `57P03`) and `too_many_connections`
+///   (`53300`) are [`StoreError::Unavailable`]: the client may retry.
+/// - Everything else is [`StoreError::Internal`].
+///
+/// The text of `Unavailable` and `Internal` names only the SQLSTATE; neither reaches clients.
+pub fn classify_db_error(
+    sqlstate: &str,
+    constraint: Option<&str>,
+    binding: &ModelBinding,
+) -> StoreError {
+    match sqlstate {
+        UNIQUE_VIOLATION => {
+            let field = constraint
+                .and_then(|c| unique_field(binding, c))
+                .map(str::to_owned);
+            let message = match &field {
+                Some(f) => format!("a row with this {f} already exists"),
+                None => "a row with these values already exists".to_owned(),
+            };
+            StoreError::Conflict { field, message }
+        }
+        FOREIGN_KEY_VIOLATION => match constraint.and_then(|c| foreign_key(binding, c)) {
+            Some((field, target)) => StoreError::Conflict {
+                message: format!("{target} row does not exist"),
+                field: Some(field.to_owned()),
+            },
+            None => still_referenced(None),
+        },
+        s if s.starts_with("08") || matches!(s, "57P01" | "57P02" | "57P03" | "53300") => {
+            StoreError::Unavailable(format!("postgres {s}"))
+        }
+        s => StoreError::Internal(format!("postgres error {s}")),
+    }
+}
+
+/// Classifies an error raised by the statements of `op`, with the op's own values in the
+/// message where the in-memory store puts them (`auth.User 9 does not exist`).
+///
+/// `referrer` is the stream whose table holds the foreign key that refused a delete, when the
+/// caller knows it (PostgreSQL reports that table, not its stream).
+pub fn classify_op_error(
+    op: &StoreOp,
+    sqlstate: &str,
+    constraint: Option<&str>,
+    referrer: Option<&str>,
+) -> StoreError {
+    let binding = op.binding();
+    match (op, sqlstate) {
+        // A delete is refused by the foreign keys pointing at the row, even when the key is
+        // the binding's own (a self-reference).
+        (StoreOp::Delete { .. }, FOREIGN_KEY_VIOLATION) => still_referenced(referrer),
+        (
+            StoreOp::Insert { values, .. } | StoreOp::Update { values, .. },
+            FOREIGN_KEY_VIOLATION,
+        ) => {
+            let Some((field, target)) = constraint.and_then(|c| foreign_key(binding, c)) else {
+                return classify_db_error(sqlstate, constraint, binding);
+            };
+            let message = match values.get(field).and_then(Value::as_i64) {
+                Some(id) => format!("{target} {id} does not exist"),
+                None => format!("{target} row does not exist"),
+            };
+            StoreError::Conflict {
+                field: Some(field.to_owned()),
+                message,
+            }
+        }
+        _ => classify_db_error(sqlstate, constraint, binding),
+    }
+}
+
+fn still_referenced(referrer: Option<&str>) -> StoreError {
+    StoreError::Conflict {
+        field: None,
+        message: match referrer {
+            Some(stream) => format!("{stream} rows still refer to this row"),
+            None => "other rows still refer to this row".to_owned(),
+        },
+    }
+}
+
+fn unique_field<'a>(binding: &'a ModelBinding, constraint: &str) -> Option<&'a str> {
+    if constraint == constraint_name(binding.table(), None, "pkey") {
+        return Some(PK);
+    }
+    binding
+        .fields()
+        .iter()
+        .find(|f| {
+            f.is_unique() && constraint == constraint_name(binding.table(), Some(f.name()), "key")
+        })
+        .map(|f| f.name())
+}
+
+/// The foreign key field named by `constraint` and the stream it points into.
+fn foreign_key<'a>(binding: &'a ModelBinding, constraint: &str) -> Option<(&'a str, &'a str)> {
+    binding.fields().iter().find_map(|f| match f.kind() {
+        FieldKind::ForeignKey { stream }
+            if constraint == constraint_name(binding.table(), Some(f.name()), "fkey") =>
+        {
+            Some((f.name(), stream.as_str()))
+        }
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binding::Field;
+    use crate::filter::Filter;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn binding() -> Arc<ModelBinding> {
+        Arc::new(
+            ModelBinding::new("todo_task")
+                .field(Field::string("slug").unique())
+                .field(Field::foreign_key("owner_id", "auth.User")),
+        )
+    }
+
+    fn conflict(field: Option<&str>, message: &str) -> StoreError {
+        StoreError::Conflict {
+            field: field.map(str::to_owned),
+            message: message.to_owned(),
+        }
+    }
+
+    #[test]
+    fn constraints_name_their_fields() {
+        let b = binding();
+        assert_eq!(
+            classify_db_error("23505", Some("todo_task_slug_key"), &b),
+            conflict(Some("slug"), "a row with this slug already exists")
+        );
+        assert_eq!(
+            classify_db_error("23505", Some("something_else"), &b),
+            conflict(None, "a row with these values already exists")
+        );
+        let values = json!({"owner_id": 9}).as_object().cloned().unwrap();
+        let op = StoreOp::Insert {
+            binding: Arc::clone(&b),
+            values,
+        };
+        assert_eq!(
+            classify_op_error(&op, "23503", Some("todo_task_owner_id_fkey"), None),
+            conflict(Some("owner_id"), "auth.User 9 does not exist")
+        );
+    }
+
+    #[test]
+    fn deletes_are_refused_by_referrers() {
+        let op = StoreOp::Delete {
+            binding: binding(),
+            pk: 1,
+            scope: Filter::everything(),
+        };
+        assert_eq!(
+            classify_op_error(
+                &op,
+                "23503",
+                Some("todo_note_task_id_fkey"),
+                Some("todo.Note")
+            ),
+            conflict(None, "todo.Note rows still refer to this row")
+        );
+        assert_eq!(
+            classify_op_error(&op, "23503", Some("todo_task_owner_id_fkey"), None),
+            conflict(None, "other rows still refer to this row")
+        );
+    }
+
+    #[test]
+    fn outages_and_the_rest() {
+        let b = binding();
+        for code in ["08006", "08001", "57P01", "57P03"] {
+            assert!(
+                matches!(
+                    classify_db_error(code, None, &b),
+                    StoreError::Unavailable(_)
+                ),
+                "{code}"
+            );
+        }
+        assert!(matches!(
+            classify_db_error("42P01", None, &b),
+            StoreError::Internal(_)
+        ));
+        assert!(matches!(
+            classify_db_error("22001", None, &b),
+            StoreError::Internal(_)
+        ));
+    }
+}

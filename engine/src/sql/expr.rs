@@ -1,0 +1,360 @@
+//! The pieces every statement is made of: quoted identifiers, text parameters, the read
+//! expression of each field, and the compiled `WHERE` and `ORDER BY` clauses.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::binding::{FieldKind, ModelBinding};
+use crate::filter::{Condition, Filter, Lookup, Operand, Ordering};
+
+/// The alias of the bound table in every statement. Field and table names are lower-case
+/// (the registry checks), so an upper-case alias can never collide with one.
+pub(crate) const T: &str = "T";
+
+/// Double-quotes an identifier. Identifiers only ever come from bindings, which the registry
+/// has already checked; doubling quotes keeps even a bad one inert.
+pub(crate) fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `"alias"."column"`.
+pub(crate) fn column(alias: &str, name: &str) -> String {
+    format!("{}.{}", ident(alias), ident(name))
+}
+
+/// A string literal for DDL, where parameters are not allowed. An `E''` literal when the text
+/// holds a backslash, so the result does not depend on `standard_conforming_strings`.
+pub(crate) fn literal(text: &str) -> String {
+    if text.contains('\\') {
+        format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+    } else {
+        format!("'{}'", text.replace('\'', "''"))
+    }
+}
+
+/// The parameters of one statement, all sent as text (or NULL).
+#[derive(Debug, Default)]
+pub(crate) struct Params {
+    values: Vec<Option<String>>,
+}
+
+impl Params {
+    /// Adds a text parameter and returns its placeholder, `$n::text`.
+    pub(crate) fn text(&mut self, value: Option<String>) -> String {
+        self.values.push(value);
+        format!("${}::text", self.values.len())
+    }
+
+    /// Adds `value` as a parameter of `kind` and returns the placeholder cast to the column
+    /// type, so PostgreSQL parses the text as it would the column's input.
+    pub(crate) fn typed(&mut self, kind: &FieldKind, value: &Value) -> String {
+        let placeholder = self.text(kind.to_param(value));
+        match kind.pg_type() {
+            "text" => placeholder,
+            pg_type => format!("{placeholder}::{pg_type}"),
+        }
+    }
+
+    /// The values, in placeholder order.
+    pub(crate) fn into_values(self) -> Vec<Option<String>> {
+        self.values
+    }
+}
+
+/// The column as a comparison operand: textual kinds compare under `COLLATE "C"` (byte
+/// order, as `value::compare` does), everything else natively.
+fn operand_column(alias: &str, name: &str, kind: &FieldKind) -> String {
+    let col = column(alias, name);
+    if kind.is_textual() {
+        format!("{col} COLLATE \"C\"")
+    } else {
+        col
+    }
+}
+
+/// How a field is read so that its JSON matches the canonical value of `value::canonical`
+/// byte for byte: timestamps as UTC with microseconds and `Z`, dates as `YYYY-MM-DD`,
+/// decimals and floats as text (floats are turned back into numbers by the decoder, which
+/// parses them exactly).
+pub(crate) fn read_expr(alias: &str, name: &str, kind: &FieldKind) -> String {
+    let col = column(alias, name);
+    match kind {
+        FieldKind::Datetime => {
+            format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+        }
+        FieldKind::Date => format!("to_char({col}, 'YYYY-MM-DD')"),
+        FieldKind::Decimal { .. } | FieldKind::Float | FieldKind::Uuid => format!("{col}::text"),
+        _ => col,
+    }
+}
+
+/// `<expr> AS "field", ...` for every field of the binding, primary key first.
+fn select_list(binding: &ModelBinding, alias: &str) -> String {
+    let mut out = String::new();
+    for (i, field) in binding.fields().iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(
+            out,
+            "{} AS {}",
+            read_expr(alias, field.name(), field.kind()),
+            ident(field.name())
+        );
+    }
+    out
+}
+
+/// A lateral join that names the row's JSON shape `"R"`, for `SELECT row_to_json("R")`.
+/// `row_to_json` has no argument limit, unlike `json_build_object`.
+pub(crate) fn lateral_row(binding: &ModelBinding, alias: &str) -> String {
+    format!(
+        "CROSS JOIN LATERAL (SELECT {}) AS \"R\"",
+        select_list(binding, alias)
+    )
+}
+
+/// A scalar subquery giving the row's JSON text, usable in `RETURNING`.
+pub(crate) fn row_json(binding: &ModelBinding, alias: &str) -> String {
+    format!(
+        "(SELECT row_to_json(\"R\")::text FROM (SELECT {}) AS \"R\")",
+        select_list(binding, alias)
+    )
+}
+
+/// Compiles a filter to a boolean SQL expression over `alias`, with the semantics of
+/// `Filter::matches`.
+pub(crate) fn where_clause(filter: &Filter, alias: &str, params: &mut Params) -> String {
+    match filter {
+        Filter::All(parts) if parts.is_empty() => "TRUE".to_owned(),
+        Filter::Any(parts) if parts.is_empty() => "FALSE".to_owned(),
+        Filter::All(parts) => join(parts, " AND ", alias, params),
+        Filter::Any(parts) => join(parts, " OR ", alias, params),
+        Filter::Cond(c) => condition(c, alias, params),
+    }
+}
+
+fn join(parts: &[Filter], sep: &str, alias: &str, params: &mut Params) -> String {
+    let parts: Vec<String> = parts
+        .iter()
+        .map(|p| where_clause(p, alias, params))
+        .collect();
+    format!("({})", parts.join(sep))
+}
+
+fn condition(c: &Condition, alias: &str, params: &mut Params) -> String {
+    let col = operand_column(alias, &c.field, &c.kind);
+    let cmp = |op: &str, v: &Value, params: &mut Params| {
+        format!("{col} {op} {}", params.typed(&c.kind, v))
+    };
+    match (&c.lookup, &c.operand) {
+        (Lookup::IsNull, Operand::Flag(true)) => format!("{} IS NULL", column(alias, &c.field)),
+        (Lookup::IsNull, Operand::Flag(false)) => {
+            format!("{} IS NOT NULL", column(alias, &c.field))
+        }
+        (Lookup::Ne, Operand::Value(v)) => cmp("IS DISTINCT FROM", v, params),
+        (Lookup::Exact, Operand::Value(v)) => cmp("=", v, params),
+        (Lookup::Gt, Operand::Value(v)) => cmp(">", v, params),
+        (Lookup::Gte, Operand::Value(v)) => cmp(">=", v, params),
+        (Lookup::Lt, Operand::Value(v)) => cmp("<", v, params),
+        (Lookup::Lte, Operand::Value(v)) => cmp("<=", v, params),
+        (Lookup::In, Operand::List(list)) if list.is_empty() => "FALSE".to_owned(),
+        (Lookup::In, Operand::List(list)) => {
+            let items: Vec<String> = list.iter().map(|v| params.typed(&c.kind, v)).collect();
+            format!("{col} IN ({})", items.join(", "))
+        }
+        (lookup, Operand::Value(Value::String(needle))) if lookup.is_textual() => {
+            text_match(*lookup, alias, &c.field, &c.kind, needle, params)
+        }
+        // Every other pairing is false in memory too.
+        _ => "FALSE".to_owned(),
+    }
+}
+
+/// The text lookups. The in-memory evaluator applies them to any value held as a JSON
+/// string, so non-textual kinds stored as strings are matched on their canonical text.
+fn text_match(
+    lookup: Lookup,
+    alias: &str,
+    field: &str,
+    kind: &FieldKind,
+    needle: &str,
+    params: &mut Params,
+) -> String {
+    let hay = match kind {
+        k if k.is_textual() => column(alias, field),
+        FieldKind::Decimal { .. } | FieldKind::Date | FieldKind::Datetime | FieldKind::Uuid => {
+            format!("({})", read_expr(alias, field, kind))
+        }
+        _ => return "FALSE".to_owned(),
+    };
+    let p = params.text(Some(needle.to_owned()));
+    // `lower` under the "C" collation folds ASCII letters only, like `value::fold_case`.
+    let lower = |e: &str| format!("lower({e} COLLATE \"C\")");
+    match lookup {
+        Lookup::IExact => format!("{} = {}", lower(&hay), lower(&p)),
+        Lookup::Contains => format!("strpos({hay}, {p}) > 0"),
+        Lookup::IContains => format!("strpos({}, {}) > 0", lower(&hay), lower(&p)),
+        Lookup::StartsWith => format!("starts_with({hay}, {p})"),
+        Lookup::IStartsWith => format!("starts_with({}, {})", lower(&hay), lower(&p)),
+        Lookup::EndsWith => format!("right({hay}, length({p})) = {p}"),
+        _ => "FALSE".to_owned(),
+    }
+}
+
+/// `"T"."a" COLLATE "C" DESC, "T"."id" ASC`: PostgreSQL's default null placement (last
+/// ascending, first descending) is the one `Ordering::compare` uses.
+pub(crate) fn order_by(order: &Ordering, alias: &str) -> String {
+    let keys: Vec<String> = order
+        .keys()
+        .iter()
+        .map(|k| {
+            let dir = if k.desc { "DESC" } else { "ASC" };
+            format!("{} {dir}", operand_column(alias, &k.field, &k.kind))
+        })
+        .collect();
+    keys.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binding::Field;
+    use crate::filter::parse_filter;
+    use serde_json::json;
+
+    fn binding() -> ModelBinding {
+        ModelBinding::new("auth_user")
+            .field(Field::string("username"))
+            .field(Field::integer("age"))
+            .field(Field::datetime("joined"))
+            .field(Field::json("extra"))
+            .search(["username"])
+    }
+
+    fn compile(filters: Value) -> (String, Vec<Option<String>>) {
+        let f = parse_filter(&binding(), filters.as_object().unwrap(), None, 100).unwrap();
+        let mut params = Params::default();
+        let sql = where_clause(&f, T, &mut params);
+        (sql, params.into_values())
+    }
+
+    fn p(values: &[&str]) -> Vec<Option<String>> {
+        values.iter().map(|v| Some((*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn comparisons_cast_text_params_and_collate_strings() {
+        assert_eq!(
+            compile(json!({"age__gte": 18})),
+            ("\"T\".\"age\" >= $1::text::bigint".into(), p(&["18"]))
+        );
+        assert_eq!(
+            compile(json!({"username__lt": "m"})),
+            (
+                "\"T\".\"username\" COLLATE \"C\" < $1::text".into(),
+                p(&["m"])
+            )
+        );
+        assert_eq!(
+            compile(json!({"joined__ne": "2026-01-02T03:04:05+02:00"})),
+            (
+                "\"T\".\"joined\" IS DISTINCT FROM $1::text::timestamptz".into(),
+                p(&["2026-01-02T01:04:05.000000Z"])
+            )
+        );
+        assert_eq!(
+            compile(json!({"extra": {"a": 1}})),
+            (
+                "\"T\".\"extra\" = $1::text::jsonb".into(),
+                p(&["{\"a\":1}"])
+            )
+        );
+    }
+
+    #[test]
+    fn text_lookups_fold_ascii_only() {
+        assert_eq!(
+            compile(json!({"username__icontains": "Al"})),
+            (
+                "strpos(lower(\"T\".\"username\" COLLATE \"C\"), lower($1::text COLLATE \"C\")) > 0".into(),
+                p(&["Al"])
+            )
+        );
+        assert_eq!(
+            compile(json!({"username__endswith": "ce"})),
+            (
+                "right(\"T\".\"username\", length($1::text)) = $1::text".into(),
+                p(&["ce"])
+            )
+        );
+        assert_eq!(
+            compile(json!({"username__istartswith": "A"})),
+            (
+                "starts_with(lower(\"T\".\"username\" COLLATE \"C\"), lower($1::text COLLATE \"C\"))".into(),
+                p(&["A"])
+            )
+        );
+    }
+
+    #[test]
+    fn lists_nulls_and_empty_trees() {
+        assert_eq!(
+            compile(json!({"age__in": [1, 2]})),
+            (
+                "\"T\".\"age\" IN ($1::text::bigint, $2::text::bigint)".into(),
+                p(&["1", "2"])
+            )
+        );
+        assert_eq!(compile(json!({"age__in": []})), ("FALSE".into(), vec![]));
+        assert_eq!(
+            compile(json!({"age": null})),
+            ("\"T\".\"age\" IS NULL".into(), vec![])
+        );
+        assert_eq!(
+            compile(json!({"age__ne": null})),
+            ("\"T\".\"age\" IS NOT NULL".into(), vec![])
+        );
+        assert_eq!(compile(json!({})), ("TRUE".into(), vec![]));
+        let mut params = Params::default();
+        assert_eq!(where_clause(&Filter::Any(vec![]), T, &mut params), "FALSE");
+        let (sql, params) = compile(json!({"age": 1, "username": "x"}));
+        assert_eq!(
+            sql,
+            "(\"T\".\"age\" = $1::text::bigint AND \"T\".\"username\" COLLATE \"C\" = $2::text)"
+        );
+        assert_eq!(params, p(&["1", "x"]));
+    }
+
+    #[test]
+    fn query_ors_the_search_fields() {
+        let f = parse_filter(&binding(), &serde_json::Map::new(), Some("x"), 10).unwrap();
+        let mut params = Params::default();
+        let sql = where_clause(&f, T, &mut params);
+        assert_eq!(
+            sql,
+            "(strpos(lower(\"T\".\"username\" COLLATE \"C\"), lower($1::text COLLATE \"C\")) > 0)"
+        );
+    }
+
+    #[test]
+    fn hostile_values_stay_in_params() {
+        let evil = "x'); DROP TABLE auth_user; --";
+        let (sql, params) = compile(json!({"username": evil, "username__contains": evil}));
+        assert!(!sql.contains("DROP"), "{sql}");
+        assert_eq!(params, p(&[evil, evil]));
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(literal("a\\'"), "E'a\\\\'''");
+    }
+
+    #[test]
+    fn order_keys_keep_postgres_null_placement() {
+        let o = Ordering::parse(&binding(), Some(&json!(["-username", "age"]))).unwrap();
+        assert_eq!(
+            order_by(&o, T),
+            "\"T\".\"username\" COLLATE \"C\" DESC, \"T\".\"age\" ASC, \"T\".\"id\" ASC"
+        );
+    }
+}

@@ -1,0 +1,297 @@
+//! The statements of each op.
+
+use serde_json::Value;
+
+use super::expr::{column, ident, lateral_row, order_by, row_json, where_clause, Params, T};
+use super::{Plan, Statement};
+use crate::binding::{ModelBinding, PK};
+use crate::filter::{Filter, Ordering};
+use crate::store::StoreOp;
+use crate::value::Row;
+
+/// The alias of the locked pre-update row inside an `UPDATE`.
+const OLD: &str = "O";
+/// The alias of the table scanned to find the pre-update row.
+const CUR: &str = "C";
+
+/// Builds the statements of `op`.
+pub(crate) fn plan(op: &StoreOp) -> Plan {
+    match op {
+        StoreOp::Get { binding, pk, scope } => Plan {
+            statements: vec![get(binding, *pk, scope)],
+            read_only: true,
+        },
+        StoreOp::Search {
+            binding,
+            filter,
+            order,
+            offset,
+            limit,
+        } => Plan {
+            statements: vec![
+                count(binding, filter),
+                page(binding, filter, order, *offset, *limit),
+            ],
+            read_only: true,
+        },
+        StoreOp::Insert { binding, values } => Plan {
+            statements: vec![insert(binding, values)],
+            read_only: false,
+        },
+        StoreOp::Update {
+            binding,
+            pk,
+            values,
+            scope,
+        } => Plan {
+            statements: vec![update(binding, *pk, values, scope)],
+            read_only: false,
+        },
+        StoreOp::Delete { binding, pk, scope } => Plan {
+            statements: vec![delete(binding, *pk, scope)],
+            read_only: false,
+        },
+    }
+}
+
+/// `"T"."id" = $n AND <scope>`, or the key alone when the scope is everything.
+fn pk_and_scope(pk: i64, scope: &Filter, alias: &str, params: &mut Params) -> String {
+    let key = format!(
+        "{} = {}::bigint",
+        column(alias, PK),
+        params.text(Some(pk.to_string()))
+    );
+    if scope.is_everything() {
+        key
+    } else {
+        format!("{key} AND {}", where_clause(scope, alias, params))
+    }
+}
+
+fn get(binding: &ModelBinding, pk: i64, scope: &Filter) -> Statement {
+    let mut params = Params::default();
+    let cond = pk_and_scope(pk, scope, T, &mut params);
+    Statement {
+        text: format!(
+            "SELECT row_to_json(\"R\")::text FROM {} AS \"{T}\" {} WHERE {cond}",
+            ident(binding.table()),
+            lateral_row(binding, T),
+        ),
+        params: params.into_values(),
+    }
+}
+
+fn count(binding: &ModelBinding, filter: &Filter) -> Statement {
+    let mut params = Params::default();
+    let cond = where_clause(filter, T, &mut params);
+    Statement {
+        text: format!(
+            "SELECT count(*)::text FROM {} AS \"{T}\" WHERE {cond}",
+            ident(binding.table())
+        ),
+        params: params.into_values(),
+    }
+}
+
+/// Bounds beyond `bigint` mean "all" or "none" alike; clamping keeps the cast from failing.
+fn clamp(n: u64) -> String {
+    n.min(i64::MAX as u64).to_string()
+}
+
+fn page(
+    binding: &ModelBinding,
+    filter: &Filter,
+    order: &Ordering,
+    offset: u64,
+    limit: u64,
+) -> Statement {
+    let mut params = Params::default();
+    let cond = where_clause(filter, T, &mut params);
+    let limit = params.text(Some(clamp(limit)));
+    let offset = params.text(Some(clamp(offset)));
+    Statement {
+        text: format!(
+            "SELECT row_to_json(\"R\")::text FROM {} AS \"{T}\" {} WHERE {cond} ORDER BY {} \
+             LIMIT {limit}::bigint OFFSET {offset}::bigint",
+            ident(binding.table()),
+            lateral_row(binding, T),
+            order_by(order, T),
+        ),
+        params: params.into_values(),
+    }
+}
+
+/// The `(field, value)` pairs of `values` that name a writable column: keys that are not
+/// fields, and the primary key, are left out. In binding order, so the statement text (and
+/// with it the prepared statement) is the same for every write of the same shape.
+fn columns<'a>(
+    binding: &'a ModelBinding,
+    values: &'a Row,
+) -> impl Iterator<Item = (&'a crate::binding::Field, &'a Value)> {
+    binding
+        .fields()
+        .iter()
+        .filter(|f| f.name() != PK)
+        .filter_map(move |f| values.get(f.name()).map(|v| (f, v)))
+}
+
+fn insert(binding: &ModelBinding, values: &Row) -> Statement {
+    let mut params = Params::default();
+    let (names, exprs): (Vec<String>, Vec<String>) = columns(binding, values)
+        .map(|(f, v)| (ident(f.name()), params.typed(f.kind(), v)))
+        .unzip();
+    let table = ident(binding.table());
+    let body = if names.is_empty() {
+        "DEFAULT VALUES".to_owned()
+    } else {
+        format!("({}) VALUES ({})", names.join(", "), exprs.join(", "))
+    };
+    Statement {
+        text: format!(
+            "INSERT INTO {table} AS \"{T}\" {body} RETURNING {}",
+            row_json(binding, T)
+        ),
+        params: params.into_values(),
+    }
+}
+
+/// One statement returns both images: the pre-update row is read and locked in a subquery,
+/// joined to the target, and returned beside the new row.
+fn update(binding: &ModelBinding, pk: i64, values: &Row, scope: &Filter) -> Statement {
+    let mut params = Params::default();
+    let table = ident(binding.table());
+    let cond = pk_and_scope(pk, scope, CUR, &mut params);
+    let mut sets: Vec<String> = columns(binding, values)
+        .map(|(f, v)| format!("{} = {}", ident(f.name()), params.typed(f.kind(), v)))
+        .collect();
+    if sets.is_empty() {
+        // Nothing to change; still touch the row so the op behaves like any update.
+        sets.push(format!("{} = {}", ident(PK), column(T, PK)));
+    }
+    Statement {
+        text: format!(
+            "UPDATE {table} AS \"{T}\" SET {} FROM (SELECT {} AS {pk}, {} AS \"json\" FROM {table} AS \"{CUR}\" \
+             WHERE {cond} FOR UPDATE) AS \"{OLD}\" WHERE {} = {} RETURNING {}, {}",
+            sets.join(", "),
+            column(CUR, PK),
+            row_json(binding, CUR),
+            column(T, PK),
+            column(OLD, PK),
+            column(OLD, "json"),
+            row_json(binding, T),
+            pk = ident(PK),
+        ),
+        params: params.into_values(),
+    }
+}
+
+fn delete(binding: &ModelBinding, pk: i64, scope: &Filter) -> Statement {
+    let mut params = Params::default();
+    let cond = pk_and_scope(pk, scope, T, &mut params);
+    Statement {
+        text: format!(
+            "DELETE FROM {} AS \"{T}\" WHERE {cond} RETURNING {}",
+            ident(binding.table()),
+            row_json(binding, T),
+        ),
+        params: params.into_values(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binding::Field;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn binding() -> Arc<ModelBinding> {
+        Arc::new(
+            ModelBinding::new("auth_user")
+                .field(Field::string("username"))
+                .field(Field::datetime("joined")),
+        )
+    }
+
+    #[test]
+    fn get_reads_canonical_json_by_key_and_scope() {
+        let scope = Filter::pk(3);
+        let p = plan(&StoreOp::Get {
+            binding: binding(),
+            pk: 7,
+            scope,
+        });
+        assert!(p.read_only);
+        assert_eq!(
+            p.statements[0].text,
+            "SELECT row_to_json(\"R\")::text FROM \"auth_user\" AS \"T\" CROSS JOIN LATERAL (SELECT \
+             \"T\".\"id\" AS \"id\", \"T\".\"username\" AS \"username\", to_char(\"T\".\"joined\" AT TIME ZONE \
+             'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS \"joined\") AS \"R\" WHERE \"T\".\"id\" = \
+             $1::text::bigint AND \"T\".\"id\" = $2::text::bigint"
+        );
+        assert_eq!(
+            p.statements[0].params,
+            vec![Some("7".to_owned()), Some("3".to_owned())]
+        );
+    }
+
+    #[test]
+    fn search_counts_then_reads_a_window() {
+        let op = StoreOp::Search {
+            binding: binding(),
+            filter: Filter::everything(),
+            order: Ordering::by_pk(),
+            offset: 50,
+            limit: u64::MAX,
+        };
+        let p = plan(&op);
+        assert_eq!(p.statements.len(), 2);
+        assert_eq!(
+            p.statements[0].text,
+            "SELECT count(*)::text FROM \"auth_user\" AS \"T\" WHERE TRUE"
+        );
+        assert!(p.statements[1]
+            .text
+            .ends_with("ORDER BY \"T\".\"id\" ASC LIMIT $1::text::bigint OFFSET $2::text::bigint"));
+        assert_eq!(
+            p.statements[1].params,
+            vec![Some(i64::MAX.to_string()), Some("50".to_owned())]
+        );
+    }
+
+    #[test]
+    fn writes_take_only_known_columns_as_params() {
+        let values = json!({"username": "x'; --", "nope": 1, "id": 9})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let p = plan(&StoreOp::Insert {
+            binding: binding(),
+            values,
+        });
+        assert!(!p.read_only);
+        assert!(p.statements[0].text.starts_with("INSERT INTO \"auth_user\" AS \"T\" (\"username\") VALUES ($1::text) RETURNING (SELECT row_to_json"));
+        assert_eq!(p.statements[0].params, vec![Some("x'; --".to_owned())]);
+
+        let p = plan(&StoreOp::Insert {
+            binding: binding(),
+            values: Row::new(),
+        });
+        assert!(p.statements[0].text.contains("DEFAULT VALUES"));
+
+        let op = StoreOp::Update {
+            binding: binding(),
+            pk: 1,
+            values: Row::new(),
+            scope: Filter::everything(),
+        };
+        let text = &plan(&op).statements[0].text;
+        assert!(
+            text.starts_with("UPDATE \"auth_user\" AS \"T\" SET \"id\" = \"T\".\"id\" FROM"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "FOR UPDATE) AS \"O\" WHERE \"T\".\"id\" = \"O\".\"id\" RETURNING \"O\".\"json\""
+        ));
+    }
+}

@@ -1,0 +1,8 @@
+//! Sessions, jobs and stream actors together on the in-memory store, without sockets.
+
+mod custom;
+mod fanout;
+mod form;
+mod live;
+mod retrieve;
+mod support;
