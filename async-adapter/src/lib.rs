@@ -24,7 +24,7 @@
 
 mod connection;
 mod outbound;
-// pub mod postgres; (being written)
+pub mod postgres;
 mod server;
 
 pub use server::{bind, serve, ServerConfig, ServerHandle};

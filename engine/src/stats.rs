@@ -31,6 +31,11 @@ impl Stats {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn delivered_many(&self, delivered: u64, refused: u64) {
+        self.pushes_delivered.fetch_add(delivered, Ordering::Relaxed);
+        self.pushes_refused.fetch_add(refused, Ordering::Relaxed);
+    }
+
     /// Reads the counters.
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {

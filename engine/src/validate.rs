@@ -45,7 +45,7 @@ pub fn validate_write(
         if field.is_read_only() {
             if mode == WriteMode::Create {
                 if let Some(default) = field.default_value() {
-                    row.insert(field.name().to_owned(), default_of(default));
+                    row.insert(field.name().to_owned(), default_of(field.kind(), default));
                 }
             }
             continue;
@@ -65,7 +65,7 @@ pub fn validate_write(
                     .push("this field is required".into());
             }
             None => {
-                let value = field.default_value().map(default_of).unwrap_or(Value::Null);
+                let value = field.default_value().map(|d| default_of(field.kind(), d)).unwrap_or(Value::Null);
                 row.insert(field.name().to_owned(), value);
             }
         }
@@ -77,9 +77,9 @@ pub fn validate_write(
     }
 }
 
-fn default_of(default: &DefaultValue) -> Value {
+fn default_of(kind: &FieldKind, default: &DefaultValue) -> Value {
     match default {
-        DefaultValue::Value(v) => v.clone(),
+        DefaultValue::Value(v) => canonical(kind, v).unwrap_or_else(|_| v.clone()),
         DefaultValue::Now => now(),
     }
 }

@@ -23,6 +23,9 @@ pub fn canonical(kind: &FieldKind, value: &Value) -> Result<Value, String> {
     if value.is_null() {
         return Ok(Value::Null);
     }
+    if has_nul(value) {
+        return Err("must not contain NUL characters".into());
+    }
     match kind {
         FieldKind::String | FieldKind::Text => match value {
             Value::String(_) => Ok(value.clone()),
@@ -105,9 +108,10 @@ fn compare_present(kind: &FieldKind, a: &Value, b: &Value) -> Ordering {
     match kind {
         FieldKind::Integer | FieldKind::ForeignKey { .. } => a.as_i64().cmp(&b.as_i64()),
         FieldKind::Float => {
+            // Adding 0.0 turns -0.0 into 0.0, which PostgreSQL holds equal.
             let (x, y) = (
-                a.as_f64().unwrap_or(f64::NAN),
-                b.as_f64().unwrap_or(f64::NAN),
+                a.as_f64().unwrap_or(f64::NAN) + 0.0,
+                b.as_f64().unwrap_or(f64::NAN) + 0.0,
             );
             x.total_cmp(&y)
         }
@@ -116,12 +120,38 @@ fn compare_present(kind: &FieldKind, a: &Value, b: &Value) -> Ordering {
             parse(a).cmp(&parse(b))
         }
         FieldKind::Boolean => a.as_bool().cmp(&b.as_bool()),
+        // jsonb equality: numbers by value (1 = 1.0), objects regardless of key order.
+        FieldKind::Json if json_eq(a, b) => Ordering::Equal,
         // Canonical dates, timestamps and UUIDs sort as text; strings sort by bytes, which is
         // what `COLLATE "C"` does.
         _ => match (a, b) {
             (Value::String(x), Value::String(y)) => x.as_bytes().cmp(y.as_bytes()),
             _ => a.to_string().cmp(&b.to_string()),
         },
+    }
+}
+
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+            (Some(i), Some(j), _, _) => i == j,
+            (_, _, Some(i), Some(j)) => i == j,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 

@@ -107,6 +107,7 @@ fn condition(
         }
         (Lookup::In, _) => return Err(bad("must be a list")),
         (lookup, value) if lookup.is_textual() => match value {
+            Value::String(s) if s.contains('\0') => return Err(bad("must not contain NUL characters")),
             Value::String(_) => (lookup, Operand::Value(value.clone())),
             _ => return Err(bad("must be a string")),
         },

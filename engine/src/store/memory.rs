@@ -129,10 +129,11 @@ impl Db<'_> {
                 Ok(StoreOutput::Page { count, rows })
             }
             StoreOp::Insert { binding, values } => {
-                self.check_constraints(&binding, None, &values)?;
                 let table = self.table(&binding)?;
                 let pk = table.next_id;
                 table.next_id += 1;
+                self.check_constraints(&binding, None, &values)?;
+                let table = self.table(&binding)?;
                 let mut row = Row::new();
                 row.insert(PK.to_owned(), Value::from(pk));
                 for field in binding.fields().iter().skip(1) {
@@ -284,7 +285,7 @@ impl Db<'_> {
                                 return Err(StoreError::Conflict {
                                     field: None,
                                     message: format!(
-                                        "{} {rid} still refers to this row",
+                                        "{} rows still refer to this row",
                                         referrer.stream()
                                     ),
                                 })
