@@ -21,6 +21,8 @@ const GOING_AWAY: u16 = 1001;
 const TOO_BIG: u16 = 1009;
 const SLOW_CONSUMER: u16 = 4008;
 
+// tungstenite's handshake callback must return its `ErrorResponse` by value.
+#[allow(clippy::result_large_err)]
 pub(crate) async fn run(socket: TcpStream, peer: SocketAddr, engine: Engine, path: String, mut stopped: watch::Receiver<bool>) {
     let limits = engine.limits().clone();
     let ws_config = WebSocketConfig::default()

@@ -2,8 +2,8 @@
 //! pushes), against encoding the push once per subscriber as baseline; and one group send to
 //! 100 members.
 //!
-//! Run with `cargo bench -p chanbind-benches --bench fanout`. Divide a figure by N for the
-//! cost per delivery.
+//! Run with `cargo bench -p chanbind-benches --bench fanout`. Criterion prints elements per
+//! second; divide a time by N for the cost per delivery.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,13 +67,33 @@ fn fanout(c: &mut Criterion) {
             sessions.push(s);
         }
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::new("engine", n), &n, |b, &n| {
+        // Latency: one change, then wait for its last delivery. Includes waking the actor's
+        // thread, which dominates at small N.
+        g.bench_with_input(BenchmarkId::new("engine, one at a time", n), &n, |b, &n| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
                 for _ in 0..iters {
                     let target = counter.load(Ordering::Relaxed) + n;
                     engine.publish(change.clone());
                     wait_for(&counter, target);
+                }
+                start.elapsed()
+            })
+        });
+        // Throughput: changes published back to back, as under load; the time per change is
+        // the fan-out's own cost.
+        g.bench_with_input(BenchmarkId::new("engine, 64 in flight", n), &n, |b, &n| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                let mut left = iters;
+                while left > 0 {
+                    let batch = left.min(64);
+                    let target = counter.load(Ordering::Relaxed) + n * batch as usize;
+                    for _ in 0..batch {
+                        engine.publish(change.clone());
+                    }
+                    wait_for(&counter, target);
+                    left -= batch;
                 }
                 start.elapsed()
             })

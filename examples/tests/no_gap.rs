@@ -74,7 +74,7 @@ async fn writer(addr: std::net::SocketAddr, seed: usize) {
 async fn truth(addr: std::net::SocketAddr) -> HashMap<String, Value> {
     let mut ws = connect(addr).await;
     let mut out = HashMap::new();
-    let mut ask = |event: &str, data: Value| {
+    let ask = |event: &str, data: Value| {
         let frame = json!({"event": event, "data": data});
         (event.to_owned(), frame)
     };

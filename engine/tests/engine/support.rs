@@ -11,7 +11,7 @@ use chanbind_engine::session::{Session, Step};
 
 use chanbind_engine::store::MemoryStore;
 use chanbind_engine::Engine;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 #[derive(Default)]
 pub struct Collect(Mutex<Vec<Value>>);
