@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use chanbind_engine::auth::RequestHead;
 use chanbind_engine::outbound::Outbound as _;
 use chanbind_engine::session::Step;
 use chanbind_engine::Engine;
@@ -28,16 +29,29 @@ pub(crate) async fn run(socket: TcpStream, peer: SocketAddr, engine: Engine, pat
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_message_bytes));
-    let check_path = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-        if req.uri().path() == path {
-            Ok(resp)
-        } else {
-            let mut err = ErrorResponse::new(Some("no WebSocket endpoint here".to_owned()));
-            *err.status_mut() = tungstenite::http::StatusCode::NOT_FOUND;
-            Err(err)
+    let mut user = None;
+    let handshake = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        let refuse = |status: u16, body: &str| {
+            let mut err = ErrorResponse::new(Some(body.to_owned()));
+            *err.status_mut() = tungstenite::http::StatusCode::from_u16(status)
+                .unwrap_or(tungstenite::http::StatusCode::INTERNAL_SERVER_ERROR);
+            err
+        };
+        if req.uri().path() != path {
+            return Err(refuse(404, "no WebSocket endpoint here"));
+        }
+        let head = RequestHead { uri: req.uri().clone(), headers: req.headers().clone() };
+        // The handshake callback is synchronous; authenticators are expected to answer fast
+        // (a table lookup or a signature check).
+        match futures_executor::block_on(engine.authenticate(&head)) {
+            Ok(found) => {
+                user = found;
+                Ok(resp)
+            }
+            Err(refusal) => Err(refuse(refusal.http_status(), &refusal.to_string())),
         }
     };
-    let ws = match tokio_tungstenite::accept_hdr_async_with_config(socket, check_path, Some(ws_config)).await {
+    let ws = match tokio_tungstenite::accept_hdr_async_with_config(socket, handshake, Some(ws_config)).await {
         Ok(ws) => ws,
         Err(e) => {
             tracing::debug!(%peer, error = %e, "handshake failed");
@@ -47,7 +61,7 @@ pub(crate) async fn run(socket: TcpStream, peer: SocketAddr, engine: Engine, pat
     let (mut sink, mut stream) = ws.split();
     let (out, mut rx, slow) = ChannelOutbound::new(limits.outbound_queue);
     let (close_tx, mut close_rx) = mpsc::channel::<(u16, &'static str)>(1);
-    let mut session = engine.open_session(None, out.clone());
+    let mut session = engine.open_session(user, out.clone());
     tracing::debug!(%peer, conn = session.id(), "connected");
     out.send(session.hello());
 

@@ -1,7 +1,33 @@
-//! Who is on the other end of a connection.
+//! Who is on the other end of a connection: users, and the authenticators that recognise them
+//! from the WebSocket handshake or an HTTP request (PROTOCOL.md section 4).
 //!
-//! Authenticators and the permission pipeline build on this; for now a connection carries an
-//! optional [`User`] that the `hello` frame names.
+//! Authenticators run in order; the first that recognises the request gives the user, and a
+//! request none recognises is anonymous. Writing one takes a struct and one method:
+//!
+//! ```
+//! use chanbind_engine::auth::{AuthFuture, Authenticator, RequestHead, User};
+//!
+//! /// Accepts `Authorization: Bearer user-<id>`; a real one would check a signature.
+//! struct Demo;
+//!
+//! impl Authenticator for Demo {
+//!     fn authenticate<'a>(&'a self, head: &'a RequestHead) -> AuthFuture<'a> {
+//!         let user = head
+//!             .bearer()
+//!             .and_then(|t| t.strip_prefix("user-"))
+//!             .and_then(|id| id.parse().ok())
+//!             .map(|id| User::new(id, format!("user{id}")));
+//!         Box::pin(async move { Ok(user) })
+//!     }
+//! }
+//! ```
+
+mod token;
+
+pub use token::TokenAuthenticator;
+
+use std::future::Future;
+use std::pin::Pin;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -26,5 +52,140 @@ impl User {
             name: name.into(),
             claims: Map::new(),
         }
+    }
+
+    /// Adds a claim.
+    pub fn with_claim(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Whether the claim `name` is `true`.
+    pub fn has(&self, name: &str) -> bool {
+        self.claims.get(name) == Some(&Value::Bool(true))
+    }
+}
+
+/// The parts of a handshake or HTTP request authenticators read.
+#[derive(Debug, Clone, Default)]
+pub struct RequestHead {
+    /// The request's URI (path and query).
+    pub uri: http::Uri,
+    /// Its headers.
+    pub headers: http::HeaderMap,
+}
+
+impl RequestHead {
+    /// The token of `Authorization: Bearer <token>`.
+    pub fn bearer(&self) -> Option<&str> {
+        let value = self.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    }
+
+    /// A query parameter, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        let query = self.uri.query()?;
+        query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k) == name).then(|| percent_decode(v))
+        })
+    }
+
+    /// A cookie's value.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                (k == name).then_some(v)
+            })
+    }
+}
+
+/// Decodes `%XX` escapes and `+` as a space; invalid escapes are kept as written.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Why an authenticator could not decide (its session store is down, say). The adapter
+/// answers the handshake with 503 rather than letting the request in anonymously.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("authentication failed: {0}")]
+pub struct AuthError(pub String);
+
+/// The boxed future of an authenticator's answer: `Ok(None)` when it does not recognise the
+/// request.
+pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<User>, AuthError>> + Send + 'a>>;
+
+/// Recognises users from a request.
+pub trait Authenticator: Send + Sync + 'static {
+    /// The user this request belongs to, `Ok(None)` when it does not recognise it.
+    fn authenticate<'a>(&'a self, head: &'a RequestHead) -> AuthFuture<'a>;
+}
+
+/// Why a handshake or HTTP request is refused before any frame is exchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Nobody recognised the request and anonymous connections are not allowed: HTTP 401.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// An authenticator failed: HTTP 503.
+    #[error("authentication is unavailable")]
+    Unavailable,
+}
+
+impl Refusal {
+    /// The HTTP status to answer with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Refusal::Unauthenticated => 401,
+            Refusal::Unavailable => 503,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(uri: &str, headers: &[(&str, &str)]) -> RequestHead {
+        let mut map = http::HeaderMap::new();
+        for (k, v) in headers {
+            map.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        RequestHead { uri: uri.parse().unwrap(), headers: map }
+    }
+
+    #[test]
+    fn reads_bearer_query_and_cookie() {
+        let h = head("/?a=1&token=s%20e+cret", &[("authorization", "Bearer abc"), ("cookie", "x=1; token=ck")]);
+        assert_eq!(h.bearer(), Some("abc"));
+        assert_eq!(h.query_param("token").as_deref(), Some("s e cret"));
+        assert_eq!(h.cookie("token"), Some("ck"));
+        assert_eq!(head("/", &[("authorization", "Basic abc")]).bearer(), None);
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
     }
 }

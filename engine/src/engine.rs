@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::actors::stream::StreamArgs;
 use crate::actors::{GroupActor, GroupMsg, StreamActor, StreamMsg};
-use crate::auth::User;
+use crate::auth::{Authenticator, Refusal, RequestHead, User};
 use crate::binding::{Registry, RegistryError};
 use crate::change::Change;
 use crate::config::Limits;
@@ -48,17 +48,68 @@ pub(crate) struct Inner {
     pub(crate) streams: HashMap<String, ActorRef<StreamMsg>>,
     pub(crate) groups: HashMap<String, ActorRef<GroupMsg>>,
     pub(crate) everyone: ActorRef<GroupMsg>,
+    authenticators: Vec<Arc<dyn Authenticator>>,
+    allow_anonymous: bool,
     next_conn: AtomicU64,
 }
 
+/// Builds an [`Engine`]: the bindings and the store, then optional limits and authentication.
+pub struct EngineBuilder {
+    registry: Registry,
+    store: Arc<dyn Store>,
+    limits: Limits,
+    authenticators: Vec<Arc<dyn Authenticator>>,
+    allow_anonymous: bool,
+}
+
+impl EngineBuilder {
+    /// The limits (default: [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Adds an authenticator; they run in the order added.
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
+        self.authenticators.push(Arc::new(authenticator));
+        self
+    }
+
+    /// Whether requests no authenticator recognises may connect (default: `true`). When
+    /// `false`, adapters refuse them with HTTP 401 before any frame is exchanged.
+    pub fn allow_anonymous(mut self, allow: bool) -> Self {
+        self.allow_anonymous = allow;
+        self
+    }
+
+    /// Checks the bindings and starts the actors on the current tokio runtime.
+    pub async fn start(self) -> Result<Engine, EngineError> {
+        Engine::spawn(self).await
+    }
+}
+
 impl Engine {
-    /// Checks the bindings and starts one stream actor and one group actor per binding, plus
-    /// the group of all connections, on the current tokio runtime.
-    pub async fn start(
-        registry: Registry,
-        store: Arc<dyn Store>,
-        limits: Limits,
-    ) -> Result<Engine, EngineError> {
+    /// An engine with default limits, anonymous connections allowed and no authenticators.
+    /// [`Engine::builder`] sets the rest.
+    pub async fn start(registry: Registry, store: Arc<dyn Store>, limits: Limits) -> Result<Engine, EngineError> {
+        Engine::builder(registry, store).limits(limits).start().await
+    }
+
+    /// Starts building an engine over these bindings and this store.
+    pub fn builder(registry: Registry, store: Arc<dyn Store>) -> EngineBuilder {
+        EngineBuilder {
+            registry,
+            store,
+            limits: Limits::default(),
+            authenticators: Vec::new(),
+            allow_anonymous: true,
+        }
+    }
+
+    /// Starts one stream actor per model binding, one group actor per stream, and the group of
+    /// all connections, on the current tokio runtime.
+    async fn spawn(builder: EngineBuilder) -> Result<Engine, EngineError> {
+        let EngineBuilder { registry, store, limits, authenticators, allow_anonymous } = builder;
         registry.validate()?;
         let spawn_err = |e: ractor::SpawnErr| EngineError::Spawn(e.to_string());
         let stats = Arc::new(Stats::default());
@@ -94,6 +145,8 @@ impl Engine {
                 streams,
                 groups,
                 everyone,
+                authenticators,
+                allow_anonymous,
                 next_conn: AtomicU64::new(1),
             }),
         })
@@ -103,6 +156,26 @@ impl Engine {
     pub fn open_session(&self, user: Option<User>, out: Arc<dyn Outbound>) -> Session {
         let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
         Session::new(self.clone(), id, user.map(Arc::new), out)
+    }
+
+    /// Runs the authenticators on a handshake or HTTP request: the first that recognises it
+    /// gives the user; none means anonymous, which is refused when not allowed.
+    pub async fn authenticate(&self, head: &RequestHead) -> Result<Option<User>, Refusal> {
+        for authenticator in &self.inner.authenticators {
+            match authenticator.authenticate(head).await {
+                Ok(Some(user)) => return Ok(Some(user)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "authenticator failed");
+                    return Err(Refusal::Unavailable);
+                }
+            }
+        }
+        if self.inner.allow_anonymous {
+            Ok(None)
+        } else {
+            Err(Refusal::Unauthenticated)
+        }
     }
 
     /// The server's limits.

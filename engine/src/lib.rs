@@ -26,4 +26,4 @@ pub mod store;
 pub mod validate;
 pub mod value;
 
-pub use engine::{Engine, EngineError};
+pub use engine::{Engine, EngineBuilder, EngineError};

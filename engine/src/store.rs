@@ -25,6 +25,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// A short name for logs and the demo's banner (`memory`, `postgres`).
     fn kind(&self) -> &'static str;
+
+    /// Whether [`execute`](Self::execute)'s future blocks the thread that polls it (a store on
+    /// the blocking `postgres` crate). The engine then polls it on a blocking thread, never on
+    /// an async worker.
+    fn is_blocking(&self) -> bool {
+        false
+    }
 }
 
 /// Why a store op failed.

@@ -150,10 +150,17 @@ impl LiveQueries {
         let op = q.spec.op();
         let store = Arc::clone(&self.store);
         let myself = myself.clone();
-        tokio::spawn(async move {
-            let result = store.execute(op).await;
-            let _ = myself.send_message(StreamMsg::Refreshed { query: id, result });
-        });
+        if store.is_blocking() {
+            tokio::task::spawn_blocking(move || {
+                let result = futures_executor::block_on(store.execute(op));
+                let _ = myself.send_message(StreamMsg::Refreshed { query: id, result });
+            });
+        } else {
+            tokio::spawn(async move {
+                let result = store.execute(op).await;
+                let _ = myself.send_message(StreamMsg::Refreshed { query: id, result });
+            });
+        }
     }
 
     /// Pushes a fresh result to every released subscriber; returns connections whose queue
