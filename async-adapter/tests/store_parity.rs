@@ -192,7 +192,12 @@ impl Pair {
         let binding = self.binding(stream);
         self.both(
             &format!("delete {pk}"),
-            StoreOp::Delete { binding, pk, scope },
+            StoreOp::Delete {
+                referrers: self.registry.referrers(binding.stream()),
+                binding,
+                pk,
+                scope,
+            },
         )
         .await
     }
@@ -475,6 +480,7 @@ async fn restrict_refuses_the_delete() {
             binding: p.binding(USERS),
             pk: 2,
             scope: Filter::everything(),
+            referrers: p.registry.referrers("auth.User"),
         };
         let memory = p.memory.execute(op.clone()).await.unwrap_err();
         let pg = p.pg.execute(op).await.unwrap_err();

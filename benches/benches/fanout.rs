@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use chanbind_engine::change::{Change, ChangeKind};
 use chanbind_engine::config::Limits;
 use chanbind_engine::outbound::Outbound;
+use chanbind_engine::permission::View;
 use chanbind_engine::protocol::{encode_reply, Frame};
 use chanbind_engine::session::{render_row, Session, Step};
 use chanbind_engine::store::MemoryStore;
@@ -52,7 +53,7 @@ fn fanout(c: &mut Criterion) {
     let row = json!({"id": 42, "username": "user041", "email": "user041@example.com", "is_active": true,
                      "date_joined": "2026-11-26T09:39:38.000000Z"});
     let row = row.as_object().cloned().unwrap_or_default();
-    let change = Change { stream: "auth.User".into(), pk: 42, kind: ChangeKind::Updated, old: Some(row.clone()), new: Some(row.clone()) };
+    let change = Change { stream: "auth.User".into(), pk: 42, kind: ChangeKind::Updated, old: Some(row.clone()), new: Some(row.clone()), cascaded: Vec::new() };
 
     let mut g = c.benchmark_group("one change to N subscribers");
     let counter = Arc::new(AtomicUsize::new(0));
@@ -99,11 +100,12 @@ fn fanout(c: &mut Criterion) {
             })
         });
         if n <= 1_000 {
+            let everything = View::everything();
             let outs: Vec<Counting> = (0..n).map(|_| Counting(Arc::new(AtomicUsize::new(0)))).collect();
             g.bench_with_input(BenchmarkId::new("baseline encode per subscriber", n), &n, |b, _| {
                 b.iter(|| {
                     for out in &outs {
-                        out.send(encode_reply("auth.User.retrieve", &render_row(&users, &row)));
+                        out.send(encode_reply("auth.User.retrieve", &render_row(&users, &row, &everything)));
                     }
                 })
             });

@@ -26,4 +26,8 @@ pub struct Change {
     pub old: Option<Row>,
     /// The row after the write (`None` for a delete).
     pub new: Option<Row>,
+    /// Changes a delete made to rows referring to this one through foreign keys declared
+    /// `set null` or `cascade` (direct referrers; deeper cascades are the database's own),
+    /// in (stream, pk) order. Empty for every other change.
+    pub cascaded: Vec<Change>,
 }

@@ -198,10 +198,13 @@ impl Engine {
         self.inner.store.kind()
     }
 
-    /// Publishes a committed change to its stream's subscribers.
-    pub fn publish(&self, change: Change) {
-        if let Some(stream) = self.inner.streams.get(&change.stream) {
-            let _ = stream.send_message(StreamMsg::Change(Arc::new(change)));
+    /// Publishes a committed change to its stream's subscribers, then what it cascaded to.
+    pub fn publish(&self, mut change: Change) {
+        let cascaded = std::mem::take(&mut change.cascaded);
+        for change in std::iter::once(change).chain(cascaded) {
+            if let Some(stream) = self.inner.streams.get(&change.stream) {
+                let _ = stream.send_message(StreamMsg::Change(Arc::new(change)));
+            }
         }
     }
 

@@ -13,7 +13,7 @@ mod parse;
 
 pub use lookup::Lookup;
 pub use order::{OrderKey, Ordering};
-pub use parse::parse_filter;
+pub use parse::{parse_filter, parse_filter_visible};
 
 use serde_json::Value;
 

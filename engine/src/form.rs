@@ -3,22 +3,24 @@
 use serde_json::{json, Map, Value};
 
 use crate::binding::{DefaultValue, Field, FieldKind, ModelBinding, PK};
+use crate::permission::View;
 use crate::value::Row;
 
 /// The `fields` list of a `form` reply: every field but the primary key, with the row's
 /// current values when there is a row, else the defaults.
-pub fn form_fields(binding: &ModelBinding, row: Option<&Row>) -> Value {
+/// Fields the view hides are left out; fields it may not write are marked read-only.
+pub fn form_fields(binding: &ModelBinding, row: Option<&Row>, view: &View) -> Value {
     Value::Array(
         binding
             .fields()
             .iter()
-            .filter(|f| f.name() != PK)
-            .map(|f| field_schema(f, row))
+            .filter(|f| f.name() != PK && view.can_see(f.name()))
+            .map(|f| field_schema(f, row, !view.can_write(f.name())))
             .collect(),
     )
 }
 
-fn field_schema(field: &Field, row: Option<&Row>) -> Value {
+fn field_schema(field: &Field, row: Option<&Row>, read_only_for_user: bool) -> Value {
     let choices = field.choice_list();
     let kind = if choices.is_empty() { field.kind().form_type() } else { "choice" };
     let default = match field.default_value() {
@@ -34,7 +36,7 @@ fn field_schema(field: &Field, row: Option<&Row>) -> Value {
     out.insert("label".into(), json!(field.display_label()));
     out.insert("type".into(), json!(kind));
     out.insert("required".into(), json!(field.is_required()));
-    out.insert("read_only".into(), json!(field.is_read_only()));
+    out.insert("read_only".into(), json!(field.is_read_only() || read_only_for_user));
     out.insert("value".into(), value);
     if let Some(max) = field.max_len() {
         out.insert("max_length".into(), json!(max));
@@ -76,7 +78,7 @@ mod tests {
             .field(Field::string("kind").choices([("bug", "Bug"), ("chore", "Chore")]))
             .field(Field::foreign_key("owner_id", "auth.User"))
             .field(Field::datetime("created_at").auto_now_add());
-        let fields = form_fields(&b, None);
+        let fields = form_fields(&b, None, &View::everything());
         assert_eq!(
             fields,
             json!([

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::binding::ModelBinding;
 use crate::filter::{Filter, Ordering};
+use crate::permission::View;
 use crate::session::render_row;
 use crate::store::{StoreOp, StoreOutput};
 
@@ -39,6 +40,8 @@ pub struct QuerySpec {
     pub order: Ordering,
     /// Which window, and how the reply looks.
     pub shape: Shape,
+    /// What the caller may see; `filter` already holds its scope.
+    pub view: Arc<View>,
 }
 
 impl QuerySpec {
@@ -60,7 +63,7 @@ impl QuerySpec {
     /// The reply `data` for the store's answer, or `None` when the answer is not a page.
     pub fn render(&self, output: &StoreOutput) -> Option<Value> {
         let StoreOutput::Page { count, rows } = output else { return None };
-        let rows: Vec<Value> = rows.iter().map(|r| render_row(&self.binding, r)).collect();
+        let rows: Vec<Value> = rows.iter().map(|r| render_row(&self.binding, r, &self.view)).collect();
         Some(match self.shape {
             Shape::Search { page, limit } => json!({
                 "page": page,
@@ -76,6 +79,6 @@ impl QuerySpec {
     /// A key that is equal for equal queries, so identical queries held by many connections
     /// are run once.
     pub fn signature(&self) -> String {
-        format!("{:?}|{:?}|{:?}", self.filter, self.order, self.shape)
+        format!("{:?}|{:?}|{:?}|{}", self.filter, self.order, self.shape, self.view.signature())
     }
 }

@@ -9,10 +9,37 @@ mod memory;
 mod op;
 
 pub use memory::MemoryStore;
-pub use op::{StoreOp, StoreOutput};
+pub use op::{Referrer, StoreOp, StoreOutput};
 
 use std::future::Future;
 use std::pin::Pin;
+
+/// What a delete's `set null` or `cascade` rule did to one referring row, given the row as it
+/// was: both stores report cascades through this, so they report them alike.
+pub fn cascade_change(referrer: &Referrer, old: crate::value::Row) -> Result<crate::change::Change, StoreError> {
+    use crate::binding::{OnDelete, PK};
+    use crate::change::{Change, ChangeKind};
+    let pk = old
+        .get(PK)
+        .and_then(serde_json::Value::as_i64)
+        .ok_or_else(|| StoreError::Internal("referring row without a primary key".into()))?;
+    let (kind, new) = match referrer.rule {
+        OnDelete::SetNull => {
+            let mut new = old.clone();
+            new.insert(referrer.field.clone(), serde_json::Value::Null);
+            (ChangeKind::Updated, Some(new))
+        }
+        OnDelete::Cascade | OnDelete::Restrict => (ChangeKind::Deleted, None),
+    };
+    Ok(Change {
+        stream: referrer.binding.stream().to_owned(),
+        pk,
+        kind,
+        old: Some(old),
+        new,
+        cascaded: Vec::new(),
+    })
+}
 
 /// A boxed future of a store's answer.
 pub type StoreFuture<'a> =

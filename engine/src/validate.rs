@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::binding::{DefaultValue, Field, FieldKind, ModelBinding, PK};
+use crate::permission::View;
 use crate::protocol::ApiError;
 use crate::value::{canonical, now, Row};
 
@@ -31,10 +32,21 @@ pub fn validate_write(
     data: &Map<String, Value>,
     mode: WriteMode,
 ) -> Result<Row, ApiError> {
+    validate_write_as(binding, data, mode, &View::everything())
+}
+
+/// [`validate_write`] for a user with `view`: fields the view hides count as unknown, and
+/// fields it may not write are ignored like the binding's read-only ones.
+pub fn validate_write_as(
+    binding: &ModelBinding,
+    data: &Map<String, Value>,
+    mode: WriteMode,
+    view: &View,
+) -> Result<Row, ApiError> {
     let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut row = Row::new();
     for key in data.keys() {
-        if key != PK && binding.get(key).is_none() {
+        if key != PK && (binding.get(key).is_none() || !view.can_see(key)) {
             errors
                 .entry(key.clone())
                 .or_default()
@@ -42,7 +54,7 @@ pub fn validate_write(
         }
     }
     for field in binding.fields().iter().filter(|f| f.name() != PK) {
-        if field.is_read_only() {
+        if field.is_read_only() || !view.can_write(field.name()) {
             if mode == WriteMode::Create {
                 if let Some(default) = field.default_value() {
                     row.insert(field.name().to_owned(), default_of(field.kind(), default));

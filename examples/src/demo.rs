@@ -1,24 +1,33 @@
-//! The demo's bindings (`auth.User`, `todo.Task`, the seed README's `custom_stream`) and its
-//! seed data.
+//! The demo's bindings (`auth.User`, `todo.Task`, the seed README's `custom_stream`), its
+//! permission policy and its seed data.
 
-use std::sync::Arc;
+mod policy;
+
+pub use policy::{ensure_users, Policy};
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chanbind_engine::binding::{
     CustomBinding, EventContext, Field, HandlerResult, ModelBinding, OnDelete, Registry, RegistryError,
 };
-use chanbind_engine::protocol::ApiError;
 use chanbind_engine::filter::{Filter, Ordering};
+use chanbind_engine::protocol::ApiError;
 use chanbind_engine::store::{Store, StoreError, StoreOp, StoreOutput};
 use chanbind_engine::validate::{validate_write, WriteMode};
 use serde_json::{json, Value};
 
-/// `auth.User`, `todo.Task` and `custom_stream`, as the README describes them.
+/// `auth.User`, `todo.Task` and `custom_stream`, as the README describes them, open to
+/// everyone: the playground the demo runs without `--token`.
 pub fn registry() -> Result<Registry, RegistryError> {
+    registry_with(Policy::Open)
+}
+
+/// The demo's bindings under `policy`.
+pub fn registry_with(policy: Policy) -> Result<Registry, RegistryError> {
     Registry::new()
         .model(
-            ModelBinding::new("auth_user")
+            policy.users(ModelBinding::new("auth_user"))
                 .field(Field::string("username").required().max_length(150).unique())
                 .field(Field::email("email").max_length(254))
                 .field(Field::boolean("is_active").default(true))
@@ -26,7 +35,7 @@ pub fn registry() -> Result<Registry, RegistryError> {
                 .search(["username", "email"]),
         )?
         .model(
-            ModelBinding::new("todo_task")
+            policy.tasks(ModelBinding::new("todo_task"))
                 .field(Field::string("title").required().max_length(200))
                 .field(Field::boolean("done").default(false))
                 .field(Field::integer("priority").min(0).max(5).default(0))
@@ -34,7 +43,7 @@ pub fn registry() -> Result<Registry, RegistryError> {
                 .field(Field::datetime("created_at").auto_now_add())
                 .search(["title"]),
         )?
-        .custom(CustomBinding::new("custom_stream").on("custom_event", custom_event))
+        .custom(policy.custom(CustomBinding::new("custom_stream").on("custom_event", custom_event)))
 }
 
 /// The seed README's custom event: reflect to the sender, dispatch to the stream's group,

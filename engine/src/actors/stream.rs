@@ -19,6 +19,7 @@ use crate::binding::ModelBinding;
 use crate::change::Change;
 use crate::filter::Filter;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
+use crate::permission::View;
 use crate::protocol::{EventName, Frame};
 use crate::query::QuerySpec;
 use crate::stats::Stats;
@@ -35,6 +36,9 @@ pub enum StreamMsg {
         key: SubKey,
         /// The retrieve event, hash included, pushes are named after.
         event: EventName,
+        /// What the subscriber may see: pushes are rendered through it, and a row leaving its
+        /// scope is pushed as deleted.
+        view: Arc<View>,
     },
     /// Registers a live `search` or `list`. Its pushes wait until the request's own reply has
     /// gone out through [`StreamMsg::Snapshot`].
@@ -65,8 +69,10 @@ pub enum StreamMsg {
         key: SubKey,
         /// The `subscribe` event; pushes are `created`, `updated`, `deleted` with its hash.
         event: EventName,
-        /// The rows the feed covers.
+        /// The rows the feed covers, the subscriber's scope included.
         filter: Filter,
+        /// What the subscriber may see.
+        view: Arc<View>,
     },
     /// Drops the connection's subscriptions on this stream made under `hash`, or all of them
     /// when `hash` is `None`; answers how many went.
@@ -133,15 +139,15 @@ impl Actor for StreamActor {
 
     async fn handle(&self, myself: ActorRef<StreamMsg>, msg: StreamMsg, state: &mut StreamState) -> Result<(), ActorProcessingErr> {
         match msg {
-            StreamMsg::WatchRow { conn, key, event } => state.rows.watch(conn, key, event),
+            StreamMsg::WatchRow { conn, key, event, view } => state.rows.watch(conn, key, event, view),
             StreamMsg::WatchQuery { conn, key, event, spec } => {
                 state.remove(conn.id, |k, _| *k == key);
                 state.queries.watch(conn, key, event, spec);
             }
             StreamMsg::Snapshot { conn, key, frame } => state.queries.snapshot(&myself, conn, &key, frame),
-            StreamMsg::WatchFeed { conn, key, event, filter } => {
+            StreamMsg::WatchFeed { conn, key, event, filter, view } => {
                 state.remove(conn.id, |k, _| *k == key);
-                state.feeds.watch(conn, key, event, filter);
+                state.feeds.watch(conn, key, event, filter, view);
             }
             StreamMsg::Unsubscribe { conn, hash, reply } => {
                 let removed = state.remove(conn, |_, event| hash.is_none() || event.hash() == hash.as_deref());
@@ -179,16 +185,16 @@ impl StreamState {
     }
 }
 
-/// Encodes each distinct event once and queues the bytes: the cache the fan-out of one
-/// change shares.
+/// Encodes each distinct (event, view) once and queues the bytes: the cache the fan-out of
+/// one change shares.
 pub(crate) struct FrameCache<'a> {
-    frames: HashMap<String, Frame>,
-    encode: Box<dyn Fn(&str) -> Frame + 'a>,
+    frames: HashMap<(String, String), Frame>,
+    encode: Box<dyn Fn(&str, &View) -> Frame + 'a>,
     stats: &'a Stats,
 }
 
 impl<'a> FrameCache<'a> {
-    pub(crate) fn new(stats: &'a Stats, encode: impl Fn(&str) -> Frame + 'a) -> Self {
+    pub(crate) fn new(stats: &'a Stats, encode: impl Fn(&str, &View) -> Frame + 'a) -> Self {
         FrameCache {
             frames: HashMap::new(),
             encode: Box::new(encode),
@@ -196,14 +202,15 @@ impl<'a> FrameCache<'a> {
         }
     }
 
-    /// Queues `event`'s frame on `conn`; `false` when its queue refused it.
-    pub(crate) fn deliver(&mut self, conn: &ConnHandle, event: &str) -> bool {
-        let frame = match self.frames.get(event) {
+    /// Queues `event`'s frame, rendered for `view`, on `conn`; `false` when its queue refused.
+    pub(crate) fn deliver(&mut self, conn: &ConnHandle, event: &str, view: &View) -> bool {
+        let key = (event.to_owned(), view.signature().to_owned());
+        let frame = match self.frames.get(&key) {
             Some(frame) => frame.clone(),
             None => {
-                let frame = (self.encode)(event);
+                let frame = (self.encode)(event, view);
                 self.stats.encoded();
-                self.frames.insert(event.to_owned(), frame.clone());
+                self.frames.insert(key, frame.clone());
                 frame
             }
         };

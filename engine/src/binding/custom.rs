@@ -24,6 +24,7 @@ use serde_json::{Map, Value};
 use crate::auth::User;
 use crate::engine::Engine;
 use crate::outbound::ConnHandle;
+use crate::permission::{Permission, SharedPermission};
 use crate::protocol::{encode_reply, ApiError, EventName};
 
 /// What a handler returns: `Some(data)` to reply under the request's event, `None` to send
@@ -83,6 +84,7 @@ impl fmt::Debug for Handlers {
 pub struct CustomBinding {
     stream: String,
     handlers: Handlers,
+    permission: SharedPermission,
 }
 
 impl CustomBinding {
@@ -91,7 +93,20 @@ impl CustomBinding {
         CustomBinding {
             stream: stream.to_owned(),
             handlers: Handlers::default(),
+            permission: SharedPermission::default(),
         }
+    }
+
+    /// Sets who may send these events (only [`Permission::allows`] applies: custom streams
+    /// have no rows).
+    pub fn permission(mut self, permission: impl Permission) -> Self {
+        self.permission = SharedPermission(Arc::new(permission));
+        self
+    }
+
+    /// The stream's permission.
+    pub fn permission_ref(&self) -> &dyn Permission {
+        self.permission.0.as_ref()
     }
 
     /// Registers `handler` for `<stream>.<action>`.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::{Field, FieldKind, Handler, Handlers};
+use crate::permission::{Permission, SharedPermission};
 
 /// The primary key field every model binding has: a `bigserial` named `id`.
 pub const PK: &str = "id";
@@ -16,6 +17,7 @@ pub struct ModelBinding {
     search: Vec<String>,
     page_size: Option<u64>,
     handlers: Handlers,
+    permission: SharedPermission,
 }
 
 impl ModelBinding {
@@ -31,6 +33,7 @@ impl ModelBinding {
             search: Vec::new(),
             page_size: None,
             handlers: Handlers::default(),
+            permission: SharedPermission::default(),
         }
     }
 
@@ -64,6 +67,18 @@ impl ModelBinding {
     pub fn on(mut self, action: &str, handler: impl Handler) -> Self {
         self.handlers.insert(action, Arc::new(handler));
         self
+    }
+
+    /// Sets who may do what with this binding (PROTOCOL.md section 4); the default lets
+    /// everyone do everything.
+    pub fn permission(mut self, permission: impl Permission) -> Self {
+        self.permission = SharedPermission(Arc::new(permission));
+        self
+    }
+
+    /// The binding's permission.
+    pub fn permission_ref(&self) -> &dyn Permission {
+        self.permission.0.as_ref()
     }
 
     /// The custom event handlers.

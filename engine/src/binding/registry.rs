@@ -111,6 +111,31 @@ impl Registry {
         handlers.get(action).cloned()
     }
 
+    /// The permission of `stream`'s binding, model or custom.
+    pub fn permission(&self, stream: &str) -> Option<&dyn crate::permission::Permission> {
+        match self.models.get(stream) {
+            Some(model) => Some(model.permission_ref()),
+            None => self.customs.get(stream).map(|c| c.permission_ref()),
+        }
+    }
+
+    /// The foreign keys pointing at `stream` that a delete there changes (`set null` and
+    /// `cascade`), in stream order.
+    pub fn referrers(&self, stream: &str) -> Vec<crate::store::Referrer> {
+        self.models
+            .values()
+            .flat_map(|b| {
+                b.foreign_keys()
+                    .filter(move |(f, target)| *target == stream && f.delete_rule() != super::OnDelete::Restrict)
+                    .map(move |(f, _)| crate::store::Referrer {
+                        binding: Arc::clone(b),
+                        field: f.name().to_owned(),
+                        rule: f.delete_rule(),
+                    })
+            })
+            .collect()
+    }
+
     /// Whether a binding of either kind serves `stream`.
     pub fn has_stream(&self, stream: &str) -> bool {
         self.models.contains_key(stream) || self.customs.contains_key(stream)

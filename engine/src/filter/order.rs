@@ -30,6 +30,16 @@ impl Ordering {
     /// unorderable fields are `invalid_filter`; anything but a string or a list of strings is
     /// `bad_request`.
     pub fn parse(binding: &ModelBinding, order: Option<&Value>) -> Result<Ordering, ApiError> {
+        Self::parse_visible(binding, order, &|_| true)
+    }
+
+    /// [`parse`](Self::parse) for a caller who sees only the fields `visible` accepts; any
+    /// other field is `invalid_filter`, as if it did not exist.
+    pub fn parse_visible(
+        binding: &ModelBinding,
+        order: Option<&Value>,
+        visible: &dyn Fn(&str) -> bool,
+    ) -> Result<Ordering, ApiError> {
         let specs: Vec<&str> = match order {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::String(s)) => vec![s.as_str()],
@@ -55,7 +65,7 @@ impl Ordering {
             };
             let field = binding
                 .get(name)
-                .filter(|f| f.is_orderable())
+                .filter(|f| f.is_orderable() && visible(f.name()))
                 .ok_or_else(|| {
                     ApiError::invalid_filter(format!("order: {spec}: unknown or unorderable field"))
                 })?;

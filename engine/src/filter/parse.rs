@@ -20,13 +20,27 @@ pub fn parse_filter(
     query: Option<&str>,
     max_in: usize,
 ) -> Result<Filter, ApiError> {
+    parse_filter_visible(binding, filters, query, max_in, &|_| true)
+}
+
+/// [`parse_filter`] for a caller who sees only the fields `visible` accepts: a filter on any
+/// other field is `invalid_filter` (as if it did not exist, so values cannot be probed), and
+/// `query` searches only the visible search fields.
+pub fn parse_filter_visible(
+    binding: &ModelBinding,
+    filters: &Map<String, Value>,
+    query: Option<&str>,
+    max_in: usize,
+    visible: &dyn Fn(&str) -> bool,
+) -> Result<Filter, ApiError> {
     let mut all = Vec::with_capacity(filters.len() + 1);
     for (key, value) in filters {
-        all.push(Filter::Cond(condition(binding, key, value, max_in)?));
+        all.push(Filter::Cond(condition(binding, key, value, max_in, visible)?));
     }
     if let Some(text) = query.filter(|q| !q.is_empty()) {
         let any: Vec<Filter> = binding
             .search_fields()
+            .filter(|f| visible(f.name()))
             .map(|f| {
                 Filter::Cond(Condition {
                     field: f.name().to_owned(),
@@ -56,6 +70,7 @@ fn condition(
     key: &str,
     value: &Value,
     max_in: usize,
+    visible: &dyn Fn(&str) -> bool,
 ) -> Result<Condition, ApiError> {
     let (name, lookup) = match key.split_once("__") {
         Some((name, suffix)) => {
@@ -67,7 +82,7 @@ fn condition(
     };
     let field = binding
         .get(name)
-        .filter(|f| f.is_filterable())
+        .filter(|f| f.is_filterable() && visible(f.name()))
         .ok_or_else(|| ApiError::invalid_filter(format!("{key}: unknown or unfilterable field")))?;
     let kind = field.kind();
     let bad = |why: &str| ApiError::invalid_filter(format!("{key}: {why}"));

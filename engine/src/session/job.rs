@@ -7,12 +7,13 @@ use serde_json::{json, Map, Value};
 
 use super::render_row;
 use crate::actors::StreamMsg;
-use crate::binding::{Handler, ModelBinding};
+use crate::binding::{Handler, ModelBinding, Registry};
 use crate::change::Change;
 use crate::engine::Engine;
 use crate::filter::Filter;
 use crate::form::form_fields;
 use crate::outbound::{ConnHandle, SubKey};
+use crate::permission::View;
 use crate::protocol::{encode_error, encode_reply, ApiError, EventName};
 use crate::query::QuerySpec;
 use crate::store::{StoreError, StoreOp, StoreOutput};
@@ -33,23 +34,27 @@ impl Write {
         }
     }
 
-    fn op(self, binding: &Arc<ModelBinding>, scope: Filter) -> StoreOp {
+    fn op(self, registry: &Registry, binding: &Arc<ModelBinding>, scope: Filter) -> StoreOp {
+        let referrers = match self {
+            Write::Delete { .. } => registry.referrers(binding.stream()),
+            _ => Vec::new(),
+        };
         let binding = Arc::clone(binding);
         match self {
             Write::Create { values } => StoreOp::Insert { binding, values },
             Write::Update { pk, values } => StoreOp::Update { binding, pk, values, scope },
-            Write::Delete { pk } => StoreOp::Delete { binding, pk, scope },
+            Write::Delete { pk } => StoreOp::Delete { binding, pk, scope, referrers },
         }
     }
 }
 
 /// What a request asks for.
 pub(super) enum Work {
-    Retrieve { binding: Arc<ModelBinding>, pk: i64, key: Option<SubKey> },
+    Retrieve { binding: Arc<ModelBinding>, pk: i64, key: Option<SubKey>, view: Arc<View> },
     Query { spec: Arc<QuerySpec>, key: Option<SubKey> },
-    Feed { key: SubKey, filter: Filter },
-    Write { binding: Arc<ModelBinding>, write: Write },
-    Form { binding: Arc<ModelBinding>, pk: Option<i64>, submit: Option<Write> },
+    Feed { key: SubKey, filter: Filter, view: Arc<View> },
+    Write { binding: Arc<ModelBinding>, write: Write, view: Arc<View> },
+    Form { binding: Arc<ModelBinding>, pk: Option<i64>, submit: Option<Write>, view: Arc<View> },
     Unsubscribe,
     Custom { handler: Arc<dyn Handler>, data: Map<String, Value> },
 }
@@ -78,24 +83,24 @@ impl Job {
         let Job { engine, conn, event, work } = self;
         let run = Run { engine: &engine, conn: &conn, event: &event, reply_to: event.to_string() };
         match work {
-            Work::Retrieve { binding, pk, key } => run.retrieve(&binding, pk, key).await,
+            Work::Retrieve { binding, pk, key, view } => run.retrieve(&binding, pk, key, view).await,
             Work::Query { spec, key } => run.query(spec, key).await,
-            Work::Feed { key, filter } => {
-                run.send_to_stream(StreamMsg::WatchFeed { conn: conn.clone(), key, event: event.clone(), filter });
+            Work::Feed { key, filter, view } => {
+                run.send_to_stream(StreamMsg::WatchFeed { conn: conn.clone(), key, event: event.clone(), filter, view });
                 run.reply(Ok(json!({"success": true})));
             }
-            Work::Write { binding, write } => {
+            Work::Write { binding, write, view } => {
                 let with_object = !matches!(write, Write::Delete { .. });
-                run.write(&binding, write, |change| {
+                run.write(&binding, write, &view, |change| {
                     let mut data = json!({"success": true, "id": change.pk});
                     if let Some(row) = change.new.as_ref().filter(|_| with_object) {
-                        data["object"] = render_row(&binding, row);
+                        data["object"] = render_row(&binding, row, &view);
                     }
                     data
                 })
                 .await
             }
-            Work::Form { binding, pk, submit } => run.form(&binding, pk, submit).await,
+            Work::Form { binding, pk, submit, view } => run.form(&binding, pk, submit, &view).await,
             Work::Unsubscribe => {
                 let removed = match engine.inner().streams.get(event.stream()) {
                     Some(actor) => {
@@ -148,17 +153,22 @@ impl Run<'_> {
         self.send_to_stream(StreamMsg::Forget { conn: self.conn.id, key });
     }
 
-    async fn retrieve(&self, binding: &Arc<ModelBinding>, pk: i64, key: Option<SubKey>) {
+    async fn retrieve(&self, binding: &Arc<ModelBinding>, pk: i64, key: Option<SubKey>, view: Arc<View>) {
         let inner = self.engine.inner();
         // Hold the row's stripe from registering until the reply is queued, so every change is
         // either in the snapshot or pushed after it.
         let _guard = inner.locks.lock(binding.stream(), pk).await;
         if let Some(key) = &key {
-            self.send_to_stream(StreamMsg::WatchRow { conn: self.conn.clone(), key: key.clone(), event: self.event.clone() });
+            self.send_to_stream(StreamMsg::WatchRow {
+                conn: self.conn.clone(),
+                key: key.clone(),
+                event: self.event.clone(),
+                view: Arc::clone(&view),
+            });
         }
-        let op = StoreOp::Get { binding: Arc::clone(binding), pk, scope: Filter::everything() };
+        let op = StoreOp::Get { binding: Arc::clone(binding), pk, scope: view.scope().clone() };
         match inner.store.execute(op).await {
-            Ok(StoreOutput::Row(Some(row))) => self.reply(Ok(render_row(binding, &row))),
+            Ok(StoreOutput::Row(Some(row))) => self.reply(Ok(render_row(binding, &row, &view))),
             other => {
                 if let Some(key) = key {
                     self.forget(key);
@@ -197,13 +207,13 @@ impl Run<'_> {
     /// Runs a write, queues its reply, then publishes its change, all under the row's stripe:
     /// the writer's reply comes before the pushes its write causes, and pushes for one row
     /// leave in commit order.
-    async fn write(&self, binding: &Arc<ModelBinding>, write: Write, render: impl FnOnce(&Change) -> Value) {
+    async fn write(&self, binding: &Arc<ModelBinding>, write: Write, view: &View, render: impl FnOnce(&Change) -> Value) {
         let inner = self.engine.inner();
         let _guard = match write.pk() {
             Some(pk) => Some(inner.locks.lock(binding.stream(), pk).await),
             None => None,
         };
-        match inner.store.execute(write.op(binding, Filter::everything())).await {
+        match inner.store.execute(write.op(&inner.registry, binding, view.scope().clone())).await {
             Ok(StoreOutput::Changed(Some(change))) => {
                 self.reply(Ok(render(&change)));
                 self.engine.publish(change);
@@ -212,29 +222,29 @@ impl Run<'_> {
         }
     }
 
-    async fn form(&self, binding: &Arc<ModelBinding>, pk: Option<i64>, submit: Option<Write>) {
+    async fn form(&self, binding: &Arc<ModelBinding>, pk: Option<i64>, submit: Option<Write>, view: &View) {
         if let Some(write) = submit {
             return self
-                .write(binding, write, |change| {
+                .write(binding, write, view, |change| {
                     let row = change.new.as_ref();
                     json!({
                         "id": change.pk,
-                        "fields": form_fields(binding, row),
-                        "object": row.map(|r| render_row(binding, r)),
+                        "fields": form_fields(binding, row, view),
+                        "object": row.map(|r| render_row(binding, r, view)),
                         "success": true,
                     })
                 })
                 .await;
         }
         let Some(pk) = pk else {
-            return self.reply(Ok(json!({"id": null, "fields": form_fields(binding, None), "object": null})));
+            return self.reply(Ok(json!({"id": null, "fields": form_fields(binding, None, view), "object": null})));
         };
-        let op = StoreOp::Get { binding: Arc::clone(binding), pk, scope: Filter::everything() };
+        let op = StoreOp::Get { binding: Arc::clone(binding), pk, scope: view.scope().clone() };
         match self.engine.inner().store.execute(op).await {
             Ok(StoreOutput::Row(Some(row))) => self.reply(Ok(json!({
                 "id": pk,
-                "fields": form_fields(binding, Some(&row)),
-                "object": render_row(binding, &row),
+                "fields": form_fields(binding, Some(&row), view),
+                "object": render_row(binding, &row, view),
             }))),
             other => self.reply(Err(failure(other))),
         }

@@ -1,4 +1,6 @@
-//! Checking a request and planning its work, per action (PROTOCOL.md section 2).
+//! Checking a request and planning its work, per action (PROTOCOL.md section 2), through the
+//! binding's permission pipeline (section 4): may this user run this action, over which rows,
+//! seeing and writing which fields.
 
 use std::sync::Arc;
 
@@ -8,48 +10,72 @@ use super::job::{Job, Work, Write};
 use super::request;
 use super::{Session, Step};
 use crate::binding::ModelBinding;
-use crate::filter::{parse_filter, Filter, Ordering};
+use crate::filter::{parse_filter_visible, Filter, Ordering};
 use crate::outbound::SubKey;
+use crate::permission::{refusal, Access, View};
 use crate::protocol::{ApiError, ErrorCode, EventName, Inbound};
 use crate::query::{QuerySpec, Shape};
-use crate::validate::{validate_write, WriteMode};
+use crate::validate::{validate_write_as, WriteMode};
 
 impl Session {
     pub(super) fn plan(&mut self, inbound: Inbound) -> Result<Step, ApiError> {
         let Inbound { event, data } = inbound;
         let registry = self.engine.registry();
-        let work = if let Some(handler) = registry.handler(event.stream(), event.action()) {
+        let stream = event.stream();
+        if !registry.has_stream(stream) {
+            return Err(ApiError::new(ErrorCode::UnknownEvent, format!("no stream {stream}")));
+        }
+        // Unsubscribing only ever releases what the connection holds.
+        if event.action() != "unsubscribe" {
+            self.check(stream, event.action(), &data)?;
+        }
+        let work = if let Some(handler) = registry.handler(stream, event.action()) {
             Work::Custom { handler, data }
-        } else if let Some(binding) = registry.get(event.stream()).cloned() {
+        } else if let Some(binding) = registry.get(stream).cloned() {
             self.model_work(&event, binding, &data)?
-        } else if registry.has_stream(event.stream()) && event.action() == "unsubscribe" {
+        } else if event.action() == "unsubscribe" {
             Work::Unsubscribe
-        } else if registry.has_stream(event.stream()) {
-            return Err(unknown_action(&event));
         } else {
-            return Err(ApiError::new(ErrorCode::UnknownEvent, format!("no stream {}", event.stream())));
+            return Err(unknown_action(&event));
         };
         if event.action() == "unsubscribe" {
             if event.hash().is_none() {
-                self.leave(event.stream());
+                self.leave(stream);
             }
         } else {
-            self.join(event.stream());
+            self.join(stream);
         }
         Ok(Step::Run(Box::new(Job::new(self.engine.clone(), self.conn.clone(), event, work))))
     }
 
+    /// The binding's permission decides whether the action may run at all.
+    fn check(&self, stream: &str, action: &str, data: &Map<String, Value>) -> Result<(), ApiError> {
+        let Some(permission) = self.engine.registry().permission(stream) else { return Ok(()) };
+        let user = self.user();
+        if permission.allows(&Access { user, action, data }) {
+            Ok(())
+        } else {
+            Err(refusal(user))
+        }
+    }
+
+    fn view(&self, binding: &ModelBinding, action: &str) -> Result<Arc<View>, ApiError> {
+        View::resolve(binding, binding.permission_ref(), self.user(), action)
+    }
+
     fn model_work(&self, event: &EventName, binding: Arc<ModelBinding>, data: &Map<String, Value>) -> Result<Work, ApiError> {
         let limits = self.engine.limits();
-        Ok(match event.action() {
+        let action = event.action();
+        Ok(match action {
             "retrieve" => {
                 let pk = request::pk(data)?;
+                let view = self.view(&binding, action)?;
                 let key = if request::flag(data, "subscribe", true)? {
                     Some(self.reserve(event, Some(pk))?)
                 } else {
                     None
                 };
-                Work::Retrieve { binding, pk, key }
+                Work::Retrieve { binding, pk, key, view }
             }
             "search" => {
                 let page = match request::int(data, "page")? {
@@ -65,55 +91,88 @@ impl Session {
             }
             "list" => self.query_work(event, binding, data, Shape::List { limit: limits.max_list_size })?,
             "subscribe" => {
+                let view = self.view(&binding, action)?;
                 let filter = match request::opt_pk(data)? {
                     Some(pk) => Filter::pk(pk),
-                    None => parse_filter(&binding, &request::filters(data)?, None, limits.max_in_list)?,
+                    None => {
+                        let visible = |f: &str| view.can_see(f);
+                        parse_filter_visible(&binding, &request::filters(data)?, None, limits.max_in_list, &visible)?
+                    }
                 };
-                Work::Feed { key: self.reserve(event, None)?, filter }
+                let filter = filter.and(view.scope().clone());
+                Work::Feed { key: self.reserve(event, None)?, filter, view }
             }
-            "create" => Work::Write { write: Write::Create { values: validate_write(&binding, data, WriteMode::Create)? }, binding },
-            "update" => {
-                let pk = request::pk(data)?;
-                let values = validate_write(&binding, data, WriteMode::Update)?;
-                Work::Write { binding, write: Write::Update { pk, values } }
+            "create" | "update" | "save" | "delete" => {
+                let view = self.view(&binding, action)?;
+                let write = self.write_of(&binding, action, data, &view)?;
+                Work::Write { binding, write, view }
             }
-            "save" => {
-                let write = match request::opt_pk(data)? {
-                    Some(pk) => Write::Update { pk, values: validate_write(&binding, data, WriteMode::Replace)? },
-                    None => Write::Create { values: validate_write(&binding, data, WriteMode::Create)? },
-                };
-                Work::Write { binding, write }
-            }
-            "delete" => Work::Write { write: Write::Delete { pk: request::pk(data)? }, binding },
             "form" => {
+                let view = self.view(&binding, action)?;
                 let pk = request::opt_pk(data)?;
                 let submit = match data.get("submit") {
                     None | Some(Value::Null) => None,
-                    Some(Value::Object(values)) => Some(match pk {
-                        // Editing: a partial update, so a form that leaves a field out keeps it.
-                        Some(pk) => Write::Update { pk, values: validate_write(&binding, values, WriteMode::Update)? },
-                        None => Write::Create { values: validate_write(&binding, values, WriteMode::Create)? },
-                    }),
+                    Some(Value::Object(values)) => {
+                        // A submit is a create or an update, and must be allowed as one.
+                        let as_action = if pk.is_some() { "update" } else { "create" };
+                        let mut values = values.clone();
+                        if let Some(pk) = pk {
+                            values.insert("id".to_owned(), Value::from(pk));
+                        }
+                        self.check(binding.stream(), as_action, &values)?;
+                        Some(self.write_of(&binding, as_action, &values, &view)?)
+                    }
                     Some(_) => return Err(ApiError::bad_request("submit must be an object")),
                 };
-                Work::Form { binding, pk, submit }
+                Work::Form { binding, pk, submit, view }
             }
             "unsubscribe" => Work::Unsubscribe,
             _ => return Err(unknown_action(event)),
         })
     }
 
+    /// Validates a write as the user may make it. An edit (`update`, or `form` with an id) is
+    /// partial; `save` with an id replaces every writable field.
+    fn write_of(&self, binding: &ModelBinding, action: &str, data: &Map<String, Value>, view: &View) -> Result<Write, ApiError> {
+        let user = self.user();
+        let permission = binding.permission_ref();
+        let pk = request::opt_pk(data)?;
+        let mode = match (action, pk) {
+            ("delete", _) => return Ok(Write::Delete { pk: request::pk(data)? }),
+            ("update", None) => return Err(ApiError::bad_request("id is required")),
+            ("update", Some(_)) => WriteMode::Update,
+            ("save", Some(_)) => WriteMode::Replace,
+            _ => WriteMode::Create,
+        };
+        let mut values = validate_write_as(binding, data, mode, view)?;
+        permission.prepare_write(user, action, &mut values);
+        match pk {
+            Some(pk) if mode != WriteMode::Create => Ok(Write::Update { pk, values }),
+            _ => {
+                // A new row must land inside the writer's scope, or it could plant rows it
+                // may not see.
+                if !view.scope().matches(&values) {
+                    return Err(refusal(user));
+                }
+                Ok(Write::Create { values })
+            }
+        }
+    }
+
     /// A `search` or `list`: live unless the request says `"subscribe": false`.
     fn query_work(&self, event: &EventName, binding: Arc<ModelBinding>, data: &Map<String, Value>, shape: Shape) -> Result<Work, ApiError> {
+        let view = self.view(&binding, event.action())?;
+        let visible = |f: &str| view.can_see(f);
         let max_in = self.engine.limits().max_in_list;
-        let filter = parse_filter(&binding, &request::filters(data)?, request::query(data)?, max_in)?;
-        let order = Ordering::parse(&binding, data.get("order"))?;
+        let filter = parse_filter_visible(&binding, &request::filters(data)?, request::query(data)?, max_in, &visible)?;
+        let order = Ordering::parse_visible(&binding, data.get("order"), &visible)?;
         let key = if request::flag(data, "subscribe", true)? {
             Some(self.reserve(event, None)?)
         } else {
             None
         };
-        let spec = QuerySpec { binding, filter, order, shape };
+        let filter = filter.and(view.scope().clone());
+        let spec = QuerySpec { binding, filter, order, shape, view };
         Ok(Work::Query { spec: Arc::new(spec), key })
     }
 

@@ -52,13 +52,29 @@ pub(crate) fn decode(op: &StoreOp, results: Vec<ResultRows>) -> Result<StoreOutp
                 change(binding, ChangeKind::Updated, Some(old), Some(new))
             }
         },
-        StoreOp::Delete { .. } => match at_most_one(next()?)? {
-            None => Ok(StoreOutput::Changed(None)),
-            Some(cols) => {
-                let old = row(binding, cell(&cols, 0)?)?;
-                change(binding, ChangeKind::Deleted, Some(old), None)
+        StoreOp::Delete { referrers, .. } => {
+            let mut cascaded = Vec::new();
+            for referrer in referrers {
+                for cols in next()? {
+                    let old = row(&referrer.binding, cell(&cols, 0)?)?;
+                    cascaded.push(crate::store::cascade_change(referrer, old)?);
+                }
             }
-        },
+            match at_most_one(next()?)? {
+                None => Ok(StoreOutput::Changed(None)),
+                Some(cols) => {
+                    let old = row(binding, cell(&cols, 0)?)?;
+                    let StoreOutput::Changed(Some(mut primary)) =
+                        change(binding, ChangeKind::Deleted, Some(old), None)?
+                    else {
+                        return Err(bad("delete without a change"));
+                    };
+                    cascaded.sort_by(|a, b| (&a.stream, a.pk).cmp(&(&b.stream, b.pk)));
+                    primary.cascaded = cascaded;
+                    Ok(StoreOutput::Changed(Some(primary)))
+                }
+            }
+        }
     }
 }
 
@@ -99,6 +115,7 @@ fn change(
         kind,
         old,
         new,
+        cascaded: Vec::new(),
     })))
 }
 
@@ -187,6 +204,7 @@ mod tests {
             binding: binding(),
             pk: 1,
             scope: Filter::everything(),
+            referrers: Vec::new(),
         };
         assert_eq!(
             decode(&op, vec![vec![]]).unwrap(),

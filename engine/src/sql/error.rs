@@ -174,6 +174,7 @@ mod tests {
             binding: binding(),
             pk: 1,
             scope: Filter::everything(),
+            referrers: Vec::new(),
         };
         assert_eq!(
             classify_op_error(

@@ -6,7 +6,7 @@ use super::expr::{column, ident, lateral_row, order_by, row_json, where_clause, 
 use super::{Plan, Statement};
 use crate::binding::{ModelBinding, PK};
 use crate::filter::{Filter, Ordering};
-use crate::store::StoreOp;
+use crate::store::{Referrer, StoreOp};
 use crate::value::Row;
 
 /// The alias of the locked pre-update row inside an `UPDATE`.
@@ -47,8 +47,14 @@ pub(crate) fn plan(op: &StoreOp) -> Plan {
             statements: vec![update(binding, *pk, values, scope)],
             read_only: false,
         },
-        StoreOp::Delete { binding, pk, scope } => Plan {
-            statements: vec![delete(binding, *pk, scope)],
+        StoreOp::Delete { binding, pk, scope, referrers } => Plan {
+            // Read (and lock) the referring rows first: the foreign keys' own actions then
+            // null or delete them, and the engine publishes what they became.
+            statements: referrers
+                .iter()
+                .map(|r| referring_rows(r, *pk))
+                .chain([delete(binding, *pk, scope)])
+                .collect(),
             read_only: false,
         },
     }
@@ -180,6 +186,22 @@ fn update(binding: &ModelBinding, pk: i64, values: &Row, scope: &Filter) -> Stat
             column(OLD, "json"),
             row_json(binding, T),
             pk = ident(PK),
+        ),
+        params: params.into_values(),
+    }
+}
+
+/// The rows of `referrer` whose key points at `pk`, locked, in primary key order.
+fn referring_rows(referrer: &Referrer, pk: i64) -> Statement {
+    let mut params = Params::default();
+    let key = params.text(Some(pk.to_string()));
+    Statement {
+        text: format!(
+            "SELECT row_to_json(\"R\")::text FROM {} AS \"{T}\" {} WHERE {} = {key}::bigint ORDER BY {} FOR UPDATE OF \"{T}\"",
+            ident(referrer.binding.table()),
+            lateral_row(&referrer.binding, T),
+            column(T, &referrer.field),
+            column(T, PK),
         ),
         params: params.into_values(),
     }

@@ -149,6 +149,7 @@ impl Db<'_> {
                     kind: ChangeKind::Created,
                     old: None,
                     new: Some(row),
+                    cascaded: Vec::new(),
                 })))
             }
             StoreOp::Update {
@@ -178,9 +179,10 @@ impl Db<'_> {
                     kind: ChangeKind::Updated,
                     old: Some(old),
                     new: Some(new),
+                    cascaded: Vec::new(),
                 })))
             }
-            StoreOp::Delete { binding, pk, scope } => {
+            StoreOp::Delete { binding, pk, scope, referrers } => {
                 if !self
                     .table(&binding)?
                     .rows
@@ -189,13 +191,29 @@ impl Db<'_> {
                 {
                     return Ok(StoreOutput::Changed(None));
                 }
+                // The referring rows as they were, read the way the SQL plan reads them.
+                let mut before = Vec::new();
+                for referrer in &referrers {
+                    let table = self.table(&referrer.binding)?;
+                    for row in table.rows.values() {
+                        if row.get(&referrer.field).and_then(Value::as_i64) == Some(pk) {
+                            before.push((referrer, row.clone()));
+                        }
+                    }
+                }
                 let old = self.delete_row(&binding, pk)?;
+                let mut cascaded = before
+                    .into_iter()
+                    .map(|(referrer, row)| super::cascade_change(referrer, row))
+                    .collect::<Result<Vec<_>, _>>()?;
+                cascaded.sort_by(|a, b| (&a.stream, a.pk).cmp(&(&b.stream, b.pk)));
                 Ok(StoreOutput::Changed(Some(Change {
                     stream: binding.stream().to_owned(),
                     pk,
                     kind: ChangeKind::Deleted,
                     old: Some(old),
                     new: None,
+                    cascaded,
                 })))
             }
         }

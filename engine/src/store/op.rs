@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::binding::ModelBinding;
+use crate::binding::{ModelBinding, OnDelete};
 use crate::change::Change;
 use crate::filter::{Filter, Ordering};
 use crate::value::Row;
@@ -51,7 +51,8 @@ pub enum StoreOp {
         /// The caller's row scope.
         scope: Filter,
     },
-    /// Delete the row `pk` if it lies inside `scope`.
+    /// Delete the row `pk` if it lies inside `scope`, reporting what its `set null` and
+    /// `cascade` referrers' rows became.
     Delete {
         /// The binding.
         binding: Arc<ModelBinding>,
@@ -59,6 +60,9 @@ pub enum StoreOp {
         pk: i64,
         /// The caller's row scope.
         scope: Filter,
+        /// The foreign keys pointing at this binding whose rows the delete changes
+        /// ([`Registry::referrers`](crate::binding::Registry::referrers)).
+        referrers: Vec<Referrer>,
     },
 }
 
@@ -73,6 +77,17 @@ impl StoreOp {
             | StoreOp::Delete { binding, .. } => binding,
         }
     }
+}
+
+/// A foreign key that points at a binding, and what a delete there does to its rows.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    /// The binding holding the foreign key.
+    pub binding: Arc<ModelBinding>,
+    /// The foreign key field.
+    pub field: String,
+    /// `SetNull` or `Cascade` (restricting keys change nothing).
+    pub rule: OnDelete,
 }
 
 /// What an op produced.

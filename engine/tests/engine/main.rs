@@ -4,5 +4,6 @@ mod custom;
 mod fanout;
 mod form;
 mod live;
+mod permission;
 mod retrieve;
 mod support;

@@ -37,6 +37,21 @@ struct Args {
     /// The adapter that serves connections.
     #[arg(long, value_enum, default_value_t = Adapter::Async)]
     adapter: Adapter,
+    /// A user and their secret token, `NAME:SECRET` (repeatable). Each name becomes an
+    /// `auth.User` if missing, and the demo's permission policy is enforced. Without any, the
+    /// demo is an open playground.
+    #[arg(long = "token", value_name = "NAME:SECRET", value_parser = parse_token)]
+    tokens: Vec<(String, String)>,
+    /// Refuse connections without a valid token (HTTP 401).
+    #[arg(long)]
+    no_anonymous: bool,
+}
+
+fn parse_token(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((name, secret)) if !name.is_empty() && !secret.is_empty() => Ok((name.to_owned(), secret.to_owned())),
+        _ => Err("expected NAME:SECRET".to_owned()),
+    }
 }
 
 #[tokio::main]
@@ -45,7 +60,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let args = Args::parse();
-    let registry = demo::registry()?;
+    let policy = if args.tokens.is_empty() { demo::Policy::Open } else { demo::Policy::Enforced };
+    let registry = demo::registry_with(policy)?;
     let (store, where_): (Arc<dyn Store>, String) = match &args.database_url {
         Some(url) => {
             let store = PgStore::connect(PgConfig { url: url.clone(), schema: None, pool_size: 16 }).await?;
@@ -58,7 +74,19 @@ async fn main() -> Result<(), Box<dyn Error>> {
         tracing::info!("seeded admin, user001..user100 and a few tasks");
     }
     tracing::info!(store = store.kind(), location = %where_, "store ready");
-    let engine = Engine::start(registry, store, Limits::default()).await?;
+    let authenticator = demo::ensure_users(&registry, store.as_ref(), &args.tokens).await?;
+    if policy == demo::Policy::Open {
+        tracing::warn!("NO --token GIVEN: this is an open playground; every client may read and change every row");
+    } else {
+        let names: Vec<&str> = args.tokens.iter().map(|(n, _)| n.as_str()).collect();
+        tracing::info!(users = ?names, anonymous = !args.no_anonymous, "permission policy enforced");
+    }
+    let engine = Engine::builder(registry, store)
+        .limits(Limits::default())
+        .authenticator(authenticator)
+        .allow_anonymous(!args.no_anonymous)
+        .start()
+        .await?;
     let server = match args.adapter {
         Adapter::Async => chanbind_async::bind(args.listen, engine, ServerConfig::default()).await?,
     };

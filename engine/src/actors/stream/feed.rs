@@ -11,6 +11,7 @@ use crate::change::Change;
 use crate::filter::Filter;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::protocol::{encode_reply, EventName};
+use crate::permission::View;
 use crate::session::render_row;
 use crate::stats::Stats;
 
@@ -19,6 +20,7 @@ struct FeedSub {
     key: SubKey,
     event: EventName,
     filter: Filter,
+    view: Arc<View>,
 }
 
 /// The stream's change feeds.
@@ -37,8 +39,8 @@ impl Feeds {
         }
     }
 
-    pub(super) fn watch(&mut self, conn: ConnHandle, key: SubKey, event: EventName, filter: Filter) {
-        self.subs.push(FeedSub { conn, key, event, filter });
+    pub(super) fn watch(&mut self, conn: ConnHandle, key: SubKey, event: EventName, filter: Filter, view: Arc<View>) {
+        self.subs.push(FeedSub { conn, key, event, filter, view });
     }
 
     pub(super) fn remove(&mut self, conn: ConnId, pick: &impl Fn(&SubKey, &EventName) -> bool) -> usize {
@@ -59,11 +61,15 @@ impl Feeds {
         if self.subs.is_empty() {
             return Vec::new();
         }
-        let row = change.new.as_ref().map(|r| render_row(&self.binding, r));
+        let binding = &self.binding;
+        let row = |view: &View| match &change.new {
+            Some(r) => render_row(binding, r, view),
+            None => Value::Null,
+        };
         let gone_payload = json!({"id": change.pk});
-        let mut created = FrameCache::new(&self.stats, |e| encode_reply(e, row.as_ref().unwrap_or(&Value::Null)));
-        let mut updated = FrameCache::new(&self.stats, |e| encode_reply(e, row.as_ref().unwrap_or(&Value::Null)));
-        let mut deleted = FrameCache::new(&self.stats, |e| encode_reply(e, &gone_payload));
+        let mut created = FrameCache::new(&self.stats, |e, view| encode_reply(e, &row(view)));
+        let mut updated = FrameCache::new(&self.stats, |e, view| encode_reply(e, &row(view)));
+        let mut deleted = FrameCache::new(&self.stats, |e, _| encode_reply(e, &gone_payload));
         let mut gone = Vec::new();
         for sub in &self.subs {
             let was = change.old.as_ref().is_some_and(|r| sub.filter.matches(r));
@@ -74,7 +80,7 @@ impl Feeds {
                 (true, false) => (&mut deleted, "deleted"),
                 (false, false) => continue,
             };
-            if !frames.deliver(&sub.conn, &sub.event.with_action(kind).to_string()) {
+            if !frames.deliver(&sub.conn, &sub.event.with_action(kind).to_string(), &sub.view) {
                 gone.push(sub.conn.id);
             }
         }

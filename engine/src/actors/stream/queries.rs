@@ -176,9 +176,9 @@ impl LiveQueries {
         let mut gone = Vec::new();
         match result.as_ref().ok().and_then(|out| q.spec.render(out)) {
             Some(data) => {
-                let mut frames = FrameCache::new(&self.stats, |event| encode_reply(event, &data));
+                let mut frames = FrameCache::new(&self.stats, |event, _| encode_reply(event, &data));
                 for sub in q.subs.iter().filter(|s| !s.pending) {
-                    if !frames.deliver(&sub.conn, &sub.event.to_string()) {
+                    if !frames.deliver(&sub.conn, &sub.event.to_string(), &q.spec.view) {
                         gone.push(sub.conn.id);
                     }
                 }

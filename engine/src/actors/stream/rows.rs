@@ -13,12 +13,14 @@ use crate::binding::ModelBinding;
 use crate::change::{Change, ChangeKind};
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::protocol::{encode_reply, EventName};
+use crate::permission::View;
 use crate::session::render_row;
 use crate::stats::Stats;
 
-/// The watchers of one row under one event.
+/// The watchers of one row under one event and one view.
 struct EventWatchers {
     event: EventName,
+    view: Arc<View>,
     /// `<stream>.delete[#hash]`, precomputed.
     delete_event: String,
     watchers: Vec<(ConnHandle, SubKey)>,
@@ -28,7 +30,8 @@ struct EventWatchers {
 pub(super) struct RowSubs {
     binding: Arc<ModelBinding>,
     stats: Arc<Stats>,
-    rows: HashMap<i64, BTreeMap<String, EventWatchers>>,
+    /// Row to watcher groups, keyed by event text and view signature.
+    rows: HashMap<i64, BTreeMap<(String, String), EventWatchers>>,
     by_conn: HashMap<ConnId, HashSet<i64>>,
 }
 
@@ -42,12 +45,14 @@ impl RowSubs {
         }
     }
 
-    pub(super) fn watch(&mut self, conn: ConnHandle, key: SubKey, event: EventName) {
+    pub(super) fn watch(&mut self, conn: ConnHandle, key: SubKey, event: EventName, view: Arc<View>) {
         let Some(pk) = key.pk else { return };
         self.by_conn.entry(conn.id).or_default().insert(pk);
-        let group = self.rows.entry(pk).or_default().entry(key.event.clone()).or_insert_with(|| EventWatchers {
+        let group_key = (key.event.clone(), view.signature().to_owned());
+        let group = self.rows.entry(pk).or_default().entry(group_key).or_insert_with(|| EventWatchers {
             delete_event: event.with_action("delete").to_string(),
             event,
+            view,
             watchers: Vec::new(),
         });
         group.watchers.retain(|(c, k)| !(c.id == conn.id && *k == key));
@@ -86,40 +91,54 @@ impl RowSubs {
         removed
     }
 
-    /// Pushes the change to the row's watchers; returns connections whose queue refused it.
+    /// Pushes the change to the row's watchers: the new row through each watcher's view, or
+    /// `delete` when the row is gone or has left the view's scope (then the watch ends).
+    /// Returns connections whose queue refused the push.
     pub(super) fn apply(&mut self, change: &Change) -> Vec<ConnId> {
-        let Some(groups) = self.rows.get(&change.pk) else { return Vec::new() };
-        let deleted = change.kind == ChangeKind::Deleted;
-        let payload = match (&change.new, deleted) {
-            (Some(row), false) => render_row(&self.binding, row),
-            _ => json!({"id": change.pk, "deleted": true}),
-        };
-        let mut gone = Vec::new();
+        let Some(groups) = self.rows.get_mut(&change.pk) else { return Vec::new() };
+        let gone_payload = json!({"id": change.pk, "deleted": true});
+        let mut refused_by = Vec::new();
         let (mut delivered, mut refused) = (0u64, 0u64);
-        for (text, group) in groups {
-            let frame = encode_reply(if deleted { &group.delete_event } else { text }, &payload);
+        let mut ended = Vec::new();
+        for (group_key, group) in groups.iter() {
+            let visible = match &change.new {
+                Some(row) if change.kind != ChangeKind::Deleted && group.view.scope().matches(row) => Some(row),
+                _ => None,
+            };
+            let frame = match visible {
+                Some(row) => encode_reply(&group_key.0, &render_row(&self.binding, row, &group.view)),
+                None => {
+                    ended.push(group_key.clone());
+                    encode_reply(&group.delete_event, &gone_payload)
+                }
+            };
             self.stats.encoded();
             for (conn, _) in &group.watchers {
                 if conn.out.send(frame.clone()) {
                     delivered += 1;
                 } else {
                     refused += 1;
-                    gone.push(conn.id);
+                    refused_by.push(conn.id);
                 }
             }
         }
         self.stats.delivered_many(delivered, refused);
-        if deleted {
-            // A deleted row has nothing left to watch.
-            for group in self.rows.remove(&change.pk).unwrap_or_default().into_values() {
-                for (conn, key) in group.watchers {
-                    conn.forget(&key);
+        // A row that is gone, or out of sight, has nothing left to watch.
+        for group_key in ended {
+            let Some(group) = groups.remove(&group_key) else { continue };
+            for (conn, key) in group.watchers {
+                conn.forget(&key);
+                let still_watched = groups.values().any(|g| g.watchers.iter().any(|(c, _)| c.id == conn.id));
+                if !still_watched {
                     if let Some(pks) = self.by_conn.get_mut(&conn.id) {
                         pks.remove(&change.pk);
                     }
                 }
             }
         }
-        gone
+        if groups.is_empty() {
+            self.rows.remove(&change.pk);
+        }
+        refused_by
     }
 }

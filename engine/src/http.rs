@@ -1,0 +1,237 @@
+//! The API over HTTP (PROTOCOL.md section 6), for both adapters, with no I/O of its own.
+//!
+//! An adapter parses the request head with its own HTTP parser and reads the body with its own
+//! sockets; everything in between lives here: route matching, method checks (405 with
+//! `Allow`), authentication, the `Content-Type` check (415), the body limit (413), query
+//! strings typed into filters, CORS, HEAD, the OpenAPI document, and the mapping from the
+//! engine's reply to a status and a JSON body. A request runs through the same
+//! [`Session`](crate::session::Session) as a WebSocket frame, so permissions, validation and
+//! the pushes an HTTP write causes are exactly those of the WebSocket.
+//!
+//! ```no_run
+//! use chanbind_engine::http::{Begin, HttpApi, HttpConfig, HttpResponse};
+//! # async fn serve(engine: chanbind_engine::Engine, request: http::Request<Vec<u8>>) -> HttpResponse {
+//! let api = HttpApi::new(engine, HttpConfig::default()); // once per server
+//! let (parts, body) = request.into_parts();
+//! assert!(api.serves(parts.uri.path()));
+//! let pending = match api.begin(&parts).await {
+//!     Begin::Respond(response) => return response, // 401, 404, 405, 415, preflight, ...
+//!     Begin::Proceed(pending) => pending,
+//! };
+//! // An adapter reads at most `pending.body_limit()` bytes, and only if `wants_body()`;
+//! // past the limit it answers `pending.too_large()`.
+//! if body.len() > pending.body_limit() {
+//!     return pending.too_large();
+//! }
+//! pending.finish(&body).await
+//! # }
+//! ```
+//!
+//! Where PROTOCOL.md is silent this module decides, and says so where it does: `POST` that
+//! creates a row answers 201 with `Location`; a custom event with no reply answers 204; an
+//! empty body is `{}`; the `token` query parameter belongs to the authenticators; CORS
+//! preflights are answered without authentication, since browsers send them without
+//! credentials.
+
+mod body;
+mod collect;
+mod cors;
+mod openapi;
+mod query;
+mod respond;
+mod route;
+mod run;
+
+pub use cors::Cors;
+pub use respond::{error, error_with_status, json, refusal};
+pub use run::Pending;
+
+use std::sync::Arc;
+
+use http::header::{CONTENT_LENGTH, ORIGIN};
+use http::request::Parts;
+use http::{HeaderMap, Method, StatusCode};
+
+use crate::auth::RequestHead;
+use crate::protocol::ApiError;
+use crate::Engine;
+use body::BodyType;
+use route::Route;
+
+/// A response as the engine builds it; adapters copy it onto their own response type
+/// (`hyper` uses these `http` types as they are).
+pub type HttpResponse = http::Response<Vec<u8>>;
+
+/// How the API answers over HTTP.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The path every route lives under (default: `/api`).
+    pub prefix: String,
+    /// The largest request body; `None` (the default) means the WebSocket's
+    /// `max_message_bytes`, so both transports accept the same requests.
+    pub max_body_bytes: Option<usize>,
+    /// Which browser origins may call the API (default: none).
+    pub cors: Cors,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { prefix: "/api".to_owned(), max_body_bytes: None, cors: Cors::default() }
+    }
+}
+
+/// The HTTP side of one engine. Cheap to clone; build it once per server.
+#[derive(Clone)]
+pub struct HttpApi {
+    inner: Arc<ApiInner>,
+}
+
+pub(crate) struct ApiInner {
+    pub(crate) engine: Engine,
+    pub(crate) prefix: String,
+    pub(crate) body_limit: usize,
+    pub(crate) cors: Cors,
+    /// Generated once: the bindings do not change while a server runs.
+    pub(crate) openapi: Vec<u8>,
+}
+
+/// What to do after the request head.
+pub enum Begin {
+    /// Answer this and stop: the body, if any, is not needed.
+    Respond(HttpResponse),
+    /// Read the body if the request wants one, then [`Pending::finish`].
+    Proceed(Pending),
+}
+
+impl HttpApi {
+    /// The API of `engine`, with its OpenAPI document generated from the engine's bindings.
+    pub fn new(engine: Engine, config: HttpConfig) -> Self {
+        let prefix = config.prefix.trim_end_matches('/').to_owned();
+        let body_limit = config.max_body_bytes.unwrap_or(engine.limits().max_message_bytes);
+        let openapi = openapi::document(engine.registry(), &prefix).to_string().into_bytes();
+        HttpApi { inner: Arc::new(ApiInner { engine, prefix, body_limit, cors: config.cors, openapi }) }
+    }
+
+    /// Whether `path` lies under the API prefix; adapters send only those requests here.
+    pub fn serves(&self, path: &str) -> bool {
+        path.strip_prefix(self.inner.prefix.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
+    /// The largest body a request may have.
+    pub fn body_limit(&self) -> usize {
+        self.inner.body_limit
+    }
+
+    /// The OpenAPI 3 document (JSON) that `GET <prefix>/openapi.json` serves.
+    pub fn openapi(&self) -> &[u8] {
+        &self.inner.openapi
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Handles the request head: answers preflights, authentication failures, unknown routes,
+    /// wrong methods, wrong content types and declared oversized bodies at once; otherwise
+    /// the request proceeds to its body.
+    pub async fn begin(&self, parts: &Parts) -> Begin {
+        if Cors::is_preflight(&parts.method, &parts.headers) {
+            return Begin::Respond(self.preflight(parts));
+        }
+        let cors = self.inner.cors.response_headers(&parts.headers);
+        match self.check(parts).await {
+            Ok(mut pending) => {
+                pending.cors = cors;
+                Begin::Proceed(pending)
+            }
+            Err(response) => Begin::Respond(with_headers(response, cors)),
+        }
+    }
+
+    async fn check(&self, parts: &Parts) -> Result<Pending, HttpResponse> {
+        let engine = &self.inner.engine;
+        let rest = parts.uri.path().strip_prefix(self.inner.prefix.as_str()).unwrap_or("");
+        let route = Route::parse(engine.registry(), rest);
+        if parts.method == Method::OPTIONS {
+            let route = route.map_err(|e| error(&e))?;
+            let mut response = respond::no_content();
+            respond::set_allow(&mut response, &route.allow());
+            return Err(response);
+        }
+        let head = RequestHead { uri: parts.uri.clone(), headers: parts.headers.clone() };
+        let user = engine.authenticate(&head).await.map_err(refusal)?;
+        let route = route.map_err(|e| error(&e))?;
+        if !route.methods().contains(&parts.method) {
+            return Err(respond::method_not_allowed(&route.allow()));
+        }
+        let body_type = BodyType::of(&parts.headers);
+        if route::reads_body(&parts.method) {
+            if body_type == BodyType::Other {
+                return Err(respond::unsupported_media_type());
+            }
+            let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            if declared.is_some_and(|len| len > self.inner.body_limit as u64) {
+                return Err(respond::too_large(self.inner.body_limit));
+            }
+        }
+        Ok(Pending {
+            api: self.clone(),
+            user,
+            route,
+            method: parts.method.clone(),
+            query: parts.uri.query().map(str::to_owned),
+            body_type,
+            cors: HeaderMap::new(),
+        })
+    }
+
+    fn preflight(&self, parts: &Parts) -> HttpResponse {
+        let rest = parts.uri.path().strip_prefix(self.inner.prefix.as_str()).unwrap_or("");
+        let route = match Route::parse(self.inner.engine.registry(), rest) {
+            Ok(route) => route,
+            Err(e) => return error(&e),
+        };
+        let mut response = respond::no_content();
+        respond::set_allow(&mut response, &route.allow());
+        match self.inner.cors.preflight(&parts.headers) {
+            Some(headers) => with_headers(response, headers),
+            None => {
+                if parts.headers.contains_key(ORIGIN) {
+                    tracing::debug!(path = parts.uri.path(), "CORS preflight refused");
+                }
+                response
+            }
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &ApiInner {
+        &self.inner
+    }
+}
+
+/// Adds `extra` to the response's headers.
+pub(crate) fn with_headers(mut response: HttpResponse, extra: HeaderMap) -> HttpResponse {
+    response.headers_mut().extend(extra);
+    response
+}
+
+/// The status of an error object's `code`, as the engine encoded it in a frame.
+pub(crate) fn status_of_code(code: &str) -> StatusCode {
+    use crate::protocol::ErrorCode::*;
+    let known = [
+        BadRequest, UnknownEvent, Unauthenticated, PermissionDenied, NotFound, Invalid, InvalidFilter, Conflict,
+        LimitExceeded, TooLarge, RateLimited, Unavailable, Internal,
+    ];
+    known
+        .iter()
+        .find(|c| c.as_str() == code)
+        .and_then(|c| StatusCode::from_u16(c.http_status()).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A `bad_request` for a body the adapter could not read (the client went away mid-body).
+pub fn unreadable_body() -> HttpResponse {
+    error(&ApiError::bad_request("the request body could not be read"))
+}

@@ -1,0 +1,188 @@
+//! The OpenAPI 3 document of the HTTP routes, generated from the bindings, so users can
+//! generate clients and test tools can read what the server answers.
+
+mod schema;
+
+use serde_json::{json, Map, Value};
+
+use crate::binding::{ModelBinding, Registry, PK};
+use crate::filter::Lookup;
+use crate::protocol::SERVER_NAME;
+use schema::{binding_schemas, kind_schema, lookups, reference, shared};
+
+/// The OpenAPI version the document follows. 3.0 rather than 3.1: more generators and
+/// validators read it, and its schema dialect covers what fields declare.
+const OPENAPI_VERSION: &str = "3.0.3";
+
+/// The document for every binding of `registry`, with routes under `prefix`.
+pub(crate) fn document(registry: &Registry, prefix: &str) -> Value {
+    let mut paths = Map::new();
+    let mut schemas = shared();
+    for binding in registry.models() {
+        model_paths(&mut paths, binding, prefix);
+        schemas.extend(binding_schemas(binding));
+    }
+    for stream in registry.streams() {
+        match registry.get(stream) {
+            Some(binding) => {
+                for action in binding.handlers().actions() {
+                    paths.insert(format!("{prefix}/{stream}/{action}"), json!({"post": custom_op(stream, action, None)}));
+                }
+            }
+            // The registry does not list the actions of a stream with custom events only, so
+            // its route is described with the action as a parameter.
+            None => {
+                let action = json!({"name": "action", "in": "path", "required": true, "schema": {"type": "string"}});
+                paths.insert(format!("{prefix}/{stream}/{{action}}"), json!({"post": custom_op(stream, "{action}", Some(action))}));
+            }
+        }
+    }
+    paths.insert(format!("{prefix}/events"), events_path());
+    paths.insert(
+        format!("{prefix}/openapi.json"),
+        json!({"get": {
+            "operationId": "openapi",
+            "summary": "This document.",
+            "responses": {"200": {"description": "The OpenAPI document.", "content": {"application/json": {"schema": {"type": "object"}}}}},
+        }}),
+    );
+    json!({
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "chanbind API",
+            "version": SERVER_NAME.trim_start_matches("chanbind/"),
+            "description": "The bindings of this server over HTTP. The same streams answer over the WebSocket, with live subscriptions.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": {
+                "Error": {"description": "An error object.", "content": {"application/json": {"schema": reference("Error")}}},
+            },
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "token": {"type": "apiKey", "in": "query", "name": "token"},
+            },
+        },
+        "security": [{}, {"bearer": []}, {"token": []}],
+    })
+}
+
+fn model_paths(paths: &mut Map<String, Value>, binding: &ModelBinding, prefix: &str) {
+    let s = binding.stream();
+    let id_param = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64", "minimum": 0}});
+    let body = |name: String| json!({"required": true, "content": {"application/json": {"schema": reference(&name)}}});
+    let op = |action: &str, summary: String, status: &str, reply: Value| {
+        json!({
+            "operationId": format!("{s}.{action}"),
+            "tags": [s],
+            "summary": summary,
+            "responses": {
+                status: {"description": "The reply's data.", "content": {"application/json": {"schema": reply}}},
+                "4XX": {"$ref": "#/components/responses/Error"},
+                "5XX": {"$ref": "#/components/responses/Error"},
+            },
+        })
+    };
+    let mut search = op("search", format!("Search {s}: a page of rows."), "200", reference(&format!("{s}.page")));
+    search["parameters"] = Value::Array(search_params(binding));
+    let mut create = op("create", format!("Create a {s} row."), "201", reference(&format!("{s}.written")));
+    create["requestBody"] = body(format!("{s}.create"));
+    paths.insert(format!("{prefix}/{s}/"), json!({"get": search, "post": create}));
+
+    let mut save = op("save", format!("Replace every writable field of a {s} row."), "200", reference(&format!("{s}.written")));
+    save["requestBody"] = body(format!("{s}.create"));
+    let mut update = op("update", format!("Change some fields of a {s} row."), "200", reference(&format!("{s}.written")));
+    update["requestBody"] = body(format!("{s}.update"));
+    paths.insert(
+        format!("{prefix}/{s}/{{id}}"),
+        json!({
+            "parameters": [id_param.clone()],
+            "get": op("retrieve", format!("One {s} row."), "200", reference(s)),
+            "put": save,
+            "patch": update,
+            "delete": op("delete", format!("Delete a {s} row."), "200", reference("Deleted")),
+        }),
+    );
+    let form = |suffix: &str, what: String| {
+        let get = op(&format!("form{suffix}"), format!("The form schema {what}."), "200", reference(&format!("{s}.form")));
+        let mut submit = op(&format!("form{suffix}.submit"), format!("Validate and save the form {what}."), "200", reference(&format!("{s}.form")));
+        submit["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+        json!({"get": get, "post": submit})
+    };
+    paths.insert(format!("{prefix}/{s}/form"), form("", "of a new row".into()));
+    let mut item_form = form(".item", "of an existing row".into());
+    item_form["parameters"] = json!([id_param]);
+    paths.insert(format!("{prefix}/{s}/{{id}}/form"), item_form);
+}
+
+/// `page`, `limit`, `order`, `query` and one parameter per filterable field and lookup.
+fn search_params(binding: &ModelBinding) -> Vec<Value> {
+    let mut params = vec![
+        json!({"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}}),
+        json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}),
+        json!({"name": "order", "in": "query", "style": "form", "explode": false,
+               "description": "Sort keys, `-` for descending; the id is always the last tie-breaker.",
+               "schema": {"type": "array", "items": {"type": "string"}}}),
+    ];
+    if binding.search_names().iter().next().is_some() {
+        params.push(json!({"name": "query", "in": "query", "schema": {"type": "string"},
+                           "description": format!("Text matched against {}.", binding.search_names().join(", "))}));
+    }
+    for field in binding.fields().iter().filter(|f| f.is_filterable()) {
+        let name = field.name();
+        let value = Value::Object(kind_schema(field.kind()));
+        params.push(json!({"name": name, "in": "query", "schema": value}));
+        for (suffix, lookup) in lookups(field.kind()) {
+            if lookup.is_range() && !field.is_orderable() && name != PK {
+                continue;
+            }
+            let mut param = json!({"name": format!("{name}__{suffix}"), "in": "query"});
+            match lookup {
+                Lookup::In => {
+                    param["style"] = json!("form");
+                    param["explode"] = json!(false);
+                    param["schema"] = json!({"type": "array", "items": value});
+                }
+                Lookup::IsNull => param["schema"] = json!({"type": "boolean"}),
+                l if l.is_textual() => param["schema"] = json!({"type": "string"}),
+                _ => param["schema"] = value.clone(),
+            }
+            params.push(param);
+        }
+    }
+    params
+}
+
+fn custom_op(stream: &str, action: &str, param: Option<Value>) -> Value {
+    let mut op = json!({
+        "operationId": format!("{stream}.{action}"),
+        "tags": [stream],
+        "summary": format!("The custom event {stream}.{action}."),
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {
+            "200": {"description": "The handler's reply.", "content": {"application/json": {"schema": {}}}},
+            "204": {"description": "The handler sent no reply."},
+            "4XX": {"$ref": "#/components/responses/Error"},
+            "5XX": {"$ref": "#/components/responses/Error"},
+        },
+    });
+    if let Some(param) = param {
+        op["parameters"] = json!([param]);
+    }
+    op
+}
+
+fn events_path() -> Value {
+    json!({"post": {
+        "operationId": "events",
+        "summary": "Any event, as over the WebSocket; answers every frame the request sent to its own connection, in order.",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": reference("Envelope")}}},
+        "responses": {
+            "200": {"description": "The reply and reflections.", "content": {"application/json": {"schema": {"type": "array", "items": reference("Frame")}}}},
+            "4XX": {"description": "The request failed; the body is the frames, or the error object when the envelope itself is bad.",
+                    "content": {"application/json": {"schema": {}}}},
+            "5XX": {"$ref": "#/components/responses/Error"},
+        },
+    }})
+}

@@ -1,0 +1,193 @@
+//! A query string as the `data` of a `search` (PROTOCOL.md section 6).
+//!
+//! Query strings carry text only, so values are typed here by the field each key names:
+//! numbers for integer and float fields, `true`/`false` for booleans and `__isnull`, a comma
+//! list for `__in`. Anything this module cannot type (an unknown field or lookup, `abc` for an
+//! integer) is passed on as a string, so the engine's one filter parser answers it with the
+//! same `invalid_filter` a WebSocket client gets: no second parser to keep in step.
+
+use serde_json::{Map, Number, Value};
+
+use crate::auth::percent_decode;
+use crate::binding::{FieldKind, ModelBinding};
+use crate::filter::Lookup;
+use crate::protocol::ApiError;
+
+/// The query parameter authenticators may read a token from; it is never a filter.
+pub(crate) const TOKEN_PARAM: &str = "token";
+
+/// Builds the `data` of a `search` from the query string: `page`, `limit`, `order`, `query`
+/// and every other key as a filter, with `"subscribe": false` since an HTTP request has no
+/// connection to push to.
+pub(crate) fn search_data(
+    binding: &ModelBinding,
+    query: Option<&str>,
+) -> Result<Map<String, Value>, ApiError> {
+    let mut data = Map::new();
+    let mut filters = Map::new();
+    let mut order: Vec<Value> = Vec::new();
+    for (key, raw) in pairs(query.unwrap_or("")) {
+        match key.as_str() {
+            TOKEN_PARAM => {}
+            "order" => order.extend(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(|k| Value::String(k.to_owned())),
+            ),
+            "page" | "limit" => once(&mut data, key, integer_or_text(&raw))?,
+            "query" => once(&mut data, key, Value::String(raw))?,
+            _ => {
+                let value = filter_value(binding, &key, &raw);
+                match (filters.get_mut(&key), value) {
+                    // `id__in=1,2&id__in=3` reads as one list, as most HTTP clients send it.
+                    (Some(Value::Array(items)), Value::Array(more)) => items.extend(more),
+                    (Some(_), _) => return Err(repeated(&key)),
+                    (None, value) => {
+                        filters.insert(key, value);
+                    }
+                }
+            }
+        }
+    }
+    if !order.is_empty() {
+        data.insert("order".into(), Value::Array(order));
+    }
+    data.insert("filters".into(), Value::Object(filters));
+    data.insert("subscribe".into(), Value::Bool(false));
+    Ok(data)
+}
+
+/// The decoded `key=value` pairs, in order; a key without `=` has the empty value.
+fn pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k), percent_decode(v))
+    })
+}
+
+fn once(data: &mut Map<String, Value>, key: String, value: Value) -> Result<(), ApiError> {
+    if data.contains_key(&key) {
+        return Err(repeated(&key));
+    }
+    data.insert(key, value);
+    Ok(())
+}
+
+fn repeated(key: &str) -> ApiError {
+    ApiError::bad_request(format!("{key} is given more than once"))
+}
+
+/// The filter value of `key=raw`, typed by the field and lookup `key` names.
+fn filter_value(binding: &ModelBinding, key: &str, raw: &str) -> Value {
+    let (name, lookup) = match key.split_once("__") {
+        Some((name, suffix)) => match Lookup::parse(suffix) {
+            Some(lookup) => (name, lookup),
+            None => return Value::String(raw.to_owned()),
+        },
+        None => (key, Lookup::Exact),
+    };
+    let Some(field) = binding.get(name) else {
+        return Value::String(raw.to_owned());
+    };
+    match lookup {
+        Lookup::In if raw.is_empty() => Value::Array(Vec::new()),
+        Lookup::In => Value::Array(raw.split(',').map(|item| scalar(field.kind(), item)).collect()),
+        Lookup::IsNull => boolean(raw),
+        lookup if lookup.is_textual() => Value::String(raw.to_owned()),
+        _ => scalar(field.kind(), raw),
+    }
+}
+
+/// One value for a field of `kind`; text when it does not read as that kind.
+fn scalar(kind: &FieldKind, raw: &str) -> Value {
+    match kind {
+        FieldKind::Integer | FieldKind::ForeignKey { .. } => integer_or_text(raw),
+        FieldKind::Float => raw
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map_or_else(|| Value::String(raw.to_owned()), Value::Number),
+        FieldKind::Boolean => boolean(raw),
+        // A JSON field compares documents: `extra={"a":1}` means the object.
+        FieldKind::Json => serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned())),
+        _ => Value::String(raw.to_owned()),
+    }
+}
+
+fn integer_or_text(raw: &str) -> Value {
+    raw.parse::<i64>()
+        .map_or_else(|_| Value::String(raw.to_owned()), Value::from)
+}
+
+fn boolean(raw: &str) -> Value {
+    match raw {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => Value::String(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binding::Field;
+    use crate::filter::parse_filter;
+    use crate::protocol::ErrorCode;
+    use serde_json::json;
+
+    fn binding() -> ModelBinding {
+        ModelBinding::new("todo_task")
+            .field(Field::string("title"))
+            .field(Field::boolean("done"))
+            .field(Field::integer("priority"))
+            .field(Field::float("weight"))
+            .field(Field::foreign_key("owner_id", "auth.User"))
+            .search(["title"])
+    }
+
+    fn data(query: &str) -> Value {
+        Value::Object(search_data(&binding(), Some(query)).unwrap())
+    }
+
+    #[test]
+    fn values_are_typed_by_their_field() {
+        let d = data("done=false&id__in=1,2&id__in=3&priority__gte=2&weight__lt=1.5&owner_id__isnull=true&title__contains=1");
+        assert_eq!(
+            d["filters"],
+            json!({"done": false, "id__in": [1, 2, 3], "priority__gte": 2, "weight__lt": 1.5,
+                   "owner_id__isnull": true, "title__contains": "1"})
+        );
+        assert_eq!(d["subscribe"], false);
+    }
+
+    #[test]
+    fn paging_order_and_query() {
+        let d = data("page=2&limit=10&order=-priority,id&query=read+me&token=secret");
+        assert_eq!(d["page"], 2);
+        assert_eq!(d["limit"], 10);
+        assert_eq!(d["order"], json!(["-priority", "id"]));
+        assert_eq!(d["query"], "read me");
+        assert_eq!(d["filters"], json!({}));
+        assert_eq!(data("page=two")["page"], "two", "left for the engine's bad_request");
+    }
+
+    #[test]
+    fn what_cannot_be_typed_reaches_the_filter_parser_as_text() {
+        let d = data("priority=1%20OR%201%3D1&nope__gt=1&title__regex=.*");
+        assert_eq!(d["filters"]["priority"], "1 OR 1=1");
+        for key in ["priority", "nope__gt", "title__regex"] {
+            let mut one = Map::new();
+            one.insert(key.to_owned(), d["filters"][key].clone());
+            let err = parse_filter(&binding(), &one, None, 10).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidFilter, "{key}");
+        }
+    }
+
+    #[test]
+    fn repeated_single_values_are_refused() {
+        let err = search_data(&binding(), Some("done=true&done=false")).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        assert!(search_data(&binding(), Some("page=1&page=2")).is_err());
+    }
+}

@@ -1,0 +1,255 @@
+//! Matching a path under the API prefix to a route of PROTOCOL.md section 6, and the methods
+//! each route answers.
+
+use http::Method;
+
+use crate::binding::Registry;
+use crate::protocol::{ApiError, ErrorCode};
+
+/// The path of the machine-readable description, under the prefix.
+pub(crate) const OPENAPI: &str = "openapi.json";
+/// The path that takes any envelope, under the prefix.
+pub(crate) const EVENTS: &str = "events";
+
+/// One route of section 6. Streams are the registry's own strings, so an event built from a
+/// route never carries text the registry does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `GET /api/openapi.json`.
+    OpenApi,
+    /// `POST /api/events`.
+    Events,
+    /// `/api/<stream>/`: `search` and `create`.
+    Collection { stream: String },
+    /// `/api/<stream>/<id>`: `retrieve`, `update`, `save` and `delete`.
+    Item { stream: String, id: i64 },
+    /// `/api/<stream>/form` and `/api/<stream>/<id>/form`.
+    Form { stream: String, id: Option<i64> },
+    /// `/api/<stream>/<action>`: a custom event.
+    Custom { stream: String, action: String },
+}
+
+impl Route {
+    /// Matches `rest`, the raw (still percent-encoded) path after the prefix: `""`, `"/"` or
+    /// `"/<segments>"`.
+    pub(crate) fn parse(registry: &Registry, rest: &str) -> Result<Route, ApiError> {
+        let Some(rest) = rest.strip_prefix('/') else {
+            return Err(no_route());
+        };
+        let mut segments = rest
+            .split('/')
+            .map(decode_segment)
+            .collect::<Result<Vec<_>, _>>()?;
+        // `/api/todo.Task/` and `/api/todo.Task` name the same collection; a trailing slash
+        // on the other routes is forgiven the same way, as a curl user would expect.
+        if segments.len() > 1 && segments.last().is_some_and(String::is_empty) {
+            segments.pop();
+        }
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        match segments.as_slice() {
+            [""] => Err(no_route()),
+            [OPENAPI] => Ok(Route::OpenApi),
+            [EVENTS] => Ok(Route::Events),
+            [stream] => {
+                model_stream(registry, stream).map(|stream| Route::Collection { stream })
+            }
+            [stream, "form"] => {
+                model_stream(registry, stream).map(|stream| Route::Form { stream, id: None })
+            }
+            [stream, second] => {
+                if registry.handler(stream, second).is_some() {
+                    return Ok(Route::Custom {
+                        stream: (*stream).to_owned(),
+                        action: (*second).to_owned(),
+                    });
+                }
+                if registry.get(stream).is_none() && registry.has_stream(stream) {
+                    return Err(ApiError::new(
+                        ErrorCode::UnknownEvent,
+                        format!("{stream} has no action {second}"),
+                    ));
+                }
+                let stream = model_stream(registry, stream)?;
+                Ok(Route::Item { id: parse_id(second)?, stream })
+            }
+            [stream, id, "form"] => {
+                let stream = model_stream(registry, stream)?;
+                Ok(Route::Form { id: Some(parse_id(id)?), stream })
+            }
+            _ => Err(no_route()),
+        }
+    }
+
+    /// The methods the route answers, OPTIONS aside.
+    pub(crate) fn methods(&self) -> &'static [Method] {
+        match self {
+            Route::OpenApi => &[Method::GET, Method::HEAD],
+            Route::Events | Route::Custom { .. } => &[Method::POST],
+            Route::Collection { .. } => &[Method::GET, Method::HEAD, Method::POST],
+            Route::Item { .. } => &[
+                Method::GET,
+                Method::HEAD,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ],
+            Route::Form { .. } => &[Method::GET, Method::HEAD, Method::POST],
+        }
+    }
+
+    /// The `Allow` header's value: the route's methods and OPTIONS.
+    pub(crate) fn allow(&self) -> String {
+        let mut names: Vec<&str> = self.methods().iter().map(Method::as_str).collect();
+        names.push("OPTIONS");
+        names.join(", ")
+    }
+
+    /// The engine action `method` asks of this route, once the method is known to be allowed.
+    /// `None` for the routes the HTTP layer answers itself (the OpenAPI document, `events`).
+    pub(crate) fn action(&self, method: &Method) -> Option<&str> {
+        Some(match (self, method) {
+            (Route::OpenApi | Route::Events, _) => return None,
+            (Route::Collection { .. }, &Method::POST) => "create",
+            (Route::Collection { .. }, _) => "search",
+            (Route::Item { .. }, &Method::PATCH) => "update",
+            (Route::Item { .. }, &Method::PUT) => "save",
+            (Route::Item { .. }, &Method::DELETE) => "delete",
+            (Route::Item { .. }, _) => "retrieve",
+            (Route::Form { .. }, _) => "form",
+            (Route::Custom { action, .. }, _) => action,
+        })
+    }
+
+    /// The stream the route addresses, if any.
+    pub(crate) fn stream(&self) -> Option<&str> {
+        match self {
+            Route::OpenApi | Route::Events => None,
+            Route::Collection { stream }
+            | Route::Item { stream, .. }
+            | Route::Form { stream, .. }
+            | Route::Custom { stream, .. } => Some(stream),
+        }
+    }
+}
+
+/// Whether a request with this method carries a body the route reads.
+pub(crate) fn reads_body(method: &Method) -> bool {
+    matches!(*method, Method::POST | Method::PUT | Method::PATCH)
+}
+
+/// The stream of a model binding, or the 404 of section 6: `unknown_event` for a stream no
+/// binding serves, and for a custom stream, which has no rows to list or address.
+fn model_stream(registry: &Registry, stream: &str) -> Result<String, ApiError> {
+    if registry.get(stream).is_some() {
+        Ok(stream.to_owned())
+    } else if registry.has_stream(stream) {
+        Err(ApiError::new(
+            ErrorCode::UnknownEvent,
+            format!("{stream} has custom events only: POST /api/{stream}/<action>"),
+        ))
+    } else {
+        Err(ApiError::new(ErrorCode::UnknownEvent, format!("no stream {stream}")))
+    }
+}
+
+/// A primary key in a path: decimal digits only, so `1%00`, `+1`, ` 1` and `abc` are all the
+/// `bad_request` that a non-integer `id` is over the WebSocket.
+fn parse_id(segment: &str) -> Result<i64, ApiError> {
+    let digits = !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit());
+    digits
+        .then(|| segment.parse::<i64>().ok())
+        .flatten()
+        .ok_or_else(|| ApiError::bad_request("id must be an integer"))
+}
+
+fn no_route() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route")
+}
+
+/// Decodes `%XX` in one path segment. Unlike a query string, `+` stays a plus. A segment that
+/// does not decode to UTF-8 cannot name a stream or an id, so it is refused outright.
+fn decode_segment(segment: &str) -> Result<String, ApiError> {
+    if !segment.contains('%') {
+        return Ok(segment.to_owned());
+    }
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| segment.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| ApiError::bad_request("the path is not valid UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binding::{CustomBinding, Field, ModelBinding};
+
+    fn registry() -> Registry {
+        let ping = |_ctx: crate::binding::EventContext| async { Ok(None) };
+        Registry::new()
+            .model(ModelBinding::new("todo_task").field(Field::string("title")).on("archive", ping))
+            .unwrap()
+            .custom(CustomBinding::new("custom_stream").on("custom_event", ping))
+            .unwrap()
+    }
+
+    fn parse(rest: &str) -> Result<Route, ErrorCode> {
+        Route::parse(&registry(), rest).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn matches_every_route_of_section_6() {
+        let stream = || "todo.Task".to_owned();
+        assert_eq!(parse("/openapi.json"), Ok(Route::OpenApi));
+        assert_eq!(parse("/events"), Ok(Route::Events));
+        assert_eq!(parse("/todo.Task/"), Ok(Route::Collection { stream: stream() }));
+        assert_eq!(parse("/todo.Task"), Ok(Route::Collection { stream: stream() }));
+        assert_eq!(parse("/todo.Task/12"), Ok(Route::Item { stream: stream(), id: 12 }));
+        assert_eq!(parse("/todo.Task/form"), Ok(Route::Form { stream: stream(), id: None }));
+        assert_eq!(parse("/todo.Task/3/form"), Ok(Route::Form { stream: stream(), id: Some(3) }));
+        assert_eq!(
+            parse("/todo.Task/archive"),
+            Ok(Route::Custom { stream: stream(), action: "archive".into() })
+        );
+        assert_eq!(
+            parse("/custom_stream/custom_event"),
+            Ok(Route::Custom { stream: "custom_stream".into(), action: "custom_event".into() })
+        );
+    }
+
+    #[test]
+    fn bad_ids_are_bad_requests_and_unknown_paths_404() {
+        for id in ["abc", "1%00", "%2B1", "-1", "1.5", "99999999999999999999", "%ff"] {
+            assert_eq!(parse(&format!("/todo.Task/{id}")), Err(ErrorCode::BadRequest), "{id}");
+        }
+        assert_eq!(parse("/nope.Thing/"), Err(ErrorCode::UnknownEvent));
+        assert_eq!(parse("/custom_stream/"), Err(ErrorCode::UnknownEvent));
+        assert_eq!(parse("/custom_stream/other"), Err(ErrorCode::UnknownEvent));
+        assert_eq!(parse("/todo.Task/1/form/x"), Err(ErrorCode::NotFound));
+        assert_eq!(parse(""), Err(ErrorCode::NotFound));
+        assert_eq!(parse("/"), Err(ErrorCode::NotFound));
+    }
+
+    #[test]
+    fn allow_lists_the_methods_and_options() {
+        let item = Route::Item { stream: "s".into(), id: 1 };
+        assert_eq!(item.allow(), "GET, HEAD, PUT, PATCH, DELETE, OPTIONS");
+        assert_eq!(item.action(&Method::PUT), Some("save"));
+        assert_eq!(Route::Events.allow(), "POST, OPTIONS");
+    }
+}

@@ -1,0 +1,173 @@
+//! After the head: turning a request into an envelope, running it, and answering with the
+//! reply's `data` or error object.
+
+use http::header::LOCATION;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde_json::{Map, Value};
+
+use super::body::{self, BodyError, BodyType};
+use super::collect::{exchange, Exchange};
+use super::route::{self, Route};
+use super::{respond, status_of_code, with_headers, HttpApi, HttpResponse};
+use crate::auth::User;
+use crate::protocol::{decode_inbound, ApiError, EventName};
+
+/// A request whose head passed every check; [`finish`](Self::finish) runs it.
+pub struct Pending {
+    pub(crate) api: HttpApi,
+    pub(crate) user: Option<User>,
+    pub(crate) route: Route,
+    pub(crate) method: Method,
+    pub(crate) query: Option<String>,
+    pub(crate) body_type: BodyType,
+    pub(crate) cors: HeaderMap,
+}
+
+impl Pending {
+    /// Whether the request has a body to read (POST, PUT and PATCH). Other methods' bodies
+    /// are ignored, so the adapter need not read them.
+    pub fn wants_body(&self) -> bool {
+        route::reads_body(&self.method)
+    }
+
+    /// The most body bytes to read; past it, answer [`too_large`](Self::too_large).
+    pub fn body_limit(&self) -> usize {
+        self.api.body_limit()
+    }
+
+    /// The 413 for a body longer than [`body_limit`](Self::body_limit).
+    pub fn too_large(&self) -> HttpResponse {
+        with_headers(respond::too_large(self.body_limit()), self.cors.clone())
+    }
+
+    /// The signed-in user, `None` when anonymous.
+    pub fn user(&self) -> Option<&User> {
+        self.user.as_ref()
+    }
+
+    /// Runs the request with its body (empty when [`wants_body`](Self::wants_body) is false)
+    /// and builds the response.
+    pub async fn finish(self, body: &[u8]) -> HttpResponse {
+        let response = match self.answer(body).await {
+            Ok(response) | Err(response) => response,
+        };
+        let response = if self.method == Method::HEAD { respond::head(response) } else { response };
+        with_headers(response, self.cors)
+    }
+
+    async fn answer(&self, body: &[u8]) -> Result<HttpResponse, HttpResponse> {
+        match &self.route {
+            Route::OpenApi => Ok(respond::bytes(StatusCode::OK, self.api.openapi().to_vec())),
+            Route::Events => self.events(body).await,
+            route => {
+                let stream = route.stream().unwrap_or_default();
+                let action = route.action(&self.method).unwrap_or_default();
+                let data = self.data(body)?;
+                let event = EventName::new(stream, action, None);
+                let exchange = exchange(self.api.engine(), self.user.clone(), &event, data).await;
+                Ok(self.reply(&exchange))
+            }
+        }
+    }
+
+    /// The request's `data`, from the path, the query string and the body.
+    fn data(&self, body: &[u8]) -> Result<Map<String, Value>, HttpResponse> {
+        let registry = self.api.engine().registry();
+        let with_id = |mut data: Map<String, Value>, id: i64| {
+            match data.get("id") {
+                None | Some(Value::Null) => {}
+                Some(given) if given.as_i64() == Some(id) => {}
+                Some(_) => return Err(respond::error(&ApiError::bad_request("the body's id differs from the path's"))),
+            }
+            data.insert("id".into(), Value::from(id));
+            Ok(data)
+        };
+        let mut only_id = |id: i64| {
+            let mut data = Map::new();
+            data.insert("id".into(), Value::from(id));
+            data
+        };
+        Ok(match (&self.route, &self.method) {
+            (Route::Collection { stream }, &Method::GET | &Method::HEAD) => {
+                let binding = registry.get(stream).ok_or_else(|| respond::error(&ApiError::not_found()))?;
+                super::query::search_data(binding, self.query.as_deref()).map_err(|e| respond::error(&e))?
+            }
+            (Route::Item { id, .. }, &Method::GET | &Method::HEAD) => {
+                let mut data = only_id(*id);
+                // A retrieve over HTTP has no connection to push to.
+                data.insert("subscribe".into(), Value::Bool(false));
+                data
+            }
+            (Route::Item { id, .. }, &Method::DELETE) => only_id(*id),
+            (Route::Item { id, .. }, _) => with_id(self.object(body)?, *id)?,
+            (Route::Form { id, .. }, &Method::POST) => {
+                let mut data = id.map(&mut only_id).unwrap_or_default();
+                data.insert("submit".into(), Value::Object(self.object(body)?));
+                data
+            }
+            (Route::Form { id, .. }, _) => id.map(only_id).unwrap_or_default(),
+            _ => self.object(body)?,
+        })
+    }
+
+    fn object(&self, body: &[u8]) -> Result<Map<String, Value>, HttpResponse> {
+        body::object(body, self.body_type).map_err(body_error)
+    }
+
+    /// Section 6's answer: the reply's `data` (201 with `Location` for a create), its error
+    /// object under the code's status, or 204 when a custom handler sent no reply.
+    fn reply(&self, exchange: &Exchange) -> HttpResponse {
+        let Some(reply) = exchange.reply() else {
+            return respond::no_content();
+        };
+        if let Some(error) = reply.get("error") {
+            let status = status_of_code(error["code"].as_str().unwrap_or(""));
+            return respond::json(status, error);
+        }
+        let data = reply.get("data").unwrap_or(&Value::Null);
+        let created = matches!(self.route, Route::Collection { .. }) && self.method == Method::POST;
+        if !created {
+            return respond::json(StatusCode::OK, data);
+        }
+        let mut response = respond::json(StatusCode::CREATED, data);
+        if let (Some(stream), Some(id)) = (self.route.stream(), data["id"].as_i64()) {
+            let location = format!("{}/{stream}/{id}", self.api.inner().prefix);
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(LOCATION, value);
+            }
+        }
+        response
+    }
+
+    /// `POST /api/events`: any envelope, answered with every frame it sent to its own
+    /// connection. The status is the reply's (its error's, or 200), so a failed request is not
+    /// a 200 to tools that read only the status.
+    async fn events(&self, body: &[u8]) -> Result<HttpResponse, HttpResponse> {
+        let value = body::parse(body, self.body_type).map_err(body_error)?;
+        let Some(value) = value else {
+            return Err(respond::error(&ApiError::bad_request("the body must be {\"event\", \"data\"}")));
+        };
+        let inbound = decode_inbound(&value.to_string()).map_err(|e| respond::error(&e.error))?;
+        let (event, mut data) = (inbound.event, inbound.data);
+        let registry = self.api.engine().registry();
+        let built_in = registry.get(event.stream()).is_some() && registry.handler(event.stream(), event.action()).is_none();
+        if built_in && matches!(event.action(), "retrieve" | "search" | "list") {
+            // Subscriptions would die with the request's session at once, and their replies
+            // would come through the stream actor after the request ended.
+            data.insert("subscribe".into(), Value::Bool(false));
+        }
+        let exchange = exchange(self.api.engine(), self.user.clone(), &event, data).await;
+        let status = exchange
+            .reply()
+            .and_then(|reply| reply.get("error"))
+            .map_or(StatusCode::OK, |error| status_of_code(error["code"].as_str().unwrap_or("")));
+        Ok(respond::json(status, &Value::Array(exchange.frames)))
+    }
+}
+
+fn body_error(error: BodyError) -> HttpResponse {
+    match error {
+        BodyError::Unsupported => respond::unsupported_media_type(),
+        BodyError::Bad(error) => respond::error(&error),
+    }
+}

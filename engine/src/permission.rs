@@ -1,0 +1,179 @@
+//! The permission pipeline of PROTOCOL.md section 4, one definition for both adapters, both
+//! transports, pushes and custom events.
+//!
+//! A binding's [`Permission`] decides, for a user and an action, whether the request may run,
+//! which rows it may touch (the row scope: a Django-style filter ANDed into every read, write,
+//! subscription and push), which fields the user never sees, and which fields the user may not
+//! write. The session turns those answers into a [`View`] per request; replies and pushes are
+//! rendered through the view, so nothing hidden ever leaves the engine.
+//!
+//! ```
+//! use chanbind_engine::auth::User;
+//! use chanbind_engine::permission::{Access, Permission};
+//! use serde_json::{json, Map, Value};
+//!
+//! /// Signed-in users see and change their own tasks only.
+//! struct OwnTasks;
+//!
+//! impl Permission for OwnTasks {
+//!     fn allows(&self, access: &Access<'_>) -> bool {
+//!         access.user.is_some()
+//!     }
+//!     fn scope(&self, user: Option<&User>, _action: &str) -> Option<Map<String, Value>> {
+//!         let id = user.map_or(-1, |u| u.id);
+//!         json!({"owner_id": id}).as_object().cloned()
+//!     }
+//! }
+//! ```
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::auth::User;
+use crate::binding::ModelBinding;
+use crate::filter::{parse_filter, Filter};
+use crate::protocol::{ApiError, ErrorCode};
+use crate::value::Row;
+
+/// What a permission sees of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    /// The connection's user, `None` when anonymous.
+    pub user: Option<&'a User>,
+    /// The action (`retrieve`, `update`, a custom event's name, ...).
+    pub action: &'a str,
+    /// The request's `data`.
+    pub data: &'a Map<String, Value>,
+}
+
+/// A binding's permissions. Every method has a permissive default, so a permission states
+/// only what it restricts.
+pub trait Permission: Send + Sync + 'static {
+    /// Whether the request may run at all. A refusal is `unauthenticated` for an anonymous
+    /// connection and `permission_denied` for a signed-in one.
+    fn allows(&self, access: &Access<'_>) -> bool {
+        let _ = access;
+        true
+    }
+
+    /// The rows this user may touch with this action, as `filters` (`{"owner_id": 7}`);
+    /// `None` for every row. Rows outside are `not_found`, never `permission_denied`.
+    fn scope(&self, user: Option<&User>, action: &str) -> Option<Map<String, Value>> {
+        let _ = (user, action);
+        None
+    }
+
+    /// Fields this user never sees: left out of rows, refused in filters and `order`.
+    fn hidden_fields(&self, user: Option<&User>) -> Vec<String> {
+        let _ = user;
+        Vec::new()
+    }
+
+    /// Fields this user may not write, beyond the binding's read-only ones; ignored on write.
+    fn read_only_fields(&self, user: Option<&User>) -> Vec<String> {
+        let _ = user;
+        Vec::new()
+    }
+
+    /// Adjusts validated values before a create or update (set `owner_id` from the user, say).
+    fn prepare_write(&self, user: Option<&User>, action: &str, values: &mut Row) {
+        let _ = (user, action, values);
+    }
+}
+
+/// Everyone may do everything: the default of every binding.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllowAll;
+
+impl Permission for AllowAll {}
+
+/// A binding's permission, shared by every request and subscription of the binding.
+#[derive(Clone)]
+pub struct SharedPermission(pub Arc<dyn Permission>);
+
+impl Default for SharedPermission {
+    fn default() -> Self {
+        SharedPermission(Arc::new(AllowAll))
+    }
+}
+
+impl std::fmt::Debug for SharedPermission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Permission")
+    }
+}
+
+/// The error for a refused request: `unauthenticated` when anonymous.
+pub fn refusal(user: Option<&User>) -> ApiError {
+    match user {
+        None => ApiError::new(ErrorCode::Unauthenticated, "sign in to do this"),
+        Some(_) => ApiError::new(ErrorCode::PermissionDenied, "you may not do this"),
+    }
+}
+
+/// What one user may see and write of one binding for one action: the answers of its
+/// permission, resolved once per request and carried by its subscriptions.
+#[derive(Debug, Clone)]
+pub struct View {
+    hidden: BTreeSet<String>,
+    read_only: BTreeSet<String>,
+    scope: Filter,
+    signature: String,
+}
+
+impl View {
+    /// The view that sees everything.
+    pub fn everything() -> Arc<View> {
+        Arc::new(View {
+            hidden: BTreeSet::new(),
+            read_only: BTreeSet::new(),
+            scope: Filter::everything(),
+            signature: String::new(),
+        })
+    }
+
+    /// Resolves `permission` for a user and an action on `binding`.
+    pub fn resolve(
+        binding: &ModelBinding,
+        permission: &dyn Permission,
+        user: Option<&User>,
+        action: &str,
+    ) -> Result<Arc<View>, ApiError> {
+        let hidden: BTreeSet<String> = permission.hidden_fields(user).into_iter().collect();
+        let read_only = permission.read_only_fields(user).into_iter().collect();
+        let scope = match permission.scope(user, action) {
+            None => Filter::everything(),
+            // The scope is the application's own filter, so it may name any field; a bad one
+            // is a bug in the binding, reported as `internal` and logged.
+            Some(filters) => parse_filter(binding, &filters, None, usize::MAX).map_err(|e| {
+                tracing::error!(stream = binding.stream(), error = %e, "a permission's scope does not parse");
+                ApiError::internal()
+            })?,
+        };
+        let signature = format!("{hidden:?}|{scope:?}");
+        Ok(Arc::new(View { hidden, read_only, scope, signature }))
+    }
+
+    /// Whether the field is visible.
+    pub fn can_see(&self, field: &str) -> bool {
+        !self.hidden.contains(field)
+    }
+
+    /// Whether the user may write the field (the binding's own read-only flag aside).
+    pub fn can_write(&self, field: &str) -> bool {
+        !self.read_only.contains(field) && !self.hidden.contains(field)
+    }
+
+    /// The row scope.
+    pub fn scope(&self) -> &Filter {
+        &self.scope
+    }
+
+    /// Equal for views that render rows identically and select the same rows, so
+    /// subscriptions sharing one can share a payload.
+    pub fn signature(&self) -> &str {
+        &self.signature
+    }
+}

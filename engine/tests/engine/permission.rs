@@ -1,0 +1,167 @@
+//! The permission pipeline: refusals, row scope on every door, hidden and read-only fields,
+//! and pushes re-checked when a row leaves a subscriber's scope.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chanbind_engine::auth::User;
+use chanbind_engine::binding::{Field, ModelBinding, Registry};
+use chanbind_engine::config::Limits;
+use chanbind_engine::permission::{Access, Permission};
+use chanbind_engine::value::Row;
+use serde_json::{json, Map, Value};
+
+use crate::support::{engine_with, send, Collect};
+
+/// Notes: signed-in users only; each sees their own; `secret` hidden from all but the admin
+/// (id 1), who may also reassign notes.
+struct OwnNotes;
+
+impl Permission for OwnNotes {
+    fn allows(&self, access: &Access<'_>) -> bool {
+        access.user.is_some()
+    }
+    fn scope(&self, user: Option<&User>, _action: &str) -> Option<Map<String, Value>> {
+        match user {
+            Some(u) if u.id == 1 => None,
+            Some(u) => json!({"owner": u.id}).as_object().cloned(),
+            None => json!({"id__in": []}).as_object().cloned(),
+        }
+    }
+    fn hidden_fields(&self, user: Option<&User>) -> Vec<String> {
+        if user.is_some_and(|u| u.id == 1) { vec![] } else { vec!["secret".into()] }
+    }
+    fn read_only_fields(&self, user: Option<&User>) -> Vec<String> {
+        if user.is_some_and(|u| u.id == 1) { vec![] } else { vec!["owner".into()] }
+    }
+    fn prepare_write(&self, user: Option<&User>, action: &str, values: &mut Row) {
+        if let Some(u) = user.filter(|u| u.id != 1) {
+            if action != "update" {
+                values.insert("owner".into(), json!(u.id));
+            }
+        }
+    }
+}
+
+fn registry() -> Registry {
+    Registry::new()
+        .model(
+            ModelBinding::new("app_note")
+                .field(Field::string("text").required())
+                .field(Field::integer("owner"))
+                .field(Field::string("secret"))
+                .search(["text", "secret"])
+                .permission(OwnNotes),
+        )
+        .unwrap()
+}
+
+struct Conn {
+    s: chanbind_engine::session::Session,
+    out: Arc<Collect>,
+}
+
+impl Conn {
+    async fn ask(&mut self, frame: Value) -> Value {
+        send(&mut self.s, &self.out, frame).await
+    }
+}
+
+fn open(engine: &chanbind_engine::Engine, user: Option<User>) -> Conn {
+    let out = Arc::new(Collect::default());
+    Conn { s: engine.open_session(user, out.clone()), out }
+}
+
+#[tokio::test]
+async fn every_door_respects_the_scope_and_the_masks() {
+    let engine = engine_with(registry(), Limits::default()).await;
+    let mut admin = open(&engine, Some(User::new(1, "admin")));
+    let mut alice = open(&engine, Some(User::new(2, "alice")));
+    let mut bob = open(&engine, Some(User::new(3, "bob")));
+    let mut anon = open(&engine, None);
+
+    // Alice's note: the owner comes from her, whatever she sends.
+    let made = alice.ask(json!({"event": "app.Note.create", "data": {"text": "a", "owner": 3, "secret": "x"}})).await;
+    assert_eq!(made["error"]["code"], "invalid", "a hidden field is unknown to her: {made}");
+    let made = alice.ask(json!({"event": "app.Note.create", "data": {"text": "a", "owner": 3}})).await;
+    assert_eq!(made["data"]["object"], json!({"id": 1, "text": "a", "owner": 2}));
+
+    assert_eq!(anon.ask(json!({"event": "app.Note.list"})).await["error"]["code"], "unauthenticated");
+    for door in [
+        json!({"event": "app.Note.retrieve", "data": {"id": 1}}),
+        json!({"event": "app.Note.update", "data": {"id": 1, "text": "b"}}),
+        json!({"event": "app.Note.save", "data": {"id": 1, "text": "b"}}),
+        json!({"event": "app.Note.delete", "data": {"id": 1}}),
+        json!({"event": "app.Note.form", "data": {"id": 1}}),
+        json!({"event": "app.Note.form", "data": {"id": 1, "submit": {"text": "b"}}}),
+    ] {
+        let got = bob.ask(door.clone()).await;
+        assert_eq!(got["error"]["code"], "not_found", "{door} -> {got}");
+    }
+    for door in [
+        json!({"event": "app.Note.search", "data": {"filters": {"owner": 2}}}),
+        json!({"event": "app.Note.list", "data": {"filters": {"id": 1}}}),
+        json!({"event": "app.Note.search", "data": {"query": "a"}}),
+    ] {
+        let got = bob.ask(door.clone()).await;
+        assert_eq!(got["data"]["count"], 0, "{door} -> {got}");
+    }
+    for door in [
+        json!({"event": "app.Note.search", "data": {"filters": {"secret__startswith": "x"}}}),
+        json!({"event": "app.Note.search", "data": {"order": "-secret"}}),
+    ] {
+        let got = bob.ask(door.clone()).await;
+        assert_eq!(got["error"]["code"], "invalid_filter", "{door} -> {got}");
+    }
+    // Alice cannot hand her note to bob; the admin can, and sees the hidden field.
+    let moved = alice.ask(json!({"event": "app.Note.update", "data": {"id": 1, "owner": 3}})).await;
+    assert_eq!(moved["data"]["object"]["owner"], 2, "owner is read-only for her: {moved}");
+    let row = admin.ask(json!({"event": "app.Note.retrieve", "data": {"id": 1, "subscribe": false}})).await;
+    assert_eq!(row["data"], json!({"id": 1, "text": "a", "owner": 2, "secret": null}));
+    let after = admin.ask(json!({"event": "app.Note.retrieve", "data": {"id": 1, "subscribe": false}})).await;
+    assert_eq!(after, row, "nothing bob tried changed the row");
+}
+
+#[tokio::test]
+async fn a_row_leaving_the_scope_leaves_every_subscription() {
+    let engine = engine_with(registry(), Limits::default()).await;
+    let mut admin = open(&engine, Some(User::new(1, "admin")));
+    let mut alice = open(&engine, Some(User::new(2, "alice")));
+    let mut bob = open(&engine, Some(User::new(3, "bob")));
+    alice.ask(json!({"event": "app.Note.create", "data": {"text": "a"}})).await;
+
+    alice.ask(json!({"event": "app.Note.retrieve#r", "data": {"id": 1}})).await;
+    alice.ask(json!({"event": "app.Note.list#l"})).await;
+    alice.ask(json!({"event": "app.Note.subscribe#f"})).await;
+    let bob_list = bob.ask(json!({"event": "app.Note.list#l"})).await;
+    assert_eq!(bob_list["data"]["count"], 0);
+    bob.ask(json!({"event": "app.Note.subscribe#f"})).await;
+
+    // The admin gives the note to bob.
+    admin.ask(json!({"event": "app.Note.update", "data": {"id": 1, "owner": 3}})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut got = alice.out.take(3).await;
+    got.sort_by_key(|f| f["event"].as_str().unwrap().to_owned());
+    assert_eq!(
+        got,
+        [
+            json!({"event": "app.Note.delete#r", "data": {"id": 1, "deleted": true}}),
+            json!({"event": "app.Note.deleted#f", "data": {"id": 1}}),
+            json!({"event": "app.Note.list#l", "data": {"count": 0, "rows": []}}),
+        ]
+    );
+    let mut got = bob.out.take(2).await;
+    got.sort_by_key(|f| f["event"].as_str().unwrap().to_owned());
+    let row = json!({"id": 1, "text": "a", "owner": 3});
+    assert_eq!(
+        got,
+        [
+            json!({"event": "app.Note.created#f", "data": row}),
+            json!({"event": "app.Note.list#l", "data": {"count": 1, "rows": [row]}}),
+        ]
+    );
+    // Alice's retrieve subscription ended: bob's edits no longer reach her.
+    bob.ask(json!({"event": "app.Note.update", "data": {"id": 1, "text": "b"}})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(alice.out.take(0).await.is_empty());
+}

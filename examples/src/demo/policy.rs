@@ -1,0 +1,180 @@
+//! The demo's permission policy (issue: authentication and the permission pipeline).
+//!
+//! - Anonymous connections may `search` and `retrieve` `auth.User`, with `email` hidden, and
+//!   nothing else.
+//! - A signed-in user sees every `auth.User` but may update only their own row, and not its
+//!   `is_active`; they see, create, update and delete only their own `todo.Task` rows, whose
+//!   `owner_id` is set from the user and cannot be changed by them.
+//! - The user `admin` may do everything, including changing `owner_id`.
+
+use std::sync::Arc;
+
+use chanbind_engine::auth::{TokenAuthenticator, User};
+use chanbind_engine::binding::{CustomBinding, ModelBinding};
+use chanbind_engine::filter::{parse_filter, Ordering};
+use chanbind_engine::permission::{Access, Permission};
+use chanbind_engine::store::{Store, StoreOp, StoreOutput};
+use chanbind_engine::value::Row;
+use serde_json::{json, Map, Value};
+
+use super::{insert, SeedError};
+
+/// Which rules the demo enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Everyone may do everything (no tokens configured).
+    Open,
+    /// The rules of this module.
+    Enforced,
+}
+
+impl Policy {
+    pub(super) fn users(self, binding: ModelBinding) -> ModelBinding {
+        match self {
+            Policy::Open => binding,
+            Policy::Enforced => binding.permission(Users),
+        }
+    }
+
+    pub(super) fn tasks(self, binding: ModelBinding) -> ModelBinding {
+        match self {
+            Policy::Open => binding,
+            Policy::Enforced => binding.permission(Tasks),
+        }
+    }
+
+    pub(super) fn custom(self, binding: CustomBinding) -> CustomBinding {
+        match self {
+            Policy::Open => binding,
+            Policy::Enforced => binding.permission(SignedIn),
+        }
+    }
+}
+
+fn is_admin(user: Option<&User>) -> bool {
+    user.is_some_and(|u| u.has("admin"))
+}
+
+/// `auth.User`: anyone reads (anonymous without `email`), users edit themselves.
+struct Users;
+
+impl Permission for Users {
+    fn allows(&self, access: &Access<'_>) -> bool {
+        let Some(user) = access.user else {
+            return matches!(access.action, "retrieve" | "search");
+        };
+        if user.has("admin") {
+            return true;
+        }
+        match access.action {
+            "retrieve" | "search" | "list" | "subscribe" | "form" => true,
+            "update" | "save" => access.data.get("id").and_then(Value::as_i64) == Some(user.id),
+            _ => false,
+        }
+    }
+
+    fn hidden_fields(&self, user: Option<&User>) -> Vec<String> {
+        match user {
+            None => vec!["email".to_owned()],
+            Some(_) => Vec::new(),
+        }
+    }
+
+    fn read_only_fields(&self, user: Option<&User>) -> Vec<String> {
+        if is_admin(user) {
+            Vec::new()
+        } else {
+            vec!["is_active".to_owned()]
+        }
+    }
+}
+
+/// `todo.Task`: each user's own rows; the admin's are everyone's.
+struct Tasks;
+
+impl Permission for Tasks {
+    fn allows(&self, access: &Access<'_>) -> bool {
+        access.user.is_some()
+    }
+
+    fn scope(&self, user: Option<&User>, _action: &str) -> Option<Map<String, Value>> {
+        match user {
+            Some(u) if u.has("admin") => None,
+            Some(u) => json!({"owner_id": u.id}).as_object().cloned(),
+            // Never reached (anonymous requests are refused), but an empty scope is the safe
+            // answer if it ever is.
+            None => json!({"id__in": []}).as_object().cloned(),
+        }
+    }
+
+    fn read_only_fields(&self, user: Option<&User>) -> Vec<String> {
+        if is_admin(user) {
+            Vec::new()
+        } else {
+            vec!["owner_id".to_owned()]
+        }
+    }
+
+    fn prepare_write(&self, user: Option<&User>, action: &str, values: &mut Row) {
+        if let Some(user) = user.filter(|u| !u.has("admin")) {
+            if action != "update" {
+                values.insert("owner_id".to_owned(), Value::from(user.id));
+            }
+        }
+    }
+}
+
+/// Custom events: signed-in users only.
+struct SignedIn;
+
+impl Permission for SignedIn {
+    fn allows(&self, access: &Access<'_>) -> bool {
+        access.user.is_some()
+    }
+}
+
+/// Makes sure every `(name, secret)` has an `auth.User` row (creating missing ones) and
+/// returns the authenticator that recognises the secrets. `admin` gets the `admin` claim.
+pub async fn ensure_users(
+    registry: &chanbind_engine::binding::Registry,
+    store: &dyn Store,
+    tokens: &[(String, String)],
+) -> Result<TokenAuthenticator, SeedError> {
+    let users = registry
+        .get("auth.User")
+        .ok_or_else(|| SeedError::Invalid("no auth.User binding".into()))?;
+    let mut auth = TokenAuthenticator::new();
+    for (name, secret) in tokens {
+        let id = match find_user(users, store, name).await? {
+            Some(id) => id,
+            None => insert(store, users, json!({"username": name, "email": format!("{name}@example.com")})).await?,
+        };
+        let mut user = User::new(id, name.clone());
+        if name == "admin" {
+            user = user.with_claim("admin", true);
+        }
+        auth = auth.token(secret, user);
+    }
+    Ok(auth)
+}
+
+async fn find_user(
+    users: &Arc<ModelBinding>,
+    store: &dyn Store,
+    name: &str,
+) -> Result<Option<i64>, SeedError> {
+    let filters = json!({"username": name});
+    let filter = parse_filter(users, filters.as_object().unwrap_or(&Map::new()), None, 1)
+        .map_err(|e| SeedError::Invalid(e.message))?;
+    let op = StoreOp::Search {
+        binding: Arc::clone(users),
+        filter,
+        order: Ordering::by_pk(),
+        offset: 0,
+        limit: 1,
+    };
+    match store.execute(op).await? {
+        StoreOutput::Page { rows, .. } => Ok(rows.first().and_then(|r| r.get("id")).and_then(Value::as_i64)),
+        _ => Ok(None),
+    }
+}
