@@ -185,11 +185,14 @@ impl StreamState {
     }
 }
 
+/// Renders and encodes a push for an event as a view sees it.
+type Encoder<'a> = dyn Fn(&str, &View) -> Frame + 'a;
+
 /// Encodes each distinct (event, view) once and queues the bytes: the cache the fan-out of
 /// one change shares.
 pub(crate) struct FrameCache<'a> {
     frames: HashMap<(String, String), Frame>,
-    encode: Box<dyn Fn(&str, &View) -> Frame + 'a>,
+    encode: Box<Encoder<'a>>,
     stats: &'a Stats,
 }
 
