@@ -1,63 +1,40 @@
-//! One WebSocket connection: the handshake, a reader that feeds the session and runs its jobs
+//! One WebSocket connection, once upgraded: a reader that feeds the session and runs its jobs
 //! in order, and a writer that drains the outbound queue.
 
 use std::net::SocketAddr;
 
-use chanbind_engine::auth::RequestHead;
+use chanbind_engine::auth::User;
 use chanbind_engine::outbound::Outbound as _;
 use chanbind_engine::session::Step;
 use chanbind_engine::Engine;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::outbound::ChannelOutbound;
+use crate::server::stopping;
 
 /// Close codes this adapter sends.
 const GOING_AWAY: u16 = 1001;
 const TOO_BIG: u16 = 1009;
 const SLOW_CONSUMER: u16 = 4008;
 
-// tungstenite's handshake callback must return its `ErrorResponse` by value.
-#[allow(clippy::result_large_err)]
-pub(crate) async fn run(socket: TcpStream, peer: SocketAddr, engine: Engine, path: String, mut stopped: watch::Receiver<bool>) {
+/// Runs an accepted WebSocket until either side closes it or the server stops. The user was
+/// authenticated on the upgrade request.
+pub(crate) async fn run<S>(
+    ws: WebSocketStream<S>,
+    peer: SocketAddr,
+    engine: Engine,
+    user: Option<User>,
+    mut stopped: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let limits = engine.limits().clone();
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(limits.max_message_bytes))
-        .max_frame_size(Some(limits.max_message_bytes));
-    let mut user = None;
-    let handshake = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-        let refuse = |status: u16, body: &str| {
-            let mut err = ErrorResponse::new(Some(body.to_owned()));
-            *err.status_mut() = tungstenite::http::StatusCode::from_u16(status)
-                .unwrap_or(tungstenite::http::StatusCode::INTERNAL_SERVER_ERROR);
-            err
-        };
-        if req.uri().path() != path {
-            return Err(refuse(404, "no WebSocket endpoint here"));
-        }
-        let head = RequestHead { uri: req.uri().clone(), headers: req.headers().clone() };
-        // The handshake callback is synchronous; authenticators are expected to answer fast
-        // (a table lookup or a signature check).
-        match futures_executor::block_on(engine.authenticate(&head)) {
-            Ok(found) => {
-                user = found;
-                Ok(resp)
-            }
-            Err(refusal) => Err(refuse(refusal.http_status(), &refusal.to_string())),
-        }
-    };
-    let ws = match tokio_tungstenite::accept_hdr_async_with_config(socket, handshake, Some(ws_config)).await {
-        Ok(ws) => ws,
-        Err(e) => {
-            tracing::debug!(%peer, error = %e, "handshake failed");
-            return;
-        }
-    };
     let (mut sink, mut stream) = ws.split();
     let (out, mut rx, slow) = ChannelOutbound::new(limits.outbound_queue);
     let (close_tx, mut close_rx) = mpsc::channel::<(u16, &'static str)>(1);
@@ -91,7 +68,10 @@ pub(crate) async fn run(socket: TcpStream, peer: SocketAddr, engine: Engine, pat
                     }
                 }
             }
-            let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: reason.into(),
+            };
             let _ = sink.send(Message::Close(Some(frame))).await;
         }
         let _ = sink.close().await;
@@ -100,7 +80,8 @@ pub(crate) async fn run(socket: TcpStream, peer: SocketAddr, engine: Engine, pat
     loop {
         let message = tokio::select! {
             message = stream.next() => message,
-            _ = stopped.changed() => {
+            // Also sees a stop signalled before this connection finished its upgrade.
+            () = stopping(&mut stopped) => {
                 let _ = close_tx.send((GOING_AWAY, "server shutting down")).await;
                 break;
             }

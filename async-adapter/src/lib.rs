@@ -1,5 +1,6 @@
-//! The tokio adapter of chanbind: a WebSocket server on tokio-tungstenite, a tokio-postgres
-//! store, and a handle to embed both in an existing tokio application.
+//! The tokio adapter of chanbind: a WebSocket server on tokio-tungstenite and the HTTP API on
+//! the same port (hyper; routes under `/api/`, PROTOCOL.md section 6), a tokio-postgres store,
+//! and a handle to embed both in an existing tokio application.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -26,5 +27,7 @@ mod connection;
 mod outbound;
 pub mod postgres;
 mod server;
+mod service;
+mod upgrade;
 
 pub use server::{bind, serve, ServerConfig, ServerHandle};

@@ -2,22 +2,36 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use chanbind_engine::http::{HttpApi, HttpConfig};
 use chanbind_engine::Engine;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::connection;
+use crate::service::{self, Shared};
 
-/// How a server answers: the WebSocket path and how long shutdown waits for connections.
+/// How a server answers: the WebSocket path, the HTTP API, the limits on slow or oversized
+/// request heads, and how long shutdown waits for connections.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The WebSocket endpoint's path (PROTOCOL.md: `/` by default).
     pub path: String,
     /// How long [`ServerHandle::shutdown`] waits for connections to close before dropping them.
     pub shutdown_grace: Duration,
+    /// The HTTP API: its prefix (`/api`), body limit and CORS.
+    pub http: HttpConfig,
+    /// How long a client may take to send a request head, and how long a keep-alive
+    /// connection may sit idle between requests. A client that trickles its headers a byte
+    /// at a time is dropped when it runs out.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request body once its head is in: 408 after.
+    pub body_read_timeout: Duration,
+    /// The largest request head (request line and headers) in bytes; a larger one gets 431.
+    /// hyper does not go below 8192.
+    pub max_header_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -25,6 +39,10 @@ impl Default for ServerConfig {
         ServerConfig {
             path: "/".to_owned(),
             shutdown_grace: Duration::from_secs(5),
+            http: HttpConfig::default(),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_header_bytes: 64 * 1024,
         }
     }
 }
@@ -43,7 +61,8 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// Stops accepting, closes every connection with 1001 (going away), and waits for them.
+    /// Stops accepting, closes every WebSocket with 1001 (going away), lets HTTP requests in
+    /// flight finish, and waits for every connection (at most `shutdown_grace`).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         if let Err(e) = self.task.await {
@@ -52,28 +71,59 @@ impl ServerHandle {
     }
 }
 
-/// Binds `addr` and serves `engine` on it.
-pub async fn bind(addr: impl ToSocketAddrs, engine: Engine, config: ServerConfig) -> io::Result<ServerHandle> {
+/// Binds `addr` and serves `engine` on it: the WebSocket endpoint and the HTTP API on the
+/// same port.
+pub async fn bind(
+    addr: impl ToSocketAddrs,
+    engine: Engine,
+    config: ServerConfig,
+) -> io::Result<ServerHandle> {
     let listener = TcpListener::bind(addr).await?;
     serve(listener, engine, config)
 }
 
 /// Serves `engine` on a listener the application owns, on the current tokio runtime.
-pub fn serve(listener: TcpListener, engine: Engine, config: ServerConfig) -> io::Result<ServerHandle> {
+pub fn serve(
+    listener: TcpListener,
+    engine: Engine,
+    config: ServerConfig,
+) -> io::Result<ServerHandle> {
     let local_addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, engine, config, stopped));
-    Ok(ServerHandle { local_addr, stop, task })
+    let api = HttpApi::new(engine.clone(), config.http.clone());
+    let shared = Arc::new(Shared {
+        engine,
+        api,
+        config,
+    });
+    let task = tokio::spawn(accept_loop(listener, shared, stopped));
+    Ok(ServerHandle {
+        local_addr,
+        stop,
+        task,
+    })
 }
 
-async fn accept_loop(listener: TcpListener, engine: Engine, config: ServerConfig, mut stopped: watch::Receiver<bool>) {
+/// Resolves once the server is told to stop; never once the handle is dropped, since a
+/// dropped handle leaves the server running rather than stopping it.
+pub(crate) async fn stopping(stopped: &mut watch::Receiver<bool>) {
+    if stopped.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let _ = socket.set_nodelay(true);
-                    connections.spawn(connection::run(socket, peer, engine.clone(), config.path.clone(), stopped.clone()));
+                    connections.spawn(service::serve_connection(socket, peer, Arc::clone(&shared), stopped.clone()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -82,13 +132,19 @@ async fn accept_loop(listener: TcpListener, engine: Engine, config: ServerConfig
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = stopped.changed() => break,
+            () = stopping(&mut stopped) => break,
         }
     }
     drop(listener);
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(config.shutdown_grace, drain).await.is_err() {
-        tracing::warn!(left = connections.len(), "connections did not close in time; dropping them");
+    if tokio::time::timeout(shared.config.shutdown_grace, drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            left = connections.len(),
+            "connections did not close in time; dropping them"
+        );
         connections.abort_all();
     }
 }

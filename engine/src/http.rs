@@ -27,11 +27,25 @@
 //! # }
 //! ```
 //!
-//! Where PROTOCOL.md is silent this module decides, and says so where it does: `POST` that
-//! creates a row answers 201 with `Location`; a custom event with no reply answers 204; an
-//! empty body is `{}`; the `token` query parameter belongs to the authenticators; CORS
-//! preflights are answered without authentication, since browsers send them without
-//! credentials.
+//! The futures are runtime-agnostic: the tokio adapter awaits them, a blocking adapter may
+//! drive them with `futures_executor::block_on` as it drives a WebSocket frame's job.
+//!
+//! Where PROTOCOL.md is silent, this module decides:
+//!
+//! - `POST /api/<stream>/` answers 201 with `Location`; every other success is 200, except a
+//!   custom event whose handler sends no reply: 204. A frame a handler reflects under its own
+//!   action name cannot be told from a reply, so it counts as one.
+//! - `POST` on a form route submits it (`{"submit": body}`); a body `id` must match the path's.
+//! - An empty body is `{}`; a body needs `Content-Type: application/json` (or `*+json`).
+//! - `/api/<stream>` and a trailing slash on any route are forgiven.
+//! - The `token` query parameter belongs to the authenticators and is never a filter; a key
+//!   given twice is `bad_request`, except `__in` and `order`, whose values are joined.
+//! - Authentication runs before routing, so an anonymous caller cannot probe stream names;
+//!   CORS preflights are answered without it, since browsers send them without credentials.
+//! - `POST /api/events` answers the frame array under the reply's status (its error's, or
+//!   200); an envelope that cannot be decoded gets the error object, as every route does.
+//!   `retrieve`, `search` and `list` through it never subscribe: the request's session ends
+//!   with the request.
 
 mod body;
 mod collect;
@@ -76,7 +90,11 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { prefix: "/api".to_owned(), max_body_bytes: None, cors: Cors::default() }
+        HttpConfig {
+            prefix: "/api".to_owned(),
+            max_body_bytes: None,
+            cors: Cors::default(),
+        }
     }
 }
 
@@ -107,9 +125,21 @@ impl HttpApi {
     /// The API of `engine`, with its OpenAPI document generated from the engine's bindings.
     pub fn new(engine: Engine, config: HttpConfig) -> Self {
         let prefix = config.prefix.trim_end_matches('/').to_owned();
-        let body_limit = config.max_body_bytes.unwrap_or(engine.limits().max_message_bytes);
-        let openapi = openapi::document(engine.registry(), &prefix).to_string().into_bytes();
-        HttpApi { inner: Arc::new(ApiInner { engine, prefix, body_limit, cors: config.cors, openapi }) }
+        let body_limit = config
+            .max_body_bytes
+            .unwrap_or(engine.limits().max_message_bytes);
+        let openapi = openapi::document(engine.registry(), &prefix)
+            .to_string()
+            .into_bytes();
+        HttpApi {
+            inner: Arc::new(ApiInner {
+                engine,
+                prefix,
+                body_limit,
+                cors: config.cors,
+                openapi,
+            }),
+        }
     }
 
     /// Whether `path` lies under the API prefix; adapters send only those requests here.
@@ -152,7 +182,11 @@ impl HttpApi {
 
     async fn check(&self, parts: &Parts) -> Result<Pending, HttpResponse> {
         let engine = &self.inner.engine;
-        let rest = parts.uri.path().strip_prefix(self.inner.prefix.as_str()).unwrap_or("");
+        let rest = parts
+            .uri
+            .path()
+            .strip_prefix(self.inner.prefix.as_str())
+            .unwrap_or("");
         let route = Route::parse(engine.registry(), rest);
         if parts.method == Method::OPTIONS {
             let route = route.map_err(|e| error(&e))?;
@@ -160,7 +194,10 @@ impl HttpApi {
             respond::set_allow(&mut response, &route.allow());
             return Err(response);
         }
-        let head = RequestHead { uri: parts.uri.clone(), headers: parts.headers.clone() };
+        let head = RequestHead {
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        };
         let user = engine.authenticate(&head).await.map_err(refusal)?;
         let route = route.map_err(|e| error(&e))?;
         if !route.methods().contains(&parts.method) {
@@ -171,7 +208,10 @@ impl HttpApi {
             if body_type == BodyType::Other {
                 return Err(respond::unsupported_media_type());
             }
-            let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            let declared = parts
+                .headers
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
             if declared.is_some_and(|len| len > self.inner.body_limit as u64) {
                 return Err(respond::too_large(self.inner.body_limit));
             }
@@ -188,7 +228,11 @@ impl HttpApi {
     }
 
     fn preflight(&self, parts: &Parts) -> HttpResponse {
-        let rest = parts.uri.path().strip_prefix(self.inner.prefix.as_str()).unwrap_or("");
+        let rest = parts
+            .uri
+            .path()
+            .strip_prefix(self.inner.prefix.as_str())
+            .unwrap_or("");
         let route = match Route::parse(self.inner.engine.registry(), rest) {
             Ok(route) => route,
             Err(e) => return error(&e),
@@ -221,8 +265,19 @@ pub(crate) fn with_headers(mut response: HttpResponse, extra: HeaderMap) -> Http
 pub(crate) fn status_of_code(code: &str) -> StatusCode {
     use crate::protocol::ErrorCode::*;
     let known = [
-        BadRequest, UnknownEvent, Unauthenticated, PermissionDenied, NotFound, Invalid, InvalidFilter, Conflict,
-        LimitExceeded, TooLarge, RateLimited, Unavailable, Internal,
+        BadRequest,
+        UnknownEvent,
+        Unauthenticated,
+        PermissionDenied,
+        NotFound,
+        Invalid,
+        InvalidFilter,
+        Conflict,
+        LimitExceeded,
+        TooLarge,
+        RateLimited,
+        Unavailable,
+        Internal,
     ];
     known
         .iter()

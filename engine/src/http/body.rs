@@ -26,7 +26,12 @@ impl BodyType {
         let Ok(value) = value.to_str() else {
             return BodyType::Other;
         };
-        let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = value
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         let json = essence == "application/json"
             || essence
                 .strip_prefix("application/")
@@ -42,7 +47,7 @@ impl BodyType {
 /// The message of a 415.
 pub(crate) const UNSUPPORTED: &str = "request bodies must be JSON (Content-Type: application/json)";
 
-/// Why a body was refused.
+/// Why a request's body, or the `data` built from its path and query, was refused.
 #[derive(Debug)]
 pub(crate) enum BodyError {
     /// Not declared as JSON: 415.
@@ -57,7 +62,9 @@ pub(crate) fn object(body: &[u8], kind: BodyType) -> Result<Map<String, Value>, 
     match parse(body, kind)? {
         None => Ok(Map::new()),
         Some(Value::Object(map)) => Ok(map),
-        Some(_) => Err(BodyError::Bad(ApiError::bad_request("the body must be a JSON object"))),
+        Some(_) => Err(BodyError::Bad(ApiError::bad_request(
+            "the body must be a JSON object",
+        ))),
     }
 }
 
@@ -99,8 +106,17 @@ mod tests {
     fn bodies_must_be_json_objects() {
         assert_eq!(object(b"", BodyType::Absent).unwrap(), Map::new());
         assert_eq!(object(br#"{"a":1}"#, BodyType::Json).unwrap()["a"], 1);
-        assert!(matches!(object(b"{", BodyType::Json), Err(BodyError::Bad(_))));
-        assert!(matches!(object(b"[1]", BodyType::Json), Err(BodyError::Bad(_))));
-        assert!(matches!(object(br#"{"a":1}"#, BodyType::Absent), Err(BodyError::Unsupported)));
+        assert!(matches!(
+            object(b"{", BodyType::Json),
+            Err(BodyError::Bad(_))
+        ));
+        assert!(matches!(
+            object(b"[1]", BodyType::Json),
+            Err(BodyError::Bad(_))
+        ));
+        assert!(matches!(
+            object(br#"{"a":1}"#, BodyType::Absent),
+            Err(BodyError::Unsupported)
+        ));
     }
 }

@@ -54,13 +54,21 @@ impl Exchange {
     /// under its own action name sends a frame a client cannot tell from a reply, so over
     /// HTTP it counts as one; a reply the handler returns comes after its reflections.
     pub(crate) fn reply(&self) -> Option<&Value> {
-        self.frames.iter().rev().find(|f| f["event"] == self.event.as_str())
+        self.frames
+            .iter()
+            .rev()
+            .find(|f| f["event"] == self.event.as_str())
     }
 }
 
 /// Runs `<event>` with `data` for `user` and collects what it sends back. `event` may carry
 /// the client's hash; without one, [`HTTP_HASH`] is used and taken off again.
-pub(crate) async fn exchange(engine: &Engine, user: Option<User>, event: &EventName, data: Map<String, Value>) -> Exchange {
+pub(crate) async fn exchange(
+    engine: &Engine,
+    user: Option<User>,
+    event: &EventName,
+    data: Map<String, Value>,
+) -> Exchange {
     let given = event.hash().is_some();
     let hashed = match event.hash() {
         Some(_) => event.clone(),
@@ -72,7 +80,10 @@ pub(crate) async fn exchange(engine: &Engine, user: Option<User>, event: &EventN
     envelope.insert("data".into(), Value::Object(data));
     let text = Value::Object(envelope).to_string();
 
-    let out = Arc::new(Collector { frames: Mutex::new(Vec::new()), max: engine.limits().outbound_queue.max(1) });
+    let out = Arc::new(Collector {
+        frames: Mutex::new(Vec::new()),
+        max: engine.limits().outbound_queue.max(1),
+    });
     let mut session = engine.open_session(user, Arc::clone(&out) as Arc<dyn Outbound>);
     match session.handle_text(&text) {
         Step::Reply(frame) => {
@@ -95,10 +106,18 @@ pub(crate) async fn exchange(engine: &Engine, user: Option<User>, event: &EventN
                 return None;
             }
             if !given {
-                frame["event"] = Value::String(EventName::new(name.stream(), name.action(), None).to_string());
+                frame["event"] =
+                    Value::String(EventName::new(name.stream(), name.action(), None).to_string());
             }
             Some(frame)
         })
         .collect();
-    Exchange { event: if given { hashed_text } else { event.to_string() }, frames }
+    Exchange {
+        event: if given {
+            hashed_text
+        } else {
+            event.to_string()
+        },
+        frames,
+    }
 }

@@ -64,7 +64,15 @@ impl Cors {
     fn with(origins: Origins) -> Self {
         Cors {
             origins,
-            methods: [Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::PATCH, Method::DELETE].into(),
+            methods: [
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ]
+            .into(),
             headers: vec!["authorization".into(), "content-type".into()],
             expose: vec!["location".into()],
             max_age: Some(Duration::from_secs(3600)),
@@ -80,13 +88,19 @@ impl Cors {
 
     /// The request headers a page may send (default: `authorization` and `content-type`).
     pub fn headers<S: AsRef<str>>(mut self, headers: impl IntoIterator<Item = S>) -> Self {
-        self.headers = headers.into_iter().map(|h| h.as_ref().to_ascii_lowercase()).collect();
+        self.headers = headers
+            .into_iter()
+            .map(|h| h.as_ref().to_ascii_lowercase())
+            .collect();
         self
     }
 
     /// The response headers a page may read beyond the safe ones (default: `location`).
     pub fn expose_headers<S: AsRef<str>>(mut self, headers: impl IntoIterator<Item = S>) -> Self {
-        self.expose = headers.into_iter().map(|h| h.as_ref().to_ascii_lowercase()).collect();
+        self.expose = headers
+            .into_iter()
+            .map(|h| h.as_ref().to_ascii_lowercase())
+            .collect();
         self
     }
 
@@ -140,7 +154,11 @@ impl Cors {
         }
         let methods: Vec<&str> = self.methods.iter().map(Method::as_str).collect();
         insert(&mut out, ACCESS_CONTROL_ALLOW_METHODS, &methods.join(", "));
-        insert(&mut out, ACCESS_CONTROL_ALLOW_HEADERS, &self.headers.join(", "));
+        insert(
+            &mut out,
+            ACCESS_CONTROL_ALLOW_HEADERS,
+            &self.headers.join(", "),
+        );
         if let Some(age) = self.max_age {
             insert(&mut out, ACCESS_CONTROL_MAX_AGE, &age.as_secs().to_string());
         }
@@ -153,7 +171,11 @@ impl Cors {
             return HeaderMap::new();
         };
         if !self.expose.is_empty() {
-            insert(&mut out, ACCESS_CONTROL_EXPOSE_HEADERS, &self.expose.join(", "));
+            insert(
+                &mut out,
+                ACCESS_CONTROL_EXPOSE_HEADERS,
+                &self.expose.join(", "),
+            );
         }
         out
     }
@@ -191,7 +213,10 @@ mod tests {
     fn request(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         h
     }
@@ -202,13 +227,22 @@ mod tests {
         let ok = request(&[
             ("origin", "https://a.test"),
             ("access-control-request-method", "PATCH"),
-            ("access-control-request-headers", "Content-Type, Authorization"),
+            (
+                "access-control-request-headers",
+                "Content-Type, Authorization",
+            ),
         ]);
         let out = cors.preflight(&ok).unwrap();
         assert_eq!(out[ACCESS_CONTROL_ALLOW_ORIGIN], "https://a.test");
         assert_eq!(out[VARY], "Origin");
-        assert!(out[ACCESS_CONTROL_ALLOW_METHODS].to_str().unwrap().contains("PATCH"));
-        let other = request(&[("origin", "https://b.test"), ("access-control-request-method", "GET")]);
+        assert!(out[ACCESS_CONTROL_ALLOW_METHODS]
+            .to_str()
+            .unwrap()
+            .contains("PATCH"));
+        let other = request(&[
+            ("origin", "https://b.test"),
+            ("access-control-request-method", "GET"),
+        ]);
         assert!(cors.preflight(&other).is_none());
         let header = request(&[
             ("origin", "https://a.test"),
@@ -222,8 +256,13 @@ mod tests {
     #[test]
     fn any_origin_is_a_star_unless_credentials_are_allowed() {
         let req = request(&[("origin", "https://x.test")]);
-        assert_eq!(Cors::any_origin().response_headers(&req)[ACCESS_CONTROL_ALLOW_ORIGIN], "*");
-        let creds = Cors::any_origin().allow_credentials(true).response_headers(&req);
+        assert_eq!(
+            Cors::any_origin().response_headers(&req)[ACCESS_CONTROL_ALLOW_ORIGIN],
+            "*"
+        );
+        let creds = Cors::any_origin()
+            .allow_credentials(true)
+            .response_headers(&req);
         assert_eq!(creds[ACCESS_CONTROL_ALLOW_ORIGIN], "https://x.test");
         assert_eq!(creds[ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
         assert!(Cors::disabled().response_headers(&req).is_empty());

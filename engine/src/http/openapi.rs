@@ -26,14 +26,20 @@ pub(crate) fn document(registry: &Registry, prefix: &str) -> Value {
         match registry.get(stream) {
             Some(binding) => {
                 for action in binding.handlers().actions() {
-                    paths.insert(format!("{prefix}/{stream}/{action}"), json!({"post": custom_op(stream, action, None)}));
+                    paths.insert(
+                        format!("{prefix}/{stream}/{action}"),
+                        json!({"post": custom_op(stream, action, None)}),
+                    );
                 }
             }
             // The registry does not list the actions of a stream with custom events only, so
             // its route is described with the action as a parameter.
             None => {
                 let action = json!({"name": "action", "in": "path", "required": true, "schema": {"type": "string"}});
-                paths.insert(format!("{prefix}/{stream}/{{action}}"), json!({"post": custom_op(stream, "{action}", Some(action))}));
+                paths.insert(
+                    format!("{prefix}/{stream}/{{action}}"),
+                    json!({"post": custom_op(stream, "{action}", Some(action))}),
+                );
             }
         }
     }
@@ -84,15 +90,38 @@ fn model_paths(paths: &mut Map<String, Value>, binding: &ModelBinding, prefix: &
             },
         })
     };
-    let mut search = op("search", format!("Search {s}: a page of rows."), "200", reference(&format!("{s}.page")));
+    let mut search = op(
+        "search",
+        format!("Search {s}: a page of rows."),
+        "200",
+        reference(&format!("{s}.page")),
+    );
     search["parameters"] = Value::Array(search_params(binding));
-    let mut create = op("create", format!("Create a {s} row."), "201", reference(&format!("{s}.written")));
+    let mut create = op(
+        "create",
+        format!("Create a {s} row."),
+        "201",
+        reference(&format!("{s}.written")),
+    );
     create["requestBody"] = body(format!("{s}.create"));
-    paths.insert(format!("{prefix}/{s}/"), json!({"get": search, "post": create}));
+    paths.insert(
+        format!("{prefix}/{s}/"),
+        json!({"get": search, "post": create}),
+    );
 
-    let mut save = op("save", format!("Replace every writable field of a {s} row."), "200", reference(&format!("{s}.written")));
+    let mut save = op(
+        "save",
+        format!("Replace every writable field of a {s} row."),
+        "200",
+        reference(&format!("{s}.written")),
+    );
     save["requestBody"] = body(format!("{s}.create"));
-    let mut update = op("update", format!("Change some fields of a {s} row."), "200", reference(&format!("{s}.written")));
+    let mut update = op(
+        "update",
+        format!("Change some fields of a {s} row."),
+        "200",
+        reference(&format!("{s}.written")),
+    );
     update["requestBody"] = body(format!("{s}.update"));
     paths.insert(
         format!("{prefix}/{s}/{{id}}"),
@@ -105,12 +134,25 @@ fn model_paths(paths: &mut Map<String, Value>, binding: &ModelBinding, prefix: &
         }),
     );
     let form = |suffix: &str, what: String| {
-        let get = op(&format!("form{suffix}"), format!("The form schema {what}."), "200", reference(&format!("{s}.form")));
-        let mut submit = op(&format!("form{suffix}.submit"), format!("Validate and save the form {what}."), "200", reference(&format!("{s}.form")));
+        let get = op(
+            &format!("form{suffix}"),
+            format!("The form schema {what}."),
+            "200",
+            reference(&format!("{s}.form")),
+        );
+        let mut submit = op(
+            &format!("form{suffix}.submit"),
+            format!("Validate and save the form {what}."),
+            "200",
+            reference(&format!("{s}.form")),
+        );
         submit["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
         json!({"get": get, "post": submit})
     };
-    paths.insert(format!("{prefix}/{s}/form"), form("", "of a new row".into()));
+    paths.insert(
+        format!("{prefix}/{s}/form"),
+        form("", "of a new row".into()),
+    );
     let mut item_form = form(".item", "of an existing row".into());
     item_form["parameters"] = json!([id_param]);
     paths.insert(format!("{prefix}/{s}/{{id}}/form"), item_form);

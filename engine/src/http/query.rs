@@ -92,7 +92,11 @@ fn filter_value(binding: &ModelBinding, key: &str, raw: &str) -> Value {
     };
     match lookup {
         Lookup::In if raw.is_empty() => Value::Array(Vec::new()),
-        Lookup::In => Value::Array(raw.split(',').map(|item| scalar(field.kind(), item)).collect()),
+        Lookup::In => Value::Array(
+            raw.split(',')
+                .map(|item| scalar(field.kind(), item))
+                .collect(),
+        ),
         Lookup::IsNull => boolean(raw),
         lookup if lookup.is_textual() => Value::String(raw.to_owned()),
         _ => scalar(field.kind(), raw),
@@ -110,7 +114,9 @@ fn scalar(kind: &FieldKind, raw: &str) -> Value {
             .map_or_else(|| Value::String(raw.to_owned()), Value::Number),
         FieldKind::Boolean => boolean(raw),
         // A JSON field compares documents: `extra={"a":1}` means the object.
-        FieldKind::Json => serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned())),
+        FieldKind::Json => {
+            serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
+        }
         _ => Value::String(raw.to_owned()),
     }
 }
@@ -169,7 +175,11 @@ mod tests {
         assert_eq!(d["order"], json!(["-priority", "id"]));
         assert_eq!(d["query"], "read me");
         assert_eq!(d["filters"], json!({}));
-        assert_eq!(data("page=two")["page"], "two", "left for the engine's bad_request");
+        assert_eq!(
+            data("page=two")["page"],
+            "two",
+            "left for the engine's bad_request"
+        );
     }
 
     #[test]

@@ -20,21 +20,25 @@ pub fn json(status: StatusCode, body: &Value) -> HttpResponse {
 pub(crate) fn bytes(status: StatusCode, body: Vec<u8>) -> HttpResponse {
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
     response
 }
 
 /// The error object `{"code", "message", "fields"}` under the status its code has in
 /// PROTOCOL.md section 6.
 pub fn error(error: &ApiError) -> HttpResponse {
-    let status = StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     error_with_status(status, error)
 }
 
 /// The error object under a status of the adapter's choosing (408 for a body that took too
 /// long, 415, 426, ...), for the HTTP failures the protocol's codes do not name.
 pub fn error_with_status(status: StatusCode, error: &ApiError) -> HttpResponse {
-    let body = serde_json::to_vec(error).unwrap_or_else(|_| br#"{"code":"internal","message":"internal error"}"#.to_vec());
+    let body = serde_json::to_vec(error)
+        .unwrap_or_else(|_| br#"{"code":"internal","message":"internal error"}"#.to_vec());
     bytes(status, body)
 }
 
@@ -47,7 +51,9 @@ pub fn refusal(refusal: Refusal) -> HttpResponse {
     };
     let mut response = error(&ApiError::new(code, refusal.to_string()));
     if refusal == Refusal::Unauthenticated {
-        response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
 }
@@ -93,8 +99,14 @@ pub(crate) fn set_allow(response: &mut HttpResponse, allow: &str) {
 
 /// The answer to HEAD: GET's status and headers, its length, no body.
 pub(crate) fn head(mut response: HttpResponse) -> HttpResponse {
+    if response.status() == StatusCode::NO_CONTENT {
+        // A 204 must not carry Content-Length at all.
+        return response;
+    }
     let len = response.body().len();
-    response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+    response
+        .headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(len));
     response.body_mut().clear();
     response
 }
@@ -105,13 +117,21 @@ mod tests {
 
     #[test]
     fn errors_carry_their_section_6_status() {
-        let r = error(&ApiError::invalid_filter("nope__gt: unknown or unfilterable field"));
+        let r = error(&ApiError::invalid_filter(
+            "nope__gt: unknown or unfilterable field",
+        ));
         assert_eq!(r.status(), 400);
         let body: Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(body["code"], "invalid_filter");
         assert_eq!(error(&ApiError::not_found()).status(), 404);
         let r = refusal(Refusal::Unauthenticated);
-        assert_eq!((r.status().as_u16(), r.headers()[WWW_AUTHENTICATE].to_str().unwrap()), (401, "Bearer"));
+        assert_eq!(
+            (
+                r.status().as_u16(),
+                r.headers()[WWW_AUTHENTICATE].to_str().unwrap()
+            ),
+            (401, "Bearer")
+        );
         assert_eq!(refusal(Refusal::Unavailable).status(), 503);
     }
 

@@ -50,18 +50,19 @@ impl Route {
             [""] => Err(no_route()),
             [OPENAPI] => Ok(Route::OpenApi),
             [EVENTS] => Ok(Route::Events),
-            [stream] => {
-                model_stream(registry, stream).map(|stream| Route::Collection { stream })
-            }
-            [stream, "form"] => {
-                model_stream(registry, stream).map(|stream| Route::Form { stream, id: None })
-            }
+            [stream] => model_stream(registry, stream).map(|stream| Route::Collection { stream }),
             [stream, second] => {
+                // A handler wins: a custom stream may name an action `form`, which a model
+                // binding may not.
                 if registry.handler(stream, second).is_some() {
                     return Ok(Route::Custom {
                         stream: (*stream).to_owned(),
                         action: (*second).to_owned(),
                     });
+                }
+                if *second == "form" {
+                    return model_stream(registry, stream)
+                        .map(|stream| Route::Form { stream, id: None });
                 }
                 if registry.get(stream).is_none() && registry.has_stream(stream) {
                     return Err(ApiError::new(
@@ -70,11 +71,17 @@ impl Route {
                     ));
                 }
                 let stream = model_stream(registry, stream)?;
-                Ok(Route::Item { id: parse_id(second)?, stream })
+                Ok(Route::Item {
+                    id: parse_id(second)?,
+                    stream,
+                })
             }
             [stream, id, "form"] => {
                 let stream = model_stream(registry, stream)?;
-                Ok(Route::Form { id: Some(parse_id(id)?), stream })
+                Ok(Route::Form {
+                    id: Some(parse_id(id)?),
+                    stream,
+                })
             }
             _ => Err(no_route()),
         }
@@ -148,7 +155,10 @@ fn model_stream(registry: &Registry, stream: &str) -> Result<String, ApiError> {
             format!("{stream} has custom events only: POST /api/{stream}/<action>"),
         ))
     } else {
-        Err(ApiError::new(ErrorCode::UnknownEvent, format!("no stream {stream}")))
+        Err(ApiError::new(
+            ErrorCode::UnknownEvent,
+            format!("no stream {stream}"),
+        ))
     }
 }
 
@@ -202,7 +212,11 @@ mod tests {
     fn registry() -> Registry {
         let ping = |_ctx: crate::binding::EventContext| async { Ok(None) };
         Registry::new()
-            .model(ModelBinding::new("todo_task").field(Field::string("title")).on("archive", ping))
+            .model(
+                ModelBinding::new("todo_task")
+                    .field(Field::string("title"))
+                    .on("archive", ping),
+            )
             .unwrap()
             .custom(CustomBinding::new("custom_stream").on("custom_event", ping))
             .unwrap()
@@ -217,25 +231,67 @@ mod tests {
         let stream = || "todo.Task".to_owned();
         assert_eq!(parse("/openapi.json"), Ok(Route::OpenApi));
         assert_eq!(parse("/events"), Ok(Route::Events));
-        assert_eq!(parse("/todo.Task/"), Ok(Route::Collection { stream: stream() }));
-        assert_eq!(parse("/todo.Task"), Ok(Route::Collection { stream: stream() }));
-        assert_eq!(parse("/todo.Task/12"), Ok(Route::Item { stream: stream(), id: 12 }));
-        assert_eq!(parse("/todo.Task/form"), Ok(Route::Form { stream: stream(), id: None }));
-        assert_eq!(parse("/todo.Task/3/form"), Ok(Route::Form { stream: stream(), id: Some(3) }));
+        assert_eq!(
+            parse("/todo.Task/"),
+            Ok(Route::Collection { stream: stream() })
+        );
+        assert_eq!(
+            parse("/todo.Task"),
+            Ok(Route::Collection { stream: stream() })
+        );
+        assert_eq!(
+            parse("/todo.Task/12"),
+            Ok(Route::Item {
+                stream: stream(),
+                id: 12
+            })
+        );
+        assert_eq!(
+            parse("/todo.Task/form"),
+            Ok(Route::Form {
+                stream: stream(),
+                id: None
+            })
+        );
+        assert_eq!(
+            parse("/todo.Task/3/form"),
+            Ok(Route::Form {
+                stream: stream(),
+                id: Some(3)
+            })
+        );
         assert_eq!(
             parse("/todo.Task/archive"),
-            Ok(Route::Custom { stream: stream(), action: "archive".into() })
+            Ok(Route::Custom {
+                stream: stream(),
+                action: "archive".into()
+            })
         );
         assert_eq!(
             parse("/custom_stream/custom_event"),
-            Ok(Route::Custom { stream: "custom_stream".into(), action: "custom_event".into() })
+            Ok(Route::Custom {
+                stream: "custom_stream".into(),
+                action: "custom_event".into()
+            })
         );
     }
 
     #[test]
     fn bad_ids_are_bad_requests_and_unknown_paths_404() {
-        for id in ["abc", "1%00", "%2B1", "-1", "1.5", "99999999999999999999", "%ff"] {
-            assert_eq!(parse(&format!("/todo.Task/{id}")), Err(ErrorCode::BadRequest), "{id}");
+        for id in [
+            "abc",
+            "1%00",
+            "%2B1",
+            "-1",
+            "1.5",
+            "99999999999999999999",
+            "%ff",
+        ] {
+            assert_eq!(
+                parse(&format!("/todo.Task/{id}")),
+                Err(ErrorCode::BadRequest),
+                "{id}"
+            );
         }
         assert_eq!(parse("/nope.Thing/"), Err(ErrorCode::UnknownEvent));
         assert_eq!(parse("/custom_stream/"), Err(ErrorCode::UnknownEvent));
@@ -247,7 +303,10 @@ mod tests {
 
     #[test]
     fn allow_lists_the_methods_and_options() {
-        let item = Route::Item { stream: "s".into(), id: 1 };
+        let item = Route::Item {
+            stream: "s".into(),
+            id: 1,
+        };
         assert_eq!(item.allow(), "GET, HEAD, PUT, PATCH, DELETE, OPTIONS");
         assert_eq!(item.action(&Method::PUT), Some("save"));
         assert_eq!(Route::Events.allow(), "POST, OPTIONS");

@@ -51,7 +51,11 @@ impl Pending {
         let response = match self.answer(body).await {
             Ok(response) | Err(response) => response,
         };
-        let response = if self.method == Method::HEAD { respond::head(response) } else { response };
+        let response = if self.method == Method::HEAD {
+            respond::head(response)
+        } else {
+            response
+        };
         with_headers(response, self.cors)
     }
 
@@ -62,7 +66,7 @@ impl Pending {
             route => {
                 let stream = route.stream().unwrap_or_default();
                 let action = route.action(&self.method).unwrap_or_default();
-                let data = self.data(body)?;
+                let data = self.data(body).map_err(body_error)?;
                 let event = EventName::new(stream, action, None);
                 let exchange = exchange(self.api.engine(), self.user.clone(), &event, data).await;
                 Ok(self.reply(&exchange))
@@ -71,13 +75,17 @@ impl Pending {
     }
 
     /// The request's `data`, from the path, the query string and the body.
-    fn data(&self, body: &[u8]) -> Result<Map<String, Value>, HttpResponse> {
+    fn data(&self, body: &[u8]) -> Result<Map<String, Value>, BodyError> {
         let registry = self.api.engine().registry();
         let with_id = |mut data: Map<String, Value>, id: i64| {
             match data.get("id") {
                 None | Some(Value::Null) => {}
                 Some(given) if given.as_i64() == Some(id) => {}
-                Some(_) => return Err(respond::error(&ApiError::bad_request("the body's id differs from the path's"))),
+                Some(_) => {
+                    return Err(BodyError::Bad(ApiError::bad_request(
+                        "the body's id differs from the path's",
+                    )))
+                }
             }
             data.insert("id".into(), Value::from(id));
             Ok(data)
@@ -89,8 +97,10 @@ impl Pending {
         };
         Ok(match (&self.route, &self.method) {
             (Route::Collection { stream }, &Method::GET | &Method::HEAD) => {
-                let binding = registry.get(stream).ok_or_else(|| respond::error(&ApiError::not_found()))?;
-                super::query::search_data(binding, self.query.as_deref()).map_err(|e| respond::error(&e))?
+                let binding = registry
+                    .get(stream)
+                    .ok_or_else(|| BodyError::Bad(ApiError::not_found()))?;
+                super::query::search_data(binding, self.query.as_deref()).map_err(BodyError::Bad)?
             }
             (Route::Item { id, .. }, &Method::GET | &Method::HEAD) => {
                 let mut data = only_id(*id);
@@ -110,8 +120,8 @@ impl Pending {
         })
     }
 
-    fn object(&self, body: &[u8]) -> Result<Map<String, Value>, HttpResponse> {
-        body::object(body, self.body_type).map_err(body_error)
+    fn object(&self, body: &[u8]) -> Result<Map<String, Value>, BodyError> {
+        body::object(body, self.body_type)
     }
 
     /// Section 6's answer: the reply's `data` (201 with `Location` for a create), its error
@@ -145,12 +155,15 @@ impl Pending {
     async fn events(&self, body: &[u8]) -> Result<HttpResponse, HttpResponse> {
         let value = body::parse(body, self.body_type).map_err(body_error)?;
         let Some(value) = value else {
-            return Err(respond::error(&ApiError::bad_request("the body must be {\"event\", \"data\"}")));
+            return Err(respond::error(&ApiError::bad_request(
+                "the body must be {\"event\", \"data\"}",
+            )));
         };
         let inbound = decode_inbound(&value.to_string()).map_err(|e| respond::error(&e.error))?;
         let (event, mut data) = (inbound.event, inbound.data);
         let registry = self.api.engine().registry();
-        let built_in = registry.get(event.stream()).is_some() && registry.handler(event.stream(), event.action()).is_none();
+        let built_in = registry.get(event.stream()).is_some()
+            && registry.handler(event.stream(), event.action()).is_none();
         if built_in && matches!(event.action(), "retrieve" | "search" | "list") {
             // Subscriptions would die with the request's session at once, and their replies
             // would come through the stream actor after the request ended.
@@ -160,7 +173,9 @@ impl Pending {
         let status = exchange
             .reply()
             .and_then(|reply| reply.get("error"))
-            .map_or(StatusCode::OK, |error| status_of_code(error["code"].as_str().unwrap_or("")));
+            .map_or(StatusCode::OK, |error| {
+                status_of_code(error["code"].as_str().unwrap_or(""))
+            });
         Ok(respond::json(status, &Value::Array(exchange.frames)))
     }
 }

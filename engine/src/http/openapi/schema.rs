@@ -28,7 +28,9 @@ pub(super) fn kind_schema(kind: &FieldKind) -> Map<String, Value> {
             "x-chanbind-stream": stream,
         }),
         FieldKind::Float => json!({"type": "number", "format": "double"}),
-        FieldKind::Decimal { .. } => json!({"type": "string", "format": "decimal", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}),
+        FieldKind::Decimal { .. } => {
+            json!({"type": "string", "format": "decimal", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"})
+        }
         FieldKind::Boolean => json!({"type": "boolean"}),
         FieldKind::Date => json!({"type": "string", "format": "date"}),
         FieldKind::Datetime => json!({"type": "string", "format": "date-time"}),
@@ -54,7 +56,13 @@ pub(super) fn field_schema(field: &Field) -> Value {
     }
     let (min, max) = field.bounds();
     let integral = matches!(field.kind(), FieldKind::Integer);
-    let number = |n: f64| if integral && n.fract() == 0.0 { json!(n as i64) } else { json!(n) };
+    let number = |n: f64| {
+        if integral && n.fract() == 0.0 {
+            json!(n as i64)
+        } else {
+            json!(n)
+        }
+    };
     if let Some(min) = min {
         schema.insert("minimum".into(), number(min));
     }
@@ -84,18 +92,28 @@ pub(super) fn field_schema(field: &Field) -> Value {
 /// A row as clients see it. Only `id` is promised: a permission may hide fields from some
 /// users, and a hidden field is left out of the row, not sent as null.
 pub(super) fn row_schema(binding: &ModelBinding) -> Value {
-    let properties: Map<String, Value> =
-        binding.fields().iter().map(|f| (f.name().to_owned(), field_schema(f))).collect();
+    let properties: Map<String, Value> = binding
+        .fields()
+        .iter()
+        .map(|f| (f.name().to_owned(), field_schema(f)))
+        .collect();
     json!({"type": "object", "properties": properties, "required": ["id"]})
 }
 
 /// The body of a write: the writable fields, with the required ones listed when `create`
 /// (a create, or `save`'s full replacement) and none for a partial update.
 pub(super) fn write_schema(binding: &ModelBinding, create: bool) -> Value {
-    let properties: Map<String, Value> =
-        binding.writable().map(|f| (f.name().to_owned(), field_schema(f))).collect();
-    let mut schema = json!({"type": "object", "properties": properties, "additionalProperties": false});
-    let required: Vec<&str> = binding.writable().filter(|f| f.is_required()).map(Field::name).collect();
+    let properties: Map<String, Value> = binding
+        .writable()
+        .map(|f| (f.name().to_owned(), field_schema(f)))
+        .collect();
+    let mut schema =
+        json!({"type": "object", "properties": properties, "additionalProperties": false});
+    let required: Vec<&str> = binding
+        .writable()
+        .filter(|f| f.is_required())
+        .map(Field::name)
+        .collect();
     if create && !required.is_empty() {
         schema["required"] = json!(required);
     }
@@ -104,12 +122,21 @@ pub(super) fn write_schema(binding: &ModelBinding, create: bool) -> Value {
 
 /// The lookups a query string may use on a field of `kind` (PROTOCOL.md section 2).
 pub(super) fn lookups(kind: &FieldKind) -> Vec<(&'static str, Lookup)> {
-    let mut out = vec![("ne", Lookup::Ne), ("in", Lookup::In), ("isnull", Lookup::IsNull)];
+    let mut out = vec![
+        ("ne", Lookup::Ne),
+        ("in", Lookup::In),
+        ("isnull", Lookup::IsNull),
+    ];
     if matches!(kind, FieldKind::Json) {
         out.retain(|(_, l)| *l != Lookup::In);
         return out;
     }
-    out.extend([("gt", Lookup::Gt), ("gte", Lookup::Gte), ("lt", Lookup::Lt), ("lte", Lookup::Lte)]);
+    out.extend([
+        ("gt", Lookup::Gt),
+        ("gte", Lookup::Gte),
+        ("lt", Lookup::Lt),
+        ("lte", Lookup::Lte),
+    ]);
     if kind.is_textual() {
         out.extend([
             ("iexact", Lookup::IExact),
