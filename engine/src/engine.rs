@@ -155,7 +155,14 @@ impl Engine {
     /// Opens the session of a new connection. Its `hello` frame is [`Session::hello`].
     pub fn open_session(&self, user: Option<User>, out: Arc<dyn Outbound>) -> Session {
         let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
-        Session::new(self.clone(), id, user.map(Arc::new), out)
+        Session::new(self.clone(), id, user.map(Arc::new), out, false)
+    }
+
+    /// Opens a session for one request (HTTP): the same pipeline, but it joins no group, so
+    /// it costs the actors nothing. Requests through it should not subscribe.
+    pub fn open_transient_session(&self, user: Option<User>, out: Arc<dyn Outbound>) -> Session {
+        let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
+        Session::new(self.clone(), id, user.map(Arc::new), out, true)
     }
 
     /// Runs the authenticators on a handshake or HTTP request: the first that recognises it

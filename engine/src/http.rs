@@ -263,25 +263,7 @@ pub(crate) fn with_headers(mut response: HttpResponse, extra: HeaderMap) -> Http
 
 /// The status of an error object's `code`, as the engine encoded it in a frame.
 pub(crate) fn status_of_code(code: &str) -> StatusCode {
-    use crate::protocol::ErrorCode::*;
-    let known = [
-        BadRequest,
-        UnknownEvent,
-        Unauthenticated,
-        PermissionDenied,
-        NotFound,
-        Invalid,
-        InvalidFilter,
-        Conflict,
-        LimitExceeded,
-        TooLarge,
-        RateLimited,
-        Unavailable,
-        Internal,
-    ];
-    known
-        .iter()
-        .find(|c| c.as_str() == code)
+    crate::protocol::ErrorCode::from_wire(code)
         .and_then(|c| StatusCode::from_u16(c.http_status()).ok())
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }

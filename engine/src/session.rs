@@ -38,6 +38,8 @@ pub struct Session {
     engine: Engine,
     conn: ConnHandle,
     joined: HashSet<String>,
+    /// A one-request session (HTTP): joins no group and receives no pushes.
+    transient: bool,
 }
 
 impl Session {
@@ -46,6 +48,7 @@ impl Session {
         id: ConnId,
         user: Option<Arc<User>>,
         out: Arc<dyn Outbound>,
+        transient: bool,
     ) -> Self {
         let conn = ConnHandle {
             id,
@@ -53,14 +56,17 @@ impl Session {
             user,
             subs: Arc::new(Mutex::new(HashSet::new())),
         };
-        let _ = engine
-            .inner()
-            .everyone
-            .send_message(GroupMsg::Join(id, Arc::clone(&conn.out), conn.user.as_ref().map(|u| u.id)));
+        if !transient {
+            let _ = engine
+                .inner()
+                .everyone
+                .send_message(GroupMsg::Join(id, Arc::clone(&conn.out), conn.user.as_ref().map(|u| u.id)));
+        }
         Session {
             engine,
             conn,
             joined: HashSet::new(),
+            transient,
         }
     }
 
@@ -114,7 +120,7 @@ impl Session {
 
     /// Joins the stream's group once the connection has sent it a permitted event.
     fn join(&mut self, stream: &str) {
-        if self.joined.contains(stream) {
+        if self.transient || self.joined.contains(stream) {
             return;
         }
         if let Some(group) = self.engine.inner().groups.get(stream) {
@@ -136,7 +142,16 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         let inner = self.engine.inner();
-        for stream in inner.streams.values() {
+        // Only streams where the connection still holds subscriptions have anything of it.
+        let streams: HashSet<String> = self
+            .conn
+            .subs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|k| k.stream.clone())
+            .collect();
+        for stream in streams.iter().filter_map(|s| inner.streams.get(s)) {
             let _ = stream.send_message(StreamMsg::Disconnect(self.conn.id));
         }
         for name in &self.joined {
@@ -144,6 +159,8 @@ impl Drop for Session {
                 let _ = group.send_message(GroupMsg::Leave(self.conn.id));
             }
         }
-        let _ = inner.everyone.send_message(GroupMsg::Leave(self.conn.id));
+        if !self.transient {
+            let _ = inner.everyone.send_message(GroupMsg::Leave(self.conn.id));
+        }
     }
 }

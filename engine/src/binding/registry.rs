@@ -136,6 +136,16 @@ impl Registry {
             .collect()
     }
 
+    /// The custom binding serving `stream`.
+    pub fn custom_binding(&self, stream: &str) -> Option<&Arc<CustomBinding>> {
+        self.customs.get(stream)
+    }
+
+    /// Every custom binding, in stream order.
+    pub fn customs(&self) -> impl Iterator<Item = &Arc<CustomBinding>> {
+        self.customs.values()
+    }
+
     /// Whether a binding of either kind serves `stream`.
     pub fn has_stream(&self, stream: &str) -> bool {
         self.models.contains_key(stream) || self.customs.contains_key(stream)

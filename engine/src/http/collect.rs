@@ -84,7 +84,7 @@ pub(crate) async fn exchange(
         frames: Mutex::new(Vec::new()),
         max: engine.limits().outbound_queue.max(1),
     });
-    let mut session = engine.open_session(user, Arc::clone(&out) as Arc<dyn Outbound>);
+    let mut session = engine.open_transient_session(user, Arc::clone(&out) as Arc<dyn Outbound>);
     match session.handle_text(&text) {
         Step::Reply(frame) => {
             out.send(frame);

@@ -22,25 +22,16 @@ pub(crate) fn document(registry: &Registry, prefix: &str) -> Value {
         model_paths(&mut paths, binding, prefix);
         schemas.extend(binding_schemas(binding));
     }
-    for stream in registry.streams() {
-        match registry.get(stream) {
-            Some(binding) => {
-                for action in binding.handlers().actions() {
-                    paths.insert(
-                        format!("{prefix}/{stream}/{action}"),
-                        json!({"post": custom_op(stream, action, None)}),
-                    );
-                }
-            }
-            // The registry does not list the actions of a stream with custom events only, so
-            // its route is described with the action as a parameter.
-            None => {
-                let action = json!({"name": "action", "in": "path", "required": true, "schema": {"type": "string"}});
-                paths.insert(
-                    format!("{prefix}/{stream}/{{action}}"),
-                    json!({"post": custom_op(stream, "{action}", Some(action))}),
-                );
-            }
+    let handlers = registry
+        .models()
+        .map(|b| (b.stream(), b.handlers()))
+        .chain(registry.customs().map(|c| (c.stream(), c.handlers())));
+    for (stream, handlers) in handlers {
+        for action in handlers.actions() {
+            paths.insert(
+                format!("{prefix}/{stream}/{action}"),
+                json!({"post": custom_op(stream, action)}),
+            );
         }
     }
     paths.insert(format!("{prefix}/events"), events_path());
@@ -196,8 +187,8 @@ fn search_params(binding: &ModelBinding) -> Vec<Value> {
     params
 }
 
-fn custom_op(stream: &str, action: &str, param: Option<Value>) -> Value {
-    let mut op = json!({
+fn custom_op(stream: &str, action: &str) -> Value {
+    json!({
         "operationId": format!("{stream}.{action}"),
         "tags": [stream],
         "summary": format!("The custom event {stream}.{action}."),
@@ -208,11 +199,7 @@ fn custom_op(stream: &str, action: &str, param: Option<Value>) -> Value {
             "4XX": {"$ref": "#/components/responses/Error"},
             "5XX": {"$ref": "#/components/responses/Error"},
         },
-    });
-    if let Some(param) = param {
-        op["parameters"] = json!([param]);
-    }
-    op
+    })
 }
 
 fn events_path() -> Value {

@@ -38,6 +38,28 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order of PROTOCOL.md.
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::BadRequest,
+        ErrorCode::UnknownEvent,
+        ErrorCode::Unauthenticated,
+        ErrorCode::PermissionDenied,
+        ErrorCode::NotFound,
+        ErrorCode::Invalid,
+        ErrorCode::InvalidFilter,
+        ErrorCode::Conflict,
+        ErrorCode::LimitExceeded,
+        ErrorCode::TooLarge,
+        ErrorCode::RateLimited,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
+    /// The code with this wire name.
+    pub fn from_wire(name: &str) -> Option<ErrorCode> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     /// The wire name of the code.
     pub fn as_str(self) -> &'static str {
         match self {
