@@ -18,9 +18,24 @@
 //!
 //! # Scenario format
 //!
-//! A scenario is `{"description": "...", "steps": [...]}`. Each step names a connection with
-//! `"conn"`; a connection opens on its first step, and the runner checks its `hello` frame
-//! itself. A step may carry a `"note"` shown when it fails, and has exactly one of:
+//! A scenario is `{"description": "...", "steps": [...]}`, optionally with
+//!
+//! - `"auth": {"tokens": {"alice": "alice-secret", ...}, "anonymous": true}`: the server is the
+//!   demo as `--token` runs it (`Policy::Enforced`, `demo::ensure_users` for the tokens, the
+//!   token authenticator, anonymous connections allowed or refused with HTTP 401). Users
+//!   missing from the seed are created in name order from id 102 (`alice` 102, `bob` 103);
+//!   `admin` is the seed's id 1. Without `"auth"` the server is the open playground;
+//! - `"limits": {"max_subscriptions": 3}`: engine limits other than the defaults (any field
+//!   of `Limits`); `hello` must announce them.
+//!
+//! Each step names a connection with `"conn"`; a connection opens on its first step, and the
+//! runner checks its `hello` frame itself. The step that opens a connection may carry
+//! `"token"` (a string, or `{"repeat": "x", "times": 10240}`) with `"via"`: `"header"`
+//! (`Authorization: Bearer`, the default), `"query"` (`?token=`), `"cookie"` (`token=`) or
+//! `"authorization"` (the whole header value, for malformed ones); and `"hello"`, a pattern for
+//! the hello frame's `data.user`. Without `"hello"` the runner expects `{"id": integer,
+//! "name": ...}` for a token of the `"auth"` table (header, query or cookie) and `null`
+//! otherwise. A step may carry a `"note"` shown when it fails, and has exactly one of:
 //!
 //! | step | does |
 //! |---|---|
@@ -33,6 +48,7 @@
 //! | `"expect_close": 1009` | the next frame must be a close frame with that code |
 //! | `"expect_silence_ms": 300` | no frame may arrive within that time |
 //! | `"close": true` | closes the connection; its name cannot be used again |
+//! | `"expect_refused": 401` | opening the (new) connection, with the step's `"token"` if any, must be refused with that HTTP status and no WebSocket; the name cannot be used again |
 //!
 //! Patterns:
 //!
@@ -77,6 +93,7 @@ fn main() -> ExitCode {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = pattern::selftest::all()
         .into_iter()
+        .chain(scenario::selftest::all())
         .map(|(name, test)| {
             Trial::test(format!("runner::{name}"), move || {
                 test();
@@ -145,8 +162,14 @@ fn run_trial(target: Target, path: &Path) -> Result<(), Failed> {
         .build()
         .map_err(|e| format!("cannot build a tokio runtime: {e}"))?;
     let result = runtime.block_on(async {
-        let server = target.start().await?;
-        let mut player = Player::new(server.addr());
+        let server = target
+            .start(scenario.auth.as_ref(), &scenario.limits)
+            .await?;
+        let mut player = Player::new(
+            server.addr(),
+            scenario.limits.clone(),
+            scenario.auth.clone(),
+        );
         let played = tokio::time::timeout(TRIAL_TIMEOUT, player.play(&scenario)).await;
         player.finish().await;
         server.stop().await;

@@ -1,6 +1,6 @@
 //! Playing a scenario's steps over real WebSocket connections.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,11 +9,15 @@ use chanbind_engine::config::Limits;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::http::header::{AUTHORIZATION, COOKIE};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::pattern::{self, Captures};
-use crate::scenario::{self, Action, Scenario, Step};
+use crate::scenario::{self, Action, AuthSetup, Credentials, Scenario, Step, Via};
 
 /// How long an `expect` waits for its frame.
 const EXPECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,16 +56,26 @@ struct Conn {
 /// Plays one scenario against a server.
 pub struct Player {
     addr: SocketAddr,
+    /// The limits the server runs with, which every `hello` must announce.
+    limits: Limits,
+    /// The scenario's token table, to know which user a token names.
+    auth: Option<AuthSetup>,
     conns: HashMap<String, Conn>,
+    /// Names whose handshake was refused; they cannot be used again.
+    refused: HashSet<String>,
     caps: Captures,
 }
 
 impl Player {
-    /// A player for the server at `addr`.
-    pub fn new(addr: SocketAddr) -> Player {
+    /// A player for the server at `addr`, which runs with `limits` and, with `auth`, the
+    /// scenario's tokens.
+    pub fn new(addr: SocketAddr, limits: Limits, auth: Option<AuthSetup>) -> Player {
         Player {
             addr,
+            limits,
+            auth,
             conns: HashMap::new(),
+            refused: HashSet::new(),
             caps: Captures::new(),
         }
     }
@@ -91,7 +105,42 @@ impl Player {
     }
 
     async fn step(&mut self, step: &Step) -> Result<(), String> {
-        let conn = open(&mut self.conns, self.addr, &step.conn).await?;
+        if self.refused.contains(&step.conn) {
+            return Err(format!(
+                "connection {:?} was refused; use another name",
+                step.conn
+            ));
+        }
+        if let Action::ExpectRefused(status) = &step.action {
+            if self.conns.contains_key(&step.conn) {
+                return Err(format!(
+                    "expect_refused on {:?}, which is already open; use a new name",
+                    step.conn
+                ));
+            }
+            self.refused.insert(step.conn.clone());
+            return refused(self.addr, step.credentials.as_ref(), *status).await;
+        }
+        if !self.conns.contains_key(&step.conn) {
+            let user = self.expected_user(step)?;
+            let conn = open(self.addr, step.credentials.as_ref(), &self.limits, user).await?;
+            self.conns.insert(step.conn.clone(), conn);
+        } else if step.credentials.is_some() || step.hello.is_some() {
+            return Err(format!(
+                "\"token\" and \"hello\" belong on the step that opens {:?}, which is already open",
+                step.conn
+            ));
+        }
+        let conn = self
+            .conns
+            .get_mut(&step.conn)
+            .ok_or("connection vanished")?;
+        if conn.closed {
+            return Err(format!(
+                "connection {:?} is closed; open a new one under another name",
+                step.conn
+            ));
+        }
         match &step.action {
             Action::Send(value) => {
                 let value = pattern::substitute(value, &self.caps)?;
@@ -177,52 +226,158 @@ impl Player {
                 let _ = tokio::time::timeout(EXPECT_TIMEOUT, drain).await;
                 Ok(())
             }
+            Action::ExpectRefused(_) => unreachable!("handled before opening"),
+        }
+    }
+
+    /// The pattern for the `hello` frame's `user` on the step that opens a connection: the
+    /// step's `"hello"` if given; else the token's user for a token of the table sent as a
+    /// bearer, query parameter or cookie; else `null`.
+    fn expected_user(&self, step: &Step) -> Result<Value, String> {
+        if let Some(hello) = &step.hello {
+            return pattern::substitute(hello, &self.caps);
+        }
+        let name = match (&step.credentials, &self.auth) {
+            (Some(creds), Some(auth)) if creds.via != Via::Authorization => {
+                auth.user_of(&creds.token)
+            }
+            _ => None,
+        };
+        Ok(match name {
+            Some(name) => json!({"$exact": {"id": "$integer", "name": name}}),
+            None => Value::Null,
+        })
+    }
+}
+
+/// The handshake request for `addr`, carrying `credentials` where they say.
+fn request(addr: SocketAddr, credentials: Option<&Credentials>) -> Result<Request, String> {
+    let mut url = format!("ws://{addr}/");
+    if let Some(Credentials {
+        token,
+        via: Via::Query,
+    }) = credentials
+    {
+        url.push_str("?token=");
+        url.push_str(&percent_encode(token));
+    }
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| format!("bad handshake request for {}: {e}", clip(&url)))?;
+    let header = match credentials {
+        Some(Credentials { token, via }) => match via {
+            Via::Header => Some((AUTHORIZATION, format!("Bearer {token}"))),
+            Via::Authorization => Some((AUTHORIZATION, token.clone())),
+            Via::Cookie => Some((COOKIE, format!("token={token}"))),
+            Via::Query => None,
+        },
+        None => None,
+    };
+    if let Some((name, value)) = header {
+        let value = HeaderValue::from_str(&value)
+            .map_err(|e| format!("the token cannot go in a header ({e}): {}", clip(&value)))?;
+        request.headers_mut().insert(name, value);
+    }
+    Ok(request)
+}
+
+/// Opens a connection and checks its `hello` frame: the server's limits and `user` matching
+/// the pattern `user`.
+async fn open(
+    addr: SocketAddr,
+    credentials: Option<&Credentials>,
+    limits: &Limits,
+    user: Value,
+) -> Result<Conn, String> {
+    let request = request(addr, credentials)?;
+    let (ws, _) = tokio::time::timeout(EXPECT_TIMEOUT, tokio_tungstenite::connect_async(request))
+        .await
+        .map_err(|_| format!("connecting to {addr} timed out"))?
+        .map_err(|e| format!("cannot connect to {addr}: {}", describe_connect_error(e)))?;
+    let mut conn = Conn { ws, closed: false };
+    let hello = next_json(&mut conn, EXPECT_TIMEOUT)
+        .await
+        .map_err(|e| format!("waiting for hello: {e}"))?;
+    pattern::matches(&hello_pattern(limits, user), &hello, &mut Captures::new())
+        .map_err(|e| format!("the hello frame is wrong: {e}\n  received: {hello}"))?;
+    Ok(conn)
+}
+
+/// Tries a handshake that must be refused with `status` and no WebSocket.
+async fn refused(
+    addr: SocketAddr,
+    credentials: Option<&Credentials>,
+    status: u16,
+) -> Result<(), String> {
+    use tokio_tungstenite::tungstenite::Error;
+    let request = request(addr, credentials)?;
+    let result = tokio::time::timeout(EXPECT_TIMEOUT, tokio_tungstenite::connect_async(request))
+        .await
+        .map_err(|_| format!("connecting to {addr} timed out"))?;
+    match result {
+        Err(Error::Http(response)) if response.status().as_u16() == status => Ok(()),
+        Err(Error::Http(response)) => Err(format!(
+            "expected the handshake refused with HTTP {status}, got HTTP {}{}",
+            response.status(),
+            body_text(response.body())
+        )),
+        Err(e) => Err(format!(
+            "expected the handshake refused with HTTP {status}, got {e}"
+        )),
+        Ok((mut ws, _)) => {
+            let first = match tokio::time::timeout(Duration::from_millis(500), ws.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => format!(", and then {}", clip(&text)),
+                _ => String::new(),
+            };
+            let _ = ws.close(None).await;
+            Err(format!(
+                "expected the handshake refused with HTTP {status}, but the WebSocket opened{first}"
+            ))
         }
     }
 }
 
-/// The named connection, opened (and its `hello` checked) on first use.
-async fn open<'a>(
-    conns: &'a mut HashMap<String, Conn>,
-    addr: SocketAddr,
-    name: &str,
-) -> Result<&'a mut Conn, String> {
-    if !conns.contains_key(name) {
-        let url = format!("ws://{addr}/");
-        let (ws, _) = tokio::time::timeout(
-            EXPECT_TIMEOUT,
-            tokio_tungstenite::connect_async(url.as_str()),
-        )
-        .await
-        .map_err(|_| format!("connecting to {url} timed out"))?
-        .map_err(|e| format!("cannot connect to {url}: {e}"))?;
-        let mut conn = Conn { ws, closed: false };
-        let hello = next_json(&mut conn, EXPECT_TIMEOUT)
-            .await
-            .map_err(|e| format!("waiting for hello: {e}"))?;
-        pattern::matches(&hello_pattern(), &hello, &mut Captures::new())
-            .map_err(|e| format!("the hello frame is wrong: {e}\n  received: {hello}"))?;
-        conns.insert(name.to_owned(), conn);
+fn describe_connect_error(e: tokio_tungstenite::tungstenite::Error) -> String {
+    match e {
+        tokio_tungstenite::tungstenite::Error::Http(response) => format!(
+            "the handshake was refused with HTTP {}{}",
+            response.status(),
+            body_text(response.body())
+        ),
+        other => other.to_string(),
     }
-    let conn = conns.get_mut(name).ok_or("connection vanished")?;
-    if conn.closed {
-        return Err(format!(
-            "connection {name:?} is closed; open a new one under another name"
-        ));
-    }
-    Ok(conn)
 }
 
-/// What every connection must see first (PROTOCOL.md section 1), with the default limits the
-/// targets run with.
-fn hello_pattern() -> Value {
-    let limits = Limits::default();
+fn body_text(body: &Option<Vec<u8>>) -> String {
+    match body {
+        Some(bytes) if !bytes.is_empty() => format!(": {}", clip(&String::from_utf8_lossy(bytes))),
+        _ => String::new(),
+    }
+}
+
+/// Percent-encodes everything but the unreserved characters of RFC 3986.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+/// What every connection must see first (PROTOCOL.md section 1): the limits the target runs
+/// with and the connection's user.
+fn hello_pattern(limits: &Limits, user: Value) -> Value {
     json!({
         "event": "hello",
         "data": {
             "protocol": 1,
             "server": "$string",
-            "user": null,
+            "user": user,
             "limits": {
                 "max_message_bytes": limits.max_message_bytes,
                 "page_size": limits.page_size,
@@ -308,6 +463,18 @@ async fn next_json(conn: &mut Conn, wait: Duration) -> Result<Value, String> {
 }
 
 fn describe_step(step: &Step) -> String {
+    let action = describe_action(step);
+    match &step.credentials {
+        Some(creds) => format!(
+            "{action} (token of {} bytes via {:?})",
+            creds.token.len(),
+            creds.via
+        ),
+        None => action,
+    }
+}
+
+fn describe_action(step: &Step) -> String {
     match &step.action {
         Action::Send(v) => format!("send {}", clip(&v.to_string())),
         Action::SendRaw(t) => format!("send_raw {}", clip(&format!("{t:?}"))),
@@ -318,6 +485,7 @@ fn describe_step(step: &Step) -> String {
         Action::ExpectClose(code) => format!("expect_close {code}"),
         Action::ExpectSilence(ms) => format!("expect_silence_ms {ms}"),
         Action::Close => "close".to_owned(),
+        Action::ExpectRefused(status) => format!("expect_refused {status}"),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use chanbind_engine::config::Limits;
 use serde_json::{Map, Value};
 
 /// One scenario file.
@@ -10,8 +11,57 @@ use serde_json::{Map, Value};
 pub struct Scenario {
     /// What the scenario proves (shown when it fails).
     pub description: String,
+    /// With `"auth"`, the server enforces the demo's permission policy with these tokens;
+    /// without, it is the open playground.
+    pub auth: Option<AuthSetup>,
+    /// The server's limits: the defaults, with the scenario's `"limits"` applied.
+    pub limits: Limits,
     /// The steps, in order.
     pub steps: Vec<Step>,
+}
+
+/// A scenario's `"auth"`: the demo runs with `Policy::Enforced`, these tokens, and anonymous
+/// connections allowed or not.
+#[derive(Debug, Clone)]
+pub struct AuthSetup {
+    /// `(user name, secret)`, sorted by name: users missing from the seed are created in
+    /// this order (after the seed's 101 users, so the first new one is id 102).
+    pub tokens: Vec<(String, String)>,
+    /// Whether connections without a recognised token are let in (else HTTP 401).
+    pub anonymous: bool,
+}
+
+impl AuthSetup {
+    /// The user name whose secret is `token`.
+    pub fn user_of(&self, token: &str) -> Option<&str> {
+        self.tokens
+            .iter()
+            .find(|(_, secret)| secret == token)
+            .map(|(name, _)| name.as_str())
+    }
+}
+
+/// How a step's token travels on the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// `Authorization: Bearer <token>` (the default).
+    Header,
+    /// The `token` query parameter, percent-encoded: `ws://host/?token=...`.
+    Query,
+    /// The `token` cookie: `Cookie: token=<token>`.
+    Cookie,
+    /// The token is the whole `Authorization` header value, as is (`Basic abc`, `Bearer`),
+    /// for malformed headers.
+    Authorization,
+}
+
+/// Credentials a connection presents on its handshake.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The token text.
+    pub token: String,
+    /// Where it goes.
+    pub via: Via,
 }
 
 /// One step on one named connection.
@@ -23,6 +73,14 @@ pub struct Step {
     pub action: Action,
     /// A free-text note shown when the step fails.
     pub note: Option<String>,
+    /// Credentials for the handshake; only on a step that opens its connection, or on
+    /// `expect_refused`.
+    pub credentials: Option<Credentials>,
+    /// A pattern for the `hello` frame's `data.user`; only on a step that opens its
+    /// connection. Without it, the runner expects the token's user (`{"id": integer,
+    /// "name": ...}`) for a token of the `"auth"` table sent by header, query or cookie, and
+    /// `null` otherwise.
+    pub hello: Option<Value>,
 }
 
 /// What a step does.
@@ -52,9 +110,11 @@ pub enum Action {
     ExpectSilence(u64),
     /// Close the connection (a normal close).
     Close,
+    /// Opening the connection must be refused with this HTTP status (no WebSocket).
+    ExpectRefused(u16),
 }
 
-const ACTIONS: [&str; 9] = [
+const ACTIONS: [&str; 10] = [
     "send",
     "send_raw",
     "send_binary",
@@ -64,6 +124,18 @@ const ACTIONS: [&str; 9] = [
     "expect_close",
     "expect_silence_ms",
     "close",
+    "expect_refused",
+];
+
+/// The `"limits"` a scenario may set, each a positive integer.
+const LIMITS: [&str; 7] = [
+    "max_message_bytes",
+    "page_size",
+    "max_page_size",
+    "max_list_size",
+    "max_subscriptions",
+    "max_in_list",
+    "outbound_queue",
 ];
 
 impl Scenario {
@@ -79,7 +151,11 @@ impl Scenario {
     /// Checks a scenario's JSON.
     pub fn parse(value: &Value) -> Result<Scenario, String> {
         let obj = value.as_object().ok_or("a scenario is a JSON object")?;
-        only_keys(obj, &["description", "steps"], "the scenario")?;
+        only_keys(
+            obj,
+            &["description", "auth", "limits", "steps"],
+            "the scenario",
+        )?;
         let description = obj
             .get("description")
             .and_then(Value::as_str)
@@ -96,7 +172,94 @@ impl Scenario {
         if steps.is_empty() {
             return Err("a scenario needs at least one step".into());
         }
-        Ok(Scenario { description, steps })
+        let auth = obj.get("auth").map(parse_auth).transpose()?;
+        let limits = parse_limits(obj.get("limits"))?;
+        Ok(Scenario {
+            description,
+            auth,
+            limits,
+            steps,
+        })
+    }
+}
+
+fn parse_auth(value: &Value) -> Result<AuthSetup, String> {
+    let obj = value
+        .as_object()
+        .ok_or("\"auth\" is an object: {\"tokens\": {name: secret}, \"anonymous\": bool}")?;
+    only_keys(obj, &["tokens", "anonymous"], "\"auth\"")?;
+    let table = obj
+        .get("tokens")
+        .and_then(Value::as_object)
+        .ok_or("\"auth\".\"tokens\" (an object of user name to secret) is required")?;
+    let mut tokens = Vec::with_capacity(table.len());
+    for (name, secret) in table {
+        match secret.as_str() {
+            Some(secret) if !name.is_empty() && !secret.is_empty() => {
+                tokens.push((name.clone(), secret.to_owned()));
+            }
+            _ => {
+                return Err(format!(
+                    "auth token of {name:?}: a non-empty string is required"
+                ))
+            }
+        }
+    }
+    tokens.sort();
+    let anonymous = match obj.get("anonymous") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err("\"auth\".\"anonymous\" must be true or false".into()),
+    };
+    Ok(AuthSetup { tokens, anonymous })
+}
+
+fn parse_limits(value: Option<&Value>) -> Result<Limits, String> {
+    let mut limits = Limits::default();
+    let Some(value) = value else {
+        return Ok(limits);
+    };
+    let obj = value
+        .as_object()
+        .ok_or("\"limits\" is an object of limit names to numbers")?;
+    only_keys(obj, &LIMITS, "\"limits\"")?;
+    for (name, n) in obj {
+        let n = n
+            .as_u64()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("limit {name:?} must be a positive integer"))?;
+        let size = usize::try_from(n).map_err(|_| format!("limit {name:?} is too large"))?;
+        match name.as_str() {
+            "max_message_bytes" => limits.max_message_bytes = size,
+            "page_size" => limits.page_size = n,
+            "max_page_size" => limits.max_page_size = n,
+            "max_list_size" => limits.max_list_size = n,
+            "max_subscriptions" => limits.max_subscriptions = size,
+            "max_in_list" => limits.max_in_list = size,
+            "outbound_queue" => limits.outbound_queue = size,
+            _ => unreachable!("only_keys checked the name"),
+        }
+    }
+    Ok(limits)
+}
+
+/// A step's `"token"`: a string, or `{"repeat": "text", "times": N}` for a long one.
+fn parse_token(value: &Value) -> Result<String, String> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Object(obj) => {
+            only_keys(obj, &["repeat", "times"], "\"token\"")?;
+            let text = obj
+                .get("repeat")
+                .and_then(Value::as_str)
+                .ok_or("token: \"repeat\" takes a string")?;
+            let times = obj
+                .get("times")
+                .and_then(Value::as_u64)
+                .ok_or("token: \"times\" takes a count")?;
+            Ok(text.repeat(times as usize))
+        }
+        _ => Err("\"token\" takes a string or {\"repeat\": text, \"times\": N}".into()),
     }
 }
 
@@ -124,11 +287,34 @@ fn parse_step(value: &Value) -> Result<Step, String> {
             "a step needs exactly one of {ACTIONS:?}; its keys are {keys:?}"
         ));
     };
-    let mut allowed = vec!["conn", "note", name];
+    let mut allowed = vec!["conn", "note", "token", "via", name];
     if name == "send_large" {
         allowed.push("frame");
     }
+    if name != "expect_refused" {
+        allowed.push("hello");
+    }
     only_keys(obj, &allowed, "a step")?;
+    let via = match obj.get("via").map(|v| v.as_str()) {
+        None | Some(Some("header")) => Via::Header,
+        Some(Some("query")) => Via::Query,
+        Some(Some("cookie")) => Via::Cookie,
+        Some(Some("authorization")) => Via::Authorization,
+        Some(_) => {
+            return Err(
+                "\"via\" is one of \"header\", \"query\", \"cookie\", \"authorization\"".into(),
+            )
+        }
+    };
+    let credentials = match obj.get("token") {
+        Some(token) => Some(Credentials {
+            token: parse_token(token)?,
+            via,
+        }),
+        None if obj.contains_key("via") => return Err("\"via\" needs a \"token\"".into()),
+        None => None,
+    };
+    let hello = obj.get("hello").cloned();
     let arg = &obj[name];
     let action = match name {
         "send" => match arg {
@@ -158,9 +344,21 @@ fn parse_step(value: &Value) -> Result<Step, String> {
             Value::Bool(true) => Action::Close,
             _ => return Err("close takes true".into()),
         },
+        "expect_refused" => Action::ExpectRefused(
+            arg.as_u64()
+                .and_then(|c| u16::try_from(c).ok())
+                .filter(|c| (400..600).contains(c))
+                .ok_or("expect_refused takes an HTTP error status (401)")?,
+        ),
         _ => unreachable!("every action is handled"),
     };
-    Ok(Step { conn, action, note })
+    Ok(Step {
+        conn,
+        action,
+        note,
+        credentials,
+        hello,
+    })
 }
 
 fn string(value: &Value, name: &str) -> Result<String, String> {
@@ -197,4 +395,120 @@ pub fn large_frame(bytes: usize, frame: Option<&Value>) -> Result<String, String
     }
     text.extend(std::iter::repeat_n(' ', bytes - text.len()));
     Ok(text)
+}
+
+/// The scenario reader's own tests, run as trials of the suite (`runner::...`).
+pub mod selftest {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: Value) -> Result<Scenario, String> {
+        Scenario::parse(&value)
+    }
+
+    fn step(step: Value) -> Result<Step, String> {
+        parse(json!({"description": "t", "steps": [step]})).map(|mut s| s.steps.remove(0))
+    }
+
+    /// Every test, by name.
+    pub fn all() -> Vec<(&'static str, fn())> {
+        vec![
+            ("auth_tokens_and_anonymous", auth_tokens_and_anonymous),
+            ("limits_override_defaults", limits_override_defaults),
+            ("step_credentials", step_credentials),
+            (
+                "expect_refused_takes_a_status",
+                expect_refused_takes_a_status,
+            ),
+        ]
+    }
+
+    fn auth_tokens_and_anonymous() {
+        let s =
+            parse(json!({"description": "t", "steps": [{"conn": "a", "close": true}]})).unwrap();
+        assert!(s.auth.is_none(), "no auth: the open playground");
+        let s = parse(json!({
+            "description": "t",
+            "auth": {"tokens": {"bob": "b", "alice": "a", "admin": "x"}},
+            "steps": [{"conn": "a", "close": true}]
+        }))
+        .unwrap();
+        let auth = s.auth.unwrap();
+        let names: Vec<&str> = auth.tokens.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["admin", "alice", "bob"],
+            "users are created in name order"
+        );
+        assert!(auth.anonymous, "anonymous defaults to true");
+        assert_eq!(auth.user_of("a"), Some("alice"));
+        assert_eq!(auth.user_of("nope"), None);
+        for bad in [
+            json!({"tokens": {"a": ""}}),
+            json!({"tokens": {"a": 1}}),
+            json!({"tokens": {}, "anonymous": "no"}),
+            json!({"tokens": {}, "anon": false}),
+            json!({"anonymous": false}),
+        ] {
+            let e = parse(
+                json!({"description": "t", "auth": bad, "steps": [{"conn": "a", "close": true}]}),
+            );
+            assert!(e.is_err(), "{bad} should be refused");
+        }
+    }
+
+    fn limits_override_defaults() {
+        let s = parse(json!({
+            "description": "t",
+            "limits": {"max_subscriptions": 3, "page_size": 10},
+            "steps": [{"conn": "a", "close": true}]
+        }))
+        .unwrap();
+        assert_eq!(s.limits.max_subscriptions, 3);
+        assert_eq!(s.limits.page_size, 10);
+        assert_eq!(s.limits.max_page_size, Limits::default().max_page_size);
+        for bad in [
+            json!({"max_subs": 3}),
+            json!({"max_subscriptions": 0}),
+            json!({"page_size": "x"}),
+        ] {
+            let e = parse(
+                json!({"description": "t", "limits": bad, "steps": [{"conn": "a", "close": true}]}),
+            );
+            assert!(e.is_err(), "{bad} should be refused");
+        }
+    }
+
+    fn step_credentials() {
+        let s = step(json!({"conn": "a", "token": "t", "send": {}})).unwrap();
+        let creds = s.credentials.unwrap();
+        assert_eq!((creds.token.as_str(), creds.via), ("t", Via::Header));
+        let s = step(json!({"conn": "a", "token": "t", "via": "query", "hello": null, "send": {}}))
+            .unwrap();
+        assert_eq!(s.credentials.unwrap().via, Via::Query);
+        assert_eq!(s.hello, Some(Value::Null));
+        let s = step(json!({"conn": "a", "token": {"repeat": "ab", "times": 3}, "via": "cookie", "send": {}})).unwrap();
+        assert_eq!(s.credentials.unwrap().token, "ababab");
+        let s = step(json!({"conn": "a", "token": "Basic x", "via": "authorization", "send": {}}))
+            .unwrap();
+        assert_eq!(s.credentials.unwrap().via, Via::Authorization);
+        assert!(
+            step(json!({"conn": "a", "via": "query", "send": {}})).is_err(),
+            "via needs a token"
+        );
+        assert!(step(json!({"conn": "a", "token": "t", "via": "body", "send": {}})).is_err());
+        assert!(step(json!({"conn": "a", "token": 5, "send": {}})).is_err());
+        assert!(step(json!({"conn": "a", "token": {"repeat": "x"}, "send": {}})).is_err());
+    }
+
+    fn expect_refused_takes_a_status() {
+        let s = step(json!({"conn": "a", "token": "t", "expect_refused": 401})).unwrap();
+        assert!(matches!(s.action, Action::ExpectRefused(401)));
+        assert!(step(json!({"conn": "a", "expect_refused": 101})).is_err());
+        assert!(step(json!({"conn": "a", "expect_refused": "401"})).is_err());
+        assert!(
+            step(json!({"conn": "a", "hello": null, "expect_refused": 401})).is_err(),
+            "a refused connection has no hello"
+        );
+    }
 }

@@ -2,6 +2,12 @@
 //! starts its own server on `127.0.0.1:0` with a freshly seeded store and stops it afterwards,
 //! so trials share nothing and run in parallel.
 //!
+//! A scenario with `"auth"` gets the demo as `--token` runs it: the bindings under
+//! `Policy::Enforced`, `demo::ensure_users` for its tokens (after the seed, so `admin` is id 1
+//! and new names are created in name order from id 102: `alice` 102, `bob` 103), and the
+//! token authenticator with anonymous connections allowed or not. Without `"auth"` it is the
+//! open playground. The scenario's limits go to the engine either way.
+//!
 //! Adding the sync adapter is one more [`Adapter`] variant, a line in [`Target::ALL`] and an
 //! arm in [`Target::start`] and [`Server::stop`]; the scenario files stay as they are.
 
@@ -14,6 +20,8 @@ use chanbind_engine::config::Limits;
 use chanbind_engine::store::{MemoryStore, Store};
 use chanbind_engine::Engine;
 use chanbind_examples::demo;
+
+use crate::scenario::AuthSetup;
 
 /// The server side of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,9 +99,14 @@ impl Target {
         }
     }
 
-    /// Starts a server with a freshly seeded store on `127.0.0.1:0`, on the current runtime.
-    pub async fn start(&self) -> Result<Server, String> {
-        let registry = demo::registry().map_err(|e| format!("demo registry: {e}"))?;
+    /// Starts a server with a freshly seeded store on `127.0.0.1:0`, on the current runtime:
+    /// the open playground without `auth`, the enforced policy with it.
+    pub async fn start(&self, auth: Option<&AuthSetup>, limits: &Limits) -> Result<Server, String> {
+        let policy = match auth {
+            Some(_) => demo::Policy::Enforced,
+            None => demo::Policy::Open,
+        };
+        let registry = demo::registry_with(policy).map_err(|e| format!("demo registry: {e}"))?;
         let (store, pg): (Arc<dyn Store>, Option<PgGuard>) = match self.store {
             StoreKind::Memory => (Arc::new(MemoryStore::new(&registry)), None),
             StoreKind::Postgres => {
@@ -124,9 +137,21 @@ impl Target {
             demo::seed(&registry, store.as_ref())
                 .await
                 .map_err(|e| format!("seeding: {e}"))?;
-            let engine = Engine::start(registry, Arc::clone(&store), Limits::default())
-                .await
-                .map_err(|e| format!("engine: {e}"))?;
+            let authenticator = match auth {
+                Some(auth) => Some(
+                    demo::ensure_users(&registry, store.as_ref(), &auth.tokens)
+                        .await
+                        .map_err(|e| format!("creating the token users: {e}"))?,
+                ),
+                None => None,
+            };
+            let mut builder = Engine::builder(registry, Arc::clone(&store)).limits(limits.clone());
+            if let (Some(auth), Some(authenticator)) = (auth, authenticator) {
+                builder = builder
+                    .authenticator(authenticator)
+                    .allow_anonymous(auth.anonymous);
+            }
+            let engine = builder.start().await.map_err(|e| format!("engine: {e}"))?;
             let running = match self.adapter {
                 Adapter::Async => {
                     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
