@@ -55,11 +55,13 @@ pub enum StreamMsg {
     /// Queues the reply of a live query's request, in order with the query's pushes.
     Snapshot {
         /// The connection.
-        conn: ConnId,
+        conn: ConnHandle,
         /// The subscription's key.
         key: SubKey,
         /// The encoded reply.
         frame: Frame,
+        /// The reply's data, the baseline for the subscriber's next push.
+        data: Arc<serde_json::Value>,
     },
     /// Registers a change feed (`subscribe`) over the rows matching `filter`.
     WatchFeed {
@@ -144,7 +146,7 @@ impl Actor for StreamActor {
                 state.remove(conn.id, |k, _| *k == key);
                 state.queries.watch(conn, key, event, spec);
             }
-            StreamMsg::Snapshot { conn, key, frame } => state.queries.snapshot(&myself, conn, &key, frame),
+            StreamMsg::Snapshot { conn, key, frame, data } => state.queries.snapshot(&myself, &conn, &key, frame, data),
             StreamMsg::WatchFeed { conn, key, event, filter, view } => {
                 state.remove(conn.id, |k, _| *k == key);
                 state.feeds.watch(conn, key, event, filter, view);

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use super::render_row;
 use crate::actors::StreamMsg;
 use crate::binding::{Handler, ModelBinding, Registry};
-use crate::change::Change;
+use crate::change::{Change, ChangeKind};
 use crate::engine::Engine;
 use crate::filter::Filter;
 use crate::form::form_fields;
@@ -192,7 +192,7 @@ impl Run<'_> {
             // The reply goes through the actor, in order with the query's pushes.
             (Some(data), Some(key)) => {
                 let frame = encode_reply(&self.reply_to, &data);
-                self.send_to_stream(StreamMsg::Snapshot { conn: self.conn.id, key, frame });
+                self.send_to_stream(StreamMsg::Snapshot { conn: self.conn.clone(), key, frame, data: Arc::new(data) });
             }
             (Some(data), None) => self.reply(Ok(data)),
             (None, key) => {
@@ -216,7 +216,10 @@ impl Run<'_> {
         match inner.store.execute(write.op(&inner.registry, binding, view.scope().clone())).await {
             Ok(StoreOutput::Changed(Some(change))) => {
                 self.reply(Ok(render(&change)));
-                self.engine.publish(change);
+                // An update that changed nothing has nothing to tell subscribers.
+                if change.kind != ChangeKind::Updated || change.old != change.new {
+                    self.engine.publish(change);
+                }
             }
             other => self.reply(Err(failure(other))),
         }

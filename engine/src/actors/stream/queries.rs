@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ractor::ActorRef;
+use serde_json::Value;
 
 use super::{FrameCache, StreamMsg};
 use crate::change::Change;
@@ -32,6 +33,8 @@ struct QuerySub {
     pending: bool,
     /// A change touched the query while this subscriber was pending.
     missed: bool,
+    /// The result this subscriber last received, so an unchanged result is not pushed again.
+    last: Option<Arc<Value>>,
 }
 
 struct LiveQuery {
@@ -74,20 +77,29 @@ impl LiveQueries {
             in_flight: false,
             dirty: false,
         });
-        query.subs.push(QuerySub { conn, key, event, pending: true, missed: false });
+        query.subs.push(QuerySub { conn, key, event, pending: true, missed: false, last: None });
     }
 
     /// Queues a request's reply and releases the subscriber's pushes.
-    pub(super) fn snapshot(&mut self, myself: &ActorRef<StreamMsg>, conn: ConnId, key: &SubKey, frame: Frame) {
+    pub(super) fn snapshot(
+        &mut self,
+        myself: &ActorRef<StreamMsg>,
+        conn: &ConnHandle,
+        key: &SubKey,
+        frame: Frame,
+        data: Arc<Value>,
+    ) {
+        // The reply goes out whatever happened to the subscription meanwhile.
+        conn.out.send(frame);
         let found = self.queries.iter_mut().find_map(|(id, q)| {
             q.subs
                 .iter_mut()
-                .find(|s| s.conn.id == conn && s.key == *key && s.pending)
+                .find(|s| s.conn.id == conn.id && s.key == *key && s.pending)
                 .map(|s| (*id, s))
         });
         let Some((id, sub)) = found else { return };
         sub.pending = false;
-        sub.conn.out.send(frame);
+        sub.last = Some(data);
         if std::mem::take(&mut sub.missed) {
             self.schedule(myself, id);
         }
@@ -176,8 +188,24 @@ impl LiveQueries {
         let mut gone = Vec::new();
         match result.as_ref().ok().and_then(|out| q.spec.render(out)) {
             Some(data) => {
-                let mut frames = FrameCache::new(&self.stats, |event, _| encode_reply(event, &data));
-                for sub in q.subs.iter().filter(|s| !s.pending) {
+                let data = Arc::new(data);
+                let mut frames = FrameCache::new(&self.stats, |event, _| encode_reply(event, &*data));
+                // Subscribers mostly share their last result, so compare each distinct one once.
+                let mut same: Option<(*const Value, bool)> = None;
+                for sub in q.subs.iter_mut().filter(|s| !s.pending) {
+                    let unchanged = match &sub.last {
+                        Some(last) if same.is_some_and(|(p, _)| p == Arc::as_ptr(last)) => same.is_some_and(|(_, eq)| eq),
+                        Some(last) => {
+                            let eq = **last == *data;
+                            same = Some((Arc::as_ptr(last), eq));
+                            eq
+                        }
+                        None => false,
+                    };
+                    if unchanged {
+                        continue;
+                    }
+                    sub.last = Some(Arc::clone(&data));
                     if !frames.deliver(&sub.conn, &sub.event.to_string(), &q.spec.view) {
                         gone.push(sub.conn.id);
                     }
