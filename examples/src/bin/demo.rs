@@ -22,6 +22,8 @@ use tracing_subscriber::EnvFilter;
 enum Adapter {
     /// tokio and tokio-tungstenite.
     Async,
+    /// One thread per connection on mio and tungstenite (`chanbind-sync`).
+    Sync,
 }
 
 /// The chanbind demo server.
@@ -89,8 +91,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .await?;
     let server = match args.adapter {
         Adapter::Async => chanbind_async::bind(args.listen, engine, ServerConfig::default()).await?,
+        // The blocking server's handle differs from the async one, so this arm serves until
+        // Ctrl-C itself. `bind` only spawns threads; `shutdown` joins them, off the workers.
+        Adapter::Sync => {
+            let config = chanbind_sync::ServerConfig::default();
+            let server = chanbind_sync::bind(args.listen, engine, config)?;
+            tracing::info!(adapter = ?args.adapter, "listening on ws://{}/", server.local_addr());
+            tokio::signal::ctrl_c().await?;
+            tracing::info!("shutting down");
+            tokio::task::spawn_blocking(move || server.shutdown()).await?;
+            return Ok(());
+        }
     };
-    tracing::info!(adapter = ?args.adapter, "listening on ws://{}/", server.local_addr());
+    let addr = server.local_addr();
+    tracing::info!(adapter = ?args.adapter, "listening on ws://{addr}/ (WebSocket) and http://{addr}/api/ (HTTP)");
     tokio::signal::ctrl_c().await?;
     tracing::info!("shutting down");
     server.shutdown().await;

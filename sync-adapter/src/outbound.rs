@@ -1,0 +1,127 @@
+//! The engine's `Outbound` on a bounded crossbeam channel plus the connection's mio `Waker`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use chanbind_engine::outbound::Outbound;
+use chanbind_engine::protocol::Frame;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use mio::Waker;
+
+/// The sending half of a connection's outbound queue. Actors and jobs call it from any thread;
+/// it never blocks. When the queue is full the connection is marked slow and its thread closes
+/// it with 4008.
+pub(crate) struct ChannelOutbound {
+    tx: Sender<Frame>,
+    waker: Arc<Waker>,
+    /// Set while the connection thread is awake and will drain the queue before it sleeps
+    /// again, so a burst of pushes (or the thread's own replies) costs one wake-up at most.
+    awake: AtomicBool,
+    slow: AtomicBool,
+}
+
+impl ChannelOutbound {
+    /// A queue of `capacity` frames whose sends wake `waker`.
+    pub(crate) fn new(capacity: usize, waker: Arc<Waker>) -> (Arc<Self>, Receiver<Frame>) {
+        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+        let out = ChannelOutbound {
+            tx,
+            waker,
+            awake: AtomicBool::new(true),
+            slow: AtomicBool::new(false),
+        };
+        (Arc::new(out), rx)
+    }
+
+    /// Whether a send found the queue full.
+    pub(crate) fn is_slow(&self) -> bool {
+        self.slow.load(Ordering::Acquire)
+    }
+
+    /// The connection thread is about to drain the queue and then sleep: from now on a send
+    /// must wake it.
+    pub(crate) fn going_to_sleep(&self) {
+        self.awake.store(false, Ordering::SeqCst);
+    }
+
+    /// The connection thread woke up; it drains the queue before sleeping again.
+    pub(crate) fn woke_up(&self) {
+        self.awake.store(true, Ordering::SeqCst);
+    }
+
+    fn wake(&self) {
+        if let Err(e) = self.waker.wake() {
+            tracing::warn!(error = %e, "cannot wake a connection thread");
+        }
+    }
+}
+
+impl Outbound for ChannelOutbound {
+    fn send(&self, frame: Frame) -> bool {
+        match self.tx.try_send(frame) {
+            Ok(()) => {
+                // The queue is filled before the flag is read, so either the thread sees the
+                // frame in the drain it does after `going_to_sleep`, or this send wakes it.
+                if !self.awake.swap(true, Ordering::SeqCst) {
+                    self.wake();
+                }
+                true
+            }
+            Err(TrySendError::Full(_)) => {
+                if !self.slow.swap(true, Ordering::AcqRel) {
+                    self.wake();
+                }
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::{Events, Poll, Token};
+    use std::time::Duration;
+
+    fn frame(s: &str) -> Frame {
+        Frame::from(s.to_owned())
+    }
+
+    #[test]
+    fn a_full_queue_marks_the_connection_slow_and_wakes_it() {
+        let mut poll = Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
+        let (out, rx) = ChannelOutbound::new(2, waker);
+        out.going_to_sleep();
+        assert!(out.send(frame("1")));
+        assert!(out.send(frame("2")));
+        assert!(!out.is_slow());
+        assert!(!out.send(frame("3")));
+        assert!(out.is_slow());
+        let mut events = Events::with_capacity(4);
+        poll.poll(&mut events, Some(Duration::from_secs(1)))
+            .unwrap();
+        assert!(!events.is_empty(), "the thread was woken");
+        assert_eq!(rx.try_iter().count(), 2);
+        drop(rx);
+        assert!(!out.send(frame("4")), "a closed connection refuses");
+    }
+
+    #[test]
+    fn an_awake_thread_is_not_woken_again() {
+        let mut poll = Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
+        let (out, _rx) = ChannelOutbound::new(8, waker);
+        assert!(out.send(frame("reply")));
+        let mut events = Events::with_capacity(4);
+        poll.poll(&mut events, Some(Duration::from_millis(50)))
+            .unwrap();
+        assert!(events.is_empty(), "no wake-up while awake");
+        out.going_to_sleep();
+        assert!(out.send(frame("push")));
+        poll.poll(&mut events, Some(Duration::from_secs(1)))
+            .unwrap();
+        assert!(!events.is_empty(), "a push wakes a sleeping thread");
+    }
+}

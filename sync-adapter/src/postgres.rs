@@ -1,0 +1,301 @@
+//! The PostgreSQL store on the blocking `postgres` crate, with a small pool of connections and
+//! per-connection prepared statements.
+//!
+//! It runs the statements [`chanbind_engine::sql`] builds, the same text as the async adapter's
+//! store, so it answers every op exactly as the in-memory store does.
+//!
+//! ```no_run
+//! # fn demo(registry: chanbind_engine::binding::Registry) -> Result<(), Box<dyn std::error::Error>> {
+//! use chanbind_sync::postgres::{PgConfig, PgStore};
+//!
+//! let store = PgStore::connect(PgConfig {
+//!     url: "postgres://postgres@127.0.0.1:5432/app".into(),
+//!     schema: None,
+//!     pool_size: 16,
+//! })?;
+//! store.migrate(&registry)?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every connection runs with `TimeZone=UTC` and `extra_float_digits=1`, whatever the server's
+//! defaults, and with `search_path` set to the configured schema, if any.
+//!
+//! The store blocks the thread that polls its futures ([`Store::is_blocking`] is `true`): the
+//! sync adapter polls them on connection threads, and the engine refreshes live queries on
+//! tokio's blocking threads. The `postgres` crate panics on a tokio worker thread, so neither
+//! this store nor its methods may be called from async code directly; use
+//! `tokio::task::spawn_blocking` there.
+
+mod error;
+mod pool;
+
+pub use error::{PgError, PgErrorKind};
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chanbind_engine::binding::Registry;
+use chanbind_engine::sql::{self, Plan, ResultRows};
+use chanbind_engine::store::{Store, StoreFuture, StoreOp};
+use postgres::types::ToSql;
+use postgres::IsolationLevel;
+
+use error::Failure;
+use pool::{Conn, Pool};
+
+/// How long a request waits for a pooled connection, and for a new one to be made: the same
+/// limits as the async store's.
+const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where and how to connect: the same fields as `chanbind_async::postgres::PgConfig`.
+#[derive(Debug, Clone)]
+pub struct PgConfig {
+    /// A libpq-style URL or key-value string (`postgres://user@host:5432/db`).
+    pub url: String,
+    /// A schema to create if missing and to put first (and alone) on every connection's
+    /// `search_path`; for isolating tests. A plain lower-case identifier.
+    pub schema: Option<String>,
+    /// The most connections the pool keeps open (at least 1).
+    pub pool_size: usize,
+}
+
+/// A [`Store`] on PostgreSQL, on the blocking `postgres` crate.
+pub struct PgStore {
+    pool: Pool,
+    schema: Option<String>,
+    /// Table to stream, for naming the stream whose rows block a delete.
+    streams: RwLock<Arc<HashMap<String, String>>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A plain lower-case SQL identifier, the same rule the registry applies to tables.
+fn is_plain_identifier(name: &str) -> bool {
+    name.len() <= 63
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl PgStore {
+    /// Opens a pool and checks that one connection works. With a schema, creates it if it is
+    /// missing.
+    pub fn connect(config: PgConfig) -> Result<PgStore, PgError> {
+        let mut pg: postgres::Config = config.url.parse().map_err(|e| {
+            PgError::with_source(PgErrorKind::Config, "the database URL is not valid", e)
+        })?;
+        if let Some(schema) = &config.schema {
+            if !is_plain_identifier(schema) {
+                return Err(PgError::new(
+                    PgErrorKind::Config,
+                    format!("{schema:?} is not a plain lower-case identifier"),
+                ));
+            }
+        }
+        let mut options = pg.get_options().map(str::to_owned).unwrap_or_default();
+        options.push_str(" -c TimeZone=UTC -c extra_float_digits=1");
+        if let Some(schema) = &config.schema {
+            options.push_str(&format!(" -c search_path={schema}"));
+        }
+        pg.options(options.trim_start());
+        if pg.get_application_name().is_none() {
+            pg.application_name("chanbind");
+        }
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let pool = Pool::new(pg, config.pool_size, WAIT_TIMEOUT);
+        // The first connection is made here, outside the pool's wait, so a bad address or
+        // password fails now with the driver's reason.
+        let mut client = pool
+            .connect()
+            .map_err(|e| PgError::with_source(PgErrorKind::Connect, "no connection", e))?;
+        if let Some(schema) = &config.schema {
+            // The search path names the schema before it exists; PostgreSQL re-reads the path
+            // once it does, so tables made afterwards land in it.
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                .map_err(|e| {
+                    PgError::with_source(PgErrorKind::Schema, "cannot create the schema", e)
+                })?;
+        }
+        pool.give(Conn::new(client));
+        Ok(PgStore {
+            pool,
+            schema: config.schema,
+            streams: RwLock::default(),
+        })
+    }
+
+    fn conn(&self) -> Result<pool::Pooled<'_>, PgError> {
+        self.pool.get().map_err(|e| match e {
+            Failure::Pool(Some(e)) | Failure::Db(e) => {
+                PgError::with_source(PgErrorKind::Connect, "no connection", e)
+            }
+            Failure::Pool(None) => {
+                PgError::new(PgErrorKind::Connect, "no connection: the pool stayed busy")
+            }
+        })
+    }
+
+    /// Creates every bound table that is missing ([`sql::create_tables`]), in one transaction
+    /// under an advisory lock so concurrent servers do not race. Running it again changes
+    /// nothing. Also [`register`](Self::register)s the bindings.
+    pub fn migrate(&self, registry: &Registry) -> Result<(), PgError> {
+        let schema_error = |e| PgError::with_source(PgErrorKind::Schema, "migration failed", e);
+        let mut conn = self.conn()?;
+        let mut tx = conn.client.transaction().map_err(schema_error)?;
+        tx.batch_execute("SELECT pg_advisory_xact_lock(hashtext('chanbind.migrate'))")
+            .map_err(schema_error)?;
+        for statement in sql::create_tables(registry) {
+            tx.batch_execute(&statement).map_err(schema_error)?;
+        }
+        tx.commit().map_err(schema_error)?;
+        self.register(registry);
+        Ok(())
+    }
+
+    /// Tells the store which stream each table serves, so a delete refused by another
+    /// table's foreign key names that stream. [`migrate`](Self::migrate) does this itself.
+    pub fn register(&self, registry: &Registry) {
+        let mut map = HashMap::clone(&self.streams());
+        map.extend(
+            registry
+                .models()
+                .map(|b| (b.table().to_owned(), b.stream().to_owned())),
+        );
+        *self.streams.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(map);
+    }
+
+    fn streams(&self) -> Arc<HashMap<String, String>> {
+        Arc::clone(&self.streams.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Drops the configured schema and everything in it; for tests' cleanup. Refused when no
+    /// schema is configured, so it never drops `public`.
+    pub fn drop_schema(&self) -> Result<(), PgError> {
+        let Some(schema) = &self.schema else {
+            return Err(PgError::new(PgErrorKind::Config, "no schema is configured"));
+        };
+        self.conn()?
+            .client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .map_err(|e| PgError::with_source(PgErrorKind::Schema, "cannot drop the schema", e))
+    }
+
+    /// Runs the plan's statements in one transaction and collects their text columns.
+    fn run(&self, plan: &Plan) -> Result<Vec<ResultRows>, Failure> {
+        let mut conn = self.pool.get()?;
+        let (client, statements) = conn.split();
+        let mut tx = if plan.read_only {
+            // One snapshot for a search's count and its rows.
+            client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?
+        } else {
+            client.transaction()?
+        };
+        let mut results = Vec::with_capacity(plan.statements.len());
+        for statement in &plan.statements {
+            let prepared = Conn::prepared(statements, &mut tx, &statement.text)?;
+            let params: Vec<&(dyn ToSql + Sync)> = statement
+                .params
+                .iter()
+                .map(|p| p as &(dyn ToSql + Sync))
+                .collect();
+            let rows = tx.query(&prepared, &params)?;
+            let rows = rows
+                .iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| row.try_get::<_, Option<String>>(i))
+                        .collect()
+                })
+                .collect::<Result<ResultRows, _>>()?;
+            results.push(rows);
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+}
+
+impl Store for PgStore {
+    fn execute(&self, op: StoreOp) -> StoreFuture<'_> {
+        // The work happens when the future is first polled, on the polling thread: a
+        // connection thread, or one of tokio's blocking threads (see `is_blocking`).
+        Box::pin(async move {
+            let plan = sql::plan(&op);
+            match self.run(&plan) {
+                Ok(results) => sql::decode(&op, results),
+                Err(failure) => {
+                    let streams = self.streams();
+                    Err(error::classify(&op, &failure, |table| {
+                        streams.get(table).cloned()
+                    }))
+                }
+            }
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn is_blocking(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        assert!(is_plain_identifier("parity_123_456"));
+        assert!(!is_plain_identifier("Parity"));
+        assert!(!is_plain_identifier("a b"));
+        assert!(!is_plain_identifier("x\";drop"));
+        assert!(!is_plain_identifier(""));
+        assert!(!is_plain_identifier("9a"));
+    }
+
+    #[test]
+    fn bad_configs_are_refused_before_connecting() {
+        let config = |url: &str, schema: Option<&str>| PgConfig {
+            url: url.to_owned(),
+            schema: schema.map(str::to_owned),
+            pool_size: 1,
+        };
+        let e = PgStore::connect(config("not a url ::", None)).unwrap_err();
+        assert_eq!(e.kind(), PgErrorKind::Config);
+        let e = PgStore::connect(config("postgres://x@127.0.0.1/db", Some("a-b"))).unwrap_err();
+        assert_eq!(e.kind(), PgErrorKind::Config);
+    }
+
+    #[test]
+    fn an_unreachable_server_is_a_connect_error() {
+        let config = PgConfig {
+            url: "postgres://x@127.0.0.1:1/db".into(),
+            schema: None,
+            pool_size: 1,
+        };
+        let e = PgStore::connect(config).unwrap_err();
+        assert_eq!(e.kind(), PgErrorKind::Connect);
+        assert!(!e.to_string().contains("127.0.0.1:1"), "{e}");
+    }
+}

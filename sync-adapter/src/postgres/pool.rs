@@ -1,0 +1,179 @@
+//! A small pool of blocking `postgres` connections, each with its own prepared statements.
+//!
+//! Permits are tokens in a bounded crossbeam channel: taking one bounds the connections in
+//! use, and a connection is made only when no idle one is left, so an unreachable database
+//! fails a request at once instead of after the whole wait.
+
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use postgres::{Client, NoTls, Statement};
+
+use super::error::Failure;
+
+/// Prepared statements kept per connection. Statement texts repeat (one per op shape), but a
+/// client choosing ever new filter combinations should not grow a connection without bound.
+const MAX_STATEMENTS: usize = 512;
+
+/// One pooled connection and its statement cache.
+pub(crate) struct Conn {
+    pub(crate) client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Conn {
+    pub(crate) fn new(client: Client) -> Self {
+        Conn {
+            client,
+            statements: HashMap::new(),
+        }
+    }
+
+    /// The statement prepared for `text` on this connection, prepared now if it is new.
+    /// Prepared statements outlive transactions, so preparing inside one is fine.
+    pub(crate) fn prepared(
+        statements: &mut HashMap<String, Statement>,
+        tx: &mut postgres::Transaction<'_>,
+        text: &str,
+    ) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = statements.get(text) {
+            return Ok(statement.clone());
+        }
+        let statement = tx.prepare(text)?;
+        if statements.len() >= MAX_STATEMENTS {
+            statements.clear();
+        }
+        statements.insert(text.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    /// The client and the cache, borrowed apart so a transaction can use both.
+    pub(crate) fn split(&mut self) -> (&mut Client, &mut HashMap<String, Statement>) {
+        (&mut self.client, &mut self.statements)
+    }
+}
+
+/// The pool.
+pub(crate) struct Pool {
+    config: postgres::Config,
+    idle: Mutex<Vec<Conn>>,
+    permits: (Sender<()>, Receiver<()>),
+    wait: Duration,
+}
+
+impl Pool {
+    /// A pool of at most `size` connections (at least 1) that waits `wait` for one to free up.
+    pub(crate) fn new(config: postgres::Config, size: usize, wait: Duration) -> Pool {
+        let size = size.max(1);
+        let permits = crossbeam_channel::bounded(size);
+        for _ in 0..size {
+            let _ = permits.0.send(());
+        }
+        Pool {
+            config,
+            idle: Mutex::new(Vec::new()),
+            permits,
+            wait,
+        }
+    }
+
+    /// A new connection outside the pool's count, for setting up.
+    pub(crate) fn connect(&self) -> Result<Client, postgres::Error> {
+        self.config.connect(NoTls)
+    }
+
+    /// Hands a connection made elsewhere to the pool, to be reused.
+    pub(crate) fn give(&self, conn: Conn) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+    }
+
+    /// A connection: an idle one, or a new one when none is idle.
+    pub(crate) fn get(&self) -> Result<Pooled<'_>, Failure> {
+        self.permits
+            .1
+            .recv_timeout(self.wait)
+            .map_err(|_| Failure::Pool(None))?;
+        let permit = Permit(&self.permits.0);
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match idle {
+                // A connection the server closed while idle is dropped, not handed out.
+                Some(conn) if conn.client.is_closed() => continue,
+                Some(conn) => {
+                    return Ok(Pooled {
+                        pool: self,
+                        conn: Some(conn),
+                        _permit: permit,
+                    })
+                }
+                None => break,
+            }
+        }
+        let client = self.connect().map_err(|e| Failure::Pool(Some(e)))?;
+        Ok(Pooled {
+            pool: self,
+            conn: Some(Conn::new(client)),
+            _permit: permit,
+        })
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
+        // A `postgres::Client` blocks as it closes, which panics on a tokio worker, and the
+        // store's last handle is often let go there: by a stream actor's state as the engine
+        // stops. Off the runtime, the connections close here; on it, on a thread of their own.
+        if !idle.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
+            let closer = std::thread::Builder::new().name("chanbind-pg-close".into());
+            if let Err(e) = closer.spawn(move || drop(idle)) {
+                tracing::warn!(error = %e, "cannot start a thread to close PostgreSQL connections");
+            }
+        }
+    }
+}
+
+/// Gives its permit back when dropped, whatever happened to the connection.
+struct Permit<'a>(&'a Sender<()>);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.try_send(());
+    }
+}
+
+/// A connection out of the pool; it goes back when dropped, unless it broke.
+pub(crate) struct Pooled<'a> {
+    pool: &'a Pool,
+    conn: Option<Conn>,
+    // Declared last: dropped after the connection is back among the idle ones.
+    _permit: Permit<'a>,
+}
+
+impl Deref for Pooled<'_> {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        self.conn.as_ref().expect("present until drop")
+    }
+}
+
+impl DerefMut for Pooled<'_> {
+    fn deref_mut(&mut self) -> &mut Conn {
+        self.conn.as_mut().expect("present until drop")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take().filter(|c| !c.client.is_closed()) {
+            self.pool.give(conn);
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The blocking PostgreSQL store, directly and behind the sync server: writes, pushes, live
+//! queries re-read on tokio's blocking threads, and conflicts.
+//!
+//! Needs `DATABASE_URL`; without it each test prints a notice and passes, except under
+//! `CI=true`, where it fails.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chanbind_engine::config::Limits;
+use chanbind_engine::filter::{Filter, Ordering};
+use chanbind_engine::store::{Store, StoreOp, StoreOutput};
+use chanbind_engine::Engine;
+use chanbind_sync::postgres::{PgConfig, PgStore};
+use chanbind_sync::{EngineRuntime, ServerConfig};
+use serde_json::json;
+
+use crate::common::{self, connect, next, request};
+
+/// The database URL, or `None` (with a notice) when the test should be skipped.
+fn database_url(test: &str) -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("DATABASE_URL is not set under CI")
+        }
+        _ => {
+            eprintln!("NOTICE: {test} skipped: DATABASE_URL is not set");
+            None
+        }
+    }
+}
+
+/// A store in a fresh schema of its own, migrated; the schema is dropped with the guard.
+struct Schema {
+    store: Arc<PgStore>,
+    name: String,
+}
+
+impl Schema {
+    fn new(url: String, test: &str) -> Schema {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let schema = format!("sync_{test}_{}_{nanos}", std::process::id());
+        let store = PgStore::connect(PgConfig {
+            url,
+            schema: Some(schema.clone()),
+            pool_size: 4,
+        })
+        .unwrap();
+        store.migrate(&common::registry()).unwrap();
+        Schema {
+            store: Arc::new(store),
+            name: schema,
+        }
+    }
+
+    fn store_schema(&self) -> Option<String> {
+        Some(self.name.clone())
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        if let Err(e) = self.store.drop_schema() {
+            eprintln!("cannot drop the test schema: {e}");
+        }
+    }
+}
+
+#[test]
+fn the_blocking_store_answers_ops_directly() {
+    let Some(url) = database_url("the_blocking_store_answers_ops_directly") else {
+        return;
+    };
+    let schema = Schema::new(url, "ops");
+    let store = &schema.store;
+    assert!(store.is_blocking());
+    assert_eq!(store.kind(), "postgres");
+    let registry = common::registry();
+    let tasks = Arc::clone(registry.get("todo.Task").unwrap());
+    let values = chanbind_engine::validate::validate_write(
+        &tasks,
+        json!({"title": "one", "priority": 2}).as_object().unwrap(),
+        chanbind_engine::validate::WriteMode::Create,
+    )
+    .unwrap();
+    let inserted = futures_executor::block_on(store.execute(StoreOp::Insert {
+        binding: Arc::clone(&tasks),
+        values,
+    }))
+    .unwrap();
+    let StoreOutput::Changed(Some(change)) = inserted else {
+        panic!("{inserted:?}")
+    };
+    let get = StoreOp::Get {
+        binding: Arc::clone(&tasks),
+        pk: change.pk,
+        scope: Filter::everything(),
+    };
+    let StoreOutput::Row(Some(row)) = futures_executor::block_on(store.execute(get)).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(row["title"], "one");
+    assert_eq!(row["priority"], 2);
+    let search = StoreOp::Search {
+        binding: Arc::clone(&tasks),
+        filter: Filter::everything(),
+        order: Ordering::by_pk(),
+        offset: 0,
+        limit: 10,
+    };
+    // The same statement twice: the second runs the connection's prepared copy.
+    for _ in 0..2 {
+        let StoreOutput::Page { count, rows } =
+            futures_executor::block_on(store.execute(search.clone())).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((count, rows.len()), (1, 1));
+    }
+    let missing = StoreOp::Get {
+        binding: tasks,
+        pk: 999,
+        scope: Filter::everything(),
+    };
+    assert_eq!(
+        futures_executor::block_on(store.execute(missing)).unwrap(),
+        StoreOutput::Row(None)
+    );
+}
+
+#[test]
+fn the_sync_server_on_postgres_pushes_rows_and_live_queries() {
+    let Some(url) = database_url("the_sync_server_on_postgres_pushes_rows_and_live_queries") else {
+        return;
+    };
+    let schema = Schema::new(url, "server");
+    let store: Arc<dyn Store> = Arc::clone(&schema.store) as Arc<dyn Store>;
+    let runtime =
+        EngineRuntime::start(Engine::builder(common::registry(), store).limits(Limits::default()))
+            .unwrap();
+    let server = runtime
+        .bind("127.0.0.1:0", ServerConfig::default())
+        .unwrap();
+    let mut writer = connect(server.local_addr());
+    let mut reader = connect(server.local_addr());
+    let created = request(
+        &mut writer,
+        json!({"event": "auth.User.create", "data": {"username": "admin", "email": "a@example.com"}}),
+    );
+    assert_eq!(created["data"]["success"], true, "{created}");
+    let id = created["data"]["id"].clone();
+    let row = request(
+        &mut reader,
+        json!({"event": "auth.User.retrieve", "data": {"id": id}}),
+    );
+    assert_eq!(row["data"]["username"], "admin", "{row}");
+    let search = request(
+        &mut reader,
+        json!({"event": "auth.User.search#all", "data": {"query": "ADMIN"}}),
+    );
+    assert_eq!(search["data"]["count"], 1, "{search}");
+    request(
+        &mut writer,
+        json!({"event": "auth.User.update", "data": {"id": id, "username": "Changed Username"}}),
+    );
+    // The row push comes from the change itself; the search's from a re-read that the engine
+    // runs on a blocking thread, since this store blocks.
+    let mut row_push = None;
+    let mut search_push = None;
+    while row_push.is_none() || search_push.is_none() {
+        let push = next(&mut reader);
+        match push["event"].as_str().unwrap() {
+            "auth.User.retrieve" => row_push = Some(push),
+            "auth.User.search#all" => search_push = Some(push),
+            other => panic!("unexpected push {other}"),
+        }
+    }
+    assert_eq!(row_push.unwrap()["data"]["username"], "Changed Username");
+    let search_push = search_push.unwrap();
+    assert_eq!(
+        search_push["data"]["count"], 0,
+        "the row left the query: {search_push}"
+    );
+    let clash = request(
+        &mut writer,
+        json!({"event": "auth.User.create#dup", "data": {"username": "Changed Username"}}),
+    );
+    assert_eq!(clash["error"]["code"], "conflict", "{clash}");
+    assert!(clash["error"]["fields"]["username"].is_array(), "{clash}");
+    let missing = request(
+        &mut writer,
+        json!({"event": "auth.User.update", "data": {"id": 999, "username": "x"}}),
+    );
+    assert_eq!(missing["error"]["code"], "not_found", "{missing}");
+    server.shutdown();
+    drop(runtime);
+}
+
+#[test]
+fn the_store_may_be_dropped_on_a_tokio_worker() {
+    let Some(url) = database_url("the_store_may_be_dropped_on_a_tokio_worker") else {
+        return;
+    };
+    let schema = Schema::new(url.clone(), "drop");
+    // A second store on the same schema, whose last handle goes away on a worker, the way a
+    // stream actor's state lets go of it when the engine stops.
+    let config = PgConfig {
+        url,
+        schema: schema.store_schema(),
+        pool_size: 2,
+    };
+    let store = Arc::new(PgStore::connect(config).unwrap());
+    let tasks = Arc::clone(common::registry().get("todo.Task").unwrap());
+    let get = StoreOp::Get {
+        binding: tasks,
+        pk: 1,
+        scope: Filter::everything(),
+    };
+    assert_eq!(
+        futures_executor::block_on(store.execute(get)).unwrap(),
+        StoreOutput::Row(None)
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let dropped = runtime.block_on(async move { tokio::spawn(async move { drop(store) }).await });
+    assert!(dropped.is_ok(), "dropping the store on a worker panicked");
+}
