@@ -2,7 +2,8 @@
 //! and search them, some subscribing mid-burst. After the writers stop and the pushes settle,
 //! every subscriber's last frame for each subscription equals what the store holds.
 //!
-//! Runs on the in-memory store and on PostgreSQL (`DATABASE_URL`; required under `CI=true`).
+//! Runs on both adapters, each on the in-memory store and on PostgreSQL (`DATABASE_URL`;
+//! required under `CI=true`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -95,13 +96,43 @@ async fn truth(addr: std::net::SocketAddr) -> HashMap<String, Value> {
     out
 }
 
-async fn run(store: Arc<dyn Store>) {
+/// The server under test.
+#[derive(Clone, Copy)]
+enum Adapter {
+    Async,
+    Sync,
+}
+
+async fn run(adapter: Adapter, store: Arc<dyn Store>) {
     let registry = demo::registry().expect("bindings");
-    demo::seed(&registry, store.as_ref()).await.expect("seed");
+    let seeding = Arc::clone(&store);
+    let registry = tokio::task::spawn_blocking(move || {
+        // A blocking store must not run on a tokio worker; the memory store does not mind.
+        futures_executor::block_on(demo::seed(&registry, seeding.as_ref())).expect("seed");
+        registry
+    })
+    .await
+    .expect("seed task");
     let engine = Engine::start(registry, store, Limits::default()).await.expect("engine");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let server = chanbind_async::serve(listener, engine, Default::default()).expect("serve");
-    let addr = server.local_addr();
+    let (addr, stop): (std::net::SocketAddr, Box<dyn FnOnce() -> tokio::task::JoinHandle<()>>) = match adapter {
+        Adapter::Async => {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let server = chanbind_async::serve(listener, engine, Default::default()).expect("serve");
+            (server.local_addr(), Box::new(move || tokio::spawn(server.shutdown())))
+        }
+        Adapter::Sync => {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let server = chanbind_sync::serve(listener, engine, Default::default()).expect("serve");
+            (
+                server.local_addr(),
+                Box::new(move || {
+                    tokio::task::spawn_blocking(move || {
+                        server.shutdown();
+                    })
+                }),
+            )
+        }
+    };
 
     let mut watchers = Vec::new();
     let mut latest = Vec::new();
@@ -150,26 +181,57 @@ async fn run(store: Arc<dyn Store>) {
     for w in watchers {
         w.abort();
     }
-    server.shutdown().await;
+    stop().await.expect("shutdown");
+}
+
+fn postgres_url() -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "DATABASE_URL is required under CI=true");
+            eprintln!("DATABASE_URL is not set; skipping the PostgreSQL run (scripts/test sets it)");
+            None
+        }
+    }
+}
+
+fn schema() -> String {
+    format!("nogap_{}_{}", std::process::id(), rand::random::<u32>())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_subscriber_converges_on_the_memory_store() {
     let registry = demo::registry().expect("bindings");
-    run(Arc::new(MemoryStore::new(&registry))).await;
+    run(Adapter::Async, Arc::new(MemoryStore::new(&registry))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_subscriber_converges_on_postgres() {
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "DATABASE_URL is required under CI=true");
-        eprintln!("DATABASE_URL is not set; skipping the PostgreSQL run (scripts/test sets it)");
-        return;
-    };
-    let schema = format!("nogap_{}_{}", std::process::id(), rand::random::<u32>());
-    let store = PgStore::connect(PgConfig { url, schema: Some(schema), pool_size: 8 }).await.expect("connect");
+    let Some(url) = postgres_url() else { return };
+    let store = PgStore::connect(PgConfig { url, schema: Some(schema()), pool_size: 8 }).await.expect("connect");
     store.migrate(&demo::registry().expect("bindings")).await.expect("migrate");
     let store = Arc::new(store);
-    run(store.clone()).await;
+    run(Adapter::Async, store.clone()).await;
     store.drop_schema().await.expect("drop schema");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subscriber_converges_on_the_sync_adapter_and_memory_store() {
+    let registry = demo::registry().expect("bindings");
+    run(Adapter::Sync, Arc::new(MemoryStore::new(&registry))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subscriber_converges_on_the_sync_adapter_and_postgres() {
+    use chanbind_sync::postgres as sync_pg;
+    let Some(url) = postgres_url() else { return };
+    let store = tokio::task::spawn_blocking(move || {
+        let store = sync_pg::PgStore::connect(sync_pg::PgConfig { url, schema: Some(schema()), pool_size: 8 }).expect("connect");
+        store.migrate(&demo::registry().expect("bindings")).expect("migrate");
+        Arc::new(store)
+    })
+    .await
+    .expect("connect task");
+    run(Adapter::Sync, store.clone()).await;
+    tokio::task::spawn_blocking(move || store.drop_schema().expect("drop schema")).await.expect("drop task");
 }

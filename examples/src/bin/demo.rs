@@ -65,6 +65,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let policy = if args.tokens.is_empty() { demo::Policy::Open } else { demo::Policy::Enforced };
     let registry = demo::registry_with(policy)?;
     let (store, where_): (Arc<dyn Store>, String) = match &args.database_url {
+        // The blocking adapter takes the blocking store, which must not run on a tokio worker.
+        Some(url) if args.adapter == Adapter::Sync => {
+            let config = chanbind_sync::postgres::PgConfig { url: url.clone(), schema: None, pool_size: 16 };
+            let registry = registry.clone();
+            let store = tokio::task::spawn_blocking(move || {
+                let store = chanbind_sync::postgres::PgStore::connect(config)?;
+                store.migrate(&registry)?;
+                Ok::<_, chanbind_sync::postgres::PgError>(store)
+            })
+            .await??;
+            (Arc::new(store), redact(url))
+        }
         Some(url) => {
             let store = PgStore::connect(PgConfig { url: url.clone(), schema: None, pool_size: 16 }).await?;
             store.migrate(&registry).await?;
@@ -72,11 +84,25 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
         None => (Arc::new(MemoryStore::new(&registry)), "in process".to_owned()),
     };
-    if demo::seed(&registry, store.as_ref()).await? {
+    let (registry, seeded, authenticator) = {
+        let blocking = store.is_blocking();
+        let (store, tokens) = (Arc::clone(&store), args.tokens.clone());
+        let work = async move {
+            let seeded = demo::seed(&registry, store.as_ref()).await?;
+            let authenticator = demo::ensure_users(&registry, store.as_ref(), &tokens).await?;
+            Ok::<_, demo::SeedError>((registry, seeded, authenticator))
+        };
+        // A blocking store is driven on a blocking thread.
+        if blocking {
+            tokio::task::spawn_blocking(move || futures_executor::block_on(work)).await??
+        } else {
+            work.await?
+        }
+    };
+    if seeded {
         tracing::info!("seeded admin, user001..user100 and a few tasks");
     }
     tracing::info!(store = store.kind(), location = %where_, "store ready");
-    let authenticator = demo::ensure_users(&registry, store.as_ref(), &args.tokens).await?;
     if policy == demo::Policy::Open {
         tracing::warn!("NO --token GIVEN: this is an open playground; every client may read and change every row");
     } else {

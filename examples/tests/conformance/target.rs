@@ -8,8 +8,10 @@
 //! token authenticator with anonymous connections allowed or not. Without `"auth"` it is the
 //! open playground. The scenario's limits go to the engine either way.
 //!
-//! Adding the sync adapter is one more [`Adapter`] variant, a line in [`Target::ALL`] and an
-//! arm in [`Target::start`] and [`Server::stop`]; the scenario files stay as they are.
+//! The matrix is every adapter over every store (the sync adapter with its blocking
+//! PostgreSQL store); adding an adapter is one more [`Adapter`] variant, its lines in
+//! [`Target::ALL`] and an arm in [`Target::start`] and [`Server::stop`]; the scenario files stay
+//! as they are.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
@@ -17,6 +19,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use chanbind_async::postgres::{PgConfig, PgStore};
 use chanbind_async::{ServerConfig, ServerHandle};
 use chanbind_engine::config::Limits;
+use chanbind_engine::auth::TokenAuthenticator;
+use chanbind_engine::binding::Registry;
 use chanbind_engine::store::{MemoryStore, Store};
 use chanbind_engine::Engine;
 use chanbind_examples::demo;
@@ -28,6 +32,9 @@ use crate::scenario::AuthSetup;
 pub enum Adapter {
     /// `chanbind_async` on tokio and tokio-tungstenite.
     Async,
+    /// `chanbind_sync`: a thread per connection on mio and tungstenite, with the blocking
+    /// PostgreSQL store.
+    Sync,
 }
 
 /// Where the rows live.
@@ -60,13 +67,21 @@ pub enum Availability {
 
 impl Target {
     /// Every target the suite runs.
-    pub const ALL: [Target; 2] = [
+    pub const ALL: [Target; 4] = [
         Target {
             adapter: Adapter::Async,
             store: StoreKind::Memory,
         },
         Target {
             adapter: Adapter::Async,
+            store: StoreKind::Postgres,
+        },
+        Target {
+            adapter: Adapter::Sync,
+            store: StoreKind::Memory,
+        },
+        Target {
+            adapter: Adapter::Sync,
             store: StoreKind::Postgres,
         },
     ];
@@ -80,6 +95,7 @@ impl Target {
         };
         match self.adapter {
             Adapter::Async => store.to_owned(),
+            Adapter::Sync => format!("sync::{store}"),
         }
     }
 
@@ -113,38 +129,44 @@ impl Target {
                 let url = database_url().ok_or("DATABASE_URL is not set")?;
                 let permit = PG_SLOTS.acquire();
                 let schema = format!("conf_{:016x}", rand::random::<u64>());
-                let pg = PgStore::connect(PgConfig {
+                let config = |url| PgConfig {
                     url,
                     schema: Some(schema.clone()),
                     pool_size: 4,
-                })
-                .await
-                .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
-                let pg = Arc::new(pg);
-                let guard = PgGuard {
-                    store: Arc::clone(&pg),
-                    schema,
-                    _permit: permit,
                 };
-                if let Err(e) = pg.migrate(&registry).await {
+                let (store, guard): (Arc<dyn Store>, PgGuard) = match self.adapter {
+                    Adapter::Async => {
+                        let pg = PgStore::connect(config(url))
+                            .await
+                            .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+                        let pg = Arc::new(pg);
+                        (pg.clone(), PgGuard { store: PgHandle::Async(pg), schema: schema.clone(), _permit: permit })
+                    }
+                    Adapter::Sync => {
+                        let config = config(url);
+                        let sync_config = chanbind_sync::postgres::PgConfig {
+                            url: config.url,
+                            schema: config.schema,
+                            pool_size: config.pool_size,
+                        };
+                        // The blocking store must never run on a tokio worker.
+                        let pg = tokio::task::spawn_blocking(move || chanbind_sync::postgres::PgStore::connect(sync_config))
+                            .await
+                            .map_err(|e| format!("connect task: {e}"))?
+                            .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+                        let pg = Arc::new(pg);
+                        (pg.clone(), PgGuard { store: PgHandle::Sync(pg), schema: schema.clone(), _permit: permit })
+                    }
+                };
+                if let Err(e) = guard.migrate(&registry).await {
                     guard.drop_schema().await;
                     return Err(format!("migrating {}: {e}", guard.schema));
                 }
-                (pg, Some(guard))
+                (store, Some(guard))
             }
         };
         let started = async {
-            demo::seed(&registry, store.as_ref())
-                .await
-                .map_err(|e| format!("seeding: {e}"))?;
-            let authenticator = match auth {
-                Some(auth) => Some(
-                    demo::ensure_users(&registry, store.as_ref(), &auth.tokens)
-                        .await
-                        .map_err(|e| format!("creating the token users: {e}"))?,
-                ),
-                None => None,
-            };
+            let (registry, authenticator) = prepare(registry, Arc::clone(&store), auth.map(|a| a.tokens.clone())).await?;
             let mut builder = Engine::builder(registry, Arc::clone(&store)).limits(limits.clone());
             if let (Some(auth), Some(authenticator)) = (auth, authenticator) {
                 builder = builder
@@ -161,6 +183,13 @@ impl Target {
                         chanbind_async::serve(listener, engine.clone(), ServerConfig::default())
                             .map_err(|e| format!("serve: {e}"))?;
                     Running::Async(handle)
+                }
+                Adapter::Sync => {
+                    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+                        .map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
+                    let handle = chanbind_sync::serve(listener, engine.clone(), chanbind_sync::ServerConfig::default())
+                        .map_err(|e| format!("serve: {e}"))?;
+                    Running::Sync(handle)
                 }
             };
             Ok::<_, String>((engine, running))
@@ -191,6 +220,7 @@ pub struct Server {
 
 enum Running {
     Async(ServerHandle),
+    Sync(chanbind_sync::ServerHandle),
 }
 
 impl Server {
@@ -198,6 +228,7 @@ impl Server {
     pub fn addr(&self) -> SocketAddr {
         match &self.running {
             Running::Async(handle) => handle.local_addr(),
+            Running::Sync(handle) => handle.local_addr(),
         }
     }
 
@@ -205,6 +236,10 @@ impl Server {
     pub async fn stop(self) {
         match self.running {
             Running::Async(handle) => handle.shutdown().await,
+            Running::Sync(handle) => {
+                // Joining connection threads blocks.
+                let _ = tokio::task::spawn_blocking(move || handle.shutdown()).await;
+            }
         }
         self.engine.shutdown();
         if let Some(pg) = self.pg {
@@ -213,16 +248,71 @@ impl Server {
     }
 }
 
+/// Seeds the store and, with tokens, creates their users; a blocking store does this on a
+/// blocking thread, since it must never run on a tokio worker.
+async fn prepare(
+    registry: Registry,
+    store: Arc<dyn Store>,
+    tokens: Option<Vec<(String, String)>>,
+) -> Result<(Registry, Option<TokenAuthenticator>), String> {
+    let work = async move {
+        demo::seed(&registry, store.as_ref())
+            .await
+            .map_err(|e| format!("seeding: {e}"))?;
+        let authenticator = match tokens {
+            Some(tokens) => Some(
+                demo::ensure_users(&registry, store.as_ref(), &tokens)
+                    .await
+                    .map_err(|e| format!("creating the token users: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok::<_, String>((registry, authenticator))
+    };
+    tokio::task::spawn_blocking(move || futures_executor::block_on(work))
+        .await
+        .map_err(|e| format!("seeding task: {e}"))?
+}
+
+/// A trial's PostgreSQL store, of the adapter's own kind.
+enum PgHandle {
+    Async(Arc<PgStore>),
+    Sync(Arc<chanbind_sync::postgres::PgStore>),
+}
+
 /// A trial's PostgreSQL schema, to drop when the trial ends.
 struct PgGuard {
-    store: Arc<PgStore>,
+    store: PgHandle,
     schema: String,
     _permit: Permit,
 }
 
 impl PgGuard {
+    async fn migrate(&self, registry: &Registry) -> Result<(), String> {
+        match &self.store {
+            PgHandle::Async(pg) => pg.migrate(registry).await.map_err(|e| e.to_string()),
+            PgHandle::Sync(pg) => {
+                let (pg, registry) = (Arc::clone(pg), registry.clone());
+                tokio::task::spawn_blocking(move || pg.migrate(&registry))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
     async fn drop_schema(&self) {
-        if let Err(e) = self.store.drop_schema().await {
+        let result = match &self.store {
+            PgHandle::Async(pg) => pg.drop_schema().await.map_err(|e| e.to_string()),
+            PgHandle::Sync(pg) => {
+                let pg = Arc::clone(pg);
+                match tokio::task::spawn_blocking(move || pg.drop_schema()).await {
+                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        };
+        if let Err(e) = result {
             eprintln!("warning: could not drop schema {}: {e}", self.schema);
         }
     }
