@@ -22,14 +22,13 @@
 
 mod error;
 
-pub use error::{PgError, PgErrorKind};
+pub use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use chanbind_engine::binding::Registry;
-use chanbind_engine::sql::{self, Plan, ResultRows};
+use chanbind_engine::sql::{
+    self, drop_schema_sql, Plan, ResultRows, TableStreams, APPLICATION_NAME, CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
+};
 use chanbind_engine::store::{Store, StoreFuture, StoreOp};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
@@ -37,28 +36,12 @@ use tokio_postgres::{IsolationLevel, NoTls};
 
 use error::Failure;
 
-/// How long a request waits for a pooled connection, and for a new one to be made.
-const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where and how to connect.
-#[derive(Debug, Clone)]
-pub struct PgConfig {
-    /// A libpq-style URL or key-value string (`postgres://user@host:5432/db`).
-    pub url: String,
-    /// A schema to create if missing and to put first (and alone) on every connection's
-    /// `search_path`; for isolating tests. A plain lower-case identifier.
-    pub schema: Option<String>,
-    /// The most connections the pool keeps open (at least 1).
-    pub pool_size: usize,
-}
-
 /// A [`Store`] on PostgreSQL.
 pub struct PgStore {
     pool: Pool,
     schema: Option<String>,
     /// Table to stream, for naming the stream whose rows block a delete.
-    streams: RwLock<Arc<HashMap<String, String>>>,
+    streams: TableStreams,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -70,18 +53,6 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// A plain lower-case SQL identifier, the same rule the registry applies to tables.
-fn is_plain_identifier(name: &str) -> bool {
-    name.len() <= 63
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
 impl PgStore {
     /// Opens a pool and checks that one connection works. With a schema, creates it if it is
     /// missing.
@@ -89,22 +60,10 @@ impl PgStore {
         let mut pg: tokio_postgres::Config = config.url.parse().map_err(|e| {
             PgError::with_source(PgErrorKind::Config, "the database URL is not valid", e)
         })?;
-        if let Some(schema) = &config.schema {
-            if !is_plain_identifier(schema) {
-                return Err(PgError::new(
-                    PgErrorKind::Config,
-                    format!("{schema:?} is not a plain lower-case identifier"),
-                ));
-            }
-        }
-        let mut options = pg.get_options().map(str::to_owned).unwrap_or_default();
-        options.push_str(" -c TimeZone=UTC -c extra_float_digits=1");
-        if let Some(schema) = &config.schema {
-            options.push_str(&format!(" -c search_path={schema}"));
-        }
-        pg.options(options.trim_start());
+        config.check()?;
+        pg.options(&config.session_options(pg.get_options()));
         if pg.get_application_name().is_none() {
-            pg.application_name("chanbind");
+            pg.application_name(APPLICATION_NAME);
         }
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(CONNECT_TIMEOUT);
@@ -126,7 +85,7 @@ impl PgStore {
         let store = PgStore {
             pool,
             schema: config.schema,
-            streams: RwLock::default(),
+            streams: TableStreams::default(),
         };
         let client = store.client().await?;
         if let Some(schema) = &store.schema {
@@ -156,7 +115,7 @@ impl PgStore {
         let schema_error = |e| PgError::with_source(PgErrorKind::Schema, "migration failed", e);
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(schema_error)?;
-        tx.batch_execute("SELECT pg_advisory_xact_lock(hashtext('chanbind.migrate'))")
+        tx.batch_execute(MIGRATE_LOCK)
             .await
             .map_err(schema_error)?;
         for statement in sql::create_tables(registry) {
@@ -170,28 +129,16 @@ impl PgStore {
     /// Tells the store which stream each table serves, so a delete refused by another
     /// table's foreign key names that stream. [`migrate`](Self::migrate) does this itself.
     pub fn register(&self, registry: &Registry) {
-        let mut map = HashMap::clone(&self.streams());
-        map.extend(
-            registry
-                .models()
-                .map(|b| (b.table().to_owned(), b.stream().to_owned())),
-        );
-        *self.streams.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(map);
-    }
-
-    fn streams(&self) -> Arc<HashMap<String, String>> {
-        Arc::clone(&self.streams.read().unwrap_or_else(|p| p.into_inner()))
+        self.streams.register(registry);
     }
 
     /// Drops the configured schema and everything in it; for tests' cleanup. Refused when no
     /// schema is configured, so it never drops `public`.
     pub async fn drop_schema(&self) -> Result<(), PgError> {
-        let Some(schema) = &self.schema else {
-            return Err(PgError::new(PgErrorKind::Config, "no schema is configured"));
-        };
+        let statement = drop_schema_sql(self.schema.as_deref())?;
         self.client()
             .await?
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .batch_execute(&statement)
             .await
             .map_err(|e| PgError::with_source(PgErrorKind::Schema, "cannot drop the schema", e))
     }
@@ -240,7 +187,7 @@ impl Store for PgStore {
             match self.run(&plan).await {
                 Ok(results) => sql::decode(&op, results),
                 Err(failure) => {
-                    let streams = self.streams();
+                    let streams = self.streams.snapshot();
                     Err(error::classify(&op, &failure, |table| {
                         streams.get(table).cloned()
                     }))
@@ -257,16 +204,6 @@ impl Store for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn schema_names_are_plain_identifiers() {
-        assert!(is_plain_identifier("parity_123_456"));
-        assert!(!is_plain_identifier("Parity"));
-        assert!(!is_plain_identifier("a b"));
-        assert!(!is_plain_identifier("x\";drop"));
-        assert!(!is_plain_identifier(""));
-        assert!(!is_plain_identifier("9a"));
-    }
 
     #[tokio::test]
     async fn bad_configs_are_refused_before_connecting() {

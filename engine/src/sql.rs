@@ -44,9 +44,14 @@ mod decode;
 mod error;
 mod expr;
 mod plan;
+mod setup;
 
 pub use ddl::{create_tables, drop_tables};
 pub use error::{classify_db_error, classify_op_error};
+pub use setup::{
+    drop_schema_sql, PgConfig, PgError, PgErrorKind, TableStreams, APPLICATION_NAME, CONNECT_TIMEOUT, MIGRATE_LOCK,
+    WAIT_TIMEOUT,
+};
 
 use crate::store::{StoreError, StoreOp, StoreOutput};
 

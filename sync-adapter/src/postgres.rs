@@ -29,14 +29,13 @@
 mod error;
 mod pool;
 
-pub use error::{PgError, PgErrorKind};
+pub use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use chanbind_engine::binding::Registry;
-use chanbind_engine::sql::{self, Plan, ResultRows};
+use chanbind_engine::sql::{
+    self, drop_schema_sql, Plan, ResultRows, TableStreams, APPLICATION_NAME, CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
+};
 use chanbind_engine::store::{Store, StoreFuture, StoreOp};
 use postgres::types::ToSql;
 use postgres::IsolationLevel;
@@ -44,29 +43,12 @@ use postgres::IsolationLevel;
 use error::Failure;
 use pool::{Conn, Pool};
 
-/// How long a request waits for a pooled connection, and for a new one to be made: the same
-/// limits as the async store's.
-const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where and how to connect: the same fields as `chanbind_async::postgres::PgConfig`.
-#[derive(Debug, Clone)]
-pub struct PgConfig {
-    /// A libpq-style URL or key-value string (`postgres://user@host:5432/db`).
-    pub url: String,
-    /// A schema to create if missing and to put first (and alone) on every connection's
-    /// `search_path`; for isolating tests. A plain lower-case identifier.
-    pub schema: Option<String>,
-    /// The most connections the pool keeps open (at least 1).
-    pub pool_size: usize,
-}
-
 /// A [`Store`] on PostgreSQL, on the blocking `postgres` crate.
 pub struct PgStore {
     pool: Pool,
     schema: Option<String>,
     /// Table to stream, for naming the stream whose rows block a delete.
-    streams: RwLock<Arc<HashMap<String, String>>>,
+    streams: TableStreams,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -77,18 +59,6 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// A plain lower-case SQL identifier, the same rule the registry applies to tables.
-fn is_plain_identifier(name: &str) -> bool {
-    name.len() <= 63
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
 impl PgStore {
     /// Opens a pool and checks that one connection works. With a schema, creates it if it is
     /// missing.
@@ -96,22 +66,10 @@ impl PgStore {
         let mut pg: postgres::Config = config.url.parse().map_err(|e| {
             PgError::with_source(PgErrorKind::Config, "the database URL is not valid", e)
         })?;
-        if let Some(schema) = &config.schema {
-            if !is_plain_identifier(schema) {
-                return Err(PgError::new(
-                    PgErrorKind::Config,
-                    format!("{schema:?} is not a plain lower-case identifier"),
-                ));
-            }
-        }
-        let mut options = pg.get_options().map(str::to_owned).unwrap_or_default();
-        options.push_str(" -c TimeZone=UTC -c extra_float_digits=1");
-        if let Some(schema) = &config.schema {
-            options.push_str(&format!(" -c search_path={schema}"));
-        }
-        pg.options(options.trim_start());
+        config.check()?;
+        pg.options(&config.session_options(pg.get_options()));
         if pg.get_application_name().is_none() {
-            pg.application_name("chanbind");
+            pg.application_name(APPLICATION_NAME);
         }
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(CONNECT_TIMEOUT);
@@ -135,7 +93,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             schema: config.schema,
-            streams: RwLock::default(),
+            streams: TableStreams::default(),
         })
     }
 
@@ -157,7 +115,7 @@ impl PgStore {
         let schema_error = |e| PgError::with_source(PgErrorKind::Schema, "migration failed", e);
         let mut conn = self.conn()?;
         let mut tx = conn.client.transaction().map_err(schema_error)?;
-        tx.batch_execute("SELECT pg_advisory_xact_lock(hashtext('chanbind.migrate'))")
+        tx.batch_execute(MIGRATE_LOCK)
             .map_err(schema_error)?;
         for statement in sql::create_tables(registry) {
             tx.batch_execute(&statement).map_err(schema_error)?;
@@ -170,28 +128,16 @@ impl PgStore {
     /// Tells the store which stream each table serves, so a delete refused by another
     /// table's foreign key names that stream. [`migrate`](Self::migrate) does this itself.
     pub fn register(&self, registry: &Registry) {
-        let mut map = HashMap::clone(&self.streams());
-        map.extend(
-            registry
-                .models()
-                .map(|b| (b.table().to_owned(), b.stream().to_owned())),
-        );
-        *self.streams.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(map);
-    }
-
-    fn streams(&self) -> Arc<HashMap<String, String>> {
-        Arc::clone(&self.streams.read().unwrap_or_else(|p| p.into_inner()))
+        self.streams.register(registry);
     }
 
     /// Drops the configured schema and everything in it; for tests' cleanup. Refused when no
     /// schema is configured, so it never drops `public`.
     pub fn drop_schema(&self) -> Result<(), PgError> {
-        let Some(schema) = &self.schema else {
-            return Err(PgError::new(PgErrorKind::Config, "no schema is configured"));
-        };
+        let statement = drop_schema_sql(self.schema.as_deref())?;
         self.conn()?
             .client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .batch_execute(&statement)
             .map_err(|e| PgError::with_source(PgErrorKind::Schema, "cannot drop the schema", e))
     }
 
@@ -242,7 +188,7 @@ impl Store for PgStore {
             match self.run(&plan) {
                 Ok(results) => sql::decode(&op, results),
                 Err(failure) => {
-                    let streams = self.streams();
+                    let streams = self.streams.snapshot();
                     Err(error::classify(&op, &failure, |table| {
                         streams.get(table).cloned()
                     }))
@@ -263,16 +209,6 @@ impl Store for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn schema_names_are_plain_identifiers() {
-        assert!(is_plain_identifier("parity_123_456"));
-        assert!(!is_plain_identifier("Parity"));
-        assert!(!is_plain_identifier("a b"));
-        assert!(!is_plain_identifier("x\";drop"));
-        assert!(!is_plain_identifier(""));
-        assert!(!is_plain_identifier("9a"));
-    }
 
     #[test]
     fn bad_configs_are_refused_before_connecting() {

@@ -1,70 +1,11 @@
-//! The errors of setting up the PostgreSQL store, and how driver errors map to store errors.
+//! How driver errors map to store errors (set-up errors are the engine's
+//! [`PgError`](chanbind_engine::sql::PgError)).
 
-use std::error::Error as StdError;
+use std::error::Error as _;
 use std::fmt;
 
 use chanbind_engine::sql;
 use chanbind_engine::store::{StoreError, StoreOp};
-
-/// What part of setting up the store failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PgErrorKind {
-    /// The configuration was refused: a bad URL, schema name or pool size.
-    Config,
-    /// The database could not be reached or refused the connection.
-    Connect,
-    /// A schema statement (creating, migrating or dropping) failed.
-    Schema,
-}
-
-impl fmt::Display for PgErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PgErrorKind::Config => "invalid PostgreSQL store configuration",
-            PgErrorKind::Connect => "cannot connect to PostgreSQL",
-            PgErrorKind::Schema => "PostgreSQL schema statement failed",
-        })
-    }
-}
-
-/// An error setting up or maintaining the PostgreSQL store. Store operations themselves fail
-/// with [`StoreError`]; this is for start-up and tests.
-#[derive(Debug, thiserror::Error)]
-#[error("{kind}: {detail}")]
-pub struct PgError {
-    kind: PgErrorKind,
-    detail: String,
-    #[source]
-    source: Option<Box<dyn StdError + Send + Sync>>,
-}
-
-impl PgError {
-    pub(crate) fn new(kind: PgErrorKind, detail: impl Into<String>) -> Self {
-        PgError {
-            kind,
-            detail: detail.into(),
-            source: None,
-        }
-    }
-
-    pub(crate) fn with_source(
-        kind: PgErrorKind,
-        detail: impl Into<String>,
-        source: impl StdError + Send + Sync + 'static,
-    ) -> Self {
-        PgError {
-            kind,
-            detail: detail.into(),
-            source: Some(Box::new(source)),
-        }
-    }
-
-    /// What failed.
-    pub fn kind(&self) -> PgErrorKind {
-        self.kind
-    }
-}
 
 /// Why running a plan failed, before it is classified for the op.
 #[derive(Debug)]
