@@ -99,6 +99,9 @@ async fn respond(
     if shared.api.serves(path) {
         return call_api(request, shared).await;
     }
+    if let Some(response) = shared.api.static_file(request.method(), path) {
+        return full(response);
+    }
     if path == shared.config.path {
         let error =
             ApiError::bad_request("this is the WebSocket endpoint; the HTTP API is under /api/");

@@ -87,7 +87,10 @@ pub(crate) async fn accept(
     let on_upgrade = hyper::upgrade::on(&mut request);
     let engine = shared.engine.clone();
     let limits = engine.limits();
+    // tungstenite zero-fills its read buffer before every read; 16 KiB holds any ordinary
+    // request at an eighth of the default's cost (a larger frame still reads, in pieces).
     let ws_config = WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_message_bytes));
     let session = async move {

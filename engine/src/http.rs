@@ -55,10 +55,12 @@ mod query;
 mod respond;
 mod route;
 mod run;
+mod static_files;
 
 pub use cors::Cors;
 pub use respond::{error, error_with_status, json, refusal};
 pub use run::Pending;
+pub use static_files::StaticFile;
 
 use std::sync::Arc;
 
@@ -86,6 +88,8 @@ pub struct HttpConfig {
     pub max_body_bytes: Option<usize>,
     /// Which browser origins may call the API (default: none).
     pub cors: Cors,
+    /// Fixed files served at their own paths outside the prefix (default: none).
+    pub static_files: Vec<StaticFile>,
 }
 
 impl Default for HttpConfig {
@@ -94,6 +98,7 @@ impl Default for HttpConfig {
             prefix: "/api".to_owned(),
             max_body_bytes: None,
             cors: Cors::default(),
+            static_files: Vec::new(),
         }
     }
 }
@@ -111,6 +116,7 @@ pub(crate) struct ApiInner {
     pub(crate) cors: Cors,
     /// Generated once: the bindings do not change while a server runs.
     pub(crate) openapi: Vec<u8>,
+    pub(crate) static_files: Vec<StaticFile>,
 }
 
 /// What to do after the request head.
@@ -138,6 +144,7 @@ impl HttpApi {
                 body_limit,
                 cors: config.cors,
                 openapi,
+                static_files: config.static_files,
             }),
         }
     }
@@ -146,6 +153,16 @@ impl HttpApi {
     pub fn serves(&self, path: &str) -> bool {
         path.strip_prefix(self.inner.prefix.as_str())
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
+    /// The answer for a configured static file at `path`, if there is one. Adapters ask this
+    /// for plain (non-upgrade) requests outside the prefix.
+    pub fn static_file(&self, method: &Method, path: &str) -> Option<HttpResponse> {
+        self.inner
+            .static_files
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| f.respond(method))
     }
 
     /// The largest body a request may have.

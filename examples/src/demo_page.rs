@@ -5,41 +5,29 @@
 //! `cd client && npm ci && npm run build:demo` after changing the client. Their names are
 //! fixed (not hashed), so this list only changes when a file is added.
 //!
-//! The server answers a plain HTTP `GET` (or `HEAD`) whose path [`lookup`] knows with the
-//! file; a WebSocket upgrade on the same path `/` is still the WebSocket endpoint.
+//! The demo passes [`ASSETS`] to the server's HTTP configuration, which answers a plain
+//! `GET` (or `HEAD`) of one of their paths with the file; a WebSocket upgrade on the same path `/` is still the WebSocket endpoint.
 
-/// One embedded file.
-#[derive(Debug, Clone, Copy)]
-pub struct Asset {
-    /// The URL path it is served at, starting with `/`.
-    pub path: &'static str,
-    /// The `Content-Type` header value.
-    pub content_type: &'static str,
-    /// The `Cache-Control` header value: the names are not hashed, so browsers must
-    /// revalidate.
-    pub cache_control: &'static str,
-    /// The bytes.
-    pub body: &'static [u8],
-}
+use chanbind_engine::http::StaticFile;
 
 const INDEX: &[u8] = include_bytes!("../assets/demo/index.html");
 const APP_JS: &[u8] = include_bytes!("../assets/demo/assets/app.js");
 
 /// Every embedded file. `/` and `/index.html` are the same page.
-pub const ASSETS: &[Asset] = &[
-    Asset {
+pub const ASSETS: &[StaticFile] = &[
+    StaticFile {
         path: "/",
         content_type: "text/html; charset=utf-8",
         cache_control: "no-cache",
         body: INDEX,
     },
-    Asset {
+    StaticFile {
         path: "/index.html",
         content_type: "text/html; charset=utf-8",
         cache_control: "no-cache",
         body: INDEX,
     },
-    Asset {
+    StaticFile {
         path: "/assets/app.js",
         content_type: "text/javascript; charset=utf-8",
         cache_control: "no-cache",
@@ -48,7 +36,7 @@ pub const ASSETS: &[Asset] = &[
 ];
 
 /// The file served at `path` (the request target's path, without its query string), if any.
-pub fn lookup(path: &str) -> Option<&'static Asset> {
+pub fn lookup(path: &str) -> Option<&'static StaticFile> {
     ASSETS.iter().find(|asset| asset.path == path)
 }
 

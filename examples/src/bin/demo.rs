@@ -116,7 +116,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .start()
         .await?;
     let server = match args.adapter {
-        Adapter::Async => chanbind_async::bind(args.listen, engine, ServerConfig::default()).await?,
+        Adapter::Async => {
+            let mut config = ServerConfig::default();
+            config.http.static_files = chanbind_examples::demo_page::ASSETS.to_vec();
+            chanbind_async::bind(args.listen, engine, config).await?
+        }
         // The blocking server's handle differs from the async one, so this arm serves until
         // Ctrl-C itself. `bind` only spawns threads; `shutdown` joins them, off the workers.
         Adapter::Sync => {
@@ -130,7 +134,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
     };
     let addr = server.local_addr();
-    tracing::info!(adapter = ?args.adapter, "listening on ws://{addr}/ (WebSocket) and http://{addr}/api/ (HTTP)");
+    tracing::info!(adapter = ?args.adapter, "listening on http://{addr}/ (task board), ws://{addr}/ (WebSocket) and http://{addr}/api/ (HTTP API)");
     tokio::signal::ctrl_c().await?;
     tracing::info!("shutting down");
     server.shutdown().await;

@@ -1,0 +1,197 @@
+import type { Pk } from '@chanbind/client';
+import { useConnection, useMutation, useRetrieve } from '@chanbind/react';
+import { ConnectionChip, LiveTable, ModelForm, describeError, rowLabel, type LiveColumn } from '@chanbind/mui';
+import Alert from '@mui/material/Alert';
+import AppBar from '@mui/material/AppBar';
+import Box from '@mui/material/Box';
+import Button from '@mui/material/Button';
+import Checkbox from '@mui/material/Checkbox';
+import Container from '@mui/material/Container';
+import IconButton from '@mui/material/IconButton';
+import MenuItem from '@mui/material/MenuItem';
+import Paper from '@mui/material/Paper';
+import Snackbar from '@mui/material/Snackbar';
+import Stack from '@mui/material/Stack';
+import TextField from '@mui/material/TextField';
+import Toolbar from '@mui/material/Toolbar';
+import Typography from '@mui/material/Typography';
+import { useMemo, useState } from 'react';
+import { SignIn } from './SignIn.js';
+
+/** A row of `todo.Task`. */
+export interface Task {
+  id: number;
+  title: string;
+  done: boolean;
+  priority: number;
+  owner_id: number | null;
+  created_at: string;
+}
+
+type Status = 'all' | 'open' | 'done';
+
+export function App() {
+  const { hello, user, state, lastError } = useConnection();
+  const [query, setQuery] = useState('');
+  const [status, setStatus] = useState<Status>('all');
+  const [minPriority, setMinPriority] = useState<number | ''>('');
+  const [selected, setSelected] = useState<Pk | null>(null);
+  const [notice, setNotice] = useState<{ severity: 'success' | 'error'; text: string } | null>(null);
+  const tasks = useMutation<Task>('todo.Task');
+
+  const filters = useMemo(() => {
+    const f: Record<string, unknown> = {};
+    if (status !== 'all') f.done = status === 'done';
+    if (minPriority !== '') f.priority__gte = minPriority;
+    return f;
+  }, [status, minPriority]);
+
+  const fail = (e: unknown) => {
+    const error = e as { code?: string; message?: string };
+    setNotice({ severity: 'error', text: describeError(error.code ?? 'internal', error.message ?? String(e)) });
+  };
+
+  const columns: LiveColumn<Task>[] = [
+    { field: 'id', label: '#', width: 56 },
+    { field: 'title', label: 'Title' },
+    {
+      field: 'done',
+      label: 'Done',
+      width: 72,
+      render: (t) => (
+        <Checkbox
+          size="small"
+          checked={t.done}
+          slotProps={{ input: { 'aria-label': `done: ${t.title}` } as never }}
+          onClick={(e) => e.stopPropagation()}
+          onChange={(e) => tasks.update(t.id, { done: e.target.checked }).catch(fail)}
+        />
+      ),
+    },
+    { field: 'priority', label: 'Priority', width: 90, align: 'right' },
+    { field: 'owner_id', label: 'Owner', render: (t) => <Owner id={t.owner_id} /> },
+  ];
+
+  return (
+    <Box sx={{ minHeight: '100vh' }}>
+      <AppBar position="static">
+        <Toolbar sx={{ gap: 2, flexWrap: 'wrap' }}>
+          <Typography variant="h6" component="h1" sx={{ flexGrow: 1 }}>
+            chanbind task board
+          </Typography>
+          <ConnectionChip />
+          <SignIn />
+        </Toolbar>
+      </AppBar>
+      <Container maxWidth="lg" sx={{ py: 3 }}>
+        {lastError && state !== 'open' ? (
+          <Alert severity="warning" sx={{ mb: 2 }}>
+            Cannot reach the chanbind server ({lastError.message}); retrying. If it refuses anonymous visitors
+            (<code>--no-anonymous</code>), sign in with one of its tokens.
+          </Alert>
+        ) : null}
+        <Stack direction={{ xs: 'column', md: 'row' }} spacing={3} sx={{ alignItems: 'flex-start' }}>
+          <Paper sx={{ p: 2, flex: 2, minWidth: 0, width: '100%' }}>
+            <Stack direction="row" spacing={1} sx={{ mb: 1, flexWrap: 'wrap', rowGap: 1 }}>
+              <TextField size="small" label="Search titles" value={query} onChange={(e) => setQuery(e.target.value)} />
+              <TextField size="small" select label="Status" value={status} onChange={(e) => setStatus(e.target.value as Status)} sx={{ minWidth: 110 }}>
+                <MenuItem value="all">all</MenuItem>
+                <MenuItem value="open">open</MenuItem>
+                <MenuItem value="done">done</MenuItem>
+              </TextField>
+              <TextField
+                size="small"
+                select
+                label="Priority ≥"
+                value={minPriority === '' ? '' : String(minPriority)}
+                onChange={(e) => setMinPriority(e.target.value === '' ? '' : Number(e.target.value))}
+                sx={{ minWidth: 110 }}
+              >
+                <MenuItem value="">any</MenuItem>
+                {[0, 1, 2, 3, 4, 5].map((p) => (
+                  <MenuItem key={p} value={String(p)}>
+                    {p}
+                  </MenuItem>
+                ))}
+              </TextField>
+              <Box sx={{ flexGrow: 1 }} />
+              <Button variant="outlined" onClick={() => setSelected(null)} disabled={selected === null}>
+                New task
+              </Button>
+            </Stack>
+            <LiveTable<Task>
+              stream="todo.Task"
+              aria-label="tasks"
+              columns={columns}
+              filters={filters}
+              query={query.trim() || undefined}
+              defaultOrder="-priority"
+              selectedId={selected}
+              onRowClick={(t) => setSelected(t.id)}
+              emptyText={user === null && state === 'open' ? 'Sign in to see tasks.' : 'No tasks match.'}
+              actions={(t) => (
+                <IconButton
+                  size="small"
+                  aria-label={`delete ${t.title}`}
+                  onClick={() =>
+                    tasks
+                      .remove(t.id)
+                      .then(() => {
+                        if (selected === t.id) setSelected(null);
+                        setNotice({ severity: 'success', text: `Deleted “${t.title}”` });
+                      })
+                      .catch(fail)
+                  }
+                >
+                  ✕
+                </IconButton>
+              )}
+            />
+          </Paper>
+          <Paper sx={{ p: 2, flex: 1, minWidth: 280, width: '100%' }}>
+            <SelectedNotice id={selected} onClear={() => setSelected(null)} />
+            <ModelForm<Task>
+              key={selected ?? 'new'}
+              stream="todo.Task"
+              id={selected}
+              title={selected === null ? 'New task' : `Edit task #${selected}`}
+              fieldProps={{ owner_id: { label: 'Owner', getOptionLabel: rowLabel } }}
+              onSaved={(reply) =>
+                setNotice({ severity: 'success', text: selected === null ? `Created task #${reply.id}` : `Saved task #${reply.id}` })
+              }
+              onCancel={selected === null ? undefined : () => setSelected(null)}
+            />
+          </Paper>
+        </Stack>
+        <Typography variant="body2" color="text.secondary" sx={{ mt: 3 }}>
+          Open this page in a second browser: every change appears in both at once. {hello ? `Server ${hello.server}, protocol ${hello.protocol}.` : ''}
+        </Typography>
+      </Container>
+      <Snackbar open={notice !== null} autoHideDuration={4000} onClose={() => setNotice(null)} anchorOrigin={{ vertical: 'bottom', horizontal: 'left' }}>
+        {notice ? (
+          <Alert severity={notice.severity} onClose={() => setNotice(null)} variant="filled">
+            {notice.text}
+          </Alert>
+        ) : undefined}
+      </Snackbar>
+    </Box>
+  );
+}
+
+/** A task's owner by name: rows with the same owner share one live `auth.User` retrieve. */
+function Owner({ id }: { id: number | null }) {
+  const user = useRetrieve<{ id: number; username: string }>('auth.User', id);
+  if (id === null) return <span>—</span>;
+  return <span>{user.data?.username ?? `#${id}`}</span>;
+}
+
+/** Says so when the task being edited is deleted (or leaves the user's view) elsewhere. */
+function SelectedNotice({ id, onClear }: { id: Pk | null; onClear: () => void }) {
+  const task = useRetrieve<Task>('todo.Task', id);
+  if (id === null || !task.deleted) return null;
+  return (
+    <Alert severity="warning" sx={{ mb: 2 }} action={<Button onClick={onClear}>New task</Button>}>
+      This task was deleted by someone else.
+    </Alert>
+  );
+}

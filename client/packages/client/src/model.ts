@@ -1,0 +1,103 @@
+// One-shot operations on one stream, and its live objects.
+
+import type { ChanbindClient, RequestOptions } from './client.js';
+import type { LiveFeed, LiveList, LiveRetrieve, LiveSearch } from './live.js';
+import type {
+  DeleteResult,
+  FormSchema,
+  ListParams,
+  ListResult,
+  Pk,
+  Row,
+  SearchParams,
+  SearchResult,
+  SubscribeParams,
+  WriteResult,
+} from './types.js';
+
+/**
+ * The actions of PROTOCOL.md section 2 on one stream. One-shot reads leave no subscription
+ * behind (`retrieve` asks `subscribe: false`; `search` and `list` unsubscribe right after
+ * their reply); use `live*` for objects that stay current.
+ *
+ * ```ts
+ * const tasks = client.model<Task>("todo.Task");
+ * const { object } = await tasks.create({ title: "Ship it" });
+ * await tasks.update(object.id, { done: true });
+ * ```
+ */
+export class Model<R = Row> {
+  constructor(
+    readonly client: ChanbindClient,
+    readonly stream: string,
+  ) {}
+
+  private call<T>(action: string, data: Record<string, unknown>, options?: RequestOptions): Promise<T> {
+    return this.client.request<T>(`${this.stream}.${action}`, data, options);
+  }
+
+  /** The row, once (no subscription). */
+  retrieve(id: Pk, options?: RequestOptions): Promise<R> {
+    return this.call('retrieve', { id, subscribe: false }, options);
+  }
+
+  /** One page, once. */
+  search(params: SearchParams = {}, options?: RequestOptions): Promise<SearchResult<R>> {
+    return this.call('search', { ...params }, { once: true, ...options });
+  }
+
+  /** Every matching row (up to the server's `max_list_size`), once. */
+  list(params: ListParams = {}, options?: RequestOptions): Promise<ListResult<R>> {
+    return this.call('list', { ...params }, { once: true, ...options });
+  }
+
+  create(values: Partial<R> | Record<string, unknown>, options?: RequestOptions): Promise<WriteResult<R>> {
+    return this.call('create', { ...values }, options);
+  }
+
+  /** A partial update of the row `id`. */
+  update(id: Pk, values: Partial<R> | Record<string, unknown>, options?: RequestOptions): Promise<WriteResult<R>> {
+    return this.call('update', { ...values, id }, options);
+  }
+
+  /** Without `id`, creates; with `id`, replaces every writable field (absent ones take their
+   * default). */
+  save(values: Partial<R> | Record<string, unknown>, options?: RequestOptions): Promise<WriteResult<R>> {
+    return this.call('save', { ...values }, options);
+  }
+
+  delete(id: Pk, options?: RequestOptions): Promise<DeleteResult> {
+    return this.call('delete', { id }, options);
+  }
+
+  /** The form schema for the row `id`, or for a new row. */
+  form(id?: Pk | null, options?: RequestOptions): Promise<FormSchema<R>> {
+    return this.call('form', id == null ? {} : { id }, options);
+  }
+
+  /** Validates and saves through the form: creates without `id`, updates with it. A failed
+   * submit rejects with `invalid` and every bad field in `fields`. */
+  submit(id: Pk | null | undefined, values: Record<string, unknown>, options?: RequestOptions): Promise<FormSchema<R> & { success: true }> {
+    return this.call('form', id == null ? { submit: values } : { id, submit: values }, options);
+  }
+
+  /** A live `retrieve`. */
+  liveRetrieve(id: Pk): LiveRetrieve<R> {
+    return this.client.retrieve<R>(this.stream, id);
+  }
+
+  /** A live `search`. */
+  liveSearch(params: SearchParams = {}): LiveSearch<R> {
+    return this.client.search<R>(this.stream, params);
+  }
+
+  /** A live `list`. */
+  liveList(params: ListParams = {}): LiveList<R> {
+    return this.client.list<R>(this.stream, params);
+  }
+
+  /** A change feed. */
+  subscribe(params: SubscribeParams = {}): LiveFeed<R> {
+    return this.client.subscribe<R>(this.stream, params);
+  }
+}

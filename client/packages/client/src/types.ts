@@ -1,0 +1,154 @@
+// The shapes of PROTOCOL.md (version 1), as the client sees them.
+
+/** A primary key: the demo's are integers; the protocol allows any JSON scalar. */
+export type Pk = number | string;
+
+/** A row: the binding's readable fields, `id` always included. */
+export interface Row {
+  id: Pk;
+  [field: string]: unknown;
+}
+
+/** Django-style lookups, all ANDed: `{"done": false, "priority__gte": 2}`. */
+export type Filters = Record<string, unknown>;
+
+/** A field name, `-` for descending, or a list of them. */
+export type Order = string | readonly string[];
+
+/** One frame, either way. A server frame has `data` or `error`. */
+export interface Frame {
+  event: string;
+  data?: unknown;
+  error?: ErrorBody;
+}
+
+/** The `error` object of an error frame. */
+export interface ErrorBody {
+  code: string;
+  message: string;
+  fields?: Record<string, string[]>;
+}
+
+/** The server's limits, from `hello`. */
+export interface Limits {
+  max_message_bytes: number;
+  page_size: number;
+  max_page_size: number;
+  max_subscriptions: number;
+  [name: string]: unknown;
+}
+
+/** The signed-in user, from `hello` (`null` when anonymous). */
+export interface User {
+  id: Pk;
+  name: string;
+  [claim: string]: unknown;
+}
+
+/** The first frame of every connection. */
+export interface Hello {
+  protocol: number;
+  server: string;
+  user: User | null;
+  limits: Limits;
+}
+
+/** `search` parameters; all optional. */
+export interface SearchParams {
+  page?: number;
+  limit?: number;
+  filters?: Filters;
+  order?: Order;
+  query?: string;
+}
+
+/** A `search` reply or push. `order` is the effective order, primary key last. */
+export interface SearchResult<R = Row> {
+  page: number;
+  limit: number;
+  count: number;
+  order: string[];
+  rows: R[];
+}
+
+/** `list` parameters; all optional. */
+export interface ListParams {
+  filters?: Filters;
+  order?: Order;
+  query?: string;
+}
+
+/** A `list` reply or push. */
+export interface ListResult<R = Row> {
+  count: number;
+  rows: R[];
+}
+
+/** `subscribe` parameters: every row, one row, or a filter. */
+export interface SubscribeParams {
+  id?: Pk;
+  filters?: Filters;
+}
+
+/** The reply to `create`, `update`, `save` and a successful form submit. */
+export interface WriteResult<R = Row> {
+  success: true;
+  id: Pk;
+  object: R;
+}
+
+/** The reply to `delete`. */
+export interface DeleteResult {
+  success: true;
+  id: Pk;
+}
+
+/** A form field's type (PROTOCOL.md section 2). */
+export type FieldType =
+  | 'string'
+  | 'text'
+  | 'integer'
+  | 'float'
+  | 'decimal'
+  | 'boolean'
+  | 'date'
+  | 'datetime'
+  | 'uuid'
+  | 'email'
+  | 'json'
+  | 'choice'
+  | 'foreign_key';
+
+/** One field of a `form` reply. */
+export interface FormField {
+  name: string;
+  label: string;
+  type: FieldType | (string & {});
+  required: boolean;
+  read_only: boolean;
+  value: unknown;
+  max_length?: number;
+  min?: number;
+  max?: number;
+  choices?: [unknown, string][];
+  default?: unknown;
+  help_text?: string;
+  /** For a foreign key: the stream to search for choices. */
+  stream?: string;
+}
+
+/** A `form` reply: the schema, the current values, and `success` after a submit. */
+export interface FormSchema<R = Row> {
+  id: Pk | null;
+  fields: FormField[];
+  object: R | null;
+  success?: true;
+}
+
+/** One event of a change feed (`subscribe`). `reset` is the client's own: the feed was
+ * re-established after a reconnect and changes made while offline were not seen. */
+export type FeedEvent<R = Row> =
+  | { type: 'created'; row: R }
+  | { type: 'updated'; row: R }
+  | { type: 'deleted'; id: Pk }
+  | { type: 'reset' };

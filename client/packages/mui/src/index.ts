@@ -1,0 +1,10 @@
+export { LiveTable } from './LiveTable.js';
+export type { LiveColumn, LiveTableProps } from './LiveTable.js';
+export { describeError, ModelForm } from './ModelForm.js';
+export type { ModelFormProps } from './ModelForm.js';
+export { FieldInput } from './FieldInput.js';
+export type { FieldInputProps } from './FieldInput.js';
+export { ForeignKeyField } from './ForeignKeyField.js';
+export type { ForeignKeyFieldProps } from './ForeignKeyField.js';
+export { ConnectionChip } from './ConnectionChip.js';
+export { LABEL_FIELDS, rowLabel } from './labels.js';

@@ -1,0 +1,12 @@
+export { ChanbindProvider, useClient, useSharedLives } from './context.js';
+export type { ChanbindProviderProps } from './context.js';
+export { useConnection } from './connection.js';
+export type { ConnectionInfo } from './connection.js';
+export { useList, useRetrieve, useSearch, useSubscribe } from './live.js';
+export type { LiveOptions, LiveResult } from './live.js';
+export { useEvent, useMutation } from './actions.js';
+export type { EventHandle, Mutation } from './actions.js';
+export { initialValue, useForm } from './form.js';
+export type { FormOptions, FormState } from './form.js';
+export { SharedLives, sharedLives, stableStringify } from './shared.js';
+export type { LiveKind } from './shared.js';
