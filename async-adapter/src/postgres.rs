@@ -61,7 +61,7 @@ impl PgStore {
             PgError::with_source(PgErrorKind::Config, "the database URL is not valid", e)
         })?;
         config.check()?;
-        pg.options(&config.session_options(pg.get_options()));
+        pg.options(config.session_options(pg.get_options()));
         if pg.get_application_name().is_none() {
             pg.application_name(APPLICATION_NAME);
         }
