@@ -56,6 +56,8 @@ pub(super) enum Work {
     Write { binding: Arc<ModelBinding>, write: Write, view: Arc<View> },
     Form { binding: Arc<ModelBinding>, pk: Option<i64>, submit: Option<Write>, view: Arc<View> },
     Unsubscribe,
+    /// Joined a custom stream's group; nothing else to do.
+    Joined,
     Custom { handler: Arc<dyn Handler>, data: Map<String, Value> },
 }
 
@@ -111,6 +113,7 @@ impl Job {
                 };
                 run.reply(Ok(json!({"success": true, "removed": removed})));
             }
+            Work::Joined => run.reply(Ok(json!({"success": true}))),
             Work::Custom { handler, data } => {
                 let ctx = crate::binding::EventContext { engine: engine.clone(), conn: conn.clone(), event: event.clone(), data };
                 match super::custom::call(handler, ctx).await {

@@ -35,6 +35,10 @@ impl Session {
             self.model_work(&event, binding, &data)?
         } else if event.action() == "unsubscribe" {
             Work::Unsubscribe
+        } else if event.action() == "subscribe" {
+            // A custom stream has no rows: subscribing joins its group (PROTOCOL.md section 5),
+            // which is how a reconnecting client gets its dispatches back.
+            Work::Joined
         } else {
             return Err(unknown_action(&event));
         };

@@ -70,12 +70,16 @@ async fn reflect_goes_to_the_sender_dispatch_to_the_group_and_broadcast_to_all()
     assert_eq!(got, [json!({"event": "chat.to_all", "data": {"who": "me"}}), json!({"event": "chat.to_group", "data": {"who": "me"}})]);
     assert_eq!(outsider.take(1).await, [json!({"event": "chat.to_all", "data": {"who": "me"}})]);
 
-    // An unhashed unsubscribe leaves the group.
+    // An unhashed unsubscribe leaves the group; subscribing joins it again.
     let left = send(&mut m, &member, json!({"event": "chat.unsubscribe"})).await;
     assert_eq!(left["data"], json!({"success": true, "removed": 0}));
     engine.send_to_group("chat", "later", &json!({}));
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(member.take(0).await.is_empty());
+    let back = send(&mut m, &member, json!({"event": "chat.subscribe#j"})).await;
+    assert_eq!(back, json!({"event": "chat.subscribe#j", "data": {"success": true}}));
+    engine.send_to_group("chat", "again", &json!({}));
+    assert_eq!(member.take(1).await, [json!({"event": "chat.again", "data": {}})]);
 }
 
 #[tokio::test]
