@@ -69,7 +69,7 @@ export class DemoServer {
       const onData = (chunk: Buffer) => {
         this.log += chunk.toString();
         // eslint-disable-next-line no-control-regex
-        const m = /listening on ws:\/\/[^:\s]+:(\d+)\//.exec(this.log.replace(/\x1b\[[0-9;]*m/g, ''));
+        const m = /listening on .*?ws:\/\/[^:\s]+:(\d+)\//.exec(this.log.replace(/\x1b\[[0-9;]*m/g, ''));
         if (m) {
           clearTimeout(timer);
           resolve(Number(m[1]));
