@@ -1,8 +1,11 @@
-//! One connection, one thread: the thread owns a mio `Poll`, the socket and a `Waker`, runs the
-//! handshake ([`handshake`]) and then the WebSocket ([`socket`]) until the connection ends.
+//! One connection, one thread: the thread owns a mio `Poll`, the socket and a `Waker`, serves
+//! HTTP requests ([`http`]) until the connection ends or a WebSocket handshake ([`handshake`])
+//! turns it into a WebSocket ([`socket`]), which then runs until the connection ends.
 
 mod handshake;
+mod http;
 mod socket;
+mod transport;
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,6 +17,8 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 use mio::net::TcpStream;
 use mio::{Poll, Token, Waker};
+use tungstenite::protocol::Role;
+use tungstenite::WebSocket;
 
 use crate::config::{ServerConfig, Shared};
 use crate::outbound::ChannelOutbound;
@@ -82,11 +87,19 @@ fn run(stream: TcpStream, peer: SocketAddr, poll: Poll, waker: Arc<Waker>, share
     // Requests run here; with the runtime's context entered, tokio timers and spawns in custom
     // handlers or an async store work as they would on the async adapter.
     let _context = shared.runtime.as_ref().map(|rt| rt.enter());
-    let mut handshake = handshake::Handshake::new(poll, shared);
-    let Some((ws, user)) = handshake.run(stream, peer) else {
+    let io = match transport::Io::new(stream, poll, shared) {
+        Ok(io) => io,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "cannot register a connection");
+            return;
+        }
+    };
+    let Some((io, user)) = http::serve(io, peer, shared) else {
         return;
     };
-    let poll = handshake.into_poll();
+    // Frames the client sent right behind its handshake are already in the buffer.
+    let (stream, poll, read) = io.into_parts();
+    let ws = WebSocket::from_partially_read(stream, read, Role::Server, Some(shared.ws_config));
     let (out, rx) = ChannelOutbound::new(shared.engine.limits().outbound_queue, waker);
     let session = shared.engine.open_session(user, out.clone());
     tracing::debug!(%peer, conn = session.id(), "connected");
@@ -95,7 +108,8 @@ fn run(stream: TcpStream, peer: SocketAddr, poll: Poll, waker: Arc<Waker>, share
 }
 
 /// Serves one connection the application has already accepted, on a new thread, with the same
-/// handshake, authentication and protocol as a server started by [`bind`](crate::bind).
+/// HTTP API, handshake, authentication and protocol as a server started by
+/// [`bind`](crate::bind).
 ///
 /// ```no_run
 /// # fn demo(engine: chanbind_engine::Engine) -> std::io::Result<()> {
@@ -160,7 +174,8 @@ impl ConnectionHandle {
         }
     }
 
-    /// Closes the connection with 1001 (going away) and joins its thread, waiting at most the
+    /// Closes the connection (a WebSocket with 1001, going away; an HTTP connection once its
+    /// request in flight, if any, is answered) and joins its thread, waiting at most the
     /// configured `shutdown_grace`. Returns `false` when the thread was still busy (inside a
     /// long request) and was left to finish on its own.
     pub fn close(self) -> bool {

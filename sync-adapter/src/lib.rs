@@ -1,6 +1,7 @@
 //! The blocking adapter of chanbind: one thread per connection, each driving a non-blocking
-//! tungstenite WebSocket with its own mio `Poll` and `Waker`, and a PostgreSQL store on the
-//! blocking `postgres` crate.
+//! tungstenite WebSocket with its own mio `Poll` and `Waker`, the HTTP API on the same port
+//! (routes under `/api/`, PROTOCOL.md section 6), and a PostgreSQL store on the blocking
+//! `postgres` crate.
 //!
 //! It serves the very same [`Engine`](chanbind_engine::Engine) (bindings, permissions,
 //! custom events) as `chanbind-async`, with the same functions, so a program switches adapters
@@ -35,18 +36,30 @@
 //!
 //! # Behaviour
 //!
-//! - The acceptor thread hands each TCP connection to a thread of its own. The handshake runs
-//!   there, resumed whenever the socket is ready and bounded by
-//!   [`ServerConfig::handshake_timeout`]; other paths than [`ServerConfig::path`] get 404,
-//!   refused authentication 401 (or 503), exactly as on the async adapter.
+//! - The acceptor thread hands each TCP connection to a thread of its own, which reads HTTP/1.1
+//!   request heads with `httparse`. A WebSocket handshake on [`ServerConfig::path`] becomes
+//!   the WebSocket; every other request is answered by the engine's
+//!   [`HttpApi`](chanbind_engine::http::HttpApi), with the same status, headers and body as on
+//!   `chanbind-async` (apart from the `date`): the routes, errors, CORS, HEAD and OpenAPI
+//!   document of PROTOCOL.md section 6, 426 for a plain request on the WebSocket path, 404
+//!   elsewhere, and refused handshakes answered like the async adapter's.
+//! - HTTP connections are kept alive (HTTP/1.1, unless `Connection: close`), pipelined
+//!   requests are answered in order, and bodies are read with `Content-Length` or chunked.
+//!   Every wait is bounded, so a slow client costs its thread for a limited time:
+//!   [`ServerConfig::header_read_timeout`] for a head and for idleness (dropped without an
+//!   answer), [`ServerConfig::body_read_timeout`] for a body (408),
+//!   [`ServerConfig::write_timeout`] for a response; heads over
+//!   [`ServerConfig::max_header_bytes`] get 431, malformed ones 400.
 //! - Frames are handled one at a time, in order; a request that needs the store or the actors
 //!   runs to completion on the connection thread.
 //! - Actors reach a connection through a bounded crossbeam channel and its `Waker`, never
 //!   blocking. A client that stops reading lets its queue fill and is closed with 4008; no
 //!   other connection notices. A frame over `max_message_bytes` is answered `too_large` and
 //!   closed with 1009.
-//! - [`ServerHandle::shutdown`] stops accepting, closes every connection with 1001, and joins
-//!   every connection thread within [`ServerConfig::shutdown_grace`]. [`serve_stream`] serves
+//! - [`ServerHandle::shutdown`] stops accepting, closes every WebSocket with 1001 and every
+//!   idle HTTP connection, lets HTTP requests in flight finish (answered with
+//!   `connection: close`), and joins every connection thread within
+//!   [`ServerConfig::shutdown_grace`]. [`serve_stream`] serves
 //!   one connection the application accepted itself; its [`ConnectionHandle`] does the same
 //!   for that one thread.
 //! - With [`postgres::PgStore`], database work runs on the connection thread through a pool of

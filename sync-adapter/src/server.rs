@@ -49,14 +49,16 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// How many connection threads are running, handshakes and closings included.
+    /// How many connection threads are running: WebSockets, HTTP connections (idle keep-alive
+    /// ones included), and those still closing.
     pub fn connection_threads(&self) -> usize {
         self.shared.live.load(Ordering::Acquire)
     }
 
-    /// Stops accepting, closes every connection with 1001 (going away), and joins every
-    /// connection thread, waiting at most the configured `shutdown_grace`. Blocks the caller;
-    /// from async code, call it inside `tokio::task::spawn_blocking`.
+    /// Stops accepting, closes every WebSocket with 1001 (going away) and every idle HTTP
+    /// connection, lets HTTP requests in flight finish, and joins every connection thread,
+    /// waiting at most the configured `shutdown_grace`. Blocks the caller; from async code,
+    /// call it inside `tokio::task::spawn_blocking`.
     pub fn shutdown(self) -> Stopped {
         self.shared.stopping.store(true, Ordering::Release);
         if let Err(e) = self.waker.wake() {
@@ -69,8 +71,8 @@ impl ServerHandle {
     }
 }
 
-/// Binds `addr` and serves `engine` on it, from an acceptor thread and one thread per
-/// connection. Returns once the socket listens; it does not block, so async code may call it.
+/// Binds `addr` and serves `engine` on it, the WebSocket endpoint and the HTTP API on the same
+/// port, from an acceptor thread and one thread per connection. Returns once the socket listens; it does not block, so async code may call it.
 pub fn bind(
     addr: impl ToSocketAddrs,
     engine: Engine,

@@ -1,153 +1,118 @@
-//! The WebSocket handshake on a non-blocking socket: resumed whenever the socket is ready,
-//! bounded by a deadline, with the endpoint path checked and the authenticators run on the
-//! request the way the async adapter does.
-
-use std::cell::Cell;
-use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
+//! The WebSocket handshake, on a request head the HTTP layer has read: the same checks, in the
+//! same order, with the same answers as the async adapter's upgrade (404 off the endpoint's
+//! path, 405 for another method, 426 for another protocol version, 400 without a key, 401 or
+//! 503 from the authenticators), then the 101 built here with tungstenite's accept key.
 
 use chanbind_engine::auth::{RequestHead, User};
 use chanbind_engine::http::{self as api, HttpResponse};
 use chanbind_engine::protocol::{ApiError, ErrorCode};
-use mio::net::TcpStream;
-use mio::{Events, Interest, Poll};
-use tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tungstenite::handshake::HandshakeError;
-use tungstenite::http::{header, HeaderValue};
-use tungstenite::WebSocket;
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, ALLOW, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
+};
+use http::request::Parts;
+use http::{Method, Response, StatusCode};
+use tungstenite::handshake::derive_accept_key;
 
-use super::SOCKET;
 use crate::config::Shared;
 
-/// A connection thread before its WebSocket is open.
-pub(super) struct Handshake<'a> {
-    poll: Poll,
-    events: Events,
-    shared: &'a Shared,
+/// Whether the request asks to become a WebSocket (`Connection: upgrade`,
+/// `Upgrade: websocket`), on any path: off the endpoint it gets 404.
+pub(super) fn is_websocket(headers: &HeaderMap) -> bool {
+    has_token(headers, &CONNECTION, "upgrade") && has_token(headers, &UPGRADE, "websocket")
 }
 
-impl<'a> Handshake<'a> {
-    pub(super) fn new(poll: Poll, shared: &'a Shared) -> Self {
-        Handshake {
-            poll,
-            events: Events::with_capacity(4),
-            shared,
-        }
-    }
+/// How an upgrade request is answered.
+pub(super) enum Handshake {
+    /// The 101, and the signed-in user (`None` when anonymous).
+    Open(HttpResponse, Option<User>),
+    /// A refusal, answered like any HTTP response.
+    Refused(HttpResponse),
+}
 
-    /// Gives the `Poll` back for the rest of the connection.
-    pub(super) fn into_poll(self) -> Poll {
-        self.poll
-    }
-
-    /// Runs the handshake: `None` when it failed, was refused (the HTTP answer has been
-    /// written), timed out, or the server is stopping.
-    pub(super) fn run(
-        &mut self,
-        mut stream: TcpStream,
-        peer: SocketAddr,
-    ) -> Option<(WebSocket<TcpStream>, Option<User>)> {
-        let deadline = Instant::now() + self.shared.handshake_timeout;
-        // Both directions from the start: a refusal's answer may have to wait for the socket
-        // to take it. Readiness is edge-triggered, so a spurious wake-up costs one retry.
-        if let Err(e) = self.poll.registry().register(
-            &mut stream,
-            SOCKET,
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
-            tracing::warn!(%peer, error = %e, "cannot register a connection");
-            return None;
-        }
-        let user = Cell::new(None);
-        let shared = self.shared;
-        // tungstenite's handshake callback must return its `ErrorResponse` by value.
-        #[allow(clippy::result_large_err)]
-        let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-            authorize(shared, req).map(|found| {
-                user.set(found);
-                resp
-            })
-        };
-        let mut attempt =
-            tungstenite::accept_hdr_with_config(stream, callback, Some(shared.ws_config));
-        loop {
-            match attempt {
-                Ok(ws) => return Some((ws, user.take())),
-                Err(HandshakeError::Interrupted(mid)) => {
-                    if !self.wait(deadline) {
-                        tracing::debug!(%peer, "handshake not completed in time; dropping the connection");
-                        return None;
-                    }
-                    attempt = mid.handshake();
-                }
-                Err(HandshakeError::Failure(e)) => {
-                    tracing::debug!(%peer, error = %e, "handshake failed");
-                    return None;
-                }
-            }
-        }
-    }
-
-    /// Waits for the socket to become ready: `false` when the deadline passed first or the
-    /// server is stopping.
-    fn wait(&mut self, deadline: Instant) -> bool {
-        loop {
-            if self.shared.stopping.load(Ordering::Acquire) {
-                return false;
-            }
-            let Some(left) = deadline
-                .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())
-            else {
-                return false;
-            };
-            match self.poll.poll(&mut self.events, Some(left)) {
-                Ok(()) => {
-                    if self.events.iter().any(|e| e.token() == SOCKET) {
-                        return true;
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "poll failed during a handshake");
-                    return false;
-                }
-            }
-        }
+/// Checks an upgrade request and runs the authenticators.
+pub(super) fn accept(parts: &Parts, shared: &Shared) -> Handshake {
+    match check(parts, shared) {
+        Ok((response, user)) => Handshake::Open(response, user),
+        Err(refusal) => Handshake::Refused(*refusal),
     }
 }
 
-/// The handshake callback's decision: the endpoint path, then the authenticators. Refusals
-/// become the HTTP answer, with no WebSocket: the same status, headers and JSON error body as
-/// the async adapter's, built by the engine.
-// tungstenite's handshake callback must return its `ErrorResponse` by value.
-#[allow(clippy::result_large_err)]
-fn authorize(shared: &Shared, req: &Request) -> Result<Option<User>, ErrorResponse> {
-    if req.uri().path() != shared.path {
-        let error = ApiError::new(ErrorCode::NotFound, "no WebSocket endpoint here");
-        return Err(to_error_response(api::error(&error)));
+/// The checks, in the async adapter's order.
+fn check(
+    parts: &Parts,
+    shared: &Shared,
+) -> Result<(HttpResponse, Option<User>), Box<HttpResponse>> {
+    if parts.uri.path() != shared.path {
+        return Err(Box::new(api::error(&ApiError::new(
+            ErrorCode::NotFound,
+            "no WebSocket endpoint here",
+        ))));
     }
+    if parts.method != Method::GET {
+        let mut response = api::error_with_status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &ApiError::bad_request("a WebSocket handshake is a GET"),
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET"));
+        return Err(Box::new(response));
+    }
+    let headers = &parts.headers;
+    if headers
+        .get(SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        let error = ApiError::bad_request("only WebSocket version 13 is supported");
+        let mut response = api::error_with_status(StatusCode::UPGRADE_REQUIRED, &error);
+        response
+            .headers_mut()
+            .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return Err(Box::new(response));
+    }
+    let Some(key) = headers.get(SEC_WEBSOCKET_KEY).filter(|k| !k.is_empty()) else {
+        return Err(Box::new(api::error(&ApiError::bad_request(
+            "Sec-WebSocket-Key is missing",
+        ))));
+    };
+    let accept_key = derive_accept_key(key.as_bytes());
     let head = RequestHead {
-        uri: req.uri().clone(),
-        headers: req.headers().clone(),
+        uri: parts.uri.clone(),
+        headers: parts.headers.clone(),
     };
     // Authenticators are expected to answer fast (a table lookup or a signature check); this
     // thread serves only this client, so waiting here delays no one else.
-    futures_executor::block_on(shared.engine.authenticate(&head))
-        .map_err(|refusal| to_error_response(api::refusal(refusal)))
+    let user =
+        futures_executor::block_on(shared.engine.authenticate(&head)).map_err(api::refusal)?;
+
+    let mut response = Response::new(Vec::new());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let out = response.headers_mut();
+    out.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    out.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(value) = HeaderValue::from_str(&accept_key) {
+        out.insert(SEC_WEBSOCKET_ACCEPT, value);
+    }
+    Ok((response, user))
 }
 
-/// The engine's response in tungstenite's shape. tungstenite writes the head and appends the
-/// body without framing it, so the length is added, and the connection closes after it.
-fn to_error_response(response: HttpResponse) -> ErrorResponse {
-    let (mut parts, body) = response.into_parts();
-    parts
-        .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    parts
-        .headers
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    let body = String::from_utf8(body).unwrap_or_default();
-    ErrorResponse::from_parts(parts, Some(body))
+/// The plain request for the WebSocket endpoint: 426, pointing at the API.
+pub(super) fn upgrade_required() -> HttpResponse {
+    let error =
+        ApiError::bad_request("this is the WebSocket endpoint; the HTTP API is under /api/");
+    let mut response = api::error_with_status(StatusCode::UPGRADE_REQUIRED, &error);
+    response
+        .headers_mut()
+        .insert(UPGRADE, HeaderValue::from_static("websocket"));
+    response
+}
+
+/// Whether a comma-separated header has `token`, ignoring case.
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .any(|v| super::http::has_token(v, token))
 }

@@ -1,4 +1,5 @@
-//! The sync adapter over real sockets on `127.0.0.1`: one test binary, one module per theme.
+//! The sync adapter over real sockets on `127.0.0.1`: one test binary, one module per theme
+//! (the WebSocket protocol, HTTP, robustness, the runtime, scale, PostgreSQL).
 //!
 //! ```text
 //! cargo test -p chanbind-sync --test suite
@@ -9,6 +10,7 @@
 //! is `true`. Each uses a schema of its own, dropped afterwards.
 
 mod common;
+mod http;
 mod postgres;
 mod protocol;
 mod robustness;

@@ -1,5 +1,5 @@
 //! The blocking PostgreSQL store, directly and behind the sync server: writes, pushes, live
-//! queries re-read on tokio's blocking threads, and conflicts.
+//! queries re-read on tokio's blocking threads, conflicts, and the HTTP API.
 //!
 //! Needs `DATABASE_URL`; without it each test prints a notice and passes, except under
 //! `CI=true`, where it fails.
@@ -16,6 +16,7 @@ use chanbind_sync::{EngineRuntime, ServerConfig};
 use serde_json::json;
 
 use crate::common::{self, connect, next, request};
+use crate::http::support::Client;
 
 /// The database URL, or `None` (with a notice) when the test should be skipped.
 fn database_url(test: &str) -> Option<String> {
@@ -197,6 +198,69 @@ fn the_sync_server_on_postgres_pushes_rows_and_live_queries() {
         json!({"event": "auth.User.update", "data": {"id": 999, "username": "x"}}),
     );
     assert_eq!(missing["error"]["code"], "not_found", "{missing}");
+    server.shutdown();
+    drop(runtime);
+}
+
+#[test]
+fn http_on_postgres_writes_reads_and_reaches_websocket_subscribers() {
+    let Some(url) = database_url("http_on_postgres_writes_reads_and_reaches_websocket_subscribers")
+    else {
+        return;
+    };
+    let schema = Schema::new(url, "http");
+    let store: Arc<dyn Store> = Arc::clone(&schema.store) as Arc<dyn Store>;
+    let runtime =
+        EngineRuntime::start(Engine::builder(common::registry(), store).limits(Limits::default()))
+            .unwrap();
+    let server = runtime
+        .bind("127.0.0.1:0", ServerConfig::default())
+        .unwrap();
+    let addr = server.local_addr();
+    let mut client = Client::connect(addr);
+    for (title, priority) in [("one", 1), ("two", 4), ("three", 2)] {
+        let task = json!({"title": title, "priority": priority});
+        let created = client.send("POST", "/api/todo.Task/", Some(&task), &[]);
+        assert_eq!(created.status, 201, "{:?}", created.body);
+    }
+    let page = client.send(
+        "GET",
+        "/api/todo.Task/?priority__gte=2&order=-priority",
+        None,
+        &[],
+    );
+    let titles: Vec<&str> = page.body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
+    assert_eq!((page.status, titles), (200, vec!["two", "three"]));
+    let bad = client.send("GET", "/api/todo.Task/?priority=high", None, &[]);
+    assert_eq!(bad.body["code"], "invalid_filter");
+
+    let mut ws = connect(addr);
+    let row = request(
+        &mut ws,
+        json!({"event": "todo.Task.retrieve", "data": {"id": 2}}),
+    );
+    assert_eq!(row["data"]["title"], "two", "{row}");
+    let patch = json!({"done": true});
+    let patched = client.send("PATCH", "/api/todo.Task/2", Some(&patch), &[]);
+    assert_eq!(patched.body["object"]["done"], true, "{:?}", patched.body);
+    let push = next(&mut ws);
+    assert_eq!(
+        (push["event"].as_str(), push["data"]["done"].as_bool()),
+        (Some("todo.Task.retrieve"), Some(true)),
+        "{push}"
+    );
+    let deleted = client.send("DELETE", "/api/todo.Task/2", None, &[]);
+    assert_eq!(deleted.status, 200);
+    assert_eq!(next(&mut ws)["data"]["deleted"], true);
+    assert_eq!(
+        client.send("GET", "/api/todo.Task/2", None, &[]).status,
+        404
+    );
     server.shutdown();
     drop(runtime);
 }

@@ -1,5 +1,6 @@
 //! Clients that misbehave cost one thread for a bounded time, never the server: a handshake
-//! never finished, a reader that stops, a frame cut off; and shutdown closes everyone.
+//! never finished, a reader that stops (WebSocket or HTTP), a frame cut off; and shutdown
+//! closes everyone.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,6 +13,7 @@ use chanbind_sync::{ServerConfig, Stopped};
 use serde_json::json;
 
 use crate::common::{self, close_code, connect, eventually, next, request, start, start_with};
+use crate::http;
 
 /// Whether the server closed `stream` (EOF or reset) within `within`.
 fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
@@ -147,6 +149,28 @@ fn a_client_that_stops_reading_is_closed_with_4008_and_others_carry_on() {
         1
     );
     eprintln!("slow consumer closed after {updates} updates of 32 KiB");
+    srv.server.shutdown();
+}
+
+#[test]
+fn an_http_client_that_never_reads_its_answers_is_dropped_after_write_timeout() {
+    let config = ServerConfig {
+        write_timeout: Duration::from_millis(500),
+        ..http::support::config()
+    };
+    let srv = start_with(http::support::builder(), config);
+    let mut greedy = TcpStream::connect(srv.addr()).unwrap();
+    // A thousand pipelined requests for a 24 KB document: far more than socket buffers hold.
+    let requests = "GET /api/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+    greedy.write_all(requests.as_bytes()).unwrap();
+    eventually("the writer to give up", || {
+        srv.server.connection_threads() == 0
+    });
+    assert_eq!(
+        http::support::get(srv.addr(), "/api/todo.Task/").status,
+        200
+    );
+    drop(greedy);
     srv.server.shutdown();
 }
 

@@ -1,0 +1,239 @@
+//! Request heads: httparse reads the request line and headers, and this turns them into the
+//! `http` types the engine takes, with what framing needs: the body's length, keep-alive and
+//! `Expect: 100-continue`. Every rule follows hyper's, so both adapters accept, refuse and
+//! frame the same requests.
+
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
+use http::request::Parts;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
+
+/// The most headers a request (or a chunked body's trailer) may have, as in hyper: more is 431.
+pub(super) const MAX_HEADERS: usize = 100;
+
+/// The longest request target, as in hyper: longer is 414.
+const MAX_URI_LEN: usize = u16::MAX as usize - 1;
+
+/// How the body that follows a head is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BodyLength {
+    /// No body: no `Content-Length`, or zero.
+    Empty,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed request head.
+#[derive(Debug)]
+pub(super) struct Head {
+    /// What the engine reads: method, target, version and headers.
+    pub(super) parts: Parts,
+    /// The body's framing.
+    pub(super) body: BodyLength,
+    /// Whether the client lets the connection carry another request after this one.
+    pub(super) keep_alive: bool,
+    /// The client waits for `100 Continue` before sending its body.
+    pub(super) expect_continue: bool,
+}
+
+/// Parses the head at the start of `buf`: the head and its length in bytes, `None` while it
+/// is incomplete, or the status to refuse it with.
+pub(super) fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, StatusCode> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let len = match request.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        }
+        Err(_) => return Err(StatusCode::BAD_REQUEST),
+    };
+    let target = request.path.unwrap_or_default();
+    if target.len() > MAX_URI_LEN {
+        return Err(StatusCode::URI_TOO_LONG);
+    }
+    let method = Method::from_bytes(request.method.unwrap_or_default().as_bytes())
+        .map_err(|_| StatusCode::BAD_REQUEST)?;
+    let uri = Uri::try_from(target).map_err(|_| StatusCode::BAD_REQUEST)?;
+    let http11 = request.version == Some(1);
+    let framing = Framing::read(request.headers, http11)?;
+    let mut parts = Request::new(()).into_parts().0;
+    parts.method = method;
+    parts.uri = uri;
+    parts.version = if http11 {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    parts.headers = framing.headers;
+    let body = if framing.chunked {
+        BodyLength::Chunked
+    } else {
+        match framing.content_length {
+            None | Some(0) => BodyLength::Empty,
+            Some(n) => BodyLength::Length(n),
+        }
+    };
+    let head = Head {
+        expect_continue: framing.expect_continue && http11 && body != BodyLength::Empty,
+        keep_alive: framing.keep_alive,
+        body,
+        parts,
+    };
+    Ok(Some((head, len)))
+}
+
+/// The headers, and what they say about framing.
+struct Framing {
+    headers: HeaderMap,
+    keep_alive: bool,
+    content_length: Option<u64>,
+    chunked: bool,
+    expect_continue: bool,
+}
+
+impl Framing {
+    /// RFC 9112 section 6.3, as hyper applies it: `Transfer-Encoding` wins over
+    /// `Content-Length` (and then the connection closes after the request), it must end in
+    /// `chunked` and is refused on HTTP/1.0, and differing lengths are refused.
+    fn read(raw: &[httparse::Header<'_>], http11: bool) -> Result<Framing, StatusCode> {
+        let mut framing = Framing {
+            headers: HeaderMap::with_capacity(raw.len()),
+            keep_alive: http11,
+            content_length: None,
+            chunked: false,
+            expect_continue: false,
+        };
+        let (mut has_te, mut has_cl, mut saw_close) = (false, false, false);
+        for header in raw {
+            let name = HeaderName::from_bytes(header.name.as_bytes())
+                .map_err(|_| StatusCode::BAD_REQUEST)?;
+            let value =
+                HeaderValue::from_bytes(header.value).map_err(|_| StatusCode::BAD_REQUEST)?;
+            match name {
+                TRANSFER_ENCODING => {
+                    if !http11 {
+                        return Err(StatusCode::BAD_REQUEST);
+                    }
+                    has_te = true;
+                    if framing.content_length.take().is_some() {
+                        framing.headers.remove(CONTENT_LENGTH);
+                    }
+                    framing.chunked = last_token_is(&value, "chunked");
+                }
+                CONTENT_LENGTH => {
+                    has_cl = true;
+                    if has_te {
+                        continue;
+                    }
+                    let len = content_length(&value).ok_or(StatusCode::BAD_REQUEST)?;
+                    match framing.content_length {
+                        Some(prev) if prev != len => return Err(StatusCode::BAD_REQUEST),
+                        Some(_) => continue,
+                        None => framing.content_length = Some(len),
+                    }
+                }
+                CONNECTION => {
+                    // Once any line asks to close, a later `keep-alive` does not undo it.
+                    if saw_close || has_token(&value, "close") {
+                        saw_close = true;
+                        framing.keep_alive = false;
+                    } else if !framing.keep_alive {
+                        framing.keep_alive = has_token(&value, "keep-alive");
+                    }
+                }
+                EXPECT => {
+                    framing.expect_continue =
+                        value.as_bytes().eq_ignore_ascii_case(b"100-continue");
+                }
+                _ => {}
+            }
+            framing.headers.append(name, value);
+        }
+        if has_te && !framing.chunked {
+            return Err(StatusCode::BAD_REQUEST);
+        }
+        if has_te && has_cl {
+            framing.keep_alive = false;
+        }
+        Ok(framing)
+    }
+}
+
+/// Whether a comma-separated header value has `token`, ignoring case.
+pub(crate) fn has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .to_str()
+        .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+}
+
+/// Whether the last of a comma-separated header value's tokens is `token`.
+fn last_token_is(value: &HeaderValue, token: &str) -> bool {
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.rsplit(',').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// A `Content-Length` value: decimal digits only, no sign, no list.
+fn content_length(value: &HeaderValue) -> Option<u64> {
+    let digits = value.as_bytes();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(raw: &str) -> Result<Head, StatusCode> {
+        let (head, len) = parse(raw.as_bytes())?.expect("a whole head");
+        assert_eq!(len, raw.len());
+        Ok(head)
+    }
+
+    #[test]
+    fn framing_follows_the_headers() {
+        let h = head("POST /api/x HTTP/1.1\r\nContent-Length: 5\r\n\r\n").unwrap();
+        assert_eq!((h.body, h.keep_alive), (BodyLength::Length(5), true));
+        let h = head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").unwrap();
+        assert_eq!((h.body, h.keep_alive), (BodyLength::Empty, true));
+        let h = head("GET / HTTP/1.1\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n");
+        assert!(!h.unwrap().keep_alive);
+        let raw =
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: gzip, chunked\r\n\r\n";
+        let h = head(raw).unwrap();
+        assert_eq!((h.body, h.keep_alive), (BodyLength::Chunked, false));
+        assert!(!h.parts.headers.contains_key(CONTENT_LENGTH));
+        let h = head("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n");
+        assert!(h.unwrap().expect_continue);
+    }
+
+    #[test]
+    fn bad_heads_get_their_status() {
+        let bad = StatusCode::BAD_REQUEST;
+        for raw in [
+            "GET / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            "GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+            "G(T / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/2.0\r\n\r\n",
+        ] {
+            assert_eq!(parse(raw.as_bytes()).unwrap_err(), bad, "{raw:?}");
+        }
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("x{i}: y\r\n")).collect();
+        let raw = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        assert_eq!(
+            parse(raw.as_bytes()).unwrap_err(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
+        assert!(matches!(parse(b"GET / HTTP/1.1\r\nHost: x"), Ok(None)));
+    }
+}
