@@ -15,3 +15,43 @@ pub fn render_row(binding: &ModelBinding, row: &Row, view: &View) -> Value {
     }
     Value::Object(out)
 }
+
+/// The row as [`render_row`] shows it, serialized straight from the stored row without
+/// building an intermediate map: what pushes encode, once per change.
+pub struct RowView<'a> {
+    /// The binding whose fields are shown, in order.
+    pub binding: &'a ModelBinding,
+    /// The stored row.
+    pub row: &'a Row,
+    /// What the reader may see.
+    pub view: &'a View,
+}
+
+impl serde::Serialize for RowView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let visible = self.binding.fields().iter().filter(|f| self.view.can_see(f.name()));
+        let mut map = serializer.serialize_map(None)?;
+        for field in visible {
+            map.serialize_entry(field.name(), self.row.get(field.name()).unwrap_or(&Value::Null))?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binding::Field;
+
+    #[test]
+    fn the_view_serializes_like_the_rendered_row() {
+        let b = ModelBinding::new("todo_task").field(Field::string("title")).field(Field::boolean("done"));
+        let row = serde_json::json!({"id": 1, "title": "t", "extra": 5});
+        let row = row.as_object().unwrap();
+        let view = View::everything();
+        let direct = serde_json::to_value(RowView { binding: &b, row, view: &view }).unwrap();
+        assert_eq!(direct, render_row(&b, row, &view));
+        assert_eq!(direct, serde_json::json!({"id": 1, "title": "t", "done": null}));
+    }
+}

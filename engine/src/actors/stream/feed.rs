@@ -7,12 +7,12 @@ use serde_json::{json, Value};
 
 use super::FrameCache;
 use crate::binding::ModelBinding;
-use crate::change::Change;
+use crate::change::{Change, ChangeKind};
 use crate::filter::Filter;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::protocol::{encode_reply, EventName};
 use crate::permission::View;
-use crate::session::render_row;
+use crate::session::RowView;
 use crate::stats::Stats;
 
 struct FeedSub {
@@ -62,17 +62,23 @@ impl Feeds {
             return Vec::new();
         }
         let binding = &self.binding;
-        let row = |view: &View| match &change.new {
-            Some(r) => render_row(binding, r, view),
-            None => Value::Null,
+        let row = |event: &str, view: &View| match &change.new {
+            Some(row) => encode_reply(event, &RowView { binding, row, view }),
+            None => encode_reply(event, &Value::Null),
         };
         let gone_payload = json!({"id": change.pk});
-        let mut created = FrameCache::new(&self.stats, |e, view| encode_reply(e, &row(view)));
-        let mut updated = FrameCache::new(&self.stats, |e, view| encode_reply(e, &row(view)));
+        let mut created = FrameCache::new(&self.stats, row);
+        let mut updated = FrameCache::new(&self.stats, row);
         let mut deleted = FrameCache::new(&self.stats, |e, _| encode_reply(e, &gone_payload));
         let mut gone = Vec::new();
         for sub in &self.subs {
-            let was = change.old.as_ref().is_some_and(|r| sub.filter.matches(r));
+            // Without the old row (a change captured from outside), an update or delete is
+            // taken to have been in the feed: a spurious `deleted` for an id the client does
+            // not hold is harmless, a missing one leaves it stale.
+            let was = match &change.old {
+                Some(r) => sub.filter.matches(r),
+                None => change.kind != ChangeKind::Created,
+            };
             let is = change.new.as_ref().is_some_and(|r| sub.filter.matches(r));
             let (frames, kind) = match (was, is) {
                 (false, true) => (&mut created, "created"),

@@ -14,7 +14,7 @@ use crate::change::{Change, ChangeKind};
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::protocol::{encode_reply, EventName};
 use crate::permission::View;
-use crate::session::render_row;
+use crate::session::RowView;
 use crate::stats::Stats;
 
 /// The watchers of one row under one event and one view.
@@ -57,6 +57,11 @@ impl RowSubs {
         });
         group.watchers.retain(|(c, k)| !(c.id == conn.id && *k == key));
         group.watchers.push((conn, key));
+    }
+
+    /// The watched rows' keys.
+    pub(super) fn pks(&self) -> Vec<i64> {
+        self.rows.keys().copied().collect()
     }
 
     pub(super) fn remove(&mut self, conn: ConnId, pick: &impl Fn(&SubKey, &EventName) -> bool) -> usize {
@@ -106,7 +111,7 @@ impl RowSubs {
                 _ => None,
             };
             let frame = match visible {
-                Some(row) => encode_reply(&group_key.0, &render_row(&self.binding, row, &group.view)),
+                Some(row) => encode_reply(&group_key.0, &RowView { binding: &self.binding, row, view: &group.view }),
                 None => {
                     ended.push(group_key.clone());
                     encode_reply(&group.delete_event, &gone_payload)
