@@ -59,11 +59,6 @@ impl RowSubs {
         group.watchers.push((conn, key));
     }
 
-    /// The watched rows' keys.
-    pub(super) fn pks(&self) -> Vec<i64> {
-        self.rows.keys().copied().collect()
-    }
-
     pub(super) fn remove(&mut self, conn: ConnId, pick: &impl Fn(&SubKey, &EventName) -> bool) -> usize {
         let Some(pks) = self.by_conn.remove(&conn) else { return 0 };
         let mut removed = 0;
