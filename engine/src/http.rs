@@ -41,7 +41,8 @@
 //! - The `token` query parameter belongs to the authenticators and is never a filter; a key
 //!   given twice is `bad_request`, except `__in` and `order`, whose values are joined.
 //! - Authentication runs before routing, so an anonymous caller cannot probe stream names;
-//!   CORS preflights are answered without it, since browsers send them without credentials.
+//!   CORS preflights are answered without it (browsers send them without credentials), and
+//!   alike for every path, so they reveal no more.
 //! - `POST /api/events` answers the frame array under the reply's status (its error's, or
 //!   200); an envelope that cannot be decoded gets the error object, as every route does.
 //!   `retrieve`, `search` and `list` through it never subscribe: the request's session ends
@@ -204,19 +205,20 @@ impl HttpApi {
             .path()
             .strip_prefix(self.inner.prefix.as_str())
             .unwrap_or("");
-        let route = Route::parse(engine.registry(), rest);
-        if parts.method == Method::OPTIONS {
-            let route = route.map_err(|e| error(&e))?;
-            let mut response = respond::no_content();
-            respond::set_allow(&mut response, &route.allow());
-            return Err(response);
-        }
+        let route = Route::parse(engine.registry(), rest, parts.method == Method::POST);
         let head = RequestHead {
             uri: parts.uri.clone(),
             headers: parts.headers.clone(),
         };
+        // Authentication comes before anything that depends on the route, so an anonymous
+        // caller learns nothing about which streams exist.
         let user = engine.authenticate(&head).await.map_err(refusal)?;
         let route = route.map_err(|e| error(&e))?;
+        if parts.method == Method::OPTIONS {
+            let mut response = respond::no_content();
+            respond::set_allow(&mut response, &route.allow());
+            return Err(response);
+        }
         if !route.methods().contains(&parts.method) {
             return Err(respond::method_not_allowed(&route.allow()));
         }
@@ -244,18 +246,11 @@ impl HttpApi {
         })
     }
 
+    /// A CORS preflight. Browsers send it without credentials, so it is answered before
+    /// authentication, and alike for every path: it says which origins, methods and headers
+    /// may be used, never whether the route exists.
     fn preflight(&self, parts: &Parts) -> HttpResponse {
-        let rest = parts
-            .uri
-            .path()
-            .strip_prefix(self.inner.prefix.as_str())
-            .unwrap_or("");
-        let route = match Route::parse(self.inner.engine.registry(), rest) {
-            Ok(route) => route,
-            Err(e) => return error(&e),
-        };
-        let mut response = respond::no_content();
-        respond::set_allow(&mut response, &route.allow());
+        let response = respond::no_content();
         match self.inner.cors.preflight(&parts.headers) {
             Some(headers) => with_headers(response, headers),
             None => {

@@ -1,5 +1,6 @@
 //! The conformance suite: scenarios kept as data files (`tests/scenarios/*.json`), each played
-//! over real WebSocket connections on `127.0.0.1` against every target (adapter × store).
+//! over real WebSocket connections and HTTP requests on `127.0.0.1` against every target
+//! (adapter × store).
 //!
 //! ```text
 //! cargo test -p chanbind-examples --test conformance
@@ -28,8 +29,8 @@
 //! - `"limits": {"max_subscriptions": 3}`: engine limits other than the defaults (any field
 //!   of `Limits`); `hello` must announce them.
 //!
-//! Each step names a connection with `"conn"`; a connection opens on its first step, and the
-//! runner checks its `hello` frame itself. The step that opens a connection may carry
+//! Each step but an HTTP one names a connection with `"conn"`; a connection opens on its first
+//! step, and the runner checks its `hello` frame itself. The step that opens a connection may carry
 //! `"token"` (a string, or `{"repeat": "x", "times": 10240}`) with `"via"`: `"header"`
 //! (`Authorization: Bearer`, the default), `"query"` (`?token=`), `"cookie"` (`token=`) or
 //! `"authorization"` (the whole header value, for malformed ones); and `"hello"`, a pattern for
@@ -49,6 +50,30 @@
 //! | `"expect_silence_ms": 300` | no frame may arrive within that time |
 //! | `"close": true` | closes the connection; its name cannot be used again |
 //! | `"expect_refused": 401` | opening the (new) connection, with the step's `"token"` if any, must be refused with that HTTP status and no WebSocket; the name cannot be used again |
+//! | `"http": {...}` | an HTTP request of its own, with `"expect": {"status", "headers", "body"}` (below) |
+//!
+//! An HTTP step has no `"conn"`: it is one HTTP/1.1 request on a TCP connection of its own to
+//! the server's port (both adapters serve HTTP there), sent with `Connection: close` and a
+//! `Content-Length` body, and its `"expect"` is an object instead of a pattern:
+//!
+//! ```json
+//! {"http": {"method": "PATCH", "path": "/api/todo.Task/${id}?x=1", "token": "bob-secret",
+//!           "via": "header", "headers": {"X-Any": "v"}, "body": {"done": true}},
+//!  "expect": {"status": 200, "headers": {"location": "$absent"}, "body": {"success": true}}}
+//! ```
+//!
+//! - `method` and `path` are required; the path (with its query string) is sent as written,
+//!   so percent-encode it yourself (`/api/todo.Task/1%00`, `?query=secret%20plan`);
+//! - `token` and `via` work as on a handshake (`"query"` appends `token=` to the query string);
+//! - `headers` adds headers (a value `null` drops one the runner would send, such as
+//!   `Content-Type`); `body` sends JSON, `raw` sends text as is, both with
+//!   `Content-Type: application/json` unless `headers` says otherwise;
+//! - `expect.status` is required; `expect.headers` maps lower-case header names to patterns
+//!   (`"$absent"` for a missing one; repeated headers are joined with `", "`); `expect.body`
+//!   is a pattern for the body parsed as JSON, which must then come with
+//!   `Content-Type: application/json` (`"$absent"` for an empty body; unchecked when omitted);
+//! - captures and `${name}` substitution work in `path`, `token`, `headers`, `body`, `raw` and
+//!   the expectations, so a scenario can create over HTTP and read over the WebSocket and back.
 //!
 //! Patterns:
 //!
@@ -69,6 +94,8 @@
 
 #[path = "conformance/client.rs"]
 mod client;
+#[path = "conformance/http.rs"]
+mod http;
 #[path = "conformance/pattern.rs"]
 mod pattern;
 #[path = "conformance/scenario.rs"]
@@ -94,6 +121,7 @@ fn main() -> ExitCode {
     let mut trials: Vec<Trial> = pattern::selftest::all()
         .into_iter()
         .chain(scenario::selftest::all())
+        .chain(http::selftest::all())
         .map(|(name, test)| {
             Trial::test(format!("runner::{name}"), move || {
                 test();

@@ -32,7 +32,9 @@ pub(crate) enum Route {
 impl Route {
     /// Matches `rest`, the raw (still percent-encoded) path after the prefix: `""`, `"/"` or
     /// `"/<segments>"`.
-    pub(crate) fn parse(registry: &Registry, rest: &str) -> Result<Route, ApiError> {
+    /// `post` tells a custom action (`POST /api/<stream>/<action>`) from an item
+    /// (`/api/<stream>/<id>`) when the segment is not a number.
+    pub(crate) fn parse(registry: &Registry, rest: &str, post: bool) -> Result<Route, ApiError> {
         let Some(rest) = rest.strip_prefix('/') else {
             return Err(no_route());
         };
@@ -64,7 +66,10 @@ impl Route {
                     return model_stream(registry, stream)
                         .map(|stream| Route::Form { stream, id: None });
                 }
-                if registry.get(stream).is_none() && registry.has_stream(stream) {
+                let is_number = !second.is_empty() && second.bytes().all(|b| b.is_ascii_digit());
+                if (post && !is_number && registry.has_stream(stream))
+                    || (registry.get(stream).is_none() && registry.has_stream(stream))
+                {
                     return Err(ApiError::new(
                         ErrorCode::UnknownEvent,
                         format!("{stream} has no action {second}"),
@@ -223,7 +228,7 @@ mod tests {
     }
 
     fn parse(rest: &str) -> Result<Route, ErrorCode> {
-        Route::parse(&registry(), rest).map_err(|e| e.code)
+        Route::parse(&registry(), rest, false).map_err(|e| e.code)
     }
 
     #[test]

@@ -84,7 +84,10 @@ impl Player {
     pub async fn play(&mut self, scenario: &Scenario) -> Result<(), String> {
         for (i, step) in scenario.steps.iter().enumerate() {
             if let Err(e) = self.step(step).await {
-                let mut msg = format!("step {} on connection {:?} failed: {e}", i + 1, step.conn);
+                let mut msg = match &step.action {
+                    Action::Http(_) => format!("step {} (http) failed: {e}", i + 1),
+                    _ => format!("step {} on connection {:?} failed: {e}", i + 1, step.conn),
+                };
                 if let Some(note) = &step.note {
                     let _ = write!(msg, "\n  note: {note}");
                 }
@@ -105,6 +108,9 @@ impl Player {
     }
 
     async fn step(&mut self, step: &Step) -> Result<(), String> {
+        if let Action::Http(request) = &step.action {
+            return crate::http::play(self.addr, request, &mut self.caps).await;
+        }
         if self.refused.contains(&step.conn) {
             return Err(format!(
                 "connection {:?} was refused; use another name",
@@ -227,6 +233,7 @@ impl Player {
                 Ok(())
             }
             Action::ExpectRefused(_) => unreachable!("handled before opening"),
+            Action::Http(_) => unreachable!("handled before any connection"),
         }
     }
 
@@ -357,7 +364,7 @@ fn body_text(body: &Option<Vec<u8>>) -> String {
 }
 
 /// Percent-encodes everything but the unreserved characters of RFC 3986.
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
@@ -486,11 +493,12 @@ fn describe_action(step: &Step) -> String {
         Action::ExpectSilence(ms) => format!("expect_silence_ms {ms}"),
         Action::Close => "close".to_owned(),
         Action::ExpectRefused(status) => format!("expect_refused {status}"),
+        Action::Http(request) => crate::http::describe(request),
     }
 }
 
 /// Long frames are cut in messages so a failure stays readable.
-fn clip(text: &str) -> String {
+pub(crate) fn clip(text: &str) -> String {
     const MAX: usize = 4000;
     if text.len() <= MAX {
         return text.to_owned();

@@ -64,10 +64,11 @@ pub struct Credentials {
     pub via: Via,
 }
 
-/// One step on one named connection.
+/// One step on one named connection, or one HTTP request.
 #[derive(Debug)]
 pub struct Step {
-    /// The connection's name; it is opened on first use.
+    /// The connection's name; it is opened on first use. Empty for an [`Action::Http`] step,
+    /// which is a request of its own on a connection of its own.
     pub conn: String,
     /// What to do.
     pub action: Action,
@@ -112,9 +113,47 @@ pub enum Action {
     Close,
     /// Opening the connection must be refused with this HTTP status (no WebSocket).
     ExpectRefused(u16),
+    /// One HTTP request on a connection of its own, and what its response must be.
+    Http(HttpStep),
 }
 
-const ACTIONS: [&str; 10] = [
+/// An `"http"` step: one HTTP/1.1 request (`Connection: close`) to the server's port and the
+/// `"expect"` its response must meet.
+#[derive(Debug)]
+pub struct HttpStep {
+    /// The method, as given (`GET`, `PATCH`, ...).
+    pub method: String,
+    /// The request target: a path with its query string, sent as written (percent-encode it
+    /// yourself) after substituting captures.
+    pub path: String,
+    /// A token, placed where `via` says (an `Authorization` header by default).
+    pub credentials: Option<Credentials>,
+    /// Extra headers, by name (a JSON object keeps no order); `None` removes a header the runner would send by default
+    /// (`Content-Type`).
+    pub headers: Vec<(String, Option<String>)>,
+    /// The body to send.
+    pub body: HttpBody,
+    /// The response's status.
+    pub status: u16,
+    /// Patterns for response headers, by lower-case name (`"$absent"` for a missing one).
+    pub expect_headers: Map<String, Value>,
+    /// A pattern for the response body parsed as JSON (`"$absent"` for an empty body);
+    /// unchecked when `None`.
+    pub expect_body: Option<Value>,
+}
+
+/// What an HTTP step sends as its body.
+#[derive(Debug)]
+pub enum HttpBody {
+    /// No body.
+    None,
+    /// This JSON value (after substitution), with `Content-Type: application/json`.
+    Json(Value),
+    /// This text as is, with `Content-Type: application/json` unless `headers` says otherwise.
+    Raw(String),
+}
+
+const ACTIONS: [&str; 11] = [
     "send",
     "send_raw",
     "send_binary",
@@ -125,6 +164,7 @@ const ACTIONS: [&str; 10] = [
     "expect_silence_ms",
     "close",
     "expect_refused",
+    "http",
 ];
 
 /// The `"limits"` a scenario may set, each a positive integer.
@@ -263,19 +303,133 @@ fn parse_token(value: &Value) -> Result<String, String> {
     }
 }
 
+fn parse_via(value: Option<&Value>) -> Result<Via, String> {
+    match value.map(|v| v.as_str()) {
+        None | Some(Some("header")) => Ok(Via::Header),
+        Some(Some("query")) => Ok(Via::Query),
+        Some(Some("cookie")) => Ok(Via::Cookie),
+        Some(Some("authorization")) => Ok(Via::Authorization),
+        Some(_) => {
+            Err("\"via\" is one of \"header\", \"query\", \"cookie\", \"authorization\"".into())
+        }
+    }
+}
+
+fn parse_credentials(obj: &Map<String, Value>) -> Result<Option<Credentials>, String> {
+    let via = parse_via(obj.get("via"))?;
+    match obj.get("token") {
+        Some(token) => Ok(Some(Credentials {
+            token: parse_token(token)?,
+            via,
+        })),
+        None if obj.contains_key("via") => Err("\"via\" needs a \"token\"".into()),
+        None => Ok(None),
+    }
+}
+
+/// `{"http": {...request}, "expect": {"status", "headers", "body"}, "note"}`.
+fn parse_http_step(obj: &Map<String, Value>, note: Option<String>) -> Result<Step, String> {
+    only_keys(obj, &["http", "expect", "note"], "an http step")?;
+    let request = obj["http"]
+        .as_object()
+        .ok_or("\"http\" takes an object: {\"method\", \"path\", ...}")?;
+    only_keys(
+        request,
+        &["method", "path", "token", "via", "headers", "body", "raw"],
+        "\"http\"",
+    )?;
+    let method = request
+        .get("method")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphabetic()))
+        .ok_or("\"http\".\"method\" (GET, POST, ...) is required")?
+        .to_owned();
+    let path = request
+        .get("path")
+        .and_then(Value::as_str)
+        .filter(|p| p.starts_with('/') && !p.contains([' ', '\r', '\n']))
+        .ok_or("\"http\".\"path\" (a path starting with /, no spaces) is required")?
+        .to_owned();
+    let credentials = parse_credentials(request)?;
+    let mut headers = Vec::new();
+    if let Some(given) = request.get("headers") {
+        let given = given
+            .as_object()
+            .ok_or("\"http\".\"headers\" takes an object of names to strings (or null)")?;
+        for (name, value) in given {
+            let value = match value {
+                Value::String(s) => Some(s.clone()),
+                Value::Null => None,
+                _ => return Err(format!("header {name:?}: a string, or null to send none")),
+            };
+            headers.push((name.clone(), value));
+        }
+    }
+    let body = match (request.get("body"), request.get("raw")) {
+        (Some(_), Some(_)) => return Err("\"http\" takes \"body\" or \"raw\", not both".into()),
+        (Some(body), None) => HttpBody::Json(body.clone()),
+        (None, Some(raw)) => HttpBody::Raw(string(raw, "raw")?),
+        (None, None) => HttpBody::None,
+    };
+    let expect = obj
+        .get("expect")
+        .and_then(Value::as_object)
+        .ok_or("an http step needs \"expect\": {\"status\": 200, ...}")?;
+    only_keys(
+        expect,
+        &["status", "headers", "body"],
+        "an http step's \"expect\"",
+    )?;
+    let status = expect
+        .get("status")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .filter(|s| (100..600).contains(s))
+        .ok_or("an http step's \"expect\".\"status\" (an HTTP status) is required")?;
+    let expect_headers = match expect.get("headers") {
+        None => Map::new(),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect(),
+        Some(_) => {
+            return Err("\"expect\".\"headers\" takes an object of names to patterns".into())
+        }
+    };
+    Ok(Step {
+        conn: String::new(),
+        action: Action::Http(HttpStep {
+            method,
+            path,
+            credentials,
+            headers,
+            body,
+            status,
+            expect_headers,
+            expect_body: expect.get("body").cloned(),
+        }),
+        note,
+        credentials: None,
+        hello: None,
+    })
+}
+
 fn parse_step(value: &Value) -> Result<Step, String> {
     let obj = value.as_object().ok_or("a step is a JSON object")?;
+    let note = match obj.get("note") {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err("\"note\" must be a string".into()),
+    };
+    if obj.contains_key("http") {
+        return parse_http_step(obj, note);
+    }
     let conn = obj
         .get("conn")
         .and_then(Value::as_str)
         .filter(|c| !c.is_empty())
         .ok_or("\"conn\" (a connection name) is required")?
         .to_owned();
-    let note = match obj.get("note") {
-        None => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err("\"note\" must be a string".into()),
-    };
     let present: Vec<&str> = ACTIONS
         .iter()
         .copied()
@@ -295,25 +449,7 @@ fn parse_step(value: &Value) -> Result<Step, String> {
         allowed.push("hello");
     }
     only_keys(obj, &allowed, "a step")?;
-    let via = match obj.get("via").map(|v| v.as_str()) {
-        None | Some(Some("header")) => Via::Header,
-        Some(Some("query")) => Via::Query,
-        Some(Some("cookie")) => Via::Cookie,
-        Some(Some("authorization")) => Via::Authorization,
-        Some(_) => {
-            return Err(
-                "\"via\" is one of \"header\", \"query\", \"cookie\", \"authorization\"".into(),
-            )
-        }
-    };
-    let credentials = match obj.get("token") {
-        Some(token) => Some(Credentials {
-            token: parse_token(token)?,
-            via,
-        }),
-        None if obj.contains_key("via") => return Err("\"via\" needs a \"token\"".into()),
-        None => None,
-    };
+    let credentials = parse_credentials(obj)?;
     let hello = obj.get("hello").cloned();
     let arg = &obj[name];
     let action = match name {
@@ -350,7 +486,7 @@ fn parse_step(value: &Value) -> Result<Step, String> {
                 .filter(|c| (400..600).contains(c))
                 .ok_or("expect_refused takes an HTTP error status (401)")?,
         ),
-        _ => unreachable!("every action is handled"),
+        _ => unreachable!("every action is handled; http steps are parsed above"),
     };
     Ok(Step {
         conn,
@@ -420,7 +556,66 @@ pub mod selftest {
                 "expect_refused_takes_a_status",
                 expect_refused_takes_a_status,
             ),
+            ("http_steps", http_steps),
         ]
+    }
+
+    fn http_steps() {
+        let s = step(json!({
+            "http": {"method": "PATCH", "path": "/api/todo.Task/${id}", "token": "t", "via": "cookie",
+                     "headers": {"X-A": "1", "Content-Type": null}, "body": {"done": true}},
+            "expect": {"status": 200, "headers": {"Allow": "$string"}, "body": {"success": true}},
+            "note": "n"
+        }))
+        .unwrap();
+        assert_eq!(s.conn, "", "an http step has no connection");
+        assert_eq!(s.note.as_deref(), Some("n"));
+        let Action::Http(h) = s.action else {
+            panic!("an http step")
+        };
+        assert_eq!(
+            (h.method.as_str(), h.path.as_str(), h.status),
+            ("PATCH", "/api/todo.Task/${id}", 200)
+        );
+        assert_eq!(h.credentials.unwrap().via, Via::Cookie);
+        assert_eq!(
+            h.headers,
+            [
+                ("Content-Type".to_owned(), None),
+                ("X-A".to_owned(), Some("1".to_owned()))
+            ]
+        );
+        assert!(matches!(h.body, HttpBody::Json(_)));
+        assert!(
+            h.expect_headers.contains_key("allow"),
+            "header names are lower-cased"
+        );
+        assert_eq!(h.expect_body, Some(json!({"success": true})));
+        let s = step(json!({"http": {"method": "POST", "path": "/api/events", "raw": "{"}, "expect": {"status": 400}})).unwrap();
+        let Action::Http(h) = s.action else {
+            panic!("an http step")
+        };
+        assert!(matches!(h.body, HttpBody::Raw(ref r) if r == "{"));
+        assert!(
+            h.expect_body.is_none(),
+            "no body pattern: the body is not checked"
+        );
+        for bad in [
+            json!({"http": {"method": "GET", "path": "/api/"}}),
+            json!({"http": {"method": "GET", "path": "/api/"}, "expect": {}}),
+            json!({"http": {"method": "GET", "path": "/api/"}, "expect": {"status": 99}}),
+            json!({"http": {"method": "GET", "path": "/api/"}, "expect": {"status": 200, "bdy": 1}}),
+            json!({"http": {"method": "GET", "path": "api"}, "expect": {"status": 200}}),
+            json!({"http": {"method": "GET", "path": "/a b"}, "expect": {"status": 200}}),
+            json!({"http": {"path": "/api/"}, "expect": {"status": 200}}),
+            json!({"http": {"method": "GET", "path": "/api/", "body": {}, "raw": ""}, "expect": {"status": 200}}),
+            json!({"http": {"method": "GET", "path": "/api/", "via": "query"}, "expect": {"status": 200}}),
+            json!({"http": {"method": "GET", "path": "/api/", "headers": {"X": 1}}, "expect": {"status": 200}}),
+            json!({"http": {"method": "GET", "path": "/api/", "methd": "GET"}, "expect": {"status": 200}}),
+            json!({"conn": "a", "http": {"method": "GET", "path": "/api/"}, "expect": {"status": 200}}),
+        ] {
+            assert!(step(bad.clone()).is_err(), "{bad} should be refused");
+        }
     }
 
     fn auth_tokens_and_anonymous() {

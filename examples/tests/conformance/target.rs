@@ -18,9 +18,9 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use chanbind_async::postgres::{PgConfig, PgStore};
 use chanbind_async::{ServerConfig, ServerHandle};
-use chanbind_engine::config::Limits;
 use chanbind_engine::auth::TokenAuthenticator;
 use chanbind_engine::binding::Registry;
+use chanbind_engine::config::Limits;
 use chanbind_engine::store::{MemoryStore, Store};
 use chanbind_engine::Engine;
 use chanbind_examples::demo;
@@ -140,7 +140,14 @@ impl Target {
                             .await
                             .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
                         let pg = Arc::new(pg);
-                        (pg.clone(), PgGuard { store: PgHandle::Async(pg), schema: schema.clone(), _permit: permit })
+                        (
+                            pg.clone(),
+                            PgGuard {
+                                store: PgHandle::Async(pg),
+                                schema: schema.clone(),
+                                _permit: permit,
+                            },
+                        )
                     }
                     Adapter::Sync => {
                         let config = config(url);
@@ -150,12 +157,21 @@ impl Target {
                             pool_size: config.pool_size,
                         };
                         // The blocking store must never run on a tokio worker.
-                        let pg = tokio::task::spawn_blocking(move || chanbind_sync::postgres::PgStore::connect(sync_config))
-                            .await
-                            .map_err(|e| format!("connect task: {e}"))?
-                            .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+                        let pg = tokio::task::spawn_blocking(move || {
+                            chanbind_sync::postgres::PgStore::connect(sync_config)
+                        })
+                        .await
+                        .map_err(|e| format!("connect task: {e}"))?
+                        .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
                         let pg = Arc::new(pg);
-                        (pg.clone(), PgGuard { store: PgHandle::Sync(pg), schema: schema.clone(), _permit: permit })
+                        (
+                            pg.clone(),
+                            PgGuard {
+                                store: PgHandle::Sync(pg),
+                                schema: schema.clone(),
+                                _permit: permit,
+                            },
+                        )
                     }
                 };
                 if let Err(e) = guard.migrate(&registry).await {
@@ -166,7 +182,8 @@ impl Target {
             }
         };
         let started = async {
-            let (registry, authenticator) = prepare(registry, Arc::clone(&store), auth.map(|a| a.tokens.clone())).await?;
+            let (registry, authenticator) =
+                prepare(registry, Arc::clone(&store), auth.map(|a| a.tokens.clone())).await?;
             let mut builder = Engine::builder(registry, Arc::clone(&store)).limits(limits.clone());
             if let (Some(auth), Some(authenticator)) = (auth, authenticator) {
                 builder = builder
@@ -187,8 +204,12 @@ impl Target {
                 Adapter::Sync => {
                     let listener = std::net::TcpListener::bind("127.0.0.1:0")
                         .map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
-                    let handle = chanbind_sync::serve(listener, engine.clone(), chanbind_sync::ServerConfig::default())
-                        .map_err(|e| format!("serve: {e}"))?;
+                    let handle = chanbind_sync::serve(
+                        listener,
+                        engine.clone(),
+                        chanbind_sync::ServerConfig::default(),
+                    )
+                    .map_err(|e| format!("serve: {e}"))?;
                     Running::Sync(handle)
                 }
             };
@@ -224,7 +245,7 @@ enum Running {
 }
 
 impl Server {
-    /// Where the WebSocket listens.
+    /// Where the WebSocket and the HTTP API listen (the same port on both adapters).
     pub fn addr(&self) -> SocketAddr {
         match &self.running {
             Running::Async(handle) => handle.local_addr(),
