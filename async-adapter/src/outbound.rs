@@ -38,7 +38,14 @@ impl ChannelOutbound {
     pub(crate) fn new(capacity: usize) -> (Arc<Self>, mpsc::Receiver<Frame>, Arc<SlowFlag>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let slow = Arc::new(SlowFlag::default());
-        (Arc::new(ChannelOutbound { tx, slow: Arc::clone(&slow) }), rx, slow)
+        (
+            Arc::new(ChannelOutbound {
+                tx,
+                slow: Arc::clone(&slow),
+            }),
+            rx,
+            slow,
+        )
     }
 }
 

@@ -20,14 +20,19 @@
 //! Every connection runs with `TimeZone=UTC` and `extra_float_digits=1`, whatever the server's
 //! defaults, and with `search_path` set to the configured schema, if any.
 
+mod capture;
 mod error;
+mod layer;
+
+pub use capture::CaptureListener;
+pub use layer::PgLayer;
 
 pub use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
 
-
 use chanbind_engine::binding::Registry;
 use chanbind_engine::sql::{
-    self, drop_schema_sql, Plan, ResultRows, TableStreams, APPLICATION_NAME, CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
+    self, drop_schema_sql, Plan, ResultRows, TableStreams, APPLICATION_NAME, CONNECT_TIMEOUT,
+    MIGRATE_LOCK, WAIT_TIMEOUT,
 };
 use chanbind_engine::store::{Store, StoreFuture, StoreOp};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -39,6 +44,12 @@ use error::Failure;
 /// A [`Store`] on PostgreSQL.
 pub struct PgStore {
     pool: Pool,
+    /// The connection settings, for the capture listener's own connection.
+    pg: tokio_postgres::Config,
+    /// This node's id, carried by every connection of the pool as `chanbind.origin`: the
+    /// capture triggers send nothing for its writes, which the node publishes in-process and
+    /// relays through its channel layer instead.
+    origin: String,
     schema: Option<String>,
     /// Table to stream, for naming the stream whose rows block a delete.
     streams: TableStreams,
@@ -61,7 +72,15 @@ impl PgStore {
             PgError::with_source(PgErrorKind::Config, "the database URL is not valid", e)
         })?;
         config.check()?;
-        pg.options(config.session_options(pg.get_options()));
+        let origin = sql::capture::new_origin();
+        // The origin is a session setting rather than a `SET LOCAL` per write: it costs no
+        // statement, and the pool's connections serve only this store's writes.
+        let options = format!(
+            "{} {}",
+            config.session_options(pg.get_options()),
+            sql::capture::origin_option(&origin)
+        );
+        pg.options(options);
         if pg.get_application_name().is_none() {
             pg.application_name(APPLICATION_NAME);
         }
@@ -69,7 +88,7 @@ impl PgStore {
             pg.connect_timeout(CONNECT_TIMEOUT);
         }
         let manager = Manager::from_config(
-            pg,
+            pg.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -84,6 +103,8 @@ impl PgStore {
             .map_err(|e| PgError::with_source(PgErrorKind::Config, "cannot build the pool", e))?;
         let store = PgStore {
             pool,
+            pg,
+            origin,
             schema: config.schema,
             streams: TableStreams::default(),
         };
@@ -115,15 +136,50 @@ impl PgStore {
         let schema_error = |e| PgError::with_source(PgErrorKind::Schema, "migration failed", e);
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(schema_error)?;
-        tx.batch_execute(MIGRATE_LOCK)
-            .await
-            .map_err(schema_error)?;
+        tx.batch_execute(MIGRATE_LOCK).await.map_err(schema_error)?;
         for statement in sql::create_tables(registry) {
             tx.batch_execute(&statement).await.map_err(schema_error)?;
         }
         tx.commit().await.map_err(schema_error)?;
         self.register(registry);
         Ok(())
+    }
+
+    /// This node's id, as the capture triggers report it for the writes this store makes.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The configured schema, if any.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// Installs the capture triggers on every bound table ([`sql::capture::install_sql`]), in
+    /// one transaction under the migration lock. Idempotent.
+    pub async fn install_capture(&self, registry: &Registry) -> Result<(), PgError> {
+        self.run_schema(
+            sql::capture::install_sql(registry),
+            "cannot install capture",
+        )
+        .await
+    }
+
+    /// Removes the capture triggers and their function. Idempotent.
+    pub async fn remove_capture(&self, registry: &Registry) -> Result<(), PgError> {
+        self.run_schema(sql::capture::remove_sql(registry), "cannot remove capture")
+            .await
+    }
+
+    async fn run_schema(&self, statements: Vec<String>, what: &'static str) -> Result<(), PgError> {
+        let schema_error = |e| PgError::with_source(PgErrorKind::Schema, what, e);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(schema_error)?;
+        tx.batch_execute(MIGRATE_LOCK).await.map_err(schema_error)?;
+        for statement in statements {
+            tx.batch_execute(&statement).await.map_err(schema_error)?;
+        }
+        tx.commit().await.map_err(schema_error)
     }
 
     /// Tells the store which stream each table serves, so a delete refused by another

@@ -16,7 +16,9 @@ fn envelopes(c: &mut Criterion) {
     g.bench_function("baseline serde_json::Value", |b| {
         b.iter(|| serde_json::from_str::<Value>(black_box(SEARCH)))
     });
-    g.bench_function("decode_inbound", |b| b.iter(|| decode_inbound(black_box(SEARCH))));
+    g.bench_function("decode_inbound", |b| {
+        b.iter(|| decode_inbound(black_box(SEARCH)))
+    });
     g.finish();
 
     let row = json!({"id": 5763, "username": "Admin", "email": "admin@admin.com", "is_active": true,
@@ -24,9 +26,13 @@ fn envelopes(c: &mut Criterion) {
     let page = json!({"page": 2, "limit": 25, "count": 102, "order": ["id"], "rows": vec![row.clone(); 25]});
     let mut g = c.benchmark_group("encode");
     g.bench_function("baseline serde_json::to_string row", |b| {
-        b.iter(|| serde_json::to_string(&json!({"event": "auth.User.retrieve", "data": black_box(&row)})))
+        b.iter(|| {
+            serde_json::to_string(&json!({"event": "auth.User.retrieve", "data": black_box(&row)}))
+        })
     });
-    g.bench_function("encode_reply row", |b| b.iter(|| encode_reply("auth.User.retrieve", black_box(&row))));
+    g.bench_function("encode_reply row", |b| {
+        b.iter(|| encode_reply("auth.User.retrieve", black_box(&row)))
+    });
     g.bench_function("encode_reply page of 25", |b| {
         b.iter(|| encode_reply("auth.User.search#h", black_box(&page)))
     });

@@ -49,18 +49,36 @@ fn wait_for(counter: &AtomicUsize, target: usize, patient: bool) {
 }
 
 fn fanout(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let registry = demo::registry().expect("demo bindings");
     let store = MemoryStore::new(&registry);
     rt.block_on(demo::seed(&registry, &store)).expect("seed");
     let users = Arc::clone(registry.get("auth.User").expect("auth.User"));
     let engine = rt
-        .block_on(Engine::start(registry, Arc::new(store), Limits { max_subscriptions: 10, ..Limits::default() }))
+        .block_on(Engine::start(
+            registry,
+            Arc::new(store),
+            Limits {
+                max_subscriptions: 10,
+                ..Limits::default()
+            },
+        ))
         .expect("engine");
     let row = json!({"id": 42, "username": "user041", "email": "user041@example.com", "is_active": true,
                      "date_joined": "2026-11-26T09:39:38.000000Z"});
     let row = row.as_object().cloned().unwrap_or_default();
-    let change = Change { stream: "auth.User".into(), pk: 42, kind: ChangeKind::Updated, old: Some(row.clone()), new: Some(row.clone()), cascaded: Vec::new() };
+    let change = Change {
+        stream: "auth.User".into(),
+        pk: 42,
+        kind: ChangeKind::Updated,
+        old: Some(row.clone()),
+        new: Some(row.clone()),
+        cascaded: Vec::new(),
+    };
 
     let mut g = c.benchmark_group("one change to N subscribers");
     let counter = Arc::new(AtomicUsize::new(0));
@@ -113,14 +131,23 @@ fn fanout(c: &mut Criterion) {
         });
         if n <= 1_000 {
             let everything = View::everything();
-            let outs: Vec<Counting> = (0..n).map(|_| Counting(Arc::new(AtomicUsize::new(0)))).collect();
-            g.bench_with_input(BenchmarkId::new("baseline encode per subscriber", n), &n, |b, _| {
-                b.iter(|| {
-                    for out in &outs {
-                        out.send(encode_reply("auth.User.retrieve", &render_row(&users, &row, &everything)));
-                    }
-                })
-            });
+            let outs: Vec<Counting> = (0..n)
+                .map(|_| Counting(Arc::new(AtomicUsize::new(0))))
+                .collect();
+            g.bench_with_input(
+                BenchmarkId::new("baseline encode per subscriber", n),
+                &n,
+                |b, _| {
+                    b.iter(|| {
+                        for out in &outs {
+                            out.send(encode_reply(
+                                "auth.User.retrieve",
+                                &render_row(&users, &row, &everything),
+                            ));
+                        }
+                    })
+                },
+            );
         }
     }
     g.finish();
@@ -144,7 +171,11 @@ fn fanout(c: &mut Criterion) {
             let start = Instant::now();
             for _ in 0..iters {
                 let target = group_counter.load(Ordering::Relaxed) + 100;
-                engine.send_to_group("custom_stream", "custom_group_event", &json!({"msg": "hello"}));
+                engine.send_to_group(
+                    "custom_stream",
+                    "custom_group_event",
+                    &json!({"msg": "hello"}),
+                );
                 wait_for(&group_counter, target, false);
             }
             start.elapsed()

@@ -26,7 +26,8 @@ fn filters(c: &mut Criterion) {
     let registry = demo::registry().expect("demo bindings");
     let tasks = registry.get("todo.Task").expect("todo.Task");
     let spec = json!({"done": false, "priority__gte": 2, "title__icontains": "NUMBER 1", "owner_id__isnull": false});
-    let filter = parse_filter(tasks, spec.as_object().expect("object"), None, 1000).expect("valid filter");
+    let filter =
+        parse_filter(tasks, spec.as_object().expect("object"), None, 1000).expect("valid filter");
     let rows = rows();
 
     let mut g = c.benchmark_group("filter 1000 rows");
@@ -38,19 +39,33 @@ fn filters(c: &mut Criterion) {
                 .filter(|r| {
                     r["done"] == false
                         && r["priority"].as_i64().is_some_and(|p| p >= 2)
-                        && r["title"].as_str().is_some_and(|t| t.to_ascii_lowercase().contains("number 1"))
+                        && r["title"]
+                            .as_str()
+                            .is_some_and(|t| t.to_ascii_lowercase().contains("number 1"))
                         && !r["owner_id"].is_null()
                 })
                 .count()
         })
     });
     g.bench_function("Filter::matches", |b| {
-        b.iter(|| black_box(&rows).iter().filter(|r| filter.matches(r)).count())
+        b.iter(|| {
+            black_box(&rows)
+                .iter()
+                .filter(|r| filter.matches(r))
+                .count()
+        })
     });
     g.finish();
 
     c.bench_function("parse_filter 4 lookups", |b| {
-        b.iter(|| parse_filter(tasks, black_box(spec.as_object().expect("object")), None, 1000))
+        b.iter(|| {
+            parse_filter(
+                tasks,
+                black_box(spec.as_object().expect("object")),
+                None,
+                1000,
+            )
+        })
     });
 }
 

@@ -29,25 +29,43 @@ impl Outbound for Counting {
 }
 
 fn retrieve(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let registry = demo::registry().expect("demo bindings");
     let store = MemoryStore::new(&registry);
     let users = Arc::clone(registry.get("auth.User").expect("auth.User"));
     rt.block_on(demo::seed(&registry, &store)).expect("seed");
     let engine = rt
-        .block_on(Engine::start(registry, Arc::new(store.clone()), Limits::default()))
+        .block_on(Engine::start(
+            registry,
+            Arc::new(store.clone()),
+            Limits::default(),
+        ))
         .expect("engine");
     let out = Arc::new(Counting::default());
 
     let mut g = c.benchmark_group("retrieve");
     g.bench_function("baseline MemoryStore get", |b| {
         b.iter(|| {
-            store.execute_now(StoreOp::Get { binding: Arc::clone(&users), pk: black_box(42), scope: Filter::everything() })
+            store.execute_now(StoreOp::Get {
+                binding: Arc::clone(&users),
+                pk: black_box(42),
+                scope: Filter::everything(),
+            })
         })
     });
     for (name, text) in [
-        ("engine retrieve, no subscription", r#"{"event":"auth.User.retrieve","data":{"id":42,"subscribe":false}}"#),
-        ("engine retrieve, subscribing", r#"{"event":"auth.User.retrieve#w","data":{"id":42}}"#),
+        (
+            "engine retrieve, no subscription",
+            r#"{"event":"auth.User.retrieve","data":{"id":42,"subscribe":false}}"#,
+        ),
+        (
+            "engine retrieve, subscribing",
+            r#"{"event":"auth.User.retrieve#w","data":{"id":42}}"#,
+        ),
     ] {
         let mut session = engine.open_session(None, out.clone());
         g.bench_function(name, |b| {

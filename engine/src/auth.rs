@@ -78,9 +78,16 @@ pub struct RequestHead {
 impl RequestHead {
     /// The token of `Authorization: Bearer <token>`.
     pub fn bearer(&self) -> Option<&str> {
-        let value = self.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+        let value = self
+            .headers
+            .get(http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?;
         let (scheme, token) = value.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim())
+            .filter(|t| !t.is_empty())
     }
 
     /// A query parameter, percent-decoded.
@@ -114,15 +121,13 @@ pub fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 2;
                 }
-            }
+                Err(_) => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -138,7 +143,8 @@ pub struct AuthError(pub String);
 
 /// The boxed future of an authenticator's answer: `Ok(None)` when it does not recognise the
 /// request.
-pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<User>, AuthError>> + Send + 'a>>;
+pub type AuthFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<User>, AuthError>> + Send + 'a>>;
 
 /// Recognises users from a request.
 pub trait Authenticator: Send + Sync + 'static {
@@ -174,14 +180,23 @@ mod tests {
     fn head(uri: &str, headers: &[(&str, &str)]) -> RequestHead {
         let mut map = http::HeaderMap::new();
         for (k, v) in headers {
-            map.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            map.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
-        RequestHead { uri: uri.parse().unwrap(), headers: map }
+        RequestHead {
+            uri: uri.parse().unwrap(),
+            headers: map,
+        }
     }
 
     #[test]
     fn reads_bearer_query_and_cookie() {
-        let h = head("/?a=1&token=s%20e+cret", &[("authorization", "Bearer abc"), ("cookie", "x=1; token=ck")]);
+        let h = head(
+            "/?a=1&token=s%20e+cret",
+            &[("authorization", "Bearer abc"), ("cookie", "x=1; token=ck")],
+        );
         assert_eq!(h.bearer(), Some("abc"));
         assert_eq!(h.query_param("token").as_deref(), Some("s e cret"));
         assert_eq!(h.cookie("token"), Some("ck"));

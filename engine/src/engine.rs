@@ -12,8 +12,9 @@ use crate::actors::stream::StreamArgs;
 use crate::actors::{GroupActor, GroupMsg, StreamActor, StreamMsg};
 use crate::auth::{Authenticator, Refusal, RequestHead, User};
 use crate::binding::{Registry, RegistryError};
-use crate::change::Change;
+use crate::change::{Change, ChangeKind};
 use crate::config::Limits;
+use crate::layer::{ChangedRow, InProcess, Layer, LayerMessage};
 use crate::locks::RowLocks;
 use crate::outbound::Outbound;
 use crate::protocol::{encode_reply, EventName};
@@ -48,6 +49,7 @@ pub(crate) struct Inner {
     pub(crate) streams: HashMap<String, ActorRef<StreamMsg>>,
     pub(crate) groups: HashMap<String, ActorRef<GroupMsg>>,
     pub(crate) everyone: ActorRef<GroupMsg>,
+    layer: Arc<dyn Layer>,
     authenticators: Vec<Arc<dyn Authenticator>>,
     allow_anonymous: bool,
     next_conn: AtomicU64,
@@ -58,6 +60,7 @@ pub struct EngineBuilder {
     registry: Registry,
     store: Arc<dyn Store>,
     limits: Limits,
+    layer: Arc<dyn Layer>,
     authenticators: Vec<Arc<dyn Authenticator>>,
     allow_anonymous: bool,
 }
@@ -66,6 +69,13 @@ impl EngineBuilder {
     /// The limits (default: [`Limits::default`]).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// The channel layer that carries group sends, broadcasts and sends to a user to other
+    /// nodes (default: [`InProcess`], which carries nothing).
+    pub fn layer(mut self, layer: Arc<dyn Layer>) -> Self {
+        self.layer = layer;
         self
     }
 
@@ -91,8 +101,15 @@ impl EngineBuilder {
 impl Engine {
     /// An engine with default limits, anonymous connections allowed and no authenticators.
     /// [`Engine::builder`] sets the rest.
-    pub async fn start(registry: Registry, store: Arc<dyn Store>, limits: Limits) -> Result<Engine, EngineError> {
-        Engine::builder(registry, store).limits(limits).start().await
+    pub async fn start(
+        registry: Registry,
+        store: Arc<dyn Store>,
+        limits: Limits,
+    ) -> Result<Engine, EngineError> {
+        Engine::builder(registry, store)
+            .limits(limits)
+            .start()
+            .await
     }
 
     /// Starts building an engine over these bindings and this store.
@@ -101,6 +118,7 @@ impl Engine {
             registry,
             store,
             limits: Limits::default(),
+            layer: Arc::new(InProcess),
             authenticators: Vec::new(),
             allow_anonymous: true,
         }
@@ -109,7 +127,14 @@ impl Engine {
     /// Starts one stream actor per model binding, one group actor per stream, and the group of
     /// all connections, on the current tokio runtime.
     async fn spawn(builder: EngineBuilder) -> Result<Engine, EngineError> {
-        let EngineBuilder { registry, store, limits, authenticators, allow_anonymous } = builder;
+        let EngineBuilder {
+            registry,
+            store,
+            limits,
+            layer,
+            authenticators,
+            allow_anonymous,
+        } = builder;
         registry.validate()?;
         let spawn_err = |e: ractor::SpawnErr| EngineError::Spawn(e.to_string());
         let stats = Arc::new(Stats::default());
@@ -145,6 +170,7 @@ impl Engine {
                 streams,
                 groups,
                 everyone,
+                layer,
                 authenticators,
                 allow_anonymous,
                 next_conn: AtomicU64::new(1),
@@ -205,8 +231,28 @@ impl Engine {
         self.inner.store.kind()
     }
 
-    /// Publishes a committed change to its stream's subscribers, then what it cascaded to.
-    pub fn publish(&self, mut change: Change) {
+    /// Publishes a committed change to its stream's subscribers, then what it cascaded to;
+    /// and, through the layer, tells the other nodes which rows changed.
+    pub fn publish(&self, change: Change) {
+        if self.inner.layer.is_remote() {
+            let rows = std::iter::once(&change)
+                .chain(&change.cascaded)
+                .filter_map(|c| {
+                    let binding = self.inner.registry.get(&c.stream)?;
+                    Some(ChangedRow {
+                        table: binding.table().to_owned(),
+                        pk: c.pk,
+                        created: c.kind == ChangeKind::Created,
+                    })
+                })
+                .collect();
+            self.inner.layer.publish(&LayerMessage::Changes { rows });
+        }
+        self.publish_local(change);
+    }
+
+    /// Publishes a change to this node's subscribers only.
+    pub(crate) fn publish_local(&self, mut change: Change) {
         let cascaded = std::mem::take(&mut change.cascaded);
         for change in std::iter::once(change).chain(cascaded) {
             if let Some(stream) = self.inner.streams.get(&change.stream) {
@@ -215,9 +261,98 @@ impl Engine {
         }
     }
 
-    /// Sends `<stream>.<event>` with `data` to every connection in the stream's group.
-    /// Returns `false` when no binding serves `stream`.
+    /// Makes every stream re-read its live queries and watched rows and push what changed:
+    /// for when changes may have gone unseen, as after the capture listener reconnects.
+    /// Change feeds (`subscribe`) are not replayed; they resume with the next change.
+    pub fn refresh_all(&self) {
+        for stream in self.inner.streams.values() {
+            let _ = stream.send_message(StreamMsg::Refresh);
+        }
+    }
+
+    /// Sends `<stream>.<event>` with `data` to every connection in the stream's group, on
+    /// this node and, through the layer, on the others. Returns `false` when no binding
+    /// serves `stream`.
     pub fn send_to_group(&self, stream: &str, event: &str, data: &Value) -> bool {
+        if !self.group_local(stream, event, data) {
+            return false;
+        }
+        if self.inner.layer.is_remote() {
+            self.inner.layer.publish(&LayerMessage::Group {
+                stream: stream.to_owned(),
+                event: event.to_owned(),
+                data: data.clone(),
+            });
+        }
+        true
+    }
+
+    /// Sends `<stream>.<event>` with `data` to every connection, on every node.
+    pub fn broadcast(&self, stream: &str, event: &str, data: &Value) {
+        self.broadcast_local(stream, event, data);
+        if !self.inner.layer.is_remote() {
+            return;
+        }
+        self.inner.layer.publish(&LayerMessage::Broadcast {
+            stream: stream.to_owned(),
+            event: event.to_owned(),
+            data: data.clone(),
+        });
+    }
+
+    /// Sends `<stream>.<event>` with `data` to every connection of the user `user_id`, on
+    /// every node.
+    pub fn send_to_user(&self, user_id: i64, stream: &str, event: &str, data: &Value) {
+        self.user_local(user_id, stream, event, data);
+        if !self.inner.layer.is_remote() {
+            return;
+        }
+        self.inner.layer.publish(&LayerMessage::User {
+            user_id,
+            stream: stream.to_owned(),
+            event: event.to_owned(),
+            data: data.clone(),
+        });
+    }
+
+    /// Delivers a message another node sent through the layer to this node's connections
+    /// only; it is never passed on again. [`LayerMessage::Changes`] is not delivered here
+    /// (its rows need reading): [`crate::layer::receive`] routes it.
+    pub fn deliver_remote(&self, message: LayerMessage) {
+        match message {
+            LayerMessage::Group {
+                stream,
+                event,
+                data,
+            } => {
+                self.group_local(&stream, &event, &data);
+            }
+            LayerMessage::Broadcast {
+                stream,
+                event,
+                data,
+            } => self.broadcast_local(&stream, &event, &data),
+            LayerMessage::User {
+                user_id,
+                stream,
+                event,
+                data,
+            } => self.user_local(user_id, &stream, &event, &data),
+            LayerMessage::Changes { .. } => {
+                // Rows must be read through the store first: see `layer::receive`.
+                tracing::warn!(
+                    "changed rows passed to deliver_remote are ignored; use layer::receive"
+                );
+            }
+        }
+    }
+
+    /// The channel layer's kind (`in-process`, `postgres`).
+    pub fn layer_kind(&self) -> &'static str {
+        self.inner.layer.kind()
+    }
+
+    fn group_local(&self, stream: &str, event: &str, data: &Value) -> bool {
         let Some(group) = self.inner.groups.get(stream) else {
             return false;
         };
@@ -225,16 +360,17 @@ impl Engine {
         group.send_message(GroupMsg::Send(frame)).is_ok()
     }
 
-    /// Sends `<stream>.<event>` with `data` to every connection of this server.
-    pub fn broadcast(&self, stream: &str, event: &str, data: &Value) {
+    fn broadcast_local(&self, stream: &str, event: &str, data: &Value) {
         let frame = encode_reply(&EventName::new(stream, event, None).to_string(), data);
         let _ = self.inner.everyone.send_message(GroupMsg::Send(frame));
     }
 
-    /// Sends `<stream>.<event>` with `data` to every connection of the user `user_id`.
-    pub fn send_to_user(&self, user_id: i64, stream: &str, event: &str, data: &Value) {
+    fn user_local(&self, user_id: i64, stream: &str, event: &str, data: &Value) {
         let frame = encode_reply(&EventName::new(stream, event, None).to_string(), data);
-        let _ = self.inner.everyone.send_message(GroupMsg::SendToUser(user_id, frame));
+        let _ = self
+            .inner
+            .everyone
+            .send_message(GroupMsg::SendToUser(user_id, frame));
     }
 
     /// Stops every actor. Sessions still open get no more pushes.

@@ -22,7 +22,11 @@ pub fn form_fields(binding: &ModelBinding, row: Option<&Row>, view: &View) -> Va
 
 fn field_schema(field: &Field, row: Option<&Row>, read_only_for_user: bool) -> Value {
     let choices = field.choice_list();
-    let kind = if choices.is_empty() { field.kind().form_type() } else { "choice" };
+    let kind = if choices.is_empty() {
+        field.kind().form_type()
+    } else {
+        "choice"
+    };
     let default = match field.default_value() {
         Some(DefaultValue::Value(v)) => Some(v.clone()),
         _ => None,
@@ -36,14 +40,23 @@ fn field_schema(field: &Field, row: Option<&Row>, read_only_for_user: bool) -> V
     out.insert("label".into(), json!(field.display_label()));
     out.insert("type".into(), json!(kind));
     out.insert("required".into(), json!(field.is_required()));
-    out.insert("read_only".into(), json!(field.is_read_only() || read_only_for_user));
+    out.insert(
+        "read_only".into(),
+        json!(field.is_read_only() || read_only_for_user),
+    );
     out.insert("value".into(), value);
     if let Some(max) = field.max_len() {
         out.insert("max_length".into(), json!(max));
     }
     let (min, max) = field.bounds();
     let integral = matches!(field.kind(), FieldKind::Integer);
-    let number = |n: f64| if integral && n.fract() == 0.0 { json!(n as i64) } else { json!(n) };
+    let number = |n: f64| {
+        if integral && n.fract() == 0.0 {
+            json!(n as i64)
+        } else {
+            json!(n)
+        }
+    };
     if let Some(min) = min {
         out.insert("min".into(), number(min));
     }
@@ -73,7 +86,12 @@ mod tests {
     #[test]
     fn the_schema_describes_every_constraint() {
         let b = ModelBinding::new("todo_task")
-            .field(Field::string("title").required().max_length(200).help_text("What to do"))
+            .field(
+                Field::string("title")
+                    .required()
+                    .max_length(200)
+                    .help_text("What to do"),
+            )
             .field(Field::integer("priority").min(0).max(5).default(0))
             .field(Field::string("kind").choices([("bug", "Bug"), ("chore", "Chore")]))
             .field(Field::foreign_key("owner_id", "auth.User"))

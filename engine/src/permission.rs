@@ -153,7 +153,12 @@ impl View {
             })?,
         };
         let signature = format!("{hidden:?}|{scope:?}");
-        Ok(Arc::new(View { hidden, read_only, scope, signature }))
+        Ok(Arc::new(View {
+            hidden,
+            read_only,
+            scope,
+            signature,
+        }))
     }
 
     /// Whether the field is visible.

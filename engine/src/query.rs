@@ -62,8 +62,13 @@ impl QuerySpec {
 
     /// The reply `data` for the store's answer, or `None` when the answer is not a page.
     pub fn render(&self, output: &StoreOutput) -> Option<Value> {
-        let StoreOutput::Page { count, rows } = output else { return None };
-        let rows: Vec<Value> = rows.iter().map(|r| render_row(&self.binding, r, &self.view)).collect();
+        let StoreOutput::Page { count, rows } = output else {
+            return None;
+        };
+        let rows: Vec<Value> = rows
+            .iter()
+            .map(|r| render_row(&self.binding, r, &self.view))
+            .collect();
         Some(match self.shape {
             Shape::Search { page, limit } => json!({
                 "page": page,
@@ -79,6 +84,12 @@ impl QuerySpec {
     /// A key that is equal for equal queries, so identical queries held by many connections
     /// are run once.
     pub fn signature(&self) -> String {
-        format!("{:?}|{:?}|{:?}|{}", self.filter, self.order, self.shape, self.view.signature())
+        format!(
+            "{:?}|{:?}|{:?}|{}",
+            self.filter,
+            self.order,
+            self.shape,
+            self.view.signature()
+        )
     }
 }

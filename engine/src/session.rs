@@ -57,10 +57,11 @@ impl Session {
             subs: Arc::new(Mutex::new(HashSet::new())),
         };
         if !transient {
-            let _ = engine
-                .inner()
-                .everyone
-                .send_message(GroupMsg::Join(id, Arc::clone(&conn.out), conn.user.as_ref().map(|u| u.id)));
+            let _ = engine.inner().everyone.send_message(GroupMsg::Join(
+                id,
+                Arc::clone(&conn.out),
+                conn.user.as_ref().map(|u| u.id),
+            ));
         }
         Session {
             engine,
@@ -124,7 +125,11 @@ impl Session {
             return;
         }
         if let Some(group) = self.engine.inner().groups.get(stream) {
-            let _ = group.send_message(GroupMsg::Join(self.conn.id, Arc::clone(&self.conn.out), self.conn.user.as_ref().map(|u| u.id)));
+            let _ = group.send_message(GroupMsg::Join(
+                self.conn.id,
+                Arc::clone(&self.conn.out),
+                self.conn.user.as_ref().map(|u| u.id),
+            ));
             self.joined.insert(stream.to_owned());
         }
     }

@@ -39,6 +39,7 @@
 //! - Sessions should run with `TimeZone=UTC` and `extra_float_digits=1` (the default); the read
 //!   expressions do not depend on `DateStyle`.
 
+pub mod capture;
 mod ddl;
 mod decode;
 mod error;
@@ -49,8 +50,8 @@ mod setup;
 pub use ddl::{create_tables, drop_tables};
 pub use error::{classify_db_error, classify_op_error};
 pub use setup::{
-    drop_schema_sql, PgConfig, PgError, PgErrorKind, TableStreams, APPLICATION_NAME, CONNECT_TIMEOUT, MIGRATE_LOCK,
-    WAIT_TIMEOUT,
+    drop_schema_sql, PgConfig, PgError, PgErrorKind, TableStreams, APPLICATION_NAME,
+    CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
 };
 
 use crate::store::{StoreError, StoreOp, StoreOutput};

@@ -27,12 +27,17 @@ impl Stats {
     }
 
     pub(crate) fn delivered(&self, ok: bool) {
-        let counter = if ok { &self.pushes_delivered } else { &self.pushes_refused };
+        let counter = if ok {
+            &self.pushes_delivered
+        } else {
+            &self.pushes_refused
+        };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn delivered_many(&self, delivered: u64, refused: u64) {
-        self.pushes_delivered.fetch_add(delivered, Ordering::Relaxed);
+        self.pushes_delivered
+            .fetch_add(delivered, Ordering::Relaxed);
         self.pushes_refused.fetch_add(refused, Ordering::Relaxed);
     }
 

@@ -16,7 +16,10 @@ use std::pin::Pin;
 
 /// What a delete's `set null` or `cascade` rule did to one referring row, given the row as it
 /// was: both stores report cascades through this, so they report them alike.
-pub fn cascade_change(referrer: &Referrer, old: crate::value::Row) -> Result<crate::change::Change, StoreError> {
+pub fn cascade_change(
+    referrer: &Referrer,
+    old: crate::value::Row,
+) -> Result<crate::change::Change, StoreError> {
     use crate::binding::{OnDelete, PK};
     use crate::change::{Change, ChangeKind};
     let pk = old

@@ -77,7 +77,10 @@ pub fn validate_write_as(
                     .push("this field is required".into());
             }
             None => {
-                let value = field.default_value().map(|d| default_of(field.kind(), d)).unwrap_or(Value::Null);
+                let value = field
+                    .default_value()
+                    .map(|d| default_of(field.kind(), d))
+                    .unwrap_or(Value::Null);
                 row.insert(field.name().to_owned(), value);
             }
         }

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chanbind_engine::binding::{
-    CustomBinding, EventContext, Field, HandlerResult, ModelBinding, OnDelete, Registry, RegistryError,
+    CustomBinding, EventContext, Field, HandlerResult, ModelBinding, OnDelete, Registry,
+    RegistryError,
 };
 use chanbind_engine::filter::{Filter, Ordering};
 use chanbind_engine::protocol::ApiError;
@@ -27,15 +28,22 @@ pub fn registry() -> Result<Registry, RegistryError> {
 pub fn registry_with(policy: Policy) -> Result<Registry, RegistryError> {
     Registry::new()
         .model(
-            policy.users(ModelBinding::new("auth_user"))
-                .field(Field::string("username").required().max_length(150).unique())
+            policy
+                .users(ModelBinding::new("auth_user"))
+                .field(
+                    Field::string("username")
+                        .required()
+                        .max_length(150)
+                        .unique(),
+                )
                 .field(Field::email("email").max_length(254))
                 .field(Field::boolean("is_active").default(true))
                 .field(Field::datetime("date_joined").auto_now_add())
                 .search(["username", "email"]),
         )?
         .model(
-            policy.tasks(ModelBinding::new("todo_task"))
+            policy
+                .tasks(ModelBinding::new("todo_task"))
                 .field(Field::string("title").required().max_length(200))
                 .field(Field::boolean("done").default(false))
                 .field(Field::integer("priority").min(0).max(5).default(0))
@@ -49,12 +57,23 @@ pub fn registry_with(policy: Policy) -> Result<Registry, RegistryError> {
 /// The seed README's custom event: reflect to the sender, dispatch to the stream's group,
 /// broadcast to everyone.
 async fn custom_event(ctx: EventContext) -> HandlerResult {
-    let Some(sender) = ctx.data().get("sender").and_then(|s| s.as_str()).map(str::to_owned) else {
+    let Some(sender) = ctx
+        .data()
+        .get("sender")
+        .and_then(|s| s.as_str())
+        .map(str::to_owned)
+    else {
         let mut fields = BTreeMap::new();
-        fields.insert("sender".to_owned(), vec!["this field is required".to_owned()]);
+        fields.insert(
+            "sender".to_owned(),
+            vec!["this field is required".to_owned()],
+        );
         return Err(ApiError::invalid(fields));
     };
-    ctx.reflect("custom_event", &json!({"msg": format!("This a reflected response for {sender}")}));
+    ctx.reflect(
+        "custom_event",
+        &json!({"msg": format!("This a reflected response for {sender}")}),
+    );
     ctx.dispatch(
         "custom_group_event",
         &json!({"msg": format!("This a dispatched response to the custom_stream subscriber from {sender}")}),
@@ -95,10 +114,20 @@ pub async fn seed(registry: &Registry, store: &dyn Store) -> Result<bool, SeedEr
             return Ok(false);
         }
     }
-    let admin = insert(store, users, json!({"username": "admin", "email": "admin@example.com"})).await?;
+    let admin = insert(
+        store,
+        users,
+        json!({"username": "admin", "email": "admin@example.com"}),
+    )
+    .await?;
     for n in 1..=100 {
         let name = format!("user{n:03}");
-        insert(store, users, json!({"username": name, "email": format!("{name}@example.com")})).await?;
+        insert(
+            store,
+            users,
+            json!({"username": name, "email": format!("{name}@example.com")}),
+        )
+        .await?;
     }
     let seed_tasks = [
         ("Read the chanbind README", true, 1),
@@ -107,15 +136,31 @@ pub async fn seed(registry: &Registry, store: &dyn Store) -> Result<bool, SeedEr
         ("Write a custom event", false, 0),
     ];
     for (title, done, priority) in seed_tasks {
-        insert(store, tasks, json!({"title": title, "done": done, "priority": priority, "owner_id": admin})).await?;
+        insert(
+            store,
+            tasks,
+            json!({"title": title, "done": done, "priority": priority, "owner_id": admin}),
+        )
+        .await?;
     }
     Ok(true)
 }
 
-async fn insert(store: &dyn Store, binding: &Arc<ModelBinding>, data: Value) -> Result<i64, SeedError> {
+async fn insert(
+    store: &dyn Store,
+    binding: &Arc<ModelBinding>,
+    data: Value,
+) -> Result<i64, SeedError> {
     let data = data.as_object().cloned().unwrap_or_default();
-    let values = validate_write(binding, &data, WriteMode::Create).map_err(|e| SeedError::Invalid(e.message))?;
-    match store.execute(StoreOp::Insert { binding: Arc::clone(binding), values }).await? {
+    let values = validate_write(binding, &data, WriteMode::Create)
+        .map_err(|e| SeedError::Invalid(e.message))?;
+    match store
+        .execute(StoreOp::Insert {
+            binding: Arc::clone(binding),
+            values,
+        })
+        .await?
+    {
         StoreOutput::Changed(Some(change)) => Ok(change.pk),
         _ => Err(SeedError::Invalid("insert returned no row".into())),
     }

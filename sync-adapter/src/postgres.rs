@@ -26,15 +26,20 @@
 //! this store nor its methods may be called from async code directly; use
 //! `tokio::task::spawn_blocking` there.
 
+mod capture;
 mod error;
+mod layer;
 mod pool;
+
+pub use capture::CaptureListener;
+pub use layer::PgLayer;
 
 pub use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
 
-
 use chanbind_engine::binding::Registry;
 use chanbind_engine::sql::{
-    self, drop_schema_sql, Plan, ResultRows, TableStreams, APPLICATION_NAME, CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
+    self, drop_schema_sql, Plan, ResultRows, TableStreams, APPLICATION_NAME, CONNECT_TIMEOUT,
+    MIGRATE_LOCK, WAIT_TIMEOUT,
 };
 use chanbind_engine::store::{Store, StoreFuture, StoreOp};
 use postgres::types::ToSql;
@@ -46,6 +51,12 @@ use pool::{Conn, Pool};
 /// A [`Store`] on PostgreSQL, on the blocking `postgres` crate.
 pub struct PgStore {
     pool: Pool,
+    /// The connection settings, for the capture listener's own connection.
+    pg: postgres::Config,
+    /// This node's id, carried by every connection of the pool as `chanbind.origin`: the
+    /// capture triggers send nothing for its writes, which the node publishes in-process and
+    /// relays through its channel layer instead.
+    origin: String,
     schema: Option<String>,
     /// Table to stream, for naming the stream whose rows block a delete.
     streams: TableStreams,
@@ -67,14 +78,22 @@ impl PgStore {
             PgError::with_source(PgErrorKind::Config, "the database URL is not valid", e)
         })?;
         config.check()?;
-        pg.options(&config.session_options(pg.get_options()));
+        let origin = sql::capture::new_origin();
+        // The origin is a session setting rather than a `SET LOCAL` per write: it costs no
+        // statement, and the pool's connections serve only this store's writes.
+        let options = format!(
+            "{} {}",
+            config.session_options(pg.get_options()),
+            sql::capture::origin_option(&origin)
+        );
+        pg.options(&options);
         if pg.get_application_name().is_none() {
             pg.application_name(APPLICATION_NAME);
         }
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(CONNECT_TIMEOUT);
         }
-        let pool = Pool::new(pg, config.pool_size, WAIT_TIMEOUT);
+        let pool = Pool::new(pg.clone(), config.pool_size, WAIT_TIMEOUT);
         // The first connection is made here, outside the pool's wait, so a bad address or
         // password fails now with the driver's reason.
         let mut client = pool
@@ -92,6 +111,8 @@ impl PgStore {
         pool.give(Conn::new(client));
         Ok(PgStore {
             pool,
+            pg,
+            origin,
             schema: config.schema,
             streams: TableStreams::default(),
         })
@@ -115,14 +136,48 @@ impl PgStore {
         let schema_error = |e| PgError::with_source(PgErrorKind::Schema, "migration failed", e);
         let mut conn = self.conn()?;
         let mut tx = conn.client.transaction().map_err(schema_error)?;
-        tx.batch_execute(MIGRATE_LOCK)
-            .map_err(schema_error)?;
+        tx.batch_execute(MIGRATE_LOCK).map_err(schema_error)?;
         for statement in sql::create_tables(registry) {
             tx.batch_execute(&statement).map_err(schema_error)?;
         }
         tx.commit().map_err(schema_error)?;
         self.register(registry);
         Ok(())
+    }
+
+    /// This node's id, as the capture triggers report it for the writes this store makes.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The configured schema, if any.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// Installs the capture triggers on every bound table ([`sql::capture::install_sql`]), in
+    /// one transaction under the migration lock. Idempotent.
+    pub fn install_capture(&self, registry: &Registry) -> Result<(), PgError> {
+        self.run_schema(
+            sql::capture::install_sql(registry),
+            "cannot install capture",
+        )
+    }
+
+    /// Removes the capture triggers and their function. Idempotent.
+    pub fn remove_capture(&self, registry: &Registry) -> Result<(), PgError> {
+        self.run_schema(sql::capture::remove_sql(registry), "cannot remove capture")
+    }
+
+    fn run_schema(&self, statements: Vec<String>, what: &'static str) -> Result<(), PgError> {
+        let schema_error = |e| PgError::with_source(PgErrorKind::Schema, what, e);
+        let mut conn = self.conn()?;
+        let mut tx = conn.client.transaction().map_err(schema_error)?;
+        tx.batch_execute(MIGRATE_LOCK).map_err(schema_error)?;
+        for statement in statements {
+            tx.batch_execute(&statement).map_err(schema_error)?;
+        }
+        tx.commit().map_err(schema_error)
     }
 
     /// Tells the store which stream each table serves, so a delete refused by another

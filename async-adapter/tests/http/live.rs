@@ -318,7 +318,10 @@ async fn the_openapi_document_describes_every_route() {
         }
     }
     for action in ["echo", "notify", "slow"] {
-        assert!(paths.contains(format!("/api/custom_stream/{action}").as_str()), "{action}");
+        assert!(
+            paths.contains(format!("/api/custom_stream/{action}").as_str()),
+            "{action}"
+        );
     }
     assert!(paths.contains("/api/events") && paths.contains("/api/openapi.json"));
     let params: Vec<&str> = doc["paths"]["/api/todo.Task/"]["get"]["parameters"]

@@ -97,6 +97,11 @@ pub enum StreamMsg {
     Disconnect(ConnId),
     /// A committed change to one of this stream's rows.
     Change(Arc<Change>),
+    /// Re-reads every live query and every watched row and pushes what changed, because
+    /// changes may have gone unseen (the capture listener lost its connection).
+    Refresh,
+    /// The rows a [`StreamMsg::Refresh`] re-read: `None` when the row is gone.
+    RowsRead(Vec<(i64, Option<crate::value::Row>)>),
     /// A live query's refresh finished.
     Refreshed {
         /// The query.
@@ -121,6 +126,8 @@ pub struct StreamArgs {
 
 /// The stream's subscriptions.
 pub struct StreamState {
+    binding: Arc<ModelBinding>,
+    store: Arc<dyn Store>,
     rows: rows::RowSubs,
     queries: queries::LiveQueries,
     feeds: feed::Feeds,
@@ -131,28 +138,62 @@ impl Actor for StreamActor {
     type State = StreamState;
     type Arguments = StreamArgs;
 
-    async fn pre_start(&self, _myself: ActorRef<StreamMsg>, args: StreamArgs) -> Result<StreamState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<StreamMsg>,
+        args: StreamArgs,
+    ) -> Result<StreamState, ActorProcessingErr> {
         Ok(StreamState {
+            binding: Arc::clone(&args.binding),
+            store: Arc::clone(&args.store),
             rows: rows::RowSubs::new(Arc::clone(&args.binding), Arc::clone(&args.stats)),
             queries: queries::LiveQueries::new(args.store, Arc::clone(&args.stats)),
             feeds: feed::Feeds::new(args.binding, args.stats),
         })
     }
 
-    async fn handle(&self, myself: ActorRef<StreamMsg>, msg: StreamMsg, state: &mut StreamState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<StreamMsg>,
+        msg: StreamMsg,
+        state: &mut StreamState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
-            StreamMsg::WatchRow { conn, key, event, view } => state.rows.watch(conn, key, event, view),
-            StreamMsg::WatchQuery { conn, key, event, spec } => {
+            StreamMsg::WatchRow {
+                conn,
+                key,
+                event,
+                view,
+            } => state.rows.watch(conn, key, event, view),
+            StreamMsg::WatchQuery {
+                conn,
+                key,
+                event,
+                spec,
+            } => {
                 state.remove(conn.id, |k, _| *k == key);
                 state.queries.watch(conn, key, event, spec);
             }
-            StreamMsg::Snapshot { conn, key, frame, data } => state.queries.snapshot(&myself, &conn, &key, frame, data),
-            StreamMsg::WatchFeed { conn, key, event, filter, view } => {
+            StreamMsg::Snapshot {
+                conn,
+                key,
+                frame,
+                data,
+            } => state.queries.snapshot(&myself, &conn, &key, frame, data),
+            StreamMsg::WatchFeed {
+                conn,
+                key,
+                event,
+                filter,
+                view,
+            } => {
                 state.remove(conn.id, |k, _| *k == key);
                 state.feeds.watch(conn, key, event, filter, view);
             }
             StreamMsg::Unsubscribe { conn, hash, reply } => {
-                let removed = state.remove(conn, |_, event| hash.is_none() || event.hash() == hash.as_deref());
+                let removed = state.remove(conn, |_, event| {
+                    hash.is_none() || event.hash() == hash.as_deref()
+                });
                 let _ = reply.send(removed);
             }
             StreamMsg::Forget { conn, key } => {
@@ -169,6 +210,26 @@ impl Actor for StreamActor {
                     state.remove(conn, |_, _| true);
                 }
             }
+            StreamMsg::Refresh => {
+                state.queries.refresh_all(&myself);
+                state.reread_rows(&myself);
+            }
+            StreamMsg::RowsRead(rows) => {
+                let mut gone = Vec::new();
+                for (pk, row) in rows {
+                    // Only the row's watchers: feeds cannot tell what changed without the old
+                    // row, and live queries were re-read by the same refresh.
+                    gone.extend(state.rows.apply(&crate::capture::change_for(
+                        &state.binding,
+                        pk,
+                        false,
+                        row,
+                    )));
+                }
+                for conn in gone {
+                    state.remove(conn, |_, _| true);
+                }
+            }
             StreamMsg::Refreshed { query, result } => {
                 for conn in state.queries.refreshed(&myself, query, result) {
                     state.remove(conn, |_, _| true);
@@ -180,10 +241,48 @@ impl Actor for StreamActor {
 }
 
 impl StreamState {
+    /// Reads every watched row in a task and sends them back as [`StreamMsg::RowsRead`].
+    fn reread_rows(&self, myself: &ActorRef<StreamMsg>) {
+        let pks = self.rows.pks();
+        if pks.is_empty() {
+            return;
+        }
+        let (binding, store, myself) = (
+            Arc::clone(&self.binding),
+            Arc::clone(&self.store),
+            myself.clone(),
+        );
+        let read = async move {
+            let mut rows = Vec::with_capacity(pks.len());
+            for pk in pks {
+                let op = crate::store::StoreOp::Get {
+                    binding: Arc::clone(&binding),
+                    pk,
+                    scope: Filter::everything(),
+                };
+                match store.execute(op).await {
+                    Ok(StoreOutput::Row(row)) => rows.push((pk, row)),
+                    // A failed read pushes nothing: a wrong delete would end the watch.
+                    other => {
+                        tracing::warn!(pk, result = ?other.err(), "cannot re-read a watched row")
+                    }
+                }
+            }
+            let _ = myself.send_message(StreamMsg::RowsRead(rows));
+        };
+        if self.store.is_blocking() {
+            tokio::task::spawn_blocking(move || futures_executor::block_on(read));
+        } else {
+            tokio::spawn(read);
+        }
+    }
+
     /// Removes the connection's subscriptions that `pick` selects, from every kind; returns
     /// how many went.
     fn remove(&mut self, conn: ConnId, pick: impl Fn(&SubKey, &EventName) -> bool) -> usize {
-        self.rows.remove(conn, &pick) + self.queries.remove(conn, &pick) + self.feeds.remove(conn, &pick)
+        self.rows.remove(conn, &pick)
+            + self.queries.remove(conn, &pick)
+            + self.feeds.remove(conn, &pick)
     }
 }
 

@@ -33,10 +33,15 @@ impl TokenAuthenticator {
         if let Some(user) = head.bearer().and_then(|t| self.tokens.get(t)) {
             return Some(user.clone());
         }
-        if let Some(user) = head.query_param("token").and_then(|t| self.tokens.get(&t).cloned()) {
+        if let Some(user) = head
+            .query_param("token")
+            .and_then(|t| self.tokens.get(&t).cloned())
+        {
             return Some(user);
         }
-        head.cookie("token").and_then(|t| self.tokens.get(t)).cloned()
+        head.cookie("token")
+            .and_then(|t| self.tokens.get(t))
+            .cloned()
     }
 }
 
@@ -54,13 +59,22 @@ mod tests {
     #[test]
     fn finds_the_token_wherever_it_comes() {
         let auth = TokenAuthenticator::new().token("s3cret", User::new(7, "alice"));
-        let mut head = RequestHead { uri: "/?token=s3cret".parse().unwrap(), ..Default::default() };
+        let mut head = RequestHead {
+            uri: "/?token=s3cret".parse().unwrap(),
+            ..Default::default()
+        };
         assert_eq!(auth.lookup(&head).map(|u| u.id), Some(7));
         head.uri = "/".parse().unwrap();
         assert_eq!(auth.lookup(&head), None);
-        head.headers.insert(http::header::COOKIE, "token=s3cret".parse().unwrap());
+        head.headers
+            .insert(http::header::COOKIE, "token=s3cret".parse().unwrap());
         assert_eq!(auth.lookup(&head).map(|u| u.name), Some("alice".to_owned()));
-        head.headers.insert(http::header::AUTHORIZATION, "Bearer wrong".parse().unwrap());
-        assert_eq!(auth.lookup(&head).map(|u| u.id), Some(7), "a wrong bearer falls through to the cookie");
+        head.headers
+            .insert(http::header::AUTHORIZATION, "Bearer wrong".parse().unwrap());
+        assert_eq!(
+            auth.lookup(&head).map(|u| u.id),
+            Some(7),
+            "a wrong bearer falls through to the cookie"
+        );
     }
 }

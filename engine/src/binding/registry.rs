@@ -52,7 +52,16 @@ pub struct Registry {
 
 /// The actions every model binding answers itself.
 pub const BUILT_IN_ACTIONS: &[&str] = &[
-    "retrieve", "search", "list", "create", "update", "save", "delete", "form", "subscribe", "unsubscribe",
+    "retrieve",
+    "search",
+    "list",
+    "create",
+    "update",
+    "save",
+    "delete",
+    "form",
+    "subscribe",
+    "unsubscribe",
 ];
 
 impl Registry {
@@ -126,7 +135,9 @@ impl Registry {
             .values()
             .flat_map(|b| {
                 b.foreign_keys()
-                    .filter(move |(f, target)| *target == stream && f.delete_rule() != super::OnDelete::Restrict)
+                    .filter(move |(f, target)| {
+                        *target == stream && f.delete_rule() != super::OnDelete::Restrict
+                    })
                     .map(move |(f, _)| crate::store::Referrer {
                         binding: Arc::clone(b),
                         field: f.name().to_owned(),
@@ -153,7 +164,10 @@ impl Registry {
 
     /// Every stream, models and custom ones.
     pub fn streams(&self) -> impl Iterator<Item = &str> {
-        self.models.keys().chain(self.customs.keys()).map(String::as_str)
+        self.models
+            .keys()
+            .chain(self.customs.keys())
+            .map(String::as_str)
     }
 
     /// Checks what can only be checked once every binding is in: that foreign keys point to

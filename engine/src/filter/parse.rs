@@ -35,7 +35,9 @@ pub fn parse_filter_visible(
 ) -> Result<Filter, ApiError> {
     let mut all = Vec::with_capacity(filters.len() + 1);
     for (key, value) in filters {
-        all.push(Filter::Cond(condition(binding, key, value, max_in, visible)?));
+        all.push(Filter::Cond(condition(
+            binding, key, value, max_in, visible,
+        )?));
     }
     if let Some(text) = query.filter(|q| !q.is_empty()) {
         let any: Vec<Filter> = binding
@@ -122,7 +124,9 @@ fn condition(
         }
         (Lookup::In, _) => return Err(bad("must be a list")),
         (lookup, value) if lookup.is_textual() => match value {
-            Value::String(s) if s.contains('\0') => return Err(bad("must not contain NUL characters")),
+            Value::String(s) if s.contains('\0') => {
+                return Err(bad("must not contain NUL characters"))
+            }
             Value::String(_) => (lookup, Operand::Value(value.clone())),
             _ => return Err(bad("must be a string")),
         },

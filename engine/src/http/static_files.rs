@@ -25,7 +25,9 @@ impl StaticFile {
         let mut response = HttpResponse::new(Vec::new());
         if method != Method::GET && method != Method::HEAD {
             *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-            response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
             return response;
         }
         let headers = response.headers_mut();
@@ -53,7 +55,10 @@ mod tests {
     #[test]
     fn get_head_and_other_methods() {
         let get = PAGE.respond(&Method::GET);
-        assert_eq!((get.status(), get.body().as_slice()), (StatusCode::OK, &b"<p>hi</p>"[..]));
+        assert_eq!(
+            (get.status(), get.body().as_slice()),
+            (StatusCode::OK, &b"<p>hi</p>"[..])
+        );
         let head = PAGE.respond(&Method::HEAD);
         assert!(head.body().is_empty());
         assert_eq!(head.headers()[CONTENT_LENGTH], "9");

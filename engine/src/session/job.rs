@@ -42,23 +42,57 @@ impl Write {
         let binding = Arc::clone(binding);
         match self {
             Write::Create { values } => StoreOp::Insert { binding, values },
-            Write::Update { pk, values } => StoreOp::Update { binding, pk, values, scope },
-            Write::Delete { pk } => StoreOp::Delete { binding, pk, scope, referrers },
+            Write::Update { pk, values } => StoreOp::Update {
+                binding,
+                pk,
+                values,
+                scope,
+            },
+            Write::Delete { pk } => StoreOp::Delete {
+                binding,
+                pk,
+                scope,
+                referrers,
+            },
         }
     }
 }
 
 /// What a request asks for.
 pub(super) enum Work {
-    Retrieve { binding: Arc<ModelBinding>, pk: i64, key: Option<SubKey>, view: Arc<View> },
-    Query { spec: Arc<QuerySpec>, key: Option<SubKey> },
-    Feed { key: SubKey, filter: Filter, view: Arc<View> },
-    Write { binding: Arc<ModelBinding>, write: Write, view: Arc<View> },
-    Form { binding: Arc<ModelBinding>, pk: Option<i64>, submit: Option<Write>, view: Arc<View> },
+    Retrieve {
+        binding: Arc<ModelBinding>,
+        pk: i64,
+        key: Option<SubKey>,
+        view: Arc<View>,
+    },
+    Query {
+        spec: Arc<QuerySpec>,
+        key: Option<SubKey>,
+    },
+    Feed {
+        key: SubKey,
+        filter: Filter,
+        view: Arc<View>,
+    },
+    Write {
+        binding: Arc<ModelBinding>,
+        write: Write,
+        view: Arc<View>,
+    },
+    Form {
+        binding: Arc<ModelBinding>,
+        pk: Option<i64>,
+        submit: Option<Write>,
+        view: Arc<View>,
+    },
     Unsubscribe,
     /// Joined a custom stream's group; nothing else to do.
     Joined,
-    Custom { handler: Arc<dyn Handler>, data: Map<String, Value> },
+    Custom {
+        handler: Arc<dyn Handler>,
+        data: Map<String, Value>,
+    },
 }
 
 /// A request that needs the store, the actors or a handler. Run it with [`Job::run`]; it
@@ -72,7 +106,12 @@ pub struct Job {
 
 impl Job {
     pub(super) fn new(engine: Engine, conn: ConnHandle, event: EventName, work: Work) -> Self {
-        Job { engine, conn, event, work }
+        Job {
+            engine,
+            conn,
+            event,
+            work,
+        }
     }
 
     /// The event the reply will carry.
@@ -82,16 +121,41 @@ impl Job {
 
     /// Runs the job to completion.
     pub async fn run(self) {
-        let Job { engine, conn, event, work } = self;
-        let run = Run { engine: &engine, conn: &conn, event: &event, reply_to: event.to_string() };
+        let Job {
+            engine,
+            conn,
+            event,
+            work,
+        } = self;
+        let run = Run {
+            engine: &engine,
+            conn: &conn,
+            event: &event,
+            reply_to: event.to_string(),
+        };
         match work {
-            Work::Retrieve { binding, pk, key, view } => run.retrieve(&binding, pk, key, view).await,
+            Work::Retrieve {
+                binding,
+                pk,
+                key,
+                view,
+            } => run.retrieve(&binding, pk, key, view).await,
             Work::Query { spec, key } => run.query(spec, key).await,
             Work::Feed { key, filter, view } => {
-                run.send_to_stream(StreamMsg::WatchFeed { conn: conn.clone(), key, event: event.clone(), filter, view });
+                run.send_to_stream(StreamMsg::WatchFeed {
+                    conn: conn.clone(),
+                    key,
+                    event: event.clone(),
+                    filter,
+                    view,
+                });
                 run.reply(Ok(json!({"success": true})));
             }
-            Work::Write { binding, write, view } => {
+            Work::Write {
+                binding,
+                write,
+                view,
+            } => {
                 let with_object = !matches!(write, Write::Delete { .. });
                 run.write(&binding, write, &view, |change| {
                     let mut data = json!({"success": true, "id": change.pk});
@@ -102,12 +166,22 @@ impl Job {
                 })
                 .await
             }
-            Work::Form { binding, pk, submit, view } => run.form(&binding, pk, submit, &view).await,
+            Work::Form {
+                binding,
+                pk,
+                submit,
+                view,
+            } => run.form(&binding, pk, submit, &view).await,
             Work::Unsubscribe => {
                 let removed = match engine.inner().streams.get(event.stream()) {
                     Some(actor) => {
                         let hash = event.hash().map(str::to_owned);
-                        ractor::call!(actor, |reply| StreamMsg::Unsubscribe { conn: conn.id, hash, reply }).unwrap_or(0)
+                        ractor::call!(actor, |reply| StreamMsg::Unsubscribe {
+                            conn: conn.id,
+                            hash,
+                            reply
+                        })
+                        .unwrap_or(0)
                     }
                     None => 0,
                 };
@@ -115,7 +189,12 @@ impl Job {
             }
             Work::Joined => run.reply(Ok(json!({"success": true}))),
             Work::Custom { handler, data } => {
-                let ctx = crate::binding::EventContext { engine: engine.clone(), conn: conn.clone(), event: event.clone(), data };
+                let ctx = crate::binding::EventContext {
+                    engine: engine.clone(),
+                    conn: conn.clone(),
+                    event: event.clone(),
+                    data,
+                };
                 match super::custom::call(handler, ctx).await {
                     Ok(Some(data)) => run.reply(Ok(data)),
                     Ok(None) => {}
@@ -153,10 +232,19 @@ impl Run<'_> {
     fn forget(&self, key: SubKey) {
         // Free the slot now; the actor drops its copy in its own time.
         self.conn.forget(&key);
-        self.send_to_stream(StreamMsg::Forget { conn: self.conn.id, key });
+        self.send_to_stream(StreamMsg::Forget {
+            conn: self.conn.id,
+            key,
+        });
     }
 
-    async fn retrieve(&self, binding: &Arc<ModelBinding>, pk: i64, key: Option<SubKey>, view: Arc<View>) {
+    async fn retrieve(
+        &self,
+        binding: &Arc<ModelBinding>,
+        pk: i64,
+        key: Option<SubKey>,
+        view: Arc<View>,
+    ) {
         let inner = self.engine.inner();
         // Hold the row's stripe from registering until the reply is queued, so every change is
         // either in the snapshot or pushed after it.
@@ -169,7 +257,11 @@ impl Run<'_> {
                 view: Arc::clone(&view),
             });
         }
-        let op = StoreOp::Get { binding: Arc::clone(binding), pk, scope: view.scope().clone() };
+        let op = StoreOp::Get {
+            binding: Arc::clone(binding),
+            pk,
+            scope: view.scope().clone(),
+        };
         match inner.store.execute(op).await {
             Ok(StoreOutput::Row(Some(row))) => self.reply(Ok(render_row(binding, &row, &view))),
             other => {
@@ -195,7 +287,12 @@ impl Run<'_> {
             // The reply goes through the actor, in order with the query's pushes.
             (Some(data), Some(key)) => {
                 let frame = encode_reply(&self.reply_to, &data);
-                self.send_to_stream(StreamMsg::Snapshot { conn: self.conn.clone(), key, frame, data: Arc::new(data) });
+                self.send_to_stream(StreamMsg::Snapshot {
+                    conn: self.conn.clone(),
+                    key,
+                    frame,
+                    data: Arc::new(data),
+                });
             }
             (Some(data), None) => self.reply(Ok(data)),
             (None, key) => {
@@ -210,13 +307,23 @@ impl Run<'_> {
     /// Runs a write, queues its reply, then publishes its change, all under the row's stripe:
     /// the writer's reply comes before the pushes its write causes, and pushes for one row
     /// leave in commit order.
-    async fn write(&self, binding: &Arc<ModelBinding>, write: Write, view: &View, render: impl FnOnce(&Change) -> Value) {
+    async fn write(
+        &self,
+        binding: &Arc<ModelBinding>,
+        write: Write,
+        view: &View,
+        render: impl FnOnce(&Change) -> Value,
+    ) {
         let inner = self.engine.inner();
         let _guard = match write.pk() {
             Some(pk) => Some(inner.locks.lock(binding.stream(), pk).await),
             None => None,
         };
-        match inner.store.execute(write.op(&inner.registry, binding, view.scope().clone())).await {
+        match inner
+            .store
+            .execute(write.op(&inner.registry, binding, view.scope().clone()))
+            .await
+        {
             Ok(StoreOutput::Changed(Some(change))) => {
                 self.reply(Ok(render(&change)));
                 // An update that changed nothing has nothing to tell subscribers.
@@ -228,7 +335,13 @@ impl Run<'_> {
         }
     }
 
-    async fn form(&self, binding: &Arc<ModelBinding>, pk: Option<i64>, submit: Option<Write>, view: &View) {
+    async fn form(
+        &self,
+        binding: &Arc<ModelBinding>,
+        pk: Option<i64>,
+        submit: Option<Write>,
+        view: &View,
+    ) {
         if let Some(write) = submit {
             return self
                 .write(binding, write, view, |change| {
@@ -243,9 +356,15 @@ impl Run<'_> {
                 .await;
         }
         let Some(pk) = pk else {
-            return self.reply(Ok(json!({"id": null, "fields": form_fields(binding, None, view), "object": null})));
+            return self.reply(Ok(
+                json!({"id": null, "fields": form_fields(binding, None, view), "object": null}),
+            ));
         };
-        let op = StoreOp::Get { binding: Arc::clone(binding), pk, scope: view.scope().clone() };
+        let op = StoreOp::Get {
+            binding: Arc::clone(binding),
+            pk,
+            scope: view.scope().clone(),
+        };
         match self.engine.inner().store.execute(op).await {
             Ok(StoreOutput::Row(Some(row))) => self.reply(Ok(json!({
                 "id": pk,

@@ -23,7 +23,10 @@ impl Session {
         let registry = self.engine.registry();
         let stream = event.stream();
         if !registry.has_stream(stream) {
-            return Err(ApiError::new(ErrorCode::UnknownEvent, format!("no stream {stream}")));
+            return Err(ApiError::new(
+                ErrorCode::UnknownEvent,
+                format!("no stream {stream}"),
+            ));
         }
         // Unsubscribing only ever releases what the connection holds.
         if event.action() != "unsubscribe" {
@@ -49,12 +52,19 @@ impl Session {
         } else {
             self.join(stream);
         }
-        Ok(Step::Run(Box::new(Job::new(self.engine.clone(), self.conn.clone(), event, work))))
+        Ok(Step::Run(Box::new(Job::new(
+            self.engine.clone(),
+            self.conn.clone(),
+            event,
+            work,
+        ))))
     }
 
     /// The binding's permission decides whether the action may run at all.
     fn check(&self, stream: &str, action: &str, data: &Map<String, Value>) -> Result<(), ApiError> {
-        let Some(permission) = self.engine.registry().permission(stream) else { return Ok(()) };
+        let Some(permission) = self.engine.registry().permission(stream) else {
+            return Ok(());
+        };
         let user = self.user();
         if permission.allows(&Access { user, action, data }) {
             Ok(())
@@ -67,7 +77,12 @@ impl Session {
         View::resolve(binding, binding.permission_ref(), self.user(), action)
     }
 
-    fn model_work(&self, event: &EventName, binding: Arc<ModelBinding>, data: &Map<String, Value>) -> Result<Work, ApiError> {
+    fn model_work(
+        &self,
+        event: &EventName,
+        binding: Arc<ModelBinding>,
+        data: &Map<String, Value>,
+    ) -> Result<Work, ApiError> {
         let limits = self.engine.limits();
         let action = event.action();
         Ok(match action {
@@ -79,7 +94,12 @@ impl Session {
                 } else {
                     None
                 };
-                Work::Retrieve { binding, pk, key, view }
+                Work::Retrieve {
+                    binding,
+                    pk,
+                    key,
+                    view,
+                }
             }
             "search" => {
                 let page = match request::int(data, "page")? {
@@ -93,23 +113,44 @@ impl Session {
                     .min(limits.max_page_size);
                 self.query_work(event, binding, data, Shape::Search { page, limit })?
             }
-            "list" => self.query_work(event, binding, data, Shape::List { limit: limits.max_list_size })?,
+            "list" => self.query_work(
+                event,
+                binding,
+                data,
+                Shape::List {
+                    limit: limits.max_list_size,
+                },
+            )?,
             "subscribe" => {
                 let view = self.view(&binding, action)?;
                 let filter = match request::opt_pk(data)? {
                     Some(pk) => Filter::pk(pk),
                     None => {
                         let visible = |f: &str| view.can_see(f);
-                        parse_filter_visible(&binding, &request::filters(data)?, None, limits.max_in_list, &visible)?
+                        parse_filter_visible(
+                            &binding,
+                            &request::filters(data)?,
+                            None,
+                            limits.max_in_list,
+                            &visible,
+                        )?
                     }
                 };
                 let filter = filter.and(view.scope().clone());
-                Work::Feed { key: self.reserve(event, None)?, filter, view }
+                Work::Feed {
+                    key: self.reserve(event, None)?,
+                    filter,
+                    view,
+                }
             }
             "create" | "update" | "save" | "delete" => {
                 let view = self.view(&binding, action)?;
                 let write = self.write_of(&binding, action, data, &view)?;
-                Work::Write { binding, write, view }
+                Work::Write {
+                    binding,
+                    write,
+                    view,
+                }
             }
             "form" => {
                 let view = self.view(&binding, action)?;
@@ -128,7 +169,12 @@ impl Session {
                     }
                     Some(_) => return Err(ApiError::bad_request("submit must be an object")),
                 };
-                Work::Form { binding, pk, submit, view }
+                Work::Form {
+                    binding,
+                    pk,
+                    submit,
+                    view,
+                }
             }
             "unsubscribe" => Work::Unsubscribe,
             _ => return Err(unknown_action(event)),
@@ -137,12 +183,22 @@ impl Session {
 
     /// Validates a write as the user may make it. An edit (`update`, or `form` with an id) is
     /// partial; `save` with an id replaces every writable field.
-    fn write_of(&self, binding: &ModelBinding, action: &str, data: &Map<String, Value>, view: &View) -> Result<Write, ApiError> {
+    fn write_of(
+        &self,
+        binding: &ModelBinding,
+        action: &str,
+        data: &Map<String, Value>,
+        view: &View,
+    ) -> Result<Write, ApiError> {
         let user = self.user();
         let permission = binding.permission_ref();
         let pk = request::opt_pk(data)?;
         let mode = match (action, pk) {
-            ("delete", _) => return Ok(Write::Delete { pk: request::pk(data)? }),
+            ("delete", _) => {
+                return Ok(Write::Delete {
+                    pk: request::pk(data)?,
+                })
+            }
             ("update", None) => return Err(ApiError::bad_request("id is required")),
             ("update", Some(_)) => WriteMode::Update,
             ("save", Some(_)) => WriteMode::Replace,
@@ -164,11 +220,23 @@ impl Session {
     }
 
     /// A `search` or `list`: live unless the request says `"subscribe": false`.
-    fn query_work(&self, event: &EventName, binding: Arc<ModelBinding>, data: &Map<String, Value>, shape: Shape) -> Result<Work, ApiError> {
+    fn query_work(
+        &self,
+        event: &EventName,
+        binding: Arc<ModelBinding>,
+        data: &Map<String, Value>,
+        shape: Shape,
+    ) -> Result<Work, ApiError> {
         let view = self.view(&binding, event.action())?;
         let visible = |f: &str| view.can_see(f);
         let max_in = self.engine.limits().max_in_list;
-        let filter = parse_filter_visible(&binding, &request::filters(data)?, request::query(data)?, max_in, &visible)?;
+        let filter = parse_filter_visible(
+            &binding,
+            &request::filters(data)?,
+            request::query(data)?,
+            max_in,
+            &visible,
+        )?;
         let order = Ordering::parse_visible(&binding, data.get("order"), &visible)?;
         let key = if request::flag(data, "subscribe", true)? {
             Some(self.reserve(event, None)?)
@@ -176,18 +244,34 @@ impl Session {
             None
         };
         let filter = filter.and(view.scope().clone());
-        let spec = QuerySpec { binding, filter, order, shape, view };
-        Ok(Work::Query { spec: Arc::new(spec), key })
+        let spec = QuerySpec {
+            binding,
+            filter,
+            order,
+            shape,
+            view,
+        };
+        Ok(Work::Query {
+            spec: Arc::new(spec),
+            key,
+        })
     }
 
     /// Reserves the subscription of `event` (for `retrieve`, of its row) against
     /// `max_subscriptions`; replacing one is free.
     fn reserve(&self, event: &EventName, pk: Option<i64>) -> Result<SubKey, ApiError> {
-        let key = SubKey { stream: event.stream().to_owned(), event: event.to_string(), pk };
+        let key = SubKey {
+            stream: event.stream().to_owned(),
+            event: event.to_string(),
+            pk,
+        };
         let max = self.engine.limits().max_subscriptions;
         let mut subs = self.conn.subs.lock().unwrap_or_else(|p| p.into_inner());
         if !subs.contains(&key) && subs.len() >= max {
-            return Err(ApiError::new(ErrorCode::LimitExceeded, format!("at most {max} subscriptions per connection")));
+            return Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!("at most {max} subscriptions per connection"),
+            ));
         }
         subs.insert(key.clone());
         Ok(key)
@@ -195,5 +279,8 @@ impl Session {
 }
 
 fn unknown_action(event: &EventName) -> ApiError {
-    ApiError::new(ErrorCode::UnknownEvent, format!("{} has no action {}", event.stream(), event.action()))
+    ApiError::new(
+        ErrorCode::UnknownEvent,
+        format!("{} has no action {}", event.stream(), event.action()),
+    )
 }

@@ -11,7 +11,10 @@ use crate::value::Row;
 pub fn render_row(binding: &ModelBinding, row: &Row, view: &View) -> Value {
     let mut out = serde_json::Map::new();
     for field in binding.fields().iter().filter(|f| view.can_see(f.name())) {
-        out.insert(field.name().to_owned(), row.get(field.name()).cloned().unwrap_or(Value::Null));
+        out.insert(
+            field.name().to_owned(),
+            row.get(field.name()).cloned().unwrap_or(Value::Null),
+        );
     }
     Value::Object(out)
 }
@@ -30,10 +33,17 @@ pub struct RowView<'a> {
 impl serde::Serialize for RowView<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let visible = self.binding.fields().iter().filter(|f| self.view.can_see(f.name()));
+        let visible = self
+            .binding
+            .fields()
+            .iter()
+            .filter(|f| self.view.can_see(f.name()));
         let mut map = serializer.serialize_map(None)?;
         for field in visible {
-            map.serialize_entry(field.name(), self.row.get(field.name()).unwrap_or(&Value::Null))?;
+            map.serialize_entry(
+                field.name(),
+                self.row.get(field.name()).unwrap_or(&Value::Null),
+            )?;
         }
         map.end()
     }
@@ -46,12 +56,22 @@ mod tests {
 
     #[test]
     fn the_view_serializes_like_the_rendered_row() {
-        let b = ModelBinding::new("todo_task").field(Field::string("title")).field(Field::boolean("done"));
+        let b = ModelBinding::new("todo_task")
+            .field(Field::string("title"))
+            .field(Field::boolean("done"));
         let row = serde_json::json!({"id": 1, "title": "t", "extra": 5});
         let row = row.as_object().unwrap();
         let view = View::everything();
-        let direct = serde_json::to_value(RowView { binding: &b, row, view: &view }).unwrap();
+        let direct = serde_json::to_value(RowView {
+            binding: &b,
+            row,
+            view: &view,
+        })
+        .unwrap();
         assert_eq!(direct, render_row(&b, row, &view));
-        assert_eq!(direct, serde_json::json!({"id": 1, "title": "t", "done": null}));
+        assert_eq!(
+            direct,
+            serde_json::json!({"id": 1, "title": "t", "done": null})
+        );
     }
 }

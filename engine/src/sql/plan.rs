@@ -47,7 +47,12 @@ pub(crate) fn plan(op: &StoreOp) -> Plan {
             statements: vec![update(binding, *pk, values, scope)],
             read_only: false,
         },
-        StoreOp::Delete { binding, pk, scope, referrers } => Plan {
+        StoreOp::Delete {
+            binding,
+            pk,
+            scope,
+            referrers,
+        } => Plan {
             // Read (and lock) the referring rows first: the foreign keys' own actions then
             // null or delete them, and the engine publishes what they became.
             statements: referrers

@@ -60,7 +60,9 @@ impl PgConfig {
 
     /// `CREATE SCHEMA IF NOT EXISTS` for the configured schema.
     pub fn create_schema_sql(&self) -> Option<String> {
-        self.schema.as_ref().map(|s| format!("CREATE SCHEMA IF NOT EXISTS \"{s}\""))
+        self.schema
+            .as_ref()
+            .map(|s| format!("CREATE SCHEMA IF NOT EXISTS \"{s}\""))
     }
 }
 
@@ -95,7 +97,11 @@ impl TableStreams {
     /// Adds the tables of `registry`.
     pub fn register(&self, registry: &Registry) {
         let mut map = HashMap::clone(&self.snapshot());
-        map.extend(registry.models().map(|b| (b.table().to_owned(), b.stream().to_owned())));
+        map.extend(
+            registry
+                .models()
+                .map(|b| (b.table().to_owned(), b.stream().to_owned())),
+        );
         *self.map.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(map);
     }
 
@@ -141,12 +147,24 @@ pub struct PgError {
 impl PgError {
     /// An error without an underlying cause.
     pub fn new(kind: PgErrorKind, detail: impl Into<String>) -> Self {
-        PgError { kind, detail: detail.into(), source: None }
+        PgError {
+            kind,
+            detail: detail.into(),
+            source: None,
+        }
     }
 
     /// An error caused by `source` (the driver's, usually).
-    pub fn with_source(kind: PgErrorKind, detail: impl Into<String>, source: impl StdError + Send + Sync + 'static) -> Self {
-        PgError { kind, detail: detail.into(), source: Some(Box::new(source)) }
+    pub fn with_source(
+        kind: PgErrorKind,
+        detail: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        PgError {
+            kind,
+            detail: detail.into(),
+            source: Some(Box::new(source)),
+        }
     }
 
     /// What failed.
@@ -169,10 +187,20 @@ mod tests {
 
     #[test]
     fn options_keep_the_urls_own_and_add_ours() {
-        let c = PgConfig { url: String::new(), schema: Some("t_1".into()), pool_size: 1 };
-        assert_eq!(c.session_options(Some("-c a=b")), "-c a=b -c TimeZone=UTC -c extra_float_digits=1 -c search_path=t_1");
+        let c = PgConfig {
+            url: String::new(),
+            schema: Some("t_1".into()),
+            pool_size: 1,
+        };
+        assert_eq!(
+            c.session_options(Some("-c a=b")),
+            "-c a=b -c TimeZone=UTC -c extra_float_digits=1 -c search_path=t_1"
+        );
         assert!(c.check().is_ok());
-        let bad = PgConfig { schema: Some("x; drop".into()), ..c };
+        let bad = PgConfig {
+            schema: Some("x; drop".into()),
+            ..c
+        };
         assert_eq!(bad.check().unwrap_err().kind(), PgErrorKind::Config);
         assert!(drop_schema_sql(None).is_err());
     }

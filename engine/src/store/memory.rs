@@ -182,7 +182,12 @@ impl Db<'_> {
                     cascaded: Vec::new(),
                 })))
             }
-            StoreOp::Delete { binding, pk, scope, referrers } => {
+            StoreOp::Delete {
+                binding,
+                pk,
+                scope,
+                referrers,
+            } => {
                 if !self
                     .table(&binding)?
                     .rows

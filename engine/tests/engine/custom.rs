@@ -24,8 +24,12 @@ fn registry() -> chanbind_engine::binding::Registry {
         .custom(
             CustomBinding::new("chat")
                 .on("say", echo)
-                .on("fail", |_ctx: EventContext| async { Err(ApiError::bad_request("nope")) })
-                .on("panic", |_ctx: EventContext| async { panic!("handler bug") })
+                .on("fail", |_ctx: EventContext| async {
+                    Err(ApiError::bad_request("nope"))
+                })
+                .on("panic", |_ctx: EventContext| async {
+                    panic!("handler bug")
+                })
                 .on("quiet", |_ctx: EventContext| async { Ok(None) }),
         )
         .unwrap()
@@ -42,7 +46,11 @@ async fn run(session: &mut Session, frame: serde_json::Value) {
 #[tokio::test]
 async fn reflect_goes_to_the_sender_dispatch_to_the_group_and_broadcast_to_all() {
     let engine = engine_with(registry(), Limits::default()).await;
-    let (sender, member, outsider) = (Arc::new(Collect::default()), Arc::new(Collect::default()), Arc::new(Collect::default()));
+    let (sender, member, outsider) = (
+        Arc::new(Collect::default()),
+        Arc::new(Collect::default()),
+        Arc::new(Collect::default()),
+    );
     let mut s = engine.open_session(None, sender.clone());
     let mut m = engine.open_session(None, member.clone());
     let _o = engine.open_session(None, outsider.clone());
@@ -51,7 +59,11 @@ async fn reflect_goes_to_the_sender_dispatch_to_the_group_and_broadcast_to_all()
     run(&mut m, json!({"event": "chat.quiet#x"})).await;
     assert!(member.take(0).await.is_empty());
 
-    run(&mut s, json!({"event": "chat.say#h1", "data": {"who": "me"}})).await;
+    run(
+        &mut s,
+        json!({"event": "chat.say#h1", "data": {"who": "me"}}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     let mut got = sender.take(4).await;
@@ -67,8 +79,17 @@ async fn reflect_goes_to_the_sender_dispatch_to_the_group_and_broadcast_to_all()
     );
     let mut got = member.take(2).await;
     got.sort_by_key(|f| f["event"].as_str().unwrap().to_owned());
-    assert_eq!(got, [json!({"event": "chat.to_all", "data": {"who": "me"}}), json!({"event": "chat.to_group", "data": {"who": "me"}})]);
-    assert_eq!(outsider.take(1).await, [json!({"event": "chat.to_all", "data": {"who": "me"}})]);
+    assert_eq!(
+        got,
+        [
+            json!({"event": "chat.to_all", "data": {"who": "me"}}),
+            json!({"event": "chat.to_group", "data": {"who": "me"}})
+        ]
+    );
+    assert_eq!(
+        outsider.take(1).await,
+        [json!({"event": "chat.to_all", "data": {"who": "me"}})]
+    );
 
     // An unhashed unsubscribe leaves the group; subscribing joins it again.
     let left = send(&mut m, &member, json!({"event": "chat.unsubscribe"})).await;
@@ -77,9 +98,15 @@ async fn reflect_goes_to_the_sender_dispatch_to_the_group_and_broadcast_to_all()
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(member.take(0).await.is_empty());
     let back = send(&mut m, &member, json!({"event": "chat.subscribe#j"})).await;
-    assert_eq!(back, json!({"event": "chat.subscribe#j", "data": {"success": true}}));
+    assert_eq!(
+        back,
+        json!({"event": "chat.subscribe#j", "data": {"success": true}})
+    );
     engine.send_to_group("chat", "again", &json!({}));
-    assert_eq!(member.take(1).await, [json!({"event": "chat.again", "data": {}})]);
+    assert_eq!(
+        member.take(1).await,
+        [json!({"event": "chat.again", "data": {}})]
+    );
 }
 
 #[tokio::test]
@@ -88,9 +115,15 @@ async fn handler_errors_and_panics_are_answered_and_the_session_goes_on() {
     let out = Arc::new(Collect::default());
     let mut s = engine.open_session(None, out.clone());
     let failed = send(&mut s, &out, json!({"event": "chat.fail#a"})).await;
-    assert_eq!(failed, json!({"event": "chat.fail#a", "error": {"code": "bad_request", "message": "nope"}}));
+    assert_eq!(
+        failed,
+        json!({"event": "chat.fail#a", "error": {"code": "bad_request", "message": "nope"}})
+    );
     let panicked = send(&mut s, &out, json!({"event": "chat.panic#b"})).await;
-    assert_eq!(panicked, json!({"event": "chat.panic#b", "error": {"code": "internal", "message": "internal error"}}));
+    assert_eq!(
+        panicked,
+        json!({"event": "chat.panic#b", "error": {"code": "internal", "message": "internal error"}})
+    );
     let unknown = send(&mut s, &out, json!({"event": "chat.shout"})).await;
     assert_eq!(unknown["error"]["code"], "unknown_event");
     let still = send(&mut s, &out, json!({"event": "todo.Task.list"})).await;
@@ -101,11 +134,23 @@ async fn handler_errors_and_panics_are_answered_and_the_session_goes_on() {
 async fn application_code_reaches_groups_users_and_everyone() {
     let engine = engine_with(registry(), Limits::default()).await;
     let (alice, anon) = (Arc::new(Collect::default()), Arc::new(Collect::default()));
-    let _a = engine.open_session(Some(chanbind_engine::auth::User::new(7, "alice")), alice.clone());
+    let _a = engine.open_session(
+        Some(chanbind_engine::auth::User::new(7, "alice")),
+        alice.clone(),
+    );
     let _b = engine.open_session(None, anon.clone());
     engine.send_to_user(7, "chat", "private", &json!({"n": 1}));
     engine.broadcast("chat", "news", &json!({"n": 2}));
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(alice.take(2).await, [json!({"event": "chat.private", "data": {"n": 1}}), json!({"event": "chat.news", "data": {"n": 2}})]);
-    assert_eq!(anon.take(1).await, [json!({"event": "chat.news", "data": {"n": 2}})]);
+    assert_eq!(
+        alice.take(2).await,
+        [
+            json!({"event": "chat.private", "data": {"n": 1}}),
+            json!({"event": "chat.news", "data": {"n": 2}})
+        ]
+    );
+    assert_eq!(
+        anon.take(1).await,
+        [json!({"event": "chat.news", "data": {"n": 2}})]
+    );
 }

@@ -22,21 +22,58 @@ async fn a_form_describes_the_fields_and_a_submit_validates_then_saves() {
         ]})
     );
 
-    let bad = send(&mut s, &out, json!({"event": "todo.Task.form#new", "data": {"submit": {"title": "", "done": "no"}}})).await;
+    let bad = send(
+        &mut s,
+        &out,
+        json!({"event": "todo.Task.form#new", "data": {"submit": {"title": "", "done": "no"}}}),
+    )
+    .await;
     assert_eq!(bad["error"]["code"], "invalid");
-    assert_eq!(bad["error"]["fields"], json!({"title": ["this field may not be blank"], "done": ["must be true or false"]}));
+    assert_eq!(
+        bad["error"]["fields"],
+        json!({"title": ["this field may not be blank"], "done": ["must be true or false"]})
+    );
 
-    let saved = send(&mut s, &out, json!({"event": "todo.Task.form#new", "data": {"submit": {"title": "plan"}}})).await;
+    let saved = send(
+        &mut s,
+        &out,
+        json!({"event": "todo.Task.form#new", "data": {"submit": {"title": "plan"}}}),
+    )
+    .await;
     assert_eq!(saved["data"]["success"], true);
     assert_eq!(saved["data"]["id"], 1);
-    assert_eq!(saved["data"]["object"], json!({"id": 1, "title": "plan", "done": false}));
+    assert_eq!(
+        saved["data"]["object"],
+        json!({"id": 1, "title": "plan", "done": false})
+    );
     assert_eq!(saved["data"]["fields"][0]["value"], "plan");
 
-    let edit = send(&mut s, &out, json!({"event": "todo.Task.form", "data": {"id": 1}})).await;
-    assert_eq!(edit["data"]["object"], json!({"id": 1, "title": "plan", "done": false}));
-    let edited = send(&mut s, &out, json!({"event": "todo.Task.form", "data": {"id": 1, "submit": {"done": true}}})).await;
-    assert_eq!(edited["data"]["object"], json!({"id": 1, "title": "plan", "done": true}));
+    let edit = send(
+        &mut s,
+        &out,
+        json!({"event": "todo.Task.form", "data": {"id": 1}}),
+    )
+    .await;
+    assert_eq!(
+        edit["data"]["object"],
+        json!({"id": 1, "title": "plan", "done": false})
+    );
+    let edited = send(
+        &mut s,
+        &out,
+        json!({"event": "todo.Task.form", "data": {"id": 1, "submit": {"done": true}}}),
+    )
+    .await;
+    assert_eq!(
+        edited["data"]["object"],
+        json!({"id": 1, "title": "plan", "done": true})
+    );
 
-    let missing = send(&mut s, &out, json!({"event": "todo.Task.form", "data": {"id": 9}})).await;
+    let missing = send(
+        &mut s,
+        &out,
+        json!({"event": "todo.Task.form", "data": {"id": 9}}),
+    )
+    .await;
     assert_eq!(missing["error"]["code"], "not_found");
 }

@@ -29,10 +29,18 @@ impl Permission for OwnNotes {
         }
     }
     fn hidden_fields(&self, user: Option<&User>) -> Vec<String> {
-        if user.is_some_and(|u| u.id == 1) { vec![] } else { vec!["secret".into()] }
+        if user.is_some_and(|u| u.id == 1) {
+            vec![]
+        } else {
+            vec!["secret".into()]
+        }
     }
     fn read_only_fields(&self, user: Option<&User>) -> Vec<String> {
-        if user.is_some_and(|u| u.id == 1) { vec![] } else { vec!["owner".into()] }
+        if user.is_some_and(|u| u.id == 1) {
+            vec![]
+        } else {
+            vec!["owner".into()]
+        }
     }
     fn prepare_write(&self, user: Option<&User>, action: &str, values: &mut Row) {
         if let Some(u) = user.filter(|u| u.id != 1) {
@@ -69,7 +77,10 @@ impl Conn {
 
 fn open(engine: &chanbind_engine::Engine, user: Option<User>) -> Conn {
     let out = Arc::new(Collect::default());
-    Conn { s: engine.open_session(user, out.clone()), out }
+    Conn {
+        s: engine.open_session(user, out.clone()),
+        out,
+    }
 }
 
 #[tokio::test]
@@ -81,12 +92,25 @@ async fn every_door_respects_the_scope_and_the_masks() {
     let mut anon = open(&engine, None);
 
     // Alice's note: the owner comes from her, whatever she sends.
-    let made = alice.ask(json!({"event": "app.Note.create", "data": {"text": "a", "owner": 3, "secret": "x"}})).await;
-    assert_eq!(made["error"]["code"], "invalid", "a hidden field is unknown to her: {made}");
-    let made = alice.ask(json!({"event": "app.Note.create", "data": {"text": "a", "owner": 3}})).await;
-    assert_eq!(made["data"]["object"], json!({"id": 1, "text": "a", "owner": 2}));
+    let made = alice
+        .ask(json!({"event": "app.Note.create", "data": {"text": "a", "owner": 3, "secret": "x"}}))
+        .await;
+    assert_eq!(
+        made["error"]["code"], "invalid",
+        "a hidden field is unknown to her: {made}"
+    );
+    let made = alice
+        .ask(json!({"event": "app.Note.create", "data": {"text": "a", "owner": 3}}))
+        .await;
+    assert_eq!(
+        made["data"]["object"],
+        json!({"id": 1, "text": "a", "owner": 2})
+    );
 
-    assert_eq!(anon.ask(json!({"event": "app.Note.list"})).await["error"]["code"], "unauthenticated");
+    assert_eq!(
+        anon.ask(json!({"event": "app.Note.list"})).await["error"]["code"],
+        "unauthenticated"
+    );
     for door in [
         json!({"event": "app.Note.retrieve", "data": {"id": 1}}),
         json!({"event": "app.Note.update", "data": {"id": 1, "text": "b"}}),
@@ -114,11 +138,23 @@ async fn every_door_respects_the_scope_and_the_masks() {
         assert_eq!(got["error"]["code"], "invalid_filter", "{door} -> {got}");
     }
     // Alice cannot hand her note to bob; the admin can, and sees the hidden field.
-    let moved = alice.ask(json!({"event": "app.Note.update", "data": {"id": 1, "owner": 3}})).await;
-    assert_eq!(moved["data"]["object"]["owner"], 2, "owner is read-only for her: {moved}");
-    let row = admin.ask(json!({"event": "app.Note.retrieve", "data": {"id": 1, "subscribe": false}})).await;
-    assert_eq!(row["data"], json!({"id": 1, "text": "a", "owner": 2, "secret": null}));
-    let after = admin.ask(json!({"event": "app.Note.retrieve", "data": {"id": 1, "subscribe": false}})).await;
+    let moved = alice
+        .ask(json!({"event": "app.Note.update", "data": {"id": 1, "owner": 3}}))
+        .await;
+    assert_eq!(
+        moved["data"]["object"]["owner"], 2,
+        "owner is read-only for her: {moved}"
+    );
+    let row = admin
+        .ask(json!({"event": "app.Note.retrieve", "data": {"id": 1, "subscribe": false}}))
+        .await;
+    assert_eq!(
+        row["data"],
+        json!({"id": 1, "text": "a", "owner": 2, "secret": null})
+    );
+    let after = admin
+        .ask(json!({"event": "app.Note.retrieve", "data": {"id": 1, "subscribe": false}}))
+        .await;
     assert_eq!(after, row, "nothing bob tried changed the row");
 }
 
@@ -128,9 +164,13 @@ async fn a_row_leaving_the_scope_leaves_every_subscription() {
     let mut admin = open(&engine, Some(User::new(1, "admin")));
     let mut alice = open(&engine, Some(User::new(2, "alice")));
     let mut bob = open(&engine, Some(User::new(3, "bob")));
-    alice.ask(json!({"event": "app.Note.create", "data": {"text": "a"}})).await;
+    alice
+        .ask(json!({"event": "app.Note.create", "data": {"text": "a"}}))
+        .await;
 
-    alice.ask(json!({"event": "app.Note.retrieve#r", "data": {"id": 1}})).await;
+    alice
+        .ask(json!({"event": "app.Note.retrieve#r", "data": {"id": 1}}))
+        .await;
     alice.ask(json!({"event": "app.Note.list#l"})).await;
     alice.ask(json!({"event": "app.Note.subscribe#f"})).await;
     let bob_list = bob.ask(json!({"event": "app.Note.list#l"})).await;
@@ -138,7 +178,9 @@ async fn a_row_leaving_the_scope_leaves_every_subscription() {
     bob.ask(json!({"event": "app.Note.subscribe#f"})).await;
 
     // The admin gives the note to bob.
-    admin.ask(json!({"event": "app.Note.update", "data": {"id": 1, "owner": 3}})).await;
+    admin
+        .ask(json!({"event": "app.Note.update", "data": {"id": 1, "owner": 3}}))
+        .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut got = alice.out.take(3).await;
     got.sort_by_key(|f| f["event"].as_str().unwrap().to_owned());
@@ -161,7 +203,8 @@ async fn a_row_leaving_the_scope_leaves_every_subscription() {
         ]
     );
     // Alice's retrieve subscription ended: bob's edits no longer reach her.
-    bob.ask(json!({"event": "app.Note.update", "data": {"id": 1, "text": "b"}})).await;
+    bob.ask(json!({"event": "app.Note.update", "data": {"id": 1, "text": "b"}}))
+        .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(alice.out.take(0).await.is_empty());
 }

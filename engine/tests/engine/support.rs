@@ -66,4 +66,3 @@ pub async fn send(session: &mut Session, out: &Collect, frame: Value) -> Value {
     assert_eq!(frames.len(), 1, "one reply: {frames:?}");
     frames.remove(0)
 }
-

@@ -2,7 +2,9 @@
 //!
 //! Run it with `cargo run --release -p chanbind-examples --bin demo -- --listen 127.0.0.1:8000`
 //! (in-memory store), or add `--database-url postgres://...` (or set `DATABASE_URL`) for
-//! PostgreSQL; the tables are created when missing and seeded when empty.
+//! PostgreSQL; the tables are created when missing and seeded when empty. With PostgreSQL,
+//! `--capture` installs the triggers that push writes made by anything else (psql, another
+//! demo process on another port: several processes on one database form one cluster).
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -47,11 +49,48 @@ struct Args {
     /// Refuse connections without a valid token (HTTP 401).
     #[arg(long)]
     no_anonymous: bool,
+    /// With `--database-url`: install the capture triggers on the demo's tables, so writes
+    /// made by anything else (psql, other programs, other demo processes) are pushed too.
+    /// Idempotent. Every PostgreSQL demo listens for them, whoever installed them.
+    #[arg(long, requires = "database_url", conflicts_with = "remove_capture")]
+    capture: bool,
+    /// With `--database-url`: remove the capture triggers (idempotent).
+    #[arg(long, requires = "database_url")]
+    remove_capture: bool,
+}
+
+/// The PostgreSQL store behind the engine, kept typed to start its capture listener.
+enum Pg {
+    None,
+    Async(Arc<PgStore>),
+    Sync(Arc<chanbind_sync::postgres::PgStore>),
+}
+
+/// A running capture listener, held until the demo exits.
+enum Listener {
+    None,
+    Async(chanbind_async::postgres::CaptureListener),
+    Sync(chanbind_sync::postgres::CaptureListener),
+}
+
+impl Listener {
+    /// Stops the listener; the blocking one joins its thread, off the async workers.
+    async fn stop(self) {
+        match self {
+            Listener::None => {}
+            Listener::Async(listener) => listener.stop(),
+            Listener::Sync(listener) => {
+                let _ = tokio::task::spawn_blocking(move || listener.stop()).await;
+            }
+        }
+    }
 }
 
 fn parse_token(s: &str) -> Result<(String, String), String> {
     match s.split_once(':') {
-        Some((name, secret)) if !name.is_empty() && !secret.is_empty() => Ok((name.to_owned(), secret.to_owned())),
+        Some((name, secret)) if !name.is_empty() && !secret.is_empty() => {
+            Ok((name.to_owned(), secret.to_owned()))
+        }
         _ => Err("expected NAME:SECRET".to_owned()),
     }
 }
@@ -59,31 +98,69 @@ fn parse_token(s: &str) -> Result<(String, String), String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let args = Args::parse();
-    let policy = if args.tokens.is_empty() { demo::Policy::Open } else { demo::Policy::Enforced };
+    let policy = if args.tokens.is_empty() {
+        demo::Policy::Open
+    } else {
+        demo::Policy::Enforced
+    };
     let registry = demo::registry_with(policy)?;
-    let (store, where_): (Arc<dyn Store>, String) = match &args.database_url {
+    let (capture, remove_capture) = (args.capture, args.remove_capture);
+    let (store, where_, pg): (Arc<dyn Store>, String, Pg) = match &args.database_url {
         // The blocking adapter takes the blocking store, which must not run on a tokio worker.
         Some(url) if args.adapter == Adapter::Sync => {
-            let config = chanbind_sync::postgres::PgConfig { url: url.clone(), schema: None, pool_size: 16 };
+            let config = chanbind_sync::postgres::PgConfig {
+                url: url.clone(),
+                schema: None,
+                pool_size: 16,
+            };
             let registry = registry.clone();
             let store = tokio::task::spawn_blocking(move || {
                 let store = chanbind_sync::postgres::PgStore::connect(config)?;
                 store.migrate(&registry)?;
-                Ok::<_, chanbind_sync::postgres::PgError>(store)
+                if capture {
+                    store.install_capture(&registry)?;
+                } else if remove_capture {
+                    store.remove_capture(&registry)?;
+                }
+                Ok::<_, chanbind_sync::postgres::PgError>(Arc::new(store))
             })
             .await??;
-            (Arc::new(store), redact(url))
+            (store.clone(), redact(url), Pg::Sync(store))
         }
         Some(url) => {
-            let store = PgStore::connect(PgConfig { url: url.clone(), schema: None, pool_size: 16 }).await?;
+            let store = PgStore::connect(PgConfig {
+                url: url.clone(),
+                schema: None,
+                pool_size: 16,
+            })
+            .await?;
             store.migrate(&registry).await?;
-            (Arc::new(store), redact(url))
+            if capture {
+                store.install_capture(&registry).await?;
+            } else if remove_capture {
+                store.remove_capture(&registry).await?;
+            }
+            let store = Arc::new(store);
+            (store.clone(), redact(url), Pg::Async(store))
         }
-        None => (Arc::new(MemoryStore::new(&registry)), "in process".to_owned()),
+        None => (
+            Arc::new(MemoryStore::new(&registry)),
+            "in process".to_owned(),
+            Pg::None,
+        ),
     };
+    if capture {
+        tracing::info!(
+            "capture triggers installed: writes from any client of the database are pushed"
+        );
+    } else if remove_capture {
+        tracing::info!("capture triggers removed");
+    }
     let (registry, seeded, authenticator) = {
         let blocking = store.is_blocking();
         let (store, tokens) = (Arc::clone(&store), args.tokens.clone());
@@ -109,12 +186,25 @@ async fn main() -> Result<(), Box<dyn Error>> {
         let names: Vec<&str> = args.tokens.iter().map(|(n, _)| n.as_str()).collect();
         tracing::info!(users = ?names, anonymous = !args.no_anonymous, "permission policy enforced");
     }
-    let engine = Engine::builder(registry, store)
+    let mut builder = Engine::builder(registry, store)
         .limits(Limits::default())
         .authenticator(authenticator)
-        .allow_anonymous(!args.no_anonymous)
-        .start()
-        .await?;
+        .allow_anonymous(!args.no_anonymous);
+    // With PostgreSQL, group sends and broadcasts reach the other demo processes too.
+    builder = match &pg {
+        Pg::None => builder,
+        Pg::Async(store) => builder.layer(store.layer()),
+        Pg::Sync(store) => builder.layer(store.layer()?),
+    };
+    let engine = builder.start().await?;
+    tracing::info!(layer = engine.layer_kind(), "channel layer ready");
+    // Every PostgreSQL node listens, so several demo processes on one database form a
+    // cluster as soon as one of them installed the triggers.
+    let listener = match &pg {
+        Pg::None => Listener::None,
+        Pg::Async(store) => Listener::Async(store.listen(engine.clone())),
+        Pg::Sync(store) => Listener::Sync(store.listen(engine.clone())?),
+    };
     let server = match args.adapter {
         Adapter::Async => {
             let mut config = ServerConfig::default();
@@ -132,6 +222,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             tokio::signal::ctrl_c().await?;
             tracing::info!("shutting down");
             tokio::task::spawn_blocking(move || server.shutdown()).await?;
+            listener.stop().await;
             return Ok(());
         }
     };
@@ -140,6 +231,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     tokio::signal::ctrl_c().await?;
     tracing::info!("shutting down");
     server.shutdown().await;
+    listener.stop().await;
     Ok(())
 }
 

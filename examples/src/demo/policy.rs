@@ -147,7 +147,14 @@ pub async fn ensure_users(
     for (name, secret) in tokens {
         let id = match find_user(users, store, name).await? {
             Some(id) => id,
-            None => insert(store, users, json!({"username": name, "email": format!("{name}@example.com")})).await?,
+            None => {
+                insert(
+                    store,
+                    users,
+                    json!({"username": name, "email": format!("{name}@example.com")}),
+                )
+                .await?
+            }
         };
         let mut user = User::new(id, name.clone());
         if name == "admin" {
@@ -174,7 +181,10 @@ async fn find_user(
         limit: 1,
     };
     match store.execute(op).await? {
-        StoreOutput::Page { rows, .. } => Ok(rows.first().and_then(|r| r.get("id")).and_then(Value::as_i64)),
+        StoreOutput::Page { rows, .. } => Ok(rows
+            .first()
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_i64)),
         _ => Ok(None),
     }
 }

@@ -10,8 +10,8 @@ use crate::binding::ModelBinding;
 use crate::change::{Change, ChangeKind};
 use crate::filter::Filter;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
-use crate::protocol::{encode_reply, EventName};
 use crate::permission::View;
+use crate::protocol::{encode_reply, EventName};
 use crate::session::RowView;
 use crate::stats::Stats;
 
@@ -39,11 +39,28 @@ impl Feeds {
         }
     }
 
-    pub(super) fn watch(&mut self, conn: ConnHandle, key: SubKey, event: EventName, filter: Filter, view: Arc<View>) {
-        self.subs.push(FeedSub { conn, key, event, filter, view });
+    pub(super) fn watch(
+        &mut self,
+        conn: ConnHandle,
+        key: SubKey,
+        event: EventName,
+        filter: Filter,
+        view: Arc<View>,
+    ) {
+        self.subs.push(FeedSub {
+            conn,
+            key,
+            event,
+            filter,
+            view,
+        });
     }
 
-    pub(super) fn remove(&mut self, conn: ConnId, pick: &impl Fn(&SubKey, &EventName) -> bool) -> usize {
+    pub(super) fn remove(
+        &mut self,
+        conn: ConnId,
+        pick: &impl Fn(&SubKey, &EventName) -> bool,
+    ) -> usize {
         let before = self.subs.len();
         self.subs.retain(|s| {
             let drop = s.conn.id == conn && pick(&s.key, &s.event);
@@ -86,7 +103,11 @@ impl Feeds {
                 (true, false) => (&mut deleted, "deleted"),
                 (false, false) => continue,
             };
-            if !frames.deliver(&sub.conn, &sub.event.with_action(kind).to_string(), &sub.view) {
+            if !frames.deliver(
+                &sub.conn,
+                &sub.event.with_action(kind).to_string(),
+                &sub.view,
+            ) {
                 gone.push(sub.conn.id);
             }
         }

@@ -18,7 +18,7 @@ use ractor::ActorRef;
 use serde_json::Value;
 
 use super::{FrameCache, StreamMsg};
-use crate::change::Change;
+use crate::change::{Change, ChangeKind};
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::protocol::{encode_reply, EventName, Frame};
 use crate::query::QuerySpec;
@@ -64,7 +64,13 @@ impl LiveQueries {
         }
     }
 
-    pub(super) fn watch(&mut self, conn: ConnHandle, key: SubKey, event: EventName, spec: Arc<QuerySpec>) {
+    pub(super) fn watch(
+        &mut self,
+        conn: ConnHandle,
+        key: SubKey,
+        event: EventName,
+        spec: Arc<QuerySpec>,
+    ) {
         let signature = spec.signature();
         let id = *self.by_signature.entry(signature).or_insert_with(|| {
             let id = self.next_id;
@@ -77,7 +83,14 @@ impl LiveQueries {
             in_flight: false,
             dirty: false,
         });
-        query.subs.push(QuerySub { conn, key, event, pending: true, missed: false, last: None });
+        query.subs.push(QuerySub {
+            conn,
+            key,
+            event,
+            pending: true,
+            missed: false,
+            last: None,
+        });
     }
 
     /// Queues a request's reply and releases the subscriber's pushes.
@@ -105,7 +118,11 @@ impl LiveQueries {
         }
     }
 
-    pub(super) fn remove(&mut self, conn: ConnId, pick: &impl Fn(&SubKey, &EventName) -> bool) -> usize {
+    pub(super) fn remove(
+        &mut self,
+        conn: ConnId,
+        pick: &impl Fn(&SubKey, &EventName) -> bool,
+    ) -> usize {
         let mut removed = 0;
         let mut empty = Vec::new();
         for (id, q) in self.queries.iter_mut() {
@@ -130,13 +147,18 @@ impl LiveQueries {
     }
 
     /// Marks every query the change can touch (its filter matches the old or the new row).
+    /// A change captured from outside has no old row (`old: None` on an update or delete):
+    /// the row may have left any query, so it touches them all.
     pub(super) fn touch(&mut self, myself: &ActorRef<StreamMsg>, change: &Change) {
+        let old_unknown = change.old.is_none() && change.kind != ChangeKind::Created;
         let touched: Vec<u64> = self
             .queries
             .iter_mut()
             .filter(|(_, q)| {
                 let f = &q.spec.filter;
-                change.old.as_ref().is_some_and(|r| f.matches(r)) || change.new.as_ref().is_some_and(|r| f.matches(r))
+                old_unknown
+                    || change.old.as_ref().is_some_and(|r| f.matches(r))
+                    || change.new.as_ref().is_some_and(|r| f.matches(r))
             })
             .map(|(id, q)| {
                 for sub in q.subs.iter_mut().filter(|s| s.pending) {
@@ -150,9 +172,25 @@ impl LiveQueries {
         }
     }
 
+    /// Re-reads every query (after notifications may have been lost); subscribers get a push
+    /// only where the result differs from their last.
+    pub(super) fn refresh_all(&mut self, myself: &ActorRef<StreamMsg>) {
+        let ids: Vec<u64> = self.queries.keys().copied().collect();
+        for id in ids {
+            if let Some(q) = self.queries.get_mut(&id) {
+                for sub in q.subs.iter_mut().filter(|s| s.pending) {
+                    sub.missed = true;
+                }
+            }
+            self.schedule(myself, id);
+        }
+    }
+
     /// Re-reads the query now, or after the read in flight.
     fn schedule(&mut self, myself: &ActorRef<StreamMsg>, id: u64) {
-        let Some(q) = self.queries.get_mut(&id) else { return };
+        let Some(q) = self.queries.get_mut(&id) else {
+            return;
+        };
         if q.in_flight {
             q.dirty = true;
             return;
@@ -183,18 +221,23 @@ impl LiveQueries {
         id: u64,
         result: Result<StoreOutput, StoreError>,
     ) -> Vec<ConnId> {
-        let Some(q) = self.queries.get_mut(&id) else { return Vec::new() };
+        let Some(q) = self.queries.get_mut(&id) else {
+            return Vec::new();
+        };
         q.in_flight = false;
         let mut gone = Vec::new();
         match result.as_ref().ok().and_then(|out| q.spec.render(out)) {
             Some(data) => {
                 let data = Arc::new(data);
-                let mut frames = FrameCache::new(&self.stats, |event, _| encode_reply(event, &*data));
+                let mut frames =
+                    FrameCache::new(&self.stats, |event, _| encode_reply(event, &*data));
                 // Subscribers mostly share their last result, so compare each distinct one once.
                 let mut same: Option<(*const Value, bool)> = None;
                 for sub in q.subs.iter_mut().filter(|s| !s.pending) {
                     let unchanged = match &sub.last {
-                        Some(last) if same.is_some_and(|(p, _)| p == Arc::as_ptr(last)) => same.is_some_and(|(_, eq)| eq),
+                        Some(last) if same.is_some_and(|(p, _)| p == Arc::as_ptr(last)) => {
+                            same.is_some_and(|(_, eq)| eq)
+                        }
                         Some(last) => {
                             let eq = **last == *data;
                             same = Some((Arc::as_ptr(last), eq));

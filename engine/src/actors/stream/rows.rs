@@ -12,8 +12,8 @@ use serde_json::json;
 use crate::binding::ModelBinding;
 use crate::change::{Change, ChangeKind};
 use crate::outbound::{ConnHandle, ConnId, SubKey};
-use crate::protocol::{encode_reply, EventName};
 use crate::permission::View;
+use crate::protocol::{encode_reply, EventName};
 use crate::session::RowView;
 use crate::stats::Stats;
 
@@ -45,26 +45,52 @@ impl RowSubs {
         }
     }
 
-    pub(super) fn watch(&mut self, conn: ConnHandle, key: SubKey, event: EventName, view: Arc<View>) {
+    pub(super) fn watch(
+        &mut self,
+        conn: ConnHandle,
+        key: SubKey,
+        event: EventName,
+        view: Arc<View>,
+    ) {
         let Some(pk) = key.pk else { return };
         self.by_conn.entry(conn.id).or_default().insert(pk);
         let group_key = (key.event.clone(), view.signature().to_owned());
-        let group = self.rows.entry(pk).or_default().entry(group_key).or_insert_with(|| EventWatchers {
-            delete_event: event.with_action("delete").to_string(),
-            event,
-            view,
-            watchers: Vec::new(),
-        });
-        group.watchers.retain(|(c, k)| !(c.id == conn.id && *k == key));
+        let group = self
+            .rows
+            .entry(pk)
+            .or_default()
+            .entry(group_key)
+            .or_insert_with(|| EventWatchers {
+                delete_event: event.with_action("delete").to_string(),
+                event,
+                view,
+                watchers: Vec::new(),
+            });
+        group
+            .watchers
+            .retain(|(c, k)| !(c.id == conn.id && *k == key));
         group.watchers.push((conn, key));
     }
 
-    pub(super) fn remove(&mut self, conn: ConnId, pick: &impl Fn(&SubKey, &EventName) -> bool) -> usize {
-        let Some(pks) = self.by_conn.remove(&conn) else { return 0 };
+    /// The watched rows' keys.
+    pub(super) fn pks(&self) -> Vec<i64> {
+        self.rows.keys().copied().collect()
+    }
+
+    pub(super) fn remove(
+        &mut self,
+        conn: ConnId,
+        pick: &impl Fn(&SubKey, &EventName) -> bool,
+    ) -> usize {
+        let Some(pks) = self.by_conn.remove(&conn) else {
+            return 0;
+        };
         let mut removed = 0;
         let mut kept = HashSet::new();
         for pk in pks {
-            let Some(groups) = self.rows.get_mut(&pk) else { continue };
+            let Some(groups) = self.rows.get_mut(&pk) else {
+                continue;
+            };
             for group in groups.values_mut() {
                 let event = &group.event;
                 group.watchers.retain(|(c, k)| {
@@ -95,18 +121,31 @@ impl RowSubs {
     /// `delete` when the row is gone or has left the view's scope (then the watch ends).
     /// Returns connections whose queue refused the push.
     pub(super) fn apply(&mut self, change: &Change) -> Vec<ConnId> {
-        let Some(groups) = self.rows.get_mut(&change.pk) else { return Vec::new() };
+        let Some(groups) = self.rows.get_mut(&change.pk) else {
+            return Vec::new();
+        };
         let gone_payload = json!({"id": change.pk, "deleted": true});
         let mut refused_by = Vec::new();
         let (mut delivered, mut refused) = (0u64, 0u64);
         let mut ended = Vec::new();
         for (group_key, group) in groups.iter() {
             let visible = match &change.new {
-                Some(row) if change.kind != ChangeKind::Deleted && group.view.scope().matches(row) => Some(row),
+                Some(row)
+                    if change.kind != ChangeKind::Deleted && group.view.scope().matches(row) =>
+                {
+                    Some(row)
+                }
                 _ => None,
             };
             let frame = match visible {
-                Some(row) => encode_reply(&group_key.0, &RowView { binding: &self.binding, row, view: &group.view }),
+                Some(row) => encode_reply(
+                    &group_key.0,
+                    &RowView {
+                        binding: &self.binding,
+                        row,
+                        view: &group.view,
+                    },
+                ),
                 None => {
                     ended.push(group_key.clone());
                     encode_reply(&group.delete_event, &gone_payload)
@@ -125,10 +164,14 @@ impl RowSubs {
         self.stats.delivered_many(delivered, refused);
         // A row that is gone, or out of sight, has nothing left to watch.
         for group_key in ended {
-            let Some(group) = groups.remove(&group_key) else { continue };
+            let Some(group) = groups.remove(&group_key) else {
+                continue;
+            };
             for (conn, key) in group.watchers {
                 conn.forget(&key);
-                let still_watched = groups.values().any(|g| g.watchers.iter().any(|(c, _)| c.id == conn.id));
+                let still_watched = groups
+                    .values()
+                    .any(|g| g.watchers.iter().any(|(c, _)| c.id == conn.id));
                 if !still_watched {
                     if let Some(pks) = self.by_conn.get_mut(&conn.id) {
                         pks.remove(&change.pk);

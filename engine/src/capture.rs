@@ -1,0 +1,261 @@
+//! Changes made outside chanbind: the notifications the capture triggers send
+//! ([`crate::sql::capture`]) and how a node turns them into [`Change`]s.
+//!
+//! This module does no I/O of its own. An adapter's listener (a `LISTEN` connection) parses
+//! each payload with [`Notice::parse`], collects what arrived together into a [`Batch`], and
+//! hands it to [`Engine::publish_captured`], which reads each row through the engine's store
+//! and publishes it like a write made through the API.
+//!
+//! The triggers never carry the row, so a change from outside has no old image: it is
+//! published with `old: None`, which live queries and feeds treat as "may have matched before"
+//! (see the stream actor). A row gone by the time it is read is published as a delete.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::binding::ModelBinding;
+use crate::change::{Change, ChangeKind};
+use crate::engine::Engine;
+use crate::filter::Filter;
+use crate::store::{StoreOp, StoreOutput};
+
+/// One notification of a capture trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The table written.
+    pub table: String,
+    /// The table's schema.
+    pub schema: String,
+    /// The row's primary key.
+    pub pk: i64,
+    /// What the write did.
+    pub kind: ChangeKind,
+    /// The writing transaction's id.
+    pub tx: i64,
+    /// The node that wrote it through chanbind, or `None` for any other writer.
+    pub origin: Option<String>,
+}
+
+/// Why a payload was not a notice.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed capture notification: {0}")]
+pub struct NoticeError(String);
+
+#[derive(Deserialize)]
+struct Payload {
+    table: String,
+    schema: String,
+    pk: i64,
+    op: String,
+    tx: i64,
+    origin: Option<String>,
+}
+
+impl Notice {
+    /// Parses a trigger's payload.
+    pub fn parse(payload: &str) -> Result<Notice, NoticeError> {
+        let p: Payload = serde_json::from_str(payload).map_err(|e| NoticeError(e.to_string()))?;
+        let kind = match p.op.as_str() {
+            "INSERT" => ChangeKind::Created,
+            "UPDATE" => ChangeKind::Updated,
+            "DELETE" => ChangeKind::Deleted,
+            other => return Err(NoticeError(format!("unknown operation {other:?}"))),
+        };
+        Ok(Notice {
+            table: p.table,
+            schema: p.schema,
+            pk: p.pk,
+            kind,
+            tx: p.tx,
+            // The trigger reads the setting with `missing_ok`, which gives '' once a session
+            // has set and reset it, and NULL when it never did.
+            origin: p.origin.filter(|o| !o.is_empty()),
+        })
+    }
+}
+
+/// What a listener received in one go, coalesced: one entry per (table, pk), so a bulk update
+/// of a thousand rows costs a thousand reads once, and a row written many times is read once
+/// after the last write it was told about.
+#[derive(Debug)]
+pub struct Batch {
+    schema: String,
+    origin: String,
+    /// (table, pk) to whether any notice said INSERT, in arrival order of first sight.
+    rows: Vec<(String, i64, bool)>,
+    seen: HashMap<(String, i64), usize>,
+}
+
+impl Batch {
+    /// An empty batch for a listener in `schema` on the node whose writes carry `origin`.
+    pub fn new(schema: impl Into<String>, origin: impl Into<String>) -> Batch {
+        Batch {
+            schema: schema.into(),
+            origin: origin.into(),
+            rows: Vec::new(),
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Adds a notification's payload. Malformed payloads, other schemas and this node's own
+    /// writes (already published in-process) are dropped; malformed ones are logged.
+    pub fn push_payload(&mut self, payload: &str) {
+        match Notice::parse(payload) {
+            Ok(notice) => self.push(notice),
+            Err(e) => tracing::warn!(error = %e, payload, "dropping a capture notification"),
+        }
+    }
+
+    /// Adds a notice, unless it is another schema's or this node's own.
+    pub fn push(&mut self, notice: Notice) {
+        if notice.schema != self.schema || notice.origin.as_deref() == Some(self.origin.as_str()) {
+            return;
+        }
+        self.push_row(notice.table, notice.pk, notice.kind == ChangeKind::Created);
+    }
+
+    /// Adds a row to read, already known to be this cluster's and another node's (a
+    /// [`LayerMessage::Changes`](crate::layer::LayerMessage::Changes) row).
+    pub fn push_row(&mut self, table: String, pk: i64, created: bool) {
+        match self.seen.get(&(table.clone(), pk)) {
+            Some(&i) => self.rows[i].2 |= created,
+            None => {
+                self.seen.insert((table.clone(), pk), self.rows.len());
+                self.rows.push((table, pk, created));
+            }
+        }
+    }
+
+    /// Whether nothing is left to publish.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows to read, in first-seen order.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+/// The change a row read after a notification means: a delete when it is gone, a create when
+/// a notice said INSERT, an update otherwise, always without the old row.
+pub fn change_for(
+    binding: &ModelBinding,
+    pk: i64,
+    inserted: bool,
+    row: Option<crate::value::Row>,
+) -> Change {
+    let kind = match (&row, inserted) {
+        (None, _) => ChangeKind::Deleted,
+        (Some(_), true) => ChangeKind::Created,
+        (Some(_), false) => ChangeKind::Updated,
+    };
+    Change {
+        stream: binding.stream().to_owned(),
+        pk,
+        kind,
+        old: None,
+        new: row,
+        cascaded: Vec::new(),
+    }
+}
+
+impl Engine {
+    /// Reads each row of `batch` through the engine's store and publishes the change it
+    /// means ([`change_for`]) to every binding of its table. Unknown tables are logged and
+    /// dropped; a failed read is logged and dropped (the next refresh catches up). Returns how
+    /// many changes were published.
+    ///
+    /// With a blocking store, poll this on a thread that may block (the sync listener's own).
+    pub async fn publish_captured(&self, batch: Batch) -> usize {
+        let mut by_table: HashMap<&str, Vec<&Arc<ModelBinding>>> = HashMap::new();
+        for binding in self.registry().models() {
+            by_table.entry(binding.table()).or_default().push(binding);
+        }
+        let mut published = 0;
+        for (table, pk, inserted) in &batch.rows {
+            let Some(bindings) = by_table.get(table.as_str()) else {
+                tracing::warn!(table, "capture notification for an unbound table; dropped");
+                continue;
+            };
+            for binding in bindings {
+                let op = StoreOp::Get {
+                    binding: Arc::clone(binding),
+                    pk: *pk,
+                    scope: Filter::everything(),
+                };
+                match self.inner().store.execute(op).await {
+                    Ok(StoreOutput::Row(row)) => {
+                        // Local only: relaying what another node or program wrote would
+                        // echo it around the cluster.
+                        self.publish_local(change_for(binding, *pk, *inserted, row));
+                        published += 1;
+                    }
+                    Ok(other) => tracing::warn!(?other, "unexpected answer to a get"),
+                    Err(e) => tracing::warn!(error = %e, table, pk, "cannot read a captured row"),
+                }
+            }
+        }
+        published
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(op: &str, pk: i64, origin: Option<&str>) -> String {
+        serde_json::json!({"table": "t", "schema": "s", "pk": pk, "op": op, "tx": 9, "origin": origin}).to_string()
+    }
+
+    #[test]
+    fn payloads_parse_and_bad_ones_are_refused() {
+        let n = Notice::parse(&payload("UPDATE", 3, None)).unwrap();
+        assert_eq!((n.pk, n.kind, n.origin), (3, ChangeKind::Updated, None));
+        assert_eq!(
+            Notice::parse(&payload("DELETE", 3, Some("")))
+                .unwrap()
+                .origin,
+            None
+        );
+        assert!(Notice::parse("not json").is_err());
+        assert!(Notice::parse(&payload("TRUNCATE", 1, None)).is_err());
+    }
+
+    #[test]
+    fn batches_coalesce_and_skip_own_and_foreign_schema() {
+        let mut b = Batch::new("s", "me");
+        b.push_payload(&payload("INSERT", 1, None));
+        b.push_payload(&payload("UPDATE", 1, None));
+        b.push_payload(&payload("UPDATE", 2, Some("other")));
+        b.push_payload(&payload("UPDATE", 3, Some("me")));
+        b.push_payload("{}");
+        let mut foreign: Notice = Notice::parse(&payload("UPDATE", 4, None)).unwrap();
+        foreign.schema = "elsewhere".into();
+        b.push(foreign);
+        assert_eq!(
+            b.rows,
+            vec![("t".to_owned(), 1, true), ("t".to_owned(), 2, false)]
+        );
+    }
+
+    #[test]
+    fn a_missing_row_is_a_delete() {
+        let binding = ModelBinding::new("t");
+        assert_eq!(
+            change_for(&binding, 1, true, None).kind,
+            ChangeKind::Deleted
+        );
+        let row = crate::value::Row::new();
+        assert_eq!(
+            change_for(&binding, 1, true, Some(row.clone())).kind,
+            ChangeKind::Created
+        );
+        assert_eq!(
+            change_for(&binding, 1, false, Some(row)).kind,
+            ChangeKind::Updated
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! The channel layer: how group sends, broadcasts and sends to one user reach the connections
+//! of other server processes (nodes) that share a database.
+//!
+//! The engine delivers every such message to its own connections at once, then hands it to
+//! its [`Layer`], which carries it to the other nodes; each of them delivers it to its own
+//! connections through [`Engine::deliver_remote`](crate::Engine::deliver_remote) and never passes it on again. The default
+//! layer, [`InProcess`], carries nothing: one process, today's behaviour. The PostgreSQL layers
+//! of the adapters carry messages as `NOTIFY` payloads on [`CHANNEL`], encoded here by
+//! [`encode`] and read back by [`decode`].
+//!
+//! Rows changed through a node's API travel as [`LayerMessage::Changes`] (keys only); the
+//! other nodes read them and publish, as they do for the capture triggers' notifications
+//! ([`crate::capture`]) of writes made by anything else.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The `NOTIFY` channel PostgreSQL layers send on and listen to.
+pub const CHANNEL: &str = "chanbind_layer";
+
+/// The largest payload PostgreSQL's `NOTIFY` takes: it must be shorter than 8000 bytes.
+pub const MAX_PAYLOAD: usize = 7999;
+
+/// A message for the connections of every node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LayerMessage {
+    /// `<stream>.<event>` to every connection in the stream's group.
+    Group {
+        /// The stream.
+        stream: String,
+        /// The event.
+        event: String,
+        /// The data.
+        data: Value,
+    },
+    /// `<stream>.<event>` to every connection.
+    Broadcast {
+        /// The stream.
+        stream: String,
+        /// The event.
+        event: String,
+        /// The data.
+        data: Value,
+    },
+    /// Rows changed through a node's API. Other nodes read each row and publish it, as they
+    /// do for the capture triggers' notifications, which skip chanbind's own writes: a
+    /// `NOTIFY` inside a write's transaction serializes every such commit on PostgreSQL's
+    /// notification lock, while the layer sends these from its own connection, batched.
+    Changes {
+        /// The rows, in commit order.
+        rows: Vec<ChangedRow>,
+    },
+    /// `<stream>.<event>` to every connection of one user.
+    User {
+        /// The user's id.
+        user_id: i64,
+        /// The stream.
+        stream: String,
+        /// The event.
+        event: String,
+        /// The data.
+        data: Value,
+    },
+}
+
+/// A row a node changed through its API, for the other nodes to read and publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangedRow {
+    /// The table.
+    pub table: String,
+    /// The row's primary key.
+    pub pk: i64,
+    /// The row was inserted (a feed shows it as `created`).
+    pub created: bool,
+}
+
+/// Carries messages this node delivered locally to the other nodes.
+pub trait Layer: Send + Sync + 'static {
+    /// Sends `message` to the other nodes. Called on any thread, async or blocking, so it
+    /// must not block: queue the work. Failures are the layer's to log.
+    fn publish(&self, message: &LayerMessage);
+
+    /// A short name for logs (`in-process`, `postgres`).
+    fn kind(&self) -> &'static str;
+
+    /// Whether the layer reaches other nodes; the engine builds no messages for one that
+    /// does not.
+    fn is_remote(&self) -> bool {
+        true
+    }
+}
+
+/// The default layer: one process, nothing to carry.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InProcess;
+
+impl Layer for InProcess {
+    fn publish(&self, _message: &LayerMessage) {}
+
+    fn kind(&self) -> &'static str {
+        "in-process"
+    }
+
+    fn is_remote(&self) -> bool {
+        false
+    }
+}
+
+/// A message with where it comes from, as it travels between nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The sending node's id; a node skips its own messages (it delivered them already).
+    pub node: String,
+    /// The cluster the message belongs to (the PostgreSQL schema, or empty): nodes of other
+    /// clusters sharing the database ignore it.
+    pub namespace: String,
+    /// The sender's count of messages: PostgreSQL folds identical payloads sent in one
+    /// transaction into one, and two equal broadcasts must stay two.
+    #[serde(default)]
+    pub seq: u64,
+    /// The message.
+    pub message: LayerMessage,
+}
+
+/// Why a message cannot travel, or a payload is not one.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    /// The encoded message exceeds [`MAX_PAYLOAD`]; it is refused rather than split, since a
+    /// split message could arrive in part on a node whose listener reconnected meanwhile.
+    #[error("layer message of {0} bytes exceeds the {MAX_PAYLOAD}-byte limit")]
+    TooLarge(usize),
+    /// The payload is not an [`Envelope`].
+    #[error("malformed layer message: {0}")]
+    Malformed(String),
+}
+
+/// The payload of `envelope`, refused when PostgreSQL would refuse it.
+pub fn encode(envelope: &Envelope) -> Result<String, LayerError> {
+    let text = serde_json::to_string(envelope).map_err(|e| LayerError::Malformed(e.to_string()))?;
+    if text.len() > MAX_PAYLOAD {
+        return Err(LayerError::TooLarge(text.len()));
+    }
+    Ok(text)
+}
+
+/// Reads a payload back.
+pub fn decode(payload: &str) -> Result<Envelope, LayerError> {
+    serde_json::from_str(payload).map_err(|e| LayerError::Malformed(e.to_string()))
+}
+
+/// Takes a payload heard on [`CHANNEL`], unless it is another cluster's or this node's own:
+/// messages for connections are delivered at once, changed rows join `batch` (to be read and
+/// published with [`Engine::publish_captured`](crate::Engine::publish_captured)). Malformed
+/// payloads are logged and dropped.
+pub fn receive(
+    engine: &crate::Engine,
+    namespace: &str,
+    node: &str,
+    payload: &str,
+    batch: &mut crate::capture::Batch,
+) {
+    match decode(payload) {
+        Ok(envelope) if envelope.namespace == namespace && envelope.node != node => {
+            match envelope.message {
+                LayerMessage::Changes { rows } => {
+                    for row in rows {
+                        batch.push_row(row.table, row.pk, row.created);
+                    }
+                }
+                message => engine.deliver_remote(message),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "dropping a layer notification"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn envelopes_round_trip_and_large_ones_are_refused() {
+        let envelope = Envelope {
+            node: "a".into(),
+            namespace: "s".into(),
+            seq: 1,
+            message: LayerMessage::User {
+                user_id: 3,
+                stream: "x".into(),
+                event: "y".into(),
+                data: json!({"k": 1}),
+            },
+        };
+        let text = encode(&envelope).unwrap();
+        assert!(text.contains(r#""kind":"user""#), "{text}");
+        assert_eq!(decode(&text).unwrap(), envelope);
+        let big = Envelope {
+            message: LayerMessage::Broadcast {
+                stream: "x".into(),
+                event: "y".into(),
+                data: json!("a".repeat(8000)),
+            },
+            ..envelope
+        };
+        assert!(matches!(encode(&big), Err(LayerError::TooLarge(_))));
+        assert!(decode("{").is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! Changes from outside the engine: rows written straight into the store, then published the
+//! way a capture listener does ([`Batch`] and `publish_captured`), with no old row; and
+//! `refresh_all` after changes that were never published at all.
+
+use std::sync::Arc;
+
+use chanbind_engine::capture::{Batch, Notice};
+use chanbind_engine::change::ChangeKind;
+use chanbind_engine::config::Limits;
+use chanbind_engine::filter::Filter;
+use chanbind_engine::store::{MemoryStore, Store, StoreOp};
+use chanbind_engine::Engine;
+use serde_json::{json, Map, Value};
+
+use crate::support::{send, tasks, Collect};
+
+/// An engine over a store the test can also write behind its back.
+async fn engine_and_store() -> (Engine, Arc<MemoryStore>) {
+    let registry = tasks();
+    let store = Arc::new(MemoryStore::new(&registry));
+    let engine = Engine::start(registry, store.clone(), Limits::default())
+        .await
+        .unwrap();
+    (engine, store)
+}
+
+/// Writes `values` on row `pk` without telling the engine, as psql would.
+async fn write_behind(engine: &Engine, store: &MemoryStore, pk: i64, values: Value) {
+    let binding = Arc::clone(engine.registry().get("todo.Task").unwrap());
+    let values: Map<String, Value> = serde_json::from_value(values).unwrap();
+    store
+        .execute(StoreOp::Update {
+            binding,
+            pk,
+            values,
+            scope: Filter::everything(),
+        })
+        .await
+        .unwrap();
+}
+
+/// What the listener hears for an outside write to row `pk`.
+fn heard(pk: i64, kind: ChangeKind) -> Batch {
+    let mut batch = Batch::new("app", "this-node");
+    batch.push(Notice {
+        table: "todo_task".into(),
+        schema: "app".into(),
+        pk,
+        kind,
+        tx: 1,
+        origin: None,
+    });
+    batch
+}
+
+fn events(frames: &[Value]) -> Vec<&str> {
+    let mut events: Vec<&str> = frames
+        .iter()
+        .map(|f| f["event"].as_str().unwrap())
+        .collect();
+    events.sort();
+    events
+}
+
+#[tokio::test]
+async fn an_outside_update_without_the_old_row_reaches_queries_feeds_and_rows() {
+    let (engine, store) = engine_and_store().await;
+    let (watch, write) = (Arc::new(Collect::default()), Arc::new(Collect::default()));
+    let mut w = engine.open_session(None, watch.clone());
+    let mut b = engine.open_session(None, write.clone());
+    send(
+        &mut b,
+        &write,
+        json!({"event": "todo.Task.create", "data": {"title": "a", "done": true}}),
+    )
+    .await;
+    send(
+        &mut w,
+        &watch,
+        json!({"event": "todo.Task.retrieve", "data": {"id": 1}}),
+    )
+    .await;
+    send(
+        &mut w,
+        &watch,
+        json!({"event": "todo.Task.search#done", "data": {"filters": {"done": true}}}),
+    )
+    .await;
+    send(
+        &mut w,
+        &watch,
+        json!({"event": "todo.Task.subscribe#feed", "data": {"filters": {"done": true}}}),
+    )
+    .await;
+
+    // The row leaves the query's filter; without the old row only "touch every query" and
+    // "an update may have been in the feed" can tell.
+    write_behind(&engine, &store, 1, json!({"done": false})).await;
+    assert_eq!(
+        engine.publish_captured(heard(1, ChangeKind::Updated)).await,
+        1
+    );
+    let frames = watch.take(3).await;
+    assert_eq!(
+        events(&frames),
+        [
+            "todo.Task.deleted#feed",
+            "todo.Task.retrieve",
+            "todo.Task.search#done"
+        ],
+        "{frames:?}"
+    );
+    let search = frames
+        .iter()
+        .find(|f| f["event"] == "todo.Task.search#done")
+        .unwrap();
+    assert_eq!(search["data"]["count"], 0);
+
+    // Gone before the listener read it: a delete.
+    let binding = Arc::clone(engine.registry().get("todo.Task").unwrap());
+    store
+        .execute(StoreOp::Delete {
+            binding,
+            pk: 1,
+            scope: Filter::everything(),
+            referrers: Vec::new(),
+        })
+        .await
+        .unwrap();
+    engine.publish_captured(heard(1, ChangeKind::Updated)).await;
+    let frames = watch.take(1).await;
+    assert_eq!(
+        frames[0],
+        json!({"event": "todo.Task.delete", "data": {"id": 1, "deleted": true}})
+    );
+}
+
+#[tokio::test]
+async fn refresh_all_catches_up_with_changes_never_published() {
+    let (engine, store) = engine_and_store().await;
+    let (watch, write) = (Arc::new(Collect::default()), Arc::new(Collect::default()));
+    let mut w = engine.open_session(None, watch.clone());
+    let mut b = engine.open_session(None, write.clone());
+    send(
+        &mut b,
+        &write,
+        json!({"event": "todo.Task.create", "data": {"title": "a"}}),
+    )
+    .await;
+    send(
+        &mut w,
+        &watch,
+        json!({"event": "todo.Task.retrieve", "data": {"id": 1}}),
+    )
+    .await;
+    send(
+        &mut w,
+        &watch,
+        json!({"event": "todo.Task.search#done", "data": {"filters": {"done": true}}}),
+    )
+    .await;
+
+    write_behind(&engine, &store, 1, json!({"title": "b", "done": true})).await;
+    engine.refresh_all();
+    let frames = watch.take(2).await;
+    assert_eq!(
+        events(&frames),
+        ["todo.Task.retrieve", "todo.Task.search#done"],
+        "{frames:?}"
+    );
+    let row = frames
+        .iter()
+        .find(|f| f["event"] == "todo.Task.retrieve")
+        .unwrap();
+    assert_eq!(row["data"]["title"], "b");
+    let search = frames
+        .iter()
+        .find(|f| f["event"] == "todo.Task.search#done")
+        .unwrap();
+    assert_eq!(search["data"]["count"], 1);
+}

@@ -1,0 +1,111 @@
+//! The PostgreSQL channel layer of the blocking adapter: group sends, broadcasts and sends to
+//! a user travel to the other nodes of the database as `NOTIFY` payloads on
+//! [`layer::CHANNEL`]; each node's capture listener ([`super::CaptureListener`]) hears them.
+//!
+//! Messages go out in order from one thread with a connection of its own, made again after a
+//! failure. Messages over [`layer::MAX_PAYLOAD`] bytes are refused with a logged error (they
+//! still reach this node's own connections): splitting them would let a node that reconnects
+//! mid-message deliver half.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Mutex;
+
+use chanbind_engine::layer::{self, Envelope, Layer, LayerMessage};
+use postgres::NoTls;
+
+use super::PgStore;
+
+/// A [`Layer`] over PostgreSQL `NOTIFY`. Dropping it ends its sending thread.
+#[derive(Debug)]
+pub struct PgLayer {
+    node: String,
+    namespace: String,
+    seq: AtomicU64,
+    /// `Sender` is `Sync` only on recent toolchains; the lock is uncontended in practice.
+    queue: Mutex<mpsc::Sender<String>>,
+}
+
+impl Layer for PgLayer {
+    fn publish(&self, message: &LayerMessage) {
+        let envelope = Envelope {
+            node: self.node.clone(),
+            namespace: self.namespace.clone(),
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            message: message.clone(),
+        };
+        match layer::encode(&envelope) {
+            Ok(payload) => {
+                let _ = self
+                    .queue
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .send(payload);
+            }
+            Err(e) => tracing::error!(error = %e, "layer message not sent to other nodes"),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+}
+
+impl PgStore {
+    /// A channel layer on this store's database, for
+    /// [`EngineBuilder::layer`](chanbind_engine::EngineBuilder::layer). Messages are delivered
+    /// on the other nodes by their [`listen`](Self::listen)ers; the node id is this store's
+    /// [`origin`](Self::origin). Starts a thread.
+    pub fn layer(&self) -> std::io::Result<std::sync::Arc<PgLayer>> {
+        let (queue, rx) = mpsc::channel::<String>();
+        let config = self.pg.clone();
+        std::thread::Builder::new()
+            .name("chanbind-layer".into())
+            .spawn(move || send(config, rx))?;
+        Ok(std::sync::Arc::new(PgLayer {
+            node: self.origin.clone(),
+            seq: AtomicU64::new(0),
+            namespace: self.schema.clone().unwrap_or_default(),
+            queue: Mutex::new(queue),
+        }))
+    }
+}
+
+/// At most this many messages go out in one transaction.
+const BATCH: usize = 256;
+
+/// Sends the queued messages in order, each time all that queued meanwhile in one
+/// transaction, so PostgreSQL's notification lock is taken once per batch.
+fn send(config: postgres::Config, rx: mpsc::Receiver<String>) {
+    let mut client: Option<postgres::Client> = None;
+    while let Ok(first) = rx.recv() {
+        let mut payloads = vec![first];
+        payloads.extend(rx.try_iter().take(BATCH - 1));
+        if client.as_ref().is_none_or(postgres::Client::is_closed) {
+            client = config
+                .connect(NoTls)
+                .map_err(|e| tracing::warn!(error = %e, "layer cannot connect"))
+                .ok();
+        }
+        let Some(c) = client.as_mut() else {
+            tracing::warn!(
+                lost = payloads.len(),
+                "layer messages lost: no connection to notify the other nodes"
+            );
+            continue;
+        };
+        if let Err(e) = notify(c, &payloads) {
+            tracing::warn!(error = %e, lost = payloads.len(), "layer messages lost: cannot notify the other nodes");
+            client = None;
+        }
+    }
+}
+
+fn notify(client: &mut postgres::Client, payloads: &[String]) -> Result<(), postgres::Error> {
+    let mut tx = client.transaction()?;
+    let statement = tx.prepare("SELECT pg_notify($1, $2)")?;
+    for payload in payloads {
+        tx.execute(&statement, &[&layer::CHANNEL, payload])?;
+    }
+    tx.commit()
+}
