@@ -38,32 +38,24 @@ pub(crate) fn is_connection_loss(e: &tokio_postgres::Error) -> bool {
             .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
 }
 
-/// The store error for a failed op. `stream_of` names the stream bound to a table, so a
-/// refused delete can say which stream still refers to the row. The detail is logged; what
-/// the client sees is only what [`StoreError::to_api`] lets through.
+/// The store error for a failed op: the driver's error in the engine's terms, classified
+/// and logged by [`sql::classify_failure`].
 pub(crate) fn classify(
     op: &StoreOp,
     failure: &Failure,
     stream_of: impl Fn(&str) -> Option<String>,
 ) -> StoreError {
-    let error = match failure {
-        Failure::Pool(_) => StoreError::Unavailable("no database connection".into()),
-        Failure::Db(e) => match e.as_db_error() {
-            Some(db) => {
-                let referrer = db.table().and_then(&stream_of);
-                sql::classify_op_error(op, db.code().code(), db.constraint(), referrer.as_deref())
-            }
-            None if is_connection_loss(e) => StoreError::Unavailable("connection lost".into()),
-            None => StoreError::Internal("driver error".into()),
-        },
+    let (db_error, connection_lost) = match failure {
+        Failure::Db(e) => (e.as_db_error(), is_connection_loss(e)),
+        Failure::Pool(_) => (None, false),
     };
-    match &error {
-        StoreError::Conflict { .. } => {
-            tracing::debug!(stream = op.binding().stream(), error = %failure, "postgres refused a write");
-        }
-        _ => {
-            tracing::warn!(stream = op.binding().stream(), error = %failure, "postgres store op failed")
-        }
-    }
-    error
+    let driver = sql::DriverFailure {
+        no_connection: matches!(failure, Failure::Pool(_)),
+        connection_lost,
+        sqlstate: db_error.map(|db| db.code().code()),
+        constraint: db_error.and_then(|db| db.constraint()),
+        table: db_error.and_then(|db| db.table()),
+        detail: failure,
+    };
+    sql::classify_failure(op, driver, stream_of)
 }

@@ -123,6 +123,52 @@ fn foreign_key<'a>(binding: &'a ModelBinding, constraint: &str) -> Option<(&'a s
     })
 }
 
+/// What a driver reported about a failed plan, in the terms both PostgreSQL drivers share.
+pub struct DriverFailure<'a> {
+    /// No connection could be had from the pool.
+    pub no_connection: bool,
+    /// The connection broke (closed, or an I/O error) rather than the statement being refused.
+    pub connection_lost: bool,
+    /// The database's SQLSTATE, when the database refused the statement.
+    pub sqlstate: Option<&'a str>,
+    /// The constraint the database names.
+    pub constraint: Option<&'a str>,
+    /// The table the database names (for a foreign key, the referring table).
+    pub table: Option<&'a str>,
+    /// The driver's own text, for the log only.
+    pub detail: &'a dyn std::fmt::Display,
+}
+
+/// The store error for a failed op, with the same decisions and the same log lines in both
+/// stores. `stream_of` names the stream bound to a table, so a refused delete can say which
+/// stream still refers to the row. The detail is logged; what the client sees is only what
+/// [`StoreError::to_api`] lets through.
+pub fn classify_failure(
+    op: &StoreOp,
+    failure: DriverFailure<'_>,
+    stream_of: impl Fn(&str) -> Option<String>,
+) -> StoreError {
+    let error = match (failure.no_connection, failure.sqlstate) {
+        (true, _) => StoreError::Unavailable("no database connection".into()),
+        (false, Some(code)) => {
+            let referrer = failure.table.and_then(&stream_of);
+            classify_op_error(op, code, failure.constraint, referrer.as_deref())
+        }
+        (false, None) if failure.connection_lost => {
+            StoreError::Unavailable("connection lost".into())
+        }
+        (false, None) => StoreError::Internal("driver error".into()),
+    };
+    let stream = op.binding().stream();
+    match &error {
+        StoreError::Conflict { .. } => {
+            tracing::debug!(stream, error = %failure.detail, "postgres refused a write")
+        }
+        _ => tracing::warn!(stream, error = %failure.detail, "postgres store op failed"),
+    }
+    error
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
