@@ -33,17 +33,19 @@ pub struct RowView<'a> {
 impl serde::Serialize for RowView<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let visible = self
+        // In name order, as `render_row`'s map holds them, so a push and a reply of the same
+        // row are the same bytes.
+        let mut visible: Vec<&str> = self
             .binding
             .fields()
             .iter()
-            .filter(|f| self.view.can_see(f.name()));
-        let mut map = serializer.serialize_map(None)?;
-        for field in visible {
-            map.serialize_entry(
-                field.name(),
-                self.row.get(field.name()).unwrap_or(&Value::Null),
-            )?;
+            .map(|f| f.name())
+            .filter(|n| self.view.can_see(n))
+            .collect();
+        visible.sort_unstable();
+        let mut map = serializer.serialize_map(Some(visible.len()))?;
+        for name in visible {
+            map.serialize_entry(name, self.row.get(name).unwrap_or(&Value::Null))?;
         }
         map.end()
     }
@@ -69,6 +71,16 @@ mod tests {
         })
         .unwrap();
         assert_eq!(direct, render_row(&b, row, &view));
+        let text = serde_json::to_string(&RowView {
+            binding: &b,
+            row,
+            view: &view,
+        })
+        .unwrap();
+        assert_eq!(
+            text,
+            serde_json::to_string(&render_row(&b, row, &view)).unwrap()
+        );
         assert_eq!(
             direct,
             serde_json::json!({"id": 1, "title": "t", "done": null})
