@@ -1,0 +1,92 @@
+//! A demo server process (`target/.../demo`), as a user starts one: its own process, its
+//! adapter, a database URL and `--capture`. Its log is kept, and printed when a test fails,
+//! since a node's view of a failure is in its log.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+/// A running demo process; killed when dropped.
+pub struct DemoNode {
+    /// `async` or `sync`.
+    pub adapter: &'static str,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl DemoNode {
+    /// Starts `demo --adapter <adapter> --database-url <url> --capture` on a free port and
+    /// waits until it listens.
+    pub fn spawn(adapter: &'static str, url: &str) -> DemoNode {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_demo"))
+            .args(["--listen", "127.0.0.1:0", "--adapter", adapter])
+            .args(["--database-url", url, "--capture"])
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the demo starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (found, addr) = mpsc::channel();
+        for output in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let (log, found) = (Arc::clone(&log), found.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(output).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(addr) = listening_address(&line) {
+                        let _ = found.send(addr);
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let node = |addr| DemoNode {
+            adapter,
+            addr,
+            child,
+            log,
+        };
+        match addr.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => node(addr),
+            Err(_) => {
+                let node = node(SocketAddr::from(([127, 0, 0, 1], 0)));
+                panic!("the {adapter} demo did not listen:\n{}", node.log());
+            }
+        }
+    }
+
+    /// Everything the process printed so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for DemoNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- the {} demo's log ---\n{}", self.adapter, self.log());
+        }
+    }
+}
+
+/// The address in the demo's "listening on http://ADDR/ ..." line.
+fn listening_address(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find("listening on http://")? + "listening on http://".len()..];
+    rest[..rest.find('/')?].parse().ok()
+}
