@@ -114,12 +114,19 @@ pub async fn seed(registry: &Registry, store: &dyn Store) -> Result<bool, SeedEr
             return Ok(false);
         }
     }
-    let admin = insert(
+    let admin = match insert(
         store,
         users,
         json!({"username": "admin", "email": "admin@example.com"}),
     )
-    .await?;
+    .await
+    {
+        Ok(id) => id,
+        // Another demo process on this database found it empty at the same moment, and
+        // seeds it.
+        Err(SeedError::Store(StoreError::Conflict { .. })) => return Ok(false),
+        Err(e) => return Err(e),
+    };
     for n in 1..=100 {
         let name = format!("user{n:03}");
         insert(

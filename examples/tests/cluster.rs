@@ -45,12 +45,22 @@ fn sql(url: &str, sql: &str) -> String {
     psql(url, sql).unwrap_or_else(|e| panic!("psql failed on {sql}: {e}"))
 }
 
-/// An async node, then a sync node (started one after the other, since each creates the
-/// tables and installs the triggers when missing), on one private server.
+/// An async node and a sync node on one private server, started at the same moment, as a
+/// deployment starts them: both create the tables, install the triggers and seed.
 fn cluster() -> Option<(PrivatePostgres, DemoNode, DemoNode)> {
     let pg = PrivatePostgres::start()?;
-    let a = DemoNode::spawn("async", &pg.url());
-    let b = DemoNode::spawn("sync", &pg.url());
+    let url = pg.url();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| DemoNode::spawn("async", &url));
+        let b = s.spawn(|| DemoNode::spawn("sync", &url));
+        (a.join(), b.join())
+    });
+    let (a, b) = (a.expect("the async node"), b.expect("the sync node"));
+    assert_eq!(
+        sql(&url, "SELECT count(*) FROM auth_user"),
+        "101",
+        "seeded once"
+    );
     Some((pg, a, b))
 }
 

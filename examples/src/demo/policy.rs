@@ -13,7 +13,7 @@ use chanbind_engine::auth::{TokenAuthenticator, User};
 use chanbind_engine::binding::{CustomBinding, ModelBinding};
 use chanbind_engine::filter::{parse_filter, Ordering};
 use chanbind_engine::permission::{Access, Permission};
-use chanbind_engine::store::{Store, StoreOp, StoreOutput};
+use chanbind_engine::store::{Store, StoreError, StoreOp, StoreOutput};
 use chanbind_engine::value::Row;
 use serde_json::{json, Map, Value};
 
@@ -147,14 +147,22 @@ pub async fn ensure_users(
     for (name, secret) in tokens {
         let id = match find_user(users, store, name).await? {
             Some(id) => id,
-            None => {
-                insert(
-                    store,
-                    users,
-                    json!({"username": name, "email": format!("{name}@example.com")}),
-                )
-                .await?
-            }
+            None => match insert(
+                store,
+                users,
+                json!({"username": name, "email": format!("{name}@example.com")}),
+            )
+            .await
+            {
+                Ok(id) => id,
+                // Another demo process on this database made the user meanwhile.
+                Err(SeedError::Store(StoreError::Conflict { .. })) => {
+                    find_user(users, store, name).await?.ok_or_else(|| {
+                        SeedError::Invalid(format!("user {name} conflicts but is not found"))
+                    })?
+                }
+                Err(e) => return Err(e),
+            },
         };
         let mut user = User::new(id, name.clone());
         if name == "admin" {

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A running demo process; killed when dropped.
 pub struct DemoNode {
@@ -49,17 +49,27 @@ impl DemoNode {
                 }
             });
         }
-        let node = |addr| DemoNode {
+        let mut node = DemoNode {
             adapter,
-            addr,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             child,
             log,
         };
-        match addr.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => node(addr),
-            Err(_) => {
-                let node = node(SocketAddr::from(([127, 0, 0, 1], 0)));
-                panic!("the {adapter} demo did not listen:\n{}", node.log());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match addr.recv_timeout(Duration::from_millis(100)) {
+                Ok(addr) => {
+                    node.addr = addr;
+                    return node;
+                }
+                // Give up at once when the process ended: its log says why.
+                Err(_) if node.is_running() && Instant::now() < deadline => {}
+                Err(_) => {
+                    // Let the readers take the last lines.
+                    std::thread::sleep(Duration::from_millis(200));
+                    // Dropping the node prints its log.
+                    panic!("the {adapter} demo ended or did not listen");
+                }
             }
         }
     }
