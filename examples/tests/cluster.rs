@@ -169,15 +169,82 @@ async fn an_async_and_a_sync_demo_process_serve_the_same_users() {
             })
             .await;
     }
+    // An insert with every column type the demo uses, and an update of a user.
     sql(
         &url,
-        "INSERT INTO todo_task (title, priority) VALUES ('inserted by psql', 3)",
+        "INSERT INTO todo_task (title, done, priority, owner_id, created_at) VALUES \
+         ('it''s \"quoted\" ✓ ünïcödé', true, 3, (SELECT id FROM auth_user WHERE username = \
+         'admin'), '2026-01-02 03:04:05.123456+00')",
     );
+    let admin: i64 = sql(&url, "SELECT id FROM auth_user WHERE username = 'admin'")
+        .parse()
+        .expect("an id");
     for client in [&on_a, &on_b] {
         client
             .eventually("psql's insert", |s| {
                 let row = &s.data("todo.Task.search#latest")["rows"][0];
-                row["title"] == "inserted by psql" && row["priority"] == 3
+                row["title"] == "it's \"quoted\" ✓ ünïcödé"
+                    && row["done"] == true
+                    && row["priority"] == 3
+                    && row["owner_id"] == admin
+                    && row["created_at"] == "2026-01-02T03:04:05.123456Z"
+            })
+            .await;
+    }
+    for client in [&mut on_a, &mut on_b] {
+        client
+            .watch(&[("auth.User.retrieve#admin", json!({"id": admin}))])
+            .await;
+    }
+    sql(
+        &url,
+        "UPDATE auth_user SET email = 'root@example.org', is_active = false, \
+         date_joined = '2025-12-31 23:59:59+00' WHERE username = 'admin'",
+    );
+    for client in [&on_a, &on_b] {
+        client
+            .eventually("psql's update of a user", |s| {
+                let user = s.data("auth.User.retrieve#admin");
+                user["email"] == "root@example.org"
+                    && user["is_active"] == false
+                    && user["date_joined"] == "2025-12-31T23:59:59.000000Z"
+            })
+            .await;
+    }
+
+    // Notifications nobody should act on: not JSON, an unknown table, an unknown operation,
+    // a row that does not exist, and layer messages that are not messages. The listeners
+    // log and drop them, and go on.
+    sql(
+        &url,
+        r#"SELECT pg_notify('chanbind_changes', 'not json'),
+                  pg_notify('chanbind_changes', '{"table":"nope","schema":"public","pk":1,"op":"UPDATE","tx":1,"origin":null}'),
+                  pg_notify('chanbind_changes', '{"table":"todo_task","schema":"public","pk":1,"op":"TRUNCATE","tx":1,"origin":null}'),
+                  pg_notify('chanbind_changes', '{"table":"todo_task","schema":"public","pk":99999999,"op":"UPDATE","tx":1,"origin":null}'),
+                  pg_notify('chanbind_changes', '{"table":"todo_task","schema":"public","pk":"1; DROP TABLE todo_task","op":"UPDATE","tx":1}'),
+                  pg_notify('chanbind_layer', 'garbage'),
+                  pg_notify('chanbind_layer', '{"kind":"broadcast"}')"#,
+    );
+    // A row updated and deleted in one transaction is gone when the listeners read it: a
+    // delete push.
+    let second = first + 1;
+    for client in [&mut on_a, &mut on_b] {
+        client
+            .watch(&[("todo.Task.retrieve#two", json!({"id": second}))])
+            .await;
+    }
+    sql(
+        &url,
+        &format!(
+            "BEGIN; UPDATE todo_task SET title = 'doomed' WHERE id = {second}; \
+             DELETE FROM todo_task WHERE id = {second}; COMMIT"
+        ),
+    );
+    for client in [&on_a, &on_b] {
+        client
+            .eventually("the delete of a row read too late", |s| {
+                s.data("todo.Task.delete#two") == &json!({"id": second, "deleted": true})
+                    && s.data("todo.Task.search#bulk")["count"] == 998
             })
             .await;
     }
