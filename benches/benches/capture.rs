@@ -4,7 +4,9 @@
 //! subscriber of a node with capture on.
 //!
 //! Last, outside of criterion, the same latency under load: outside updates paced at 1,000 per
-//! second over 100 watched rows for 3 seconds, printed as p50, p99 and max.
+//! second over 100 watched rows for 3 seconds, printed as p50, p99 and max; and one outside
+//! `UPDATE` of 1,000 rows until a change feed over them has pushed every row, against the
+//! `UPDATE`'s own time.
 //!
 //! Run with `DATABASE_URL=postgres://postgres@127.0.0.1:5432/chanbind_test cargo bench -p
 //! chanbind-benches --bench capture`. Without `DATABASE_URL` it prints a notice and measures
@@ -203,6 +205,7 @@ fn capture(c: &mut Criterion) {
     group.finish();
 
     rt.block_on(paced_latency(addr, &sql));
+    rt.block_on(bulk_latency(addr, &sql));
 
     drop(listener);
     rt.block_on(async {
@@ -272,6 +275,67 @@ async fn paced_latency(addr: std::net::SocketAddr, sql: &tokio_postgres::Client)
         histogram.value_at_quantile(0.99),
         histogram.max(),
         histogram.len(),
+    );
+}
+
+/// Rows of the bulk update.
+const BULK: i64 = 1000;
+
+/// An outside `UPDATE` of `BULK` rows at once, timed until a change feed over them has pushed
+/// every row, against the `UPDATE`'s own time, in the same run; prints medians and the
+/// slowest of 20 rounds.
+async fn bulk_latency(addr: std::net::SocketAddr, sql: &tokio_postgres::Client) {
+    const ROUNDS: usize = 20;
+    sql.execute(
+        "INSERT INTO todo_task (title, priority) SELECT 'bulk', 0 FROM generate_series(1, $1::bigint)",
+        &[&BULK],
+    )
+    .await
+    .expect("bulk rows");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+        .await
+        .expect("ws");
+    let _hello = ws.next().await;
+    let feed = json!({"event": "todo.Task.subscribe#bulk", "data": {"filters": {"title": "bulk"}}});
+    ws.send(Message::text(feed.to_string()))
+        .await
+        .expect("send");
+    let _reply = ws.next().await;
+    let (mut sql_times, mut push_times) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let start = Instant::now();
+        sql.execute(
+            "UPDATE todo_task SET priority = $1 WHERE title = 'bulk'",
+            &[&(round as i64 + 1)],
+        )
+        .await
+        .expect("bulk update");
+        sql_times.push(start.elapsed());
+        let mut pushed = 0;
+        while pushed < BULK {
+            let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
+                .await
+                .expect("a push within 30 s")
+                .expect("open")
+                .expect("frame");
+            if msg
+                .to_text()
+                .unwrap_or_default()
+                .contains("\"todo.Task.updated#bulk\"")
+            {
+                pushed += 1;
+            }
+        }
+        push_times.push(start.elapsed());
+    }
+    sql_times.sort();
+    push_times.sort();
+    println!(
+        "capture_latency/bulk_update_{BULK}_rows: UPDATE alone median {:?}; UPDATE to the \
+         feed's last push median {:?}, max {:?} ({ROUNDS} rounds)",
+        sql_times[ROUNDS / 2],
+        push_times[ROUNDS / 2],
+        push_times[ROUNDS - 1],
     );
 }
 

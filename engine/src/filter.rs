@@ -69,6 +69,18 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// `id IN (pks)`.
+    pub fn pks(pks: &[i64]) -> Filter {
+        Filter::Cond(Condition {
+            field: crate::binding::PK.to_owned(),
+            kind: FieldKind::Integer,
+            lookup: Lookup::In,
+            operand: Operand::List(pks.iter().map(|&pk| Value::from(pk)).collect()),
+        })
+    }
+}
+
 /// `field__lookup = operand`, with the field's type carried along so the condition can be
 /// evaluated or compiled without the binding.
 #[derive(Debug, Clone, PartialEq)]

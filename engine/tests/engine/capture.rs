@@ -179,3 +179,77 @@ async fn refresh_all_catches_up_with_changes_never_published() {
         .unwrap();
     assert_eq!(search["data"]["count"], 1);
 }
+
+#[tokio::test]
+async fn a_bulk_batch_read_in_chunks_publishes_every_row() {
+    let (engine, store) = engine_and_store().await;
+    let binding = Arc::clone(engine.registry().get("todo.Task").unwrap());
+    for n in 0..1200 {
+        let values: Map<String, Value> =
+            serde_json::from_value(json!({"title": format!("t{n}"), "done": false})).unwrap();
+        store
+            .execute(StoreOp::Insert {
+                binding: Arc::clone(&binding),
+                values,
+            })
+            .await
+            .unwrap();
+    }
+    let watch = Arc::new(Collect::default());
+    let mut w = engine.open_session(None, watch.clone());
+    for id in [1, 700, 1100] {
+        send(
+            &mut w,
+            &watch,
+            json!({"event": format!("todo.Task.retrieve#r{id}"), "data": {"id": id}}),
+        )
+        .await;
+    }
+    send(
+        &mut w,
+        &watch,
+        json!({"event": "todo.Task.search#done", "data": {"filters": {"done": true}, "limit": 1}}),
+    )
+    .await;
+
+    // A bulk update behind the engine's back, and row 700 deleted before the listener reads.
+    for pk in 1..=1200 {
+        write_behind(&engine, &store, pk, json!({"done": true})).await;
+    }
+    store
+        .execute(StoreOp::Delete {
+            binding,
+            pk: 700,
+            scope: Filter::everything(),
+            referrers: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let mut batch = Batch::new("app", "this-node");
+    for pk in 1..=1200 {
+        batch.push_row("todo_task".into(), pk, false);
+        if pk == 600 {
+            // Another table in the middle splits the run; it is dropped, the rest is not.
+            batch.push_row("nope".into(), 1, false);
+        }
+    }
+    assert_eq!(engine.publish_captured(batch).await, 1200);
+    let frames = watch.take(4).await;
+    assert_eq!(
+        events(&frames),
+        [
+            "todo.Task.delete#r700",
+            "todo.Task.retrieve#r1",
+            "todo.Task.retrieve#r1100",
+            "todo.Task.search#done",
+        ],
+        "{frames:?}"
+    );
+    for frame in &frames {
+        match frame["event"].as_str().unwrap() {
+            "todo.Task.search#done" => assert_eq!(frame["data"]["count"], 1199),
+            "todo.Task.delete#r700" => assert_eq!(frame["data"]["deleted"], true),
+            _ => assert_eq!(frame["data"]["done"], true, "{frame}"),
+        }
+    }
+}
