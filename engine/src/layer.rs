@@ -18,6 +18,12 @@ use serde_json::Value;
 /// The `NOTIFY` channel PostgreSQL layers send on and listen to.
 pub const CHANNEL: &str = "chanbind_layer";
 
+/// Sends a batch of payloads (`$2`, a `text[]`) on the channel `$1` in one statement, in
+/// order: one round trip and one transaction, so PostgreSQL's notification lock is taken once
+/// per batch. `pg_notify` is volatile, so it runs after the sort, in array order.
+pub const NOTIFY_BATCH: &str =
+    "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n";
+
 /// The largest payload PostgreSQL's `NOTIFY` takes: it must be shorter than 8000 bytes.
 pub const MAX_PAYLOAD: usize = 7999;
 

@@ -442,17 +442,33 @@ async fn a_postgres_restart_during_writes_leaves_no_client_stale() {
             )
             .await;
     }
-    // And both nodes serve new requests again.
-    for node in [&a, &b] {
+    // Both nodes serve requests again, and their writes reach the other node: its layer's
+    // connection from before the restart is gone and must be made again.
+    for (node, id) in [(&a, ids[2]), (&b, ids[3])] {
         let mut client = Client::connect(node.addr).await;
-        let answer = client
-            .call("todo.Task.retrieve", json!({"id": ids[0]}))
-            .await;
+        let answer = client.call("todo.Task.retrieve", json!({"id": id})).await;
         assert_eq!(
             answer["data"]["priority"], 5,
             "the {} node: {answer}",
             node.adapter
         );
+        let title = format!("after the restart, by {}", node.adapter);
+        let answer = client
+            .call("todo.Task.update", json!({"id": id, "title": title}))
+            .await;
+        assert_eq!(
+            answer["data"]["object"]["title"],
+            title.as_str(),
+            "{answer}"
+        );
+        for watcher in [&on_a, &on_b] {
+            watcher
+                .eventually(
+                    &format!("the {} node's write after the restart", node.adapter),
+                    |s| s.data(&format!("todo.Task.retrieve#r{id}"))["title"] == title.as_str(),
+                )
+                .await;
+        }
     }
 }
 

@@ -68,11 +68,14 @@ impl PgStore {
     }
 }
 
-/// At most this many messages go out in one transaction.
+/// At most this many messages go out in one statement.
 const BATCH: usize = 256;
 
-/// Sends the queued messages in order, each time all that queued meanwhile in one
-/// transaction, so PostgreSQL's notification lock is taken once per batch.
+/// Sends the queued messages in order, each time all that queued meanwhile in one statement.
+/// A failed batch is tried once more on another connection: after PostgreSQL restarts, the
+/// pool may still hold a connection that died with it, and losing the first message after a
+/// restart would leave the other nodes' subscribers stale (their listeners have already
+/// refreshed).
 async fn send(pool: Pool, mut rx: mpsc::UnboundedReceiver<String>) {
     while let Some(first) = rx.recv().await {
         let mut payloads = vec![first];
@@ -80,23 +83,28 @@ async fn send(pool: Pool, mut rx: mpsc::UnboundedReceiver<String>) {
             let Ok(payload) = rx.try_recv() else { break };
             payloads.push(payload);
         }
-        if let Err(e) = notify(&pool, &payloads).await {
+        let result = match notify(&pool, &payloads).await {
+            Err(e) => {
+                tracing::debug!(error = %e, "layer send failed; trying again");
+                notify(&pool, &payloads).await
+            }
+            ok => ok,
+        };
+        if let Err(e) = result {
             tracing::warn!(error = %e, lost = payloads.len(), "layer messages lost: cannot notify the other nodes");
         }
     }
 }
 
 async fn notify(pool: &Pool, payloads: &[String]) -> Result<(), String> {
-    let mut client = pool.get().await.map_err(|e| e.to_string())?;
-    let tx = client.transaction().await.map_err(|e| e.to_string())?;
-    let statement = tx
-        .prepare_cached("SELECT pg_notify($1, $2)")
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    let statement = client
+        .prepare_cached(layer::NOTIFY_BATCH)
         .await
         .map_err(|e| e.to_string())?;
-    for payload in payloads {
-        tx.execute(&statement, &[&layer::CHANNEL, payload])
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    tx.commit().await.map_err(|e| e.to_string())
+    client
+        .execute(&statement, &[&layer::CHANNEL, &payloads])
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
 }

@@ -71,41 +71,63 @@ impl PgStore {
     }
 }
 
-/// At most this many messages go out in one transaction.
+/// At most this many messages go out in one statement.
 const BATCH: usize = 256;
 
-/// Sends the queued messages in order, each time all that queued meanwhile in one
-/// transaction, so PostgreSQL's notification lock is taken once per batch.
-fn send(config: postgres::Config, rx: mpsc::Receiver<String>) {
-    let mut client: Option<postgres::Client> = None;
-    while let Ok(first) = rx.recv() {
-        let mut payloads = vec![first];
-        payloads.extend(rx.try_iter().take(BATCH - 1));
-        if client.as_ref().is_none_or(postgres::Client::is_closed) {
-            client = config
-                .connect(NoTls)
-                .map_err(|e| tracing::warn!(error = %e, "layer cannot connect"))
-                .ok();
-        }
-        let Some(c) = client.as_mut() else {
-            tracing::warn!(
-                lost = payloads.len(),
-                "layer messages lost: no connection to notify the other nodes"
-            );
-            continue;
-        };
-        if let Err(e) = notify(c, &payloads) {
-            tracing::warn!(error = %e, lost = payloads.len(), "layer messages lost: cannot notify the other nodes");
-            client = None;
-        }
+/// The sending thread's connection and its prepared statement.
+struct Connection {
+    client: postgres::Client,
+    statement: postgres::Statement,
+}
+
+impl Connection {
+    fn open(config: &postgres::Config) -> Result<Connection, postgres::Error> {
+        let mut client = config.connect(NoTls)?;
+        let statement = client.prepare(layer::NOTIFY_BATCH)?;
+        Ok(Connection { client, statement })
+    }
+
+    fn notify(&mut self, payloads: &[String]) -> Result<(), postgres::Error> {
+        self.client
+            .execute(&self.statement, &[&layer::CHANNEL, &payloads])
+            .map(drop)
     }
 }
 
-fn notify(client: &mut postgres::Client, payloads: &[String]) -> Result<(), postgres::Error> {
-    let mut tx = client.transaction()?;
-    let statement = tx.prepare("SELECT pg_notify($1, $2)")?;
-    for payload in payloads {
-        tx.execute(&statement, &[&layer::CHANNEL, payload])?;
+/// Sends the queued messages in order, each time all that queued meanwhile in one statement.
+/// A failed batch is tried once more on a new connection: a blocking client learns that
+/// PostgreSQL restarted only when it next sends, and losing the first message after a restart
+/// would leave the other nodes' subscribers stale (their listeners have already refreshed).
+fn send(config: postgres::Config, rx: mpsc::Receiver<String>) {
+    let mut connection: Option<Connection> = None;
+    while let Ok(first) = rx.recv() {
+        let mut payloads = vec![first];
+        payloads.extend(rx.try_iter().take(BATCH - 1));
+        let mut failure = None;
+        for _attempt in 0..2 {
+            if connection.as_ref().is_none_or(|c| c.client.is_closed()) {
+                connection = match Connection::open(&config) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        failure = Some(e);
+                        continue;
+                    }
+                };
+            }
+            let Some(c) = connection.as_mut() else { break };
+            match c.notify(&payloads) {
+                Ok(()) => {
+                    failure = None;
+                    break;
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    connection = None;
+                }
+            }
+        }
+        if let Some(e) = failure {
+            tracing::warn!(error = %e, lost = payloads.len(), "layer messages lost: cannot notify the other nodes");
+        }
     }
-    tx.commit()
 }
