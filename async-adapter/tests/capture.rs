@@ -29,6 +29,7 @@ fn registry() -> Registry {
                 .field(Field::string("title").required().max_length(200))
                 .field(Field::boolean("done").default(false))
                 .field(Field::integer("priority").default(0))
+                .field(Field::text("notes"))
                 .search(["title"]),
         )
         .unwrap()
@@ -286,6 +287,18 @@ async fn plain_sql_reaches_retrieve_and_live_search() {
     eventually(&seen, "the delete of row 2", |s| {
         data(s, "todo.Task.delete#two") == &json!({"id": 2, "deleted": true})
             && data(s, "todo.Task.search#done")["count"] == 999
+    })
+    .await;
+
+    // A huge row: the notification carries only the key, the push the whole row.
+    node.sql
+        .batch_execute("UPDATE todo_task SET notes = repeat('0123456789', 200000) WHERE id = 1")
+        .await
+        .unwrap();
+    eventually(&seen, "the huge row", |s| {
+        data(s, "todo.Task.retrieve#one")["notes"]
+            .as_str()
+            .is_some_and(|notes| notes.len() == 2_000_000)
     })
     .await;
 
