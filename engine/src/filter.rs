@@ -67,9 +67,7 @@ impl Filter {
             operand: Operand::Value(Value::from(pk)),
         })
     }
-}
 
-impl Filter {
     /// `id IN (pks)`.
     pub fn pks(pks: &[i64]) -> Filter {
         Filter::Cond(Condition {
