@@ -160,7 +160,8 @@ pub fn change_for(binding: &ModelBinding, pk: i64, inserted: bool, row: Option<R
 
 impl Engine {
     /// Reads the rows of `batch` through the engine's store and publishes the change each
-    /// means ([`change_for`]) to every binding of its table, in the batch's order. Rows are
+    /// means ([`change_for`]) to every binding of its table that has subscribers on this node
+    /// (the others are skipped, unread), in the batch's order. Rows are
     /// read [`READ_CHUNK`] at a time, one query per run of rows of one table, so a bulk
     /// update of a thousand rows costs a couple of queries, not a thousand. Unknown tables
     /// are logged and dropped; a failed read is logged and its rows dropped (the next refresh
@@ -184,7 +185,8 @@ impl Engine {
                 continue;
             };
             let pks: Vec<i64> = run.iter().map(|(_, pk, _)| *pk).collect();
-            for binding in bindings {
+            // A stream no one here watches has no one to tell: skip its read.
+            for binding in bindings.iter().filter(|b| self.is_watched(b.stream())) {
                 let op = StoreOp::Search {
                     binding: Arc::clone(binding),
                     filter: Filter::pks(&pks),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
 
-use crate::actors::stream::StreamArgs;
+use crate::actors::stream::{Interest, StreamArgs};
 use crate::actors::{GroupActor, GroupMsg, StreamActor, StreamMsg};
 use crate::auth::{Authenticator, Refusal, RequestHead, User};
 use crate::binding::{Registry, RegistryError};
@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) locks: RowLocks,
     pub(crate) stats: Arc<Stats>,
     pub(crate) streams: HashMap<String, ActorRef<StreamMsg>>,
+    /// Whether each stream has subscribers here, by stream.
+    pub(crate) interest: HashMap<String, Arc<Interest>>,
     pub(crate) groups: HashMap<String, ActorRef<GroupMsg>>,
     pub(crate) everyone: ActorRef<GroupMsg>,
     layer: Arc<dyn Layer>,
@@ -139,17 +141,21 @@ impl Engine {
         let spawn_err = |e: ractor::SpawnErr| EngineError::Spawn(e.to_string());
         let stats = Arc::new(Stats::default());
         let mut streams = HashMap::new();
+        let mut interest = HashMap::new();
         let mut groups = HashMap::new();
         for binding in registry.models() {
+            let watched = Arc::new(Interest::default());
             let args = StreamArgs {
                 binding: Arc::clone(binding),
                 store: Arc::clone(&store),
                 stats: Arc::clone(&stats),
+                interest: Arc::clone(&watched),
             };
             let (stream, _) = Actor::spawn(None, StreamActor, args)
                 .await
                 .map_err(spawn_err)?;
             streams.insert(binding.stream().to_owned(), stream);
+            interest.insert(binding.stream().to_owned(), watched);
         }
         for name in registry.streams() {
             let (group, _) = Actor::spawn(None, GroupActor, ())
@@ -168,6 +174,7 @@ impl Engine {
                 locks: RowLocks::default(),
                 stats,
                 streams,
+                interest,
                 groups,
                 everyone,
                 layer,
@@ -249,6 +256,15 @@ impl Engine {
             self.inner.layer.publish(&LayerMessage::Changes { rows });
         }
         self.publish_local(change);
+    }
+
+    /// Whether any connection of this node watches `stream` (a row, a live query or a change
+    /// feed), or is about to: a subscription counts from before its snapshot is read.
+    pub fn is_watched(&self, stream: &str) -> bool {
+        self.inner
+            .interest
+            .get(stream)
+            .is_some_and(|interest| interest.is_watched())
     }
 
     /// Publishes a change to this node's subscribers only.

@@ -7,8 +7,11 @@
 //! are queued on every connection that wants them.
 
 mod feed;
+mod interest;
 mod queries;
 mod rows;
+
+pub use interest::Interest;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -111,6 +114,17 @@ pub enum StreamMsg {
     },
 }
 
+impl StreamMsg {
+    /// Whether the message registers a subscription, which its sender announces to the
+    /// stream's [`Interest`] first.
+    pub fn is_subscription(&self) -> bool {
+        matches!(
+            self,
+            StreamMsg::WatchRow { .. } | StreamMsg::WatchQuery { .. } | StreamMsg::WatchFeed { .. }
+        )
+    }
+}
+
 /// The actor.
 pub struct StreamActor;
 
@@ -122,11 +136,14 @@ pub struct StreamArgs {
     pub store: Arc<dyn Store>,
     /// The engine's counters.
     pub stats: Arc<Stats>,
+    /// Whether the stream has subscribers, kept up to date by the actor.
+    pub interest: Arc<Interest>,
 }
 
 /// The stream's subscriptions.
 pub struct StreamState {
     binding: Arc<ModelBinding>,
+    interest: Arc<Interest>,
     store: Arc<dyn Store>,
     rows: rows::RowSubs,
     queries: queries::LiveQueries,
@@ -145,6 +162,7 @@ impl Actor for StreamActor {
     ) -> Result<StreamState, ActorProcessingErr> {
         Ok(StreamState {
             binding: Arc::clone(&args.binding),
+            interest: args.interest,
             store: Arc::clone(&args.store),
             rows: rows::RowSubs::new(Arc::clone(&args.binding), Arc::clone(&args.stats)),
             queries: queries::LiveQueries::new(args.store, Arc::clone(&args.stats)),
@@ -158,6 +176,7 @@ impl Actor for StreamActor {
         msg: StreamMsg,
         state: &mut StreamState,
     ) -> Result<(), ActorProcessingErr> {
+        let announced = msg.is_subscription();
         match msg {
             StreamMsg::WatchRow {
                 conn,
@@ -236,6 +255,8 @@ impl Actor for StreamActor {
                 }
             }
         }
+        let holds = !(state.rows.is_empty() && state.queries.is_empty() && state.feeds.is_empty());
+        state.interest.settle(holds, announced);
         Ok(())
     }
 }

@@ -223,7 +223,14 @@ impl Run<'_> {
     }
 
     fn send_to_stream(&self, msg: StreamMsg) {
-        if let Some(actor) = self.engine.inner().streams.get(self.event.stream()) {
+        let inner = self.engine.inner();
+        let stream = self.event.stream();
+        if let Some(actor) = inner.streams.get(stream) {
+            if msg.is_subscription() {
+                if let Some(interest) = inner.interest.get(stream) {
+                    interest.announce();
+                }
+            }
             let _ = actor.send_message(msg);
         }
     }

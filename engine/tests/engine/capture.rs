@@ -253,3 +253,43 @@ async fn a_bulk_batch_read_in_chunks_publishes_every_row() {
         }
     }
 }
+
+#[tokio::test]
+async fn rows_no_one_watches_are_not_read_and_watchers_count_from_their_request() {
+    let (engine, store) = engine_and_store().await;
+    let binding = Arc::clone(engine.registry().get("todo.Task").unwrap());
+    let values: Map<String, Value> = serde_json::from_value(json!({"title": "a"})).unwrap();
+    store
+        .execute(StoreOp::Insert { binding, values })
+        .await
+        .unwrap();
+    assert!(!engine.is_watched("todo.Task"));
+    assert_eq!(
+        engine.publish_captured(heard(1, ChangeKind::Updated)).await,
+        0,
+        "no one to tell"
+    );
+
+    // Each kind of subscription counts from its request on, until it goes.
+    for request in [
+        json!({"event": "todo.Task.retrieve", "data": {"id": 1}}),
+        json!({"event": "todo.Task.search", "data": {}}),
+        json!({"event": "todo.Task.subscribe", "data": {}}),
+    ] {
+        let out = Arc::new(Collect::default());
+        let mut session = engine.open_session(None, out.clone());
+        send(&mut session, &out, request.clone()).await;
+        assert!(engine.is_watched("todo.Task"), "{request}");
+        assert_eq!(
+            engine.publish_captured(heard(1, ChangeKind::Updated)).await,
+            1,
+            "{request}"
+        );
+        drop(session);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while engine.is_watched("todo.Task") {
+            assert!(std::time::Instant::now() < deadline, "{request} never ended");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+}

@@ -56,6 +56,11 @@ impl Feeds {
         });
     }
 
+    /// Whether no feed is open.
+    pub(super) fn is_empty(&self) -> bool {
+        self.subs.is_empty()
+    }
+
     pub(super) fn remove(
         &mut self,
         conn: ConnId,

@@ -93,6 +93,11 @@ impl LiveQueries {
         });
     }
 
+    /// Whether no query is live.
+    pub(super) fn is_empty(&self) -> bool {
+        self.queries.is_empty()
+    }
+
     /// Queues a request's reply and releases the subscriber's pushes.
     pub(super) fn snapshot(
         &mut self,

@@ -72,6 +72,11 @@ impl RowSubs {
         group.watchers.push((conn, key));
     }
 
+    /// Whether no row is watched.
+    pub(super) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     /// The watched rows' keys.
     pub(super) fn pks(&self) -> Vec<i64> {
         self.rows.keys().copied().collect()
