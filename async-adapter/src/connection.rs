@@ -2,6 +2,7 @@
 //! in order, and a writer that drains the outbound queue.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use chanbind_engine::auth::User;
 use chanbind_engine::outbound::Outbound as _;
@@ -36,33 +37,32 @@ pub(crate) async fn run<S>(
 {
     let limits = engine.limits().clone();
     let (mut sink, mut stream) = ws.split();
-    let (out, mut rx, slow) = ChannelOutbound::new(limits.outbound_queue);
+    let out = ChannelOutbound::new(limits.outbound_queue);
     let (close_tx, mut close_rx) = mpsc::channel::<(u16, &'static str)>(1);
     let mut session = engine.open_session(user, out.clone());
     tracing::debug!(%peer, conn = session.id(), "connected");
     out.send(session.hello());
 
-    // The writer owns the sink: frames in queue order, then at most one close frame.
+    // The writer owns the sink: frames in queue order, then at most one close frame. It ends
+    // when the reader asks for a close, or ends itself (dropping `close_tx`).
+    let queue = Arc::clone(&out);
     let writer = tokio::spawn(async move {
         let close = loop {
             tokio::select! {
                 biased;
-                Some(close) = close_rx.recv() => break Some(close),
-                () = slow.wait() => break Some((SLOW_CONSUMER, "slow consumer")),
-                frame = rx.recv() => match frame {
-                    Some(frame) => {
-                        if sink.send(Message::text(frame.as_str())).await.is_err() {
-                            break None;
-                        }
+                close = close_rx.recv() => break close,
+                () = queue.slowed() => break Some((SLOW_CONSUMER, "slow consumer")),
+                frame = queue.next() => {
+                    if sink.send(Message::text(frame.as_str())).await.is_err() {
+                        break None;
                     }
-                    None => break None,
-                },
+                }
             }
         };
         if let Some((code, reason)) = close {
             // Flush what is already queued (an error frame before a 1009, say), then close.
             if code != SLOW_CONSUMER {
-                while let Ok(frame) = rx.try_recv() {
+                while let Some(frame) = queue.pop() {
                     if sink.feed(Message::text(frame.as_str())).await.is_err() {
                         break;
                     }
@@ -74,6 +74,8 @@ pub(crate) async fn run<S>(
             };
             let _ = sink.send(Message::Close(Some(frame))).await;
         }
+        // Actors still holding the connection learn it is gone at their next push.
+        queue.close();
         let _ = sink.close().await;
     });
 

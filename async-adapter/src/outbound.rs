@@ -1,65 +1,93 @@
-//! The engine's `Outbound` on a bounded tokio channel.
+//! The engine's `Outbound` on the engine's [`OutboundQueue`] (bounded, merging superseded
+//! pushes when full), with a tokio `Notify` to wake the connection's writer task.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use chanbind_engine::outbound::Outbound;
+use chanbind_engine::outbound::{Offer, Outbound, OutboundQueue, SubKey};
 use chanbind_engine::protocol::Frame;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
-/// The sending half of a connection's outbound queue. When the queue is full the connection
-/// is marked slow and its writer closes it with 4008; no actor ever waits for it.
+/// A connection's outbound queue, shared by whoever queues frames (the session, jobs, actors)
+/// and the writer task that sends them. When a frame finds the queue full and supersedes
+/// nothing in it, the connection is marked slow and its writer closes it with 4008; no actor
+/// ever waits for it.
 pub(crate) struct ChannelOutbound {
-    tx: mpsc::Sender<Frame>,
-    slow: Arc<SlowFlag>,
+    queue: OutboundQueue,
+    /// A frame was queued.
+    ready: Notify,
+    slow: AtomicBool,
+    /// The connection was marked slow.
+    slowed: Notify,
 }
 
-/// Set once when a connection's queue overflows.
-#[derive(Default)]
-pub(crate) struct SlowFlag {
-    set: AtomicBool,
-    notify: Notify,
-}
+impl ChannelOutbound {
+    pub(crate) fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(ChannelOutbound {
+            queue: OutboundQueue::new(capacity),
+            ready: Notify::new(),
+            slow: AtomicBool::new(false),
+            slowed: Notify::new(),
+        })
+    }
 
-impl SlowFlag {
-    /// Waits until the connection is marked slow.
-    pub(crate) async fn wait(&self) {
+    /// The next frame, waiting for one.
+    pub(crate) async fn next(&self) -> Frame {
         loop {
-            let notified = self.notify.notified();
-            if self.set.load(Ordering::Acquire) {
+            // The queue first: a frame queued before this call is never waited for.
+            if let Some(frame) = self.queue.pop() {
+                return frame;
+            }
+            // `notify_one` keeps a permit when no one waits, so a frame queued between the
+            // `pop` above and this wait still wakes it.
+            self.ready.notified().await;
+        }
+    }
+
+    /// The next frame if one is queued.
+    pub(crate) fn pop(&self) -> Option<Frame> {
+        self.queue.pop()
+    }
+
+    /// Waits until the connection is marked slow.
+    pub(crate) async fn slowed(&self) {
+        loop {
+            let notified = self.slowed.notified();
+            if self.slow.load(Ordering::Acquire) {
                 return;
             }
             notified.await;
         }
     }
-}
 
-impl ChannelOutbound {
-    pub(crate) fn new(capacity: usize) -> (Arc<Self>, mpsc::Receiver<Frame>, Arc<SlowFlag>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let slow = Arc::new(SlowFlag::default());
-        (
-            Arc::new(ChannelOutbound {
-                tx,
-                slow: Arc::clone(&slow),
-            }),
-            rx,
-            slow,
-        )
+    /// The connection is gone: what waits is dropped and later frames are refused.
+    pub(crate) fn close(&self) {
+        self.queue.close();
+    }
+
+    fn accept(&self, offer: Offer) -> bool {
+        match offer {
+            Offer::Queued | Offer::Merged(_) => {
+                self.ready.notify_one();
+                true
+            }
+            Offer::Full => {
+                if !self.slow.swap(true, Ordering::AcqRel) {
+                    self.slowed.notify_waiters();
+                }
+                false
+            }
+            Offer::Closed => false,
+        }
     }
 }
 
 impl Outbound for ChannelOutbound {
     fn send(&self, frame: Frame) -> bool {
-        match self.tx.try_send(frame) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !self.slow.set.swap(true, Ordering::AcqRel) {
-                    self.slow.notify.notify_waiters();
-                }
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
+        self.accept(self.queue.offer(frame, None))
+    }
+
+    fn push(&self, frame: Frame, key: &Arc<SubKey>) -> bool {
+        self.accept(self.queue.offer(frame, Some(key)))
     }
 }

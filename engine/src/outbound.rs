@@ -1,10 +1,14 @@
 //! The one small non-blocking trait through which actors and jobs reach a connection.
 
+mod queue;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use crate::auth::User;
 use crate::protocol::Frame;
+
+pub use queue::{Offer, OutboundQueue};
 
 /// A connection's outbound queue, implemented by each adapter (a bounded tokio channel in the
 /// async adapter). `send` never blocks: a full queue means a slow consumer, which the adapter
@@ -13,6 +17,14 @@ pub trait Outbound: Send + Sync + 'static {
     /// Queues a frame. Returns `false` when the connection is gone or was just closed for
     /// falling behind, so callers can drop their references to it.
     fn send(&self, frame: Frame) -> bool;
+
+    /// Queues a push of the subscription `key`, which supersedes its earlier pushes: a queue
+    /// that is full may drop those for this one ([`OutboundQueue`]) rather than refuse it.
+    /// Returns what [`send`](Self::send) does; without merging, it is `send`.
+    fn push(&self, frame: Frame, key: &Arc<SubKey>) -> bool {
+        let _ = key;
+        self.send(frame)
+    }
 }
 
 /// A connection's identity within one engine.

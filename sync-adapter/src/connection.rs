@@ -100,10 +100,10 @@ fn run(stream: TcpStream, peer: SocketAddr, poll: Poll, waker: Arc<Waker>, share
     // Frames the client sent right behind its handshake are already in the buffer.
     let (stream, poll, read) = io.into_parts();
     let ws = WebSocket::from_partially_read(stream, read, Role::Server, Some(shared.ws_config));
-    let (out, rx) = ChannelOutbound::new(shared.engine.limits().outbound_queue, waker);
+    let out = ChannelOutbound::new(shared.engine.limits().outbound_queue, waker);
     let session = shared.engine.open_session(user, out.clone());
     tracing::debug!(%peer, conn = session.id(), "connected");
-    socket::Connection::new(ws, poll, session, out, rx, shared).serve();
+    socket::Connection::new(ws, poll, session, out, shared).serve();
     tracing::debug!(%peer, "disconnected");
 }
 

@@ -52,9 +52,10 @@
 //!   [`ServerConfig::max_header_bytes`] get 431, malformed ones 400.
 //! - Frames are handled one at a time, in order; a request that needs the store or the actors
 //!   runs to completion on the connection thread.
-//! - Actors reach a connection through a bounded crossbeam channel and its `Waker`, never
-//!   blocking. A client that stops reading lets its queue fill and is closed with 4008; no
-//!   other connection notices. A frame over `max_message_bytes` is answered `too_large` and
+//! - Actors reach a connection through the engine's bounded `OutboundQueue` and its `Waker`,
+//!   never blocking. A client that stops reading lets its queue fill; then a newer push of a
+//!   watched row or live query replaces the older ones waiting, and when nothing can be merged
+//!   the client is closed with 4008; no other connection notices. A frame over `max_message_bytes` is answered `too_large` and
 //!   closed with 1009.
 //! - [`ServerHandle::shutdown`] stops accepting, closes every WebSocket with 1001 and every
 //!   idle HTTP connection, lets HTTP requests in flight finish (answered with

@@ -1,18 +1,18 @@
-//! The engine's `Outbound` on a bounded crossbeam channel plus the connection's mio `Waker`.
+//! The engine's `Outbound` on the engine's [`OutboundQueue`] (bounded, merging superseded
+//! pushes when full) plus the connection's mio `Waker`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use chanbind_engine::outbound::Outbound;
+use chanbind_engine::outbound::{Offer, Outbound, OutboundQueue, SubKey};
 use chanbind_engine::protocol::Frame;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Waker;
 
-/// The sending half of a connection's outbound queue. Actors and jobs call it from any thread;
-/// it never blocks. When the queue is full the connection is marked slow and its thread closes
-/// it with 4008.
+/// A connection's outbound queue. Actors and jobs queue on it from any thread; it never
+/// blocks. When a frame finds the queue full and supersedes nothing in it, the connection is
+/// marked slow and its thread closes it with 4008.
 pub(crate) struct ChannelOutbound {
-    tx: Sender<Frame>,
+    queue: OutboundQueue,
     waker: Arc<Waker>,
     /// Set while the connection thread is awake and will drain the queue before it sleeps
     /// again, so a burst of pushes (or the thread's own replies) costs one wake-up at most.
@@ -22,15 +22,23 @@ pub(crate) struct ChannelOutbound {
 
 impl ChannelOutbound {
     /// A queue of `capacity` frames whose sends wake `waker`.
-    pub(crate) fn new(capacity: usize, waker: Arc<Waker>) -> (Arc<Self>, Receiver<Frame>) {
-        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-        let out = ChannelOutbound {
-            tx,
+    pub(crate) fn new(capacity: usize, waker: Arc<Waker>) -> Arc<Self> {
+        Arc::new(ChannelOutbound {
+            queue: OutboundQueue::new(capacity),
             waker,
             awake: AtomicBool::new(true),
             slow: AtomicBool::new(false),
-        };
-        (Arc::new(out), rx)
+        })
+    }
+
+    /// The next queued frame, for the connection thread.
+    pub(crate) fn pop(&self) -> Option<Frame> {
+        self.queue.pop()
+    }
+
+    /// The connection is gone: what waits is dropped and later frames are refused.
+    pub(crate) fn close(&self) {
+        self.queue.close();
     }
 
     /// Whether a send found the queue full.
@@ -56,10 +64,10 @@ impl ChannelOutbound {
     }
 }
 
-impl Outbound for ChannelOutbound {
-    fn send(&self, frame: Frame) -> bool {
-        match self.tx.try_send(frame) {
-            Ok(()) => {
+impl ChannelOutbound {
+    fn accept(&self, offer: Offer) -> bool {
+        match offer {
+            Offer::Queued | Offer::Merged(_) => {
                 // The queue is filled before the flag is read, so either the thread sees the
                 // frame in the drain it does after `going_to_sleep`, or this send wakes it.
                 if !self.awake.swap(true, Ordering::SeqCst) {
@@ -67,14 +75,24 @@ impl Outbound for ChannelOutbound {
                 }
                 true
             }
-            Err(TrySendError::Full(_)) => {
+            Offer::Full => {
                 if !self.slow.swap(true, Ordering::AcqRel) {
                     self.wake();
                 }
                 false
             }
-            Err(TrySendError::Disconnected(_)) => false,
+            Offer::Closed => false,
         }
+    }
+}
+
+impl Outbound for ChannelOutbound {
+    fn send(&self, frame: Frame) -> bool {
+        self.accept(self.queue.offer(frame, None))
+    }
+
+    fn push(&self, frame: Frame, key: &Arc<SubKey>) -> bool {
+        self.accept(self.queue.offer(frame, Some(key)))
     }
 }
 
@@ -92,7 +110,7 @@ mod tests {
     fn a_full_queue_marks_the_connection_slow_and_wakes_it() {
         let mut poll = Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
-        let (out, rx) = ChannelOutbound::new(2, waker);
+        let out = ChannelOutbound::new(2, waker);
         out.going_to_sleep();
         assert!(out.send(frame("1")));
         assert!(out.send(frame("2")));
@@ -103,8 +121,8 @@ mod tests {
         poll.poll(&mut events, Some(Duration::from_secs(1)))
             .unwrap();
         assert!(!events.is_empty(), "the thread was woken");
-        assert_eq!(rx.try_iter().count(), 2);
-        drop(rx);
+        assert_eq!(std::iter::from_fn(|| out.pop()).count(), 2);
+        out.close();
         assert!(!out.send(frame("4")), "a closed connection refuses");
     }
 
@@ -112,7 +130,7 @@ mod tests {
     fn an_awake_thread_is_not_woken_again() {
         let mut poll = Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
-        let (out, _rx) = ChannelOutbound::new(8, waker);
+        let out = ChannelOutbound::new(8, waker);
         assert!(out.send(frame("reply")));
         let mut events = Events::with_capacity(4);
         poll.poll(&mut events, Some(Duration::from_millis(50)))

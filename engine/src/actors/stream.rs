@@ -327,8 +327,16 @@ impl<'a> FrameCache<'a> {
         }
     }
 
-    /// Queues `event`'s frame, rendered for `view`, on `conn`; `false` when its queue refused.
-    pub(crate) fn deliver(&mut self, conn: &ConnHandle, event: &str, view: &View) -> bool {
+    /// Queues `event`'s frame, rendered for `view`, on `conn`, as a push superseding the
+    /// earlier ones of the subscription `supersedes` when there is one; `false` when its
+    /// queue refused.
+    pub(crate) fn deliver(
+        &mut self,
+        conn: &ConnHandle,
+        event: &str,
+        view: &View,
+        supersedes: Option<&Arc<SubKey>>,
+    ) -> bool {
         let key = (event.to_owned(), view.signature().to_owned());
         let frame = match self.frames.get(&key) {
             Some(frame) => frame.clone(),
@@ -339,7 +347,10 @@ impl<'a> FrameCache<'a> {
                 frame
             }
         };
-        let ok = conn.out.send(frame);
+        let ok = match supersedes {
+            Some(key) => conn.out.push(frame, key),
+            None => conn.out.send(frame),
+        };
         self.stats.delivered(ok);
         ok
     }

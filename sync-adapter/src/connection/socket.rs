@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chanbind_engine::outbound::Outbound as _;
-use chanbind_engine::protocol::Frame;
 use chanbind_engine::session::{Session, Step};
-use crossbeam_channel::Receiver;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll};
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -47,7 +45,6 @@ pub(super) struct Connection<'a> {
     events: Events,
     session: Session,
     out: Arc<ChannelOutbound>,
-    rx: Receiver<Frame>,
     shared: &'a Shared,
     /// tungstenite holds bytes the socket did not take; the queue waits until it does.
     blocked: bool,
@@ -61,7 +58,6 @@ impl<'a> Connection<'a> {
         poll: Poll,
         session: Session,
         out: Arc<ChannelOutbound>,
-        rx: Receiver<Frame>,
         shared: &'a Shared,
     ) -> Self {
         Connection {
@@ -70,7 +66,6 @@ impl<'a> Connection<'a> {
             events: Events::with_capacity(8),
             session,
             out,
-            rx,
             shared,
             blocked: false,
             writable: true,
@@ -84,6 +79,8 @@ impl<'a> Connection<'a> {
             End::Gone => {}
             End::Close(code, reason) => self.close(code, reason),
         }
+        // Actors still holding the connection learn it is gone at their next push.
+        self.out.close();
     }
 
     /// The open phase: read everything the socket has, write everything queued, sleep.
@@ -178,7 +175,7 @@ impl<'a> Connection<'a> {
                     Err(e) => return self.write_failed(e),
                 }
             }
-            let Ok(frame) = self.rx.try_recv() else { break };
+            let Some(frame) = self.out.pop() else { break };
             // A frame tungstenite could not pass on is kept in its buffer; the queue stops
             // draining until the socket takes it, so a reader that stops fills the queue.
             if let Err(e) = self.ws.write(Message::text(frame.as_str())) {
@@ -236,7 +233,7 @@ impl<'a> Connection<'a> {
     /// what it could not take), then the close frame, then waits for the client's reply.
     fn close(&mut self, code: u16, reason: &'static str) {
         if code != SLOW_CONSUMER {
-            while let Ok(frame) = self.rx.try_recv() {
+            while let Some(frame) = self.out.pop() {
                 match self.ws.write(Message::text(frame.as_str())) {
                     Ok(()) => {}
                     Err(WsError::Io(e)) if e.kind() == ErrorKind::WouldBlock => self.blocked = true,

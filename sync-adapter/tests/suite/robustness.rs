@@ -73,8 +73,11 @@ fn a_stalled_handshake_costs_one_thread_until_its_deadline() {
     );
 }
 
+/// A client that stops reading first has its superseded pushes merged: one watching a row
+/// only ever waits for that row's latest state and is never closed. A client whose pushes
+/// cannot be merged (a change feed: each event says what happened) is closed with 4008.
 #[test]
-fn a_client_that_stops_reading_is_closed_with_4008_and_others_carry_on() {
+fn a_client_that_stops_reading_is_merged_then_closed_with_4008_and_others_carry_on() {
     let limits = Limits {
         outbound_queue: 8,
         ..Limits::default()
@@ -93,6 +96,14 @@ fn a_client_that_stops_reading_is_closed_with_4008_and_others_carry_on() {
     assert_eq!(
         request(
             &mut slow,
+            json!({"event": "todo.Task.subscribe", "data": {"id": 1}})
+        )["data"]["success"],
+        true
+    );
+    let mut lagging = connect(srv.addr());
+    assert_eq!(
+        request(
+            &mut lagging,
             json!({"event": "todo.Task.retrieve", "data": {"id": 1}})
         )["data"]["id"],
         1
@@ -121,11 +132,16 @@ fn a_client_that_stops_reading_is_closed_with_4008_and_others_carry_on() {
             seen
         })
     };
-    // Large rows fill the socket buffers quickly; stop once the server gave up on `slow`.
+    // Large rows fill the socket buffers quickly; go on until the server gave up on `slow`,
+    // then as many again as its queue holds, so `lagging`'s queue merges for sure.
     let padding = "x".repeat(32 * 1024);
     let mut updates = 0;
-    while srv.engine().stats().pushes_refused == 0 {
+    let mut after = 0;
+    while after < 50 {
         assert!(updates < 5000, "the slow client was never closed");
+        if srv.engine().stats().pushes_refused > 0 {
+            after += 1;
+        }
         updates += 1;
         let reply = request(
             &mut writer,
@@ -143,12 +159,38 @@ fn a_client_that_stops_reading_is_closed_with_4008_and_others_carry_on() {
     assert_eq!(seen, updates, "the steady reader got every push");
     // The slow client finds its pushes, then the close.
     assert_eq!(close_code(&mut slow), 4008);
+    // The lagging one finds fewer pushes than updates, in order, ending on the last state,
+    // and is still served.
+    let mut pushes = 0;
+    let mut previous = 0usize;
+    loop {
+        let push = next(&mut lagging);
+        assert_eq!(push["event"], "todo.Task.retrieve", "{push}");
+        pushes += 1;
+        let title = push["data"]["title"].as_str().unwrap();
+        if title.ends_with("last") {
+            break;
+        }
+        let n: usize = title.trim_end_matches('x').parse().unwrap();
+        assert!(n > previous, "states arrive in order: {n} after {previous}");
+        previous = n;
+    }
+    assert!(
+        pushes < updates,
+        "superseded pushes were merged: {pushes} pushes for {updates} updates"
+    );
+    assert_eq!(
+        request(&mut lagging, json!({"event": "todo.Task.list"}))["data"]["count"],
+        1
+    );
     // The writer was never affected.
     assert_eq!(
         request(&mut writer, json!({"event": "todo.Task.list"}))["data"]["count"],
         1
     );
-    eprintln!("slow consumer closed after {updates} updates of 32 KiB");
+    eprintln!(
+        "slow consumer closed after {updates} updates of 32 KiB; the lagging one got {pushes}"
+    );
     srv.server.shutdown();
 }
 

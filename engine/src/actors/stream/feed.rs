@@ -108,10 +108,12 @@ impl Feeds {
                 (true, false) => (&mut deleted, "deleted"),
                 (false, false) => continue,
             };
+            // Feed events are never merged: each says what happened to a row.
             if !frames.deliver(
                 &sub.conn,
                 &sub.event.with_action(kind).to_string(),
                 &sub.view,
+                None,
             ) {
                 gone.push(sub.conn.id);
             }

@@ -27,7 +27,7 @@ use crate::store::{Store, StoreError, StoreOutput};
 
 struct QuerySub {
     conn: ConnHandle,
-    key: SubKey,
+    key: Arc<SubKey>,
     event: EventName,
     /// The request's own reply has not gone out yet; pushes wait for it.
     pending: bool,
@@ -85,7 +85,7 @@ impl LiveQueries {
         });
         query.subs.push(QuerySub {
             conn,
-            key,
+            key: Arc::new(key),
             event,
             pending: true,
             missed: false,
@@ -112,7 +112,7 @@ impl LiveQueries {
         let found = self.queries.iter_mut().find_map(|(id, q)| {
             q.subs
                 .iter_mut()
-                .find(|s| s.conn.id == conn.id && s.key == *key && s.pending)
+                .find(|s| s.conn.id == conn.id && *s.key == *key && s.pending)
                 .map(|s| (*id, s))
         });
         let Some((id, sub)) = found else { return };
@@ -254,7 +254,12 @@ impl LiveQueries {
                         continue;
                     }
                     sub.last = Some(Arc::clone(&data));
-                    if !frames.deliver(&sub.conn, &sub.event.to_string(), &q.spec.view) {
+                    if !frames.deliver(
+                        &sub.conn,
+                        &sub.event.to_string(),
+                        &q.spec.view,
+                        Some(&sub.key),
+                    ) {
                         gone.push(sub.conn.id);
                     }
                 }

@@ -23,7 +23,8 @@ struct EventWatchers {
     view: Arc<View>,
     /// `<stream>.delete[#hash]`, precomputed.
     delete_event: String,
-    watchers: Vec<(ConnHandle, SubKey)>,
+    /// Each watcher and its subscription, shared with the pushes it queues.
+    watchers: Vec<(ConnHandle, Arc<SubKey>)>,
 }
 
 /// `retrieve` subscriptions by row and event text, and the rows each connection watches.
@@ -68,8 +69,8 @@ impl RowSubs {
             });
         group
             .watchers
-            .retain(|(c, k)| !(c.id == conn.id && *k == key));
-        group.watchers.push((conn, key));
+            .retain(|(c, k)| !(c.id == conn.id && **k == key));
+        group.watchers.push((conn, Arc::new(key)));
     }
 
     /// Whether no row is watched.
@@ -157,8 +158,8 @@ impl RowSubs {
                 }
             };
             self.stats.encoded();
-            for (conn, _) in &group.watchers {
-                if conn.out.send(frame.clone()) {
+            for (conn, key) in &group.watchers {
+                if conn.out.push(frame.clone(), key) {
                     delivered += 1;
                 } else {
                     refused += 1;

@@ -1,0 +1,178 @@
+//! A connection's bounded outbound queue, the same for both adapters (DESIGN.md, "Data flow",
+//! step 5): frames leave in the order they were queued, and when the queue is full a push that
+//! supersedes pushes still waiting for the same subscription (a watched row's newer state, a
+//! live query's newer page) replaces them, at the back, as if they had never been queued. Only
+//! when nothing can be merged is the connection too slow: the push is refused, and the adapter
+//! closes the connection with 4008.
+//!
+//! Merging only when full keeps every intermediate state for a client that keeps up. Replacing
+//! at the back, not in place, keeps a newer push behind anything queued before it, such as the
+//! reply that started the subscription.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::SubKey;
+use crate::protocol::Frame;
+
+/// What became of a frame offered to an [`OutboundQueue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// Queued at the back.
+    Queued,
+    /// The queue was full; the frame replaced the `n` pushes it supersedes.
+    Merged(usize),
+    /// The queue is full and nothing in it is superseded: the connection is too slow.
+    Full,
+    /// The connection is gone.
+    Closed,
+}
+
+impl Offer {
+    /// Whether the frame is in the queue.
+    pub fn accepted(self) -> bool {
+        matches!(self, Offer::Queued | Offer::Merged(_))
+    }
+}
+
+/// A bounded queue of frames; see the module's documentation. Cheap to share behind an `Arc`;
+/// every method takes a short lock.
+#[derive(Debug)]
+pub struct OutboundQueue {
+    capacity: usize,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    frames: VecDeque<(Frame, Option<Arc<SubKey>>)>,
+    closed: bool,
+}
+
+impl OutboundQueue {
+    /// A queue of at most `capacity` frames (at least one).
+    pub fn new(capacity: usize) -> OutboundQueue {
+        OutboundQueue {
+            capacity: capacity.max(1),
+            state: Mutex::default(),
+        }
+    }
+
+    /// Offers a frame; `supersedes` names the subscription whose earlier pushes it makes
+    /// obsolete (none for replies, feed events and group messages, which are never merged).
+    pub fn offer(&self, frame: Frame, supersedes: Option<&Arc<SubKey>>) -> Offer {
+        let mut state = self.lock();
+        if state.closed {
+            return Offer::Closed;
+        }
+        if state.frames.len() < self.capacity {
+            state.frames.push_back((frame, supersedes.cloned()));
+            return Offer::Queued;
+        }
+        let Some(key) = supersedes else {
+            return Offer::Full;
+        };
+        let before = state.frames.len();
+        state
+            .frames
+            .retain(|(_, queued)| queued.as_deref() != Some(&**key));
+        let merged = before - state.frames.len();
+        if merged == 0 {
+            return Offer::Full;
+        }
+        state.frames.push_back((frame, Some(Arc::clone(key))));
+        Offer::Merged(merged)
+    }
+
+    /// The frame at the front, if any.
+    pub fn pop(&self) -> Option<Frame> {
+        self.lock().frames.pop_front().map(|(frame, _)| frame)
+    }
+
+    /// How many frames wait.
+    pub fn len(&self) -> usize {
+        self.lock().frames.len()
+    }
+
+    /// Whether no frame waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The connection is gone: drops what waits and refuses every later frame.
+    pub fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.frames.clear();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the queue half-changed.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(s: &str) -> Frame {
+        Frame::from(s.to_owned())
+    }
+
+    fn key(event: &str, pk: Option<i64>) -> Arc<SubKey> {
+        Arc::new(SubKey {
+            stream: "s".into(),
+            event: event.into(),
+            pk,
+        })
+    }
+
+    fn drain(q: &OutboundQueue) -> Vec<String> {
+        std::iter::from_fn(|| q.pop())
+            .map(|f| f.as_str().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn frames_leave_in_order_and_a_full_queue_refuses_what_it_cannot_merge() {
+        let q = OutboundQueue::new(2);
+        assert_eq!(q.offer(frame("a"), None), Offer::Queued);
+        assert_eq!(q.offer(frame("b"), Some(&key("e", Some(1)))), Offer::Queued);
+        assert_eq!(q.offer(frame("c"), None), Offer::Full);
+        assert_eq!(q.offer(frame("d"), Some(&key("e", Some(2)))), Offer::Full);
+        assert_eq!(drain(&q), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_full_queue_merges_superseded_pushes_behind_what_came_before() {
+        let q = OutboundQueue::new(4);
+        let row = key("s.retrieve#r", Some(1));
+        // Not full: every state is kept.
+        q.offer(frame("row v1"), Some(&row));
+        q.offer(frame("row v2"), Some(&row));
+        q.offer(frame("reply"), None);
+        q.offer(frame("page v1"), Some(&key("s.search#q", None)));
+        assert_eq!(q.len(), 4);
+        // Full: the newest row replaces both older ones, after the reply.
+        assert_eq!(q.offer(frame("row v3"), Some(&row)), Offer::Merged(2));
+        assert_eq!(q.offer(frame("group"), None), Offer::Queued);
+        assert_eq!(
+            q.offer(frame("page v2"), Some(&key("s.search#q", None))),
+            Offer::Merged(1),
+            "equal keys merge, whichever instance holds them"
+        );
+        assert_eq!(drain(&q), ["reply", "row v3", "group", "page v2"]);
+    }
+
+    #[test]
+    fn a_closed_queue_drops_and_refuses() {
+        let q = OutboundQueue::new(2);
+        q.offer(frame("a"), None);
+        q.close();
+        assert!(q.is_empty());
+        assert_eq!(q.offer(frame("b"), None), Offer::Closed);
+        assert!(!Offer::Closed.accepted() && !Offer::Full.accepted());
+        assert!(Offer::Merged(1).accepted());
+    }
+}
