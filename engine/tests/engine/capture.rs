@@ -288,7 +288,10 @@ async fn rows_no_one_watches_are_not_read_and_watchers_count_from_their_request(
         drop(session);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while engine.is_watched("todo.Task") {
-            assert!(std::time::Instant::now() < deadline, "{request} never ended");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{request} never ended"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
