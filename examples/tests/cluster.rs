@@ -497,3 +497,33 @@ fn stale_in(seen: &client::Seen, rows: &Rows, done: usize) -> Vec<Value> {
 fn stale(client: &Client, rows: &Rows, done: usize) -> Vec<Value> {
     client.inspect(|seen| stale_in(seen, rows, done))
 }
+
+/// Nodes that sat idle through a restart answer their first requests at once: connections
+/// their pools held from before the restart are not handed out as if alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_node_answers_its_first_request_after_a_restart() {
+    let Some((pg, a, b)) = cluster() else { return };
+    let mut clients = [Client::connect(a.addr).await, Client::connect(b.addr).await];
+    // Fill each pool with connections: several requests at once.
+    for client in clients.iter_mut() {
+        for _ in 0..8 {
+            client.send("todo.Task.list", json!({"limit": 1})).await;
+        }
+        let answer = client.call("todo.Task.retrieve", json!({"id": 1})).await;
+        assert_eq!(answer["data"]["id"], 1, "{answer}");
+    }
+    tokio::task::block_in_place(|| {
+        pg.stop();
+        pg.start_again();
+    });
+    for (client, node) in clients.iter_mut().zip([&a, &b]) {
+        for _ in 0..3 {
+            let answer = client.call("todo.Task.retrieve", json!({"id": 1})).await;
+            assert_eq!(
+                answer["data"]["id"], 1,
+                "the {} node after the restart: {answer}",
+                node.adapter
+            );
+        }
+    }
+}

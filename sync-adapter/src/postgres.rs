@@ -36,6 +36,8 @@ pub use layer::PgLayer;
 
 pub use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
 
+use std::collections::HashMap;
+
 use chanbind_engine::binding::Registry;
 use chanbind_engine::sql::{
     self, drop_schema_sql, Plan, ResultRows, TableStreams, APPLICATION_NAME, CONNECT_TIMEOUT,
@@ -43,7 +45,7 @@ use chanbind_engine::sql::{
 };
 use chanbind_engine::store::{Store, StoreFuture, StoreOp};
 use postgres::types::ToSql;
-use postgres::IsolationLevel;
+use postgres::{Client, IsolationLevel, Statement, Transaction};
 
 use error::Failure;
 use pool::{Conn, Pool};
@@ -197,41 +199,74 @@ impl PgStore {
     }
 
     /// Runs the plan's statements in one transaction and collects their text columns.
+    ///
+    /// A connection that sat idle through a server restart fails the transaction's `BEGIN`.
+    /// Nothing ran, so the plan is run again on the next connection; each try drops one dead
+    /// idle connection, and once none is left the pool makes a new one.
     fn run(&self, plan: &Plan) -> Result<Vec<ResultRows>, Failure> {
-        let mut conn = self.pool.get()?;
-        let (client, statements) = conn.split();
-        let mut tx = if plan.read_only {
-            // One snapshot for a search's count and its rows.
-            client
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()?
-        } else {
-            client.transaction()?
-        };
-        let mut results = Vec::with_capacity(plan.statements.len());
-        for statement in &plan.statements {
-            let prepared = Conn::prepared(statements, &mut tx, &statement.text)?;
-            let params: Vec<&(dyn ToSql + Sync)> = statement
-                .params
-                .iter()
-                .map(|p| p as &(dyn ToSql + Sync))
-                .collect();
-            let rows = tx.query(&prepared, &params)?;
-            let rows = rows
-                .iter()
-                .map(|row| {
-                    (0..row.len())
-                        .map(|i| row.try_get::<_, Option<String>>(i))
-                        .collect()
-                })
-                .collect::<Result<ResultRows, _>>()?;
-            results.push(rows);
+        loop {
+            let mut conn = self.pool.get()?;
+            let reused = conn.reused;
+            let (client, statements) = conn.split();
+            let e = match begin(client, plan.read_only) {
+                Ok(tx) => return run_in(tx, statements, plan),
+                Err(e) => e,
+            };
+            if !(reused && is_dead(&e, &conn.client)) {
+                return Err(e.into());
+            }
+            tracing::debug!(error = %e, "a pooled connection died while idle; trying another");
+            conn.discard();
         }
-        tx.commit()?;
-        Ok(results)
     }
+}
+
+/// Runs the plan's statements in `tx` and commits.
+fn run_in(
+    mut tx: Transaction<'_>,
+    statements: &mut HashMap<String, Statement>,
+    plan: &Plan,
+) -> Result<Vec<ResultRows>, Failure> {
+    let mut results = Vec::with_capacity(plan.statements.len());
+    for statement in &plan.statements {
+        let prepared = Conn::prepared(statements, &mut tx, &statement.text)?;
+        let params: Vec<&(dyn ToSql + Sync)> = statement
+            .params
+            .iter()
+            .map(|p| p as &(dyn ToSql + Sync))
+            .collect();
+        let rows = tx.query(&prepared, &params)?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| row.try_get::<_, Option<String>>(i))
+                    .collect()
+            })
+            .collect::<Result<ResultRows, _>>()?;
+        results.push(rows);
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+/// Starts a plan's transaction: one snapshot for a read (a search's count and its rows).
+fn begin(client: &mut Client, read_only: bool) -> Result<Transaction<'_>, postgres::Error> {
+    if read_only {
+        client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+    } else {
+        client.transaction()
+    }
+}
+
+/// Whether `e` says the connection itself is gone: closed, or ended by the server
+/// (`57P01` admin shutdown and the rest of class 57P, "operator intervention").
+fn is_dead(e: &postgres::Error, client: &Client) -> bool {
+    e.is_closed() || client.is_closed() || e.code().is_some_and(|c| c.code().starts_with("57P"))
 }
 
 impl Store for PgStore {

@@ -109,6 +109,7 @@ impl Pool {
                     return Ok(Pooled {
                         pool: self,
                         conn: Some(conn),
+                        reused: true,
                         _permit: permit,
                     })
                 }
@@ -119,6 +120,7 @@ impl Pool {
         Ok(Pooled {
             pool: self,
             conn: Some(Conn::new(client)),
+            reused: false,
             _permit: permit,
         })
     }
@@ -152,6 +154,9 @@ impl Drop for Permit<'_> {
 pub(crate) struct Pooled<'a> {
     pool: &'a Pool,
     conn: Option<Conn>,
+    /// It was idle in the pool, so it may have died meanwhile (a server restart) unnoticed:
+    /// a blocking client learns of it only when it next sends.
+    pub(crate) reused: bool,
     // Declared last: dropped after the connection is back among the idle ones.
     _permit: Permit<'a>,
 }
@@ -167,6 +172,14 @@ impl Deref for Pooled<'_> {
 impl DerefMut for Pooled<'_> {
     fn deref_mut(&mut self) -> &mut Conn {
         self.conn.as_mut().expect("present until drop")
+    }
+}
+
+impl Pooled<'_> {
+    /// Closes the connection instead of giving it back: it is dead, whatever its client
+    /// believes yet.
+    pub(crate) fn discard(mut self) {
+        self.conn = None;
     }
 }
 
