@@ -4,7 +4,8 @@
 //! clients of both; the seed README's custom event sent on one node reaches the other node's
 //! group members and connections. Then PostgreSQL itself is stopped while writes go on: both
 //! servers stay up and answer `unavailable` (WebSocket) and 503 (HTTP), and once it is back
-//! every client converges to the final rows, notifications lost meanwhile included.
+//! every client converges to the final rows, notifications lost meanwhile included; and nodes
+//! that sat idle through a restart answer their first requests.
 //!
 //! Each test runs its own PostgreSQL server (initdb into a temporary folder), so stopping it
 //! disturbs no other test. Needs the PostgreSQL server programs and `psql`:
