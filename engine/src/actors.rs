@@ -1,5 +1,5 @@
-//! The actors: one [`StreamActor`](stream::StreamActor) per binding fans changes out to the
-//! subscriptions they touch, and [`GroupActor`](group::GroupActor)s hold the connections that
+//! The actors: one [`StreamActor`] per binding fans changes out to the
+//! subscriptions they touch, and [`GroupActor`]s hold the connections that
 //! group sends and broadcasts reach.
 //!
 //! Each is a ractor triplet (actor, state, message enum). Adapters and jobs reach them with

@@ -4,7 +4,7 @@
 //! binding, checking the request and planning its database work happen here, at once; what is
 //! left is either a [`Step::Reply`] to queue or a [`Job`] for the adapter to run on its own
 //! runtime. A job only awaits the store and queues frames on the connection's
-//! [`Outbound`](crate::outbound::Outbound), so it runs on tokio as well as on a blocking thread.
+//! [`Outbound`], so it runs on tokio as well as on a blocking thread.
 
 mod custom;
 mod job;

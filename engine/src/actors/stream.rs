@@ -2,8 +2,8 @@
 //! the pushes PROTOCOL.md section 3 describes.
 //!
 //! Three kinds of subscription live here, each in its own module: rows watched by `retrieve`
-//! ([`rows`]), live `search` and `list` queries ([`queries`]), and change feeds made by
-//! `subscribe` ([`feed`]). Every push is encoded once per distinct event and the same bytes
+//! (`rows`), live `search` and `list` queries (`queries`), and change feeds made by
+//! `subscribe` (`feed`). Every push is encoded once per distinct event and the same bytes
 //! are queued on every connection that wants them.
 
 mod feed;
