@@ -1,4 +1,5 @@
-//! The one small non-blocking trait through which actors and jobs reach a connection.
+//! The one small non-blocking trait through which actors and jobs reach a connection, and the
+//! bounded queue both adapters implement it on.
 
 mod queue;
 
@@ -10,9 +11,9 @@ use crate::protocol::Frame;
 
 pub use queue::{Offer, OutboundQueue};
 
-/// A connection's outbound queue, implemented by each adapter (a bounded tokio channel in the
-/// async adapter). `send` never blocks: a full queue means a slow consumer, which the adapter
-/// closes with 4008.
+/// A connection's outbound queue, implemented by each adapter on an [`OutboundQueue`] and its
+/// own way of waking the connection's writer. `send` never blocks: a full queue that cannot
+/// merge means a slow consumer, which the adapter closes with 4008.
 pub trait Outbound: Send + Sync + 'static {
     /// Queues a frame. Returns `false` when the connection is gone or was just closed for
     /// falling behind, so callers can drop their references to it.
