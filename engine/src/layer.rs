@@ -12,6 +12,8 @@
 //! other nodes read them and publish, as they do for the capture triggers' notifications
 //! ([`crate::capture`]) of writes made by anything else.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -155,19 +157,96 @@ pub fn decode(payload: &str) -> Result<Envelope, LayerError> {
     serde_json::from_str(payload).map_err(|e| LayerError::Malformed(e.to_string()))
 }
 
+/// Numbers and encodes one node's messages in the order they go out, for its one sending task:
+/// numbers given out anywhere else could go out of order when two threads publish at once,
+/// and a receiver would take the gap for a lost message ([`Heard`]).
+#[derive(Debug)]
+pub struct Outgoing {
+    node: String,
+    namespace: String,
+    seq: u64,
+}
+
+impl Outgoing {
+    /// The messages of `node` in the cluster `namespace`.
+    pub fn new(node: impl Into<String>, namespace: impl Into<String>) -> Outgoing {
+        Outgoing {
+            node: node.into(),
+            namespace: namespace.into(),
+            seq: 0,
+        }
+    }
+
+    /// The payload of the next message. One too large to travel is logged and replaced by an
+    /// empty one under the same number, so that receivers see no gap.
+    pub fn payload(&mut self, message: LayerMessage) -> String {
+        self.seq += 1;
+        let mut envelope = Envelope {
+            node: self.node.clone(),
+            namespace: self.namespace.clone(),
+            seq: self.seq,
+            message,
+        };
+        match encode(&envelope) {
+            Ok(payload) => payload,
+            Err(e) => {
+                tracing::error!(error = %e, "layer message not sent to other nodes");
+                envelope.message = LayerMessage::Changes { rows: Vec::new() };
+                // An empty message is small whatever the ids; serde cannot fail on it.
+                serde_json::to_string(&envelope).unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// What a listener has heard from each node: the last message's number, so that a message
+/// that never arrived is noticed. Its sender could not send it (the database refused twice),
+/// and it may have told of changed rows; only a refresh brings this node's subscribers up to
+/// date then. Make a new one for each listening connection: a listener that reconnects
+/// refreshes anyway.
+#[derive(Debug, Default)]
+pub struct Heard {
+    last: HashMap<String, u64>,
+}
+
+impl Heard {
+    /// Records message `seq` of `node`; whether messages of it were missed since the last.
+    pub fn missed(&mut self, node: &str, seq: u64) -> bool {
+        match self.last.get_mut(node) {
+            Some(last) => {
+                // A lower number: the batch was sent again, or the count started over.
+                let missed = seq > last.saturating_add(1);
+                *last = seq;
+                missed
+            }
+            None => {
+                self.last.insert(node.to_owned(), seq);
+                false
+            }
+        }
+    }
+}
+
 /// Takes a payload heard on [`CHANNEL`], unless it is another cluster's or this node's own:
 /// messages for connections are delivered at once, changed rows join `batch` (to be read and
-/// published with [`Engine::publish_captured`](crate::Engine::publish_captured)). Malformed
-/// payloads are logged and dropped.
+/// published with [`Engine::publish_captured`](crate::Engine::publish_captured)). When `heard`
+/// shows a message of the sender was lost, every live subscription is refreshed
+/// ([`Engine::refresh_all`](crate::Engine::refresh_all)). Malformed payloads are logged and
+/// dropped.
 pub fn receive(
     engine: &crate::Engine,
     namespace: &str,
     node: &str,
     payload: &str,
     batch: &mut crate::capture::Batch,
+    heard: &mut Heard,
 ) {
     match decode(payload) {
         Ok(envelope) if envelope.namespace == namespace && envelope.node != node => {
+            if heard.missed(&envelope.node, envelope.seq) {
+                tracing::warn!(node = %envelope.node, seq = envelope.seq, "layer messages of a node were lost; refreshing every subscription");
+                engine.refresh_all();
+            }
             match envelope.message {
                 LayerMessage::Changes { rows } => {
                     for row in rows {
@@ -186,6 +265,37 @@ pub fn receive(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn outgoing_messages_are_numbered_and_a_huge_one_leaves_an_empty_one() {
+        let mut out = Outgoing::new("a", "s");
+        let first = decode(&out.payload(LayerMessage::Changes { rows: Vec::new() })).unwrap();
+        let huge = LayerMessage::Broadcast {
+            stream: "x".into(),
+            event: "y".into(),
+            data: json!("z".repeat(9000)),
+        };
+        let second = decode(&out.payload(huge)).unwrap();
+        assert_eq!((first.seq, second.seq), (1, 2));
+        assert_eq!(second.message, LayerMessage::Changes { rows: Vec::new() });
+        assert_eq!(
+            (second.node.as_str(), second.namespace.as_str()),
+            ("a", "s")
+        );
+    }
+
+    #[test]
+    fn a_gap_in_a_nodes_numbers_is_a_lost_message() {
+        let mut heard = Heard::default();
+        assert!(!heard.missed("a", 7), "the first heard of a node");
+        assert!(!heard.missed("a", 8));
+        assert!(!heard.missed("b", 0), "nodes are counted apart");
+        assert!(heard.missed("a", 10), "9 never came");
+        assert!(!heard.missed("a", 11));
+        assert!(!heard.missed("a", 3), "counting started over");
+        assert!(!heard.missed("a", 4));
+        assert!(!heard.missed("a", 4), "a batch sent again");
+    }
 
     #[test]
     fn envelopes_round_trip_and_large_ones_are_refused() {

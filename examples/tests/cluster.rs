@@ -250,6 +250,50 @@ async fn an_async_and_a_sync_demo_process_serve_the_same_users() {
             .await;
     }
 
+    // A layer message lost between nodes: a row written as a node writes its own (silent in
+    // the trigger, `chanbind.origin` set) whose layer message never arrived. The sender's
+    // next message shows the gap in its numbers, and every node refreshes.
+    let third = first + 2;
+    sql(
+        &url,
+        &format!(
+            "SET chanbind.origin = 'ghost'; UPDATE todo_task SET done = false WHERE id = {third}"
+        ),
+    );
+    let ghost = |seq: u64| {
+        let envelope = json!({"node": "ghost", "namespace": "", "seq": seq,
+            "message": {"kind": "broadcast", "stream": "custom_stream", "event": "ghost", "data": seq}});
+        sql(
+            &url,
+            &format!("SELECT pg_notify('chanbind_layer', '{envelope}')"),
+        );
+    };
+    ghost(1);
+    for client in [&on_a, &on_b] {
+        client
+            .eventually("the ghost's first message", |s| {
+                s.data("custom_stream.ghost") == 1
+            })
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for client in [&on_a, &on_b] {
+        assert_eq!(
+            client.data("todo.Task.search#bulk")["count"],
+            998,
+            "the silent write is not seen yet"
+        );
+    }
+    ghost(3);
+    for client in [&on_a, &on_b] {
+        client
+            .eventually("the refresh after a lost layer message", |s| {
+                s.data("custom_stream.ghost") == 3
+                    && s.data("todo.Task.search#bulk")["count"] == 997
+            })
+            .await;
+    }
+
     // The custom event on A: its dispatch reaches B's group members, its broadcast every
     // connection of B.
     let mut member_b = Client::connect(b.addr).await;

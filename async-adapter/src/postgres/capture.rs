@@ -156,13 +156,14 @@ async fn listen_once(
         // Whatever changed while no one listened is only found by reading again.
         engine.refresh_all();
     }
+    let mut heard = layer::Heard::default();
     while let Some(first) = rx.recv().await {
         let mut batch = Batch::new(schema.clone(), origin);
         for (is_layer, payload) in
             std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok()))
         {
             if is_layer {
-                layer::receive(engine, &namespace, origin, &payload, &mut batch);
+                layer::receive(engine, &namespace, origin, &payload, &mut batch, &mut heard);
             } else {
                 batch.push_payload(&payload);
             }

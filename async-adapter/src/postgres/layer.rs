@@ -6,10 +6,9 @@
 //! [`layer::MAX_PAYLOAD`] bytes are refused with a logged error (they still reach this node's
 //! own connections): splitting them would let a node that reconnects mid-message deliver half.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use chanbind_engine::layer::{self, Envelope, Layer, LayerMessage};
+use chanbind_engine::layer::{self, Layer, LayerMessage, Outgoing};
 use deadpool_postgres::Pool;
 use tokio::sync::mpsc;
 
@@ -24,26 +23,12 @@ pub(super) fn namespace(schema: Option<&str>) -> String {
 /// sending task.
 #[derive(Debug)]
 pub struct PgLayer {
-    node: String,
-    namespace: String,
-    seq: AtomicU64,
-    queue: mpsc::UnboundedSender<String>,
+    queue: mpsc::UnboundedSender<LayerMessage>,
 }
 
 impl Layer for PgLayer {
     fn publish(&self, message: &LayerMessage) {
-        let envelope = Envelope {
-            node: self.node.clone(),
-            namespace: self.namespace.clone(),
-            seq: self.seq.fetch_add(1, Ordering::Relaxed),
-            message: message.clone(),
-        };
-        match layer::encode(&envelope) {
-            Ok(payload) => {
-                let _ = self.queue.send(payload);
-            }
-            Err(e) => tracing::error!(error = %e, "layer message not sent to other nodes"),
-        }
+        let _ = self.queue.send(message.clone());
     }
 
     fn kind(&self) -> &'static str {
@@ -58,13 +43,9 @@ impl PgStore {
     /// Starts a task on the current tokio runtime.
     pub fn layer(&self) -> Arc<PgLayer> {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(send(self.pool.clone(), rx));
-        Arc::new(PgLayer {
-            node: self.origin.clone(),
-            seq: AtomicU64::new(0),
-            namespace: namespace(self.schema.as_deref()),
-            queue,
-        })
+        let outgoing = Outgoing::new(self.origin.clone(), namespace(self.schema.as_deref()));
+        tokio::spawn(send(self.pool.clone(), outgoing, rx));
+        Arc::new(PgLayer { queue })
     }
 }
 
@@ -76,12 +57,12 @@ const BATCH: usize = 256;
 /// pool may still hold a connection that died with it, and losing the first message after a
 /// restart would leave the other nodes' subscribers stale (their listeners have already
 /// refreshed).
-async fn send(pool: Pool, mut rx: mpsc::UnboundedReceiver<String>) {
+async fn send(pool: Pool, mut outgoing: Outgoing, mut rx: mpsc::UnboundedReceiver<LayerMessage>) {
     while let Some(first) = rx.recv().await {
-        let mut payloads = vec![first];
+        let mut payloads = vec![outgoing.payload(first)];
         while payloads.len() < BATCH {
-            let Ok(payload) = rx.try_recv() else { break };
-            payloads.push(payload);
+            let Ok(message) = rx.try_recv() else { break };
+            payloads.push(outgoing.payload(message));
         }
         let result = match notify(&pool, &payloads).await {
             Err(e) => {

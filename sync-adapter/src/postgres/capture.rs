@@ -142,10 +142,17 @@ impl Node {
     }
 
     /// Delivers a layer message at once; adds a capture notification to the batch.
-    fn take(&self, batch: &mut Batch, n: &postgres::Notification) {
+    fn take(&self, batch: &mut Batch, heard: &mut layer::Heard, n: &postgres::Notification) {
         if n.channel() == layer::CHANNEL {
             let namespace = self.config_schema.as_deref().unwrap_or_default();
-            layer::receive(&self.engine, namespace, &self.origin, n.payload(), batch);
+            layer::receive(
+                &self.engine,
+                namespace,
+                &self.origin,
+                n.payload(),
+                batch,
+                heard,
+            );
         } else {
             batch.push_payload(n.payload());
         }
@@ -181,6 +188,7 @@ impl Node {
             // Whatever changed while no one listened is only found by reading again.
             self.engine.refresh_all();
         }
+        let mut heard = layer::Heard::default();
         while !self.stopped() {
             let mut batch = Batch::new(schema.clone(), self.origin.clone());
             {
@@ -188,10 +196,10 @@ impl Node {
                 // The first waits up to POLL; then whatever else already arrived joins it.
                 let first = notifications.timeout_iter(POLL).next()?;
                 if let Some(n) = first {
-                    self.take(&mut batch, &n);
+                    self.take(&mut batch, &mut heard, &n);
                     let mut ready = notifications.iter();
                     while let Some(n) = ready.next()? {
-                        self.take(&mut batch, &n);
+                        self.take(&mut batch, &mut heard, &n);
                     }
                 }
             }

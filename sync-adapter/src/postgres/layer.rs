@@ -7,11 +7,10 @@
 //! still reach this node's own connections): splitting them would let a node that reconnects
 //! mid-message deliver half.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
-use chanbind_engine::layer::{self, Envelope, Layer, LayerMessage};
+use chanbind_engine::layer::{self, Layer, LayerMessage, Outgoing};
 use postgres::NoTls;
 
 use super::PgStore;
@@ -19,31 +18,17 @@ use super::PgStore;
 /// A [`Layer`] over PostgreSQL `NOTIFY`. Dropping it ends its sending thread.
 #[derive(Debug)]
 pub struct PgLayer {
-    node: String,
-    namespace: String,
-    seq: AtomicU64,
     /// `Sender` is `Sync` only on recent toolchains; the lock is uncontended in practice.
-    queue: Mutex<mpsc::Sender<String>>,
+    queue: Mutex<mpsc::Sender<LayerMessage>>,
 }
 
 impl Layer for PgLayer {
     fn publish(&self, message: &LayerMessage) {
-        let envelope = Envelope {
-            node: self.node.clone(),
-            namespace: self.namespace.clone(),
-            seq: self.seq.fetch_add(1, Ordering::Relaxed),
-            message: message.clone(),
-        };
-        match layer::encode(&envelope) {
-            Ok(payload) => {
-                let _ = self
-                    .queue
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .send(payload);
-            }
-            Err(e) => tracing::error!(error = %e, "layer message not sent to other nodes"),
-        }
+        let _ = self
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(message.clone());
     }
 
     fn kind(&self) -> &'static str {
@@ -57,15 +42,13 @@ impl PgStore {
     /// on the other nodes by their [`listen`](Self::listen)ers; the node id is this store's
     /// [`origin`](Self::origin). Starts a thread.
     pub fn layer(&self) -> std::io::Result<std::sync::Arc<PgLayer>> {
-        let (queue, rx) = mpsc::channel::<String>();
+        let (queue, rx) = mpsc::channel::<LayerMessage>();
         let config = self.pg.clone();
+        let outgoing = Outgoing::new(self.origin.clone(), self.schema.clone().unwrap_or_default());
         std::thread::Builder::new()
             .name("chanbind-layer".into())
-            .spawn(move || send(config, rx))?;
+            .spawn(move || send(config, outgoing, rx))?;
         Ok(std::sync::Arc::new(PgLayer {
-            node: self.origin.clone(),
-            seq: AtomicU64::new(0),
-            namespace: self.schema.clone().unwrap_or_default(),
             queue: Mutex::new(queue),
         }))
     }
@@ -98,11 +81,15 @@ impl Connection {
 /// A failed batch is tried once more on a new connection: a blocking client learns that
 /// PostgreSQL restarted only when it next sends, and losing the first message after a restart
 /// would leave the other nodes' subscribers stale (their listeners have already refreshed).
-fn send(config: postgres::Config, rx: mpsc::Receiver<String>) {
+fn send(config: postgres::Config, mut outgoing: Outgoing, rx: mpsc::Receiver<LayerMessage>) {
     let mut connection: Option<Connection> = None;
     while let Ok(first) = rx.recv() {
-        let mut payloads = vec![first];
-        payloads.extend(rx.try_iter().take(BATCH - 1));
+        let mut payloads = vec![outgoing.payload(first)];
+        payloads.extend(
+            rx.try_iter()
+                .take(BATCH - 1)
+                .map(|message| outgoing.payload(message)),
+        );
         let mut failure = None;
         for _attempt in 0..2 {
             if connection.as_ref().is_none_or(|c| c.client.is_closed()) {
