@@ -13,6 +13,8 @@
 //! ([`crate::capture`]) of writes made by anything else.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -157,6 +159,29 @@ pub fn decode(payload: &str) -> Result<Envelope, LayerError> {
     serde_json::from_str(payload).map_err(|e| LayerError::Malformed(e.to_string()))
 }
 
+/// How many messages a node's PostgreSQL layer holds for sending. When the database falls
+/// that far behind, new messages are dropped rather than held without bound, and the other
+/// nodes are made to refresh ([`Overflow`]).
+pub const QUEUE: usize = 65_536;
+
+/// Whether messages were dropped because the sending queue was full. The sending task then
+/// skips a number, so every receiver sees a gap and refreshes its subscriptions ([`Heard`]):
+/// changed rows are caught up; dropped group sends and broadcasts are lost, as logged.
+#[derive(Debug, Default)]
+pub struct Overflow(AtomicBool);
+
+impl Overflow {
+    /// A publisher's message found the queue full and was dropped.
+    pub fn dropped(&self) {
+        if !self.0.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                capacity = QUEUE,
+                "layer queue full: messages dropped; the other nodes will refresh"
+            );
+        }
+    }
+}
+
 /// Numbers and encodes one node's messages in the order they go out, for its one sending task:
 /// numbers given out anywhere else could go out of order when two threads publish at once,
 /// and a receiver would take the gap for a lost message ([`Heard`]).
@@ -165,21 +190,32 @@ pub struct Outgoing {
     node: String,
     namespace: String,
     seq: u64,
+    overflow: Arc<Overflow>,
 }
 
 impl Outgoing {
-    /// The messages of `node` in the cluster `namespace`.
-    pub fn new(node: impl Into<String>, namespace: impl Into<String>) -> Outgoing {
+    /// The messages of `node` in the cluster `namespace`; publishers report dropped ones to
+    /// `overflow`.
+    pub fn new(
+        node: impl Into<String>,
+        namespace: impl Into<String>,
+        overflow: Arc<Overflow>,
+    ) -> Outgoing {
         Outgoing {
             node: node.into(),
             namespace: namespace.into(),
             seq: 0,
+            overflow,
         }
     }
 
     /// The payload of the next message. One too large to travel is logged and replaced by an
-    /// empty one under the same number, so that receivers see no gap.
+    /// empty one under the same number, so that receivers see no gap; after dropped messages,
+    /// a number is skipped, so that they do.
     pub fn payload(&mut self, message: LayerMessage) -> String {
+        if self.overflow.0.swap(false, Ordering::AcqRel) {
+            self.seq += 1;
+        }
         self.seq += 1;
         let mut envelope = Envelope {
             node: self.node.clone(),
@@ -267,8 +303,25 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn dropped_messages_leave_a_gap() {
+        let overflow = Arc::new(Overflow::default());
+        let mut out = Outgoing::new("a", "s", Arc::clone(&overflow));
+        let empty = || LayerMessage::Changes { rows: Vec::new() };
+        let mut heard = Heard::default();
+        let mut next = |out: &mut Outgoing| {
+            let envelope = decode(&out.payload(empty())).unwrap();
+            heard.missed(&envelope.node, envelope.seq)
+        };
+        assert!(!next(&mut out));
+        overflow.dropped();
+        overflow.dropped();
+        assert!(next(&mut out), "the receiver sees the gap");
+        assert!(!next(&mut out), "once");
+    }
+
+    #[test]
     fn outgoing_messages_are_numbered_and_a_huge_one_leaves_an_empty_one() {
-        let mut out = Outgoing::new("a", "s");
+        let mut out = Outgoing::new("a", "s", Arc::default());
         let first = decode(&out.payload(LayerMessage::Changes { rows: Vec::new() })).unwrap();
         let huge = LayerMessage::Broadcast {
             stream: "x".into(),

@@ -2,13 +2,15 @@
 //! user travel to the other nodes of the database as `NOTIFY` payloads on
 //! [`layer::CHANNEL`]; each node's capture listener ([`super::CaptureListener`]) hears them.
 //!
-//! Messages go out in order from one task, on connections of the store's pool. Messages over
-//! [`layer::MAX_PAYLOAD`] bytes are refused with a logged error (they still reach this node's
-//! own connections): splitting them would let a node that reconnects mid-message deliver half.
+//! Messages go out in order from one task, on connections of the store's pool, from a queue of
+//! [`layer::QUEUE`] (when it is full, new ones are dropped and the other nodes refresh, see
+//! [`Overflow`]). Messages over [`layer::MAX_PAYLOAD`] bytes are refused with a logged error
+//! (they still reach this node's own connections): splitting them would let a node that
+//! reconnects mid-message deliver half.
 
 use std::sync::Arc;
 
-use chanbind_engine::layer::{self, Layer, LayerMessage, Outgoing};
+use chanbind_engine::layer::{self, Layer, LayerMessage, Outgoing, Overflow};
 use deadpool_postgres::Pool;
 use tokio::sync::mpsc;
 
@@ -23,12 +25,15 @@ pub(super) fn namespace(schema: Option<&str>) -> String {
 /// sending task.
 #[derive(Debug)]
 pub struct PgLayer {
-    queue: mpsc::UnboundedSender<LayerMessage>,
+    queue: mpsc::Sender<LayerMessage>,
+    overflow: Arc<Overflow>,
 }
 
 impl Layer for PgLayer {
     fn publish(&self, message: &LayerMessage) {
-        let _ = self.queue.send(message.clone());
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(message.clone()) {
+            self.overflow.dropped();
+        }
     }
 
     fn kind(&self) -> &'static str {
@@ -42,10 +47,15 @@ impl PgStore {
     /// their [`listen`](Self::listen)ers; the node id is this store's [`origin`](Self::origin).
     /// Starts a task on the current tokio runtime.
     pub fn layer(&self) -> Arc<PgLayer> {
-        let (queue, rx) = mpsc::unbounded_channel();
-        let outgoing = Outgoing::new(self.origin.clone(), namespace(self.schema.as_deref()));
+        let (queue, rx) = mpsc::channel(layer::QUEUE);
+        let overflow = Arc::new(Overflow::default());
+        let outgoing = Outgoing::new(
+            self.origin.clone(),
+            namespace(self.schema.as_deref()),
+            Arc::clone(&overflow),
+        );
         tokio::spawn(send(self.pool.clone(), outgoing, rx));
-        Arc::new(PgLayer { queue })
+        Arc::new(PgLayer { queue, overflow })
     }
 }
 
@@ -57,7 +67,7 @@ const BATCH: usize = 256;
 /// pool may still hold a connection that died with it, and losing the first message after a
 /// restart would leave the other nodes' subscribers stale (their listeners have already
 /// refreshed).
-async fn send(pool: Pool, mut outgoing: Outgoing, mut rx: mpsc::UnboundedReceiver<LayerMessage>) {
+async fn send(pool: Pool, mut outgoing: Outgoing, mut rx: mpsc::Receiver<LayerMessage>) {
     while let Some(first) = rx.recv().await {
         let mut payloads = vec![outgoing.payload(first)];
         while payloads.len() < BATCH {

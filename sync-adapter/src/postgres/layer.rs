@@ -3,14 +3,15 @@
 //! [`layer::CHANNEL`]; each node's capture listener ([`super::CaptureListener`]) hears them.
 //!
 //! Messages go out in order from one thread with a connection of its own, made again after a
-//! failure. Messages over [`layer::MAX_PAYLOAD`] bytes are refused with a logged error (they
-//! still reach this node's own connections): splitting them would let a node that reconnects
-//! mid-message deliver half.
+//! failure, from a queue of [`layer::QUEUE`] (when it is full, new ones are dropped and the
+//! other nodes refresh, see [`Overflow`]). Messages over [`layer::MAX_PAYLOAD`] bytes are
+//! refused with a logged error (they still reach this node's own connections): splitting them
+//! would let a node that reconnects mid-message deliver half.
 
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use chanbind_engine::layer::{self, Layer, LayerMessage, Outgoing};
+use chanbind_engine::layer::{self, Layer, LayerMessage, Outgoing, Overflow};
 use postgres::NoTls;
 
 use super::PgStore;
@@ -18,17 +19,21 @@ use super::PgStore;
 /// A [`Layer`] over PostgreSQL `NOTIFY`. Dropping it ends its sending thread.
 #[derive(Debug)]
 pub struct PgLayer {
-    /// `Sender` is `Sync` only on recent toolchains; the lock is uncontended in practice.
-    queue: Mutex<mpsc::Sender<LayerMessage>>,
+    /// `SyncSender` is `Sync` only on recent toolchains; the lock is uncontended in practice.
+    queue: Mutex<mpsc::SyncSender<LayerMessage>>,
+    overflow: Arc<Overflow>,
 }
 
 impl Layer for PgLayer {
     fn publish(&self, message: &LayerMessage) {
-        let _ = self
+        let sent = self
             .queue
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send(message.clone());
+            .try_send(message.clone());
+        if let Err(mpsc::TrySendError::Full(_)) = sent {
+            self.overflow.dropped();
+        }
     }
 
     fn kind(&self) -> &'static str {
@@ -41,15 +46,21 @@ impl PgStore {
     /// [`EngineBuilder::layer`](chanbind_engine::EngineBuilder::layer). Messages are delivered
     /// on the other nodes by their [`listen`](Self::listen)ers; the node id is this store's
     /// [`origin`](Self::origin). Starts a thread.
-    pub fn layer(&self) -> std::io::Result<std::sync::Arc<PgLayer>> {
-        let (queue, rx) = mpsc::channel::<LayerMessage>();
+    pub fn layer(&self) -> std::io::Result<Arc<PgLayer>> {
+        let (queue, rx) = mpsc::sync_channel::<LayerMessage>(layer::QUEUE);
         let config = self.pg.clone();
-        let outgoing = Outgoing::new(self.origin.clone(), self.schema.clone().unwrap_or_default());
+        let overflow = Arc::new(Overflow::default());
+        let outgoing = Outgoing::new(
+            self.origin.clone(),
+            self.schema.clone().unwrap_or_default(),
+            Arc::clone(&overflow),
+        );
         std::thread::Builder::new()
             .name("chanbind-layer".into())
             .spawn(move || send(config, outgoing, rx))?;
-        Ok(std::sync::Arc::new(PgLayer {
+        Ok(Arc::new(PgLayer {
             queue: Mutex::new(queue),
+            overflow,
         }))
     }
 }
