@@ -1,7 +1,6 @@
 //! The engine's `Outbound` on the engine's [`OutboundQueue`] (bounded, merging superseded
 //! pushes when full), with a tokio `Notify` to wake the connection's writer task.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chanbind_engine::outbound::{Offer, Outbound, OutboundQueue, SubKey};
@@ -16,8 +15,7 @@ pub(crate) struct ChannelOutbound {
     queue: OutboundQueue,
     /// A frame was queued.
     ready: Notify,
-    slow: AtomicBool,
-    /// The connection was marked slow.
+    /// The queue refused a frame: the connection is too slow.
     slowed: Notify,
 }
 
@@ -26,7 +24,6 @@ impl ChannelOutbound {
         Arc::new(ChannelOutbound {
             queue: OutboundQueue::new(capacity),
             ready: Notify::new(),
-            slow: AtomicBool::new(false),
             slowed: Notify::new(),
         })
     }
@@ -53,7 +50,7 @@ impl ChannelOutbound {
     pub(crate) async fn slowed(&self) {
         loop {
             let notified = self.slowed.notified();
-            if self.slow.load(Ordering::Acquire) {
+            if self.queue.is_slow() {
                 return;
             }
             notified.await;
@@ -71,13 +68,11 @@ impl ChannelOutbound {
                 self.ready.notify_one();
                 true
             }
-            Offer::Full => {
-                if !self.slow.swap(true, Ordering::AcqRel) {
-                    self.slowed.notify_waiters();
-                }
+            Offer::Overflowed => {
+                self.slowed.notify_waiters();
                 false
             }
-            Offer::Closed => false,
+            Offer::Full | Offer::Closed => false,
         }
     }
 }

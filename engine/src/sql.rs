@@ -48,7 +48,9 @@ mod plan;
 mod setup;
 
 pub use ddl::{create_tables, drop_tables};
-pub use error::{classify_db_error, classify_failure, classify_op_error, DriverFailure};
+pub use error::{
+    classify_db_error, classify_failure, classify_op_error, is_connection_gone, DriverFailure,
+};
 pub use setup::{
     drop_schema_sql, PgConfig, PgError, PgErrorKind, TableStreams, APPLICATION_NAME,
     CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,

@@ -17,7 +17,6 @@ pub(crate) struct ChannelOutbound {
     /// Set while the connection thread is awake and will drain the queue before it sleeps
     /// again, so a burst of pushes (or the thread's own replies) costs one wake-up at most.
     awake: AtomicBool,
-    slow: AtomicBool,
 }
 
 impl ChannelOutbound {
@@ -27,7 +26,6 @@ impl ChannelOutbound {
             queue: OutboundQueue::new(capacity),
             waker,
             awake: AtomicBool::new(true),
-            slow: AtomicBool::new(false),
         })
     }
 
@@ -43,7 +41,7 @@ impl ChannelOutbound {
 
     /// Whether a send found the queue full.
     pub(crate) fn is_slow(&self) -> bool {
-        self.slow.load(Ordering::Acquire)
+        self.queue.is_slow()
     }
 
     /// The connection thread is about to drain the queue and then sleep: from now on a send
@@ -75,13 +73,11 @@ impl ChannelOutbound {
                 }
                 true
             }
-            Offer::Full => {
-                if !self.slow.swap(true, Ordering::AcqRel) {
-                    self.wake();
-                }
+            Offer::Overflowed => {
+                self.wake();
                 false
             }
-            Offer::Closed => false,
+            Offer::Full | Offer::Closed => false,
         }
     }
 }

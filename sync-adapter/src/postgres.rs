@@ -263,10 +263,12 @@ fn begin(client: &mut Client, read_only: bool) -> Result<Transaction<'_>, postgr
     }
 }
 
-/// Whether `e` says the connection itself is gone: closed, or ended by the server
-/// (`57P01` admin shutdown and the rest of class 57P, "operator intervention").
+/// Whether `e` says the connection itself is gone: lost, or ended by the server
+/// ([`sql::is_connection_gone`]).
 fn is_dead(e: &postgres::Error, client: &Client) -> bool {
-    e.is_closed() || client.is_closed() || e.code().is_some_and(|c| c.code().starts_with("57P"))
+    error::is_connection_loss(e)
+        || client.is_closed()
+        || e.code().is_some_and(|c| sql::is_connection_gone(c.code()))
 }
 
 impl Store for PgStore {

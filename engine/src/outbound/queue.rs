@@ -22,7 +22,10 @@ pub enum Offer {
     Queued,
     /// The queue was full; the frame replaced the `n` pushes it supersedes.
     Merged(usize),
-    /// The queue is full and nothing in it is superseded: the connection is too slow.
+    /// The queue is full and nothing in it is superseded: the connection is too slow, and
+    /// just became so (the adapter closes it with 4008).
+    Overflowed,
+    /// Refused like `Overflowed`, on a connection already known to be too slow.
     Full,
     /// The connection is gone.
     Closed,
@@ -47,6 +50,18 @@ pub struct OutboundQueue {
 struct State {
     frames: VecDeque<(Frame, Option<Arc<SubKey>>)>,
     closed: bool,
+    /// A frame was refused: the connection cannot keep up.
+    slow: bool,
+}
+
+impl State {
+    fn refuse(&mut self) -> Offer {
+        if std::mem::replace(&mut self.slow, true) {
+            Offer::Full
+        } else {
+            Offer::Overflowed
+        }
+    }
 }
 
 impl OutboundQueue {
@@ -70,7 +85,7 @@ impl OutboundQueue {
             return Offer::Queued;
         }
         let Some(key) = supersedes else {
-            return Offer::Full;
+            return state.refuse();
         };
         let before = state.frames.len();
         state
@@ -78,7 +93,7 @@ impl OutboundQueue {
             .retain(|(_, queued)| queued.as_deref() != Some(&**key));
         let merged = before - state.frames.len();
         if merged == 0 {
-            return Offer::Full;
+            return state.refuse();
         }
         state.frames.push_back((frame, Some(Arc::clone(key))));
         Offer::Merged(merged)
@@ -87,6 +102,11 @@ impl OutboundQueue {
     /// The frame at the front, if any.
     pub fn pop(&self) -> Option<Frame> {
         self.lock().frames.pop_front().map(|(frame, _)| frame)
+    }
+
+    /// Whether a frame was ever refused: the connection cannot keep up.
+    pub fn is_slow(&self) -> bool {
+        self.lock().slow
     }
 
     /// How many frames wait.
@@ -139,7 +159,9 @@ mod tests {
         let q = OutboundQueue::new(2);
         assert_eq!(q.offer(frame("a"), None), Offer::Queued);
         assert_eq!(q.offer(frame("b"), Some(&key("e", Some(1)))), Offer::Queued);
-        assert_eq!(q.offer(frame("c"), None), Offer::Full);
+        assert!(!q.is_slow());
+        assert_eq!(q.offer(frame("c"), None), Offer::Overflowed);
+        assert!(q.is_slow());
         assert_eq!(q.offer(frame("d"), Some(&key("e", Some(2)))), Offer::Full);
         assert_eq!(drain(&q), ["a", "b"]);
     }
@@ -173,6 +195,7 @@ mod tests {
         assert!(q.is_empty());
         assert_eq!(q.offer(frame("b"), None), Offer::Closed);
         assert!(!Offer::Closed.accepted() && !Offer::Full.accepted());
+        assert!(!Offer::Overflowed.accepted());
         assert!(Offer::Merged(1).accepted());
     }
 }

@@ -45,11 +45,17 @@ pub fn classify_db_error(
             },
             None => still_referenced(None),
         },
-        s if s.starts_with("08") || matches!(s, "57P01" | "57P02" | "57P03" | "53300") => {
+        s if is_connection_gone(s) || s == "53300" => {
             StoreError::Unavailable(format!("postgres {s}"))
         }
         s => StoreError::Internal(format!("postgres error {s}")),
     }
+}
+
+/// Whether a SQLSTATE says the connection itself is gone: a connection failure (`08...`) or
+/// the server shutting down (`57P01` to `57P03`), as opposed to a refused statement.
+pub fn is_connection_gone(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || matches!(sqlstate, "57P01" | "57P02" | "57P03")
 }
 
 /// Classifies an error raised by the statements of `op`, with the op's own values in the
