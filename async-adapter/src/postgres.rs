@@ -73,13 +73,7 @@ impl PgStore {
         })?;
         config.check()?;
         let origin = sql::capture::new_origin();
-        // The origin is a session setting rather than a `SET LOCAL` per write: it costs no
-        // statement, and the pool's connections serve only this store's writes.
-        let options = format!(
-            "{} {}",
-            config.session_options(pg.get_options()),
-            sql::capture::origin_option(&origin)
-        );
+        let options = config.session_options(pg.get_options(), &origin);
         pg.options(options);
         if pg.get_application_name().is_none() {
             pg.application_name(APPLICATION_NAME);
@@ -101,6 +95,7 @@ impl PgStore {
             .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| PgError::with_source(PgErrorKind::Config, "cannot build the pool", e))?;
+        let create_schema = config.create_schema_sql();
         let store = PgStore {
             pool,
             pg,
@@ -109,15 +104,12 @@ impl PgStore {
             streams: TableStreams::default(),
         };
         let client = store.client().await?;
-        if let Some(schema) = &store.schema {
+        if let Some(statement) = create_schema {
             // The search path names the schema before it exists; PostgreSQL re-reads the path
             // once it does, so tables made afterwards land in it.
-            client
-                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-                .await
-                .map_err(|e| {
-                    PgError::with_source(PgErrorKind::Schema, "cannot create the schema", e)
-                })?;
+            client.batch_execute(&statement).await.map_err(|e| {
+                PgError::with_source(PgErrorKind::Schema, "cannot create the schema", e)
+            })?;
         }
         Ok(store)
     }

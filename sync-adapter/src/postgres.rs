@@ -81,13 +81,7 @@ impl PgStore {
         })?;
         config.check()?;
         let origin = sql::capture::new_origin();
-        // The origin is a session setting rather than a `SET LOCAL` per write: it costs no
-        // statement, and the pool's connections serve only this store's writes.
-        let options = format!(
-            "{} {}",
-            config.session_options(pg.get_options()),
-            sql::capture::origin_option(&origin)
-        );
+        let options = config.session_options(pg.get_options(), &origin);
         pg.options(&options);
         if pg.get_application_name().is_none() {
             pg.application_name(APPLICATION_NAME);
@@ -101,14 +95,12 @@ impl PgStore {
         let mut client = pool
             .connect()
             .map_err(|e| PgError::with_source(PgErrorKind::Connect, "no connection", e))?;
-        if let Some(schema) = &config.schema {
+        if let Some(statement) = config.create_schema_sql() {
             // The search path names the schema before it exists; PostgreSQL re-reads the path
             // once it does, so tables made afterwards land in it.
-            client
-                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-                .map_err(|e| {
-                    PgError::with_source(PgErrorKind::Schema, "cannot create the schema", e)
-                })?;
+            client.batch_execute(&statement).map_err(|e| {
+                PgError::with_source(PgErrorKind::Schema, "cannot create the schema", e)
+            })?;
         }
         pool.give(Conn::new(client));
         Ok(PgStore {

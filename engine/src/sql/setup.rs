@@ -48,13 +48,18 @@ impl PgConfig {
     }
 
     /// The connection `options` to use, given the URL's own: UTC timestamps, floats that
-    /// round-trip, and the schema first on the search path.
-    pub fn session_options(&self, existing: Option<&str>) -> String {
+    /// round-trip, the schema first on the search path, and the node's `origin`
+    /// ([`super::capture::origin_option`]). The origin is a session setting rather than a
+    /// `SET LOCAL` per write: it costs no statement, and a store's connections serve only
+    /// its own node's writes.
+    pub fn session_options(&self, existing: Option<&str>, origin: &str) -> String {
         let mut options = existing.unwrap_or_default().to_owned();
         options.push_str(" -c TimeZone=UTC -c extra_float_digits=1");
         if let Some(schema) = &self.schema {
             options.push_str(&format!(" -c search_path={schema}"));
         }
+        options.push(' ');
+        options.push_str(&super::capture::origin_option(origin));
         options.trim_start().to_owned()
     }
 
@@ -193,8 +198,8 @@ mod tests {
             pool_size: 1,
         };
         assert_eq!(
-            c.session_options(Some("-c a=b")),
-            "-c a=b -c TimeZone=UTC -c extra_float_digits=1 -c search_path=t_1"
+            c.session_options(Some("-c a=b"), "n1"),
+            "-c a=b -c TimeZone=UTC -c extra_float_digits=1 -c search_path=t_1 -c chanbind.origin=n1"
         );
         assert!(c.check().is_ok());
         let bad = PgConfig {
