@@ -255,7 +255,7 @@ async fn a_bulk_batch_read_in_chunks_publishes_every_row() {
 }
 
 #[tokio::test]
-async fn rows_no_one_watches_are_not_read_and_watchers_count_from_their_request() {
+async fn streams_no_one_watches_publish_nothing_and_watchers_count_from_their_request() {
     let (engine, store) = engine_and_store().await;
     let binding = Arc::clone(engine.registry().get("todo.Task").unwrap());
     let values: Map<String, Value> = serde_json::from_value(json!({"title": "a"})).unwrap();
