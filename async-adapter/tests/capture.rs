@@ -133,6 +133,7 @@ async fn node_in(url: &str, schema: &str, name: &str) -> Node {
     let store = Arc::new(store);
     let engine = Engine::builder(registry, store.clone())
         .limits(Limits::default())
+        .allow_anonymous(true)
         .layer(store.layer())
         .start()
         .await

@@ -92,6 +92,7 @@ async fn node(url: &str, schema: &str, registry: &Registry) -> Node {
     store.migrate(registry).await.expect("migrate");
     let engine = Engine::builder(registry.clone(), store.clone())
         .limits(Limits::default())
+        .allow_anonymous(true)
         .layer(store.layer())
         .start()
         .await

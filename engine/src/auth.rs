@@ -90,13 +90,11 @@ impl RequestHead {
             .filter(|t| !t.is_empty())
     }
 
-    /// A query parameter, percent-decoded.
+    /// A query parameter, percent-decoded (`+` is a space; invalid UTF-8 is replaced).
     pub fn query_param(&self, name: &str) -> Option<String> {
         let query = self.uri.query()?;
-        query.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k) == name).then(|| percent_decode(v))
-        })
+        form_urlencoded::parse(query.as_bytes())
+            .find_map(|(k, v)| (k == name).then(|| v.into_owned()))
     }
 
     /// A cookie's value.
@@ -113,36 +111,23 @@ impl RequestHead {
     }
 }
 
-/// Decodes `%XX` escapes and `+` as a space; invalid escapes are kept as written.
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                Ok(b) => {
-                    out.push(b);
-                    i += 2;
-                }
-                Err(_) => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// Why an authenticator did not give a user.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuthError {
+    /// The request carries a credential this authenticator owns, and it is wrong (an unknown
+    /// or expired token). The request is refused with HTTP 401 at once: later authenticators
+    /// and anonymous access are not tried, so a mistyped token never quietly becomes another
+    /// identity.
+    #[error("invalid credentials")]
+    Rejected,
+    /// The authenticator could not decide (its session store is down, say). The adapter
+    /// answers with 503 rather than letting the request in anonymously.
+    #[error("authentication failed: {0}")]
+    Unavailable(String),
 }
 
-/// Why an authenticator could not decide (its session store is down, say). The adapter
-/// answers the handshake with 503 rather than letting the request in anonymously.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("authentication failed: {0}")]
-pub struct AuthError(pub String);
-
-/// The boxed future of an authenticator's answer: `Ok(None)` when it does not recognise the
-/// request.
+/// The boxed future of an authenticator's answer: `Ok(None)` when the request carries none of
+/// its credentials.
 pub type AuthFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Option<User>, AuthError>> + Send + 'a>>;
 
@@ -201,6 +186,18 @@ mod tests {
         assert_eq!(h.query_param("token").as_deref(), Some("s e cret"));
         assert_eq!(h.cookie("token"), Some("ck"));
         assert_eq!(head("/", &[("authorization", "Basic abc")]).bearer(), None);
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(
+            head("/?token=%zz%4", &[]).query_param("token").as_deref(),
+            Some("%zz%4")
+        );
+    }
+
+    #[test]
+    fn a_percent_before_a_multibyte_character_is_kept_as_written() {
+        // `%€`: the two bytes after `%` are not both ASCII; this once panicked on slicing.
+        let h = head("/?%E2%82%AC=1&%€=2&token=%", &[]);
+        assert_eq!(h.query_param("€").as_deref(), Some("1"));
+        assert_eq!(h.query_param("%€").as_deref(), Some("2"));
+        assert_eq!(h.query_param("token").as_deref(), Some("%"));
     }
 }

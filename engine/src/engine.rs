@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::actors::stream::{Interest, StreamArgs};
 use crate::actors::{GroupActor, GroupMsg, StreamActor, StreamMsg};
-use crate::auth::{Authenticator, Refusal, RequestHead, User};
+use crate::auth::{AuthError, Authenticator, Refusal, RequestHead, User};
 use crate::binding::{Registry, RegistryError};
 use crate::change::{Change, ChangeKind};
 use crate::config::Limits;
@@ -87,8 +87,12 @@ impl EngineBuilder {
         self
     }
 
-    /// Whether requests no authenticator recognises may connect (default: `true`). When
-    /// `false`, adapters refuse them with HTTP 401 before any frame is exchanged.
+    /// Whether requests that carry no credential may connect, as anonymous users (default:
+    /// `false`). When `false`, adapters refuse them with HTTP 401 before any frame is
+    /// exchanged, so an application that adds an authenticator and forgets this call stays
+    /// closed rather than open. A request whose credential is present but wrong is refused
+    /// either way. What an anonymous connection may then do is up to each binding's
+    /// permission: a binding without one lets it do everything.
     pub fn allow_anonymous(mut self, allow: bool) -> Self {
         self.allow_anonymous = allow;
         self
@@ -101,8 +105,10 @@ impl EngineBuilder {
 }
 
 impl Engine {
-    /// An engine with default limits, anonymous connections allowed and no authenticators.
-    /// [`Engine::builder`] sets the rest.
+    /// An engine with default limits, no authenticators and anonymous connections allowed
+    /// (with nobody to recognise, everyone is anonymous): an open playground, for tests and
+    /// demos. [`Engine::builder`] sets the rest, and refuses anonymous connections unless
+    /// told otherwise.
     pub async fn start(
         registry: Registry,
         store: Arc<dyn Store>,
@@ -110,6 +116,7 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         Engine::builder(registry, store)
             .limits(limits)
+            .allow_anonymous(true)
             .start()
             .await
     }
@@ -122,7 +129,7 @@ impl Engine {
             limits: Limits::default(),
             layer: Arc::new(InProcess),
             authenticators: Vec::new(),
-            allow_anonymous: true,
+            allow_anonymous: false,
         }
     }
 
@@ -205,6 +212,7 @@ impl Engine {
             match authenticator.authenticate(head).await {
                 Ok(Some(user)) => return Ok(Some(user)),
                 Ok(None) => {}
+                Err(AuthError::Rejected) => return Err(Refusal::Unauthenticated),
                 Err(e) => {
                     tracing::warn!(error = %e, "authenticator failed");
                     return Err(Refusal::Unavailable);

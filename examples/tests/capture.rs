@@ -122,6 +122,7 @@ async fn sync_node(url: &str, schema: &str) -> SyncNode {
     let layer = store.layer().expect("layer thread");
     let engine = Engine::builder(registry(), store.clone())
         .limits(Limits::default())
+        .allow_anonymous(true)
         .layer(layer)
         .start()
         .await
@@ -183,6 +184,7 @@ async fn async_node(url: &str, schema: &str) -> AsyncNode {
     let store = Arc::new(store);
     let engine = Engine::builder(registry(), store.clone())
         .limits(Limits::default())
+        .allow_anonymous(true)
         .layer(store.layer())
         .start()
         .await

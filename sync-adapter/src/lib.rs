@@ -21,7 +21,8 @@
 //!             .field(Field::boolean("done").default(false)),
 //!     )?;
 //!     let store = Arc::new(MemoryStore::new(&registry)); // or chanbind_sync::postgres::PgStore
-//!     let runtime = EngineRuntime::start(Engine::builder(registry, store))?;
+//!     // Anonymous clients are refused unless allowed; this example has no authenticator.
+//!     let runtime = EngineRuntime::start(Engine::builder(registry, store).allow_anonymous(true))?;
 //!     let server = chanbind_sync::bind("127.0.0.1:8000", runtime.engine(), Default::default())?;
 //!     // ... later: closes every connection with 1001 and joins every connection thread
 //!     server.shutdown();

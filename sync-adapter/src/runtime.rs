@@ -42,7 +42,8 @@ pub enum StartError {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let registry = Registry::new().model(ModelBinding::new("todo_task").field(Field::string("title")))?;
 /// let store = Arc::new(MemoryStore::new(&registry));
-/// let runtime = EngineRuntime::start(Engine::builder(registry, store))?;
+/// // Anonymous clients are refused unless allowed; this example has no authenticator.
+/// let runtime = EngineRuntime::start(Engine::builder(registry, store).allow_anonymous(true))?;
 /// let server = runtime.bind("127.0.0.1:8000", Default::default())?;
 /// // ... later
 /// server.shutdown();

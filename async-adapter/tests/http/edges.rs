@@ -289,3 +289,89 @@ async fn slow_and_oversized_heads_cost_bounded_time() {
     );
     server.shutdown().await;
 }
+
+/// `%` before a multi-byte character in a query string once panicked in the engine's
+/// percent-decoding, before authentication: now it is a filter like any other, and the server
+/// carries on.
+#[tokio::test]
+async fn a_percent_before_a_multibyte_character_is_an_error_not_a_panic() {
+    let server = start().await;
+    let addr = server.local_addr();
+    for path in ["/api/todo.Task/?%€=1", "/api/todo.Task/?token=%€", "/?%€"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let response = raw(addr, request.as_bytes()).await;
+        let status = status_of(&response);
+        assert!(
+            (200..500).contains(&status),
+            "{path}: an answer, not a dropped connection: {response:?}"
+        );
+    }
+    let reply = get(addr, "/api/todo.Task/?%€=1").await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.body["code"].as_str()),
+        (400, Some("invalid_filter"))
+    );
+    assert_eq!(
+        get(addr, "/api/todo.Task/").await.status,
+        200,
+        "still serving"
+    );
+}
+
+/// An application that adds an authenticator and never calls `allow_anonymous` is closed:
+/// anonymous writes and handshakes get 401, and so does a wrong token wherever it comes,
+/// even beside a right one further down the list the authenticator reads.
+#[tokio::test]
+async fn anonymous_requests_and_wrong_tokens_are_refused_by_default() {
+    let server = crate::support::start_authenticated().await;
+    let addr = server.local_addr();
+    let create = call(
+        addr,
+        Method::POST,
+        "/api/todo.Task/",
+        Some(json!({"title": "anon"})),
+    )
+    .await;
+    assert_eq!(
+        (create.status.as_u16(), create.body["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let handshake = crate::support::handshake;
+    assert_eq!(status_of(&raw(addr, handshake("").as_bytes()).await), 401);
+    for wrong in [
+        "Authorization: Bearer s3cre\r\n",
+        "Authorization: Bearer wrong\r\nCookie: token=s3cret\r\n",
+        "Cookie: token=s3cret-and-more\r\n",
+    ] {
+        let answer = raw(addr, handshake(wrong).as_bytes()).await;
+        assert_eq!(status_of(&answer), 401, "{wrong:?}");
+    }
+    let wrong_query = raw(
+        addr,
+        handshake("")
+            .replacen("GET / ", "GET /?token=nope ", 1)
+            .as_bytes(),
+    )
+    .await;
+    assert_eq!(status_of(&wrong_query), 401);
+    let right = raw(
+        addr,
+        handshake("Authorization: Bearer s3cret\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(status_of(&right), 101, "{right}");
+    let listed = Client::connect(addr)
+        .await
+        .send(
+            Method::GET,
+            "/api/todo.Task/",
+            None,
+            &[("authorization", "Bearer s3cret")],
+        )
+        .await;
+    assert_eq!(
+        (listed.status.as_u16(), &listed.body["count"]),
+        (200, &json!(0)),
+        "the anonymous create wrote nothing"
+    );
+}

@@ -23,6 +23,14 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// A WebSocket handshake request, with extra header lines (each ending in `\r\n`).
+pub fn handshake(extra: &str) -> String {
+    format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    )
+}
+
 /// The largest body the test server takes, small so 413 is cheap to provoke.
 pub const MAX_BODY: usize = 4096;
 
@@ -101,11 +109,27 @@ pub async fn start_with(
 ) -> ServerHandle {
     let registry = registry();
     let store = Arc::new(MemoryStore::new(&registry));
-    let engine = build(Engine::builder(registry, store))
+    let engine = build(Engine::builder(registry, store).allow_anonymous(true))
         .start()
         .await
         .unwrap();
     chanbind_async::bind("127.0.0.1:0", engine, config)
+        .await
+        .unwrap()
+}
+
+/// A server with the token `s3cret` (user 7) that leaves `allow_anonymous` at its default.
+pub async fn start_authenticated() -> ServerHandle {
+    let registry = registry();
+    let store = Arc::new(MemoryStore::new(&registry));
+    let tokens =
+        TokenAuthenticator::new().token("s3cret", chanbind_engine::auth::User::new(7, "alice"));
+    let engine = Engine::builder(registry, store)
+        .authenticator(tokens)
+        .start()
+        .await
+        .unwrap();
+    chanbind_async::bind("127.0.0.1:0", engine, config())
         .await
         .unwrap()
 }

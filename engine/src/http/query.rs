@@ -8,7 +8,6 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::auth::percent_decode;
 use crate::binding::{FieldKind, ModelBinding};
 use crate::filter::Lookup;
 use crate::protocol::ApiError;
@@ -60,10 +59,7 @@ pub(crate) fn search_data(
 
 /// The decoded `key=value` pairs, in order; a key without `=` has the empty value.
 fn pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k), percent_decode(v))
-    })
+    form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned()))
 }
 
 fn once(data: &mut Map<String, Value>, key: String, value: Value) -> Result<(), ApiError> {

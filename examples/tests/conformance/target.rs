@@ -184,7 +184,9 @@ impl Target {
         let started = async {
             let (registry, authenticator) =
                 prepare(registry, Arc::clone(&store), auth.map(|a| a.tokens.clone())).await?;
-            let mut builder = Engine::builder(registry, Arc::clone(&store)).limits(limits.clone());
+            let mut builder = Engine::builder(registry, Arc::clone(&store))
+                .limits(limits.clone())
+                .allow_anonymous(true);
             if let (Some(auth), Some(authenticator)) = (auth, authenticator) {
                 builder = builder
                     .authenticator(authenticator)

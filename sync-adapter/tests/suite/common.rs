@@ -49,7 +49,9 @@ pub fn registry() -> Registry {
 pub fn builder(limits: Limits) -> EngineBuilder {
     let registry = registry();
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(&registry));
-    Engine::builder(registry, store).limits(limits)
+    Engine::builder(registry, store)
+        .limits(limits)
+        .allow_anonymous(true)
 }
 
 /// A server on its own engine runtime. Drop order matters: the server is shut down by the

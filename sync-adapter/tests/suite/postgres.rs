@@ -141,9 +141,12 @@ fn the_sync_server_on_postgres_pushes_rows_and_live_queries() {
     };
     let schema = Schema::new(url, "server");
     let store: Arc<dyn Store> = Arc::clone(&schema.store) as Arc<dyn Store>;
-    let runtime =
-        EngineRuntime::start(Engine::builder(common::registry(), store).limits(Limits::default()))
-            .unwrap();
+    let runtime = EngineRuntime::start(
+        Engine::builder(common::registry(), store)
+            .limits(Limits::default())
+            .allow_anonymous(true),
+    )
+    .unwrap();
     let server = runtime
         .bind("127.0.0.1:0", ServerConfig::default())
         .unwrap();
@@ -210,9 +213,12 @@ fn http_on_postgres_writes_reads_and_reaches_websocket_subscribers() {
     };
     let schema = Schema::new(url, "http");
     let store: Arc<dyn Store> = Arc::clone(&schema.store) as Arc<dyn Store>;
-    let runtime =
-        EngineRuntime::start(Engine::builder(common::registry(), store).limits(Limits::default()))
-            .unwrap();
+    let runtime = EngineRuntime::start(
+        Engine::builder(common::registry(), store)
+            .limits(Limits::default())
+            .allow_anonymous(true),
+    )
+    .unwrap();
     let server = runtime
         .bind("127.0.0.1:0", ServerConfig::default())
         .unwrap();

@@ -51,7 +51,10 @@ fn a_custom_handler_using_tokio_runs_on_connection_threads() {
         .custom(CustomBinding::new("util").on("nap", nap))
         .unwrap();
     let store = std::sync::Arc::new(chanbind_engine::store::MemoryStore::new(&registry));
-    let runtime = EngineRuntime::start(chanbind_engine::Engine::builder(registry, store)).unwrap();
+    let runtime = EngineRuntime::start(
+        chanbind_engine::Engine::builder(registry, store).allow_anonymous(true),
+    )
+    .unwrap();
     let server = runtime
         .bind("127.0.0.1:0", ServerConfig::default())
         .unwrap();

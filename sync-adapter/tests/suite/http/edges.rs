@@ -323,3 +323,79 @@ fn responses_are_written_as_the_async_adapter_writes_them() {
     }
     srv.server.shutdown();
 }
+
+/// `%` before a multi-byte character in a query string once panicked in the engine's
+/// percent-decoding, before authentication: now it is a filter like any other, and the server
+/// carries on.
+#[test]
+fn a_percent_before_a_multibyte_character_is_an_error_not_a_panic() {
+    let srv = start();
+    let addr = srv.addr();
+    for path in ["/api/todo.Task/?%€=1", "/api/todo.Task/?token=%€", "/?%€"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let response = raw(addr, request.as_bytes());
+        let status = status_of(&response);
+        assert!(
+            (200..500).contains(&status),
+            "{path}: an answer, not a dropped connection: {response:?}"
+        );
+    }
+    let reply = get(addr, "/api/todo.Task/?%€=1");
+    assert_eq!(
+        (reply.status, reply.body["code"].as_str()),
+        (400, Some("invalid_filter"))
+    );
+    assert_eq!(get(addr, "/api/todo.Task/").status, 200, "still serving");
+}
+
+/// An application that adds an authenticator and never calls `allow_anonymous` is closed:
+/// anonymous writes and handshakes get 401, and so does a wrong token wherever it comes,
+/// even beside a right one further down the list the authenticator reads.
+#[test]
+fn anonymous_requests_and_wrong_tokens_are_refused_by_default() {
+    let srv = super::support::start_authenticated();
+    let addr = srv.addr();
+    let create = call(
+        addr,
+        "POST",
+        "/api/todo.Task/",
+        Some(json!({"title": "anon"})),
+    );
+    assert_eq!(
+        (create.status, create.body["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let handshake = |extra: &str| {
+        format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+        )
+    };
+    assert_eq!(status_of(&raw(addr, handshake("").as_bytes())), 401);
+    for wrong in [
+        "Authorization: Bearer s3cre\r\n",
+        "Authorization: Bearer wrong\r\nCookie: token=s3cret\r\n",
+        "Cookie: token=s3cret-and-more\r\n",
+    ] {
+        let answer = raw(addr, handshake(wrong).as_bytes());
+        assert_eq!(status_of(&answer), 401, "{wrong:?}");
+    }
+    let wrong_query = handshake("").replacen("GET / ", "GET /?token=nope ", 1);
+    assert_eq!(status_of(&raw(addr, wrong_query.as_bytes())), 401);
+    let right = raw(
+        addr,
+        handshake("Authorization: Bearer s3cret\r\n").as_bytes(),
+    );
+    assert_eq!(status_of(&right), 101, "{right}");
+    let listed = Client::connect(addr).send(
+        "GET",
+        "/api/todo.Task/",
+        None,
+        &[("authorization", "Bearer s3cret")],
+    );
+    assert_eq!(
+        (listed.status, &listed.body["count"]),
+        (200, &json!(0)),
+        "the anonymous create wrote nothing"
+    );
+}

@@ -92,7 +92,16 @@ pub fn config() -> ServerConfig {
 pub fn builder() -> EngineBuilder {
     let registry = registry();
     let store = Arc::new(MemoryStore::new(&registry));
-    Engine::builder(registry, store)
+    Engine::builder(registry, store).allow_anonymous(true)
+}
+
+/// A server with the token `s3cret` (user 7) that leaves `allow_anonymous` at its default.
+pub fn start_authenticated() -> TestServer {
+    let registry = registry();
+    let store = Arc::new(MemoryStore::new(&registry));
+    let tokens = TokenAuthenticator::new().token("s3cret", User::new(7, "alice"));
+    let builder = Engine::builder(registry, store).authenticator(tokens);
+    common::start_with(builder, config())
 }
 
 /// A server on 127.0.0.1:0 with the test config.
