@@ -190,7 +190,7 @@ impl Actor for StreamActor {
                 event,
                 spec,
             } => {
-                state.remove(conn.id, |k, _| *k == key);
+                state.replace(conn.id, &key);
                 state.queries.watch(conn, key, event, spec);
             }
             StreamMsg::Snapshot {
@@ -206,7 +206,7 @@ impl Actor for StreamActor {
                 filter,
                 view,
             } => {
-                state.remove(conn.id, |k, _| *k == key);
+                state.replace(conn.id, &key);
                 state.feeds.watch(conn, key, event, filter, view);
             }
             StreamMsg::Unsubscribe { conn, hash, reply } => {
@@ -301,10 +301,36 @@ impl StreamState {
     /// Removes the connection's subscriptions that `pick` selects, from every kind; returns
     /// how many went.
     fn remove(&mut self, conn: ConnId, pick: impl Fn(&SubKey, &EventName) -> bool) -> usize {
-        self.rows.remove(conn, &pick)
-            + self.queries.remove(conn, &pick)
-            + self.feeds.remove(conn, &pick)
+        self.remove_as(conn, pick, Slot::Free)
     }
+
+    /// Drops the connection's subscription `key` because a new one of the same key replaces
+    /// it: the slot it held against `max_subscriptions` passes to the new one, so it is never
+    /// free for a moment in which another request could take it.
+    fn replace(&mut self, conn: ConnId, key: &SubKey) {
+        self.remove_as(conn, |k, _| k == key, Slot::Keep);
+    }
+
+    fn remove_as(
+        &mut self,
+        conn: ConnId,
+        pick: impl Fn(&SubKey, &EventName) -> bool,
+        slot: Slot,
+    ) -> usize {
+        self.rows.remove(conn, &pick, slot)
+            + self.queries.remove(conn, &pick, slot)
+            + self.feeds.remove(conn, &pick, slot)
+    }
+}
+
+/// Whether removing a subscription frees its slot in the connection's count
+/// ([`ConnHandle::subs`], which `max_subscriptions` is checked against).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// The subscription is gone: its slot is free.
+    Free,
+    /// A new subscription of the same key takes its place, and its slot.
+    Keep,
 }
 
 /// Renders and encodes a push for an event as a view sees it.

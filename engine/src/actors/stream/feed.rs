@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::FrameCache;
+use super::{FrameCache, Slot};
 use crate::binding::ModelBinding;
 use crate::change::{Change, ChangeKind};
 use crate::filter::Filter;
@@ -65,12 +65,15 @@ impl Feeds {
         &mut self,
         conn: ConnId,
         pick: &impl Fn(&SubKey, &EventName) -> bool,
+        slot: Slot,
     ) -> usize {
         let before = self.subs.len();
         self.subs.retain(|s| {
             let drop = s.conn.id == conn && pick(&s.key, &s.event);
             if drop {
-                s.conn.forget(&s.key);
+                if slot == Slot::Free {
+                    s.conn.forget(&s.key);
+                }
             }
             !drop
         });

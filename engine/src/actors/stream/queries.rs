@@ -17,7 +17,7 @@ use std::sync::Arc;
 use ractor::ActorRef;
 use serde_json::Value;
 
-use super::{FrameCache, StreamMsg};
+use super::{FrameCache, Slot, StreamMsg};
 use crate::change::{Change, ChangeKind};
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::protocol::{encode_reply, EventName, Frame};
@@ -127,6 +127,7 @@ impl LiveQueries {
         &mut self,
         conn: ConnId,
         pick: &impl Fn(&SubKey, &EventName) -> bool,
+        slot: Slot,
     ) -> usize {
         let mut removed = 0;
         let mut empty = Vec::new();
@@ -134,7 +135,9 @@ impl LiveQueries {
             q.subs.retain(|s| {
                 let drop = s.conn.id == conn && pick(&s.key, &s.event);
                 if drop {
-                    s.conn.forget(&s.key);
+                    if slot == Slot::Free {
+                        s.conn.forget(&s.key);
+                    }
                     removed += 1;
                 }
                 !drop

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use super::Slot;
 use crate::binding::ModelBinding;
 use crate::change::{Change, ChangeKind};
 use crate::outbound::{ConnHandle, ConnId, SubKey};
@@ -87,6 +88,7 @@ impl RowSubs {
         &mut self,
         conn: ConnId,
         pick: &impl Fn(&SubKey, &EventName) -> bool,
+        slot: Slot,
     ) -> usize {
         let Some(pks) = self.by_conn.remove(&conn) else {
             return 0;
@@ -103,7 +105,9 @@ impl RowSubs {
                     if c.id != conn {
                         true
                     } else if pick(k, event) {
-                        c.forget(k);
+                        if slot == Slot::Free {
+                            c.forget(k);
+                        }
                         removed += 1;
                         false
                     } else {
