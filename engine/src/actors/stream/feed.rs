@@ -70,10 +70,8 @@ impl Feeds {
         let before = self.subs.len();
         self.subs.retain(|s| {
             let drop = s.conn.id == conn && pick(&s.key, &s.event);
-            if drop {
-                if slot == Slot::Free {
-                    s.conn.forget(&s.key);
-                }
+            if drop && slot == Slot::Free {
+                s.conn.forget(&s.key);
             }
             !drop
         });
