@@ -73,8 +73,10 @@ describe('LiveTable', () => {
   });
 
   it('shows the server’s refusal', async () => {
+    // Anonymous (an empty token is none): the demo lets it connect but not read tasks. A wrong
+    // token would not get this far: its handshake is refused with 401.
     render(
-      <Wrap token="not-a-token">
+      <Wrap token="">
         <LiveTable stream="todo.Task" aria-label="tasks" columns={[{ field: 'title' }]} />
       </Wrap>,
     );
