@@ -1,6 +1,15 @@
-//! Per-server limits, sent to clients in `hello` and enforced by the session.
+//! Per-server limits, sent to clients in `hello` and enforced by the engine and the adapters.
+//!
+//! Every resource a client can make the server hold has a bound here: memory (frames, queued
+//! bytes, what its subscriptions keep), database work (live queries and their refreshes),
+//! connections, request rates and idle time. The defaults are meant to be safe on the open
+//! internet for an ordinary application; each is documented in the protocol document's
+//! section on limits and in the README's security section.
 
-/// The limits of PROTOCOL.md section 1, with their documented defaults.
+use std::time::Duration;
+
+/// The limits a server runs with; every field is advertised in `hello` (see
+/// [`hello_frame`](crate::protocol::hello_frame)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// The largest inbound frame; a larger one closes the connection with 1009.
@@ -15,8 +24,46 @@ pub struct Limits {
     pub max_subscriptions: usize,
     /// The most items an `__in` filter may list.
     pub max_in_list: usize,
+    /// The longest `query` text or string filter value, in bytes; longer ones are refused with
+    /// `invalid_filter`.
+    pub max_filter_bytes: usize,
     /// How many frames a connection's outbound queue holds before it counts as a slow consumer.
     pub outbound_queue: usize,
+    /// How many bytes of frames a connection's outbound queue holds before it counts as a slow
+    /// consumer (a single frame larger than this is still accepted into an empty queue).
+    pub outbound_queue_bytes: usize,
+    /// The most bytes the live results of one connection's subscriptions may hold (the
+    /// snapshots a live `search` or `list` keeps to tell what changed); a subscription that
+    /// would pass it is refused with `limit_exceeded`.
+    pub max_subscription_bytes: usize,
+    /// The most distinct live queries (live `search` and `list` subscriptions) one connection
+    /// may hold; each costs a store read whenever a change may touch it.
+    pub max_live_queries: usize,
+    /// The most distinct live queries all of one user's connections may hold together.
+    pub max_live_queries_per_user: usize,
+    /// How many live-query refreshes the engine runs at once, server-wide; the rest wait, so
+    /// live queries can never take every store connection from ordinary requests.
+    pub refresh_concurrency: usize,
+    /// The most open connections (WebSocket and HTTP keep-alive) the server accepts; past it a
+    /// handshake is answered with HTTP 503.
+    pub max_connections: usize,
+    /// The most open WebSocket connections of one user (of one address, for anonymous
+    /// clients); past it a handshake is answered with HTTP 503.
+    pub max_connections_per_user: usize,
+    /// Requests per second one connection may send, sustained (a token bucket); past it a
+    /// request is answered with `rate_limited` (HTTP 429 with `Retry-After`). 0 turns the
+    /// per-connection limit off.
+    pub requests_per_second: u32,
+    /// How many requests one connection may send at once before `requests_per_second` applies.
+    pub request_burst: u32,
+    /// Requests per second all of one user's connections may send together (of one address,
+    /// for anonymous clients). 0 turns the per-user limit off.
+    pub user_requests_per_second: u32,
+    /// How often the server pings an open WebSocket.
+    pub ping_interval: Duration,
+    /// How long a WebSocket may stay silent (no frame, no pong) before the server closes it
+    /// with 4000 (idle).
+    pub idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -28,7 +75,20 @@ impl Default for Limits {
             max_list_size: 1000,
             max_subscriptions: 1000,
             max_in_list: 1000,
+            max_filter_bytes: 4096,
             outbound_queue: 1024,
+            outbound_queue_bytes: 16 * 1024 * 1024,
+            max_subscription_bytes: 32 * 1024 * 1024,
+            max_live_queries: 200,
+            max_live_queries_per_user: 1000,
+            refresh_concurrency: 4,
+            max_connections: 10_000,
+            max_connections_per_user: 64,
+            requests_per_second: 200,
+            request_burst: 400,
+            user_requests_per_second: 1000,
+            ping_interval: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }

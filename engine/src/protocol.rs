@@ -9,7 +9,9 @@ mod frame;
 
 pub use error::{ApiError, ErrorCode};
 pub use event::{EventName, EventNameError};
-pub use frame::{decode_inbound, encode_error, encode_reply, hello_frame, Frame, Inbound};
+pub use frame::{
+    decode_inbound, encode_error, encode_reply, hello_frame, limits_json, Frame, Inbound,
+};
 
 /// The protocol version this crate speaks, sent in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;

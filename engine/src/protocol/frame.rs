@@ -140,20 +140,43 @@ pub fn encode_error(event: &str, error: &ApiError) -> Frame {
         .into()
 }
 
-/// The `hello` frame the server sends first on every connection.
+/// The `hello` frame the server sends first on every connection: the protocol version, the
+/// connection's user and every limit the server enforces (durations in milliseconds).
 pub fn hello_frame(user: Option<&User>, limits: &Limits) -> Frame {
     let data = serde_json::json!({
         "protocol": PROTOCOL_VERSION,
         "server": SERVER_NAME,
         "user": user,
-        "limits": {
-            "max_message_bytes": limits.max_message_bytes,
-            "page_size": limits.page_size,
-            "max_page_size": limits.max_page_size,
-            "max_subscriptions": limits.max_subscriptions,
-        },
+        "limits": limits_json(limits),
     });
     encode_reply("hello", &data)
+}
+
+/// Every limit, under the names `hello` advertises them by.
+pub fn limits_json(limits: &Limits) -> Value {
+    let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    serde_json::json!({
+        "max_message_bytes": limits.max_message_bytes,
+        "page_size": limits.page_size,
+        "max_page_size": limits.max_page_size,
+        "max_list_size": limits.max_list_size,
+        "max_subscriptions": limits.max_subscriptions,
+        "max_in_list": limits.max_in_list,
+        "max_filter_bytes": limits.max_filter_bytes,
+        "outbound_queue": limits.outbound_queue,
+        "outbound_queue_bytes": limits.outbound_queue_bytes,
+        "max_subscription_bytes": limits.max_subscription_bytes,
+        "max_live_queries": limits.max_live_queries,
+        "max_live_queries_per_user": limits.max_live_queries_per_user,
+        "refresh_concurrency": limits.refresh_concurrency,
+        "max_connections": limits.max_connections,
+        "max_connections_per_user": limits.max_connections_per_user,
+        "requests_per_second": limits.requests_per_second,
+        "request_burst": limits.request_burst,
+        "user_requests_per_second": limits.user_requests_per_second,
+        "ping_interval_ms": millis(limits.ping_interval),
+        "idle_timeout_ms": millis(limits.idle_timeout),
+    })
 }
 
 #[cfg(test)]
@@ -164,6 +187,42 @@ mod tests {
     fn code_of(text: &str) -> (String, ErrorCode) {
         let e = decode_inbound(text).unwrap_err();
         (e.event, e.error.code)
+    }
+
+    #[test]
+    fn hello_advertises_every_limit_by_its_documented_name() {
+        let hello: Value = serde_json::from_str(hello_frame(None, &Limits::default()).as_str())
+            .expect("hello is JSON");
+        let limits = hello["data"]["limits"].as_object().expect("limits object");
+        let mut names: Vec<&str> = limits.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "idle_timeout_ms",
+                "max_connections",
+                "max_connections_per_user",
+                "max_filter_bytes",
+                "max_in_list",
+                "max_list_size",
+                "max_live_queries",
+                "max_live_queries_per_user",
+                "max_message_bytes",
+                "max_page_size",
+                "max_subscription_bytes",
+                "max_subscriptions",
+                "outbound_queue",
+                "outbound_queue_bytes",
+                "page_size",
+                "ping_interval_ms",
+                "refresh_concurrency",
+                "request_burst",
+                "requests_per_second",
+                "user_requests_per_second",
+            ]
+        );
+        assert_eq!(limits["idle_timeout_ms"], 60_000);
+        assert!(limits.values().all(Value::is_u64));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chanbind_engine::config::Limits;
+use chanbind_engine::protocol::limits_json;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
@@ -385,12 +386,7 @@ fn hello_pattern(limits: &Limits, user: Value) -> Value {
             "protocol": 1,
             "server": "$string",
             "user": user,
-            "limits": {
-                "max_message_bytes": limits.max_message_bytes,
-                "page_size": limits.page_size,
-                "max_page_size": limits.max_page_size,
-                "max_subscriptions": limits.max_subscriptions,
-            },
+            "limits": limits_json(limits),
         },
     })
 }

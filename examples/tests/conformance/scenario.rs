@@ -2,6 +2,7 @@
 //! fails loudly instead of silently testing less.
 
 use std::path::Path;
+use std::time::Duration;
 
 use chanbind_engine::config::Limits;
 use serde_json::{Map, Value};
@@ -167,15 +168,28 @@ const ACTIONS: [&str; 11] = [
     "http",
 ];
 
-/// The `"limits"` a scenario may set, each a positive integer.
-const LIMITS: [&str; 7] = [
+/// The `"limits"` a scenario may set, each a positive integer (durations in milliseconds).
+const LIMITS: [&str; 20] = [
     "max_message_bytes",
     "page_size",
     "max_page_size",
     "max_list_size",
     "max_subscriptions",
     "max_in_list",
+    "max_filter_bytes",
     "outbound_queue",
+    "outbound_queue_bytes",
+    "max_subscription_bytes",
+    "max_live_queries",
+    "max_live_queries_per_user",
+    "refresh_concurrency",
+    "max_connections",
+    "max_connections_per_user",
+    "requests_per_second",
+    "request_burst",
+    "user_requests_per_second",
+    "ping_interval_ms",
+    "idle_timeout_ms",
 ];
 
 impl Scenario {
@@ -269,6 +283,7 @@ fn parse_limits(value: Option<&Value>) -> Result<Limits, String> {
             .filter(|n| *n > 0)
             .ok_or_else(|| format!("limit {name:?} must be a positive integer"))?;
         let size = usize::try_from(n).map_err(|_| format!("limit {name:?} is too large"))?;
+        let rate = u32::try_from(n).map_err(|_| format!("limit {name:?} is too large"))?;
         match name.as_str() {
             "max_message_bytes" => limits.max_message_bytes = size,
             "page_size" => limits.page_size = n,
@@ -276,7 +291,20 @@ fn parse_limits(value: Option<&Value>) -> Result<Limits, String> {
             "max_list_size" => limits.max_list_size = n,
             "max_subscriptions" => limits.max_subscriptions = size,
             "max_in_list" => limits.max_in_list = size,
+            "max_filter_bytes" => limits.max_filter_bytes = size,
             "outbound_queue" => limits.outbound_queue = size,
+            "outbound_queue_bytes" => limits.outbound_queue_bytes = size,
+            "max_subscription_bytes" => limits.max_subscription_bytes = size,
+            "max_live_queries" => limits.max_live_queries = size,
+            "max_live_queries_per_user" => limits.max_live_queries_per_user = size,
+            "refresh_concurrency" => limits.refresh_concurrency = size,
+            "max_connections" => limits.max_connections = size,
+            "max_connections_per_user" => limits.max_connections_per_user = size,
+            "requests_per_second" => limits.requests_per_second = rate,
+            "request_burst" => limits.request_burst = rate,
+            "user_requests_per_second" => limits.user_requests_per_second = rate,
+            "ping_interval_ms" => limits.ping_interval = Duration::from_millis(n),
+            "idle_timeout_ms" => limits.idle_timeout = Duration::from_millis(n),
             _ => unreachable!("only_keys checked the name"),
         }
     }
