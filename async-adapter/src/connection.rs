@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chanbind_engine::auth::User;
-use chanbind_engine::outbound::Outbound as _;
+use chanbind_engine::outbound::{Outbound as _, OutboundQueue};
 use chanbind_engine::session::Step;
 use chanbind_engine::Engine;
 use futures_util::{SinkExt, StreamExt};
@@ -37,7 +37,7 @@ pub(crate) async fn run<S>(
 {
     let limits = engine.limits().clone();
     let (mut sink, mut stream) = ws.split();
-    let out = ChannelOutbound::new(limits.outbound_queue);
+    let out = ChannelOutbound::new(OutboundQueue::for_limits(&limits));
     let (close_tx, mut close_rx) = mpsc::channel::<(u16, &'static str)>(1);
     let mut session = engine.open_session(user, out.clone());
     tracing::debug!(%peer, conn = session.id(), "connected");

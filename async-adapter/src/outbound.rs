@@ -20,9 +20,9 @@ pub(crate) struct ChannelOutbound {
 }
 
 impl ChannelOutbound {
-    pub(crate) fn new(capacity: usize) -> Arc<Self> {
+    pub(crate) fn new(queue: OutboundQueue) -> Arc<Self> {
         Arc::new(ChannelOutbound {
-            queue: OutboundQueue::new(capacity),
+            queue,
             ready: Notify::new(),
             slowed: Notify::new(),
         })

@@ -24,8 +24,8 @@ pub struct Limits {
     pub max_subscriptions: usize,
     /// The most items an `__in` filter may list.
     pub max_in_list: usize,
-    /// The longest `query` text or string filter value, in bytes; longer ones are refused with
-    /// `invalid_filter`.
+    /// The most bytes of text a request's `filters` (keys and string values, lists included)
+    /// and `query` may carry together; more is refused with `invalid_filter`.
     pub max_filter_bytes: usize,
     /// How many frames a connection's outbound queue holds before it counts as a slow consumer.
     pub outbound_queue: usize,
@@ -75,7 +75,7 @@ impl Default for Limits {
             max_list_size: 1000,
             max_subscriptions: 1000,
             max_in_list: 1000,
-            max_filter_bytes: 4096,
+            max_filter_bytes: 64 * 1024,
             outbound_queue: 1024,
             outbound_queue_bytes: 16 * 1024 * 1024,
             max_subscription_bytes: 32 * 1024 * 1024,

@@ -10,10 +10,12 @@ mod eval;
 mod lookup;
 mod order;
 mod parse;
+mod size;
 
 pub use lookup::Lookup;
 pub use order::{OrderKey, Ordering};
 pub use parse::{parse_filter, parse_filter_visible};
+pub use size::check_filter_size;
 
 use serde_json::Value;
 

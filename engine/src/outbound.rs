@@ -1,6 +1,7 @@
 //! The one small non-blocking trait through which actors and jobs reach a connection, and the
 //! bounded queue both adapters implement it on.
 
+mod held;
 mod queue;
 
 use std::collections::HashSet;
@@ -9,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use crate::auth::User;
 use crate::protocol::Frame;
 
+pub use held::HeldBytes;
 pub use queue::{Offer, OutboundQueue};
 
 /// A connection's outbound queue, implemented by each adapter on an [`OutboundQueue`] and its
@@ -55,6 +57,8 @@ pub struct ConnHandle {
     pub user: Option<Arc<User>>,
     /// Its live subscriptions.
     pub subs: Arc<Mutex<HashSet<SubKey>>>,
+    /// What its live results hold, against `max_subscription_bytes`.
+    pub held: Arc<HeldBytes>,
 }
 
 impl ConnHandle {

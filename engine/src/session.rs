@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use crate::actors::{GroupMsg, StreamMsg};
 use crate::auth::User;
 use crate::engine::Engine;
-use crate::outbound::{ConnHandle, ConnId, Outbound};
+use crate::outbound::{ConnHandle, ConnId, HeldBytes, Outbound};
 use crate::protocol::{decode_inbound, encode_error, hello_frame, ApiError, ErrorCode, Frame};
 
 /// What the adapter does next with a frame.
@@ -55,6 +55,7 @@ impl Session {
             out,
             user,
             subs: Arc::new(Mutex::new(HashSet::new())),
+            held: Arc::new(HeldBytes::new(engine.limits().max_subscription_bytes)),
         };
         if !transient {
             let _ = engine.inner().everyone.send_message(GroupMsg::Join(

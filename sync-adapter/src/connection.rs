@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use chanbind_engine::outbound::OutboundQueue;
 use crossbeam_channel::Receiver;
 use mio::net::TcpStream;
 use mio::{Poll, Token, Waker};
@@ -100,7 +101,7 @@ fn run(stream: TcpStream, peer: SocketAddr, poll: Poll, waker: Arc<Waker>, share
     // Frames the client sent right behind its handshake are already in the buffer.
     let (stream, poll, read) = io.into_parts();
     let ws = WebSocket::from_partially_read(stream, read, Role::Server, Some(shared.ws_config));
-    let out = ChannelOutbound::new(shared.engine.limits().outbound_queue, waker);
+    let out = ChannelOutbound::new(OutboundQueue::for_limits(shared.engine.limits()), waker);
     let session = shared.engine.open_session(user, out.clone());
     tracing::debug!(%peer, conn = session.id(), "connected");
     socket::Connection::new(ws, poll, session, out, shared).serve();

@@ -20,10 +20,10 @@ pub(crate) struct ChannelOutbound {
 }
 
 impl ChannelOutbound {
-    /// A queue of `capacity` frames whose sends wake `waker`.
-    pub(crate) fn new(capacity: usize, waker: Arc<Waker>) -> Arc<Self> {
+    /// `queue`, whose sends wake `waker`.
+    pub(crate) fn new(queue: OutboundQueue, waker: Arc<Waker>) -> Arc<Self> {
         Arc::new(ChannelOutbound {
-            queue: OutboundQueue::new(capacity),
+            queue,
             waker,
             awake: AtomicBool::new(true),
         })
@@ -106,7 +106,7 @@ mod tests {
     fn a_full_queue_marks_the_connection_slow_and_wakes_it() {
         let mut poll = Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
-        let out = ChannelOutbound::new(2, waker);
+        let out = ChannelOutbound::new(OutboundQueue::new(2, usize::MAX), waker);
         out.going_to_sleep();
         assert!(out.send(frame("1")));
         assert!(out.send(frame("2")));
@@ -126,7 +126,7 @@ mod tests {
     fn an_awake_thread_is_not_woken_again() {
         let mut poll = Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
-        let out = ChannelOutbound::new(8, waker);
+        let out = ChannelOutbound::new(OutboundQueue::new(8, usize::MAX), waker);
         assert!(out.send(frame("reply")));
         let mut events = Events::with_capacity(4);
         poll.poll(&mut events, Some(Duration::from_millis(50)))

@@ -363,6 +363,17 @@ impl<'a> FrameCache<'a> {
         view: &View,
         supersedes: Option<&Arc<SubKey>>,
     ) -> bool {
+        self.deliver_measured(conn, event, view, supersedes).0
+    }
+
+    /// [`deliver`](Self::deliver), also returning the frame's size in bytes.
+    pub(crate) fn deliver_measured(
+        &mut self,
+        conn: &ConnHandle,
+        event: &str,
+        view: &View,
+        supersedes: Option<&Arc<SubKey>>,
+    ) -> (bool, usize) {
         let key = (event.to_owned(), view.signature().to_owned());
         let frame = match self.frames.get(&key) {
             Some(frame) => frame.clone(),
@@ -373,11 +384,12 @@ impl<'a> FrameCache<'a> {
                 frame
             }
         };
+        let len = frame.len();
         let ok = match supersedes {
             Some(key) => conn.out.push(frame, key),
             None => conn.out.send(frame),
         };
         self.stats.delivered(ok);
-        ok
+        (ok, len)
     }
 }

@@ -5,6 +5,9 @@
 //! when nothing can be merged is the connection too slow: the push is refused, and the adapter
 //! closes the connection with 4008.
 //!
+//! The queue is bounded twice: by frames and by bytes, so a client that stops reading pins at
+//! most `outbound_queue_bytes` of memory however large the frames it is sent.
+//!
 //! Merging only when full keeps every intermediate state for a client that keeps up. Replacing
 //! at the back, not in place, keeps a newer push behind anything queued before it, such as the
 //! reply that started the subscription.
@@ -13,6 +16,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::SubKey;
+use crate::config::Limits;
 use crate::protocol::Frame;
 
 /// What became of a frame offered to an [`OutboundQueue`].
@@ -43,18 +47,33 @@ impl Offer {
 #[derive(Debug)]
 pub struct OutboundQueue {
     capacity: usize,
+    max_bytes: usize,
     state: Mutex<State>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     frames: VecDeque<(Frame, Option<Arc<SubKey>>)>,
+    /// The bytes of the frames that wait.
+    bytes: usize,
     closed: bool,
     /// A frame was refused: the connection cannot keep up.
     slow: bool,
 }
 
 impl State {
+    /// Whether one more frame of `len` bytes fits. A frame larger than the byte bound still
+    /// goes into an empty queue: a single reply must never make a client slow by itself.
+    fn fits(&self, len: usize, capacity: usize, max_bytes: usize) -> bool {
+        self.frames.is_empty()
+            || (self.frames.len() < capacity && self.bytes.saturating_add(len) <= max_bytes)
+    }
+
+    fn push(&mut self, frame: Frame, key: Option<Arc<SubKey>>) {
+        self.bytes += frame.len();
+        self.frames.push_back((frame, key));
+    }
+
     fn refuse(&mut self) -> Offer {
         if std::mem::replace(&mut self.slow, true) {
             Offer::Full
@@ -65,12 +84,18 @@ impl State {
 }
 
 impl OutboundQueue {
-    /// A queue of at most `capacity` frames (at least one).
-    pub fn new(capacity: usize) -> OutboundQueue {
+    /// A queue of at most `capacity` frames (at least one) and `max_bytes` bytes of them.
+    pub fn new(capacity: usize, max_bytes: usize) -> OutboundQueue {
         OutboundQueue {
             capacity: capacity.max(1),
+            max_bytes,
             state: Mutex::default(),
         }
+    }
+
+    /// A queue bounded by the limits' `outbound_queue` (frames) and `outbound_queue_bytes`.
+    pub fn for_limits(limits: &Limits) -> OutboundQueue {
+        OutboundQueue::new(limits.outbound_queue, limits.outbound_queue_bytes)
     }
 
     /// Offers a frame; `supersedes` names the subscription whose earlier pushes it makes
@@ -80,28 +105,43 @@ impl OutboundQueue {
         if state.closed {
             return Offer::Closed;
         }
-        if state.frames.len() < self.capacity {
-            state.frames.push_back((frame, supersedes.cloned()));
+        if state.fits(frame.len(), self.capacity, self.max_bytes) {
+            state.push(frame, supersedes.cloned());
             return Offer::Queued;
         }
         let Some(key) = supersedes else {
             return state.refuse();
         };
-        let before = state.frames.len();
-        state
+        let superseded = |queued: &Option<Arc<SubKey>>| queued.as_deref() == Some(&**key);
+        let (merged, freed) = state
             .frames
-            .retain(|(_, queued)| queued.as_deref() != Some(&**key));
-        let merged = before - state.frames.len();
-        if merged == 0 {
+            .iter()
+            .filter(|(_, queued)| superseded(queued))
+            .fold((0, 0), |(n, bytes), (f, _)| (n + 1, bytes + f.len()));
+        // Merging must make room: the frames replaced are one or more, and what is left after
+        // them must take the new frame.
+        let fits_after = state.frames.len() - merged < self.capacity
+            && (state.bytes - freed).saturating_add(frame.len()) <= self.max_bytes;
+        if merged == 0 || !(fits_after || state.frames.len() == merged) {
             return state.refuse();
         }
-        state.frames.push_back((frame, Some(Arc::clone(key))));
+        state.frames.retain(|(_, queued)| !superseded(queued));
+        state.bytes -= freed;
+        state.push(frame, Some(Arc::clone(key)));
         Offer::Merged(merged)
     }
 
     /// The frame at the front, if any.
     pub fn pop(&self) -> Option<Frame> {
-        self.lock().frames.pop_front().map(|(frame, _)| frame)
+        let mut state = self.lock();
+        let (frame, _) = state.frames.pop_front()?;
+        state.bytes -= frame.len();
+        Some(frame)
+    }
+
+    /// How many bytes of frames wait.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     /// Whether a frame was ever refused: the connection cannot keep up.
@@ -124,6 +164,7 @@ impl OutboundQueue {
         let mut state = self.lock();
         state.closed = true;
         state.frames.clear();
+        state.bytes = 0;
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -156,7 +197,7 @@ mod tests {
 
     #[test]
     fn frames_leave_in_order_and_a_full_queue_refuses_what_it_cannot_merge() {
-        let q = OutboundQueue::new(2);
+        let q = OutboundQueue::new(2, usize::MAX);
         assert_eq!(q.offer(frame("a"), None), Offer::Queued);
         assert_eq!(q.offer(frame("b"), Some(&key("e", Some(1)))), Offer::Queued);
         assert!(!q.is_slow());
@@ -168,7 +209,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_merges_superseded_pushes_behind_what_came_before() {
-        let q = OutboundQueue::new(4);
+        let q = OutboundQueue::new(4, usize::MAX);
         let row = key("s.retrieve#r", Some(1));
         // Not full: every state is kept.
         q.offer(frame("row v1"), Some(&row));
@@ -188,8 +229,37 @@ mod tests {
     }
 
     #[test]
+    fn the_queue_is_bounded_by_bytes_as_well_as_frames() {
+        let q = OutboundQueue::new(100, 10);
+        let row = key("s.retrieve#r", Some(1));
+        assert_eq!(q.offer(frame("12345"), None), Offer::Queued);
+        assert_eq!(q.offer(frame("1234"), Some(&row)), Offer::Queued);
+        assert_eq!(q.bytes(), 9);
+        // Two frames, nine bytes: one more byte fits, two do not.
+        assert_eq!(q.offer(frame("ab"), None), Offer::Overflowed);
+        assert!(q.is_slow());
+        // A push that supersedes the waiting one fits once that one is gone.
+        assert_eq!(q.offer(frame("12345"), Some(&row)), Offer::Merged(1));
+        assert_eq!(q.bytes(), 10);
+        // ... but not when even without it the new one is too big.
+        assert_eq!(q.offer(frame("123456"), Some(&row)), Offer::Full);
+        assert_eq!(drain(&q), ["12345", "12345"]);
+        assert_eq!(q.bytes(), 0);
+        // An empty queue takes a frame of any size.
+        assert_eq!(
+            q.offer(frame("a frame larger than ten bytes"), None),
+            Offer::Queued
+        );
+        assert_eq!(
+            q.offer(frame("x"), None),
+            Offer::Full,
+            "already known to be slow"
+        );
+    }
+
+    #[test]
     fn a_closed_queue_drops_and_refuses() {
-        let q = OutboundQueue::new(2);
+        let q = OutboundQueue::new(2, usize::MAX);
         q.offer(frame("a"), None);
         q.close();
         assert!(q.is_empty());

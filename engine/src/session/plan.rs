@@ -10,7 +10,7 @@ use super::job::{Job, Work, Write};
 use super::request;
 use super::{Session, Step};
 use crate::binding::ModelBinding;
-use crate::filter::{parse_filter_visible, Filter, Ordering};
+use crate::filter::{check_filter_size, parse_filter_visible, Filter, Ordering};
 use crate::outbound::SubKey;
 use crate::permission::{refusal, Access, View};
 use crate::protocol::{ApiError, ErrorCode, EventName, Inbound};
@@ -127,9 +127,11 @@ impl Session {
                     Some(pk) => Filter::pk(pk),
                     None => {
                         let visible = |f: &str| view.can_see(f);
+                        let filters = request::filters(data)?;
+                        check_filter_size(&filters, None, limits.max_filter_bytes)?;
                         parse_filter_visible(
                             &binding,
-                            &request::filters(data)?,
+                            &filters,
                             None,
                             limits.max_in_list,
                             &visible,
@@ -229,14 +231,11 @@ impl Session {
     ) -> Result<Work, ApiError> {
         let view = self.view(&binding, event.action())?;
         let visible = |f: &str| view.can_see(f);
-        let max_in = self.engine.limits().max_in_list;
-        let filter = parse_filter_visible(
-            &binding,
-            &request::filters(data)?,
-            request::query(data)?,
-            max_in,
-            &visible,
-        )?;
+        let limits = self.engine.limits();
+        let max_in = limits.max_in_list;
+        let (filters, query) = (request::filters(data)?, request::query(data)?);
+        check_filter_size(&filters, query, limits.max_filter_bytes)?;
+        let filter = parse_filter_visible(&binding, &filters, query, max_in, &visible)?;
         let order = Ordering::parse_visible(&binding, data.get("order"), &visible)?;
         let key = if request::flag(data, "subscribe", true)? {
             Some(self.reserve(event, None)?)

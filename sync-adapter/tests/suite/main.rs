@@ -11,6 +11,7 @@
 
 mod common;
 mod http;
+mod limits;
 mod postgres;
 mod protocol;
 mod robustness;

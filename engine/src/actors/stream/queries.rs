@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::{FrameCache, Slot, StreamMsg};
 use crate::change::{Change, ChangeKind};
 use crate::outbound::{ConnHandle, ConnId, SubKey};
-use crate::protocol::{encode_reply, EventName, Frame};
+use crate::protocol::{encode_error, encode_reply, ApiError, ErrorCode, EventName, Frame};
 use crate::query::QuerySpec;
 use crate::stats::Stats;
 use crate::store::{Store, StoreError, StoreOutput};
@@ -35,6 +35,8 @@ struct QuerySub {
     missed: bool,
     /// The result this subscriber last received, so an unchanged result is not pushed again.
     last: Option<Arc<Value>>,
+    /// The size of that result's frame, charged to the connection's `max_subscription_bytes`.
+    held: usize,
 }
 
 struct LiveQuery {
@@ -90,6 +92,7 @@ impl LiveQueries {
             pending: true,
             missed: false,
             last: None,
+            held: 0,
         });
     }
 
@@ -107,16 +110,32 @@ impl LiveQueries {
         frame: Frame,
         data: Arc<Value>,
     ) {
-        // The reply goes out whatever happened to the subscription meanwhile.
-        conn.out.send(frame);
         let found = self.queries.iter_mut().find_map(|(id, q)| {
             q.subs
                 .iter_mut()
                 .find(|s| s.conn.id == conn.id && *s.key == *key && s.pending)
                 .map(|s| (*id, s))
         });
-        let Some((id, sub)) = found else { return };
+        let Some((id, sub)) = found else {
+            // The subscription ended meanwhile; the reply still goes out.
+            conn.out.send(frame);
+            return;
+        };
+        let len = frame.len();
+        if !conn.held.try_take(len) {
+            // What this connection's live results would hold passes `max_subscription_bytes`:
+            // the subscription is refused instead of answered, and its slot is free again.
+            let error = ApiError::new(
+                ErrorCode::LimitExceeded,
+                "this connection's live results would pass max_subscription_bytes",
+            );
+            conn.out.send(encode_error(&key.event, &error));
+            self.remove(conn.id, &|k, _| k == key, Slot::Free);
+            return;
+        }
+        conn.out.send(frame);
         sub.pending = false;
+        sub.held = len;
         sub.last = Some(data);
         if std::mem::take(&mut sub.missed) {
             self.schedule(myself, id);
@@ -135,6 +154,7 @@ impl LiveQueries {
             q.subs.retain(|s| {
                 let drop = s.conn.id == conn && pick(&s.key, &s.event);
                 if drop {
+                    s.conn.held.release(s.held);
                     if slot == Slot::Free {
                         s.conn.forget(&s.key);
                     }
@@ -257,12 +277,18 @@ impl LiveQueries {
                         continue;
                     }
                     sub.last = Some(Arc::clone(&data));
-                    if !frames.deliver(
+                    let (ok, len) = frames.deliver_measured(
                         &sub.conn,
                         &sub.event.to_string(),
                         &q.spec.view,
                         Some(&sub.key),
-                    ) {
+                    );
+                    // A granted subscription keeps its pushes even when its result grows
+                    // (at most to the page or list size); the bound applies to new ones.
+                    sub.conn
+                        .held
+                        .replace(std::mem::replace(&mut sub.held, len), len);
+                    if !ok {
                         gone.push(sub.conn.id);
                     }
                 }
