@@ -4,10 +4,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use chanbind_engine::auth::User;
 use chanbind_engine::outbound::{Outbound as _, OutboundQueue};
 use chanbind_engine::session::Step;
-use chanbind_engine::Engine;
+use chanbind_engine::{Admitted, Engine};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
@@ -25,12 +24,12 @@ const TOO_BIG: u16 = 1009;
 const SLOW_CONSUMER: u16 = 4008;
 
 /// Runs an accepted WebSocket until either side closes it or the server stops. The user was
-/// authenticated on the upgrade request.
+/// admitted (origin, credentials, connection limits) on the upgrade request.
 pub(crate) async fn run<S>(
     ws: WebSocketStream<S>,
     peer: SocketAddr,
     engine: Engine,
-    user: Option<User>,
+    admitted: Admitted,
     mut stopped: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -39,7 +38,7 @@ pub(crate) async fn run<S>(
     let (mut sink, mut stream) = ws.split();
     let out = ChannelOutbound::new(OutboundQueue::for_limits(&limits));
     let (close_tx, mut close_rx) = mpsc::channel::<(u16, &'static str)>(1);
-    let mut session = engine.open_session(user, out.clone());
+    let mut session = engine.open_admitted_session(admitted, out.clone());
     tracing::debug!(%peer, conn = session.id(), "connected");
     out.send(session.hello());
 

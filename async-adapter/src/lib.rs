@@ -26,6 +26,7 @@
 mod connection;
 mod outbound;
 pub mod postgres;
+mod refuse;
 mod server;
 mod service;
 mod upgrade;

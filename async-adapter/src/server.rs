@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::refuse;
 use crate::service::{self, Shared};
 
 /// How a server answers: the WebSocket path, the HTTP API, the limits on slow or oversized
@@ -118,12 +120,23 @@ async fn accept_loop(
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
+    let refusing = Arc::new(AtomicUsize::new(0));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let _ = socket.set_nodelay(true);
-                    connections.spawn(service::serve_connection(socket, peer, Arc::clone(&shared), stopped.clone()));
+                    match shared.engine.admit_connection() {
+                        Ok(permit) => {
+                            let serve = service::serve_connection(socket, peer, Arc::clone(&shared), stopped.clone());
+                            // The place under `max_connections` is held until the connection ends.
+                            connections.spawn(async move {
+                                serve.await;
+                                drop(permit);
+                            });
+                        }
+                        Err(refusal) => refuse::spawn(socket, peer, refusal, &refusing),
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

@@ -97,7 +97,7 @@ async fn respond(
     }
     let path = request.uri().path();
     if shared.api.serves(path) {
-        return call_api(request, shared).await;
+        return call_api(request, peer, shared).await;
     }
     if let Some(response) = shared.api.static_file(request.method(), path) {
         return full(response);
@@ -120,9 +120,9 @@ async fn respond(
 
 /// A request under the API prefix: the head through the engine, then the body, bounded in
 /// size and in time, then the rest.
-async fn call_api(request: Request<Incoming>, shared: &Shared) -> Response<Body> {
+async fn call_api(request: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Response<Body> {
     let (parts, body) = request.into_parts();
-    let pending = match shared.api.begin(&parts).await {
+    let pending = match shared.api.begin(&parts, Some(peer.ip())).await {
         Begin::Respond(response) => return full(response),
         Begin::Proceed(pending) => pending,
     };

@@ -26,7 +26,8 @@ pub(crate) fn is_websocket<B>(request: &Request<B>) -> bool {
 }
 
 /// Answers an upgrade request: 404 off the endpoint's path, 426 for another protocol version,
-/// 401 or 503 when the authenticators refuse; otherwise 101, with the session left in `slot`
+/// 403 for a page from an origin not allowed, 401 or 503 when the authenticators refuse, 503
+/// past the per-user connection limit; otherwise 101, with the session left in `slot`
 /// for the connection's task to run once hyper hands over the socket.
 pub(crate) async fn accept(
     mut request: Request<Incoming>,
@@ -78,9 +79,10 @@ pub(crate) async fn accept(
     let head = RequestHead {
         uri: request.uri().clone(),
         headers: request.headers().clone(),
+        peer: Some(peer.ip()),
     };
-    let user = match shared.engine.authenticate(&head).await {
-        Ok(user) => user,
+    let admitted = match shared.engine.admit_handshake(&head).await {
+        Ok(admitted) => admitted,
         Err(refusal) => return full(api::refusal(refusal)),
     };
 
@@ -102,7 +104,7 @@ pub(crate) async fn accept(
                     Some(ws_config),
                 )
                 .await;
-                connection::run(ws, peer, engine, user, stopped).await;
+                connection::run(ws, peer, engine, admitted, stopped).await;
             }
             Err(e) => tracing::debug!(%peer, error = %e, "upgrade failed"),
         }

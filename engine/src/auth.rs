@@ -73,6 +73,9 @@ pub struct RequestHead {
     pub uri: http::Uri,
     /// Its headers.
     pub headers: http::HeaderMap,
+    /// The address of the client, when the adapter knows it (per-address limits of anonymous
+    /// clients use it).
+    pub peer: Option<std::net::IpAddr>,
 }
 
 impl RequestHead {
@@ -146,6 +149,13 @@ pub enum Refusal {
     /// An authenticator failed: HTTP 503.
     #[error("authentication is unavailable")]
     Unavailable,
+    /// A page from an origin that is not allowed tried to connect, or to write with the
+    /// browser's cookies: HTTP 403.
+    #[error("this origin is not allowed")]
+    ForbiddenOrigin,
+    /// The server, or this user or address, holds as many connections as it may: HTTP 503.
+    #[error("too many connections; try again later")]
+    TooManyConnections,
 }
 
 impl Refusal {
@@ -153,7 +163,8 @@ impl Refusal {
     pub fn http_status(self) -> u16 {
         match self {
             Refusal::Unauthenticated => 401,
-            Refusal::Unavailable => 503,
+            Refusal::ForbiddenOrigin => 403,
+            Refusal::Unavailable | Refusal::TooManyConnections => 503,
         }
     }
 }
@@ -173,6 +184,7 @@ mod tests {
         RequestHead {
             uri: uri.parse().unwrap(),
             headers: map,
+            peer: None,
         }
     }
 

@@ -5,19 +5,26 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+mod admit;
+
+pub use admit::Admitted;
+
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
 
 use crate::actors::stream::{Interest, StreamArgs};
 use crate::actors::{GroupActor, GroupMsg, StreamActor, StreamMsg};
+use crate::admission::Admission;
 use crate::auth::{AuthError, Authenticator, Refusal, RequestHead, User};
 use crate::binding::{Registry, RegistryError};
 use crate::change::{Change, ChangeKind};
 use crate::config::Limits;
 use crate::layer::{ChangedRow, InProcess, Layer, LayerMessage};
 use crate::locks::RowLocks;
+use crate::origin::AllowedOrigins;
 use crate::outbound::Outbound;
 use crate::protocol::{encode_reply, EventName};
+use crate::rate::RateLimits;
 use crate::session::Session;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::store::Store;
@@ -55,6 +62,9 @@ pub(crate) struct Inner {
     authenticators: Vec<Arc<dyn Authenticator>>,
     allow_anonymous: bool,
     next_conn: AtomicU64,
+    pub(crate) origins: AllowedOrigins,
+    pub(crate) admission: Arc<Admission>,
+    pub(crate) rates: RateLimits,
 }
 
 /// Builds an [`Engine`]: the bindings and the store, then optional limits and authentication.
@@ -65,9 +75,18 @@ pub struct EngineBuilder {
     layer: Arc<dyn Layer>,
     authenticators: Vec<Arc<dyn Authenticator>>,
     allow_anonymous: bool,
+    origins: AllowedOrigins,
 }
 
 impl EngineBuilder {
+    /// The web pages that may connect from a browser, besides the server's own (default:
+    /// [`AllowedOrigins::same_origin`]). A WebSocket handshake from another page, or a write
+    /// authenticated by the browser's cookie from another page, is refused with 403.
+    pub fn allowed_origins(mut self, origins: AllowedOrigins) -> Self {
+        self.origins = origins;
+        self
+    }
+
     /// The limits (default: [`Limits::default`]).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -130,6 +149,7 @@ impl Engine {
             layer: Arc::new(InProcess),
             authenticators: Vec::new(),
             allow_anonymous: false,
+            origins: AllowedOrigins::default(),
         }
     }
 
@@ -143,6 +163,7 @@ impl Engine {
             layer,
             authenticators,
             allow_anonymous,
+            origins,
         } = builder;
         registry.validate()?;
         let spawn_err = |e: ractor::SpawnErr| EngineError::Spawn(e.to_string());
@@ -173,6 +194,8 @@ impl Engine {
         let (everyone, _) = Actor::spawn(None, GroupActor, ())
             .await
             .map_err(spawn_err)?;
+        let admission = Admission::new(limits.max_connections, limits.max_connections_per_user);
+        let rates = RateLimits::new(&limits);
         Ok(Engine {
             inner: Arc::new(Inner {
                 registry,
@@ -188,6 +211,9 @@ impl Engine {
                 authenticators,
                 allow_anonymous,
                 next_conn: AtomicU64::new(1),
+                origins,
+                admission,
+                rates,
             }),
         })
     }

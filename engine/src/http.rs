@@ -14,7 +14,7 @@
 //! let api = HttpApi::new(engine, HttpConfig::default()); // once per server
 //! let (parts, body) = request.into_parts();
 //! assert!(api.serves(parts.uri.path()));
-//! let pending = match api.begin(&parts).await {
+//! let pending = match api.begin(&parts, None).await { // the client address, if known
 //!     Begin::Respond(response) => return response, // 401, 404, 405, 415, preflight, ...
 //!     Begin::Proceed(pending) => pending,
 //! };
@@ -183,13 +183,14 @@ impl HttpApi {
 
     /// Handles the request head: answers preflights, authentication failures, unknown routes,
     /// wrong methods, wrong content types and declared oversized bodies at once; otherwise
-    /// the request proceeds to its body.
-    pub async fn begin(&self, parts: &Parts) -> Begin {
+    /// the request proceeds to its body. `peer` is the client's address, which per-address
+    /// rate limits of anonymous callers count by.
+    pub async fn begin(&self, parts: &Parts, peer: Option<std::net::IpAddr>) -> Begin {
         if Cors::is_preflight(&parts.method, &parts.headers) {
             return Begin::Respond(self.preflight(parts));
         }
         let cors = self.inner.cors.response_headers(&parts.headers);
-        match self.check(parts).await {
+        match self.check(parts, peer).await {
             Ok(mut pending) => {
                 pending.cors = cors;
                 Begin::Proceed(pending)
@@ -198,7 +199,11 @@ impl HttpApi {
         }
     }
 
-    async fn check(&self, parts: &Parts) -> Result<Pending, HttpResponse> {
+    async fn check(
+        &self,
+        parts: &Parts,
+        peer: Option<std::net::IpAddr>,
+    ) -> Result<Pending, HttpResponse> {
         let engine = &self.inner.engine;
         let rest = parts
             .uri
@@ -209,10 +214,17 @@ impl HttpApi {
         let head = RequestHead {
             uri: parts.uri.clone(),
             headers: parts.headers.clone(),
+            peer,
         };
         // Authentication comes before anything that depends on the route, so an anonymous
         // caller learns nothing about which streams exist.
-        let user = engine.authenticate(&head).await.map_err(refusal)?;
+        let user = engine
+            .admit_request(&head, &parts.method)
+            .await
+            .map_err(refusal)?;
+        engine
+            .check_rate(user.as_ref(), &head)
+            .map_err(respond::rate_limited)?;
         let route = route.map_err(|e| error(&e))?;
         if parts.method == Method::OPTIONS {
             let mut response = respond::no_content();

@@ -8,6 +8,7 @@
 //! out what it asks, the way `quinn-proto` is driven by `quinn`.
 
 pub mod actors;
+pub mod admission;
 pub mod auth;
 pub mod binding;
 pub mod capture;
@@ -19,10 +20,12 @@ pub mod form;
 pub mod http;
 pub mod layer;
 pub mod locks;
+pub mod origin;
 pub mod outbound;
 pub mod permission;
 pub mod protocol;
 pub mod query;
+pub mod rate;
 pub mod session;
 pub mod sql;
 pub mod stats;
@@ -30,4 +33,5 @@ pub mod store;
 pub mod validate;
 pub mod value;
 
-pub use engine::{Engine, EngineBuilder, EngineError};
+pub use engine::{Admitted, Engine, EngineBuilder, EngineError};
+pub use origin::AllowedOrigins;

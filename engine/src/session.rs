@@ -19,10 +19,12 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use crate::actors::{GroupMsg, StreamMsg};
+use crate::admission::{Holder, HolderPermit};
 use crate::auth::User;
 use crate::engine::Engine;
 use crate::outbound::{ConnHandle, ConnId, HeldBytes, Outbound};
 use crate::protocol::{decode_inbound, encode_error, hello_frame, ApiError, ErrorCode, Frame};
+use crate::rate::ConnectionRate;
 
 /// What the adapter does next with a frame.
 #[must_use]
@@ -40,6 +42,12 @@ pub struct Session {
     joined: HashSet<String>,
     /// A one-request session (HTTP): joins no group and receives no pushes.
     transient: bool,
+    /// This connection's request bucket (`requests_per_second`).
+    rate: ConnectionRate,
+    /// Whom its requests count against under `user_requests_per_second`.
+    holder: Option<Holder>,
+    /// Its place under `max_connections_per_user`, given back when the session ends.
+    _permit: Option<HolderPermit>,
 }
 
 impl Session {
@@ -64,12 +72,23 @@ impl Session {
                 conn.user.as_ref().map(|u| u.id),
             ));
         }
+        let rate = engine.inner().rates.connection();
+        let holder = conn.user.as_ref().map(|u| Holder::User(u.id));
         Session {
             engine,
             conn,
             joined: HashSet::new(),
             transient,
+            rate,
+            holder,
+            _permit: None,
         }
+    }
+
+    /// Sets whom the session's requests count against and keeps its connection place.
+    pub(crate) fn admitted(&mut self, holder: Option<Holder>, permit: Option<HolderPermit>) {
+        self.holder = holder;
+        self._permit = permit;
     }
 
     /// The connection's id.
@@ -114,6 +133,15 @@ impl Session {
             Err(e) => return Step::Reply(encode_error(&e.event, &e.error)),
         };
         let event_text = inbound.event.to_string();
+        // Refused before any work, so a flood costs a decode per frame and nothing more. An
+        // HTTP request was checked (with its `Retry-After`) before its session was opened.
+        let rates = &self.engine.inner().rates;
+        if let Err(limited) = (!self.transient)
+            .then(|| rates.check(Some(&self.rate), self.holder.as_ref()))
+            .unwrap_or(Ok(()))
+        {
+            return Step::Reply(encode_error(&event_text, &limited.error()));
+        }
         match self.plan(inbound) {
             Ok(step) => step,
             Err(error) => Step::Reply(encode_error(&event_text, &error)),

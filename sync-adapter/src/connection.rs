@@ -4,6 +4,9 @@
 
 mod handshake;
 mod http;
+mod refuse;
+
+pub(crate) use refuse::spawn as refuse;
 mod socket;
 mod transport;
 
@@ -95,14 +98,14 @@ fn run(stream: TcpStream, peer: SocketAddr, poll: Poll, waker: Arc<Waker>, share
             return;
         }
     };
-    let Some((io, user)) = http::serve(io, peer, shared) else {
+    let Some((io, admitted)) = http::serve(io, peer, shared) else {
         return;
     };
     // Frames the client sent right behind its handshake are already in the buffer.
     let (stream, poll, read) = io.into_parts();
     let ws = WebSocket::from_partially_read(stream, read, Role::Server, Some(shared.ws_config));
     let out = ChannelOutbound::new(OutboundQueue::for_limits(shared.engine.limits()), waker);
-    let session = shared.engine.open_session(user, out.clone());
+    let session = shared.engine.open_admitted_session(admitted, out.clone());
     tracing::debug!(%peer, conn = session.id(), "connected");
     socket::Connection::new(ws, poll, session, out, shared).serve();
     tracing::debug!(%peer, "disconnected");

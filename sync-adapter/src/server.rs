@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -104,6 +104,7 @@ pub fn serve(
         grace: config.shutdown_grace,
         children: HashMap::new(),
         next_id: 0,
+        refusing: Arc::default(),
         done: crossbeam_channel::unbounded(),
     };
     let acceptor = std::thread::Builder::new()
@@ -127,6 +128,8 @@ struct Acceptor {
     grace: Duration,
     children: HashMap<u64, Spawned>,
     next_id: u64,
+    /// How many refused connections are being answered (bounded).
+    refusing: Arc<AtomicUsize>,
     /// Connection threads report their id here as they end, so they are joined at once and a
     /// long-running server keeps no handles of finished threads.
     done: (Sender<u64>, Receiver<u64>),
@@ -179,11 +182,17 @@ impl Acceptor {
 
     fn start(&mut self, stream: mio::net::TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
+        let permit = match self.shared.engine.admit_connection() {
+            Ok(permit) => permit,
+            Err(refusal) => return connection::refuse(stream, peer, refusal, &self.refusing),
+        };
         let id = self.next_id;
         self.next_id += 1;
         let done = self.done.0.clone();
         let waker = Arc::clone(&self.waker);
         let on_exit = move || {
+            // The place under `max_connections` is held until the thread ends.
+            drop(permit);
             let _ = done.send(id);
             let _ = waker.wake();
         };

@@ -341,7 +341,7 @@ async fn anonymous_requests_and_wrong_tokens_are_refused_by_default() {
     for wrong in [
         "Authorization: Bearer s3cre\r\n",
         "Authorization: Bearer wrong\r\nCookie: token=s3cret\r\n",
-        "Cookie: token=s3cret-and-more\r\n",
+        "Origin: http://x\r\nCookie: token=s3cret-and-more\r\n",
     ] {
         let answer = raw(addr, handshake(wrong).as_bytes()).await;
         assert_eq!(status_of(&answer), 401, "{wrong:?}");
@@ -373,5 +373,50 @@ async fn anonymous_requests_and_wrong_tokens_are_refused_by_default() {
         (listed.status.as_u16(), &listed.body["count"]),
         (200, &json!(0)),
         "the anonymous create wrote nothing"
+    );
+}
+
+/// A page on another site cannot act through the browser's cookie: a handshake authenticated
+/// by cookie needs the server's own (or an allowed) `Origin`, and so does a write; a browser
+/// handshake from another page is refused even with a token; reads by cookie stay open.
+#[tokio::test]
+async fn cookie_credentials_and_browser_handshakes_need_an_allowed_origin() {
+    let server = crate::support::start_authenticated().await;
+    let addr = server.local_addr();
+    let handshake = crate::support::handshake;
+    for (extra, status) in [
+        ("Cookie: token=s3cret\r\nOrigin: https://evil.test\r\n", 403),
+        ("Cookie: token=s3cret\r\n", 403),
+        ("Cookie: token=s3cret\r\nOrigin: http://x\r\n", 101),
+        (
+            "Authorization: Bearer s3cret\r\nOrigin: https://evil.test\r\n",
+            403,
+        ),
+        ("Authorization: Bearer s3cret\r\n", 101),
+    ] {
+        let answer = raw(addr, handshake(extra).as_bytes()).await;
+        assert_eq!(status_of(&answer), status, "{extra:?}: {answer}");
+    }
+    let post = |origin: &'static str| {
+        format!(
+            "POST /api/todo.Task/ HTTP/1.1\r\nHost: x\r\nCookie: token=s3cret\r\n{origin}\
+             Content-Type: application/json\r\nContent-Length: 13\r\nConnection: close\r\n\r\n\
+             {{\"title\":\"t\"}}"
+        )
+    };
+    let forged = raw(addr, post("Origin: https://evil.test\r\n").as_bytes()).await;
+    assert_eq!(status_of(&forged), 403, "{forged}");
+    assert!(forged.contains("permission_denied"), "{forged}");
+    let own = raw(addr, post("Origin: http://x\r\n").as_bytes()).await;
+    assert_eq!(status_of(&own), 201, "{own}");
+    let read = raw(
+        addr,
+        b"GET /api/todo.Task/ HTTP/1.1\r\nHost: x\r\nCookie: token=s3cret\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&read), 200, "{read}");
+    assert!(
+        read.contains("\"count\":1"),
+        "only the same-origin write landed: {read}"
     );
 }

@@ -1,13 +1,14 @@
 //! Building responses: JSON bodies, error objects with the status of PROTOCOL.md section 6,
 //! and the refusals of authentication.
 
-use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::Value;
 
 use super::HttpResponse;
 use crate::auth::Refusal;
 use crate::protocol::{ApiError, ErrorCode};
+use crate::rate::RateLimited;
 
 const JSON: &str = "application/json";
 
@@ -47,7 +48,8 @@ pub fn error_with_status(status: StatusCode, error: &ApiError) -> HttpResponse {
 pub fn refusal(refusal: Refusal) -> HttpResponse {
     let code = match refusal {
         Refusal::Unauthenticated => ErrorCode::Unauthenticated,
-        Refusal::Unavailable => ErrorCode::Unavailable,
+        Refusal::ForbiddenOrigin => ErrorCode::PermissionDenied,
+        Refusal::Unavailable | Refusal::TooManyConnections => ErrorCode::Unavailable,
     };
     let mut response = error(&ApiError::new(code, refusal.to_string()));
     if refusal == Refusal::Unauthenticated {
@@ -55,6 +57,15 @@ pub fn refusal(refusal: Refusal) -> HttpResponse {
             .headers_mut()
             .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
+    response
+}
+
+/// 429 with `Retry-After` in whole seconds.
+pub(crate) fn rate_limited(limited: RateLimited) -> HttpResponse {
+    let mut response = error(&limited.error());
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(limited.retry_after_secs()));
     response
 }
 

@@ -14,7 +14,7 @@ use chanbind_async::postgres::{PgConfig, PgStore};
 use chanbind_async::ServerConfig;
 use chanbind_engine::config::Limits;
 use chanbind_engine::store::{MemoryStore, Store};
-use chanbind_engine::Engine;
+use chanbind_engine::{AllowedOrigins, Engine};
 use chanbind_examples::demo;
 use clap::{Parser, ValueEnum};
 use tracing_subscriber::EnvFilter;
@@ -57,6 +57,63 @@ struct Args {
     /// With `--database-url`: remove the capture triggers (idempotent).
     #[arg(long, requires = "database_url")]
     remove_capture: bool,
+    /// The most open connections; past it a new one is answered with HTTP 503.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Requests per second one connection may send (twice that at once); one user's
+    /// connections together may send five times as many. Past it a request gets
+    /// `rate_limited` (HTTP 429). 0 turns rate limits off.
+    #[arg(long, value_name = "REQUESTS_PER_SECOND")]
+    rate_limit: Option<u32>,
+    /// A web page origin (`https://app.example.com`) allowed to connect from a browser
+    /// besides the demo's own (repeatable); `*` lets any page connect with a token or
+    /// anonymously, never with the cookie.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+}
+
+impl Args {
+    /// The limits the flags ask for, over the defaults.
+    fn limits(&self) -> Limits {
+        let mut limits = Limits::default();
+        if let Some(n) = self.max_connections {
+            limits.max_connections = n;
+        }
+        if let Some(rate) = self.rate_limit {
+            limits.requests_per_second = rate;
+            limits.request_burst = rate.saturating_mul(2);
+            limits.user_requests_per_second = rate.saturating_mul(5);
+        }
+        limits
+    }
+
+    /// The origins the flags allow.
+    fn origins(&self) -> AllowedOrigins {
+        let any = self.allow_origins.iter().any(|o| o == "*");
+        let listed = self.allow_origins.iter().filter(|o| *o != "*").cloned();
+        if any {
+            AllowedOrigins::any().and(listed)
+        } else {
+            AllowedOrigins::list(listed)
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what systemd, Docker and Kubernetes send to stop a
+/// service), so either way the demo closes its WebSockets with 1001 and drains.
+async fn stop_signal() -> std::io::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.map(|()| "SIGINT"),
+            _ = term.recv() => Ok("SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map(|()| "Ctrl-C")
+    }
 }
 
 /// The PostgreSQL store behind the engine, kept typed to start its capture listener.
@@ -187,7 +244,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         tracing::info!(users = ?names, anonymous = !args.no_anonymous, "permission policy enforced");
     }
     let mut builder = Engine::builder(registry, store)
-        .limits(Limits::default())
+        .limits(args.limits())
+        .allowed_origins(args.origins())
         .authenticator(authenticator)
         .allow_anonymous(!args.no_anonymous);
     // With PostgreSQL, group sends and broadcasts reach the other demo processes too.
@@ -219,8 +277,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
             let server = chanbind_sync::bind(args.listen, engine, config)?;
             let addr = server.local_addr();
             tracing::info!(adapter = ?args.adapter, "listening on http://{addr}/ (task board), ws://{addr}/ (WebSocket) and http://{addr}/api/ (HTTP API)");
-            tokio::signal::ctrl_c().await?;
-            tracing::info!("shutting down");
+            let signal = stop_signal().await?;
+            tracing::info!(signal, "shutting down");
             tokio::task::spawn_blocking(move || server.shutdown()).await?;
             listener.stop().await;
             return Ok(());
@@ -228,8 +286,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     };
     let addr = server.local_addr();
     tracing::info!(adapter = ?args.adapter, "listening on http://{addr}/ (task board), ws://{addr}/ (WebSocket) and http://{addr}/api/ (HTTP API)");
-    tokio::signal::ctrl_c().await?;
-    tracing::info!("shutting down");
+    let signal = stop_signal().await?;
+    tracing::info!(signal, "shutting down");
     server.shutdown().await;
     listener.stop().await;
     Ok(())

@@ -22,9 +22,16 @@ impl DemoNode {
     /// Starts `demo --adapter <adapter> --database-url <url> --capture` on a free port and
     /// waits until it listens.
     pub fn spawn(adapter: &'static str, url: &str) -> DemoNode {
+        DemoNode::spawn_with(adapter, &["--database-url", url, "--capture"])
+    }
+
+    /// Starts `demo --adapter <adapter> <args>` on a free port, without `DATABASE_URL` from
+    /// the environment unless `args` give one, and waits until it listens.
+    pub fn spawn_with(adapter: &'static str, args: &[&str]) -> DemoNode {
         let mut child = Command::new(env!("CARGO_BIN_EXE_demo"))
             .args(["--listen", "127.0.0.1:0", "--adapter", adapter])
-            .args(["--database-url", url, "--capture"])
+            .args(args)
+            .env_remove("DATABASE_URL")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -77,6 +84,26 @@ impl DemoNode {
     /// Everything the process printed so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
+    }
+
+    /// Sends the process SIGTERM and waits for it to exit (10 s at most); its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the demo's status") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the demo did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Whether the process still runs.

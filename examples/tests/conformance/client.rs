@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
-use tokio_tungstenite::tungstenite::http::header::{AUTHORIZATION, COOKIE};
+use tokio_tungstenite::tungstenite::http::header::{AUTHORIZATION, COOKIE, ORIGIN};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -277,7 +277,13 @@ fn request(addr: SocketAddr, credentials: Option<&Credentials>) -> Result<Reques
         Some(Credentials { token, via }) => match via {
             Via::Header => Some((AUTHORIZATION, format!("Bearer {token}"))),
             Via::Authorization => Some((AUTHORIZATION, token.clone())),
-            Via::Cookie => Some((COOKIE, format!("token={token}"))),
+            Via::Cookie => {
+                // As a browser sends it: the cookie from a page of the server's own origin.
+                let origin = HeaderValue::from_str(&format!("http://{addr}"))
+                    .map_err(|e| format!("bad origin: {e}"))?;
+                request.headers_mut().insert(ORIGIN, origin);
+                Some((COOKIE, format!("token={token}")))
+            }
             Via::Query => None,
         },
         None => None,

@@ -64,7 +64,11 @@ fn build(addr: SocketAddr, step: &HttpStep, caps: &Captures) -> Result<Vec<u8>, 
         match via {
             Via::Header => defaults.push(("Authorization".into(), format!("Bearer {token}"))),
             Via::Authorization => defaults.push(("Authorization".into(), token.clone())),
-            Via::Cookie => defaults.push(("Cookie".into(), format!("token={token}"))),
+            // As a browser sends it: the cookie from a page of the server's own origin.
+            Via::Cookie => {
+                defaults.push(("Cookie".into(), format!("token={token}")));
+                defaults.push(("Origin".into(), format!("http://{addr}")));
+            }
             Via::Query => {
                 path.push(if path.contains('?') { '&' } else { '?' });
                 path.push_str("token=");

@@ -3,9 +3,12 @@
 //! path, 405 for another method, 426 for another protocol version, 400 without a key, 401 or
 //! 503 from the authenticators), then the 101 built here with tungstenite's accept key.
 
-use chanbind_engine::auth::{RequestHead, User};
+use std::net::IpAddr;
+
+use chanbind_engine::auth::RequestHead;
 use chanbind_engine::http::{self as api, HttpResponse};
 use chanbind_engine::protocol::{ApiError, ErrorCode};
+use chanbind_engine::Admitted;
 use http::header::{
     HeaderMap, HeaderName, HeaderValue, ALLOW, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
     SEC_WEBSOCKET_VERSION, UPGRADE,
@@ -24,16 +27,16 @@ pub(super) fn is_websocket(headers: &HeaderMap) -> bool {
 
 /// How an upgrade request is answered.
 pub(super) enum Handshake {
-    /// The 101, and the signed-in user (`None` when anonymous).
-    Open(HttpResponse, Option<User>),
+    /// The 101, and the admitted connection (its user and its place under the limits).
+    Open(HttpResponse, Admitted),
     /// A refusal, answered like any HTTP response.
     Refused(HttpResponse),
 }
 
 /// Checks an upgrade request and runs the authenticators.
-pub(super) fn accept(parts: &Parts, shared: &Shared) -> Handshake {
-    match check(parts, shared) {
-        Ok((response, user)) => Handshake::Open(response, user),
+pub(super) fn accept(parts: &Parts, peer: Option<IpAddr>, shared: &Shared) -> Handshake {
+    match check(parts, peer, shared) {
+        Ok((response, admitted)) => Handshake::Open(response, admitted),
         Err(refusal) => Handshake::Refused(*refusal),
     }
 }
@@ -41,8 +44,9 @@ pub(super) fn accept(parts: &Parts, shared: &Shared) -> Handshake {
 /// The checks, in the async adapter's order.
 fn check(
     parts: &Parts,
+    peer: Option<IpAddr>,
     shared: &Shared,
-) -> Result<(HttpResponse, Option<User>), Box<HttpResponse>> {
+) -> Result<(HttpResponse, Admitted), Box<HttpResponse>> {
     if parts.uri.path() != shared.path {
         return Err(Box::new(api::error(&ApiError::new(
             ErrorCode::NotFound,
@@ -81,11 +85,12 @@ fn check(
     let head = RequestHead {
         uri: parts.uri.clone(),
         headers: parts.headers.clone(),
+        peer,
     };
     // Authenticators are expected to answer fast (a table lookup or a signature check); this
     // thread serves only this client, so waiting here delays no one else.
-    let user =
-        futures_executor::block_on(shared.engine.authenticate(&head)).map_err(api::refusal)?;
+    let admitted =
+        futures_executor::block_on(shared.engine.admit_handshake(&head)).map_err(api::refusal)?;
 
     let mut response = Response::new(Vec::new());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -95,7 +100,7 @@ fn check(
     if let Ok(value) = HeaderValue::from_str(&accept_key) {
         out.insert(SEC_WEBSOCKET_ACCEPT, value);
     }
-    Ok((response, user))
+    Ok((response, admitted))
 }
 
 /// The plain request for the WebSocket endpoint: 426, pointing at the API.

@@ -13,16 +13,16 @@
 
 mod body;
 mod head;
-mod write;
+pub(super) mod write;
 
 pub(crate) use head::has_token;
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use chanbind_engine::auth::User;
 use chanbind_engine::http::{self as api, Begin, HttpResponse};
 use chanbind_engine::protocol::{ApiError, ErrorCode};
+use chanbind_engine::Admitted;
 use http::{Method, Response, StatusCode, Version};
 
 use super::handshake::{self, Handshake};
@@ -41,7 +41,7 @@ pub(super) fn serve<'a>(
     mut io: Io<'a>,
     peer: SocketAddr,
     shared: &Shared,
-) -> Option<(Io<'a>, Option<User>)> {
+) -> Option<(Io<'a>, Admitted)> {
     let first_deadline = Instant::now() + shared.handshake_timeout;
     let mut first = true;
     loop {
@@ -92,8 +92,8 @@ enum Next {
     Close,
     /// Nothing, and the response may not have left: the socket is dropped at once.
     Drop,
-    /// The WebSocket, for this user.
-    WebSocket(Option<User>),
+    /// The WebSocket, as admitted.
+    WebSocket(Admitted),
 }
 
 /// Answers one request.
@@ -195,7 +195,7 @@ fn read_head(
 /// What a request gets.
 enum Answer {
     /// The 101, and the user the authenticators found.
-    Upgrade(HttpResponse, Option<User>),
+    Upgrade(HttpResponse, Admitted),
     /// A response, and what became of the request's body.
     Respond(HttpResponse, Body),
 }
@@ -215,8 +215,8 @@ enum Body {
 fn answer(io: &mut Io<'_>, head: &Head, shared: &Shared) -> Answer {
     let parts = &head.parts;
     if handshake::is_websocket(&parts.headers) {
-        return match handshake::accept(parts, shared) {
-            Handshake::Open(response, user) => Answer::Upgrade(response, user),
+        return match handshake::accept(parts, io.peer_ip(), shared) {
+            Handshake::Open(response, admitted) => Answer::Upgrade(response, admitted),
             Handshake::Refused(refusal) => Answer::Respond(refusal, Body::Unread),
         };
     }
@@ -238,7 +238,7 @@ fn answer(io: &mut Io<'_>, head: &Head, shared: &Shared) -> Answer {
 /// A request under the API prefix: the head through the engine, then the body, bounded in
 /// size and in time, then the rest.
 fn call_api(io: &mut Io<'_>, head: &Head, shared: &Shared) -> Answer {
-    let pending = match futures_executor::block_on(shared.api().begin(&head.parts)) {
+    let pending = match futures_executor::block_on(shared.api().begin(&head.parts, io.peer_ip())) {
         Begin::Respond(response) => return Answer::Respond(response, Body::Unread),
         Begin::Proceed(pending) => pending,
     };

@@ -59,6 +59,11 @@ impl<'a> Io<'a> {
     }
 
     /// The socket, still registered, its `Poll`, and the bytes read past the last head.
+    /// The client's address, for per-address limits.
+    pub(super) fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.stream.peer_addr().ok().map(|a| a.ip())
+    }
+
     pub(super) fn into_parts(self) -> (TcpStream, Poll, Vec<u8>) {
         (self.stream, self.poll, self.buf)
     }

@@ -10,7 +10,7 @@
 //! is `true`. Each uses a schema of its own, dropped afterwards.
 
 mod common;
-mod http;
+pub mod http;
 mod limits;
 mod postgres;
 mod protocol;

@@ -9,7 +9,10 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::common::{connect, next, request, send, start};
+use chanbind_engine::config::Limits;
+use chanbind_sync::ServerConfig;
+
+use crate::common::{self, connect, next, request, send, start_with};
 
 const WANTED: usize = 1000;
 
@@ -35,7 +38,12 @@ fn a_thousand_connections_get_hello_and_one_update_reaches_all() {
         }
         _ => WANTED,
     };
-    let srv = start();
+    // Every client is anonymous on 127.0.0.1: the per-address limit must let them all in.
+    let limits = Limits {
+        max_connections_per_user: 2 * WANTED,
+        ..Limits::default()
+    };
+    let srv = start_with(common::builder(limits), ServerConfig::default());
     let mut writer = connect(srv.addr());
     request(
         &mut writer,

@@ -12,22 +12,22 @@ use super::head::has_token;
 
 /// What the request says about how to answer it.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Framing {
+pub(in crate::connection) struct Framing {
     /// The request's version: an HTTP/1.0 client is answered in HTTP/1.0.
-    pub(super) version: Version,
+    pub(in crate::connection) version: Version,
     /// A HEAD request: the headers of the body it would have had, and no body.
-    pub(super) head: bool,
+    pub(in crate::connection) head: bool,
     /// Whether the response tells the client the connection stays open. hyper announces
     /// only a close the client asked for (or a shutdown); one that follows a body left
     /// unread comes unannounced, so the same holds here.
-    pub(super) keep_alive: bool,
+    pub(in crate::connection) keep_alive: bool,
 }
 
 /// The interim answer to `Expect: 100-continue`, as hyper sends it.
 pub(super) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Encodes `response`.
-pub(super) fn encode(response: HttpResponse, framing: Framing) -> Vec<u8> {
+pub(in crate::connection) fn encode(response: HttpResponse, framing: Framing) -> Vec<u8> {
     let (mut parts, body) = response.into_parts();
     let status = parts.status;
     let headers = &mut parts.headers;

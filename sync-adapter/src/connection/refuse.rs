@@ -1,0 +1,92 @@
+//! Connections past `max_connections`: each gets one HTTP 503 and is closed, so a client
+//! learns why instead of seeing a reset, on a short-lived thread of a small, bounded pool.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chanbind_engine::auth::Refusal;
+use chanbind_engine::http as api;
+use http::header::{HeaderValue, RETRY_AFTER};
+use http::Version;
+
+use super::http::write::{encode, Framing};
+
+/// How many refused connections may be answered at once; past it, a connection is closed
+/// at once. Refusing must stay cheaper than serving, or a flood would still exhaust the
+/// threads and file descriptors the limit protects.
+const MAX_REFUSING: usize = 16;
+
+/// How long a refused connection has to send its request head.
+const REFUSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The most bytes read from a refused connection.
+const MAX_READ: usize = 16 * 1024;
+
+/// Answers the connection's request with `refusal` (503) and closes it; drops it at once
+/// when too many are already being refused.
+pub(crate) fn spawn(
+    stream: mio::net::TcpStream,
+    peer: SocketAddr,
+    refusal: Refusal,
+    refusing: &Arc<AtomicUsize>,
+) {
+    if refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
+        refusing.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    tracing::debug!(%peer, %refusal, "connection refused");
+    let done = Arc::clone(refusing);
+    let spawned = std::thread::Builder::new()
+        .name("chanbind-refuse".into())
+        .spawn(move || {
+            answer(std::net::TcpStream::from(stream), refusal);
+            done.fetch_sub(1, Ordering::AcqRel);
+        });
+    if spawned.is_err() {
+        refusing.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn answer(mut stream: std::net::TcpStream, refusal: Refusal) {
+    if stream.set_nonblocking(false).is_err()
+        || stream.set_read_timeout(Some(REFUSE_TIMEOUT)).is_err()
+        || stream.set_write_timeout(Some(REFUSE_TIMEOUT)).is_err()
+    {
+        return;
+    }
+    // Read the request head first: closing with it unread would reset the connection, and
+    // the client might never see the answer.
+    let deadline = Instant::now() + REFUSE_TIMEOUT;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_READ {
+        if Instant::now() >= deadline {
+            return;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+    let mut response = api::refusal(refusal);
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    let framing = Framing {
+        version: Version::HTTP_11,
+        head: false,
+        keep_alive: false,
+    };
+    if stream.write_all(&encode(response, framing)).is_ok() {
+        let _ = stream.shutdown(Shutdown::Write);
+        // Wait briefly for the client to close, so what it sent after its head does not
+        // turn our close into a reset.
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+        while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
