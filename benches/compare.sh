@@ -142,7 +142,7 @@ measure() {
     free_port
     demo_port=$port
     # DATABASE_URL would switch the demo to PostgreSQL; these figures are for the memory store.
-    if ! start "demo_$adapter" env -u DATABASE_URL "$bin/demo" --adapter "$adapter" --listen "127.0.0.1:$demo_port"; then
+    if ! start "demo_$adapter" env -u DATABASE_URL "$bin/demo" --adapter "$adapter" --listen "127.0.0.1:$demo_port" --rate-limit 0 --max-connections-per-user 1000000 --max-connections 1000000; then
         echo "compare: the $adapter adapter is not available; skipped" >&2
         summary+=("\"$adapter\":null")
         stop "$echo_pid"

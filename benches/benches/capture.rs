@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use chanbind_async::postgres::{PgConfig, PgStore};
 use chanbind_engine::binding::{Field, ModelBinding, Registry};
-use chanbind_engine::config::Limits;
 use chanbind_engine::filter::Filter;
 use chanbind_engine::store::{Store, StoreOp};
 use chanbind_engine::Engine;
@@ -115,9 +114,13 @@ fn capture(c: &mut Criterion) {
     // A node with capture on: its listener runs during both throughput benchmarks, as in
     // production, and serves the latency benchmark.
     let (engine, server) = rt.block_on(async {
-        let engine = Engine::start(registry.clone(), store.clone(), Limits::default())
-            .await
-            .expect("engine");
+        let engine = Engine::start(
+            registry.clone(),
+            store.clone(),
+            chanbind_benches::bench_limits(),
+        )
+        .await
+        .expect("engine");
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -36,7 +36,6 @@ use std::time::{Duration, Instant};
 use chanbind_async::postgres::{CaptureListener, PgConfig, PgStore};
 use chanbind_engine::binding::Registry;
 use chanbind_engine::change::{Change, ChangeKind};
-use chanbind_engine::config::Limits;
 use chanbind_engine::filter::Filter;
 use chanbind_engine::outbound::Outbound;
 use chanbind_engine::protocol::Frame;
@@ -91,7 +90,7 @@ async fn node(url: &str, schema: &str, registry: &Registry) -> Node {
     let store = Arc::new(PgStore::connect(config).await.expect("connect"));
     store.migrate(registry).await.expect("migrate");
     let engine = Engine::builder(registry.clone(), store.clone())
-        .limits(Limits::default())
+        .limits(chanbind_benches::bench_limits())
         .allow_anonymous(true)
         .layer(store.layer())
         .start()

@@ -64,7 +64,7 @@ fn fanout(c: &mut Criterion) {
             Arc::new(store),
             Limits {
                 max_subscriptions: 10,
-                ..Limits::default()
+                ..chanbind_benches::bench_limits()
             },
         ))
         .expect("engine");

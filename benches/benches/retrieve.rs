@@ -7,7 +7,6 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use chanbind_engine::config::Limits;
 use chanbind_engine::filter::Filter;
 use chanbind_engine::outbound::Outbound;
 use chanbind_engine::protocol::Frame;
@@ -42,7 +41,7 @@ fn retrieve(c: &mut Criterion) {
         .block_on(Engine::start(
             registry,
             Arc::new(store.clone()),
-            Limits::default(),
+            chanbind_benches::bench_limits(),
         ))
         .expect("engine");
     let out = Arc::new(Counting::default());

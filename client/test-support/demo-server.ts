@@ -58,6 +58,9 @@ export class DemoServer {
     const args = ['--listen', `127.0.0.1:${this.options.port ?? this.port}`];
     for (const [name, secret] of Object.entries(this.options.tokens ?? {})) args.push('--token', `${name}:${secret}`);
     if (this.options.noAnonymous) args.push('--no-anonymous');
+    // The tests' pages come from a static server on another port: a cross-origin page, which
+    // the demo refuses unless told (tokens and anonymous only; never the cookie).
+    args.push('--allow-origin', '*');
     args.push(...(this.options.extraArgs ?? []));
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG ?? 'info' };
     delete env.DATABASE_URL; // the in-memory store: each server starts from the seed

@@ -136,10 +136,12 @@ impl Session {
         // Refused before any work, so a flood costs a decode per frame and nothing more. An
         // HTTP request was checked (with its `Retry-After`) before its session was opened.
         let rates = &self.engine.inner().rates;
-        if let Err(limited) = (!self.transient)
-            .then(|| rates.check(Some(&self.rate), self.holder.as_ref()))
-            .unwrap_or(Ok(()))
-        {
+        let checked = if self.transient {
+            Ok(())
+        } else {
+            rates.check(Some(&self.rate), self.holder.as_ref())
+        };
+        if let Err(limited) = checked {
             return Step::Reply(encode_error(&event_text, &limited.error()));
         }
         match self.plan(inbound) {

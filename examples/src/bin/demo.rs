@@ -60,6 +60,10 @@ struct Args {
     /// The most open connections; past it a new one is answered with HTTP 503.
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+    /// The most WebSockets one user (one address, for anonymous clients) may hold open;
+    /// past it a handshake is answered with HTTP 503.
+    #[arg(long, value_name = "N")]
+    max_connections_per_user: Option<usize>,
     /// Requests per second one connection may send (twice that at once); one user's
     /// connections together may send five times as many. Past it a request gets
     /// `rate_limited` (HTTP 429). 0 turns rate limits off.
@@ -78,6 +82,9 @@ impl Args {
         let mut limits = Limits::default();
         if let Some(n) = self.max_connections {
             limits.max_connections = n;
+        }
+        if let Some(n) = self.max_connections_per_user {
+            limits.max_connections_per_user = n;
         }
         if let Some(rate) = self.rate_limit {
             limits.requests_per_second = rate;

@@ -21,6 +21,7 @@ pub struct DemoNode {
 impl DemoNode {
     /// Starts `demo --adapter <adapter> --database-url <url> --capture` on a free port and
     /// waits until it listens.
+    #[allow(dead_code)] // cluster.rs's nodes; tests/demo.rs runs on the memory store
     pub fn spawn(adapter: &'static str, url: &str) -> DemoNode {
         DemoNode::spawn_with(adapter, &["--database-url", url, "--capture"])
     }
@@ -87,6 +88,7 @@ impl DemoNode {
     }
 
     /// Sends the process SIGTERM and waits for it to exit (10 s at most); its exit status.
+    #[allow(dead_code)] // tests/demo.rs stops its nodes by signal; cluster.rs kills them
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])

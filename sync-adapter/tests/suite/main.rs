@@ -10,7 +10,7 @@
 //! is `true`. Each uses a schema of its own, dropped afterwards.
 
 mod common;
-pub mod http;
+mod http;
 mod limits;
 mod postgres;
 mod protocol;
