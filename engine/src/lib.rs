@@ -8,6 +8,8 @@
 //! out what it asks, the way `quinn-proto` is driven by `quinn`.
 
 pub mod actors;
+#[cfg(test)]
+mod arbitrary;
 pub mod auth;
 pub mod binding;
 pub mod capture;
@@ -16,6 +18,8 @@ pub mod config;
 pub mod engine;
 pub mod filter;
 pub mod form;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod http;
 pub mod layer;
 pub mod locks;
