@@ -15,7 +15,7 @@ use crate::binding::{Registry, RegistryError};
 use crate::change::{Change, ChangeKind};
 use crate::config::Limits;
 use crate::layer::{ChangedRow, InProcess, Layer, LayerMessage};
-use crate::locks::RowLocks;
+use crate::locks::{Creates, RowLocks};
 use crate::outbound::Outbound;
 use crate::protocol::{encode_reply, EventName};
 use crate::session::Session;
@@ -45,6 +45,8 @@ pub(crate) struct Inner {
     pub(crate) limits: Limits,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) locks: RowLocks,
+    /// Creates in flight, which updates and deletes publish after.
+    pub(crate) creates: Creates,
     pub(crate) stats: Arc<Stats>,
     pub(crate) streams: HashMap<String, ActorRef<StreamMsg>>,
     /// Whether each stream has subscribers here, by stream.
@@ -179,6 +181,7 @@ impl Engine {
                 limits,
                 store,
                 locks: RowLocks::default(),
+                creates: Creates::default(),
                 stats,
                 streams,
                 interest,
