@@ -13,7 +13,7 @@ mod render;
 mod request;
 
 pub use job::Job;
-pub use render::{render_row, RowView};
+pub use render::{changes_visibly, render_row, RowView};
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -336,6 +336,21 @@ enum Slot {
 /// Renders and encodes a push for an event as a view sees it.
 type Encoder<'a> = dyn Fn(&str, &View) -> Frame + 'a;
 
+/// Whether `change` is an update that shows nothing new to a reader with `view`, who saw the
+/// row before it and still sees it after: only fields hidden from the reader changed. Such a
+/// change is not pushed to that reader. A change captured without its old row may have
+/// changed anything, so it is always shown.
+pub(crate) fn unseen(binding: &ModelBinding, change: &Change, view: &View) -> bool {
+    match (&change.kind, &change.old, &change.new) {
+        (crate::change::ChangeKind::Updated, Some(old), Some(new)) => {
+            view.scope().matches(old)
+                && view.scope().matches(new)
+                && !crate::session::changes_visibly(binding, old, new, view)
+        }
+        _ => false,
+    }
+}
+
 /// Encodes each distinct (event, view) once and queues the bytes: the cache the fan-out of
 /// one change shares.
 pub(crate) struct FrameCache<'a> {

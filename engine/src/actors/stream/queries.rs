@@ -154,7 +154,8 @@ impl LiveQueries {
         removed
     }
 
-    /// Marks every query the change can touch (its filter matches the old or the new row).
+    /// Marks every query the change can touch (its filter matches the old or the new row, and
+    /// it changed a field the query's reader sees or moved the row in or out).
     /// A change captured from outside has no old row (`old: None` on an update or delete):
     /// the row may have left any query, so it touches them all.
     pub(super) fn touch(&mut self, myself: &ActorRef<StreamMsg>, change: &Change) {
@@ -164,9 +165,12 @@ impl LiveQueries {
             .iter_mut()
             .filter(|(_, q)| {
                 let f = &q.spec.filter;
-                old_unknown
-                    || change.old.as_ref().is_some_and(|r| f.matches(r))
-                    || change.new.as_ref().is_some_and(|r| f.matches(r))
+                let was = change.old.as_ref().is_some_and(|r| f.matches(r));
+                let is = change.new.as_ref().is_some_and(|r| f.matches(r));
+                // A row that stays in the result and changed only where the query's reader
+                // cannot see leaves the result as it was: no re-read, no push.
+                let unseen = was && is && super::unseen(&q.spec.binding, change, &q.spec.view);
+                (old_unknown || was || is) && !unseen
             })
             .map(|(id, q)| {
                 for sub in q.subs.iter_mut().filter(|s| s.pending) {
