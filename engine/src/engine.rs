@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) locks: RowLocks,
     /// Creates in flight, which updates and deletes publish after.
     pub(crate) creates: Creates,
+    /// The live queries each signed-in user holds, against `max_live_queries_per_user`.
+    pub(crate) live_budget: Arc<crate::live::UserBudget>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) streams: HashMap<String, ActorRef<StreamMsg>>,
     /// Whether each stream has subscribers here, by stream.
@@ -149,6 +151,11 @@ impl Engine {
         registry.validate()?;
         let spawn_err = |e: ractor::SpawnErr| EngineError::Spawn(e.to_string());
         let stats = Arc::new(Stats::default());
+        // One budget of refreshes for every stream: live queries may hold at most this many
+        // store connections at once, whatever the number of streams.
+        let refreshes = Arc::new(tokio::sync::Semaphore::new(
+            limits.refresh_concurrency.max(1),
+        ));
         let mut streams = HashMap::new();
         let mut interest = HashMap::new();
         let mut groups = HashMap::new();
@@ -159,6 +166,7 @@ impl Engine {
                 store: Arc::clone(&store),
                 stats: Arc::clone(&stats),
                 interest: Arc::clone(&watched),
+                refreshes: Arc::clone(&refreshes),
             };
             let (stream, _) = Actor::spawn(None, StreamActor, args)
                 .await
@@ -182,6 +190,7 @@ impl Engine {
                 store,
                 locks: RowLocks::default(),
                 creates: Creates::default(),
+                live_budget: Arc::default(),
                 stats,
                 streams,
                 interest,

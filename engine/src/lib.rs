@@ -22,6 +22,7 @@ pub mod form;
 pub mod fuzzing;
 pub mod http;
 pub mod layer;
+pub mod live;
 pub mod locks;
 pub mod outbound;
 pub mod permission;

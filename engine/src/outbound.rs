@@ -55,6 +55,8 @@ pub struct ConnHandle {
     pub user: Option<Arc<User>>,
     /// Its live subscriptions.
     pub subs: Arc<Mutex<HashSet<SubKey>>>,
+    /// The live queries among them, against `max_live_queries` and its per-user twin.
+    pub live: Arc<crate::live::LiveSlots>,
 }
 
 impl ConnHandle {
@@ -64,5 +66,6 @@ impl ConnHandle {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
+        self.live.release(key);
     }
 }

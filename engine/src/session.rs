@@ -50,11 +50,16 @@ impl Session {
         out: Arc<dyn Outbound>,
         transient: bool,
     ) -> Self {
+        let live = Arc::new(crate::live::LiveSlots::new(
+            user.as_ref().map(|u| u.id),
+            Arc::clone(&engine.inner().live_budget),
+        ));
         let conn = ConnHandle {
             id,
             out,
             user,
             subs: Arc::new(Mutex::new(HashSet::new())),
+            live,
         };
         if !transient {
             let _ = engine.inner().everyone.send_message(GroupMsg::Join(

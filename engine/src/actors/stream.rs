@@ -138,6 +138,8 @@ pub struct StreamArgs {
     pub stats: Arc<Stats>,
     /// Whether the stream has subscribers, kept up to date by the actor.
     pub interest: Arc<Interest>,
+    /// The server-wide budget of live-query refreshes running at once.
+    pub refreshes: Arc<tokio::sync::Semaphore>,
 }
 
 /// The stream's subscriptions.
@@ -165,7 +167,7 @@ impl Actor for StreamActor {
             interest: args.interest,
             store: Arc::clone(&args.store),
             rows: rows::RowSubs::new(Arc::clone(&args.binding), Arc::clone(&args.stats)),
-            queries: queries::LiveQueries::new(args.store, Arc::clone(&args.stats)),
+            queries: queries::LiveQueries::new(args.store, Arc::clone(&args.stats), args.refreshes),
             feeds: feed::Feeds::new(args.binding, args.stats),
         })
     }
