@@ -20,7 +20,7 @@ use crate::binding::{Registry, RegistryError};
 use crate::change::{Change, ChangeKind};
 use crate::config::Limits;
 use crate::layer::{ChangedRow, InProcess, Layer, LayerMessage};
-use crate::locks::RowLocks;
+use crate::locks::{Creates, RowLocks};
 use crate::origin::AllowedOrigins;
 use crate::outbound::Outbound;
 use crate::protocol::{encode_reply, EventName};
@@ -52,6 +52,10 @@ pub(crate) struct Inner {
     pub(crate) limits: Limits,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) locks: RowLocks,
+    /// Creates in flight, which updates and deletes publish after.
+    pub(crate) creates: Creates,
+    /// The live queries each signed-in user holds, against `max_live_queries_per_user`.
+    pub(crate) live_budget: Arc<crate::live::UserBudget>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) streams: HashMap<String, ActorRef<StreamMsg>>,
     /// Whether each stream has subscribers here, by stream.
@@ -168,6 +172,11 @@ impl Engine {
         registry.validate()?;
         let spawn_err = |e: ractor::SpawnErr| EngineError::Spawn(e.to_string());
         let stats = Arc::new(Stats::default());
+        // One budget of refreshes for every stream: live queries may hold at most this many
+        // store connections at once, whatever the number of streams.
+        let refreshes = Arc::new(tokio::sync::Semaphore::new(
+            limits.refresh_concurrency.max(1),
+        ));
         let mut streams = HashMap::new();
         let mut interest = HashMap::new();
         let mut groups = HashMap::new();
@@ -178,6 +187,7 @@ impl Engine {
                 store: Arc::clone(&store),
                 stats: Arc::clone(&stats),
                 interest: Arc::clone(&watched),
+                refreshes: Arc::clone(&refreshes),
             };
             let (stream, _) = Actor::spawn(None, StreamActor, args)
                 .await
@@ -202,6 +212,8 @@ impl Engine {
                 limits,
                 store,
                 locks: RowLocks::default(),
+                creates: Creates::default(),
+                live_budget: Arc::default(),
                 stats,
                 streams,
                 interest,

@@ -52,9 +52,9 @@ mod body;
 mod collect;
 mod cors;
 mod openapi;
-mod query;
+pub(crate) mod query;
 mod respond;
-mod route;
+pub(crate) mod route;
 mod run;
 mod static_files;
 

@@ -9,6 +9,8 @@
 
 pub mod actors;
 pub mod admission;
+#[cfg(test)]
+mod arbitrary;
 pub mod auth;
 pub mod binding;
 pub mod capture;
@@ -17,8 +19,11 @@ pub mod config;
 pub mod engine;
 pub mod filter;
 pub mod form;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod http;
 pub mod layer;
+pub mod live;
 pub mod locks;
 pub mod origin;
 pub mod outbound;

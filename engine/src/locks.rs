@@ -5,6 +5,10 @@
 //! reply is queued. So, per row, the mailbox sees changes in commit order, and every change is
 //! either visible to a snapshot or pushed after it: the no-gap rule of PROTOCOL.md section 3.
 
+mod creates;
+
+pub use creates::{CreateTicket, Creates};
+
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 

@@ -59,6 +59,8 @@ pub struct ConnHandle {
     pub subs: Arc<Mutex<HashSet<SubKey>>>,
     /// What its live results hold, against `max_subscription_bytes`.
     pub held: Arc<HeldBytes>,
+    /// The live queries among them, against `max_live_queries` and its per-user twin.
+    pub live: Arc<crate::live::LiveSlots>,
 }
 
 impl ConnHandle {
@@ -68,5 +70,6 @@ impl ConnHandle {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
+        self.live.release(key);
     }
 }

@@ -13,7 +13,7 @@ mod render;
 mod request;
 
 pub use job::Job;
-pub use render::{render_row, RowView};
+pub use render::{changes_visibly, render_row, RowView};
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -58,12 +58,17 @@ impl Session {
         out: Arc<dyn Outbound>,
         transient: bool,
     ) -> Self {
+        let live = Arc::new(crate::live::LiveSlots::new(
+            user.as_ref().map(|u| u.id),
+            Arc::clone(&engine.inner().live_budget),
+        ));
         let conn = ConnHandle {
             id,
             out,
             user,
             subs: Arc::new(Mutex::new(HashSet::new())),
             held: Arc::new(HeldBytes::new(engine.limits().max_subscription_bytes)),
+            live,
         };
         if !transient {
             let _ = engine.inner().everyone.send_message(GroupMsg::Join(

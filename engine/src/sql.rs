@@ -43,7 +43,7 @@ pub mod capture;
 mod ddl;
 mod decode;
 mod error;
-mod expr;
+pub(crate) mod expr;
 mod plan;
 mod setup;
 

@@ -3,7 +3,7 @@
 //! turns it into a WebSocket ([`socket`]), which then runs until the connection ends.
 
 mod handshake;
-mod http;
+pub(crate) mod http;
 mod refuse;
 
 pub(crate) use refuse::spawn as refuse;

@@ -69,6 +69,8 @@
 
 mod config;
 mod connection;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod outbound;
 pub mod postgres;
 mod runtime;

@@ -138,6 +138,8 @@ pub struct StreamArgs {
     pub stats: Arc<Stats>,
     /// Whether the stream has subscribers, kept up to date by the actor.
     pub interest: Arc<Interest>,
+    /// The server-wide budget of live-query refreshes running at once.
+    pub refreshes: Arc<tokio::sync::Semaphore>,
 }
 
 /// The stream's subscriptions.
@@ -165,7 +167,7 @@ impl Actor for StreamActor {
             interest: args.interest,
             store: Arc::clone(&args.store),
             rows: rows::RowSubs::new(Arc::clone(&args.binding), Arc::clone(&args.stats)),
-            queries: queries::LiveQueries::new(args.store, Arc::clone(&args.stats)),
+            queries: queries::LiveQueries::new(args.store, Arc::clone(&args.stats), args.refreshes),
             feeds: feed::Feeds::new(args.binding, args.stats),
         })
     }
@@ -335,6 +337,21 @@ enum Slot {
 
 /// Renders and encodes a push for an event as a view sees it.
 type Encoder<'a> = dyn Fn(&str, &View) -> Frame + 'a;
+
+/// Whether `change` is an update that shows nothing new to a reader with `view`, who saw the
+/// row before it and still sees it after: only fields hidden from the reader changed. Such a
+/// change is not pushed to that reader. A change captured without its old row may have
+/// changed anything, so it is always shown.
+pub(crate) fn unseen(binding: &ModelBinding, change: &Change, view: &View) -> bool {
+    match (&change.kind, &change.old, &change.new) {
+        (crate::change::ChangeKind::Updated, Some(old), Some(new)) => {
+            view.scope().matches(old)
+                && view.scope().matches(new)
+                && !crate::session::changes_visibly(binding, old, new, view)
+        }
+        _ => false,
+    }
+}
 
 /// Encodes each distinct (event, view) once and queues the bytes: the cache the fan-out of
 /// one change shares.

@@ -226,4 +226,29 @@ mod tests {
             .unwrap()
             .is_everything());
     }
+
+    proptest::proptest! {
+        /// Any filter object a client can send is a filter or `invalid_filter`, never a panic;
+        /// a filter that parses evaluates against any row and compiles to SQL.
+        #[test]
+        fn any_filters_parse_or_are_invalid(
+            filters in crate::arbitrary::json_object(),
+            query in proptest::option::of("\\PC{0,8}"),
+            row in crate::arbitrary::json_object(),
+            order in crate::arbitrary::json(),
+        ) {
+            let binding = crate::arbitrary::every_kind();
+            match parse_filter(&binding, &filters, query.as_deref(), 10) {
+                Ok(filter) => {
+                    let _ = filter.matches(&row);
+                    let mut params = crate::sql::expr::Params::default();
+                    let _ = crate::sql::expr::where_clause(&filter, "t", &mut params);
+                }
+                Err(e) => proptest::prop_assert_eq!(e.code, ErrorCode::InvalidFilter),
+            }
+            if let Ok(order) = crate::filter::Ordering::parse(&binding, Some(&order)) {
+                let _ = order.compare(&row, &filters);
+            }
+        }
+    }
 }

@@ -196,4 +196,52 @@ mod tests {
         assert_eq!(err.code, ErrorCode::BadRequest);
         assert!(search_data(&binding(), Some("page=1&page=2")).is_err());
     }
+
+    proptest::proptest! {
+        /// Any query string, however it is escaped, is `data` for a search or `bad_request`;
+        /// its filters are a filter or `invalid_filter`.
+        #[test]
+        fn any_query_string_is_data_or_refused(query in "\\PC*") {
+            check_query(&query)?;
+        }
+
+        /// Query strings built of real keys and values reach deeper.
+        #[test]
+        fn keyed_query_strings_are_data_or_refused(
+            pairs in proptest::collection::vec((crate::arbitrary::key(), "[^&]{0,12}"), 0..8),
+        ) {
+            let query: String = pairs
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&");
+            check_query(&query)?;
+        }
+
+        /// Values escaped by any client decode to the text that was escaped.
+        #[test]
+        fn escaped_queries_round_trip(text in "\\PC{0,24}") {
+            let query: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("query", &text)
+                .finish();
+            let data = search_data(&crate::arbitrary::every_kind(), Some(&query)).unwrap();
+            proptest::prop_assert_eq!(&data["query"], &Value::String(text));
+        }
+    }
+
+    fn check_query(query: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        let binding = crate::arbitrary::every_kind();
+        match search_data(&binding, Some(query)) {
+            Ok(data) => {
+                let Some(Value::Object(filters)) = data.get("filters") else {
+                    return Err(proptest::test_runner::TestCaseError::fail("no filters"));
+                };
+                if let Err(e) = parse_filter(&binding, filters, None, 10) {
+                    proptest::prop_assert_eq!(e.code, ErrorCode::InvalidFilter);
+                }
+            }
+            Err(e) => proptest::prop_assert_eq!(e.code, ErrorCode::BadRequest),
+        }
+        Ok(())
+    }
 }

@@ -181,32 +181,14 @@ fn no_route() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such route")
 }
 
-/// Decodes `%XX` in one path segment. Unlike a query string, `+` stays a plus. A segment that
-/// does not decode to UTF-8 cannot name a stream or an id, so it is refused outright.
+/// Decodes `%XX` in one path segment. Unlike a query string, `+` stays a plus, and a `%` not
+/// followed by two hex digits stays as it is. A segment that does not decode to UTF-8 cannot
+/// name a stream or an id, so it is refused outright.
 fn decode_segment(segment: &str) -> Result<String, ApiError> {
-    if !segment.contains('%') {
-        return Ok(segment.to_owned());
-    }
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| segment.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| ApiError::bad_request("the path is not valid UTF-8"))
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| ApiError::bad_request("the path is not valid UTF-8"))
 }
 
 #[cfg(test)]
@@ -315,5 +297,63 @@ mod tests {
         assert_eq!(item.allow(), "GET, HEAD, PUT, PATCH, DELETE, OPTIONS");
         assert_eq!(item.action(&Method::PUT), Some("save"));
         assert_eq!(Route::Events.allow(), "POST, OPTIONS");
+    }
+
+    #[test]
+    fn escapes_decode_and_broken_escapes_stay() {
+        assert_eq!(decode_segment("todo%2ETask"), Ok("todo.Task".to_owned()));
+        assert_eq!(decode_segment("a+b%20c"), Ok("a+b c".to_owned()));
+        assert_eq!(decode_segment("100%"), Ok("100%".to_owned()));
+        assert_eq!(decode_segment("%zz%4"), Ok("%zz%4".to_owned()));
+        assert_eq!(decode_segment("%C3%A9"), Ok("\u{e9}".to_owned()));
+        assert_eq!(
+            decode_segment("%C3").map_err(|e| e.code),
+            Err(ErrorCode::BadRequest)
+        );
+    }
+
+    proptest::proptest! {
+        /// Any path, however hostile, is a route or a typed error.
+        #[test]
+        fn any_path_is_a_route_or_an_error(rest in "\\PC*", post: bool) {
+            let registry = registry();
+            if let Err(e) = Route::parse(&registry, &rest, post) {
+                proptest::prop_assert!(matches!(
+                    e.code,
+                    ErrorCode::NotFound | ErrorCode::UnknownEvent | ErrorCode::BadRequest
+                ));
+            }
+        }
+
+        /// Bytes that are not even a path (what a fuzzer sends) are handled the same way.
+        #[test]
+        fn any_escaped_bytes_decode_or_are_refused(bytes: Vec<u8>) {
+            let escaped: String = bytes.iter().map(|b| format!("%{b:02X}")).collect();
+            match decode_segment(&escaped) {
+                Ok(text) => proptest::prop_assert_eq!(text.as_bytes(), &bytes[..]),
+                Err(e) => {
+                    proptest::prop_assert!(std::str::from_utf8(&bytes).is_err());
+                    proptest::prop_assert_eq!(e.code, ErrorCode::BadRequest);
+                }
+            }
+        }
+
+        /// A segment escaped by any client decodes back to its text.
+        #[test]
+        fn escaped_text_round_trips(text in "\\PC*") {
+            let escaped =
+                percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
+            proptest::prop_assert_eq!(decode_segment(&escaped), Ok(text));
+        }
+
+        /// Every id in range addresses its row, written plainly or escaped.
+        #[test]
+        fn ids_round_trip(id in 0..=i64::MAX) {
+            let item = Route::Item { stream: "todo.Task".into(), id };
+            proptest::prop_assert_eq!(parse(&format!("/todo.Task/{id}")), Ok(item.clone()));
+            let escaped: String = id.to_string().bytes().map(|b| format!("%{b:02x}")).collect();
+            proptest::prop_assert_eq!(parse(&format!("/todo%2ETask/{escaped}/")), Ok(item));
+        }
     }
 }

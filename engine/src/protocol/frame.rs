@@ -284,4 +284,43 @@ mod tests {
         assert!(v["data"]["user"].is_null());
         assert_eq!(v["data"]["limits"]["page_size"], 25);
     }
+
+    proptest::proptest! {
+        /// Any text is a frame or a decode error.
+        #[test]
+        fn any_text_decodes_or_is_refused(text in "\\PC*") {
+            let _ = decode_inbound(&text);
+        }
+
+        /// Any JSON document is a frame or a decode error, and a refusal still encodes.
+        #[test]
+        fn any_json_decodes_or_is_refused(value in crate::arbitrary::json(), event in "\\PC{0,12}") {
+            let mut frames = vec![value.clone()];
+            if let Value::Object(mut obj) = value.clone() {
+                obj.insert("event".into(), Value::String(event));
+                frames.push(Value::Object(obj));
+            }
+            frames.push(serde_json::json!({"event": "a.b", "data": value}));
+            for frame in frames {
+                if let Err(e) = decode_inbound(&frame.to_string()) {
+                    let out: Value = serde_json::from_str(encode_error(&e.event, &e.error).as_str()).unwrap();
+                    proptest::prop_assert_eq!(&out["event"], &Value::String(e.event));
+                }
+            }
+        }
+
+        /// A valid frame decodes to what was sent.
+        #[test]
+        fn valid_frames_round_trip(
+            stream in "[a-z_]{1,8}(\\.[A-Za-z]{1,8}){0,2}",
+            action in "[a-z_]{1,12}",
+            hash in proptest::option::of("[A-Za-z0-9_.:-]{1,128}"),
+            data in crate::arbitrary::json_object(),
+        ) {
+            let name = EventName::new(&stream, &action, hash.as_deref());
+            let text = encode_reply(&name.to_string(), &data);
+            let frame = decode_inbound(text.as_str()).unwrap();
+            proptest::prop_assert_eq!(frame, Inbound { event: name, data });
+        }
+    }
 }

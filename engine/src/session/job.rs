@@ -311,9 +311,9 @@ impl Run<'_> {
         }
     }
 
-    /// Runs a write, queues its reply, then publishes its change, all under the row's stripe:
-    /// the writer's reply comes before the pushes its write causes, and pushes for one row
-    /// leave in commit order.
+    /// Runs a write, queues its reply, then publishes its change, all under the row's stripe
+    /// (or, for a create, its ticket): the writer's reply comes before the pushes its write
+    /// causes, and pushes for one row leave in commit order, its creation first.
     async fn write(
         &self,
         binding: &Arc<ModelBinding>,
@@ -322,10 +322,14 @@ impl Run<'_> {
         render: impl FnOnce(&Change) -> Value,
     ) {
         let inner = self.engine.inner();
-        let _guard = match write.pk() {
-            Some(pk) => Some(inner.locks.lock(binding.stream(), pk).await),
-            None => None,
+        let stream = binding.stream();
+        // An update or delete holds its row's stripe; a create, whose row has no id yet, holds
+        // a ticket that later writes of the stream publish after (see `locks::Creates`).
+        let (_guard, _ticket) = match write.pk() {
+            Some(pk) => (Some(inner.locks.lock(stream, pk).await), None),
+            None => (None, Some(inner.creates.begin(stream))),
         };
+        let create = write.pk().is_none();
         match inner
             .store
             .execute(write.op(&inner.registry, binding, view.scope().clone()))
@@ -333,6 +337,10 @@ impl Run<'_> {
         {
             Ok(StoreOutput::Changed(Some(change))) => {
                 self.reply(Ok(render(&change)));
+                if !create {
+                    // The row may be one a create still in flight has just made.
+                    inner.creates.settle(stream).await;
+                }
                 // An update that changed nothing has nothing to tell subscribers.
                 if change.kind != ChangeKind::Updated || change.old != change.new {
                     self.engine.publish(change);

@@ -237,11 +237,6 @@ impl Session {
         check_filter_size(&filters, query, limits.max_filter_bytes)?;
         let filter = parse_filter_visible(&binding, &filters, query, max_in, &visible)?;
         let order = Ordering::parse_visible(&binding, data.get("order"), &visible)?;
-        let key = if request::flag(data, "subscribe", true)? {
-            Some(self.reserve(event, None)?)
-        } else {
-            None
-        };
         let filter = filter.and(view.scope().clone());
         let spec = QuerySpec {
             binding,
@@ -249,6 +244,11 @@ impl Session {
             order,
             shape,
             view,
+        };
+        let key = if request::flag(data, "subscribe", true)? {
+            Some(self.reserve_live(event, &spec.signature())?)
+        } else {
+            None
         };
         Ok(Work::Query {
             spec: Arc::new(spec),
@@ -274,6 +274,36 @@ impl Session {
         }
         subs.insert(key.clone());
         Ok(key)
+    }
+}
+
+impl Session {
+    /// Reserves a live query's subscription: its slot against `max_subscriptions`, and its
+    /// query against `max_live_queries` and `max_live_queries_per_user`.
+    fn reserve_live(&self, event: &EventName, signature: &str) -> Result<SubKey, ApiError> {
+        let limits = self.engine.limits();
+        let key = SubKey {
+            stream: event.stream().to_owned(),
+            event: event.to_string(),
+            pk: None,
+        };
+        let fresh = !self
+            .conn
+            .subs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&key);
+        self.conn.live.reserve(
+            &key,
+            signature,
+            limits.max_live_queries,
+            limits.max_live_queries_per_user,
+        )?;
+        self.reserve(event, None).inspect_err(|_| {
+            if fresh {
+                self.conn.live.release(&key);
+            }
+        })
     }
 }
 

@@ -19,6 +19,19 @@ pub fn render_row(binding: &ModelBinding, row: &Row, view: &View) -> Value {
     Value::Object(out)
 }
 
+/// Whether an update from `old` to `new` changes anything a reader with `view` sees: a field
+/// of the binding it may see, `id` included. An update that touches only fields hidden from
+/// it (or columns the binding does not show) must not be pushed to it: the push would show
+/// nothing new, and its timing would tell that a hidden value changed.
+pub fn changes_visibly(binding: &ModelBinding, old: &Row, new: &Row, view: &View) -> bool {
+    binding
+        .fields()
+        .iter()
+        .map(|f| f.name())
+        .filter(|name| view.can_see(name))
+        .any(|name| old.get(name) != new.get(name))
+}
+
 /// The row as [`render_row`] shows it, serialized straight from the stored row without
 /// building an intermediate map: what pushes encode, once per change.
 pub struct RowView<'a> {
@@ -55,6 +68,27 @@ impl serde::Serialize for RowView<'_> {
 mod tests {
     use super::*;
     use crate::binding::Field;
+
+    #[test]
+    fn only_visible_fields_make_a_visible_change() {
+        let b = ModelBinding::new("auth_user")
+            .field(Field::string("username"))
+            .field(Field::email("email"));
+        struct NoEmail;
+        impl crate::permission::Permission for NoEmail {
+            fn hidden_fields(&self, _: Option<&crate::auth::User>) -> Vec<String> {
+                vec!["email".into()]
+            }
+        }
+        let view = View::resolve(&b, &NoEmail, None, "retrieve").unwrap();
+        let row = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let old = row(serde_json::json!({"id": 1, "username": "a", "email": "a@x", "x": 1}));
+        let mail = row(serde_json::json!({"id": 1, "username": "a", "email": "b@x", "x": 2}));
+        let name = row(serde_json::json!({"id": 1, "username": "b", "email": "a@x", "x": 1}));
+        assert!(!changes_visibly(&b, &old, &mail, &view));
+        assert!(changes_visibly(&b, &old, &mail, &View::everything()));
+        assert!(changes_visibly(&b, &old, &name, &view));
+    }
 
     #[test]
     fn the_view_serializes_like_the_rendered_row() {

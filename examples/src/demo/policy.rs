@@ -1,7 +1,7 @@
 //! The demo's permission policy (issue: authentication and the permission pipeline).
 //!
-//! - Anonymous connections may `search` and `retrieve` `auth.User`, with `email` hidden, and
-//!   nothing else.
+//! - Anonymous connections may `search`, `retrieve` and `subscribe` to `auth.User`, with
+//!   `email` hidden, and nothing else.
 //! - A signed-in user sees every `auth.User` but may update only their own row, and not its
 //!   `is_active`; they see, create, update and delete only their own `todo.Task` rows, whose
 //!   `owner_id` is set from the user and cannot be changed by them.
@@ -61,7 +61,8 @@ struct Users;
 impl Permission for Users {
     fn allows(&self, access: &Access<'_>) -> bool {
         let Some(user) = access.user else {
-            return matches!(access.action, "retrieve" | "search");
+            // A change feed shows no more than a live search does.
+            return matches!(access.action, "retrieve" | "search" | "subscribe");
         };
         if user.has("admin") {
             return true;

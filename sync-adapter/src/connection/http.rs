@@ -11,8 +11,8 @@
 //!
 //! [`HttpApi`]: chanbind_engine::http::HttpApi
 
-mod body;
-mod head;
+pub(crate) mod body;
+pub(crate) mod head;
 pub(super) mod write;
 
 pub(crate) use head::has_token;

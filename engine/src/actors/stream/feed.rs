@@ -79,7 +79,8 @@ impl Feeds {
     }
 
     /// Reports the change to each feed it concerns: a row entering a feed's filter is
-    /// `created` there, one leaving it `deleted`. Returns connections whose queue refused.
+    /// `created` there, one leaving it `deleted`, and an update only to feeds that can see a
+    /// field it changed. Returns connections whose queue refused.
     pub(super) fn apply(&mut self, change: &Change) -> Vec<ConnId> {
         if self.subs.is_empty() {
             return Vec::new();
@@ -105,6 +106,7 @@ impl Feeds {
             let is = change.new.as_ref().is_some_and(|r| sub.filter.matches(r));
             let (frames, kind) = match (was, is) {
                 (false, true) => (&mut created, "created"),
+                (true, true) if super::unseen(binding, change, &sub.view) => continue,
                 (true, true) => (&mut updated, "updated"),
                 (true, false) => (&mut deleted, "deleted"),
                 (false, false) => continue,

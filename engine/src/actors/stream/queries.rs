@@ -4,7 +4,9 @@
 //! query's filter before or after the write marks it dirty; a dirty query is re-read from the
 //! store in a task and its fresh result pushed to every subscriber, encoded once per event. A
 //! change arriving while a re-read is in flight causes one more re-read after it, so bursts
-//! coalesce and the last push always shows the latest committed state.
+//! coalesce and the last push always shows the latest committed state. Refreshes of every
+//! stream share `refresh_concurrency` permits: the rest wait, still coalescing, so live
+//! queries never hold more store connections than that.
 //!
 //! No gap: a subscriber is registered before its request reads the snapshot, and its pushes
 //! are held back until the snapshot itself has been queued through [`LiveQueries::snapshot`].
@@ -16,6 +18,7 @@ use std::sync::Arc;
 
 use ractor::ActorRef;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 
 use super::{FrameCache, Slot, StreamMsg};
 use crate::change::{Change, ChangeKind};
@@ -49,6 +52,8 @@ struct LiveQuery {
 /// The stream's live queries.
 pub(super) struct LiveQueries {
     store: Arc<dyn Store>,
+    /// Permits to run a refresh, shared by every stream (`refresh_concurrency`).
+    refreshes: Arc<Semaphore>,
     stats: Arc<Stats>,
     queries: HashMap<u64, LiveQuery>,
     by_signature: HashMap<String, u64>,
@@ -56,9 +61,10 @@ pub(super) struct LiveQueries {
 }
 
 impl LiveQueries {
-    pub(super) fn new(store: Arc<dyn Store>, stats: Arc<Stats>) -> Self {
+    pub(super) fn new(store: Arc<dyn Store>, stats: Arc<Stats>, refreshes: Arc<Semaphore>) -> Self {
         LiveQueries {
             store,
+            refreshes,
             stats,
             queries: HashMap::new(),
             by_signature: HashMap::new(),
@@ -174,7 +180,8 @@ impl LiveQueries {
         removed
     }
 
-    /// Marks every query the change can touch (its filter matches the old or the new row).
+    /// Marks every query the change can touch (its filter matches the old or the new row, and
+    /// it changed a field the query's reader sees or moved the row in or out).
     /// A change captured from outside has no old row (`old: None` on an update or delete):
     /// the row may have left any query, so it touches them all.
     pub(super) fn touch(&mut self, myself: &ActorRef<StreamMsg>, change: &Change) {
@@ -184,9 +191,12 @@ impl LiveQueries {
             .iter_mut()
             .filter(|(_, q)| {
                 let f = &q.spec.filter;
-                old_unknown
-                    || change.old.as_ref().is_some_and(|r| f.matches(r))
-                    || change.new.as_ref().is_some_and(|r| f.matches(r))
+                let was = change.old.as_ref().is_some_and(|r| f.matches(r));
+                let is = change.new.as_ref().is_some_and(|r| f.matches(r));
+                // A row that stays in the result and changed only where the query's reader
+                // cannot see leaves the result as it was: no re-read, no push.
+                let unseen = was && is && super::unseen(&q.spec.binding, change, &q.spec.view);
+                (old_unknown || was || is) && !unseen
             })
             .map(|(id, q)| {
                 for sub in q.subs.iter_mut().filter(|s| s.pending) {
@@ -227,18 +237,28 @@ impl LiveQueries {
         q.dirty = false;
         let op = q.spec.op();
         let store = Arc::clone(&self.store);
+        let refreshes = Arc::clone(&self.refreshes);
         let myself = myself.clone();
-        if store.is_blocking() {
-            tokio::task::spawn_blocking(move || {
-                let result = futures_executor::block_on(store.execute(op));
-                let _ = myself.send_message(StreamMsg::Refreshed { query: id, result });
-            });
-        } else {
-            tokio::spawn(async move {
-                let result = store.execute(op).await;
-                let _ = myself.send_message(StreamMsg::Refreshed { query: id, result });
-            });
-        }
+        // The query stays in flight while it waits for a permit, so changes meanwhile only
+        // mark it dirty: it is queued once, however many writes touch it.
+        tokio::spawn(async move {
+            let Ok(_permit) = refreshes.acquire_owned().await else {
+                return;
+            };
+            let result = if store.is_blocking() {
+                match tokio::task::spawn_blocking(move || {
+                    futures_executor::block_on(store.execute(op))
+                })
+                .await
+                {
+                    Ok(result) => result,
+                    Err(e) => Err(StoreError::Internal(format!("refresh task failed: {e}"))),
+                }
+            } else {
+                store.execute(op).await
+            };
+            let _ = myself.send_message(StreamMsg::Refreshed { query: id, result });
+        });
     }
 
     /// Pushes a fresh result to every released subscriber; returns connections whose queue

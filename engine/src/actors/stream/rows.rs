@@ -128,7 +128,8 @@ impl RowSubs {
     }
 
     /// Pushes the change to the row's watchers: the new row through each watcher's view, or
-    /// `delete` when the row is gone or has left the view's scope (then the watch ends).
+    /// `delete` when the row is gone or has left the view's scope (then the watch ends);
+    /// nothing to a watcher who cannot see what changed.
     /// Returns connections whose queue refused the push.
     pub(super) fn apply(&mut self, change: &Change) -> Vec<ConnId> {
         let Some(groups) = self.rows.get_mut(&change.pk) else {
@@ -139,6 +140,9 @@ impl RowSubs {
         let (mut delivered, mut refused) = (0u64, 0u64);
         let mut ended = Vec::new();
         for (group_key, group) in groups.iter() {
+            if super::unseen(&self.binding, change, &group.view) {
+                continue;
+            }
             let visible = match &change.new {
                 Some(row)
                     if change.kind != ChangeKind::Deleted && group.view.scope().matches(row) =>

@@ -16,7 +16,7 @@ const CHUNK_READ: usize = 16 * 1024;
 
 /// Why a body could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum BodyError {
+pub(crate) enum BodyError {
     /// Longer than the limit: 413.
     TooLarge,
     /// It did not arrive by the deadline: 408.
@@ -98,25 +98,44 @@ fn arrived(io: &mut Io<'_>, max: usize) -> Result<(), BodyError> {
     }
 }
 
+/// What the chunked decoder reads from: bytes already buffered, and a way to drop those it
+/// used. The socket's [`Io`] in the server; a plain buffer in the tests and fuzz targets.
+pub(crate) trait Buffered {
+    /// The bytes read and not consumed yet.
+    fn bytes(&self) -> &[u8];
+    /// Drops the first `n` of them.
+    fn consume(&mut self, n: usize);
+}
+
+impl Buffered for Io<'_> {
+    fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    fn consume(&mut self, n: usize) {
+        Io::consume(self, n);
+    }
+}
+
 /// Decodes a chunked body from the buffer, calling `more` whenever it needs more bytes.
-fn chunked(
-    io: &mut Io<'_>,
+pub(crate) fn chunked<B: Buffered>(
+    io: &mut B,
     limit: usize,
-    mut more: impl FnMut(&mut Io<'_>) -> Result<(), BodyError>,
+    mut more: impl FnMut(&mut B) -> Result<(), BodyError>,
 ) -> Result<Vec<u8>, BodyError> {
     let mut body = Vec::new();
     loop {
         let size = loop {
             // httparse reads an empty size line as zero; hyper, like RFC 9112, wants a digit.
-            if io.buf.first().is_some_and(|b| !b.is_ascii_hexdigit()) {
+            if io.bytes().first().is_some_and(|b| !b.is_ascii_hexdigit()) {
                 return Err(BodyError::Unreadable);
             }
-            match httparse::parse_chunk_size(&io.buf) {
+            match httparse::parse_chunk_size(io.bytes()) {
                 Ok(httparse::Status::Complete((used, size))) => {
                     io.consume(used);
                     break size;
                 }
-                Ok(httparse::Status::Partial) if io.buf.len() < MAX_FRAMING_BYTES => more(io)?,
+                Ok(httparse::Status::Partial) if io.bytes().len() < MAX_FRAMING_BYTES => more(io)?,
                 _ => return Err(BodyError::Unreadable),
             }
         };
@@ -128,25 +147,152 @@ fn chunked(
             .ok()
             .filter(|&size| size <= limit - body.len())
             .ok_or(BodyError::TooLarge)?;
-        while io.buf.len() < size + 2 {
+        // The data and its CRLF; a size that leaves no room for the CRLF cannot be buffered.
+        let framed = size.checked_add(2).ok_or(BodyError::TooLarge)?;
+        while io.bytes().len() < framed {
             more(io)?;
         }
-        if &io.buf[size..size + 2] != b"\r\n" {
+        if &io.bytes()[size..framed] != b"\r\n" {
             return Err(BodyError::Unreadable);
         }
-        body.extend_from_slice(&io.buf[..size]);
-        io.consume(size + 2);
+        body.extend_from_slice(&io.bytes()[..size]);
+        io.consume(framed);
     }
     // The trailer section, ignored, up to its empty line.
     loop {
         let mut trailers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        match httparse::parse_headers(&io.buf, &mut trailers) {
+        match httparse::parse_headers(io.bytes(), &mut trailers) {
             Ok(httparse::Status::Complete((used, _))) => {
                 io.consume(used);
                 return Ok(body);
             }
-            Ok(httparse::Status::Partial) if io.buf.len() < MAX_FRAMING_BYTES => more(io)?,
+            Ok(httparse::Status::Partial) if io.bytes().len() < MAX_FRAMING_BYTES => more(io)?,
             _ => return Err(BodyError::Unreadable),
+        }
+    }
+}
+
+/// A buffer that holds all the bytes there will ever be, as a test or fuzz target has them.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) struct Complete {
+    /// The bytes not consumed yet.
+    pub(crate) bytes: Vec<u8>,
+}
+
+#[cfg(any(test, feature = "fuzzing"))]
+impl Buffered for Complete {
+    fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.bytes.drain(..n.min(self.bytes.len()));
+    }
+}
+
+/// Decodes the chunked body at the start of `bytes`: the body and how many bytes it took.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn chunked_complete(bytes: &[u8], limit: usize) -> Result<(Vec<u8>, usize), BodyError> {
+    let mut buf = Complete {
+        bytes: bytes.to_vec(),
+    };
+    // Every byte is here already: needing more means the body ended early.
+    let body = chunked(&mut buf, limit, |_| Err(BodyError::Unreadable))?;
+    Ok((body, bytes.len() - buf.bytes.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn chunks_trailers_and_bad_framing() {
+        let raw = b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+        assert_eq!(
+            chunked_complete(raw, 10),
+            Ok((b"abcde".to_vec(), raw.len() - 4))
+        );
+        assert_eq!(
+            chunked_complete(b"3\r\nabc\r\n0\r\n\r\n", 2),
+            Err(BodyError::TooLarge)
+        );
+        for bad in [
+            &b"\r\n0\r\n\r\n"[..],
+            b"3\r\nabcX\r\n0\r\n\r\n",
+            b"zz\r\n",
+            b"3\r\nab",
+        ] {
+            assert_eq!(
+                chunked_complete(bad, 10),
+                Err(BodyError::Unreadable),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_size_with_no_room_for_its_crlf_is_too_large_not_a_panic() {
+        let raw = format!("{:x}\r\n", usize::MAX);
+        assert_eq!(
+            chunked_complete(raw.as_bytes(), usize::MAX),
+            Err(BodyError::TooLarge)
+        );
+    }
+
+    /// A body cut into chunks of any sizes.
+    fn encode(body: &[u8], cuts: &[usize]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = body;
+        for &cut in cuts {
+            let (chunk, tail) = rest.split_at(cut.min(rest.len()));
+            if !chunk.is_empty() {
+                out.extend_from_slice(format!("{:X}\r\n", chunk.len()).as_bytes());
+                out.extend_from_slice(chunk);
+                out.extend_from_slice(b"\r\n");
+            }
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            out.extend_from_slice(format!("{:x}\r\n", rest.len()).as_bytes());
+            out.extend_from_slice(rest);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n\r\n");
+        out
+    }
+
+    proptest! {
+        /// Any bytes, under any limit, decode or are refused.
+        #[test]
+        fn any_bytes_decode_or_are_refused(bytes: Vec<u8>, limit: usize) {
+            if let Ok((body, used)) = chunked_complete(&bytes, limit) {
+                prop_assert!(body.len() <= limit && used <= bytes.len());
+            }
+        }
+
+        /// Hex sizes of any length, even past `u64`, are refused, not a panic.
+        #[test]
+        fn any_size_line_is_handled(size in "[0-9a-fA-F]{1,40}", rest: Vec<u8>) {
+            let mut raw = format!("{size}\r\n").into_bytes();
+            raw.extend_from_slice(&rest);
+            let _ = chunked_complete(&raw, 1 << 20);
+        }
+
+        /// A body chunked any way decodes to itself, and stops at its end.
+        #[test]
+        fn encoded_bodies_round_trip(
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+            cuts in proptest::collection::vec(0usize..64, 0..16),
+            next: Vec<u8>,
+        ) {
+            let mut raw = encode(&body, &cuts);
+            let len = raw.len();
+            raw.extend_from_slice(&next);
+            prop_assert_eq!(chunked_complete(&raw, body.len()), Ok((body.clone(), len)));
+            if !body.is_empty() {
+                prop_assert_eq!(chunked_complete(&raw, body.len() - 1), Err(BodyError::TooLarge));
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ const MAX_URI_LEN: usize = u16::MAX as usize - 1;
 
 /// How the body that follows a head is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum BodyLength {
+pub(crate) enum BodyLength {
     /// No body: no `Content-Length`, or zero.
     Empty,
     /// `Content-Length` bytes.
@@ -26,7 +26,7 @@ pub(super) enum BodyLength {
 
 /// A parsed request head.
 #[derive(Debug)]
-pub(super) struct Head {
+pub(crate) struct Head {
     /// What the engine reads: method, target, version and headers.
     pub(super) parts: Parts,
     /// The body's framing.
@@ -39,7 +39,7 @@ pub(super) struct Head {
 
 /// Parses the head at the start of `buf`: the head and its length in bytes, `None` while it
 /// is incomplete, or the status to refuse it with.
-pub(super) fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, StatusCode> {
+pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, StatusCode> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let len = match request.parse(buf) {
@@ -235,5 +235,49 @@ mod tests {
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
         );
         assert!(matches!(parse(b"GET / HTTP/1.1\r\nHost: x"), Ok(None)));
+    }
+
+    /// A request head as a client writes one: a method, a target, headers and a length.
+    fn a_head(
+    ) -> impl proptest::strategy::Strategy<Value = (String, String, Vec<(String, String)>, u64)>
+    {
+        (
+            "GET|POST|PUT|PATCH|DELETE|OPTIONS|HEAD",
+            "/[a-zA-Z0-9._~%/?=&-]{0,64}",
+            proptest::collection::vec(("x-[a-z0-9-]{1,16}", "[ -~]{0,32}"), 0..8),
+            1..u64::MAX,
+        )
+    }
+
+    proptest::proptest! {
+        /// Any bytes are a head, an incomplete one or a refusal with a status.
+        #[test]
+        fn any_bytes_parse_or_are_refused(bytes: Vec<u8>) {
+            if let Ok(Some((_, len))) = parse(&bytes) {
+                proptest::prop_assert!(len <= bytes.len());
+            }
+        }
+
+        /// A well-formed head reads back as written, and any shorter prefix of it is incomplete.
+        #[test]
+        fn written_heads_round_trip((method, target, headers, length) in a_head()) {
+            let mut raw = format!("{method} {target} HTTP/1.1\r\nContent-Length: {length}\r\n");
+            for (name, value) in &headers {
+                raw.push_str(&format!("{name}: {value}\r\n"));
+            }
+            raw.push_str("\r\n");
+            let (h, len) = parse(raw.as_bytes()).unwrap().expect("a whole head");
+            proptest::prop_assert_eq!(len, raw.len());
+            proptest::prop_assert_eq!(h.parts.method.as_str(), method.as_str());
+            proptest::prop_assert_eq!(h.parts.uri.to_string(), target);
+            proptest::prop_assert_eq!(h.body, BodyLength::Length(length));
+            for (name, value) in &headers {
+                let got = h.parts.headers.get_all(name.as_str()).iter().any(|v| v.as_bytes() == value.trim().as_bytes());
+                proptest::prop_assert!(got, "{name}: {value}");
+            }
+            for cut in [1, raw.len() / 2, raw.len() - 1] {
+                proptest::prop_assert!(matches!(parse(&raw.as_bytes()[..cut]), Ok(None)));
+            }
+        }
     }
 }
