@@ -57,6 +57,10 @@ struct Args {
     /// With `--database-url`: remove the capture triggers (idempotent).
     #[arg(long, requires = "database_url")]
     remove_capture: bool,
+    /// Close a WebSocket that sends nothing, not even a pong, for this many seconds (with
+    /// 4000); 0 never does. The default is the engine's.
+    #[arg(long, value_name = "SECONDS")]
+    idle_timeout: Option<u64>,
 }
 
 /// The PostgreSQL store behind the engine, kept typed to start its capture listener.
@@ -186,8 +190,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
         let names: Vec<&str> = args.tokens.iter().map(|(n, _)| n.as_str()).collect();
         tracing::info!(users = ?names, anonymous = !args.no_anonymous, "permission policy enforced");
     }
+    let mut limits = Limits::default();
+    if let Some(secs) = args.idle_timeout {
+        limits.idle_timeout = std::time::Duration::from_secs(secs);
+    }
     let mut builder = Engine::builder(registry, store)
-        .limits(Limits::default())
+        .limits(limits)
         .authenticator(authenticator)
         .allow_anonymous(!args.no_anonymous);
     // With PostgreSQL, group sends and broadcasts reach the other demo processes too.
