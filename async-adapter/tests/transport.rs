@@ -109,3 +109,54 @@ async fn a_client_that_answers_pings_stays_open_past_the_idle_timeout() {
     assert_eq!(reply["data"]["count"], 0, "{reply}");
     server.shutdown().await;
 }
+
+/// A client that stops reading while pushes flood it is closed with 4008, even though its
+/// socket takes nothing, and what it sends after it was found slow is not served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_is_closed_with_4008_and_its_later_writes_are_not_applied() {
+    let (server, engine) = start_with(Limits {
+        outbound_queue: 8,
+        ..Limits::default()
+    })
+    .await;
+    let mut writer = connect(&server).await;
+    let created = request(
+        &mut writer,
+        json!({"event": "todo.Task.create", "data": {"title": "start"}}),
+    )
+    .await;
+    assert_eq!(created["data"]["success"], true, "{created}");
+    let mut slow = connect(&server).await;
+    let reply = request(
+        &mut slow,
+        json!({"event": "todo.Task.subscribe", "data": {"id": 1}}),
+    )
+    .await;
+    assert!(reply.get("error").is_none(), "{reply}");
+    // `slow` reads nothing from here; large rows fill the socket buffers quickly.
+    let padding = "x".repeat(32 * 1024);
+    let mut updates = 0;
+    while engine.stats().pushes_refused == 0 {
+        assert!(updates < 5000, "the slow client was never found slow");
+        updates += 1;
+        let reply = request(
+            &mut writer,
+            json!({"event": "todo.Task.update", "data": {"id": 1, "title": format!("{updates}{padding}")}}),
+        )
+        .await;
+        assert_eq!(reply["data"]["success"], true);
+    }
+    slow.send(Message::text(
+        json!({"event": "todo.Task.create", "data": {"title": "after slow"}}).to_string(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(close_code(&mut slow).await, 4008);
+    drop(slow);
+    let list = request(&mut writer, json!({"event": "todo.Task.list"})).await;
+    assert_eq!(
+        list["data"]["count"], 1,
+        "the write sent after the client was found slow was not applied"
+    );
+    server.shutdown().await;
+}

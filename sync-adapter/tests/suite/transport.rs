@@ -57,3 +57,50 @@ fn a_client_that_answers_pings_stays_open_past_the_idle_timeout() {
     assert_eq!(reply["data"]["count"], 0, "{reply}");
     srv.server.shutdown();
 }
+
+/// A client that stops reading while pushes flood it is closed with 4008, and what it sends
+/// after it was found slow is not served.
+#[test]
+fn a_slow_consumer_is_closed_with_4008_and_its_later_writes_are_not_applied() {
+    let limits = Limits {
+        outbound_queue: 8,
+        ..Limits::default()
+    };
+    let srv = start_with(common::builder(limits), ServerConfig::default());
+    let mut writer = connect(srv.addr());
+    let created = request(
+        &mut writer,
+        json!({"event": "todo.Task.create", "data": {"title": "start"}}),
+    );
+    assert_eq!(created["data"]["success"], true, "{created}");
+    let mut slow = connect(srv.addr());
+    let reply = request(
+        &mut slow,
+        json!({"event": "todo.Task.subscribe", "data": {"id": 1}}),
+    );
+    assert!(reply.get("error").is_none(), "{reply}");
+    // `slow` reads nothing from here; large rows fill the socket buffers quickly.
+    let padding = "x".repeat(32 * 1024);
+    let mut updates = 0;
+    while srv.engine().stats().pushes_refused == 0 {
+        assert!(updates < 5000, "the slow client was never found slow");
+        updates += 1;
+        let reply = request(
+            &mut writer,
+            json!({"event": "todo.Task.update", "data": {"id": 1, "title": format!("{updates}{padding}")}}),
+        );
+        assert_eq!(reply["data"]["success"], true);
+    }
+    common::send(
+        &mut slow,
+        json!({"event": "todo.Task.create", "data": {"title": "after slow"}}),
+    );
+    assert_eq!(close_code(&mut slow), 4008);
+    drop(slow);
+    let list = request(&mut writer, json!({"event": "todo.Task.list"}));
+    assert_eq!(
+        list["data"]["count"], 1,
+        "the write sent after the client was found slow was not applied"
+    );
+    srv.server.shutdown();
+}
