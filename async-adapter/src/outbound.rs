@@ -46,6 +46,11 @@ impl ChannelOutbound {
         self.queue.pop()
     }
 
+    /// Whether a frame was refused: the connection is too slow, and is not served any more.
+    pub(crate) fn is_slow(&self) -> bool {
+        self.queue.is_slow()
+    }
+
     /// Waits until the connection is marked slow.
     pub(crate) async fn slowed(&self) {
         loop {

@@ -23,6 +23,10 @@ use tokio::sync::watch;
 use crate::server::{stopping, ServerConfig};
 use crate::upgrade;
 
+/// hyper does not go below this head limit (its smallest read buffer); the sync adapter
+/// applies the same floor.
+const MIN_HEADER_BYTES: usize = 8192;
+
 /// What every connection of one server shares.
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
@@ -92,6 +96,9 @@ async fn respond(
     slot: &UpgradeSlot,
     stopped: watch::Receiver<bool>,
 ) -> Response<Body> {
+    if head_len(&request) > shared.config.max_header_bytes.max(MIN_HEADER_BYTES) {
+        return head_too_large();
+    }
     if upgrade::is_websocket(&request) {
         return upgrade::accept(request, peer, shared, slot, stopped).await;
     }
@@ -116,6 +123,30 @@ async fn respond(
         ErrorCode::NotFound,
         "no such route",
     )))
+}
+
+/// The size of a request head as sent (request line, headers, the empty line), optional
+/// whitespace aside. hyper bounds only its read buffer, which can hold more than
+/// `max_header_bytes` by the time a head completes; the sync adapter counts the head itself.
+fn head_len<B>(request: &Request<B>) -> usize {
+    let line = request.method().as_str().len() + request.uri().to_string().len() + 12;
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    line + headers + 2
+}
+
+/// What hyper sends for a head it cannot take, as the sync adapter does: 431 alone, then close.
+fn head_too_large() -> Response<Body> {
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    response.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// A request under the API prefix: the head through the engine, then the body, bounded in

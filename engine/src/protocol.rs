@@ -3,6 +3,7 @@
 //! Everything here is pure: text in, values out, and values in, text out. Adapters never build
 //! a frame by hand; they call these functions so both runtimes speak byte-identical JSON.
 
+pub mod close;
 mod error;
 mod event;
 mod frame;

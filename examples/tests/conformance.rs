@@ -47,7 +47,8 @@
 //! | `"expect": pattern` | the next frame on that connection must match (waits 5 s at most) |
 //! | `"expect_unordered": [patterns]` | the next N frames must match the N patterns in some order |
 //! | `"expect_close": 1009` | the next frame must be a close frame with that code |
-//! | `"expect_silence_ms": 300` | no frame may arrive within that time |
+//! | `"expect_silence_ms": 300` | no frame may arrive within that time (pings are answered and skipped) |
+//! | `"stall_ms": 500` | reads nothing for that long, so the server's pings go unanswered |
 //! | `"close": true` | closes the connection; its name cannot be used again |
 //! | `"expect_refused": 401` | opening the (new) connection, with the step's `"token"` if any, must be refused with that HTTP status and no WebSocket; the name cannot be used again |
 //! | `"http": {...}` | an HTTP request of its own, with `"expect": {"status", "headers", "body"}` (below) |

@@ -57,6 +57,10 @@ struct Args {
     /// With `--database-url`: remove the capture triggers (idempotent).
     #[arg(long, requires = "database_url")]
     remove_capture: bool,
+    /// Close a WebSocket that sends nothing, not even a pong, for this many seconds (with
+    /// 4000); 0 never does. The default is the engine's.
+    #[arg(long, value_name = "SECONDS")]
+    idle_timeout: Option<u64>,
     /// The most open connections; past it a new one is answered with HTTP 503.
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
@@ -80,6 +84,9 @@ impl Args {
     /// The limits the flags ask for, over the defaults.
     fn limits(&self) -> Limits {
         let mut limits = Limits::default();
+        if let Some(secs) = self.idle_timeout {
+            limits.idle_timeout = std::time::Duration::from_secs(secs);
+        }
         if let Some(n) = self.max_connections {
             limits.max_connections = n;
         }

@@ -222,6 +222,11 @@ impl Player {
                     incoming.describe()
                 )),
             },
+            // tungstenite answers a ping only as it reads: not reading is not answering.
+            Action::Stall(ms) => {
+                tokio::time::sleep(Duration::from_millis(*ms)).await;
+                Ok(())
+            }
             Action::Close => {
                 conn.closed = true;
                 conn.ws
@@ -493,6 +498,7 @@ fn describe_action(step: &Step) -> String {
         Action::ExpectUnordered(ps) => format!("expect_unordered {} patterns", ps.len()),
         Action::ExpectClose(code) => format!("expect_close {code}"),
         Action::ExpectSilence(ms) => format!("expect_silence_ms {ms}"),
+        Action::Stall(ms) => format!("stall_ms {ms}"),
         Action::Close => "close".to_owned(),
         Action::ExpectRefused(status) => format!("expect_refused {status}"),
         Action::Http(request) => crate::http::describe(request),

@@ -110,6 +110,8 @@ pub enum Action {
     ExpectClose(u16),
     /// No frame may arrive for this many milliseconds.
     ExpectSilence(u64),
+    /// Read nothing for this many milliseconds, so no ping is answered.
+    Stall(u64),
     /// Close the connection (a normal close).
     Close,
     /// Opening the connection must be refused with this HTTP status (no WebSocket).
@@ -154,7 +156,7 @@ pub enum HttpBody {
     Raw(String),
 }
 
-const ACTIONS: [&str; 11] = [
+const ACTIONS: [&str; 12] = [
     "send",
     "send_raw",
     "send_binary",
@@ -163,6 +165,7 @@ const ACTIONS: [&str; 11] = [
     "expect_unordered",
     "expect_close",
     "expect_silence_ms",
+    "stall_ms",
     "close",
     "expect_refused",
     "http",
@@ -504,6 +507,7 @@ fn parse_step(value: &Value) -> Result<Step, String> {
         "expect_silence_ms" => {
             Action::ExpectSilence(arg.as_u64().ok_or("expect_silence_ms takes milliseconds")?)
         }
+        "stall_ms" => Action::Stall(arg.as_u64().ok_or("stall_ms takes milliseconds")?),
         "close" => match arg {
             Value::Bool(true) => Action::Close,
             _ => return Err("close takes true".into()),

@@ -2,11 +2,16 @@
 //! outbound queue drains into tungstenite whenever the socket takes more.
 
 use std::io::{self, ErrorKind, Read};
+use std::net::Shutdown;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chanbind_engine::outbound::Outbound as _;
+use chanbind_engine::protocol::close::{
+    self, Beat, Heartbeat, GOING_AWAY, IDLE_TIMEOUT, INVALID_PAYLOAD, PROTOCOL_ERROR,
+    SLOW_CONSUMER, TOO_BIG,
+};
 use chanbind_engine::session::{Session, Step};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll};
@@ -18,24 +23,12 @@ use super::SOCKET;
 use crate::config::Shared;
 use crate::outbound::ChannelOutbound;
 
-/// Close codes this adapter sends, as the async adapter does.
-const GOING_AWAY: u16 = 1001;
-const PROTOCOL_ERROR: u16 = 1002;
-const INVALID_PAYLOAD: u16 = 1007;
-const TOO_BIG: u16 = 1009;
-const SLOW_CONSUMER: u16 = 4008;
-
-/// After a frame too large to parse, how long the input must stay quiet before the socket is
-/// dropped: the rest of that frame is read and thrown away first, so the kernel does not
-/// answer unread bytes with a reset that could destroy the error frame in flight.
-const QUIET: Duration = Duration::from_millis(200);
-
 /// Why the open phase ended.
 enum End {
     /// The client closed, the socket failed, or the close handshake is done: just drop.
     Gone,
     /// Close with this code, after sending what is queued (unless the code is 4008).
-    Close(u16, &'static str),
+    Close(u16),
 }
 
 /// One open connection.
@@ -50,6 +43,8 @@ pub(super) struct Connection<'a> {
     blocked: bool,
     /// The socket is registered for writability.
     writable: bool,
+    /// When to ping, and when the client has been silent too long.
+    heartbeat: Heartbeat,
 }
 
 impl<'a> Connection<'a> {
@@ -69,6 +64,7 @@ impl<'a> Connection<'a> {
             shared,
             blocked: false,
             writable: true,
+            heartbeat: Heartbeat::new(shared.engine.limits(), Instant::now()),
         }
     }
 
@@ -77,7 +73,7 @@ impl<'a> Connection<'a> {
         self.out.send(self.session.hello());
         match self.open() {
             End::Gone => {}
-            End::Close(code, reason) => self.close(code, reason),
+            End::Close(code) => self.close(code),
         }
         // Actors still holding the connection learn it is gone at their next push.
         self.out.close();
@@ -90,10 +86,13 @@ impl<'a> Connection<'a> {
                 return end;
             }
             if self.out.is_slow() {
-                return End::Close(SLOW_CONSUMER, "slow consumer");
+                return End::Close(SLOW_CONSUMER);
             }
             if self.shared.stopping.load(Ordering::Acquire) {
-                return End::Close(GOING_AWAY, "server shutting down");
+                return End::Close(GOING_AWAY);
+            }
+            if let Err(end) = self.beat() {
+                return end;
             }
             // From here a queued frame must wake the thread; the drain below sees every frame
             // queued before.
@@ -101,7 +100,11 @@ impl<'a> Connection<'a> {
             if let Err(end) = self.pump() {
                 return end;
             }
-            if let Err(e) = self.sleep(None) {
+            let wait = self
+                .heartbeat
+                .deadline()
+                .map(|at| at.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.sleep(wait) {
                 tracing::warn!(error = %e, "poll failed");
                 return End::Gone;
             }
@@ -117,7 +120,7 @@ impl<'a> Connection<'a> {
                 Err(WsError::Io(e)) if e.kind() == ErrorKind::WouldBlock => return None,
                 Err(WsError::Capacity(_)) => {
                     self.out.send(self.session.too_large());
-                    return Some(End::Close(TOO_BIG, "message too big"));
+                    return Some(End::Close(TOO_BIG));
                 }
                 Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => return Some(End::Gone),
                 // Tell a client that broke the protocol why, when the socket still takes it.
@@ -128,21 +131,32 @@ impl<'a> Connection<'a> {
                     } else {
                         PROTOCOL_ERROR
                     };
-                    return Some(End::Close(code, "protocol error"));
+                    return Some(End::Close(code));
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "read failed");
                     return Some(End::Gone);
                 }
             };
+            self.heartbeat.heard(Instant::now());
             match message {
+                // Declared slow (by a push from another thread) since the last check: the
+                // frame is not served.
+                Message::Text(_) if self.out.is_slow() => {
+                    return Some(End::Close(SLOW_CONSUMER));
+                }
                 Message::Text(text) => match self.session.handle_text(text.as_str()) {
                     Step::Reply(frame) => {
                         self.out.send(frame);
                     }
                     // Jobs run one after another, so a connection's writes apply in the order
-                    // sent. Store, lock and actor futures need no particular executor.
-                    Step::Run(job) => futures_executor::block_on(job.run()),
+                    // sent. Store, lock and actor futures need no particular executor. What
+                    // the client sent meanwhile (pongs) is still unread: time spent on its
+                    // request is not silence.
+                    Step::Run(job) => {
+                        futures_executor::block_on(job.run());
+                        self.heartbeat.heard(Instant::now());
+                    }
                 },
                 Message::Binary(_) => {
                     self.out.send(self.session.binary_refused());
@@ -157,12 +171,24 @@ impl<'a> Connection<'a> {
                 return Some(end);
             }
             if self.out.is_slow() {
-                return Some(End::Close(SLOW_CONSUMER, "slow consumer"));
+                return Some(End::Close(SLOW_CONSUMER));
             }
             // A client that never pauses must not hold a shutdown up.
             if self.shared.stopping.load(Ordering::Acquire) {
-                return Some(End::Close(GOING_AWAY, "server shutting down"));
+                return Some(End::Close(GOING_AWAY));
             }
+        }
+    }
+
+    /// Sends a ping when one is due; `Err` when the client was silent too long.
+    fn beat(&mut self) -> Result<(), End> {
+        match self.heartbeat.tick(Instant::now()) {
+            Some(Beat::Ping) => match self.ws.write(Message::Ping(Default::default())) {
+                Ok(()) => Ok(()),
+                Err(e) => self.write_failed(e),
+            },
+            Some(Beat::Idle) => Err(End::Close(IDLE_TIMEOUT)),
+            None => Ok(()),
         }
     }
 
@@ -225,13 +251,13 @@ impl<'a> Connection<'a> {
     /// The client sent a close frame: send tungstenite's reply and let the socket go.
     fn finish_peer_close(&mut self) -> End {
         let deadline = Instant::now() + self.shared.close_timeout;
-        self.linger(deadline, false);
+        self.linger(deadline);
         End::Gone
     }
 
     /// Closes with `code`: queued frames first (except for a slow consumer, whose queue is
-    /// what it could not take), then the close frame, then waits for the client's reply.
-    fn close(&mut self, code: u16, reason: &'static str) {
+    /// what it could not take), then the close frame, then lingers until the client closes.
+    fn close(&mut self, code: u16) {
         if code != SLOW_CONSUMER {
             while let Some(frame) = self.out.pop() {
                 match self.ws.write(Message::text(frame.as_str())) {
@@ -243,7 +269,7 @@ impl<'a> Connection<'a> {
         }
         let frame = CloseFrame {
             code: CloseCode::from(code),
-            reason: reason.into(),
+            reason: close::reason(code).into(),
         };
         match self.ws.close(Some(frame)) {
             Ok(()) => {}
@@ -251,42 +277,48 @@ impl<'a> Connection<'a> {
             Err(_) => return,
         }
         let deadline = Instant::now() + self.shared.close_timeout;
-        // After a frame too large or malformed, tungstenite cannot parse what follows: the
-        // rest is thrown away raw.
-        let raw = matches!(code, TOO_BIG | PROTOCOL_ERROR | INVALID_PAYLOAD);
-        self.linger(deadline, raw);
+        self.linger(deadline);
     }
 
-    /// Drives the close handshake until it is done, the input ends, or `deadline` passes.
-    fn linger(&mut self, deadline: Instant, raw: bool) {
-        let mut quiet_since = Instant::now();
+    /// Ends the socket: once tungstenite has passed on everything (the close frame, or the
+    /// reply to the client's), our side is shut down, so the client sees the end right after
+    /// it. Meanwhile and after, what the client sends is read raw and thrown away (after a
+    /// frame too large or malformed, tungstenite could not parse it anyway) until the client
+    /// closes too, at most [`close::linger_bytes`] and until `deadline`: dropping a socket with
+    /// unread input would make the kernel reset the connection, destroying the close frame in
+    /// flight.
+    fn linger(&mut self, deadline: Instant) {
+        let mut left = close::linger_bytes(self.shared.engine.limits());
+        let mut shut = false;
         let mut scratch = [0u8; 8192];
         loop {
-            match self.ws.flush() {
-                Ok(()) => self.blocked = false,
-                Err(WsError::Io(e)) if e.kind() == ErrorKind::WouldBlock => self.blocked = true,
-                Err(_) => return, // done (ConnectionClosed) or failed
+            if !shut {
+                match self.ws.flush() {
+                    // `ConnectionClosed`: the reply to the client's close is out.
+                    Ok(()) | Err(WsError::ConnectionClosed) => {
+                        self.blocked = false;
+                        if self.ws.get_mut().shutdown(Shutdown::Write).is_err() {
+                            return;
+                        }
+                        shut = true;
+                    }
+                    Err(WsError::Io(e)) if e.kind() == ErrorKind::WouldBlock => self.blocked = true,
+                    Err(_) => return,
+                }
             }
-            if raw {
-                loop {
-                    match self.ws.get_mut().read(&mut scratch) {
-                        Ok(0) => return,
-                        Ok(_) => quiet_since = Instant::now(),
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                        Err(_) => return,
+            loop {
+                match self.ws.get_mut().read(&mut scratch) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        left = left.saturating_sub(n);
+                        if left == 0 {
+                            tracing::debug!("the client went on sending after the close");
+                            return;
+                        }
                     }
-                }
-                if !self.blocked && quiet_since.elapsed() >= QUIET {
-                    return;
-                }
-            } else {
-                loop {
-                    match self.ws.read() {
-                        Ok(_) => {}
-                        Err(WsError::Io(e)) if e.kind() == ErrorKind::WouldBlock => break,
-                        Err(_) => return, // the close handshake is done, or the socket failed
-                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => return,
                 }
             }
             let now = Instant::now();
@@ -294,11 +326,7 @@ impl<'a> Connection<'a> {
                 tracing::debug!("close not completed in time; dropping the connection");
                 return;
             }
-            let mut wait = deadline - now;
-            if raw && !self.blocked {
-                wait = wait.min(QUIET);
-            }
-            if self.sleep(Some(wait)).is_err() {
+            if self.sleep(Some(deadline - now)).is_err() {
                 return;
             }
         }

@@ -5,8 +5,9 @@
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use chanbind_engine::protocol::close;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll};
 
@@ -15,11 +16,6 @@ use crate::config::Shared;
 
 /// How much one read takes from the socket at most.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// After the last response on a connection, how long the input must stay quiet before the
-/// socket is dropped: unread bytes (a refused body, say) would make the kernel answer with a
-/// reset that can destroy the response still in flight.
-const QUIET: Duration = Duration::from_millis(200);
 
 /// Why a read or a write gave up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,27 +142,28 @@ impl<'a> Io<'a> {
     }
 
     /// Ends the connection after its last response: no more output, then the input is read
-    /// and thrown away until the client closes, it stays quiet a while, or `close_timeout`.
+    /// and thrown away until the client closes, at most [`close::linger_bytes`] and until
+    /// `close_timeout`. Unread bytes (a refused body, say) would make the kernel answer with a
+    /// reset that can destroy the response still in flight.
     pub(super) fn close(mut self) {
         if self.stream.shutdown(Shutdown::Write).is_err() {
             return;
         }
         let deadline = Instant::now() + self.shared.close_timeout;
-        let mut quiet_since = Instant::now();
+        let mut left = close::linger_bytes(self.shared.engine.limits());
         loop {
             self.buf.clear();
             match self.read_now(READ_CHUNK) {
-                Ok(true) => quiet_since = Instant::now(),
+                Ok(true) => left = left.saturating_sub(self.buf.len()),
                 Ok(false) => {
-                    let until = deadline.min(quiet_since + QUIET);
-                    if Instant::now() >= until || self.wait(until, false) == Err(Gone::Closed) {
+                    if self.wait(deadline, false).is_err() {
                         return;
                     }
                 }
                 Err(_) => return,
             }
             // A client that never stops sending is cut off all the same.
-            if Instant::now() >= deadline {
+            if left == 0 || Instant::now() >= deadline {
                 return;
             }
         }

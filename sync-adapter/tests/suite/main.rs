@@ -1,5 +1,5 @@
 //! The sync adapter over real sockets on `127.0.0.1`: one test binary, one module per theme
-//! (the WebSocket protocol, HTTP, robustness, the runtime, scale, PostgreSQL).
+//! (the WebSocket protocol, HTTP, robustness, the runtime, scale, PostgreSQL, the transport).
 //!
 //! ```text
 //! cargo test -p chanbind-sync --test suite
@@ -17,3 +17,4 @@ mod protocol;
 mod robustness;
 mod runtime;
 mod scale;
+mod transport;

@@ -142,21 +142,30 @@ pub(crate) fn chunked<B: Buffered>(
         if size == 0 {
             break;
         }
-        // Refused before a byte of it is read: the limit bounds the buffer too.
-        let size = usize::try_from(size)
-            .ok()
-            .filter(|&size| size <= limit - body.len())
-            .ok_or(BodyError::TooLarge)?;
-        // The data and its CRLF; a size that leaves no room for the CRLF cannot be buffered.
-        let framed = size.checked_add(2).ok_or(BodyError::TooLarge)?;
-        while io.bytes().len() < framed {
+        // The chunk is taken as it arrives, and refused once the body passes the limit: a
+        // size announced is not a size sent, and hyper, under the async adapter, cannot tell
+        // them apart either (a client that announces more than it sends times out on both).
+        let mut left = size;
+        while left > 0 {
+            if io.bytes().is_empty() {
+                more(io)?;
+            }
+            let available = io.bytes().len();
+            let take = usize::try_from(left).map_or(available, |left| left.min(available));
+            if take > limit - body.len() {
+                return Err(BodyError::TooLarge);
+            }
+            body.extend_from_slice(&io.bytes()[..take]);
+            io.consume(take);
+            left -= take as u64;
+        }
+        while io.bytes().len() < 2 {
             more(io)?;
         }
-        if &io.bytes()[size..framed] != b"\r\n" {
+        if &io.bytes()[..2] != b"\r\n" {
             return Err(BodyError::Unreadable);
         }
-        body.extend_from_slice(&io.bytes()[..size]);
-        io.consume(framed);
+        io.consume(2);
     }
     // The trailer section, ignored, up to its empty line.
     loop {
