@@ -14,6 +14,7 @@ use chanbind_engine::protocol::close::{
 };
 use chanbind_engine::session::{Session, Step};
 use chanbind_engine::{Admitted, Engine};
+use futures_util::future::poll_fn;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -187,6 +188,9 @@ async fn write<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    // A frame taken off the queue and not yet handed to tungstenite when a close came; the
+    // close sends it first.
+    let mut unsent = None;
     let close = loop {
         let message = tokio::select! {
             biased;
@@ -195,15 +199,30 @@ where
             () = ping.notified() => Message::Ping(Default::default()),
             frame = queue.next() => Message::text(frame.as_str()),
         };
-        // A client that stops reading leaves this send pending: the overflow it causes, or the
-        // reader's close (idle, shutdown), ends it.
-        let sent = tokio::select! {
+        // A client that stops reading leaves the send pending, waiting for room or for the
+        // flush: the overflow it causes, or the reader's close (idle, shutdown), ends it. The
+        // send goes in steps so that a close never loses a frame: before `start_send` the
+        // frame is still ours, after it the frame is in tungstenite's buffer, ahead of the
+        // close frame.
+        let ready = tokio::select! {
             biased;
+            ready = poll_fn(|cx| sink.poll_ready_unpin(cx)) => ready,
+            close = close_rx.recv() => {
+                unsent = Some(message);
+                break close;
+            }
+            () = queue.slowed() => break Some(SLOW_CONSUMER),
+        };
+        if ready.is_err() || sink.start_send_unpin(message).is_err() {
+            break None;
+        }
+        let flushed = tokio::select! {
+            biased;
+            flushed = sink.flush() => flushed,
             close = close_rx.recv() => break close,
             () = queue.slowed() => break Some(SLOW_CONSUMER),
-            sent = sink.send(message) => sent,
         };
-        if sent.is_err() {
+        if flushed.is_err() {
             break None;
         }
     };
@@ -213,6 +232,11 @@ where
                 // Flush what is already queued (an error frame before a 1009, say), then
                 // close; a slow consumer's queue is what it could not take.
                 if code != SLOW_CONSUMER {
+                    if let Some(message) = unsent {
+                        if sink.feed(message).await.is_err() {
+                            return;
+                        }
+                    }
                     while let Some(frame) = queue.pop() {
                         if sink.feed(Message::text(frame.as_str())).await.is_err() {
                             return;
