@@ -12,6 +12,7 @@
 //!     url: "postgres://postgres@127.0.0.1:5432/app".into(),
 //!     schema: None,
 //!     pool_size: 16,
+//!     ..Default::default()
 //! })?;
 //! store.migrate(&registry)?;
 //! # Ok(()) }
@@ -36,12 +37,10 @@ pub use layer::PgLayer;
 
 pub use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
 
-use std::collections::HashMap;
-
 use chanbind_engine::binding::Registry;
 use chanbind_engine::sql::{
-    self, drop_schema_sql, Plan, ResultRows, TableStreams, APPLICATION_NAME, CONNECT_TIMEOUT,
-    MIGRATE_LOCK, WAIT_TIMEOUT,
+    self, drop_schema_sql, Plan, ResultRows, StatementCache, TableStreams, APPLICATION_NAME,
+    CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
 };
 use chanbind_engine::store::{Store, StoreFuture, StoreOp};
 use postgres::types::ToSql;
@@ -89,7 +88,12 @@ impl PgStore {
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(CONNECT_TIMEOUT);
         }
-        let pool = Pool::new(pg.clone(), config.pool_size, WAIT_TIMEOUT);
+        let pool = Pool::new(
+            pg.clone(),
+            config.pool_size,
+            config.statement_cache_capacity,
+            WAIT_TIMEOUT,
+        );
         // The first connection is made here, outside the pool's wait, so a bad address or
         // password fails now with the driver's reason.
         let mut client = pool
@@ -102,7 +106,8 @@ impl PgStore {
                 PgError::with_source(PgErrorKind::Schema, "cannot create the schema", e)
             })?;
         }
-        pool.give(Conn::new(client));
+        let conn = pool.conn(client);
+        pool.give(conn);
         Ok(PgStore {
             pool,
             pg,
@@ -190,6 +195,24 @@ impl PgStore {
             .map_err(|e| PgError::with_source(PgErrorKind::Schema, "cannot drop the schema", e))
     }
 
+    /// How many prepared statements the server holds for one of the pool's connections
+    /// (`pg_prepared_statements` is per session): with a pool of one connection, that
+    /// connection's. At most [`PgConfig::statement_cache_capacity`]; for tests and diagnostics.
+    pub fn prepared_statements(&self) -> Result<u64, PgError> {
+        let query_error =
+            |e| PgError::with_source(PgErrorKind::Connect, "cannot count prepared statements", e);
+        let mut conn = self.conn()?;
+        // A simple query prepares nothing, so it does not count itself.
+        let messages = conn
+            .client
+            .simple_query("SELECT count(*) FROM pg_prepared_statements")
+            .map_err(query_error)?;
+        Ok(prepared_count(messages.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(row) => row.get(0),
+            _ => None,
+        })))
+    }
+
     /// Runs the plan's statements in one transaction and collects their text columns.
     ///
     /// A connection that sat idle through a server restart fails the transaction's `BEGIN`.
@@ -216,7 +239,7 @@ impl PgStore {
 /// Runs the plan's statements in `tx` and commits.
 fn run_in(
     mut tx: Transaction<'_>,
-    statements: &mut HashMap<String, Statement>,
+    statements: &mut StatementCache<Statement>,
     plan: &Plan,
 ) -> Result<Vec<ResultRows>, Failure> {
     let mut results = Vec::with_capacity(plan.statements.len());
@@ -240,6 +263,11 @@ fn run_in(
     }
     tx.commit()?;
     Ok(results)
+}
+
+/// The count a `SELECT count(*)` answered as text.
+fn prepared_count(text: Option<&str>) -> u64 {
+    text.and_then(|t| t.parse().ok()).unwrap_or_default()
 }
 
 /// Starts a plan's transaction: one snapshot for a read (a search's count and its rows).
@@ -300,6 +328,7 @@ mod tests {
             url: url.to_owned(),
             schema: schema.map(str::to_owned),
             pool_size: 1,
+            ..Default::default()
         };
         let e = PgStore::connect(config("not a url ::", None)).unwrap_err();
         assert_eq!(e.kind(), PgErrorKind::Config);
@@ -313,6 +342,7 @@ mod tests {
             url: "postgres://x@127.0.0.1:1/db".into(),
             schema: None,
             pool_size: 1,
+            ..Default::default()
         };
         let e = PgStore::connect(config).unwrap_err();
         assert_eq!(e.kind(), PgErrorKind::Connect);
