@@ -23,9 +23,10 @@
 //!
 //! The store blocks the thread that polls its futures ([`Store::is_blocking`] is `true`): the
 //! sync adapter polls them on connection threads, and the engine refreshes live queries on
-//! tokio's blocking threads. The `postgres` crate panics on a tokio worker thread, so neither
-//! this store nor its methods may be called from async code directly; use
-//! `tokio::task::spawn_blocking` there.
+//! tokio's blocking threads. The `postgres` crate cannot block a tokio worker as it is (it
+//! panics, starting a runtime inside one), so the store and its methods put their work through
+//! [`run_blocking`]: they may be called from async code too, and the store may serve the tokio
+//! adapter (`chanbind_async`), at the cost of a blocked worker per call in flight there.
 
 mod capture;
 mod error;
@@ -42,7 +43,7 @@ use chanbind_engine::sql::{
     self, drop_schema_sql, Plan, ResultRows, StatementCache, TableStreams, APPLICATION_NAME,
     CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
 };
-use chanbind_engine::store::{Store, StoreFuture, StoreOp};
+use chanbind_engine::store::{run_blocking, Store, StoreFuture, StoreOp};
 use postgres::types::ToSql;
 use postgres::{Client, IsolationLevel, Statement, Transaction};
 
@@ -75,6 +76,10 @@ impl PgStore {
     /// Opens a pool and checks that one connection works. With a schema, creates it if it is
     /// missing.
     pub fn connect(config: PgConfig) -> Result<PgStore, PgError> {
+        run_blocking(|| Self::connect_here(config))
+    }
+
+    fn connect_here(config: PgConfig) -> Result<PgStore, PgError> {
         let mut pg: postgres::Config = config.url.parse().map_err(|e| {
             PgError::with_source(PgErrorKind::Config, "the database URL is not valid", e)
         })?;
@@ -132,6 +137,10 @@ impl PgStore {
     /// under an advisory lock so concurrent servers do not race. Running it again changes
     /// nothing. Also [`register`](Self::register)s the bindings.
     pub fn migrate(&self, registry: &Registry) -> Result<(), PgError> {
+        run_blocking(|| self.migrate_here(registry))
+    }
+
+    fn migrate_here(&self, registry: &Registry) -> Result<(), PgError> {
         let schema_error = |e| PgError::with_source(PgErrorKind::Schema, "migration failed", e);
         let mut conn = self.conn()?;
         let mut tx = conn.client.transaction().map_err(schema_error)?;
@@ -169,6 +178,10 @@ impl PgStore {
     }
 
     fn run_schema(&self, statements: Vec<String>, what: &'static str) -> Result<(), PgError> {
+        run_blocking(|| self.run_schema_here(statements, what))
+    }
+
+    fn run_schema_here(&self, statements: Vec<String>, what: &'static str) -> Result<(), PgError> {
         let schema_error = |e| PgError::with_source(PgErrorKind::Schema, what, e);
         let mut conn = self.conn()?;
         let mut tx = conn.client.transaction().map_err(schema_error)?;
@@ -189,10 +202,12 @@ impl PgStore {
     /// schema is configured, so it never drops `public`.
     pub fn drop_schema(&self) -> Result<(), PgError> {
         let statement = drop_schema_sql(self.schema.as_deref())?;
-        self.conn()?
-            .client
-            .batch_execute(&statement)
-            .map_err(|e| PgError::with_source(PgErrorKind::Schema, "cannot drop the schema", e))
+        run_blocking(|| {
+            self.conn()?
+                .client
+                .batch_execute(&statement)
+                .map_err(|e| PgError::with_source(PgErrorKind::Schema, "cannot drop the schema", e))
+        })
     }
 
     /// How many prepared statements the server holds for one of the pool's connections
@@ -201,12 +216,13 @@ impl PgStore {
     pub fn prepared_statements(&self) -> Result<u64, PgError> {
         let query_error =
             |e| PgError::with_source(PgErrorKind::Connect, "cannot count prepared statements", e);
-        let mut conn = self.conn()?;
         // A simple query prepares nothing, so it does not count itself.
-        let messages = conn
-            .client
-            .simple_query("SELECT count(*) FROM pg_prepared_statements")
-            .map_err(query_error)?;
+        let messages = run_blocking(|| {
+            self.conn()?
+                .client
+                .simple_query("SELECT count(*) FROM pg_prepared_statements")
+                .map_err(query_error)
+        })?;
         Ok(prepared_count(messages.iter().find_map(|m| match m {
             postgres::SimpleQueryMessage::Row(row) => row.get(0),
             _ => None,
@@ -294,10 +310,11 @@ fn is_dead(e: &postgres::Error, client: &Client) -> bool {
 impl Store for PgStore {
     fn execute(&self, op: StoreOp) -> StoreFuture<'_> {
         // The work happens when the future is first polled, on the polling thread: a
-        // connection thread, or one of tokio's blocking threads (see `is_blocking`).
+        // connection thread, or one of tokio's blocking threads (see `is_blocking`); polled
+        // on a tokio worker (the async adapter's requests), `run_blocking` lets it block.
         Box::pin(async move {
             let plan = sql::plan(&op);
-            match self.run(&plan) {
+            match run_blocking(|| self.run(&plan)) {
                 Ok(results) => sql::decode(&op, results),
                 Err(failure) => {
                     let streams = self.streams.snapshot();
