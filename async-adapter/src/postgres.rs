@@ -11,6 +11,7 @@
 //!     url: "postgres://postgres@127.0.0.1:5432/app".into(),
 //!     schema: None,
 //!     pool_size: 16,
+//!     ..Default::default()
 //! })
 //! .await?;
 //! store.migrate(&registry).await?;
@@ -23,6 +24,7 @@
 mod capture;
 mod error;
 mod layer;
+mod pool;
 
 pub use capture::CaptureListener;
 pub use layer::PgLayer;
@@ -35,11 +37,12 @@ use chanbind_engine::sql::{
     MIGRATE_LOCK, WAIT_TIMEOUT,
 };
 use chanbind_engine::store::{Store, StoreFuture, StoreOp};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{ManagerConfig, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls};
 
 use error::Failure;
+use pool::{Manager, Pool};
 
 /// A [`Store`] on PostgreSQL.
 pub struct PgStore {
@@ -81,12 +84,15 @@ impl PgStore {
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(CONNECT_TIMEOUT);
         }
-        let manager = Manager::from_config(
-            pg.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
+        let manager = Manager::new(
+            deadpool_postgres::Manager::from_config(
+                pg.clone(),
+                NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            ),
+            config.statement_cache_capacity,
         );
         let pool = Pool::builder(manager)
             .max_size(config.pool_size.max(1))
@@ -103,18 +109,18 @@ impl PgStore {
             schema: config.schema,
             streams: TableStreams::default(),
         };
-        let client = store.client().await?;
+        let conn = store.conn().await?;
         if let Some(statement) = create_schema {
             // The search path names the schema before it exists; PostgreSQL re-reads the path
             // once it does, so tables made afterwards land in it.
-            client.batch_execute(&statement).await.map_err(|e| {
+            conn.client.batch_execute(&statement).await.map_err(|e| {
                 PgError::with_source(PgErrorKind::Schema, "cannot create the schema", e)
             })?;
         }
         Ok(store)
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Client, PgError> {
+    async fn conn(&self) -> Result<deadpool::managed::Object<Manager>, PgError> {
         self.pool
             .get()
             .await
@@ -126,8 +132,8 @@ impl PgStore {
     /// nothing. Also [`register`](Self::register)s the bindings.
     pub async fn migrate(&self, registry: &Registry) -> Result<(), PgError> {
         let schema_error = |e| PgError::with_source(PgErrorKind::Schema, "migration failed", e);
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(schema_error)?;
+        let mut conn = self.conn().await?;
+        let tx = conn.client.transaction().await.map_err(schema_error)?;
         tx.batch_execute(MIGRATE_LOCK).await.map_err(schema_error)?;
         for statement in sql::create_tables(registry) {
             tx.batch_execute(&statement).await.map_err(schema_error)?;
@@ -165,8 +171,8 @@ impl PgStore {
 
     async fn run_schema(&self, statements: Vec<String>, what: &'static str) -> Result<(), PgError> {
         let schema_error = |e| PgError::with_source(PgErrorKind::Schema, what, e);
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(schema_error)?;
+        let mut conn = self.conn().await?;
+        let tx = conn.client.transaction().await.map_err(schema_error)?;
         tx.batch_execute(MIGRATE_LOCK).await.map_err(schema_error)?;
         for statement in statements {
             tx.batch_execute(&statement).await.map_err(schema_error)?;
@@ -184,16 +190,41 @@ impl PgStore {
     /// schema is configured, so it never drops `public`.
     pub async fn drop_schema(&self) -> Result<(), PgError> {
         let statement = drop_schema_sql(self.schema.as_deref())?;
-        self.client()
+        self.conn()
             .await?
+            .client
             .batch_execute(&statement)
             .await
             .map_err(|e| PgError::with_source(PgErrorKind::Schema, "cannot drop the schema", e))
     }
 
+    /// How many prepared statements the server holds for one of the pool's connections
+    /// (`pg_prepared_statements` is per session): with a pool of one connection, that
+    /// connection's. At most [`PgConfig::statement_cache_capacity`]; for tests and diagnostics.
+    pub async fn prepared_statements(&self) -> Result<u64, PgError> {
+        let query_error =
+            |e| PgError::with_source(PgErrorKind::Connect, "cannot count prepared statements", e);
+        let conn = self.conn().await?;
+        // A simple query prepares nothing, so it does not count itself.
+        let messages = conn
+            .client
+            .simple_query("SELECT count(*) FROM pg_prepared_statements")
+            .await
+            .map_err(query_error)?;
+        Ok(messages
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0),
+                _ => None,
+            })
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_default())
+    }
+
     /// Runs the plan's statements in one transaction and collects their text columns.
     async fn run(&self, plan: &Plan) -> Result<Vec<ResultRows>, Failure> {
-        let mut client = self.pool.get().await.map_err(Failure::Pool)?;
+        let mut conn = self.pool.get().await.map_err(Failure::Pool)?;
+        let pool::Conn { client, statements } = &mut *conn;
         let tx = if plan.read_only {
             client
                 .build_transaction()
@@ -206,7 +237,7 @@ impl PgStore {
         };
         let mut results = Vec::with_capacity(plan.statements.len());
         for statement in &plan.statements {
-            let prepared = tx.prepare_cached(&statement.text).await?;
+            let prepared = pool::prepared(statements, &tx, &statement.text).await?;
             let params: Vec<&(dyn ToSql + Sync)> = statement
                 .params
                 .iter()
@@ -259,6 +290,7 @@ mod tests {
             url: url.to_owned(),
             schema: schema.map(str::to_owned),
             pool_size: 1,
+            ..Default::default()
         };
         let e = PgStore::connect(config("not a url ::", None))
             .await
@@ -276,6 +308,7 @@ mod tests {
             url: "postgres://x@127.0.0.1:1/db".into(),
             schema: None,
             pool_size: 1,
+            ..Default::default()
         };
         let e = PgStore::connect(config).await.unwrap_err();
         assert_eq!(e.kind(), PgErrorKind::Connect);

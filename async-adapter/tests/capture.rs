@@ -119,6 +119,7 @@ async fn node_in(url: &str, schema: &str, name: &str) -> Node {
         url: url.clone(),
         schema: Some(schema.to_owned()),
         pool_size: 4,
+        ..Default::default()
     };
     let store = PgStore::connect(config).await.expect("connect");
     store.migrate(&registry).await.expect("migrate");

@@ -94,6 +94,7 @@ fn capture(c: &mut Criterion) {
             url: url.clone(),
             schema: Some(schema.clone()),
             pool_size: 16,
+            ..Default::default()
         };
         let store = Arc::new(PgStore::connect(config).await.expect("connect"));
         store.migrate(&registry).await.expect("migrate");

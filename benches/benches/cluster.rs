@@ -86,6 +86,7 @@ async fn node(url: &str, schema: &str, registry: &Registry) -> Node {
         url: url.to_owned(),
         schema: Some(schema.to_owned()),
         pool_size: 4,
+        ..Default::default()
     };
     let store = Arc::new(PgStore::connect(config).await.expect("connect"));
     store.migrate(registry).await.expect("migrate");

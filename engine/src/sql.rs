@@ -28,7 +28,9 @@
 //!
 //! - Identifiers come only from bindings and are always double-quoted; values only travel as
 //!   parameters, all of them text (or NULL) cast in the SQL text (`$1::text::bigint`), the way
-//!   libpq sends parameters by default.
+//!   libpq sends parameters by default. An `__in` list is one parameter, an array in
+//!   PostgreSQL's text form (`= ANY($1::text::bigint[])`), so lists of every length share one
+//!   prepared statement.
 //! - Rows come back as JSON text (`row_to_json`), each field read in its canonical form:
 //!   timestamps in UTC with microseconds and `Z`, dates as `YYYY-MM-DD`, decimals as strings,
 //!   JSON columns as JSON. Floats travel as text and are parsed exactly.
@@ -46,6 +48,7 @@ mod error;
 pub(crate) mod expr;
 mod plan;
 mod setup;
+mod statements;
 
 pub use ddl::{create_tables, drop_tables};
 pub use error::{
@@ -53,8 +56,9 @@ pub use error::{
 };
 pub use setup::{
     drop_schema_sql, PgConfig, PgError, PgErrorKind, TableStreams, APPLICATION_NAME,
-    CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
+    CONNECT_TIMEOUT, MIGRATE_LOCK, STATEMENT_CACHE_CAPACITY, WAIT_TIMEOUT,
 };
+pub use statements::StatementCache;
 
 use crate::store::{StoreError, StoreOp, StoreOutput};
 

@@ -5,9 +5,11 @@
 //! the async one), and run the SQL that [`crate::sql`] builds from the same op, so every store
 //! answers every op the same way.
 
+mod blocking;
 mod memory;
 mod op;
 
+pub use blocking::run_blocking;
 pub use memory::MemoryStore;
 pub use op::{Referrer, StoreOp, StoreOutput};
 
@@ -57,8 +59,10 @@ pub trait Store: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
 
     /// Whether [`execute`](Self::execute)'s future blocks the thread that polls it (a store on
-    /// the blocking `postgres` crate). The engine then polls it on a blocking thread, never on
-    /// an async worker.
+    /// the blocking `postgres` crate). The engine then polls its background reads on a
+    /// blocking thread, not on an async worker. A request's op is polled where the request
+    /// runs, a tokio worker on the async adapter, so such a store must also put its work
+    /// through [`run_blocking`], which lets it block there.
     fn is_blocking(&self) -> bool {
         false
     }

@@ -8,7 +8,7 @@
 use std::cmp::Ordering;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Timelike, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
@@ -62,15 +62,27 @@ pub fn canonical(kind: &FieldKind, value: &Value) -> Result<Value, String> {
             _ => Err("must be true or false".into()),
         },
         FieldKind::Date => match value {
-            Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
-                .map_err(|_| "must be a date (YYYY-MM-DD)".into()),
+            Value::String(s) => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+                Ok(d) if YEARS.contains(&d.year()) => {
+                    Ok(Value::String(d.format("%Y-%m-%d").to_string()))
+                }
+                Ok(_) => Err(DATE_RANGE.into()),
+                Err(_) => Err("must be a date (YYYY-MM-DD)".into()),
+            },
             _ => Err("must be a date (YYYY-MM-DD)".into()),
         },
         FieldKind::Datetime => match value {
-            Value::String(s) => DateTime::parse_from_rfc3339(s)
-                .map(|t| Value::String(format_datetime(t.with_timezone(&Utc))))
-                .map_err(|_| "must be an RFC 3339 timestamp".into()),
+            Value::String(s) => match DateTime::parse_from_rfc3339(s) {
+                Ok(t) => {
+                    let t = without_leap_second(t.with_timezone(&Utc));
+                    if YEARS.contains(&t.year()) {
+                        Ok(Value::String(format_datetime(t)))
+                    } else {
+                        Err(DATETIME_RANGE.into())
+                    }
+                }
+                Err(_) => Err("must be an RFC 3339 timestamp".into()),
+            },
             _ => Err("must be an RFC 3339 timestamp".into()),
         },
         FieldKind::Uuid => match value {
@@ -81,6 +93,37 @@ pub fn canonical(kind: &FieldKind, value: &Value) -> Result<Value, String> {
         },
         FieldKind::Json => Ok(value.clone()),
     }
+}
+
+/// The years (in UTC) a date or timestamp may have. PostgreSQL holds 4713 BC to 294276 AD,
+/// but its ISO text has no year 0 and writes BC years with a suffix, and years past 9999 are
+/// neither RFC 3339 nor sortable as canonical text: within these years both stores read and
+/// write the same text, and its byte order is the order of the instants.
+const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// Why a timestamp outside [`YEARS`] is refused.
+const DATETIME_RANGE: &str = "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z";
+
+/// Why a date outside [`YEARS`] is refused.
+const DATE_RANGE: &str = "must be between 0001-01-01 and 9999-12-31";
+
+/// A leap second (`23:59:60`, which RFC 3339 allows) as the instant PostgreSQL makes of it:
+/// the first second of the next minute.
+fn without_leap_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    let nanos = t.nanosecond();
+    if nanos < 1_000_000_000 {
+        return t;
+    }
+    t.with_nanosecond(nanos - 1_000_000_000)
+        .map_or(t, |t| t + chrono::Duration::seconds(1))
+}
+
+/// The instant a canonical timestamp names.
+fn instant(v: &Value) -> Option<DateTime<Utc>> {
+    let text = v.as_str()?;
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// The canonical text of a timestamp: UTC, microseconds, `Z`.
@@ -120,6 +163,11 @@ fn compare_present(kind: &FieldKind, a: &Value, b: &Value) -> Ordering {
             parse(a).cmp(&parse(b))
         }
         FieldKind::Boolean => a.as_bool().cmp(&b.as_bool()),
+        // As instants, as PostgreSQL compares them; text that is not a timestamp (never
+        // canonical) falls back to byte order below.
+        FieldKind::Datetime if instant(a).is_some() && instant(b).is_some() => {
+            instant(a).cmp(&instant(b))
+        }
         // jsonb equality: numbers by value (1 = 1.0), objects regardless of key order.
         FieldKind::Json if json_eq(a, b) => Ordering::Equal,
         // Canonical dates, timestamps and UUIDs sort as text; strings sort by bytes, which is
@@ -190,6 +238,56 @@ mod tests {
         let v = canonical(&FieldKind::Datetime, &json!("2026-01-02T03:04:05+02:00")).unwrap();
         assert_eq!(v, json!("2026-01-02T01:04:05.000000Z"));
         assert!(canonical(&FieldKind::Datetime, &json!("yesterday")).is_err());
+    }
+
+    #[test]
+    fn timestamps_and_dates_stay_within_years_1_to_9999_in_utc() {
+        let dt = |s: &str| canonical(&FieldKind::Datetime, &json!(s));
+        assert_eq!(
+            dt("0001-01-01T00:00:00Z").unwrap(),
+            json!("0001-01-01T00:00:00.000000Z")
+        );
+        assert_eq!(
+            dt("9999-12-31T23:59:59.9999999Z").unwrap(),
+            json!("9999-12-31T23:59:59.999999Z")
+        );
+        // An offset can carry an instant out of range: year 0 (1 BC) or year 10000.
+        for bad in [
+            "0001-01-01T00:00:00+00:01",
+            "9999-12-31T23:00:00-01:00",
+            "0000-06-01T00:00:00Z",
+        ] {
+            assert_eq!(dt(bad).unwrap_err(), DATETIME_RANGE, "{bad}");
+        }
+        // A leap second is the next minute's first second, as PostgreSQL reads it.
+        assert_eq!(
+            dt("2026-06-30T23:59:60.5Z").unwrap(),
+            json!("2026-07-01T00:00:00.500000Z")
+        );
+        assert_eq!(dt("9999-12-31T23:59:60Z").unwrap_err(), DATETIME_RANGE);
+        let date = |s: &str| canonical(&FieldKind::Date, &json!(s));
+        assert_eq!(date("0001-01-01").unwrap(), json!("0001-01-01"));
+        for bad in ["0000-01-01", "-0001-01-01", "+10000-01-01"] {
+            assert_eq!(date(bad).unwrap_err(), DATE_RANGE, "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamps_compare_as_instants() {
+        let k = FieldKind::Datetime;
+        let (a, b) = (
+            json!("2026-01-02T03:04:05Z"),
+            json!("2026-01-02T04:04:05+02:00"),
+        );
+        assert_eq!(compare(&k, &a, &b), Ordering::Greater);
+        assert_eq!(
+            compare(
+                &k,
+                &json!("2026-01-02T03:04:05.5Z"),
+                &json!("2026-01-02T03:04:05.500000Z")
+            ),
+            Ordering::Equal
+        );
     }
 
     #[test]

@@ -110,6 +110,7 @@ async fn sync_node(url: &str, schema: &str) -> SyncNode {
         url: with_application_name(url, &format!("{schema}_sync")),
         schema: Some(schema.to_owned()),
         pool_size: 4,
+        ..Default::default()
     };
     let store = tokio::task::spawn_blocking(move || {
         let store = PgStore::connect(config).expect("connect");
@@ -174,6 +175,7 @@ async fn async_node(url: &str, schema: &str) -> AsyncNode {
         url: with_application_name(url, &format!("{schema}_async")),
         schema: Some(schema.to_owned()),
         pool_size: 4,
+        ..Default::default()
     };
     let store = PgStore::connect(config).await.expect("connect");
     store.migrate(&registry()).await.expect("migrate");

@@ -279,6 +279,7 @@ async fn every_subscriber_converges_on_postgres() {
         url,
         schema: Some(schema()),
         pool_size: 8,
+        ..Default::default()
     })
     .await
     .expect("connect");
@@ -306,6 +307,7 @@ async fn every_subscriber_converges_on_the_sync_adapter_and_postgres() {
             url,
             schema: Some(schema()),
             pool_size: 8,
+            ..Default::default()
         })
         .expect("connect");
         store

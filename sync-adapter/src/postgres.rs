@@ -12,6 +12,7 @@
 //!     url: "postgres://postgres@127.0.0.1:5432/app".into(),
 //!     schema: None,
 //!     pool_size: 16,
+//!     ..Default::default()
 //! })?;
 //! store.migrate(&registry)?;
 //! # Ok(()) }
@@ -22,9 +23,10 @@
 //!
 //! The store blocks the thread that polls its futures ([`Store::is_blocking`] is `true`): the
 //! sync adapter polls them on connection threads, and the engine refreshes live queries on
-//! tokio's blocking threads. The `postgres` crate panics on a tokio worker thread, so neither
-//! this store nor its methods may be called from async code directly; use
-//! `tokio::task::spawn_blocking` there.
+//! tokio's blocking threads. The `postgres` crate cannot block a tokio worker as it is (it
+//! panics, starting a runtime inside one), so the store and its methods put their work through
+//! [`run_blocking`]: they may be called from async code too, and the store may serve the tokio
+//! adapter (`chanbind_async`), at the cost of a blocked worker per call in flight there.
 
 mod capture;
 mod error;
@@ -36,14 +38,12 @@ pub use layer::PgLayer;
 
 pub use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
 
-use std::collections::HashMap;
-
 use chanbind_engine::binding::Registry;
 use chanbind_engine::sql::{
-    self, drop_schema_sql, Plan, ResultRows, TableStreams, APPLICATION_NAME, CONNECT_TIMEOUT,
-    MIGRATE_LOCK, WAIT_TIMEOUT,
+    self, drop_schema_sql, Plan, ResultRows, StatementCache, TableStreams, APPLICATION_NAME,
+    CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
 };
-use chanbind_engine::store::{Store, StoreFuture, StoreOp};
+use chanbind_engine::store::{run_blocking, Store, StoreFuture, StoreOp};
 use postgres::types::ToSql;
 use postgres::{Client, IsolationLevel, Statement, Transaction};
 
@@ -76,6 +76,10 @@ impl PgStore {
     /// Opens a pool and checks that one connection works. With a schema, creates it if it is
     /// missing.
     pub fn connect(config: PgConfig) -> Result<PgStore, PgError> {
+        run_blocking(|| Self::connect_here(config))
+    }
+
+    fn connect_here(config: PgConfig) -> Result<PgStore, PgError> {
         let mut pg: postgres::Config = config.url.parse().map_err(|e| {
             PgError::with_source(PgErrorKind::Config, "the database URL is not valid", e)
         })?;
@@ -89,7 +93,12 @@ impl PgStore {
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(CONNECT_TIMEOUT);
         }
-        let pool = Pool::new(pg.clone(), config.pool_size, WAIT_TIMEOUT);
+        let pool = Pool::new(
+            pg.clone(),
+            config.pool_size,
+            config.statement_cache_capacity,
+            WAIT_TIMEOUT,
+        );
         // The first connection is made here, outside the pool's wait, so a bad address or
         // password fails now with the driver's reason.
         let mut client = pool
@@ -102,7 +111,8 @@ impl PgStore {
                 PgError::with_source(PgErrorKind::Schema, "cannot create the schema", e)
             })?;
         }
-        pool.give(Conn::new(client));
+        let conn = pool.conn(client);
+        pool.give(conn);
         Ok(PgStore {
             pool,
             pg,
@@ -127,6 +137,10 @@ impl PgStore {
     /// under an advisory lock so concurrent servers do not race. Running it again changes
     /// nothing. Also [`register`](Self::register)s the bindings.
     pub fn migrate(&self, registry: &Registry) -> Result<(), PgError> {
+        run_blocking(|| self.migrate_here(registry))
+    }
+
+    fn migrate_here(&self, registry: &Registry) -> Result<(), PgError> {
         let schema_error = |e| PgError::with_source(PgErrorKind::Schema, "migration failed", e);
         let mut conn = self.conn()?;
         let mut tx = conn.client.transaction().map_err(schema_error)?;
@@ -164,6 +178,10 @@ impl PgStore {
     }
 
     fn run_schema(&self, statements: Vec<String>, what: &'static str) -> Result<(), PgError> {
+        run_blocking(|| self.run_schema_here(statements, what))
+    }
+
+    fn run_schema_here(&self, statements: Vec<String>, what: &'static str) -> Result<(), PgError> {
         let schema_error = |e| PgError::with_source(PgErrorKind::Schema, what, e);
         let mut conn = self.conn()?;
         let mut tx = conn.client.transaction().map_err(schema_error)?;
@@ -184,10 +202,31 @@ impl PgStore {
     /// schema is configured, so it never drops `public`.
     pub fn drop_schema(&self) -> Result<(), PgError> {
         let statement = drop_schema_sql(self.schema.as_deref())?;
-        self.conn()?
-            .client
-            .batch_execute(&statement)
-            .map_err(|e| PgError::with_source(PgErrorKind::Schema, "cannot drop the schema", e))
+        run_blocking(|| {
+            self.conn()?
+                .client
+                .batch_execute(&statement)
+                .map_err(|e| PgError::with_source(PgErrorKind::Schema, "cannot drop the schema", e))
+        })
+    }
+
+    /// How many prepared statements the server holds for one of the pool's connections
+    /// (`pg_prepared_statements` is per session): with a pool of one connection, that
+    /// connection's. At most [`PgConfig::statement_cache_capacity`]; for tests and diagnostics.
+    pub fn prepared_statements(&self) -> Result<u64, PgError> {
+        let query_error =
+            |e| PgError::with_source(PgErrorKind::Connect, "cannot count prepared statements", e);
+        // A simple query prepares nothing, so it does not count itself.
+        let messages = run_blocking(|| {
+            self.conn()?
+                .client
+                .simple_query("SELECT count(*) FROM pg_prepared_statements")
+                .map_err(query_error)
+        })?;
+        Ok(prepared_count(messages.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(row) => row.get(0),
+            _ => None,
+        })))
     }
 
     /// Runs the plan's statements in one transaction and collects their text columns.
@@ -216,7 +255,7 @@ impl PgStore {
 /// Runs the plan's statements in `tx` and commits.
 fn run_in(
     mut tx: Transaction<'_>,
-    statements: &mut HashMap<String, Statement>,
+    statements: &mut StatementCache<Statement>,
     plan: &Plan,
 ) -> Result<Vec<ResultRows>, Failure> {
     let mut results = Vec::with_capacity(plan.statements.len());
@@ -240,6 +279,11 @@ fn run_in(
     }
     tx.commit()?;
     Ok(results)
+}
+
+/// The count a `SELECT count(*)` answered as text.
+fn prepared_count(text: Option<&str>) -> u64 {
+    text.and_then(|t| t.parse().ok()).unwrap_or_default()
 }
 
 /// Starts a plan's transaction: one snapshot for a read (a search's count and its rows).
@@ -266,10 +310,11 @@ fn is_dead(e: &postgres::Error, client: &Client) -> bool {
 impl Store for PgStore {
     fn execute(&self, op: StoreOp) -> StoreFuture<'_> {
         // The work happens when the future is first polled, on the polling thread: a
-        // connection thread, or one of tokio's blocking threads (see `is_blocking`).
+        // connection thread, or one of tokio's blocking threads (see `is_blocking`); polled
+        // on a tokio worker (the async adapter's requests), `run_blocking` lets it block.
         Box::pin(async move {
             let plan = sql::plan(&op);
-            match self.run(&plan) {
+            match run_blocking(|| self.run(&plan)) {
                 Ok(results) => sql::decode(&op, results),
                 Err(failure) => {
                     let streams = self.streams.snapshot();
@@ -300,6 +345,7 @@ mod tests {
             url: url.to_owned(),
             schema: schema.map(str::to_owned),
             pool_size: 1,
+            ..Default::default()
         };
         let e = PgStore::connect(config("not a url ::", None)).unwrap_err();
         assert_eq!(e.kind(), PgErrorKind::Config);
@@ -313,6 +359,7 @@ mod tests {
             url: "postgres://x@127.0.0.1:1/db".into(),
             schema: None,
             pool_size: 1,
+            ..Default::default()
         };
         let e = PgStore::connect(config).unwrap_err();
         assert_eq!(e.kind(), PgErrorKind::Connect);

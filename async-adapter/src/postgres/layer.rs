@@ -11,9 +11,9 @@
 use std::sync::Arc;
 
 use chanbind_engine::layer::{self, Layer, LayerMessage, Outgoing, Overflow};
-use deadpool_postgres::Pool;
 use tokio::sync::mpsc;
 
+use super::pool::Pool;
 use super::PgStore;
 
 /// The cluster name of a store's layer messages: its schema, or empty.
@@ -88,12 +88,13 @@ async fn send(pool: Pool, mut outgoing: Outgoing, mut rx: mpsc::Receiver<LayerMe
 }
 
 async fn notify(pool: &Pool, payloads: &[String]) -> Result<(), String> {
-    let client = pool.get().await.map_err(|e| e.to_string())?;
-    let statement = client
+    let conn = pool.get().await.map_err(|e| e.to_string())?;
+    let statement = conn
+        .client
         .prepare_cached(layer::NOTIFY_BATCH)
         .await
         .map_err(|e| e.to_string())?;
-    client
+    conn.client
         .execute(&statement, &[&layer::CHANNEL, &payloads])
         .await
         .map(drop)

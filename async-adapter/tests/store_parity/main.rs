@@ -11,6 +11,7 @@
 #![recursion_limit = "512"]
 
 mod reads;
+mod statements;
 mod support;
 mod values;
 mod writes;

@@ -32,6 +32,13 @@ async fn every_lookup_agrees() {
             {"age__ne": 30}, {"age__ne": null}, {"username__ne": "alice"}, {"email__ne": "b@b.io"},
             {"last_login__ne": "2026-01-02T03:04:05.123456Z"}, {"balance__ne": "10.50"},
             {"age__gte": 7, "username__icontains": "e", "is_active": true},
+            // Every kind's list travels as one array parameter.
+            {"age__in": [7]}, {"bio__in": ["Likes ÉCOLE and tea", "b\"c\\d", "école"]},
+            {"username__in": ["{zoë}", "Zed", "", "a,b", "NULL"]},
+            {"last_login__in": ["2026-01-02T05:04:05+02:00", "1999-12-31T23:59:59.999999Z"]},
+            {"balance__in": ["10.5", "-3.456", 100]}, {"score__in": [0.1, 1e100]},
+            {"birthday__in": ["2000-02-29", "1985-12-31"]}, {"is_active__in": [false]},
+            {"token__in": ["00000000-0000-0000-0000-0000000000AA"]},
         ]);
         for filters in cases.as_array().expect("a list") {
             p.count(USERS, filters.clone()).await;
@@ -42,6 +49,10 @@ async fn every_lookup_agrees() {
         assert_eq!(p.count(USERS, json!({"balance__gt": "9.99"})).await, 3);
         let at = json!({"last_login": "2026-01-02T03:04:05.123456Z"});
         assert_eq!(p.count(USERS, at).await, 1);
+        let at = json!({"last_login__in": ["2026-01-02T05:04:05+02:00", "1999-12-31T23:59:59.999999Z"]});
+        assert_eq!(p.count(USERS, at).await, 2);
+        let named = json!({"username__in": ["{zoë}", "zoë", "Zed", "a,b"]});
+        assert_eq!(p.count(USERS, named).await, 2);
         for query in ["ali", "EXAMPLE", "école", "ÉCOLE", "%", "nothing"] {
             p.search(USERS, &json!({}), Some(query), &Value::Null, (0, 100)).await;
         }

@@ -80,6 +80,7 @@ where
         url,
         schema: Some(schema.clone()),
         pool_size: 4,
+        ..Default::default()
     };
     let pg = PgStore::connect(config)
         .await

@@ -65,3 +65,52 @@ async fn nul_characters_are_refused_before_the_store() {
     let filters = json!({"username__contains": "\u{0}"});
     assert!(parse_filter(users, object(&filters), None, 100).is_err());
 }
+
+#[tokio::test]
+async fn nul_in_a_query_is_refused_before_the_store() {
+    let registry = registry();
+    let users = registry.get(USERS).expect("bound");
+    assert!(parse_filter(users, &Map::new(), Some("a\u{0}"), 100).is_err());
+}
+
+#[tokio::test]
+async fn timestamps_beyond_years_1_to_9999_are_refused_and_the_edges_agree() {
+    let registry = registry();
+    let users = registry.get(USERS).expect("bound");
+    for data in [
+        json!({"username": "a", "last_login": "9999-12-31T23:00:00-01:00"}),
+        json!({"username": "a", "last_login": "0001-01-01T00:00:00+00:01"}),
+        json!({"username": "a", "birthday": "0000-01-01"}),
+        json!({"username": "a", "birthday": "+10000-01-01"}),
+    ] {
+        let e = validate_write(users, object(&data), WriteMode::Create).unwrap_err();
+        assert_eq!(
+            e.code,
+            chanbind_engine::protocol::ErrorCode::Invalid,
+            "{data}"
+        );
+    }
+    with_pair(registry, |p| async move {
+        for (name, at) in [
+            ("first", "0001-01-01T00:00:00Z"),
+            ("last", "9999-12-31T23:59:59.999999Z"),
+            ("leap", "2026-06-30T23:59:60.5Z"),
+            ("shifted", "2026-06-30T23:30:00-02:00"),
+        ] {
+            let data = json!({"username": name, "last_login": at, "birthday": "0001-01-01"});
+            p.insert_id(USERS, data).await;
+        }
+        for order in ["last_login", "-last_login"] {
+            p.search(USERS, &json!({}), None, &json!(order), (0, 10))
+                .await;
+        }
+        let after_leap = json!({"last_login__gte": "2026-07-01T00:00:00.5Z"});
+        assert_eq!(p.count(USERS, after_leap).await, 3);
+        p.count(
+            USERS,
+            json!({"last_login__lt": "0001-01-01T00:00:00.000001Z"}),
+        )
+        .await;
+    })
+    .await;
+}

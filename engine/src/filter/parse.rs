@@ -40,6 +40,12 @@ pub fn parse_filter_visible(
         )?));
     }
     if let Some(text) = query.filter(|q| !q.is_empty()) {
+        // PostgreSQL text cannot hold NUL; refused here, both stores answer alike.
+        if text.contains('\0') {
+            return Err(ApiError::invalid_filter(
+                "query: must not contain NUL characters",
+            ));
+        }
         let any: Vec<Filter> = binding
             .search_fields()
             .filter(|f| visible(f.name()))

@@ -56,10 +56,44 @@ impl Params {
         }
     }
 
+    /// Adds `values` as one array parameter of `kind` and returns its placeholder cast to an
+    /// array of the column type: however many values, the statement text is the same.
+    pub(crate) fn typed_list(&mut self, kind: &FieldKind, values: &[Value]) -> String {
+        let placeholder = self.text(Some(array_literal(values.iter().map(|v| kind.to_param(v)))));
+        format!("{placeholder}::{}[]", kind.pg_type())
+    }
+
     /// The values, in placeholder order.
     pub(crate) fn into_values(self) -> Vec<Option<String>> {
         self.values
     }
+}
+
+/// The text form of a PostgreSQL array (`{"a","b",NULL}`), which the array types' input
+/// parses: every element is quoted, with `\` and `"` escaped, so any text survives; `None` is
+/// an SQL NULL element.
+fn array_literal(items: impl Iterator<Item = Option<String>>) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match item {
+            None => out.push_str("NULL"),
+            Some(text) => {
+                out.push('"');
+                for c in text.chars() {
+                    if c == '"' || c == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                out.push('"');
+            }
+        }
+    }
+    out.push('}');
+    out
 }
 
 /// The column as a comparison operand: textual kinds compare under `COLLATE "C"` (byte
@@ -160,9 +194,10 @@ fn condition(c: &Condition, alias: &str, params: &mut Params) -> String {
         (Lookup::Lt, Operand::Value(v)) => cmp("<", v, params),
         (Lookup::Lte, Operand::Value(v)) => cmp("<=", v, params),
         (Lookup::In, Operand::List(list)) if list.is_empty() => "FALSE".to_owned(),
+        // One array parameter rather than one per item, so lists of every length share one
+        // statement; `= ANY` has the semantics of `IN`, NULL items included.
         (Lookup::In, Operand::List(list)) => {
-            let items: Vec<String> = list.iter().map(|v| params.typed(&c.kind, v)).collect();
-            format!("{col} IN ({})", items.join(", "))
+            format!("{col} = ANY({})", params.typed_list(&c.kind, list))
         }
         (lookup, Operand::Value(Value::String(needle))) if lookup.is_textual() => {
             text_match(*lookup, alias, &c.field, &c.kind, needle, params)
@@ -303,8 +338,20 @@ mod tests {
         assert_eq!(
             compile(json!({"age__in": [1, 2]})),
             (
-                "\"T\".\"age\" IN ($1::text::bigint, $2::text::bigint)".into(),
-                p(&["1", "2"])
+                "\"T\".\"age\" = ANY($1::text::bigint[])".into(),
+                p(&["{\"1\",\"2\"}"])
+            )
+        );
+        assert_eq!(
+            compile(json!({"age__in": [1, 2, 3, 4]})).0,
+            compile(json!({"age__in": [5]})).0,
+            "every length is one statement"
+        );
+        assert_eq!(
+            compile(json!({"username__in": ["a\"b", "c\\d", "", "{x, y}"]})),
+            (
+                "\"T\".\"username\" COLLATE \"C\" = ANY($1::text::text[])".into(),
+                p(&[r#"{"a\"b","c\\d","","{x, y}"}"#])
             )
         );
         assert_eq!(compile(json!({"age__in": []})), ("FALSE".into(), vec![]));

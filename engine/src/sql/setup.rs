@@ -32,6 +32,27 @@ pub struct PgConfig {
     pub schema: Option<String>,
     /// The most connections the pool keeps open (at least 1).
     pub pool_size: usize,
+    /// The most prepared statements each connection keeps ([`super::StatementCache`]); the
+    /// least recently used is closed on the server when a new one does not fit. Every
+    /// distinct statement text (a new filter key set, lookup or order) is one more, and each
+    /// costs the server's backend memory while it is kept. 0 prepares every statement anew.
+    pub statement_cache_capacity: usize,
+}
+
+/// The default of [`PgConfig::statement_cache_capacity`]: room for the op shapes an
+/// application repeats, small enough that each backend stays small.
+pub const STATEMENT_CACHE_CAPACITY: usize = 64;
+
+impl Default for PgConfig {
+    /// No URL yet, no schema, 16 connections and the default statement cache.
+    fn default() -> Self {
+        PgConfig {
+            url: String::new(),
+            schema: None,
+            pool_size: 16,
+            statement_cache_capacity: STATEMENT_CACHE_CAPACITY,
+        }
+    }
 }
 
 impl PgConfig {
@@ -196,6 +217,7 @@ mod tests {
             url: String::new(),
             schema: Some("t_1".into()),
             pool_size: 1,
+            ..PgConfig::default()
         };
         assert_eq!(
             c.session_options(Some("-c a=b"), "n1"),

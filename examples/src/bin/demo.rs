@@ -188,6 +188,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
                 url: url.clone(),
                 schema: None,
                 pool_size: 16,
+                ..Default::default()
             };
             let registry = registry.clone();
             let store = tokio::task::spawn_blocking(move || {
@@ -208,6 +209,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
                 url: url.clone(),
                 schema: None,
                 pool_size: 16,
+                ..Default::default()
             })
             .await?;
             store.migrate(&registry).await?;

@@ -133,6 +133,7 @@ impl Target {
                     url,
                     schema: Some(schema.clone()),
                     pool_size: 4,
+                    ..Default::default()
                 };
                 let (store, guard): (Arc<dyn Store>, PgGuard) = match self.adapter {
                     Adapter::Async => {
@@ -155,6 +156,7 @@ impl Target {
                             url: config.url,
                             schema: config.schema,
                             pool_size: config.pool_size,
+                            statement_cache_capacity: config.statement_cache_capacity,
                         };
                         // The blocking store must never run on a tokio worker.
                         let pg = tokio::task::spawn_blocking(move || {

@@ -4,54 +4,52 @@
 //! use, and a connection is made only when no idle one is left, so an unreachable database
 //! fails a request at once instead of after the whole wait.
 
-use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use chanbind_engine::sql::StatementCache;
 use crossbeam_channel::{Receiver, Sender};
 use postgres::{Client, NoTls, Statement};
 
 use super::error::Failure;
 
-/// Prepared statements kept per connection. Statement texts repeat (one per op shape), but a
-/// client choosing ever new filter combinations should not grow a connection without bound.
-const MAX_STATEMENTS: usize = 512;
-
 /// One pooled connection and its statement cache.
 pub(crate) struct Conn {
     pub(crate) client: Client,
-    statements: HashMap<String, Statement>,
+    statements: StatementCache<Statement>,
 }
 
 impl Conn {
-    pub(crate) fn new(client: Client) -> Self {
+    /// A connection that keeps at most `capacity` statements prepared.
+    pub(crate) fn new(client: Client, capacity: usize) -> Self {
         Conn {
             client,
-            statements: HashMap::new(),
+            statements: StatementCache::new(capacity),
         }
     }
 
     /// The statement prepared for `text` on this connection, prepared now if it is new.
     /// Prepared statements outlive transactions, so preparing inside one is fine.
+    ///
+    /// The statements the cache lets go are dropped here: dropping a statement's last handle
+    /// queues its `Close`, which the connection sends with its next message, so the server
+    /// frees it (the plan and all) without a `DEALLOCATE` round trip.
     pub(crate) fn prepared(
-        statements: &mut HashMap<String, Statement>,
+        statements: &mut StatementCache<Statement>,
         tx: &mut postgres::Transaction<'_>,
         text: &str,
     ) -> Result<Statement, postgres::Error> {
         if let Some(statement) = statements.get(text) {
-            return Ok(statement.clone());
+            return Ok(statement);
         }
         let statement = tx.prepare(text)?;
-        if statements.len() >= MAX_STATEMENTS {
-            statements.clear();
-        }
-        statements.insert(text.to_owned(), statement.clone());
+        drop(statements.insert(text.to_owned(), statement.clone()));
         Ok(statement)
     }
 
     /// The client and the cache, borrowed apart so a transaction can use both.
-    pub(crate) fn split(&mut self) -> (&mut Client, &mut HashMap<String, Statement>) {
+    pub(crate) fn split(&mut self) -> (&mut Client, &mut StatementCache<Statement>) {
         (&mut self.client, &mut self.statements)
     }
 }
@@ -59,14 +57,22 @@ impl Conn {
 /// The pool.
 pub(crate) struct Pool {
     config: postgres::Config,
+    /// How many statements each connection keeps prepared.
+    statements: usize,
     idle: Mutex<Vec<Conn>>,
     permits: (Sender<()>, Receiver<()>),
     wait: Duration,
 }
 
 impl Pool {
-    /// A pool of at most `size` connections (at least 1) that waits `wait` for one to free up.
-    pub(crate) fn new(config: postgres::Config, size: usize, wait: Duration) -> Pool {
+    /// A pool of at most `size` connections (at least 1) that waits `wait` for one to free up;
+    /// each connection keeps at most `statements` prepared statements.
+    pub(crate) fn new(
+        config: postgres::Config,
+        size: usize,
+        statements: usize,
+        wait: Duration,
+    ) -> Pool {
         let size = size.max(1);
         let permits = crossbeam_channel::bounded(size);
         for _ in 0..size {
@@ -74,6 +80,7 @@ impl Pool {
         }
         Pool {
             config,
+            statements,
             idle: Mutex::new(Vec::new()),
             permits,
             wait,
@@ -83,6 +90,11 @@ impl Pool {
     /// A new connection outside the pool's count, for setting up.
     pub(crate) fn connect(&self) -> Result<Client, postgres::Error> {
         self.config.connect(NoTls)
+    }
+
+    /// Wraps a connection made by [`connect`](Self::connect) with its statement cache.
+    pub(crate) fn conn(&self, client: Client) -> Conn {
+        Conn::new(client, self.statements)
     }
 
     /// Hands a connection made elsewhere to the pool, to be reused.
@@ -119,7 +131,7 @@ impl Pool {
         let client = self.connect().map_err(|e| Failure::Pool(Some(e)))?;
         Ok(Pooled {
             pool: self,
-            conn: Some(Conn::new(client)),
+            conn: Some(self.conn(client)),
             reused: false,
             _permit: permit,
         })

@@ -49,6 +49,7 @@ impl Schema {
             url,
             schema: Some(schema.clone()),
             pool_size: 4,
+            ..Default::default()
         })
         .unwrap();
         store.migrate(&common::registry()).unwrap();
@@ -283,6 +284,7 @@ fn the_store_may_be_dropped_on_a_tokio_worker() {
         url,
         schema: schema.store_schema(),
         pool_size: 2,
+        ..Default::default()
     };
     let store = Arc::new(PgStore::connect(config).unwrap());
     let tasks = Arc::clone(common::registry().get("todo.Task").unwrap());
@@ -301,4 +303,98 @@ fn the_store_may_be_dropped_on_a_tokio_worker() {
         .unwrap();
     let dropped = runtime.block_on(async move { tokio::spawn(async move { drop(store) }).await });
     assert!(dropped.is_ok(), "dropping the store on a worker panicked");
+}
+
+/// A filter key and the operand it takes in the `i`th shape.
+type Key = (&'static str, fn(u32) -> serde_json::Value);
+
+/// Filters over `todo_task`, each a different statement text when combined.
+const SHAPE_KEYS: [Key; 12] = [
+    ("title", |i| json!(format!("t{i}"))),
+    ("title__icontains", |i| json!(format!("{i}"))),
+    ("title__startswith", |_| json!("a")),
+    ("title__gt", |_| json!("m")),
+    ("title__isnull", |_| json!(false)),
+    ("done", |i| json!(i % 2 == 0)),
+    ("done__ne", |_| json!(true)),
+    ("priority__gt", |i| json!(i % 5)),
+    ("priority__lte", |_| json!(5)),
+    ("priority__ne", |_| json!(3)),
+    ("id__gt", |i| json!(i)),
+    ("id__lt", |_| json!(1_000_000)),
+];
+
+/// The `i`th distinct search of `todo_task`: the keys of `i`'s bits, in one of four orders.
+fn shape(i: u32) -> StoreOp {
+    let tasks = std::sync::Arc::clone(common::registry().get("todo.Task").unwrap());
+    let mut filters = serde_json::Map::new();
+    for (bit, (key, value)) in SHAPE_KEYS.iter().enumerate() {
+        if (i >> 2) & (1 << bit) != 0 {
+            filters.insert((*key).to_owned(), value(i));
+        }
+    }
+    let order = ["title", "-priority", "done", "-id"][(i % 4) as usize];
+    let order = json!([order]);
+    search(&tasks, &json!(filters), &order)
+}
+
+fn search(
+    tasks: &Arc<chanbind_engine::binding::ModelBinding>,
+    filters: &serde_json::Value,
+    order: &serde_json::Value,
+) -> StoreOp {
+    StoreOp::Search {
+        binding: Arc::clone(tasks),
+        filter: chanbind_engine::filter::parse_filter(
+            tasks,
+            filters.as_object().unwrap(),
+            None,
+            1000,
+        )
+        .unwrap(),
+        order: Ordering::parse(tasks, Some(order)).unwrap(),
+        offset: 0,
+        limit: 10,
+    }
+}
+
+#[test]
+fn distinct_shapes_keep_the_prepared_statements_bounded() {
+    let Some(url) = database_url("distinct_shapes_keep_the_prepared_statements_bounded") else {
+        return;
+    };
+    let schema = Schema::new(url.clone(), "stmts");
+    let capacity = 16;
+    let connect = |statement_cache_capacity| {
+        PgStore::connect(PgConfig {
+            url: url.clone(),
+            schema: schema.store_schema(),
+            // One connection, so the count the store reports is the one that ran every op.
+            pool_size: 1,
+            statement_cache_capacity,
+        })
+        .unwrap()
+    };
+    let store = connect(capacity);
+    let run = |store: &PgStore, op| {
+        let out = futures_executor::block_on(store.execute(op));
+        assert!(matches!(out, Ok(StoreOutput::Page { .. })), "{out:?}");
+    };
+    for i in 0..2_000 {
+        run(&store, shape(i));
+        if i % 250 == 0 {
+            let held = store.prepared_statements().unwrap();
+            assert!(held <= capacity as u64, "after {i} shapes: {held} prepared");
+        }
+    }
+    assert_eq!(store.prepared_statements().unwrap(), capacity as u64);
+
+    // `__in` lists of 200 lengths, on a store with room to spare, are one count and one page.
+    let wide = connect(1000);
+    let tasks = Arc::clone(common::registry().get("todo.Task").unwrap());
+    for n in 1..=200 {
+        let filters = json!({"priority__in": (0..n).collect::<Vec<_>>()});
+        run(&wide, search(&tasks, &filters, &json!(["id"])));
+    }
+    assert_eq!(wide.prepared_statements().unwrap(), 2);
 }
