@@ -57,7 +57,8 @@ pub struct Limits {
     /// How many requests one connection may send at once before `requests_per_second` applies.
     pub request_burst: u32,
     /// Requests per second all of one user's connections may send together (of one address,
-    /// for anonymous clients). 0 turns the per-user limit off.
+    /// for anonymous clients), with a burst of twice that (at least `request_burst`). 0 turns
+    /// the per-user limit off.
     pub user_requests_per_second: u32,
     /// How often the server pings an open WebSocket.
     pub ping_interval: Duration,

@@ -45,14 +45,20 @@ impl fmt::Debug for ConnectionRate {
 
 impl RateLimits {
     pub(crate) fn new(limits: &Limits) -> RateLimits {
-        let burst = NonZeroU32::new(limits.request_burst);
-        let quota = |rate: u32| {
+        let quota = |rate: u32, burst: u32| {
+            let burst = NonZeroU32::new(burst);
             NonZeroU32::new(rate)
                 .map(|rate| Quota::per_second(rate).allow_burst(burst.unwrap_or(rate)))
         };
+        // A user's connections together may burst two seconds' worth (at least a
+        // connection's burst): many tabs, or many clients behind one address, opening at once.
+        let user_burst = limits
+            .user_requests_per_second
+            .saturating_mul(2)
+            .max(limits.request_burst);
         RateLimits {
-            per_connection: quota(limits.requests_per_second),
-            per_user: quota(limits.user_requests_per_second).map(RateLimiter::keyed),
+            per_connection: quota(limits.requests_per_second, limits.request_burst),
+            per_user: quota(limits.user_requests_per_second, user_burst).map(RateLimiter::keyed),
             checks: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -143,6 +149,7 @@ mod tests {
 
     #[test]
     fn one_users_connections_share_the_users_bucket() {
+        // A burst of 2 for the user: twice its rate of 1, and the connection's burst.
         let rates = RateLimits::new(&limits(0, 2, 1));
         let alice = Holder::User(1);
         let (a, b) = (rates.connection(), rates.connection());

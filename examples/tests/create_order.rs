@@ -260,6 +260,7 @@ async fn created_before_updated_on_postgres() {
         url,
         schema: Some(schema()),
         pool_size: 4,
+        ..Default::default()
     })
     .await
     .expect("connect");
@@ -287,6 +288,7 @@ async fn created_before_updated_on_the_sync_adapter_and_postgres() {
             url,
             schema: Some(schema()),
             pool_size: 4,
+            ..Default::default()
         })
         .expect("connect");
         store

@@ -142,6 +142,7 @@ async fn refreshes_stay_within_the_budget_on_postgres() {
             rand::random::<u32>()
         )),
         pool_size: 8,
+        ..PgConfig::default()
     })
     .await
     .expect("connect");

@@ -56,6 +56,29 @@ impl Cors {
         Cors::with(Origins::Any)
     }
 
+    /// These origins, and only these, may also send cookies and read the responses to
+    /// credentialed requests (`Access-Control-Allow-Credentials: true`). There is no way to
+    /// allow credentials from every origin: that would let any site read what the browser's
+    /// cookie may read.
+    ///
+    /// ```
+    /// use chanbind_engine::http::Cors;
+    ///
+    /// let cors = Cors::credentialed_origins(["https://app.example.com"]);
+    /// assert!(cors.allows_origin("https://app.example.com"));
+    /// ```
+    ///
+    /// `Cors::any_origin()` has no way to add credentials:
+    ///
+    /// ```compile_fail
+    /// let cors = chanbind_engine::http::Cors::any_origin().allow_credentials(true);
+    /// ```
+    pub fn credentialed_origins<S: Into<String>>(origins: impl IntoIterator<Item = S>) -> Self {
+        let mut cors = Cors::origins(origins);
+        cors.credentials = true;
+        cors
+    }
+
     /// These origins (`scheme://host[:port]`, compared exactly) are allowed.
     pub fn origins<S: Into<String>>(origins: impl IntoIterator<Item = S>) -> Self {
         Cors::with(Origins::List(origins.into_iter().map(Into::into).collect()))
@@ -107,12 +130,6 @@ impl Cors {
     /// How long a browser may cache a preflight answer (default: an hour; `None` to not say).
     pub fn max_age(mut self, age: impl Into<Option<Duration>>) -> Self {
         self.max_age = age.into();
-        self
-    }
-
-    /// Whether pages may send cookies and read responses to credentialed requests.
-    pub fn allow_credentials(mut self, allow: bool) -> Self {
-        self.credentials = allow;
         self
     }
 
@@ -186,7 +203,8 @@ impl Cors {
             return None;
         }
         let mut out = HeaderMap::new();
-        if matches!(self.origins, Origins::Any) && !self.credentials {
+        // `credentials` is set only with a list of origins (`credentialed_origins`).
+        if matches!(self.origins, Origins::Any) {
             insert(&mut out, ACCESS_CONTROL_ALLOW_ORIGIN, "*");
         } else {
             // The answer depends on the Origin, so caches must keep one copy per origin.
@@ -254,17 +272,23 @@ mod tests {
     }
 
     #[test]
-    fn any_origin_is_a_star_unless_credentials_are_allowed() {
+    fn any_origin_is_a_star_and_credentials_name_their_origins() {
         let req = request(&[("origin", "https://x.test")]);
         assert_eq!(
             Cors::any_origin().response_headers(&req)[ACCESS_CONTROL_ALLOW_ORIGIN],
             "*"
         );
-        let creds = Cors::any_origin()
-            .allow_credentials(true)
-            .response_headers(&req);
+        assert!(!Cors::any_origin()
+            .response_headers(&req)
+            .contains_key(ACCESS_CONTROL_ALLOW_CREDENTIALS));
+        let creds = Cors::credentialed_origins(["https://x.test"]).response_headers(&req);
         assert_eq!(creds[ACCESS_CONTROL_ALLOW_ORIGIN], "https://x.test");
         assert_eq!(creds[ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+        assert_eq!(creds[VARY], "Origin");
+        let other = request(&[("origin", "https://evil.test")]);
+        assert!(Cors::credentialed_origins(["https://x.test"])
+            .response_headers(&other)
+            .is_empty());
         assert!(Cors::disabled().response_headers(&req).is_empty());
     }
 }
