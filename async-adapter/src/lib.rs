@@ -1,5 +1,5 @@
 //! The tokio adapter of chanbind: a WebSocket server on tokio-tungstenite and the HTTP API on
-//! the same port (hyper; routes under `/api/`, PROTOCOL.md section 6), a tokio-postgres store,
+//! the same port (hyper; routes under `/api/`, docs/protocol.md section 6), a tokio-postgres store,
 //! and a handle to embed both in an existing tokio application.
 //!
 //! ```no_run

@@ -19,7 +19,7 @@ use crate::service::{self, Shared};
 /// request heads, and how long shutdown waits for connections.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// The WebSocket endpoint's path (PROTOCOL.md: `/` by default).
+    /// The WebSocket endpoint's path (docs/protocol.md: `/` by default).
     pub path: String,
     /// How long [`ServerHandle::shutdown`] waits for connections to close before dropping them.
     pub shutdown_grace: Duration,

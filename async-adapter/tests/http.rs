@@ -1,4 +1,4 @@
-//! The HTTP API of PROTOCOL.md section 6 on the tokio adapter, over real sockets on
+//! The HTTP API of docs/protocol.md section 6 on the tokio adapter, over real sockets on
 //! 127.0.0.1: the model actions, filters and pages from query strings, custom events,
 //! `/api/events`, the OpenAPI document, bad input, CORS, HEAD, keep-alive, slow clients,
 //! authentication, and WebSocket subscribers seeing HTTP writes.

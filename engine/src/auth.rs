@@ -1,5 +1,5 @@
 //! Who is on the other end of a connection: users, and the authenticators that recognise them
-//! from the WebSocket handshake or an HTTP request (PROTOCOL.md section 4).
+//! from the WebSocket handshake or an HTTP request (docs/protocol.md section 4).
 //!
 //! Authenticators run in order; the first that recognises the request gives the user, and a
 //! request none recognises is anonymous. Writing one takes a struct and one method:

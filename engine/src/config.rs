@@ -1,10 +1,11 @@
-//! Per-server limits, sent to clients in `hello` and enforced by the engine and the adapters.
+//! Per-server limits (docs/protocol.md section 7), sent to clients in `hello` and enforced by
+//! the engine and the adapters.
 //!
 //! Every resource a client can make the server hold has a bound here: memory (frames, queued
 //! bytes, what its subscriptions keep), database work (live queries and their refreshes),
 //! connections, request rates and idle time. The defaults are meant to be safe on the open
-//! internet for an ordinary application; each is documented in the protocol document's
-//! section on limits and in the README's security section.
+//! internet for an ordinary application; each is documented in docs/protocol.md section 7
+//! and in the README's security section.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The filter model of PROTOCOL.md section 2: Django-style lookups, `query` and `order`.
+//! The filter model of docs/protocol.md section 2: Django-style lookups, `query` and `order`.
 //!
 //! One definition serves two evaluators: [`crate::sql`] compiles a [`Filter`] to a
 //! parameterized `WHERE` clause, and [`Filter::matches`] evaluates it against a row in memory

@@ -1,4 +1,4 @@
-//! Form schemas generated from a binding (PROTOCOL.md section 2, "Form fields").
+//! Form schemas generated from a binding (docs/protocol.md section 2, "Form fields").
 
 use serde_json::{json, Map, Value};
 

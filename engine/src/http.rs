@@ -1,4 +1,4 @@
-//! The API over HTTP (PROTOCOL.md section 6), for both adapters, with no I/O of its own.
+//! The API over HTTP (docs/protocol.md section 6), for both adapters, with no I/O of its own.
 //!
 //! An adapter parses the request head with its own HTTP parser and reads the body with its own
 //! sockets; everything in between lives here: route matching, method checks (405 with
@@ -30,7 +30,7 @@
 //! The futures are runtime-agnostic: the tokio adapter awaits them, a blocking adapter may
 //! drive them with `futures_executor::block_on` as it drives a WebSocket frame's job.
 //!
-//! Where PROTOCOL.md is silent, this module decides:
+//! Where docs/protocol.md is silent, this module decides:
 //!
 //! - `POST /api/<stream>/` answers 201 with `Location`; every other success is 200, except a
 //!   custom event whose handler sends no reply: 204. A frame a handler reflects under its own

@@ -3,7 +3,7 @@
 //! A write holds its row's stripe from before the statement until its change is in the stream
 //! actor's mailbox; a subscribing read holds it from registering the subscription until its
 //! reply is queued. So, per row, the mailbox sees changes in commit order, and every change is
-//! either visible to a snapshot or pushed after it: the no-gap rule of PROTOCOL.md section 3.
+//! either visible to a snapshot or pushed after it: the no-gap rule of docs/protocol.md section 3.
 
 mod creates;
 

@@ -1,4 +1,4 @@
-//! The permission pipeline of PROTOCOL.md section 4, one definition for both adapters, both
+//! The permission pipeline of docs/protocol.md section 4, one definition for both adapters, both
 //! transports, pushes and custom events.
 //!
 //! A binding's [`Permission`] decides, for a user and an action, whether the request may run,

@@ -1,4 +1,4 @@
-//! The wire protocol of PROTOCOL.md section 1: event names, frames, error objects and `hello`.
+//! The wire protocol of docs/protocol.md section 1: event names, frames, error objects and `hello`.
 //!
 //! Everything here is pure: text in, values out, and values in, text out. Adapters never build
 //! a frame by hand; they call these functions so both runtimes speak byte-identical JSON.

@@ -1,4 +1,4 @@
-//! The demo's bindings (`auth.User`, `todo.Task`, the seed README's `custom_stream`), its
+//! The demo's bindings (`auth.User`, `todo.Task`, the `channels-binding` README's `custom_stream`), its
 //! permission policy and its seed data.
 
 mod policy;
@@ -54,7 +54,7 @@ pub fn registry_with(policy: Policy) -> Result<Registry, RegistryError> {
         .custom(policy.custom(CustomBinding::new("custom_stream").on("custom_event", custom_event)))
 }
 
-/// The seed README's custom event: reflect to the sender, dispatch to the stream's group,
+/// The `channels-binding` README's custom event: reflect to the sender, dispatch to the stream's group,
 /// broadcast to everyone.
 async fn custom_event(ctx: EventContext) -> HandlerResult {
     let Some(sender) = ctx

@@ -1,7 +1,7 @@
 //! Two demo processes on one PostgreSQL, as a user runs them: an async node and a sync node,
 //! both with `--capture`, each with WebSocket clients. Rows changed through the other node
 //! and by `psql` (one row, a bulk update of 1,000 rows, a delete, an insert) reach the
-//! clients of both; the seed README's custom event sent on one node reaches the other node's
+//! clients of both; the `channels-binding` README's custom event sent on one node reaches the other node's
 //! group members and connections. Then PostgreSQL itself is stopped while writes go on: both
 //! servers stay up and answer `unavailable` (WebSocket) and 503 (HTTP), and once it is back
 //! every client converges to the final rows, notifications lost meanwhile included; and nodes

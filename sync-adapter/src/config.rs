@@ -22,7 +22,7 @@ const MIN_HEADER_BYTES: usize = 8192;
 /// here a waiting client holds a thread.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// The WebSocket endpoint's path (PROTOCOL.md: `/` by default). A plain request for it gets
+    /// The WebSocket endpoint's path (docs/protocol.md: `/` by default). A plain request for it gets
     /// 426, other paths outside the API 404.
     pub path: String,
     /// How long [`ServerHandle::shutdown`](crate::ServerHandle::shutdown) waits for connection

@@ -1,6 +1,6 @@
 //! The blocking adapter of chanbind: one thread per connection, each driving a non-blocking
 //! tungstenite WebSocket with its own mio `Poll` and `Waker`, the HTTP API on the same port
-//! (routes under `/api/`, PROTOCOL.md section 6), and a PostgreSQL store on the blocking
+//! (routes under `/api/`, docs/protocol.md section 6), and a PostgreSQL store on the blocking
 //! `postgres` crate.
 //!
 //! It serves the very same [`Engine`](chanbind_engine::Engine) (bindings, permissions,
@@ -42,7 +42,7 @@
 //!   the WebSocket; every other request is answered by the engine's
 //!   [`HttpApi`](chanbind_engine::http::HttpApi), with the same status, headers and body as on
 //!   `chanbind-async` (apart from the `date`): the routes, errors, CORS, HEAD and OpenAPI
-//!   document of PROTOCOL.md section 6, 426 for a plain request on the WebSocket path, 404
+//!   document of docs/protocol.md section 6, 426 for a plain request on the WebSocket path, 404
 //!   elsewhere, and refused handshakes answered like the async adapter's.
 //! - HTTP connections are kept alive (HTTP/1.1, unless `Connection: close`), pipelined
 //!   requests are answered in order, and bodies are read with `Content-Length` or chunked.

@@ -1,5 +1,5 @@
 //! A group of connections that receives the same frames: a stream's group (section 5 of
-//! PROTOCOL.md), or everyone for broadcasts.
+//! docs/protocol.md), or everyone for broadcasts.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! A stream's actor: it holds the stream's subscriptions and turns each committed change into
-//! the pushes PROTOCOL.md section 3 describes.
+//! the pushes docs/protocol.md section 3 describes.
 //!
 //! Three kinds of subscription live here, each in its own module: rows watched by `retrieve`
 //! (`rows`), live `search` and `list` queries (`queries`), and change feeds made by

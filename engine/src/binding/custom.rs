@@ -1,4 +1,4 @@
-//! Custom events: handlers a binding registers for its own actions (PROTOCOL.md section 5).
+//! Custom events: handlers a binding registers for its own actions (docs/protocol.md section 5).
 //!
 //! ```
 //! use chanbind_engine::binding::{CustomBinding, EventContext};

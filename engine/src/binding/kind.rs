@@ -38,7 +38,7 @@ pub enum FieldKind {
 }
 
 impl FieldKind {
-    /// The name of the type in `form` schemas (PROTOCOL.md section 2).
+    /// The name of the type in `form` schemas (docs/protocol.md section 2).
     pub fn form_type(&self) -> &'static str {
         match self {
             FieldKind::String => "string",

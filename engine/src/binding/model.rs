@@ -62,14 +62,14 @@ impl ModelBinding {
         self
     }
 
-    /// Registers a custom event handler for `<stream>.<action>` (PROTOCOL.md section 5).
+    /// Registers a custom event handler for `<stream>.<action>` (docs/protocol.md section 5).
     /// The built-in actions cannot be replaced; the registry refuses them.
     pub fn on(mut self, action: &str, handler: impl Handler) -> Self {
         self.handlers.insert(action, Arc::new(handler));
         self
     }
 
-    /// Sets who may do what with this binding (PROTOCOL.md section 4); the default lets
+    /// Sets who may do what with this binding (docs/protocol.md section 4); the default lets
     /// everyone do everything.
     pub fn permission(mut self, permission: impl Permission) -> Self {
         self.permission = SharedPermission(Arc::new(permission));

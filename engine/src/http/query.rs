@@ -1,4 +1,4 @@
-//! A query string as the `data` of a `search` (PROTOCOL.md section 6).
+//! A query string as the `data` of a `search` (docs/protocol.md section 6).
 //!
 //! Query strings carry text only, so values are typed here by the field each key names:
 //! numbers for integer and float fields, `true`/`false` for booleans and `__isnull`, a comma

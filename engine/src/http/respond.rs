@@ -1,4 +1,4 @@
-//! Building responses: JSON bodies, error objects with the status of PROTOCOL.md section 6,
+//! Building responses: JSON bodies, error objects with the status of docs/protocol.md section 6,
 //! and the refusals of authentication.
 
 use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
@@ -28,7 +28,7 @@ pub(crate) fn bytes(status: StatusCode, body: Vec<u8>) -> HttpResponse {
 }
 
 /// The error object `{"code", "message", "fields"}` under the status its code has in
-/// PROTOCOL.md section 6.
+/// docs/protocol.md section 6.
 pub fn error(error: &ApiError) -> HttpResponse {
     let status =
         StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

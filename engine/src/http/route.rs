@@ -1,4 +1,4 @@
-//! Matching a path under the API prefix to a route of PROTOCOL.md section 6, and the methods
+//! Matching a path under the API prefix to a route of docs/protocol.md section 6, and the methods
 //! each route answers.
 
 use http::Method;

@@ -1,7 +1,7 @@
-//! A connection's bounded outbound queue, the same for both adapters (DESIGN.md, "Data flow",
-//! step 5): frames leave in the order they were queued, and when the queue is full a push that
-//! supersedes pushes still waiting for the same subscription (a watched row's newer state, a
-//! live query's newer page) replaces them, at the back, as if they had never been queued. Only
+//! A connection's bounded outbound queue, the same for both adapters (the last step of a push,
+//! from actor to socket): frames leave in the order they were queued, and when the queue is
+//! full a push that supersedes pushes still waiting for the same subscription (a watched
+//! row's newer state, a live query's newer page) replaces them, at the back, as if they had never been queued. Only
 //! when nothing can be merged is the connection too slow: the push is refused, and the adapter
 //! closes the connection with 4008.
 //!

@@ -1,6 +1,7 @@
 //! How a server ends a WebSocket, the same on both adapters: the close codes it sends, when a
 //! silent connection counts as gone ([`Heartbeat`]), and how much a closing connection goes on
-//! reading so that the client sees the close frame rather than a reset.
+//! reading so that the client sees the close frame rather than a reset. The codes are those
+//! of docs/protocol.md section 7.
 //!
 //! | code | reason | when |
 //! |---|---|---|

@@ -1,11 +1,11 @@
-//! The error object every failed request gets (PROTOCOL.md section 1).
+//! The error object every failed request gets (docs/protocol.md section 1).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
 
-/// The error codes of PROTOCOL.md section 1; the wire form is the snake-case name.
+/// The error codes of docs/protocol.md section 1; the wire form is the snake-case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -38,7 +38,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// Every code, in the order of PROTOCOL.md.
+    /// Every code, in the order of docs/protocol.md.
     pub const ALL: [ErrorCode; 13] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownEvent,
@@ -79,7 +79,7 @@ impl ErrorCode {
         }
     }
 
-    /// The HTTP status PROTOCOL.md section 6 gives this code.
+    /// The HTTP status docs/protocol.md section 6 gives this code.
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::NotFound | ErrorCode::UnknownEvent => 404,

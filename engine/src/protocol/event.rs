@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// The longest hash a client may send (PROTOCOL.md section 1).
+/// The longest hash a client may send (docs/protocol.md section 1).
 pub const MAX_HASH_LEN: usize = 128;
 
 /// A parsed event name: the stream, the action and the optional client hash.

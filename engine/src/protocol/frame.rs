@@ -62,7 +62,7 @@ pub struct DecodeError {
     pub error: ApiError,
 }
 
-/// Decodes one text frame (PROTOCOL.md section 1).
+/// Decodes one text frame (docs/protocol.md section 1).
 pub fn decode_inbound(text: &str) -> Result<Inbound, DecodeError> {
     let fail = |event: &str, error: ApiError| DecodeError {
         event: event.to_owned(),

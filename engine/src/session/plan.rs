@@ -1,4 +1,4 @@
-//! Checking a request and planning its work, per action (PROTOCOL.md section 2), through the
+//! Checking a request and planning its work, per action (docs/protocol.md section 2), through the
 //! binding's permission pipeline (section 4): may this user run this action, over which rows,
 //! seeing and writing which fields.
 
@@ -39,7 +39,7 @@ impl Session {
         } else if event.action() == "unsubscribe" {
             Work::Unsubscribe
         } else if event.action() == "subscribe" {
-            // A custom stream has no rows: subscribing joins its group (PROTOCOL.md section 5),
+            // A custom stream has no rows: subscribing joins its group (docs/protocol.md section 5),
             // which is how a reconnecting client gets its dispatches back.
             Work::Joined
         } else {

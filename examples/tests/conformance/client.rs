@@ -388,7 +388,7 @@ pub(crate) fn percent_encode(text: &str) -> String {
     out
 }
 
-/// What every connection must see first (PROTOCOL.md section 1): the limits the target runs
+/// What every connection must see first (docs/protocol.md section 1): the limits the target runs
 /// with and the connection's user.
 fn hello_pattern(limits: &Limits, user: Value) -> Value {
     json!({

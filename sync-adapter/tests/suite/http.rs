@@ -1,4 +1,4 @@
-//! The HTTP API of PROTOCOL.md section 6 on the sync adapter, over real sockets on 127.0.0.1,
+//! The HTTP API of docs/protocol.md section 6 on the sync adapter, over real sockets on 127.0.0.1,
 //! with the cases of the async adapter's `tests/http.rs`: the model actions, filters and pages
 //! from query strings, and forms; then bad input and HTTP behaviour ([`edges`]), and where HTTP
 //! meets WebSockets, custom events and authentication ([`live`]).

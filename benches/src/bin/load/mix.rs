@@ -112,7 +112,7 @@ impl Requester {
 pub enum Incoming {
     /// The answer to the request in flight.
     Reply,
-    /// An error frame answering the request in flight (PROTOCOL.md section 1).
+    /// An error frame answering the request in flight (docs/protocol.md section 1).
     ErrorReply,
     /// Anything else: a push, a broadcast.
     Push,

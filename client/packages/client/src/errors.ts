@@ -1,6 +1,6 @@
 import type { ErrorBody } from './types.js';
 
-/** The error codes a server sends (PROTOCOL.md section 1). */
+/** The error codes a server sends (docs/protocol.md section 1). */
 export type ServerErrorCode =
   | 'bad_request'
   | 'unknown_event'
@@ -88,7 +88,7 @@ export class ChanbindError extends Error {
     return new ChanbindError(code, message, { fields, event, fromServer: true });
   }
 
-  /** Whether `code` is one of PROTOCOL.md's. */
+  /** Whether `code` is one of docs/protocol.md's. */
   get isProtocolCode(): boolean {
     return SERVER_CODES.has(this.code);
   }

@@ -1,4 +1,4 @@
-// Event names: `<stream>.<action>[#<hash>]` (PROTOCOL.md section 1).
+// Event names: `<stream>.<action>[#<hash>]` (docs/protocol.md section 1).
 
 const HASH = /^[A-Za-z0-9_.:-]{1,128}$/;
 

@@ -16,7 +16,7 @@ import type {
 } from './types.js';
 
 /**
- * The actions of PROTOCOL.md section 2 on one stream. One-shot reads leave no subscription
+ * The actions of docs/protocol.md section 2 on one stream. One-shot reads leave no subscription
  * behind (`retrieve` asks `subscribe: false`; `search` and `list` unsubscribe right after
  * their reply); use `live*` for objects that stay current.
  *

@@ -1,4 +1,4 @@
-// The shapes of PROTOCOL.md (version 1), as the client sees them.
+// The shapes of docs/protocol.md (version 1), as the client sees them.
 
 /** A primary key: the demo's are integers; the protocol allows any JSON scalar. */
 export type Pk = number | string;
@@ -103,7 +103,7 @@ export interface DeleteResult {
   id: Pk;
 }
 
-/** A form field's type (PROTOCOL.md section 2). */
+/** A form field's type (docs/protocol.md section 2). */
 export type FieldType =
   | 'string'
   | 'text'

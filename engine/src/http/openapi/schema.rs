@@ -120,7 +120,7 @@ pub(super) fn write_schema(binding: &ModelBinding, create: bool) -> Value {
     schema
 }
 
-/// The lookups a query string may use on a field of `kind` (PROTOCOL.md section 2).
+/// The lookups a query string may use on a field of `kind` (docs/protocol.md section 2).
 pub(super) fn lookups(kind: &FieldKind) -> Vec<(&'static str, Lookup)> {
     let mut out = vec![
         ("ne", Lookup::Ne),
