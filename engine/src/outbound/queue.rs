@@ -1,9 +1,9 @@
-//! A connection's bounded outbound queue, the same for both adapters (the last step of a push,
-//! from actor to socket): frames leave in the order they were queued, and when the queue is
-//! full a push that supersedes pushes still waiting for the same subscription (a watched
-//! row's newer state, a live query's newer page) replaces them, at the back, as if they had never been queued. Only
-//! when nothing can be merged is the connection too slow: the push is refused, and the adapter
-//! closes the connection with 4008.
+//! A connection's bounded outbound queue, the same for both adapters (the last step of a push, from
+//! actor to socket): frames leave in the order they were queued, and when the queue is full a push
+//! that supersedes pushes still waiting for the same subscription (a watched row's newer state, a
+//! live query's newer page) replaces them, at the back, as if they had never been queued. Only when
+//! nothing can be merged is the connection too slow: the push is refused, and the adapter closes
+//! the connection with 4008.
 //!
 //! The queue is bounded twice: by frames and by bytes, so a client that stops reading pins at
 //! most `outbound_queue_bytes` of memory however large the frames it is sent.
