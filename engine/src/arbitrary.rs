@@ -4,8 +4,6 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::binding::{Field, ModelBinding};
-
 /// Any JSON value, nested a few levels, with the keys a filter or frame would use mixed in
 /// among random ones so that the interesting paths are reached.
 pub(crate) fn json() -> impl Strategy<Value = Value> {
@@ -71,21 +69,4 @@ pub(crate) const LOOKUPS: &[&str] = &[
     "__in__in",
 ];
 
-/// A binding with a field of every kind; `secret` cannot be filtered or ordered.
-pub(crate) fn every_kind() -> ModelBinding {
-    ModelBinding::new("fuzz_thing")
-        .field(Field::string("title").max_length(40))
-        .field(Field::text("body"))
-        .field(Field::integer("count"))
-        .field(Field::float("weight"))
-        .field(Field::boolean("done"))
-        .field(Field::date("day"))
-        .field(Field::datetime("at"))
-        .field(Field::uuid("uid"))
-        .field(Field::email("mail"))
-        .field(Field::json("extra"))
-        .field(Field::decimal("price", 2))
-        .field(Field::foreign_key("owner_id", "auth.User"))
-        .field(Field::string("secret").not_filterable().not_orderable())
-        .search(["title", "body"])
-}
+pub(crate) use crate::every_kind::every_kind;

@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value};
 
+pub use crate::every_kind::every_kind;
+
 use crate::binding::{ModelBinding, Registry};
 use crate::protocol::ApiError;
 

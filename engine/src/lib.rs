@@ -17,6 +17,8 @@ pub mod capture;
 pub mod change;
 pub mod config;
 pub mod engine;
+#[cfg(any(test, feature = "fuzzing"))]
+mod every_kind;
 pub mod filter;
 pub mod form;
 #[cfg(feature = "fuzzing")]

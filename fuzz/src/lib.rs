@@ -131,26 +131,10 @@ pub fn chunked_body(data: &[u8]) {
     }
 }
 
-/// A binding with a field of every kind; `secret` cannot be filtered or ordered.
+/// The engine's binding with a field of every kind, built once.
 fn binding() -> &'static ModelBinding {
     static BINDING: OnceLock<ModelBinding> = OnceLock::new();
-    BINDING.get_or_init(|| {
-        ModelBinding::new("fuzz_thing")
-            .field(Field::string("title").max_length(40))
-            .field(Field::text("body"))
-            .field(Field::integer("count"))
-            .field(Field::float("weight"))
-            .field(Field::boolean("done"))
-            .field(Field::date("day"))
-            .field(Field::datetime("at"))
-            .field(Field::uuid("uid"))
-            .field(Field::email("mail"))
-            .field(Field::json("extra"))
-            .field(Field::decimal("price", 2))
-            .field(Field::foreign_key("owner_id", "auth.User"))
-            .field(Field::string("secret").not_filterable().not_orderable())
-            .search(["title", "body"])
-    })
+    BINDING.get_or_init(fuzzing::every_kind)
 }
 
 /// The routes' registry: the model binding, a custom action on it and a custom stream.
