@@ -3,12 +3,11 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chanbind_engine::auth::Refusal;
 use chanbind_engine::http as api;
+use chanbind_engine::Engine;
 use hyper::header::{HeaderValue, CONNECTION, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -17,28 +16,17 @@ use tokio::net::TcpStream;
 
 use crate::service::full;
 
-/// How many refused connections may wait for their request at once; past it, a connection
-/// is closed at once. Refusing must stay cheaper than serving, or a flood would still
-/// exhaust the file descriptors the limit protects.
-const MAX_REFUSING: usize = 64;
-
 /// How long a refused connection has to send its request head.
 const REFUSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Answers the connection's first request with `refusal` (503) and closes it, on a task of
-/// its own; drops it at once when too many are already being refused.
-pub(crate) fn spawn(
-    socket: TcpStream,
-    peer: SocketAddr,
-    refusal: Refusal,
-    refusing: &Arc<AtomicUsize>,
-) {
-    if refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
-        refusing.fetch_sub(1, Ordering::AcqRel);
+/// its own; drops it at once when too many are already being refused (the engine's
+/// `MAX_REFUSING`).
+pub(crate) fn spawn(socket: TcpStream, peer: SocketAddr, refusal: Refusal, engine: &Engine) {
+    let Some(permit) = engine.admit_refusal() else {
         return;
-    }
+    };
     tracing::debug!(%peer, %refusal, "connection refused");
-    let refusing = Arc::clone(refusing);
     tokio::spawn(async move {
         let service = service_fn(move |_request| async move {
             let mut response = full(api::refusal(refusal));
@@ -53,6 +41,6 @@ pub(crate) fn spawn(
             .keep_alive(false)
             .serve_connection(TokioIo::new(socket), service);
         let _ = tokio::time::timeout(REFUSE_TIMEOUT * 2, connection).await;
-        refusing.fetch_sub(1, Ordering::AcqRel);
+        drop(permit);
     });
 }

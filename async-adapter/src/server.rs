@@ -2,7 +2,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -120,7 +119,6 @@ async fn accept_loop(
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
-    let refusing = Arc::new(AtomicUsize::new(0));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -135,7 +133,7 @@ async fn accept_loop(
                                 drop(permit);
                             });
                         }
-                        Err(refusal) => refuse::spawn(socket, peer, refusal, &refusing),
+                        Err(refusal) => refuse::spawn(socket, peer, refusal, &shared.engine),
                     }
                 }
                 Err(e) => {

@@ -14,6 +14,11 @@ use std::sync::{Arc, Mutex};
 
 use crate::auth::Refusal;
 
+/// How many connections past `max_connections` may be answered with 503 at once; past it a
+/// connection is closed without an answer. Refusing must stay cheaper than serving, or a flood
+/// would still exhaust the threads and file descriptors the limit protects.
+pub const MAX_REFUSING: usize = 16;
+
 /// Who a connection counts against for per-user limits: its user, or its address when it is
 /// anonymous.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -31,6 +36,7 @@ pub(crate) struct Admission {
     max_per_holder: usize,
     total: AtomicUsize,
     per_holder: Mutex<HashMap<Holder, usize>>,
+    refusing: AtomicUsize,
 }
 
 impl Admission {
@@ -40,6 +46,7 @@ impl Admission {
             max_per_holder,
             total: AtomicUsize::new(0),
             per_holder: Mutex::new(HashMap::new()),
+            refusing: AtomicUsize::new(0),
         })
     }
 
@@ -69,6 +76,19 @@ impl Admission {
         })
     }
 
+    /// A place among the connections being refused with 503, if one of the
+    /// [`MAX_REFUSING`] is free.
+    pub(crate) fn refusal(self: &Arc<Self>) -> Option<RefusalPermit> {
+        self.refusing
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_REFUSING).then_some(n + 1)
+            })
+            .ok()?;
+        Some(RefusalPermit {
+            admission: Arc::clone(self),
+        })
+    }
+
     /// How many connections are open.
     pub(crate) fn open(&self) -> usize {
         self.total.load(Ordering::Acquire)
@@ -93,6 +113,24 @@ impl fmt::Debug for ConnectionPermit {
 impl Drop for ConnectionPermit {
     fn drop(&mut self) {
         self.admission.total.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One refused connection's place among the [`MAX_REFUSING`] answered at once; dropping it
+/// gives the place back.
+pub struct RefusalPermit {
+    admission: Arc<Admission>,
+}
+
+impl fmt::Debug for RefusalPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefusalPermit").finish_non_exhaustive()
+    }
+}
+
+impl Drop for RefusalPermit {
+    fn drop(&mut self) {
+        self.admission.refusing.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -148,5 +186,14 @@ mod tests {
             !a.lock().contains_key(&Holder::User(1)),
             "nothing held, forgotten"
         );
+    }
+
+    #[test]
+    fn at_most_max_refusing_connections_are_answered_at_once() {
+        let a = Admission::new(0, 0);
+        let answering: Vec<_> = (0..MAX_REFUSING).map(|_| a.refusal().unwrap()).collect();
+        assert!(a.refusal().is_none(), "one more is closed unanswered");
+        drop(answering);
+        assert!(a.refusal().is_some());
     }
 }

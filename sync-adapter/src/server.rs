@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -104,7 +104,6 @@ pub fn serve(
         grace: config.shutdown_grace,
         children: HashMap::new(),
         next_id: 0,
-        refusing: Arc::default(),
         done: crossbeam_channel::unbounded(),
     };
     let acceptor = std::thread::Builder::new()
@@ -128,8 +127,6 @@ struct Acceptor {
     grace: Duration,
     children: HashMap<u64, Spawned>,
     next_id: u64,
-    /// How many refused connections are being answered (bounded).
-    refusing: Arc<AtomicUsize>,
     /// Connection threads report their id here as they end, so they are joined at once and a
     /// long-running server keeps no handles of finished threads.
     done: (Sender<u64>, Receiver<u64>),
@@ -184,7 +181,7 @@ impl Acceptor {
         let _ = stream.set_nodelay(true);
         let permit = match self.shared.engine.admit_connection() {
             Ok(permit) => permit,
-            Err(refusal) => return connection::refuse(stream, peer, refusal, &self.refusing),
+            Err(refusal) => return connection::refuse(stream, peer, refusal, &self.shared.engine),
         };
         let id = self.next_id;
         self.next_id += 1;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::Method;
 
 use super::Engine;
-use crate::admission::{ConnectionPermit, Holder, HolderPermit};
+use crate::admission::{ConnectionPermit, Holder, HolderPermit, RefusalPermit};
 use crate::auth::{Refusal, RequestHead, User};
 use crate::outbound::Outbound;
 use crate::rate::RateLimited;
@@ -33,6 +33,14 @@ impl Engine {
     /// adapter keeps it for as long as the connection is open and answers 503 without one.
     pub fn admit_connection(&self) -> Result<ConnectionPermit, Refusal> {
         self.inner.admission.connection()
+    }
+
+    /// For a connection [`admit_connection`](Self::admit_connection) refused: a place among
+    /// the few the adapter answers with 503 at once
+    /// ([`MAX_REFUSING`](crate::admission::MAX_REFUSING)), held while it answers; `None` when
+    /// the adapter should close it at once.
+    pub fn admit_refusal(&self) -> Option<RefusalPermit> {
+        self.inner.admission.refusal()
     }
 
     /// How many connections hold a place under `max_connections`.

@@ -1,23 +1,18 @@
 //! Connections past `max_connections`: each gets one HTTP 503 and is closed, so a client
-//! learns why instead of seeing a reset, on a short-lived thread of a small, bounded pool.
+//! learns why instead of seeing a reset, on a short-lived thread, at most the engine's
+//! `MAX_REFUSING` at once.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chanbind_engine::auth::Refusal;
 use chanbind_engine::http as api;
+use chanbind_engine::Engine;
 use http::header::{HeaderValue, RETRY_AFTER};
 use http::Version;
 
 use super::http::write::{encode, Framing};
-
-/// How many refused connections may be answered at once; past it, a connection is closed
-/// at once. Refusing must stay cheaper than serving, or a flood would still exhaust the
-/// threads and file descriptors the limit protects.
-const MAX_REFUSING: usize = 16;
 
 /// How long a refused connection has to send its request head.
 const REFUSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -26,28 +21,24 @@ const REFUSE_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_READ: usize = 16 * 1024;
 
 /// Answers the connection's request with `refusal` (503) and closes it; drops it at once
-/// when too many are already being refused.
+/// when too many are already being refused (the engine's `MAX_REFUSING`).
 pub(crate) fn spawn(
     stream: mio::net::TcpStream,
     peer: SocketAddr,
     refusal: Refusal,
-    refusing: &Arc<AtomicUsize>,
+    engine: &Engine,
 ) {
-    if refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
-        refusing.fetch_sub(1, Ordering::AcqRel);
+    let Some(permit) = engine.admit_refusal() else {
         return;
-    }
+    };
     tracing::debug!(%peer, %refusal, "connection refused");
-    let done = Arc::clone(refusing);
-    let spawned = std::thread::Builder::new()
+    // The permit goes with the thread, or back at once when no thread could start.
+    let _ = std::thread::Builder::new()
         .name("chanbind-refuse".into())
         .spawn(move || {
             answer(std::net::TcpStream::from(stream), refusal);
-            done.fetch_sub(1, Ordering::AcqRel);
+            drop(permit);
         });
-    if spawned.is_err() {
-        refusing.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 fn answer(mut stream: std::net::TcpStream, refusal: Refusal) {
