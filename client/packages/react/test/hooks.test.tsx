@@ -247,6 +247,8 @@ describe('useEvent and useConnection', () => {
     const got: unknown[] = [];
     renderHook(() => useEvent<{ msg: string }>('custom_stream.custom_all_event', (d) => got.push(d.msg)), { wrapper: wrapper(listener) });
     const { result } = renderHook(() => useEvent<{ msg: string }>('custom_stream.custom_event'), { wrapper: wrapper(sender) });
+    // A broadcast reaches the connections open when it is sent: the listener must be open first.
+    await waitFor(() => expect(listener.state).toBe('open'));
     const reply = await result.current.request<{ msg: string }>({ sender: 'a hook' });
     expect(reply.msg).toBe('This a reflected response for a hook');
     await waitFor(() => expect(got).toContain('This a dispatched response to the all layers from a hook'));
