@@ -16,13 +16,16 @@
 //! ```
 
 mod custom;
+mod enum_type;
 mod field;
 mod kind;
 mod model;
 mod registry;
 
 pub use custom::{CustomBinding, EventContext, Handler, HandlerFuture, HandlerResult, Handlers};
+pub use enum_type::EnumType;
 pub use field::{DefaultValue, Field, OnDelete};
+pub(crate) use kind::array_literal;
 pub use kind::FieldKind;
 pub use model::{ModelBinding, PK};
 pub use registry::{Registry, RegistryError, BUILT_IN_ACTIONS};

@@ -35,6 +35,10 @@ pub enum EngineError {
     /// The bindings are inconsistent.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The store cannot serve the bindings: a bound table or column is missing or of another
+    /// shape ([`Store::check_schema`]).
+    #[error(transparent)]
+    Schema(#[from] crate::store::SchemaError),
     /// An actor failed to start (no tokio runtime, most likely).
     #[error("actor failed to start: {0}")]
     Spawn(String),
@@ -121,7 +125,8 @@ impl EngineBuilder {
         self
     }
 
-    /// Checks the bindings and starts the actors on the current tokio runtime.
+    /// Checks the bindings, and the store's tables against them ([`Store::check_schema`]),
+    /// then starts the actors on the current tokio runtime.
     pub async fn start(self) -> Result<Engine, EngineError> {
         Engine::spawn(self).await
     }
@@ -170,6 +175,7 @@ impl Engine {
             origins,
         } = builder;
         registry.validate()?;
+        store.check_schema(&registry).await?;
         let spawn_err = |e: ractor::SpawnErr| EngineError::Spawn(e.to_string());
         let stats = Arc::new(Stats::default());
         // One budget of refreshes for every stream: live queries may hold at most this many

@@ -46,6 +46,7 @@ mod ddl;
 mod decode;
 mod error;
 pub(crate) mod expr;
+pub mod introspect;
 mod plan;
 mod setup;
 mod statements;

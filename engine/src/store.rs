@@ -8,10 +8,12 @@
 mod blocking;
 mod memory;
 mod op;
+mod schema;
 
 pub use blocking::run_blocking;
 pub use memory::MemoryStore;
 pub use op::{Referrer, StoreOp, StoreOutput};
+pub use schema::{Mismatch, SchemaError};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,6 +52,9 @@ pub fn cascade_change(
 pub type StoreFuture<'a> =
     Pin<Box<dyn Future<Output = Result<StoreOutput, StoreError>> + Send + 'a>>;
 
+/// A boxed future of a store's schema check.
+pub type SchemaFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SchemaError>> + Send + 'a>>;
+
 /// Somewhere rows live.
 pub trait Store: Send + Sync + 'static {
     /// Performs one op atomically.
@@ -65,6 +70,17 @@ pub trait Store: Send + Sync + 'static {
     /// through [`run_blocking`], which lets it block there.
     fn is_blocking(&self) -> bool {
         false
+    }
+
+    /// Checks that the store can serve `registry`: for a database, that every bound table
+    /// exists and has, for every field, a column of a compatible type and nullability.
+    /// [`Engine::start`](crate::Engine::start) calls it and does not start on an error, so a
+    /// binding that does not fit its table fails at start, naming `table.column`, rather
+    /// than at the first request. The default checks nothing: the in-memory store holds
+    /// whatever it is given.
+    fn check_schema<'a>(&'a self, registry: &'a crate::binding::Registry) -> SchemaFuture<'a> {
+        let _ = registry;
+        Box::pin(async { Ok(()) })
     }
 }
 

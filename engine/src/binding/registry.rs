@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{CustomBinding, Handler, ModelBinding};
+use super::{CustomBinding, FieldKind, Handler, ModelBinding};
 
 /// Why a set of bindings was refused. These are programming errors, reported at start-up
 /// rather than at the first request.
@@ -22,6 +22,17 @@ pub enum RegistryError {
         stream: String,
         /// The field.
         field: String,
+    },
+    /// A field's kind cannot be stored: an array of JSON, of arrays or of foreign keys, or an
+    /// enum type with an empty or over-long name.
+    #[error("{stream}.{field}: {why}")]
+    BadKind {
+        /// The binding.
+        stream: String,
+        /// The field.
+        field: String,
+        /// What is wrong with it.
+        why: &'static str,
     },
     /// A custom handler claims an action a model binding answers itself.
     #[error("{stream}.{action} is a built-in action and cannot have a custom handler")]
@@ -75,6 +86,11 @@ impl Registry {
         check_identifier(binding.table())?;
         for field in binding.fields() {
             check_identifier(field.name())?;
+            check_kind(field.kind()).map_err(|why| RegistryError::BadKind {
+                stream: binding.stream().to_owned(),
+                field: field.name().to_owned(),
+                why,
+            })?;
         }
         for name in binding.search_names() {
             if !binding.get(name).is_some_and(|f| f.kind().is_textual()) {
@@ -220,6 +236,19 @@ impl Registry {
             }
         }
         done
+    }
+}
+
+fn check_kind(kind: &FieldKind) -> Result<(), &'static str> {
+    match kind {
+        FieldKind::Array(element) if !element.is_array_element() => {
+            Err("arrays hold scalars only: not JSON, arrays or foreign keys")
+        }
+        FieldKind::Array(element) => check_kind(element),
+        FieldKind::Enum(t) if !t.is_valid() => {
+            Err("an enum type's schema and name must be 1 to 63 bytes without NUL")
+        }
+        _ => Ok(()),
     }
 }
 

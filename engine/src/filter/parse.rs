@@ -101,10 +101,12 @@ fn condition(
     if lookup.is_range() && !kind.is_ordered() {
         return Err(bad("this field has no order"));
     }
-    if matches!(kind, FieldKind::Json)
-        && !matches!(lookup, Lookup::IsNull | Lookup::Exact | Lookup::Ne)
-    {
-        return Err(bad("JSON fields only support exact, ne and isnull"));
+    if kind.is_document() && !matches!(lookup, Lookup::IsNull | Lookup::Exact | Lookup::Ne) {
+        return Err(bad(if matches!(kind, FieldKind::Json) {
+            "JSON fields only support exact, ne and isnull"
+        } else {
+            "array fields only support exact, ne and isnull"
+        }));
     }
 
     let (lookup, operand) = match (lookup, value) {

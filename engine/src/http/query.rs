@@ -109,8 +109,9 @@ fn scalar(kind: &FieldKind, raw: &str) -> Value {
             .and_then(Number::from_f64)
             .map_or_else(|| Value::String(raw.to_owned()), Value::Number),
         FieldKind::Boolean => boolean(raw),
-        // A JSON field compares documents: `extra={"a":1}` means the object.
-        FieldKind::Json => {
+        // A JSON field compares documents: `extra={"a":1}` means the object; an array field
+        // takes its array in JSON: `tags=["a","b"]`.
+        FieldKind::Json | FieldKind::Array(_) => {
             serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
         }
         _ => Value::String(raw.to_owned()),

@@ -144,6 +144,12 @@ fn cell_value(kind: &FieldKind, value: Value) -> Result<Value, StoreError> {
             Value::from(n)
         }
         (FieldKind::Float, Value::Number(n)) => Value::from(n.as_f64().unwrap_or(f64::NAN)),
+        (FieldKind::Array(element), Value::Array(items)) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| cell_value(element, item))
+                .collect::<Result<_, _>>()?,
+        ),
         (_, value) => value,
     })
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::binding::{FieldKind, ModelBinding};
+use crate::binding::{array_literal, FieldKind, ModelBinding};
 use crate::filter::{Condition, Filter, Lookup, Operand, Ordering};
 
 /// The alias of the bound table in every statement. Field and table names are lower-case
@@ -47,20 +47,24 @@ impl Params {
     }
 
     /// Adds `value` as a parameter of `kind` and returns the placeholder cast to the column
-    /// type, so PostgreSQL parses the text as it would the column's input.
+    /// type, so PostgreSQL parses the text as it would the column's input. For writes.
     pub(crate) fn typed(&mut self, kind: &FieldKind, value: &Value) -> String {
         let placeholder = self.text(kind.to_param(value));
-        match kind.pg_type() {
-            "text" => placeholder,
-            pg_type => format!("{placeholder}::{pg_type}"),
-        }
+        cast(placeholder, &kind.pg_type())
+    }
+
+    /// Adds `value` as a parameter a filter compares `kind`'s column with
+    /// ([`FieldKind::compare_type`]).
+    pub(crate) fn compared(&mut self, kind: &FieldKind, value: &Value) -> String {
+        let placeholder = self.text(kind.to_param(value));
+        cast(placeholder, &kind.compare_type())
     }
 
     /// Adds `values` as one array parameter of `kind` and returns its placeholder cast to an
-    /// array of the column type: however many values, the statement text is the same.
+    /// array of the compared type: however many values, the statement text is the same.
     pub(crate) fn typed_list(&mut self, kind: &FieldKind, values: &[Value]) -> String {
         let placeholder = self.text(Some(array_literal(values.iter().map(|v| kind.to_param(v)))));
-        format!("{placeholder}::{}[]", kind.pg_type())
+        format!("{placeholder}::{}[]", kind.compare_type())
     }
 
     /// The values, in placeholder order.
@@ -69,41 +73,34 @@ impl Params {
     }
 }
 
-/// The text form of a PostgreSQL array (`{"a","b",NULL}`), which the array types' input
-/// parses: every element is quoted, with `\` and `"` escaped, so any text survives; `None` is
-/// an SQL NULL element.
-fn array_literal(items: impl Iterator<Item = Option<String>>) -> String {
-    let mut out = String::from("{");
-    for (i, item) in items.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        match item {
-            None => out.push_str("NULL"),
-            Some(text) => {
-                out.push('"');
-                for c in text.chars() {
-                    if c == '"' || c == '\\' {
-                        out.push('\\');
-                    }
-                    out.push(c);
-                }
-                out.push('"');
-            }
-        }
+/// `$n::text` cast on to `pg_type`, unless that is `text` already.
+fn cast(placeholder: String, pg_type: &str) -> String {
+    match pg_type {
+        "text" => placeholder,
+        pg_type => format!("{placeholder}::{pg_type}"),
     }
-    out.push('}');
-    out
 }
 
 /// The column as a comparison operand: textual kinds compare under `COLLATE "C"` (byte
-/// order, as `value::compare` does), everything else natively.
+/// order, as `value::compare` does), enums as their text, everything else natively.
 fn operand_column(alias: &str, name: &str, kind: &FieldKind) -> String {
-    let col = column(alias, name);
+    let col = text_column(alias, name, kind);
     if kind.is_textual() {
         format!("{col} COLLATE \"C\"")
     } else {
         col
+    }
+}
+
+/// The column as its kind compares: enum labels as text (`"T"."c"::text`), arrays cast to
+/// the array of the compared type (`::bigint[]`), since arrays of different element types
+/// (an `integer[]` column, a `bigint[]` parameter) have no operators between them.
+fn text_column(alias: &str, name: &str, kind: &FieldKind) -> String {
+    let col = column(alias, name);
+    match kind {
+        FieldKind::Enum(_) => format!("{col}::text"),
+        FieldKind::Array(_) => format!("{col}::{}", kind.compare_type()),
+        _ => col,
     }
 }
 
@@ -117,8 +114,17 @@ pub(crate) fn read_expr(alias: &str, name: &str, kind: &FieldKind) -> String {
         FieldKind::Datetime => {
             format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
         }
+        FieldKind::LocalDatetime => format!("to_char({col}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"),
         FieldKind::Date => format!("to_char({col}, 'YYYY-MM-DD')"),
-        FieldKind::Decimal { .. } | FieldKind::Float | FieldKind::Uuid => format!("{col}::text"),
+        // A `real` column reads as the double it widens to: what filters compare with.
+        FieldKind::Float => format!("{col}::double precision::text"),
+        FieldKind::Decimal { .. } | FieldKind::Uuid => format!("{col}::text"),
+        // Each item as its kind reads, in array order; a null array stays null.
+        FieldKind::Array(element) => format!(
+            "CASE WHEN {col} IS NULL THEN NULL ELSE ARRAY(SELECT {} FROM unnest({col}) WITH \
+             ORDINALITY AS \"U\"(\"e\", \"n\") ORDER BY \"U\".\"n\") END",
+            read_expr("U", "e", element)
+        ),
         _ => col,
     }
 }
@@ -180,7 +186,7 @@ fn join(parts: &[Filter], sep: &str, alias: &str, params: &mut Params) -> String
 fn condition(c: &Condition, alias: &str, params: &mut Params) -> String {
     let col = operand_column(alias, &c.field, &c.kind);
     let cmp = |op: &str, v: &Value, params: &mut Params| {
-        format!("{col} {op} {}", params.typed(&c.kind, v))
+        format!("{col} {op} {}", params.compared(&c.kind, v))
     };
     match (&c.lookup, &c.operand) {
         (Lookup::IsNull, Operand::Flag(true)) => format!("{} IS NULL", column(alias, &c.field)),
@@ -218,10 +224,12 @@ fn text_match(
     params: &mut Params,
 ) -> String {
     let hay = match kind {
-        k if k.is_textual() => column(alias, field),
-        FieldKind::Decimal { .. } | FieldKind::Date | FieldKind::Datetime | FieldKind::Uuid => {
-            format!("({})", read_expr(alias, field, kind))
-        }
+        k if k.is_textual() => text_column(alias, field, kind),
+        FieldKind::Decimal { .. }
+        | FieldKind::Date
+        | FieldKind::Datetime
+        | FieldKind::LocalDatetime
+        | FieldKind::Uuid => format!("({})", read_expr(alias, field, kind)),
         _ => return "FALSE".to_owned(),
     };
     let p = params.text(Some(needle.to_owned()));

@@ -113,9 +113,11 @@ export type FieldType =
   | 'boolean'
   | 'date'
   | 'datetime'
+  | 'datetime_local'
   | 'uuid'
   | 'email'
   | 'json'
+  | 'array'
   | 'choice'
   | 'foreign_key';
 

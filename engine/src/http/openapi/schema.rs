@@ -19,7 +19,7 @@ fn escape(name: &str) -> String {
 /// The value schema of a field of `kind`, without the constraints of one field.
 pub(super) fn kind_schema(kind: &FieldKind) -> Map<String, Value> {
     let value = match kind {
-        FieldKind::String | FieldKind::Text => json!({"type": "string"}),
+        FieldKind::String | FieldKind::Text | FieldKind::Enum(_) => json!({"type": "string"}),
         FieldKind::Email => json!({"type": "string", "format": "email"}),
         FieldKind::Integer => json!({"type": "integer", "format": "int64"}),
         FieldKind::ForeignKey { stream } => json!({
@@ -34,6 +34,13 @@ pub(super) fn kind_schema(kind: &FieldKind) -> Map<String, Value> {
         FieldKind::Boolean => json!({"type": "boolean"}),
         FieldKind::Date => json!({"type": "string", "format": "date"}),
         FieldKind::Datetime => json!({"type": "string", "format": "date-time"}),
+        // Not `date-time`, which requires an offset.
+        FieldKind::LocalDatetime => json!({
+            "type": "string",
+            "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$",
+            "description": "A date and time without a time zone.",
+        }),
+        FieldKind::Array(element) => json!({"type": "array", "items": kind_schema(element)}),
         FieldKind::Uuid => json!({"type": "string", "format": "uuid"}),
         // Any JSON document: the empty schema.
         FieldKind::Json => json!({}),
@@ -127,7 +134,7 @@ pub(super) fn lookups(kind: &FieldKind) -> Vec<(&'static str, Lookup)> {
         ("in", Lookup::In),
         ("isnull", Lookup::IsNull),
     ];
-    if matches!(kind, FieldKind::Json) {
+    if kind.is_document() {
         out.retain(|(_, l)| *l != Lookup::In);
         return out;
     }
