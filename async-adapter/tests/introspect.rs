@@ -134,7 +134,9 @@ async fn both_stores_bind_a_table_as_postgres_describes_it() {
         assert_eq!(qualified.fields(), review.fields());
 
         let sync = chanbind_sync::postgres::PgStore::connect(config).expect("connect");
-        let blocking = sync.introspect("review").expect("introspect on the sync store");
+        let blocking = sync
+            .introspect("review")
+            .expect("introspect on the sync store");
         assert_eq!(blocking.fields(), review.fields());
     })
     .await;

@@ -10,11 +10,18 @@ fn things() -> Registry {
     let mood = || EnumType::new(None, "kind_mood");
     let things = ModelBinding::new("kind_thing")
         .field(Field::local_datetime("at"))
-        .field(Field::enumeration("mood", mood(), ["sad", "ok", "Happy", "ÉCOLE"]))
+        .field(Field::enumeration(
+            "mood",
+            mood(),
+            ["sad", "ok", "Happy", "ÉCOLE"],
+        ))
         .field(Field::array("counts", FieldKind::Integer).min(-5).max(1000))
         .field(Field::array("tags", FieldKind::Text))
         .field(Field::array("weights", FieldKind::Float))
-        .field(Field::array("prices", FieldKind::Decimal { places: Some(2) }))
+        .field(Field::array(
+            "prices",
+            FieldKind::Decimal { places: Some(2) },
+        ))
         .field(Field::array("days", FieldKind::Date))
         .field(Field::array("times", FieldKind::Datetime))
         .field(Field::array("locals", FieldKind::LocalDatetime))
@@ -48,7 +55,9 @@ async fn local_datetimes_enums_and_arrays_round_trip_filter_and_order_alike() {
             ids.push(p.insert_id(THINGS, row.clone()).await);
         }
         for id in &ids {
-            p.get(THINGS, *id, Filter::everything()).await.expect("a row");
+            p.get(THINGS, *id, Filter::everything())
+                .await
+                .expect("a row");
         }
         for filters in [
             json!({"mood": "ok"}),
@@ -88,7 +97,12 @@ async fn local_datetimes_enums_and_arrays_round_trip_filter_and_order_alike() {
         ] {
             assert_eq!(p.count(THINGS, filters.clone()).await, n, "{filters}");
         }
-        for order in [json!("mood"), json!("-mood"), json!(["at", "-id"]), json!("-at")] {
+        for order in [
+            json!("mood"),
+            json!("-mood"),
+            json!(["at", "-id"]),
+            json!("-at"),
+        ] {
             p.search(THINGS, &json!({}), None, &order, (0, 10)).await;
         }
         p.search(THINGS, &json!({}), Some("PP"), &Value::Null, (0, 10))
@@ -111,7 +125,10 @@ async fn array_items_are_checked_like_the_field() {
     let things = registry.get(THINGS).expect("bound");
     for (data, why) in [
         (json!({"counts": [1, 1001]}), "item 1: must be <= 1000"),
-        (json!({"counts": [[1]]}), "item 0: arrays are one-dimensional"),
+        (
+            json!({"counts": [[1]]}),
+            "item 0: arrays are one-dimensional",
+        ),
         (json!({"counts": 1}), "must be a list"),
         (json!({"moods": ["nope"]}), "item 0: must be one of"),
         (json!({"at": "2026-01-02T03:04:05Z"}), "without a time zone"),

@@ -92,10 +92,10 @@ fn field(
             });
         }
         tracing::warn!(
-            table = %table.qualified(),
-            column = %column.name,
-            sql_type = %column.type_text,
-            "column left out: chanbind has no field kind for its type"
+            "column {}.{} left out: chanbind has no field kind for its type, {}",
+            table.qualified(),
+            column.name,
+            column.type_text
         );
         return Ok(None);
     };
