@@ -43,7 +43,7 @@ pub(crate) fn key() -> impl Strategy<Value = String> {
 /// The fields of [`every_kind`], and `id`.
 pub(crate) const FIELDS: &[&str] = &[
     "id", "title", "body", "count", "weight", "done", "day", "at", "uid", "mail", "extra", "price",
-    "owner_id", "secret",
+    "owner_id", "local", "mood", "tags", "secret",
 ];
 
 /// Every lookup suffix, none, and a few that do not exist.

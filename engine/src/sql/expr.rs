@@ -405,6 +405,52 @@ mod tests {
     }
 
     #[test]
+    fn enums_compare_as_text_and_arrays_as_arrays_of_the_compared_type() {
+        use crate::binding::EnumType;
+        let b = ModelBinding::new("t_t")
+            .field(Field::enumeration(
+                "mood",
+                EnumType::new(Some("S"), "Mood"),
+                ["ok"],
+            ))
+            .field(Field::array("ns", FieldKind::Integer))
+            .field(Field::local_datetime("at"));
+        let compile = |filters: Value| {
+            let f = parse_filter(&b, filters.as_object().unwrap(), None, 100).unwrap();
+            let mut params = Params::default();
+            (where_clause(&f, T, &mut params), params.into_values())
+        };
+        assert_eq!(
+            compile(json!({"mood__in": ["ok", "nope"]})),
+            (
+                "\"T\".\"mood\"::text COLLATE \"C\" = ANY($1::text::text[])".into(),
+                p(&["{\"ok\",\"nope\"}"])
+            )
+        );
+        assert_eq!(
+            compile(json!({"ns": [1, null]})),
+            (
+                "\"T\".\"ns\"::bigint[] = $1::text::bigint[]".into(),
+                p(&["{\"1\",NULL}"])
+            )
+        );
+        // Writes cast to the column's own type.
+        let mut params = Params::default();
+        let kind = b.get("mood").unwrap().kind();
+        assert_eq!(params.typed(kind, &json!("ok")), "$1::text::\"S\".\"Mood\"");
+        assert_eq!(
+            read_expr(T, "at", &FieldKind::LocalDatetime),
+            "to_char(\"T\".\"at\", 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+        );
+        assert_eq!(
+            read_expr(T, "ns", &FieldKind::Array(Box::new(FieldKind::Date))),
+            "CASE WHEN \"T\".\"ns\" IS NULL THEN NULL ELSE ARRAY(SELECT to_char(\"U\".\"e\", \
+             'YYYY-MM-DD') FROM unnest(\"T\".\"ns\") WITH ORDINALITY AS \"U\"(\"e\", \"n\") ORDER BY \
+             \"U\".\"n\") END"
+        );
+    }
+
+    #[test]
     fn order_keys_keep_postgres_null_placement() {
         let o = Ordering::parse(&binding(), Some(&json!(["-username", "age"]))).unwrap();
         assert_eq!(

@@ -222,3 +222,169 @@ fn name(kind: &FieldKind) -> String {
 fn declared(field: &Field) -> String {
     format!("field {} ({})", field.name(), name(field.kind()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::description::sample::{column, table};
+    use super::*;
+    use crate::binding::EnumType;
+    use serde_json::json;
+
+    fn mood() -> serde_json::Value {
+        json!({"sql_type": {"schema": "public", "name": "mood", "typtype": "e",
+                            "labels": ["sad", "ok"]}, "type_text": "mood"})
+    }
+
+    fn places(binding: &ModelBinding, table: &TableDescription) -> Vec<String> {
+        check_binding(binding, Some(table))
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_binding_that_fits_its_table_passes() {
+        let t = table(
+            "shop_item",
+            vec![
+                column(
+                    "name",
+                    "varchar",
+                    json!({"modifier": 104, "not_null": true, "type_text": "character varying(100)"}),
+                ),
+                column("qty", "int4", json!({})),
+                column("mood", "", mood()),
+                column("at", "timestamp", json!({})),
+                column(
+                    "made",
+                    "timestamptz",
+                    json!({"not_null": true, "default": "now()"}),
+                ),
+                column(
+                    "len",
+                    "int4",
+                    json!({"generated": "s", "default": "length(name)"}),
+                ),
+            ],
+            json!({"unique": ["name"]}),
+        );
+        let b = ModelBinding::new("shop_item")
+            .field(Field::string("name").max_length(80).required().unique())
+            .field(Field::integer("qty"))
+            .field(Field::enumeration(
+                "mood",
+                EnumType::new(None, "mood"),
+                ["ok"],
+            ))
+            .field(Field::local_datetime("at"))
+            .field(Field::datetime("made").auto_now_add())
+            .field(Field::integer("len").read_only());
+        assert_eq!(places(&b, &t), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_difference_names_table_column_declared_and_found() {
+        let t = table(
+            "shop_item",
+            vec![
+                column(
+                    "name",
+                    "varchar",
+                    json!({"modifier": 24, "type_text": "character varying(20)"}),
+                ),
+                column(
+                    "code",
+                    "varchar",
+                    json!({"modifier": 24, "type_text": "character varying(20)"}),
+                ),
+                column(
+                    "qty",
+                    "int4",
+                    json!({"not_null": true, "type_text": "integer"}),
+                ),
+                column("mood", "", mood()),
+                column("kind", "", mood()),
+                column(
+                    "at",
+                    "timestamp",
+                    json!({"type_text": "timestamp without time zone"}),
+                ),
+                column(
+                    "len",
+                    "int4",
+                    json!({"generated": "s", "type_text": "integer"}),
+                ),
+                column(
+                    "made",
+                    "timestamptz",
+                    json!({"not_null": true, "type_text": "timestamp with time zone"}),
+                ),
+                column("blob", "bytea", json!({})),
+                column("sku", "text", json!({})),
+            ],
+            json!({}),
+        );
+        let b = ModelBinding::new("shop_item")
+            .field(Field::string("name").max_length(50))
+            .field(Field::string("code"))
+            .field(Field::integer("qty"))
+            .field(Field::enumeration(
+                "mood",
+                EnumType::new(None, "mood"),
+                ["ok", "glad"],
+            ))
+            .field(Field::string("kind"))
+            .field(Field::datetime("at"))
+            .field(Field::integer("len"))
+            .field(Field::datetime("made").read_only())
+            .field(Field::text("blob"))
+            .field(Field::text("sku").unique())
+            .field(Field::boolean("gone"));
+        assert_eq!(
+            places(&b, &t),
+            [
+                "shop_item.name: declared string with max_length 50, found character varying(20) (longer values would be refused)",
+                "shop_item.code: declared string without max_length, found character varying(20) (longer values would be refused)",
+                "shop_item.qty: declared nullable (not required, no default), found integer NOT NULL",
+                "shop_item.mood: declared choices \"glad\", found mood without those labels",
+                "shop_item.kind: declared string (declare Field::enumeration with EnumType \"public\".\"mood\"), found mood",
+                "shop_item.at: declared datetime (with time zone) (declare Field::local_datetime for a column without a time zone), found timestamp without time zone",
+                "shop_item.len: declared writable, found a generated column, which refuses writes (declare it read_only())",
+                "shop_item.made: declared read-only without a default (creates leave it out), found timestamp with time zone NOT NULL without a default",
+                "shop_item.blob: declared field blob (text), found bytea, which chanbind cannot bind",
+                "shop_item.sku: declared unique, found no unique index on the column",
+                "shop_item.gone: declared field gone (boolean), found no such column",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_table_itself_and_its_key() {
+        let b = ModelBinding::new("shop_item");
+        assert_eq!(
+            check_binding(&b, None)[0].to_string(),
+            "shop_item: declared the table of stream shop.Item, found no such table"
+        );
+        let view = table("shop_item", vec![], json!({"relkind": "v"}));
+        assert!(places(&b, &view)[0].contains("found a relation of kind \"v\""));
+        let keyed = table(
+            "shop_item",
+            vec![column("code", "text", json!({}))],
+            json!({"primary_key": ["code"]}),
+        );
+        assert_eq!(
+            places(&b, &keyed),
+            ["shop_item.id: declared the primary key, found the primary key (code)"]
+        );
+        let always = table(
+            "shop_item",
+            vec![],
+            json!({"columns": [column("id", "int8", json!({"not_null": true, "identity": "a"}))]}),
+        );
+        assert_eq!(
+            places(&b, &always),
+            Vec::<String>::new(),
+            "a read-only identity key fits"
+        );
+    }
+}

@@ -158,3 +158,44 @@ impl ForeignKeyDescription {
         }
     }
 }
+
+/// Descriptions written as the catalog statement's JSON, for the tests of this module.
+#[cfg(test)]
+pub(crate) mod sample {
+    use serde_json::{json, Value};
+
+    use super::TableDescription;
+
+    /// A column of a built-in type (`pg_type.typname`), nullable, no default, unless
+    /// `extra` says otherwise (its keys replace the column's).
+    pub(crate) fn column(name: &str, typname: &str, extra: Value) -> Value {
+        let mut column = json!({
+            "name": name, "type_text": typname,
+            "sql_type": {"schema": "pg_catalog", "name": typname, "typtype": "b", "labels": []},
+            "element": null, "modifier": -1, "not_null": false, "default": null,
+            "identity": "", "generated": "", "comment": null,
+        });
+        if let (Some(column), Value::Object(extra)) = (column.as_object_mut(), extra) {
+            column.extend(extra);
+        }
+        column
+    }
+
+    /// The table `public.<name>` keyed by a `bigserial` `id`, with `columns` after it.
+    pub(crate) fn table(name: &str, columns: Vec<Value>, extra: Value) -> TableDescription {
+        let id = column(
+            "id",
+            "int8",
+            json!({"not_null": true, "default": "nextval('t_id_seq'::regclass)", "type_text": "bigint"}),
+        );
+        let mut table = json!({
+            "schema": "public", "name": name, "relkind": "r",
+            "columns": std::iter::once(id).chain(columns).collect::<Vec<_>>(),
+            "primary_key": ["id"], "unique": [], "foreign_keys": [],
+        });
+        if let (Some(table), Value::Object(extra)) = (table.as_object_mut(), extra) {
+            table.extend(extra);
+        }
+        serde_json::from_value(table).expect("a table description")
+    }
+}
