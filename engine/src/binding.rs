@@ -24,5 +24,5 @@ mod registry;
 pub use custom::{CustomBinding, EventContext, Handler, HandlerFuture, HandlerResult, Handlers};
 pub use field::{DefaultValue, Field, OnDelete};
 pub use kind::FieldKind;
-pub use model::{ModelBinding, PK};
+pub use model::{KeySource, ModelBinding, PK};
 pub use registry::{Registry, RegistryError, BUILT_IN_ACTIONS};

@@ -17,9 +17,10 @@ pub use order::{OrderKey, Ordering};
 pub use parse::{parse_filter, parse_filter_visible};
 pub use size::check_filter_size;
 
+use crate::key::Key;
 use serde_json::Value;
 
-use crate::binding::FieldKind;
+use crate::binding::{FieldKind, ModelBinding};
 
 /// A condition tree. An empty [`Filter::All`] matches every row; an empty [`Filter::Any`] none.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,23 +61,23 @@ impl Filter {
         matches!(self, Filter::All(parts) if parts.is_empty())
     }
 
-    /// `id = pk`.
-    pub fn pk(pk: i64) -> Filter {
+    /// `id = pk`, for a key of `binding`.
+    pub fn pk(binding: &ModelBinding, pk: &Key) -> Filter {
         Filter::Cond(Condition {
             field: crate::binding::PK.to_owned(),
-            kind: FieldKind::Integer,
+            kind: binding.key_field().kind().clone(),
             lookup: Lookup::Exact,
-            operand: Operand::Value(Value::from(pk)),
+            operand: Operand::Value(pk.to_json()),
         })
     }
 
-    /// `id IN (pks)`.
-    pub fn pks(pks: &[i64]) -> Filter {
+    /// `id IN (pks)`, for keys of `binding`.
+    pub fn pks(binding: &ModelBinding, pks: &[Key]) -> Filter {
         Filter::Cond(Condition {
             field: crate::binding::PK.to_owned(),
-            kind: FieldKind::Integer,
+            kind: binding.key_field().kind().clone(),
             lookup: Lookup::In,
-            operand: Operand::List(pks.iter().map(|&pk| Value::from(pk)).collect()),
+            operand: Operand::List(pks.iter().map(Key::to_json).collect()),
         })
     }
 }

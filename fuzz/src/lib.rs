@@ -102,7 +102,10 @@ pub fn route_path(data: &[u8]) {
         assert!(
             matches!(
                 e.code,
-                ErrorCode::NotFound | ErrorCode::UnknownEvent | ErrorCode::BadRequest
+                ErrorCode::NotFound
+                    | ErrorCode::UnknownEvent
+                    | ErrorCode::BadRequest
+                    | ErrorCode::Invalid
             ),
             "{e:?}"
         );

@@ -67,7 +67,12 @@ pub(crate) fn document(registry: &Registry, prefix: &str) -> Value {
 
 fn model_paths(paths: &mut Map<String, Value>, binding: &ModelBinding, prefix: &str) {
     let s = binding.stream();
-    let id_param = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64", "minimum": 0}});
+    let mut id_schema = schema::key_schema(binding);
+    if binding.key_kind() == crate::key::KeyKind::Integer {
+        id_schema["minimum"] = json!(0);
+    }
+    let id_param = json!({"name": "id", "in": "path", "required": true, "schema": id_schema,
+        "description": "The row's key, percent-encoded when it is text."});
     let body = |name: String| json!({"required": true, "content": {"application/json": {"schema": reference(&name)}}});
     let op = |action: &str, summary: String, status: &str, reply: Value| {
         json!({

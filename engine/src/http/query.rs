@@ -10,6 +10,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::binding::{FieldKind, ModelBinding};
 use crate::filter::Lookup;
+use crate::key::KeyKind;
 use crate::protocol::ApiError;
 
 /// The query parameter authenticators may read a token from; it is never a filter.
@@ -102,7 +103,11 @@ fn filter_value(binding: &ModelBinding, key: &str, raw: &str) -> Value {
 /// One value for a field of `kind`; text when it does not read as that kind.
 fn scalar(kind: &FieldKind, raw: &str) -> Value {
     match kind {
-        FieldKind::Integer | FieldKind::ForeignKey { .. } => integer_or_text(raw),
+        FieldKind::Integer
+        | FieldKind::ForeignKey {
+            key: KeyKind::Integer,
+            ..
+        } => integer_or_text(raw),
         FieldKind::Float => raw
             .parse::<f64>()
             .ok()

@@ -18,6 +18,14 @@ pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// The binding's table, schema-qualified when the binding names a schema.
+pub(crate) fn table(binding: &ModelBinding) -> String {
+    match binding.schema_name() {
+        Some(schema) => format!("{}.{}", ident(schema), ident(binding.table())),
+        None => ident(binding.table()),
+    }
+}
+
 /// `"alias"."column"`.
 pub(crate) fn column(alias: &str, name: &str) -> String {
     format!("{}.{}", ident(alias), ident(name))
@@ -100,7 +108,7 @@ fn array_literal(items: impl Iterator<Item = Option<String>>) -> String {
 /// order, as `value::compare` does), everything else natively.
 fn operand_column(alias: &str, name: &str, kind: &FieldKind) -> String {
     let col = column(alias, name);
-    if kind.is_textual() {
+    if kind.is_collated() {
         format!("{col} COLLATE \"C\"")
     } else {
         col
@@ -133,7 +141,7 @@ fn select_list(binding: &ModelBinding, alias: &str) -> String {
         let _ = write!(
             out,
             "{} AS {}",
-            read_expr(alias, field.name(), field.kind()),
+            read_expr(alias, field.column_name(), field.kind()),
             ident(field.name())
         );
     }

@@ -1,0 +1,58 @@
+//! From field names to column names: filters and orders name fields, as clients do, and the
+//! statements name columns. The two differ for the primary key (rows carry it as `id`) and
+//! for fields declared with [`crate::binding::Field::column`].
+
+use std::borrow::Cow;
+
+use crate::binding::ModelBinding;
+use crate::filter::{Filter, Ordering};
+
+/// The filter with each condition's field replaced by its column; borrowed unchanged when
+/// every field it names is its own column, as on most bindings.
+pub(crate) fn filter<'a>(binding: &ModelBinding, filter: &'a Filter) -> Cow<'a, Filter> {
+    if names_only_own_columns(binding, filter) {
+        return Cow::Borrowed(filter);
+    }
+    Cow::Owned(rename(binding, filter))
+}
+
+/// The order with each key's field replaced by its column.
+pub(crate) fn order<'a>(binding: &ModelBinding, order: &'a Ordering) -> Cow<'a, Ordering> {
+    if order
+        .keys()
+        .iter()
+        .all(|k| column_of(binding, &k.field) == k.field)
+    {
+        return Cow::Borrowed(order);
+    }
+    let mut renamed = order.clone();
+    for key in renamed.keys_mut() {
+        key.field = column_of(binding, &key.field).to_owned();
+    }
+    Cow::Owned(renamed)
+}
+
+fn column_of<'a>(binding: &'a ModelBinding, field: &'a str) -> &'a str {
+    binding.get(field).map_or(field, |f| f.column_name())
+}
+
+fn names_only_own_columns(binding: &ModelBinding, filter: &Filter) -> bool {
+    match filter {
+        Filter::All(parts) | Filter::Any(parts) => {
+            parts.iter().all(|p| names_only_own_columns(binding, p))
+        }
+        Filter::Cond(c) => column_of(binding, &c.field) == c.field,
+    }
+}
+
+fn rename(binding: &ModelBinding, filter: &Filter) -> Filter {
+    match filter {
+        Filter::All(parts) => Filter::All(parts.iter().map(|p| rename(binding, p)).collect()),
+        Filter::Any(parts) => Filter::Any(parts.iter().map(|p| rename(binding, p)).collect()),
+        Filter::Cond(c) => {
+            let mut c = c.clone();
+            c.field = column_of(binding, &c.field).to_owned();
+            Filter::Cond(c)
+        }
+    }
+}
