@@ -5,8 +5,8 @@ mod schema;
 
 use serde_json::{json, Map, Value};
 
-use crate::binding::{ModelBinding, Registry, PK};
 use super::query::FILTERS_PARAM;
+use crate::binding::{ModelBinding, Registry, PK};
 use crate::filter::Lookup;
 use crate::protocol::SERVER_NAME;
 use schema::{binding_schemas, kind_schema, lookups, reference, shared};

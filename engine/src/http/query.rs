@@ -220,7 +220,8 @@ mod tests {
 
     #[test]
     fn a_filters_parameter_carries_groups_and_joins_the_plain_keys() {
-        let groups = r#"{"or":[{"done":true},{"not":{"priority__gt":3}}],"title__icontains":"a b"}"#;
+        let groups =
+            r#"{"or":[{"done":true},{"not":{"priority__gt":3}}],"title__icontains":"a b"}"#;
         let query: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("filters", groups)
             .append_pair("priority__in", "1,2")
@@ -250,8 +251,8 @@ mod tests {
         }
         // A malformed group inside reaches the filter parser, as over the WebSocket.
         let d = data("filters=%7B%22or%22%3A%5B%5D%7D");
-        let err = parse_filter(&binding(), d["filters"].as_object().unwrap(), None, 10)
-            .unwrap_err();
+        let err =
+            parse_filter(&binding(), d["filters"].as_object().unwrap(), None, 10).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidFilter);
     }
 
