@@ -5,8 +5,11 @@
 //! (for the in-memory store and to decide which subscriptions a change touches). Their
 //! semantics are kept identical: SQL's three-valued logic (a comparison with null is false),
 //! `__ne` as `IS DISTINCT FROM`, byte-order string comparison and ASCII-only case folding.
+//! A [`Filter::Not`] is the complement of what its child matches, so under it "unknown" counts
+//! as "does not match": `not(priority > 5)` keeps the rows whose priority is null.
 
 mod eval;
+mod group;
 mod lookup;
 mod order;
 mod parse;
@@ -29,6 +32,8 @@ pub enum Filter {
     All(Vec<Filter>),
     /// At least one child matches.
     Any(Vec<Filter>),
+    /// Every row the child does not match, rows where the child is unknown (null) included.
+    Not(Box<Filter>),
     /// One field lookup.
     Cond(Condition),
 }

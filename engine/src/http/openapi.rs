@@ -5,6 +5,7 @@ mod schema;
 
 use serde_json::{json, Map, Value};
 
+use super::query::FILTERS_PARAM;
 use crate::binding::{ModelBinding, Registry, PK};
 use crate::filter::Lookup;
 use crate::protocol::SERVER_NAME;
@@ -154,7 +155,8 @@ fn model_paths(paths: &mut Map<String, Value>, binding: &ModelBinding, prefix: &
     paths.insert(format!("{prefix}/{s}/{{id}}/form"), item_form);
 }
 
-/// `page`, `limit`, `order`, `query` and one parameter per filterable field and lookup.
+/// `page`, `limit`, `order`, `query`, `filters` (JSON) and one parameter per filterable
+/// field and lookup.
 fn search_params(binding: &ModelBinding) -> Vec<Value> {
     let mut params = vec![
         json!({"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}}),
@@ -162,6 +164,10 @@ fn search_params(binding: &ModelBinding) -> Vec<Value> {
         json!({"name": "order", "in": "query", "style": "form", "explode": false,
                "description": "Sort keys, `-` for descending; the id is always the last tie-breaker.",
                "schema": {"type": "array", "items": {"type": "string"}}}),
+        // `content` rather than `schema`: the value is a JSON document, percent-encoded.
+        json!({"name": FILTERS_PARAM, "in": "query",
+               "description": "A filters object as JSON, as a WebSocket search sends it: lookups, and `or`/`not` groups nesting at most `max_filter_depth` deep. Its keys are ANDed with the other filter parameters; a key given both ways is refused.",
+               "content": {"application/json": {"schema": reference("Filters")}}}),
     ];
     if binding.search_names().iter().next().is_some() {
         params.push(json!({"name": "query", "in": "query", "schema": {"type": "string"},

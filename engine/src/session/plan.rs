@@ -135,6 +135,7 @@ impl Session {
                             &filters,
                             None,
                             limits.max_in_list,
+                            limits.max_filter_depth,
                             &visible,
                         )?
                     }
@@ -233,10 +234,10 @@ impl Session {
         let view = self.view(&binding, event.action())?;
         let visible = |f: &str| view.can_see(f);
         let limits = self.engine.limits();
-        let max_in = limits.max_in_list;
+        let (max_in, max_depth) = (limits.max_in_list, limits.max_filter_depth);
         let (filters, query) = (request::filters(data)?, request::query(data)?);
         check_filter_size(&filters, query, limits.max_filter_bytes)?;
-        let filter = parse_filter_visible(&binding, &filters, query, max_in, &visible)?;
+        let filter = parse_filter_visible(&binding, &filters, query, max_in, max_depth, &visible)?;
         let order = Ordering::parse_visible(&binding, data.get("order"), &visible)?;
         let filter = filter.and(view.scope().clone());
         let spec = QuerySpec {

@@ -211,6 +211,15 @@ pub(super) fn shared() -> Map<String, Value> {
                 "default": {}, "help_text": {"type": "string"}, "stream": {"type": "string"},
             },
         },
+        "Filters": {
+            "type": "object",
+            "description": "Lookups (`field__lookup`: value), ANDed, and groups: `or` (filters objects, ORed) and `not` (one filters object, negated; a row where the inside is unknown because of a null counts as not matching it, so it is kept).",
+            "properties": {
+                "or": {"type": "array", "minItems": 1, "items": reference("Filters")},
+                "not": reference("Filters"),
+            },
+            "additionalProperties": {},
+        },
         "Deleted": {
             "type": "object",
             "required": ["success", "id"],
