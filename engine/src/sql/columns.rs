@@ -41,6 +41,7 @@ fn names_only_own_columns(binding: &ModelBinding, filter: &Filter) -> bool {
         Filter::All(parts) | Filter::Any(parts) => {
             parts.iter().all(|p| names_only_own_columns(binding, p))
         }
+        Filter::Not(inner) => names_only_own_columns(binding, inner),
         Filter::Cond(c) => column_of(binding, &c.field) == c.field,
     }
 }
@@ -49,10 +50,48 @@ fn rename(binding: &ModelBinding, filter: &Filter) -> Filter {
     match filter {
         Filter::All(parts) => Filter::All(parts.iter().map(|p| rename(binding, p)).collect()),
         Filter::Any(parts) => Filter::Any(parts.iter().map(|p| rename(binding, p)).collect()),
+        Filter::Not(inner) => Filter::Not(Box::new(rename(binding, inner))),
         Filter::Cond(c) => {
             let mut c = c.clone();
             c.field = column_of(binding, &c.field).to_owned();
             Filter::Cond(c)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binding::Field;
+    use crate::filter::parse_filter;
+    use serde_json::json;
+
+    #[test]
+    fn the_key_is_its_column_inside_groups_and_orders() {
+        let books = ModelBinding::new("library_book")
+            .key(Field::string("isbn"))
+            .field(Field::string("title").column("Title"));
+        let filters = json!({"or": [{"not": {"id": "x"}}, {"title": "y"}]});
+        let filter = parse_filter(&books, filters.as_object().unwrap(), None, 10).unwrap();
+        let Cow::Owned(renamed) = super::filter(&books, &filter) else {
+            panic!("the key and Title are not their fields' names")
+        };
+        let text = format!("{renamed:?}");
+        assert!(
+            text.contains("\"isbn\"") && text.contains("\"Title\""),
+            "{text}"
+        );
+        assert!(!text.contains("field: \"id\""), "{text}");
+        let order = Ordering::parse(&books, Some(&json!("-title"))).unwrap();
+        let names: Vec<String> = super::order(&books, &order)
+            .keys()
+            .iter()
+            .map(|k| k.field.clone())
+            .collect();
+        assert_eq!(names, ["Title", "isbn"]);
+        // A binding whose fields are their columns costs no copy.
+        let plain = ModelBinding::new("t").field(Field::string("a"));
+        let f = parse_filter(&plain, json!({"a": "b"}).as_object().unwrap(), None, 1).unwrap();
+        assert!(matches!(super::filter(&plain, &f), Cow::Borrowed(_)));
     }
 }
