@@ -45,7 +45,7 @@ fn update(binding: &Arc<ModelBinding>, pk: i64, n: u64) -> StoreOp {
     values.insert("title".into(), Value::String(format!("t{n}")));
     StoreOp::Update {
         binding: Arc::clone(binding),
-        pk,
+        pk: pk.into(),
         values,
         scope: Filter::everything(),
     }

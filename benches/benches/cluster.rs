@@ -203,7 +203,7 @@ fn cluster(c: &mut Criterion) {
     let tasks = Arc::clone(registry.get("todo.Task").expect("todo.Task"));
     let row = match rt.block_on(b.store.execute(StoreOp::Get {
         binding: tasks,
-        pk: 1,
+        pk: 1.into(),
         scope: Filter::everything(),
     })) {
         Ok(StoreOutput::Row(Some(row))) => row,
@@ -211,7 +211,7 @@ fn cluster(c: &mut Criterion) {
     };
     let change = Change {
         stream: "todo.Task".into(),
-        pk: 1,
+        pk: 1.into(),
         kind: ChangeKind::Updated,
         old: Some(row.clone()),
         new: Some(row),

@@ -73,7 +73,7 @@ fn fanout(c: &mut Criterion) {
     let row = row.as_object().cloned().unwrap_or_default();
     let change = Change {
         stream: "auth.User".into(),
-        pk: 42,
+        pk: 42.into(),
         kind: ChangeKind::Updated,
         old: Some(row.clone()),
         new: Some(row.clone()),

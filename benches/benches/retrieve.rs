@@ -51,7 +51,7 @@ fn retrieve(c: &mut Criterion) {
         b.iter(|| {
             store.execute_now(StoreOp::Get {
                 binding: Arc::clone(&users),
-                pk: black_box(42),
+                pk: black_box(42.into()),
                 scope: Filter::everything(),
             })
         })

@@ -30,12 +30,14 @@ pub(crate) fn json_object() -> impl Strategy<Value = Map<String, Value>> {
     prop::collection::vec((key(), json()), 0..6).prop_map(|pairs| pairs.into_iter().collect())
 }
 
-/// A key: mostly a field of [`every_kind`] with a lookup, sometimes anything.
+/// A key: mostly a field of [`every_kind`] with a lookup, sometimes a group (`or`, `not`),
+/// sometimes anything.
 pub(crate) fn key() -> impl Strategy<Value = String> {
     let field = prop::sample::select(FIELDS);
     let lookup = prop::sample::select(LOOKUPS);
     prop_oneof![
         3 => (field, lookup).prop_map(|(f, l)| format!("{f}{l}")),
+        1 => prop::sample::select(&["or", "not"][..]).prop_map(str::to_owned),
         1 => "\\PC{0,12}",
     ]
 }

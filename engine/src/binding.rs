@@ -27,5 +27,5 @@ pub use enum_type::EnumType;
 pub use field::{DefaultValue, Field, OnDelete};
 pub(crate) use kind::array_literal;
 pub use kind::FieldKind;
-pub use model::{ModelBinding, PK};
+pub use model::{KeySource, ModelBinding, PK};
 pub use registry::{Registry, RegistryError, BUILT_IN_ACTIONS};

@@ -15,10 +15,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::binding::{ModelBinding, PK};
+use crate::binding::ModelBinding;
 use crate::change::{Change, ChangeKind};
 use crate::engine::Engine;
 use crate::filter::{Filter, Ordering};
+use crate::key::Key;
 use crate::store::{StoreOp, StoreOutput};
 use crate::value::Row;
 
@@ -30,7 +31,7 @@ pub struct Notice {
     /// The table's schema.
     pub schema: String,
     /// The row's primary key.
-    pub pk: i64,
+    pub pk: Key,
     /// What the write did.
     pub kind: ChangeKind,
     /// The writing transaction's id.
@@ -48,7 +49,7 @@ pub struct NoticeError(String);
 struct Payload {
     table: String,
     schema: String,
-    pk: i64,
+    pk: Key,
     op: String,
     tx: i64,
     origin: Option<String>,
@@ -77,20 +78,24 @@ impl Notice {
     }
 }
 
-/// What a listener received in one go, coalesced: one entry per (table, pk), so a bulk update
-/// of a thousand rows costs a thousand reads once, and a row written many times is read once
-/// after the last write it was told about.
+/// What a listener received in one go, coalesced: one entry per (schema, table, pk), so a
+/// bulk update of a thousand rows costs a thousand reads once, and a row written many times
+/// is read once after the last write it was told about.
 #[derive(Debug)]
 pub struct Batch {
     schema: String,
     origin: String,
-    /// (table, pk) to whether any notice said INSERT, in arrival order of first sight.
-    rows: Vec<(String, i64, bool)>,
-    seen: HashMap<(String, i64), usize>,
+    /// (schema, table, pk) to whether any notice said INSERT, in arrival order of first sight.
+    rows: Vec<(Table, Key, bool)>,
+    seen: HashMap<(Table, Key), usize>,
 }
 
+/// A table as `(schema, name)`.
+type Table = (String, String);
+
 impl Batch {
-    /// An empty batch for a listener in `schema` on the node whose writes carry `origin`.
+    /// An empty batch for a listener whose connections' first schema is `schema` (where the
+    /// bindings that name no schema live), on the node whose writes carry `origin`.
     pub fn new(schema: impl Into<String>, origin: impl Into<String>) -> Batch {
         Batch {
             schema: schema.into(),
@@ -100,8 +105,8 @@ impl Batch {
         }
     }
 
-    /// Adds a notification's payload. Malformed payloads, other schemas and this node's own
-    /// writes (already published in-process) are dropped; malformed ones are logged.
+    /// Adds a notification's payload. Malformed payloads and this node's own writes (already
+    /// published in-process) are dropped; malformed ones are logged.
     pub fn push_payload(&mut self, payload: &str) {
         match Notice::parse(payload) {
             Ok(notice) => self.push(notice),
@@ -109,21 +114,37 @@ impl Batch {
         }
     }
 
-    /// Adds a notice, unless it is another schema's or this node's own.
+    /// Adds a notice, unless it is this node's own. Notices of tables no binding serves (other
+    /// schemas sharing the database, say) are dropped when the batch is published.
     pub fn push(&mut self, notice: Notice) {
-        if notice.schema != self.schema || notice.origin.as_deref() == Some(self.origin.as_str()) {
+        if notice.origin.as_deref() == Some(self.origin.as_str()) {
             return;
         }
-        self.push_row(notice.table, notice.pk, notice.kind == ChangeKind::Created);
+        let table = (notice.schema, notice.table);
+        self.push_in(table, notice.pk, notice.kind == ChangeKind::Created);
     }
 
-    /// Adds a row to read, already known to be this cluster's and another node's (a
+    /// Adds a row of a table of the batch's own schema to read, already known to be this
+    /// cluster's and another node's (a
     /// [`LayerMessage::Changes`](crate::layer::LayerMessage::Changes) row).
-    pub fn push_row(&mut self, table: String, pk: i64, created: bool) {
-        match self.seen.get(&(table.clone(), pk)) {
+    pub fn push_row(&mut self, table: String, pk: Key, created: bool) {
+        self.push_in((self.schema.clone(), table), pk, created);
+    }
+
+    /// Adds a row another node changed through its API (a
+    /// [`LayerMessage::Changes`](crate::layer::LayerMessage::Changes) row).
+    pub fn push_changed(&mut self, row: crate::layer::ChangedRow) {
+        let schema = row.schema.unwrap_or_else(|| self.schema.clone());
+        self.push_in((schema, row.table), row.pk, row.created);
+    }
+
+    fn push_in(&mut self, table: Table, pk: Key, created: bool) {
+        let entry = (table, pk);
+        match self.seen.get(&entry) {
             Some(&i) => self.rows[i].2 |= created,
             None => {
-                self.seen.insert((table.clone(), pk), self.rows.len());
+                self.seen.insert(entry.clone(), self.rows.len());
+                let (table, pk) = entry;
                 self.rows.push((table, pk, created));
             }
         }
@@ -142,7 +163,7 @@ impl Batch {
 
 /// The change a row read after a notification means: a delete when it is gone, a create when
 /// a notice said INSERT, an update otherwise, always without the old row.
-pub fn change_for(binding: &ModelBinding, pk: i64, inserted: bool, row: Option<Row>) -> Change {
+pub fn change_for(binding: &ModelBinding, pk: Key, inserted: bool, row: Option<Row>) -> Change {
     let kind = match (&row, inserted) {
         (None, _) => ChangeKind::Deleted,
         (Some(_), true) => ChangeKind::Created,
@@ -169,9 +190,13 @@ impl Engine {
     ///
     /// With a blocking store, poll this on a thread that may block (the sync listener's own).
     pub async fn publish_captured(&self, batch: Batch) -> usize {
-        let mut by_table: HashMap<&str, Vec<&Arc<ModelBinding>>> = HashMap::new();
+        let mut by_table: HashMap<(&str, &str), Vec<&Arc<ModelBinding>>> = HashMap::new();
         for binding in self.registry().models() {
-            by_table.entry(binding.table()).or_default().push(binding);
+            let schema = binding.schema_name().unwrap_or(&batch.schema);
+            by_table
+                .entry((schema, binding.table()))
+                .or_default()
+                .push(binding);
         }
         let mut published = 0;
         for run in batch
@@ -179,25 +204,28 @@ impl Engine {
             .chunk_by(|a, b| a.0 == b.0)
             .flat_map(|run| run.chunks(READ_CHUNK))
         {
-            let table = run[0].0.as_str();
-            let Some(bindings) = by_table.get(table) else {
-                tracing::warn!(table, "capture notification for an unbound table; dropped");
+            let (schema, table) = (run[0].0 .0.as_str(), run[0].0 .1.as_str());
+            let Some(bindings) = by_table.get(&(schema, table)) else {
+                // Another schema is another application's (or test's): not ours to report.
+                if schema == batch.schema {
+                    tracing::warn!(table, "capture notification for an unbound table; dropped");
+                }
                 continue;
             };
-            let pks: Vec<i64> = run.iter().map(|(_, pk, _)| *pk).collect();
+            let pks: Vec<Key> = run.iter().map(|(_, pk, _)| pk.clone()).collect();
             // A stream no one here watches has no one to tell: skip its read.
             for binding in bindings.iter().filter(|b| self.is_watched(b.stream())) {
                 let op = StoreOp::Search {
                     binding: Arc::clone(binding),
-                    filter: Filter::pks(&pks),
-                    order: Ordering::by_pk(),
+                    filter: Filter::pks(binding, &pks),
+                    order: Ordering::by_pk(binding),
                     offset: 0,
                     limit: pks.len() as u64,
                 };
-                let mut found: HashMap<i64, Row> = match self.inner().store.execute(op).await {
+                let mut found: HashMap<Key, Row> = match self.inner().store.execute(op).await {
                     Ok(StoreOutput::Page { rows, .. }) => rows
                         .into_iter()
-                        .filter_map(|row| Some((row.get(PK)?.as_i64()?, row)))
+                        .filter_map(|row| Some((binding.key_of(&row)?, row)))
                         .collect(),
                     Ok(other) => {
                         tracing::warn!(?other, "unexpected answer to a search");
@@ -211,7 +239,8 @@ impl Engine {
                 for (_, pk, inserted) in run {
                     // Local only: relaying what another node or program wrote would echo it
                     // around the cluster.
-                    self.publish_local(change_for(binding, *pk, *inserted, found.remove(pk)));
+                    let row = found.remove(pk);
+                    self.publish_local(change_for(binding, pk.clone(), *inserted, row));
                     published += 1;
                 }
             }
@@ -234,7 +263,10 @@ mod tests {
     #[test]
     fn payloads_parse_and_bad_ones_are_refused() {
         let n = Notice::parse(&payload("UPDATE", 3, None)).unwrap();
-        assert_eq!((n.pk, n.kind, n.origin), (3, ChangeKind::Updated, None));
+        assert_eq!(
+            (n.pk, n.kind, n.origin),
+            (Key::int(3), ChangeKind::Updated, None)
+        );
         assert_eq!(
             Notice::parse(&payload("DELETE", 3, Some("")))
                 .unwrap()
@@ -256,9 +288,15 @@ mod tests {
         let mut foreign: Notice = Notice::parse(&payload("UPDATE", 4, None)).unwrap();
         foreign.schema = "elsewhere".into();
         b.push(foreign);
+        let t = || ("s".to_owned(), "t".to_owned());
+        let elsewhere = ("elsewhere".to_owned(), "t".to_owned());
         assert_eq!(
             b.rows,
-            vec![("t".to_owned(), 1, true), ("t".to_owned(), 2, false)]
+            vec![
+                (t(), Key::int(1), true),
+                (t(), Key::int(2), false),
+                (elsewhere, Key::int(4), false)
+            ]
         );
     }
 
@@ -266,16 +304,16 @@ mod tests {
     fn a_missing_row_is_a_delete() {
         let binding = ModelBinding::new("t");
         assert_eq!(
-            change_for(&binding, 1, true, None).kind,
+            change_for(&binding, Key::int(1), true, None).kind,
             ChangeKind::Deleted
         );
         let row = crate::value::Row::new();
         assert_eq!(
-            change_for(&binding, 1, true, Some(row.clone())).kind,
+            change_for(&binding, Key::int(1), true, Some(row.clone())).kind,
             ChangeKind::Created
         );
         assert_eq!(
-            change_for(&binding, 1, false, Some(row)).kind,
+            change_for(&binding, Key::int(1), false, Some(row)).kind,
             ChangeKind::Updated
         );
     }

@@ -1,5 +1,6 @@
 //! The change model: what a committed write did to one row.
 
+use crate::key::Key;
 use crate::value::Row;
 
 /// What happened to the row.
@@ -19,7 +20,7 @@ pub struct Change {
     /// The stream the row belongs to.
     pub stream: String,
     /// The row's primary key.
-    pub pk: i64,
+    pub pk: Key,
     /// What happened.
     pub kind: ChangeKind,
     /// The row before the write (`None` for a create).

@@ -28,6 +28,10 @@ pub struct Limits {
     /// The most bytes of text a request's `filters` (keys and string values, lists included)
     /// and `query` may carry together; more is refused with `invalid_filter`.
     pub max_filter_bytes: usize,
+    /// How many `or`/`not` groups may enclose one lookup of a request's `filters`; deeper is
+    /// refused with `invalid_filter`. Bounds the recursion of parsing, SQL and every
+    /// evaluation of a live query's filter.
+    pub max_filter_depth: usize,
     /// How many frames a connection's outbound queue holds before it counts as a slow consumer.
     pub outbound_queue: usize,
     /// How many bytes of frames a connection's outbound queue holds before it counts as a slow
@@ -78,6 +82,7 @@ impl Default for Limits {
             max_subscriptions: 1000,
             max_in_list: 1000,
             max_filter_bytes: 64 * 1024,
+            max_filter_depth: 4,
             outbound_queue: 1024,
             outbound_queue_bytes: 16 * 1024 * 1024,
             max_subscription_bytes: 32 * 1024 * 1024,

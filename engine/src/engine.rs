@@ -300,7 +300,8 @@ impl Engine {
                     let binding = self.inner.registry.get(&c.stream)?;
                     Some(ChangedRow {
                         table: binding.table().to_owned(),
-                        pk: c.pk,
+                        schema: binding.schema_name().map(str::to_owned),
+                        pk: c.pk.clone(),
                         created: c.kind == ChangeKind::Created,
                     })
                 })

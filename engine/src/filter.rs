@@ -5,8 +5,11 @@
 //! (for the in-memory store and to decide which subscriptions a change touches). Their
 //! semantics are kept identical: SQL's three-valued logic (a comparison with null is false),
 //! `__ne` as `IS DISTINCT FROM`, byte-order string comparison and ASCII-only case folding.
+//! A [`Filter::Not`] is the complement of what its child matches, so under it "unknown" counts
+//! as "does not match": `not(priority > 5)` keeps the rows whose priority is null.
 
 mod eval;
+mod group;
 mod lookup;
 mod order;
 mod parse;
@@ -17,9 +20,10 @@ pub use order::{OrderKey, Ordering};
 pub use parse::{parse_filter, parse_filter_visible};
 pub use size::check_filter_size;
 
+use crate::key::Key;
 use serde_json::Value;
 
-use crate::binding::FieldKind;
+use crate::binding::{FieldKind, ModelBinding};
 
 /// A condition tree. An empty [`Filter::All`] matches every row; an empty [`Filter::Any`] none.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +32,8 @@ pub enum Filter {
     All(Vec<Filter>),
     /// At least one child matches.
     Any(Vec<Filter>),
+    /// Every row the child does not match, rows where the child is unknown (null) included.
+    Not(Box<Filter>),
     /// One field lookup.
     Cond(Condition),
 }
@@ -60,23 +66,23 @@ impl Filter {
         matches!(self, Filter::All(parts) if parts.is_empty())
     }
 
-    /// `id = pk`.
-    pub fn pk(pk: i64) -> Filter {
+    /// `id = pk`, for a key of `binding`.
+    pub fn pk(binding: &ModelBinding, pk: &Key) -> Filter {
         Filter::Cond(Condition {
             field: crate::binding::PK.to_owned(),
-            kind: FieldKind::Integer,
+            kind: binding.key_field().kind().clone(),
             lookup: Lookup::Exact,
-            operand: Operand::Value(Value::from(pk)),
+            operand: Operand::Value(pk.to_json()),
         })
     }
 
-    /// `id IN (pks)`.
-    pub fn pks(pks: &[i64]) -> Filter {
+    /// `id IN (pks)`, for keys of `binding`.
+    pub fn pks(binding: &ModelBinding, pks: &[Key]) -> Filter {
         Filter::Cond(Condition {
             field: crate::binding::PK.to_owned(),
-            kind: FieldKind::Integer,
+            kind: binding.key_field().kind().clone(),
             lookup: Lookup::In,
-            operand: Operand::List(pks.iter().map(|&pk| Value::from(pk)).collect()),
+            operand: Operand::List(pks.iter().map(Key::to_json).collect()),
         })
     }
 }

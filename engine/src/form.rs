@@ -2,25 +2,44 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::binding::{DefaultValue, Field, FieldKind, ModelBinding, PK};
+use crate::binding::{DefaultValue, Field, FieldKind, KeySource, ModelBinding, PK};
 use crate::permission::View;
 use crate::value::Row;
 
 /// The `fields` list of a `form` reply: every field but the primary key, with the row's
 /// current values when there is a row, else the defaults.
 /// Fields the view hides are left out; fields it may not write are marked read-only.
+///
+/// A key the client must give ([`KeySource::Client`]) is the exception: it comes first,
+/// under the key column's name, required on a new row and read-only on an existing one.
 pub fn form_fields(binding: &ModelBinding, row: Option<&Row>, view: &View) -> Value {
+    let mirror = binding.key_mirror();
+    let key = (binding.key_source_kind() == KeySource::Client).then(|| {
+        let mut key = binding.key_field().clone();
+        key.name = mirror.unwrap_or(PK).to_owned();
+        key.required = row.is_none();
+        key.read_only = row.is_some();
+        key
+    });
     Value::Array(
-        binding
-            .fields()
-            .iter()
-            .filter(|f| f.name() != PK && view.can_see(f.name()))
-            .map(|f| field_schema(f, row, !view.can_write(f.name())))
+        key.iter()
+            .map(|k| field_schema(k, row.map(|r| (r, PK)), false))
+            .chain(
+                binding
+                    .fields()
+                    .iter()
+                    .filter(|f| f.name() != PK && Some(f.name()) != mirror)
+                    .filter(|f| view.can_see(f.name()))
+                    .map(|f| {
+                        field_schema(f, row.map(|r| (r, f.name())), !view.can_write(f.name()))
+                    }),
+            )
             .collect(),
     )
 }
 
-fn field_schema(field: &Field, row: Option<&Row>, read_only_for_user: bool) -> Value {
+/// One field's schema; `row` is the row and the name it carries the field's value under.
+fn field_schema(field: &Field, row: Option<(&Row, &str)>, read_only_for_user: bool) -> Value {
     let choices = field.choice_list();
     let kind = if choices.is_empty() {
         field.kind().form_type()
@@ -32,7 +51,7 @@ fn field_schema(field: &Field, row: Option<&Row>, read_only_for_user: bool) -> V
         _ => None,
     };
     let value = match row {
-        Some(row) => row.get(field.name()).cloned().unwrap_or(Value::Null),
+        Some((row, name)) => row.get(name).cloned().unwrap_or(Value::Null),
         None => default.clone().unwrap_or(Value::Null),
     };
     let mut out = Map::new();
@@ -73,7 +92,7 @@ fn field_schema(field: &Field, row: Option<&Row>, read_only_for_user: bool) -> V
     if let Some(help) = field.help() {
         out.insert("help_text".into(), json!(help));
     }
-    if let FieldKind::ForeignKey { stream } = field.kind() {
+    if let FieldKind::ForeignKey { stream, .. } = field.kind() {
         out.insert("stream".into(), json!(stream));
     }
     Value::Object(out)

@@ -39,7 +39,9 @@
 //! - An empty body is `{}`; a body needs `Content-Type: application/json` (or `*+json`).
 //! - `/api/<stream>` and a trailing slash on any route are forgiven.
 //! - The `token` query parameter belongs to the authenticators and is never a filter; a key
-//!   given twice is `bad_request`, except `__in` and `order`, whose values are joined.
+//!   given twice is `bad_request`, except `__in` and `order`, whose values are joined. The
+//!   `filters` parameter (a filters object as JSON) is never a field either; a key it shares
+//!   with a plain parameter is given twice.
 //! - Authentication runs before routing, so an anonymous caller cannot probe stream names;
 //!   CORS preflights are answered without it (browsers send them without credentials), and
 //!   alike for every path, so they reveal no more.

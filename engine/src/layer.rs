@@ -12,6 +12,7 @@
 //! other nodes read them and publish, as they do for the capture triggers' notifications
 //! ([`crate::capture`]) of writes made by anything else.
 
+use crate::key::Key;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -79,8 +80,11 @@ pub enum LayerMessage {
 pub struct ChangedRow {
     /// The table.
     pub table: String,
+    /// The table's schema, when its binding names one (else the nodes' own first schema).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
     /// The row's primary key.
-    pub pk: i64,
+    pub pk: Key,
     /// The row was inserted (a feed shows it as `created`).
     pub created: bool,
 }
@@ -286,7 +290,7 @@ pub fn receive(
             match envelope.message {
                 LayerMessage::Changes { rows } => {
                     for row in rows {
-                        batch.push_row(row.table, row.pk, row.created);
+                        batch.push_changed(row);
                     }
                 }
                 message => engine.deliver_remote(message),

@@ -24,6 +24,7 @@ pub mod form;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod http;
+pub mod key;
 pub mod layer;
 pub mod live;
 pub mod locks;

@@ -9,6 +9,7 @@ mod creates;
 
 pub use creates::{CreateTicket, Creates};
 
+use crate::key::Key;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
@@ -32,12 +33,12 @@ impl Default for RowLocks {
 
 impl RowLocks {
     /// Waits for the stripe of `(stream, pk)`.
-    pub async fn lock(&self, stream: &str, pk: i64) -> MutexGuard<'_, ()> {
+    pub async fn lock(&self, stream: &str, pk: &Key) -> MutexGuard<'_, ()> {
         self.stripes[stripe(stream, pk)].lock().await
     }
 }
 
-fn stripe(stream: &str, pk: i64) -> usize {
+fn stripe(stream: &str, pk: &Key) -> usize {
     let mut h = DefaultHasher::new();
     stream.hash(&mut h);
     pk.hash(&mut h);

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use crate::auth::User;
+use crate::key::Key;
 use crate::protocol::Frame;
 
 pub use held::HeldBytes;
@@ -42,7 +43,7 @@ pub struct SubKey {
     /// The full event text that created the subscription (`auth.User.retrieve#a`).
     pub event: String,
     /// The row, for `retrieve` subscriptions.
-    pub pk: Option<i64>,
+    pub pk: Option<Key>,
 }
 
 /// What actors hold of a connection: where to send, who it is, and its subscription set

@@ -14,6 +14,7 @@ mod request;
 
 pub use job::Job;
 pub use render::{changes_visibly, render_row, RowView};
+pub(crate) use request::bad_key;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

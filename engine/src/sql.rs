@@ -13,7 +13,7 @@
 //! use chanbind_engine::store::{StoreOp, StoreOutput};
 //!
 //! let users = Arc::new(ModelBinding::new("auth_user").field(Field::string("username")));
-//! let op = StoreOp::Get { binding: users, pk: 7, scope: Filter::everything() };
+//! let op = StoreOp::Get { binding: users, pk: 7.into(), scope: Filter::everything() };
 //! let plan = sql::plan(&op);
 //! assert!(plan.read_only);
 //! assert_eq!(plan.statements[0].params, [Some("7".to_owned())]);
@@ -42,6 +42,7 @@
 //!   expressions do not depend on `DateStyle`.
 
 pub mod capture;
+mod columns;
 mod ddl;
 mod decode;
 mod error;

@@ -24,11 +24,11 @@ pub fn cascade_change(
     referrer: &Referrer,
     old: crate::value::Row,
 ) -> Result<crate::change::Change, StoreError> {
-    use crate::binding::{OnDelete, PK};
+    use crate::binding::OnDelete;
     use crate::change::{Change, ChangeKind};
-    let pk = old
-        .get(PK)
-        .and_then(serde_json::Value::as_i64)
+    let pk = referrer
+        .binding
+        .key_of(&old)
         .ok_or_else(|| StoreError::Internal("referring row without a primary key".into()))?;
     let (kind, new) = match referrer.rule {
         OnDelete::SetNull => {

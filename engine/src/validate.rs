@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::binding::{DefaultValue, Field, FieldKind, ModelBinding, PK};
+use crate::binding::{DefaultValue, Field, FieldKind, KeySource, ModelBinding, PK};
 use crate::permission::View;
 use crate::protocol::ApiError;
 use crate::value::{canonical, now, Row};
@@ -24,9 +24,12 @@ pub enum WriteMode {
 
 /// Validates client `data` for a write and returns the canonical column values to store.
 ///
-/// `id` is ignored (the caller reads it), read-only fields are ignored so a client can send
-/// back the object it received, and an unknown field is refused so typos do not vanish.
-/// Every bad field is named in the `invalid` error's `fields`.
+/// `id` is the caller's to read, except on a create of a binding whose clients give keys
+/// ([`KeySource`]): there the key (as `id`, or under its column's name) is checked and
+/// returned as `id`, and a missing one is refused when the client must give it. Read-only
+/// fields are ignored so a client can send back the object it received, and an unknown field
+/// is refused so typos do not vanish. Every bad field is named in the `invalid` error's
+/// `fields`.
 pub fn validate_write(
     binding: &ModelBinding,
     data: &Map<String, Value>,
@@ -53,7 +56,15 @@ pub fn validate_write_as(
                 .push("unknown field".into());
         }
     }
-    for field in binding.fields().iter().filter(|f| f.name() != PK) {
+    if mode == WriteMode::Create {
+        client_key(binding, data, &mut row, &mut errors);
+    }
+    let mirror = binding.key_mirror();
+    for field in binding
+        .fields()
+        .iter()
+        .filter(|f| f.name() != PK && Some(f.name()) != mirror)
+    {
         if field.is_read_only() || !view.can_write(field.name()) {
             if mode == WriteMode::Create {
                 if let Some(default) = field.default_value() {
@@ -70,7 +81,13 @@ pub fn validate_write_as(
                 Err(msg) => errors.entry(field.name().to_owned()).or_default().push(msg),
             },
             None if mode == WriteMode::Update => {}
-            None if field.is_required() => {
+            // Left out, so the database's own default fills the column in.
+            None if field.has_server_default() && field.default_value().is_none() => {}
+            // Required, or never null with nothing to fill it in (a `NOT NULL` column without
+            // a default, whose empty string is still a value).
+            None if field.is_required()
+                || !field.is_nullable() && field.default_value().is_none() =>
+            {
                 errors
                     .entry(field.name().to_owned())
                     .or_default()
@@ -89,6 +106,43 @@ pub fn validate_write_as(
         Ok(row)
     } else {
         Err(ApiError::invalid(errors))
+    }
+}
+
+/// The key a create gives, when the binding lets clients give keys: `id`, or the key
+/// column's own name (a client may send back a row it read, which carries both).
+fn client_key(
+    binding: &ModelBinding,
+    data: &Map<String, Value>,
+    row: &mut Row,
+    errors: &mut BTreeMap<String, Vec<String>>,
+) {
+    let source = binding.key_source_kind();
+    if source == KeySource::Database {
+        return;
+    }
+    let given = [Some(PK), binding.key_mirror()]
+        .into_iter()
+        .flatten()
+        .find_map(|name| data.get(name).filter(|v| !v.is_null()).map(|v| (name, v)));
+    match given {
+        Some((name, value)) => match binding.parse_key(value) {
+            Ok(key) => {
+                let key = key.to_json();
+                match check(binding.key_field(), &key) {
+                    Ok(key) => {
+                        row.insert(PK.to_owned(), key);
+                    }
+                    Err(msg) => errors.entry(name.to_owned()).or_default().push(msg),
+                }
+            }
+            Err(msg) => errors.entry(name.to_owned()).or_default().push(msg),
+        },
+        None if source == KeySource::Client => errors
+            .entry(PK.to_owned())
+            .or_default()
+            .push("this field is required".into()),
+        None => {}
     }
 }
 

@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
 use crate::binding::FieldKind;
+use crate::key::KeyKind;
 
 mod local;
 
@@ -38,10 +39,11 @@ pub fn canonical(kind: &FieldKind, value: &Value) -> Result<Value, String> {
             Value::String(_) => Err("must be an e-mail address".into()),
             _ => Err("must be a string".into()),
         },
-        FieldKind::Integer | FieldKind::ForeignKey { .. } => match value.as_i64() {
+        FieldKind::Integer => match value.as_i64() {
             Some(n) => Ok(Value::from(n)),
             None => Err("must be an integer".into()),
         },
+        FieldKind::ForeignKey { key, .. } => key.parse(value).map(|k| k.to_json()),
         FieldKind::Float => match value.as_f64() {
             Some(n) if value.is_number() => Ok(Value::from(n)),
             _ => Err("must be a number".into()),
@@ -164,7 +166,11 @@ pub fn compare(kind: &FieldKind, a: &Value, b: &Value) -> Ordering {
 
 fn compare_present(kind: &FieldKind, a: &Value, b: &Value) -> Ordering {
     match kind {
-        FieldKind::Integer | FieldKind::ForeignKey { .. } => a.as_i64().cmp(&b.as_i64()),
+        FieldKind::Integer
+        | FieldKind::ForeignKey {
+            key: KeyKind::Integer,
+            ..
+        } => a.as_i64().cmp(&b.as_i64()),
         FieldKind::Float => {
             // Adding 0.0 turns -0.0 into 0.0, which PostgreSQL holds equal.
             let (x, y) = (

@@ -1,5 +1,6 @@
-//! The demo's bindings (`auth.User`, `todo.Task`, the `channels-binding` README's `custom_stream`), its
-//! permission policy and its seed data.
+//! The demo's bindings (`auth.User`, `todo.Task`, `todo.Comment` keyed by UUIDs, `todo.Tag`
+//! keyed by text, the `channels-binding` README's `custom_stream`), its permission policy and
+//! its seed data.
 
 mod policy;
 
@@ -13,13 +14,14 @@ use chanbind_engine::binding::{
     RegistryError,
 };
 use chanbind_engine::filter::{Filter, Ordering};
+use chanbind_engine::key::Key;
 use chanbind_engine::protocol::ApiError;
 use chanbind_engine::store::{Store, StoreError, StoreOp, StoreOutput};
 use chanbind_engine::validate::{validate_write, WriteMode};
 use serde_json::{json, Value};
 
-/// `auth.User`, `todo.Task` and `custom_stream`, as the README describes them, open to
-/// everyone: the playground the demo runs without `--token`.
+/// `auth.User`, `todo.Task`, `todo.Comment`, `todo.Tag` and `custom_stream`, as the README
+/// describes them, open to everyone: the playground the demo runs without `--token`.
 pub fn registry() -> Result<Registry, RegistryError> {
     registry_with(Policy::Open)
 }
@@ -50,6 +52,30 @@ pub fn registry_with(policy: Policy) -> Result<Registry, RegistryError> {
                 .field(Field::foreign_key("owner_id", "auth.User").on_delete(OnDelete::SetNull))
                 .field(Field::datetime("created_at").auto_now_add())
                 .search(["title"]),
+        )?
+        .model(
+            // Keyed by a UUID the store generates (or the client gives, say for an offline
+            // draft), to show keys that are not integers.
+            policy
+                .comments(ModelBinding::new("todo_comment"))
+                .key(Field::uuid("id"))
+                .field(
+                    Field::foreign_key("task_id", "todo.Task")
+                        .required()
+                        .on_delete(OnDelete::Cascade),
+                )
+                .field(Field::foreign_key("author_id", "auth.User").on_delete(OnDelete::SetNull))
+                .field(Field::text("body").required())
+                .field(Field::datetime("created_at").auto_now_add())
+                .search(["body"]),
+        )?
+        .model(
+            // Keyed by text the client chooses, under a column of its own name.
+            policy
+                .tags(ModelBinding::new("todo_tag"))
+                .key(Field::string("slug").max_length(50))
+                .field(Field::string("label").required().max_length(100))
+                .search(["label"]),
         )?
         .custom(policy.custom(CustomBinding::new("custom_stream").on("custom_event", custom_event)))
 }
@@ -105,7 +131,7 @@ pub async fn seed(registry: &Registry, store: &dyn Store) -> Result<bool, SeedEr
     let probe = StoreOp::Search {
         binding: Arc::clone(users),
         filter: Filter::everything(),
-        order: Ordering::by_pk(),
+        order: Ordering::by_pk(users),
         offset: 0,
         limit: 1,
     };
@@ -157,7 +183,7 @@ async fn insert(
     store: &dyn Store,
     binding: &Arc<ModelBinding>,
     data: Value,
-) -> Result<i64, SeedError> {
+) -> Result<Key, SeedError> {
     let data = data.as_object().cloned().unwrap_or_default();
     let values = validate_write(binding, &data, WriteMode::Create)
         .map_err(|e| SeedError::Invalid(e.message))?;

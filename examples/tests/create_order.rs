@@ -55,12 +55,16 @@ impl Store for HeldCreates {
                 (self.armed.load(Ordering::Acquire), &out)
             {
                 if insert {
-                    let _ = self.created.send(Committed::Insert(change.pk));
+                    let _ = self
+                        .created
+                        .send(Committed::Insert(change.pk.as_i64().unwrap_or_default()));
                     if let Ok(permit) = self.release.acquire().await {
                         permit.forget();
                     }
                 } else {
-                    let _ = self.created.send(Committed::Update(change.pk));
+                    let _ = self
+                        .created
+                        .send(Committed::Update(change.pk.as_i64().unwrap_or_default()));
                 }
             }
             out

@@ -14,6 +14,9 @@ use serde_json::{Map, Value};
 /// The most values an `__in` list may have, as the server's default limit.
 const MAX_IN: usize = 100;
 
+/// How deep `or`/`not` groups may nest, as the server's default `max_filter_depth`.
+const MAX_DEPTH: usize = 4;
+
 /// A fuzz target: the input bytes in, a panic out only on a bug.
 pub type Target = fn(&[u8]);
 
@@ -56,7 +59,7 @@ pub fn filter(data: &[u8]) {
     let row = sample_row();
     for parsed in [
         parse_filter(binding, filters, query, MAX_IN),
-        parse_filter_visible(binding, filters, query, MAX_IN, &|f| f != "body"),
+        parse_filter_visible(binding, filters, query, MAX_IN, MAX_DEPTH, &|f| f != "body"),
         parse_filter(binding, &empty, query, MAX_IN),
     ] {
         match parsed {
@@ -102,7 +105,10 @@ pub fn route_path(data: &[u8]) {
         assert!(
             matches!(
                 e.code,
-                ErrorCode::NotFound | ErrorCode::UnknownEvent | ErrorCode::BadRequest
+                ErrorCode::NotFound
+                    | ErrorCode::UnknownEvent
+                    | ErrorCode::BadRequest
+                    | ErrorCode::Invalid
             ),
             "{e:?}"
         );

@@ -42,9 +42,10 @@ async fn unknown_routes_methods_and_ids() {
         let reply = get(addr, path).await;
         assert_eq!(
             (reply.status.as_u16(), reply.body["code"].as_str()),
-            (400, Some("bad_request")),
+            (400, Some("invalid")),
             "{path}"
         );
+        assert!(reply.body["fields"]["id"].is_array(), "{path}: names id");
     }
     let wrong = call(addr, Method::DELETE, "/api/todo.Task/", None).await;
     assert_eq!(wrong.status, 405);

@@ -340,9 +340,13 @@ async fn the_openapi_document_describes_every_route() {
         "priority__gte",
         "owner_id__isnull",
         "title__icontains",
+        "filters",
     ] {
         assert!(params.contains(&name), "{name}");
     }
+    let groups = &doc["components"]["schemas"]["Filters"]["properties"];
+    assert_eq!(groups["or"]["minItems"], 1);
+    assert_eq!(groups["not"]["$ref"], "#/components/schemas/Filters");
     let task = &doc["components"]["schemas"]["todo.Task"]["properties"];
     assert_eq!(task["priority"]["maximum"], 5);
     assert_eq!(task["owner_id"]["x-chanbind-stream"], "auth.User");

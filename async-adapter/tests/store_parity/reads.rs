@@ -107,3 +107,66 @@ async fn ordering_and_pages_agree() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn or_and_not_groups_agree_where_nulls_hide_inside() {
+    with_pair(registry(), |p| async move {
+        seed_users(&p).await;
+        // Every column has nulls among the seeded users: under `not`, a lookup that is unknown
+        // for a null (NULL in SQL, false in memory) must leave the row in on both stores.
+        let cases = json!([
+            {"not": {"age__gt": 10}}, {"not": {"age__lte": 10}}, {"not": {"age": 30}},
+            {"not": {"age__in": [7, 30]}}, {"not": {"age__ne": 30}}, {"not": {"age__isnull": true}},
+            {"not": {"email__endswith": "@example.com"}}, {"not": {"email__icontains": "B"}},
+            {"not": {"email__iexact": "bob@example.com"}}, {"not": {"bio__contains": "%"}},
+            {"not": {"username__startswith": "É"}}, {"not": {"username__gte": "b"}},
+            {"not": {"last_login__gt": "2026-01-01T00:00:00Z"}}, {"not": {"balance__lt": "10"}},
+            {"not": {"score__gte": 0.2}}, {"not": {"birthday__lt": "1990-05-01"}},
+            {"not": {"token__in": ["00000000-0000-0000-0000-0000000000AA"]}},
+            {"not": {"profile": {"n": 1, "tags": ["a", "b"]}}}, {"not": {"profile__ne": "text"}},
+            {"not": {"age__gt": 10, "email__isnull": false}}, {"not": {}},
+            {"not": {"not": {"age__gt": 10}}}, {"not": {"not": {"not": {"email__contains": "@"}}}},
+            {"or": [{"age__gt": 30}, {"email__isnull": true}]}, {"or": [{"age": 7}]},
+            {"or": [{"age__lt": 0}, {"not": {"age__lt": 40}}], "is_active": true},
+            {"or": [{"not": {"age__gt": 10}}, {"not": {"email__contains": "example"}}]},
+            {"not": {"or": [{"age__gt": 10}, {"balance__gt": "9"}]}},
+            {"not": {"or": [{"age__isnull": true}, {"score__lt": 0}]}, "username__ne": "b"},
+            {"or": [{}, {"age": 1}]}, {"not": {"or": [{"id__in": []}, {"age__in": []}]}},
+        ]);
+        let mut counts = Vec::new();
+        for filters in cases.as_array().expect("a list") {
+            counts.push(p.count(USERS, filters.clone()).await);
+        }
+        // The null cases are not vacuous: four users have no age or e-mail or both.
+        assert_eq!(p.count(USERS, json!({"age__gt": 10})).await, 4);
+        assert_eq!(
+            counts[0], 4,
+            "not(age > 10) keeps the user whose age is null"
+        );
+        assert_eq!(
+            counts[6], 7,
+            "not(email endswith) keeps three other addresses and the four users without e-mail"
+        );
+        assert_eq!(counts[20], 0, "not of everything is nothing");
+        let page = json!({"or": [{"not": {"age__gt": 10}}, {"email__isnull": true}]});
+        p.search(USERS, &page, Some("e"), &json!("-age"), (1, 3))
+            .await;
+
+        // A scope is a filter too: a `not` scope admits the null row on both stores.
+        let scope = p.filter(USERS, &json!({"not": {"age__gt": 10}}), None);
+        p.get(USERS, 4, scope.clone())
+            .await
+            .expect("null age in scope");
+        p.get(USERS, 1, scope.clone())
+            .await
+            .expect("age 30 out of scope");
+        p.update(USERS, 4, json!({"bio": "in"}), scope.clone())
+            .await
+            .expect("update in scope");
+        p.delete(USERS, 1, scope)
+            .await
+            .expect("delete out of scope");
+        assert_eq!(p.count(USERS, json!({})).await, 8);
+    })
+    .await;
+}

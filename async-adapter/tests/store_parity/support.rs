@@ -9,6 +9,7 @@ pub(crate) use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub(crate) use chanbind_async::postgres::{PgConfig, PgStore};
 pub(crate) use chanbind_engine::binding::{Field, ModelBinding, OnDelete, Registry};
 pub(crate) use chanbind_engine::filter::{parse_filter, Filter, Ordering};
+pub(crate) use chanbind_engine::key::Key;
 pub(crate) use chanbind_engine::store::{MemoryStore, Store, StoreError, StoreOp, StoreOutput};
 pub(crate) use chanbind_engine::validate::{validate_write, WriteMode};
 pub(crate) use serde_json::{json, Map, Value};
@@ -162,27 +163,45 @@ impl Pair {
         .await
     }
 
+    /// Inserts into a binding with an integer key and returns the key.
     pub(crate) async fn insert_id(&self, stream: &str, data: Value) -> i64 {
+        self.insert_key(stream, data)
+            .await
+            .as_i64()
+            .expect("an integer key")
+    }
+
+    /// Inserts and returns the new row's key, of whatever kind.
+    pub(crate) async fn insert_key(&self, stream: &str, data: Value) -> Key {
         match self.insert(stream, data).await {
             Ok(StoreOutput::Changed(Some(change))) => change.pk,
             other => panic!("insert failed: {other:?}"),
         }
     }
 
-    pub(crate) async fn update(&self, stream: &str, pk: i64, data: Value, scope: Filter) -> Output {
+    pub(crate) async fn update(
+        &self,
+        stream: &str,
+        pk: impl Into<Key>,
+        data: Value,
+        scope: Filter,
+    ) -> Output {
         let binding = self.binding(stream);
+        let pk: Key = pk.into();
         let values = validate_write(&binding, object(&data), WriteMode::Update).expect("valid");
+        let what = format!("update {pk} {data}");
         let op = StoreOp::Update {
             binding,
             pk,
             values,
             scope,
         };
-        self.both(&format!("update {pk} {data}"), op).await
+        self.both(&what, op).await
     }
 
-    pub(crate) async fn delete(&self, stream: &str, pk: i64, scope: Filter) -> Output {
+    pub(crate) async fn delete(&self, stream: &str, pk: impl Into<Key>, scope: Filter) -> Output {
         let binding = self.binding(stream);
+        let pk: Key = pk.into();
         self.both(
             &format!("delete {pk}"),
             StoreOp::Delete {
@@ -195,8 +214,9 @@ impl Pair {
         .await
     }
 
-    pub(crate) async fn get(&self, stream: &str, pk: i64, scope: Filter) -> Output {
+    pub(crate) async fn get(&self, stream: &str, pk: impl Into<Key>, scope: Filter) -> Output {
         let binding = self.binding(stream);
+        let pk: Key = pk.into();
         self.both(&format!("get {pk}"), StoreOp::Get { binding, pk, scope })
             .await
     }

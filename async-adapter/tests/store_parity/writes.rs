@@ -112,7 +112,7 @@ async fn restrict_refuses_the_delete() {
             .await;
         let op = StoreOp::Delete {
             binding: p.binding(USERS),
-            pk: 2,
+            pk: 2.into(),
             scope: Filter::everything(),
             referrers: p.registry.referrers("auth.User"),
         };
@@ -158,7 +158,7 @@ async fn lost_connections_are_unavailable_then_recover() {
         admin.batch_execute(&lock).await.expect("lock");
         let op = StoreOp::Get {
             binding: p.binding(USERS),
-            pk: 1,
+            pk: 1.into(),
             scope: Filter::everything(),
         };
         let pending = tokio::spawn({

@@ -104,7 +104,7 @@ pub enum StreamMsg {
     /// changes may have gone unseen (the capture listener lost its connection).
     Refresh,
     /// The rows a [`StreamMsg::Refresh`] re-read: `None` when the row is gone.
-    RowsRead(Vec<(i64, Option<crate::value::Row>)>),
+    RowsRead(Vec<(crate::key::Key, Option<crate::value::Row>)>),
     /// A live query's refresh finished.
     Refreshed {
         /// The query.
@@ -280,14 +280,14 @@ impl StreamState {
             for pk in pks {
                 let op = crate::store::StoreOp::Get {
                     binding: Arc::clone(&binding),
-                    pk,
+                    pk: pk.clone(),
                     scope: Filter::everything(),
                 };
                 match store.execute(op).await {
                     Ok(StoreOutput::Row(row)) => rows.push((pk, row)),
                     // A failed read pushes nothing: a wrong delete would end the watch.
                     other => {
-                        tracing::warn!(pk, result = ?other.err(), "cannot re-read a watched row")
+                        tracing::warn!(%pk, result = ?other.err(), "cannot re-read a watched row")
                     }
                 }
             }

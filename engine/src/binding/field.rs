@@ -35,13 +35,15 @@ pub enum DefaultValue {
     Now,
 }
 
-/// A bound field: its name (which is also its column), type and constraints.
+/// A bound field: its name, its column (the name unless [`column`](Self::column) says
+/// otherwise), type and constraints.
 ///
 /// Built with a constructor per type and chained setters:
 /// `Field::integer("priority").min(0).max(5).default(0)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
     pub(crate) name: String,
+    pub(crate) column: Option<String>,
     pub(crate) label: Option<String>,
     pub(crate) kind: FieldKind,
     pub(crate) required: bool,
@@ -57,6 +59,7 @@ pub struct Field {
     pub(crate) on_delete: OnDelete,
     pub(crate) filterable: bool,
     pub(crate) orderable: bool,
+    pub(crate) server_default: bool,
 }
 
 macro_rules! constructor {
@@ -73,6 +76,7 @@ impl Field {
     pub fn of(name: &str, kind: FieldKind) -> Self {
         Field {
             name: name.to_owned(),
+            column: None,
             label: None,
             kind,
             required: false,
@@ -88,6 +92,7 @@ impl Field {
             on_delete: OnDelete::Restrict,
             filterable: true,
             orderable: true,
+            server_default: false,
         }
     }
 
@@ -157,8 +162,24 @@ impl Field {
             name,
             FieldKind::ForeignKey {
                 stream: stream.to_owned(),
+                key: crate::key::KeyKind::default(),
             },
         )
+    }
+
+    /// The column holding the field, when it is not called like the field (a mixed-case
+    /// column such as `createdAt` needs no rename: every identifier is quoted).
+    pub fn column(mut self, column: &str) -> Self {
+        self.column = Some(column.to_owned());
+        self
+    }
+
+    /// The column has a default of its own in the database (`DEFAULT now()`, a sequence):
+    /// a create that leaves the field out lets PostgreSQL fill it in, and the reply shows what
+    /// it stored. The in-memory store, which runs no SQL, stores null instead.
+    pub fn server_default(mut self) -> Self {
+        self.server_default = true;
+        self
     }
 
     /// The label shown in forms (default: the name, capitalised, underscores as spaces).
@@ -258,9 +279,19 @@ impl Field {
         self
     }
 
-    /// The field (and column) name.
+    /// The field name, under which rows carry it and clients filter, order and write it.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The column name.
+    pub fn column_name(&self) -> &str {
+        self.column.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Whether the database fills the column in when a create leaves it out.
+    pub fn has_server_default(&self) -> bool {
+        self.server_default
     }
 
     /// The field's type.

@@ -44,10 +44,12 @@ pub enum FieldKind {
     /// items (or nulls) have the element kind's form. Compared whole: `exact`, `ne` and
     /// `isnull` only, no order.
     Array(Box<FieldKind>),
-    /// The primary key of a row of another stream (`bigint REFERENCES`); JSON integer.
+    /// The primary key of a row of another stream (`REFERENCES`), in that key's own type.
     ForeignKey {
         /// The stream the key points into.
         stream: String,
+        /// The kind of the target's key; the registry sets it from the target binding.
+        key: crate::key::KeyKind,
     },
 }
 
@@ -80,6 +82,20 @@ impl FieldKind {
         )
     }
 
+    /// Whether values are text PostgreSQL compares under a collation: the textual kinds and
+    /// foreign keys to text keys. Statements compare these under `COLLATE "C"` (byte order),
+    /// as the in-memory store does.
+    pub fn is_collated(&self) -> bool {
+        self.is_textual()
+            || matches!(
+                self,
+                FieldKind::ForeignKey {
+                    key: crate::key::KeyKind::Text,
+                    ..
+                }
+            )
+    }
+
     /// Whether values have an order (`__gt`, `order`). JSON documents and arrays do not.
     pub fn is_ordered(&self) -> bool {
         !self.is_document()
@@ -105,7 +121,8 @@ impl FieldKind {
     pub fn pg_type(&self) -> Cow<'_, str> {
         Cow::Borrowed(match self {
             FieldKind::String | FieldKind::Text | FieldKind::Email => "text",
-            FieldKind::Integer | FieldKind::ForeignKey { .. } => "bigint",
+            FieldKind::Integer => "bigint",
+            FieldKind::ForeignKey { key, .. } => key.pg_type(),
             FieldKind::Float => "double precision",
             FieldKind::Decimal { .. } => "numeric",
             FieldKind::Boolean => "boolean",

@@ -2,17 +2,37 @@
 
 use std::sync::Arc;
 
-use super::{Field, FieldKind, Handler, Handlers};
-use crate::permission::{Permission, SharedPermission};
+use serde_json::Value;
 
-/// The primary key field every model binding has: a `bigserial` named `id`.
+use super::{Field, FieldKind, Handler, Handlers};
+use crate::key::{Key, KeyKind};
+use crate::permission::{Permission, SharedPermission};
+use crate::value::Row;
+
+/// The name every row carries its primary key under, whatever the key column is called.
 pub const PK: &str = "id";
+
+/// Who gives a new row its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// The database (an identity column, `bigserial`, a default); a key the client sends is
+    /// ignored. The default for integer keys.
+    Database,
+    /// The client may give it; otherwise the database's default does (`gen_random_uuid()`),
+    /// or, in the in-memory store, a random UUID. The default for UUID keys.
+    DatabaseOrClient,
+    /// The client must give it; a create without one is `invalid`. The default for text keys.
+    Client,
+}
 
 /// A table bound to a stream, with its fields and what clients may search and order by.
 #[derive(Debug, Clone)]
 pub struct ModelBinding {
     stream: String,
+    schema: Option<String>,
     table: String,
+    key_kind: KeyKind,
+    key_source: KeySource,
     fields: Vec<Field>,
     search: Vec<String>,
     page_size: Option<u64>,
@@ -24,17 +44,80 @@ impl ModelBinding {
     /// Binds `table`. The stream defaults to Django's naming for that table: `auth_user` is
     /// `auth.User`, `shop_order_item` is `shop.OrderItem`; change it with [`stream`](Self::stream).
     ///
-    /// The binding starts with its primary key, the read-only `id`.
+    /// The binding starts with its primary key, the read-only integer `id` the database
+    /// generates; [`key`](Self::key) declares another.
     pub fn new(table: &str) -> Self {
         ModelBinding {
             stream: default_stream(table),
+            schema: None,
             table: table.to_owned(),
+            key_kind: KeyKind::Integer,
+            key_source: KeySource::Database,
             fields: vec![Field::integer(PK).read_only().not_null()],
             search: Vec::new(),
             page_size: None,
             handlers: Handlers::default(),
             permission: SharedPermission::default(),
         }
+    }
+
+    /// Declares the primary key: one column of integer, UUID or text (`string`/`text`) kind,
+    /// under any name. Rows carry it under `"id"` and, when the column is called otherwise,
+    /// under the column's name too; requests address rows with `"id"`. Who gives new rows
+    /// their key follows the kind ([`KeySource`]); [`key_source`](Self::key_source) changes
+    /// it. Other kinds are refused by the registry.
+    ///
+    /// ```
+    /// use chanbind_engine::binding::{Field, KeySource, ModelBinding};
+    ///
+    /// let books = ModelBinding::new("library_book")
+    ///     .key(Field::string("isbn").max_length(17))
+    ///     .field(Field::string("title"));
+    /// assert_eq!(books.key_field().column_name(), "isbn");
+    /// assert_eq!(books.key_source_kind(), KeySource::Client);
+    /// assert!(books.get("isbn").is_some_and(|f| f.is_read_only()));
+    /// ```
+    pub fn key(mut self, field: Field) -> Self {
+        let column = field.column_name().to_owned();
+        self.key_kind = KeyKind::of(&field.kind).unwrap_or(KeyKind::Integer);
+        self.key_source = match self.key_kind {
+            KeyKind::Integer => KeySource::Database,
+            KeyKind::Uuid => KeySource::DatabaseOrClient,
+            KeyKind::Text => KeySource::Client,
+        };
+        self.fields.retain(|f| f.name != PK && f.name != field.name);
+        let mut key = field.clone();
+        key.name = PK.to_owned();
+        key.column = Some(column.clone());
+        key.nullable = Some(false);
+        key.read_only = true;
+        self.fields.insert(0, key);
+        if column != PK {
+            let mut mirror = field;
+            mirror.name = column;
+            mirror.column = None;
+            mirror.nullable = Some(false);
+            mirror.read_only = true;
+            self.fields.insert(1, mirror);
+        }
+        self
+    }
+
+    /// Changes who gives new rows their key (an integer key without a default is
+    /// [`KeySource::Client`]).
+    pub fn key_source(mut self, source: KeySource) -> Self {
+        self.key_source = source;
+        self
+    }
+
+    /// Puts the table in a schema other than the connection's `search_path`. The stream then
+    /// defaults to `<schema>.<Table>` (`sales` and `order_line` make `sales.OrderLine`).
+    pub fn schema(mut self, schema: &str) -> Self {
+        if self.stream == default_stream(&self.table) {
+            self.stream = format!("{schema}.{}", camel(&self.table));
+        }
+        self.schema = Some(schema.to_owned());
+        self
     }
 
     /// Names the stream explicitly.
@@ -96,6 +179,63 @@ impl ModelBinding {
         &self.table
     }
 
+    /// The table's schema, when one was given.
+    pub fn schema_name(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// `schema.table` or `table`, for logs and messages.
+    pub fn qualified_table(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("{schema}.{}", self.table),
+            None => self.table.clone(),
+        }
+    }
+
+    /// The primary key field: named `id`, its column [`Field::column_name`].
+    pub fn key_field(&self) -> &Field {
+        &self.fields[0]
+    }
+
+    /// The kind of the primary key.
+    pub fn key_kind(&self) -> KeyKind {
+        self.key_kind
+    }
+
+    /// Who gives new rows their key.
+    pub fn key_source_kind(&self) -> KeySource {
+        self.key_source
+    }
+
+    /// Reads a client's `"id"` as a key of this binding, or says why it is not one.
+    pub fn parse_key(&self, value: &Value) -> Result<Key, String> {
+        self.key_kind.parse(value)
+    }
+
+    /// Reads the text form of a key (an HTTP path segment).
+    pub fn parse_key_text(&self, text: &str) -> Result<Key, String> {
+        self.key_kind.parse_text(text)
+    }
+
+    /// The key of a row this binding's store produced.
+    pub fn key_of(&self, row: &Row) -> Option<Key> {
+        row.get(PK).and_then(Key::from_json)
+    }
+
+    /// Sets the row's key, under `"id"` and under the key column's own name.
+    pub fn set_key(&self, row: &mut Row, key: &Key) {
+        row.insert(PK.to_owned(), key.to_json());
+        if let Some(mirror) = self.key_mirror() {
+            row.insert(mirror.to_owned(), key.to_json());
+        }
+    }
+
+    /// The other name rows carry the key under: the key column's, when it is not `id`.
+    pub fn key_mirror(&self) -> Option<&str> {
+        let column = self.key_field().column_name();
+        (column != PK).then_some(column)
+    }
+
     /// Every field, the primary key first.
     pub fn fields(&self) -> &[Field] {
         &self.fields
@@ -121,6 +261,22 @@ impl ModelBinding {
         self.page_size
     }
 
+    /// Points each foreign key to `stream` at keys of `kind`: the registry calls this once the
+    /// target binding is known, so foreign keys read and compare values of the target's type.
+    pub(crate) fn resolve_foreign_keys(&mut self, stream: &str, kind: KeyKind) {
+        for field in &mut self.fields {
+            if let FieldKind::ForeignKey {
+                stream: target,
+                key,
+            } = &mut field.kind
+            {
+                if target == stream {
+                    *key = kind;
+                }
+            }
+        }
+    }
+
     /// The fields clients may write.
     pub fn writable(&self) -> impl Iterator<Item = &Field> {
         self.fields.iter().filter(|f| !f.read_only)
@@ -129,7 +285,7 @@ impl ModelBinding {
     /// The foreign keys and the streams they point into.
     pub fn foreign_keys(&self) -> impl Iterator<Item = (&Field, &str)> {
         self.fields.iter().filter_map(|f| match &f.kind {
-            FieldKind::ForeignKey { stream } => Some((f, stream.as_str())),
+            FieldKind::ForeignKey { stream, .. } => Some((f, stream.as_str())),
             _ => None,
         })
     }
@@ -140,8 +296,12 @@ fn default_stream(table: &str) -> String {
     let Some((app, model)) = table.split_once('_') else {
         return table.to_owned();
     };
-    let model: String = model
-        .split('_')
+    format!("{app}.{}", camel(model))
+}
+
+/// `order_line` becomes `OrderLine`.
+fn camel(name: &str) -> String {
+    name.split('_')
         .filter(|w| !w.is_empty())
         .map(|w| {
             let mut chars = w.chars();
@@ -150,8 +310,7 @@ fn default_stream(table: &str) -> String {
                 .map(|c| c.to_uppercase().chain(chars).collect::<String>())
                 .unwrap_or_default()
         })
-        .collect();
-    format!("{app}.{model}")
+        .collect()
 }
 
 #[cfg(test)]

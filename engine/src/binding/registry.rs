@@ -12,9 +12,18 @@ pub enum RegistryError {
     /// Two bindings claim one stream.
     #[error("stream {0} is bound twice")]
     DuplicateStream(String),
-    /// A table or field name is not a plain SQL identifier (`[a-z_][a-z0-9_]*`, at most 63 bytes).
-    #[error("{0:?} is not a plain lower-case SQL identifier")]
+    /// A schema, table, column or field name PostgreSQL cannot hold (empty, longer than 63
+    /// bytes, or with a NUL), or a field name with `__`, which separates lookups.
+    #[error("{0:?} is not a usable SQL identifier or field name")]
     BadIdentifier(String),
+    /// The primary key is of a kind that cannot be a key.
+    #[error("{stream}: the key {field} must be an integer, uuid, string or text field")]
+    BadKey {
+        /// The binding.
+        stream: String,
+        /// The key column.
+        field: String,
+    },
     /// A search field does not exist or is not textual.
     #[error("{stream}: search field {field} does not exist or is not a string")]
     BadSearchField {
@@ -84,13 +93,23 @@ impl Registry {
     /// Adds a model binding.
     pub fn model(mut self, binding: ModelBinding) -> Result<Self, RegistryError> {
         check_identifier(binding.table())?;
+        if let Some(schema) = binding.schema_name() {
+            check_identifier(schema)?;
+        }
         for field in binding.fields() {
-            check_identifier(field.name())?;
+            check_identifier(field.column_name())?;
+            check_field_name(field.name())?;
             check_kind(field.kind()).map_err(|why| RegistryError::BadKind {
                 stream: binding.stream().to_owned(),
                 field: field.name().to_owned(),
                 why,
             })?;
+        }
+        if crate::key::KeyKind::of(binding.key_field().kind()).is_none() {
+            return Err(RegistryError::BadKey {
+                stream: binding.stream().to_owned(),
+                field: binding.key_field().column_name().to_owned(),
+            });
         }
         for name in binding.search_names() {
             if !binding.get(name).is_some_and(|f| f.kind().is_textual()) {
@@ -109,6 +128,15 @@ impl Registry {
             }
         }
         let stream = self.claim(binding.stream())?;
+        let mut binding = binding;
+        for target in self.models.values() {
+            binding.resolve_foreign_keys(target.stream(), target.key_kind());
+        }
+        binding.resolve_foreign_keys(&stream, binding.key_kind());
+        let kind = binding.key_kind();
+        for other in self.models.values_mut() {
+            Arc::make_mut(other).resolve_foreign_keys(&stream, kind);
+        }
         self.models.insert(stream, Arc::new(binding));
         Ok(self)
     }
@@ -252,16 +280,20 @@ fn check_kind(kind: &FieldKind) -> Result<(), &'static str> {
     }
 }
 
+/// Any name PostgreSQL can hold: every identifier is double-quoted wherever it is spliced,
+/// so mixed case, spaces and quotes are all safe.
 fn check_identifier(name: &str) -> Result<(), RegistryError> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !name.is_empty() && name.len() <= 63 && !name.contains('\0') {
+        Ok(())
+    } else {
+        Err(RegistryError::BadIdentifier(name.to_owned()))
+    }
+}
+
+/// A field name is also a filter key's first part, so it may not contain the `__` that
+/// separates a lookup, and it is a JSON key clients type, so no control characters.
+fn check_field_name(name: &str) -> Result<(), RegistryError> {
+    let ok = !name.contains("__") && !name.chars().any(char::is_control);
     if ok {
         Ok(())
     } else {
@@ -276,7 +308,7 @@ mod tests {
 
     #[test]
     fn refuses_unsafe_identifiers_and_bad_search_fields() {
-        let bad = ModelBinding::new("a_b").field(Field::string("x\"; drop"));
+        let bad = ModelBinding::new("a_b").field(Field::string("x__y"));
         assert!(matches!(
             Registry::new().model(bad),
             Err(RegistryError::BadIdentifier(_))

@@ -13,6 +13,9 @@ impl Filter {
         match self {
             Filter::All(parts) => parts.iter().all(|p| p.matches(row)),
             Filter::Any(parts) => parts.iter().any(|p| p.matches(row)),
+            // The child is two-valued here already (unknown is false), so this is the
+            // complement the compiled `NOT COALESCE(.., FALSE)` computes.
+            Filter::Not(part) => !part.matches(row),
             Filter::Cond(c) => c.matches(row),
         }
     }

@@ -79,29 +79,26 @@ impl Ordering {
             });
         }
         if !keys.iter().any(|k| k.field == PK) {
-            keys.push(OrderKey {
-                field: PK.to_owned(),
-                kind: FieldKind::Integer,
-                desc: false,
-            });
+            keys.push(key_order(binding));
         }
         Ok(Ordering { keys })
     }
 
     /// The order by primary key alone.
-    pub fn by_pk() -> Ordering {
+    pub fn by_pk(binding: &ModelBinding) -> Ordering {
         Ordering {
-            keys: vec![OrderKey {
-                field: PK.to_owned(),
-                kind: FieldKind::Integer,
-                desc: false,
-            }],
+            keys: vec![key_order(binding)],
         }
     }
 
     /// The keys, primary key last.
     pub fn keys(&self) -> &[OrderKey] {
         &self.keys
+    }
+
+    /// The keys, to rename their fields to columns.
+    pub(crate) fn keys_mut(&mut self) -> &mut [OrderKey] {
+        &mut self.keys
     }
 
     /// The keys as the reply's `order` list (`["-price", "id"]`).
@@ -132,6 +129,15 @@ impl Ordering {
             }
         }
         cmp::Ordering::Equal
+    }
+}
+
+/// Ascending by the primary key, compared as the key's own type.
+fn key_order(binding: &ModelBinding) -> OrderKey {
+    OrderKey {
+        field: PK.to_owned(),
+        kind: binding.key_field().kind().clone(),
+        desc: false,
     }
 }
 

@@ -3,42 +3,48 @@
 
 use serde_json::{Map, Value};
 
+use super::group::{self, Rules};
 use super::{Condition, Filter, Lookup, Operand};
 use crate::binding::{FieldKind, ModelBinding};
 use crate::protocol::ApiError;
 use crate::value::canonical;
 
-/// Parses `filters` (an object of lookups, ANDed) and `query` (text matched against the
-/// binding's search fields, ORed) into one filter.
+/// Parses `filters` (an object of lookups, ANDed, with `or` and `not` groups) and `query`
+/// (text matched against the binding's search fields, ORed) into one filter.
 ///
 /// Every field name is checked against the binding, so a key can never reach SQL: a name the
-/// binding does not declare filterable, an unknown lookup or an operand of the wrong type is
-/// `invalid_filter`. `max_in` bounds `__in` lists.
+/// binding does not declare filterable, an unknown lookup, an operand of the wrong type or a
+/// malformed group is `invalid_filter`. `max_in` bounds `__in` lists. Groups may nest as deep
+/// as the JSON does (serde_json stops at 128 levels): this is for filters the server writes,
+/// such as permission scopes; a client's go through [`parse_filter_visible`] and its bound.
 pub fn parse_filter(
     binding: &ModelBinding,
     filters: &Map<String, Value>,
     query: Option<&str>,
     max_in: usize,
 ) -> Result<Filter, ApiError> {
-    parse_filter_visible(binding, filters, query, max_in, &|_| true)
+    parse_filter_visible(binding, filters, query, max_in, usize::MAX, &|_| true)
 }
 
 /// [`parse_filter`] for a caller who sees only the fields `visible` accepts: a filter on any
 /// other field is `invalid_filter` (as if it did not exist, so values cannot be probed), and
-/// `query` searches only the visible search fields.
+/// `query` searches only the visible search fields. At most `max_depth` `or`/`not` groups
+/// may enclose a lookup (`max_filter_depth`).
 pub fn parse_filter_visible(
     binding: &ModelBinding,
     filters: &Map<String, Value>,
     query: Option<&str>,
     max_in: usize,
+    max_depth: usize,
     visible: &dyn Fn(&str) -> bool,
 ) -> Result<Filter, ApiError> {
-    let mut all = Vec::with_capacity(filters.len() + 1);
-    for (key, value) in filters {
-        all.push(Filter::Cond(condition(
-            binding, key, value, max_in, visible,
-        )?));
-    }
+    let rules = Rules {
+        binding,
+        max_in,
+        max_depth,
+        visible,
+    };
+    let mut all = group::object(&rules, filters, "", 0)?;
     if let Some(text) = query.filter(|q| !q.is_empty()) {
         // PostgreSQL text cannot hold NUL; refused here, both stores answer alike.
         if text.contains('\0') {
@@ -66,24 +72,22 @@ pub fn parse_filter_visible(
         }
         all.push(Filter::Any(any));
     }
-    Ok(if all.len() == 1 {
-        all.pop().unwrap_or_else(Filter::everything)
-    } else {
-        Filter::All(all)
-    })
+    Ok(group::all(all))
 }
 
-fn condition(
-    binding: &ModelBinding,
+/// One lookup, `key: value`; `label` is the key with the path of the groups around it, for
+/// messages.
+pub(super) fn condition(
+    rules: &Rules<'_>,
     key: &str,
+    label: &str,
     value: &Value,
-    max_in: usize,
-    visible: &dyn Fn(&str) -> bool,
 ) -> Result<Condition, ApiError> {
+    let (binding, max_in, visible) = (rules.binding, rules.max_in, rules.visible);
     let (name, lookup) = match key.split_once("__") {
         Some((name, suffix)) => {
             let lookup = Lookup::parse(suffix)
-                .ok_or_else(|| ApiError::invalid_filter(format!("{key}: unknown lookup")))?;
+                .ok_or_else(|| ApiError::invalid_filter(format!("{label}: unknown lookup")))?;
             (name, lookup)
         }
         None => (key, Lookup::Exact),
@@ -91,9 +95,11 @@ fn condition(
     let field = binding
         .get(name)
         .filter(|f| f.is_filterable() && visible(f.name()))
-        .ok_or_else(|| ApiError::invalid_filter(format!("{key}: unknown or unfilterable field")))?;
+        .ok_or_else(|| {
+            ApiError::invalid_filter(format!("{label}: unknown or unfilterable field"))
+        })?;
     let kind = field.kind();
-    let bad = |why: &str| ApiError::invalid_filter(format!("{key}: {why}"));
+    let bad = |why: &str| ApiError::invalid_filter(format!("{label}: {why}"));
 
     if lookup.is_textual() && !kind.is_textual() {
         return Err(bad("this lookup needs a text field"));

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::protocol::ApiError;
 
-/// Refuses with `invalid_filter` when the strings of `filters` (keys and values, lists
-/// included) and `query` together pass `max` bytes.
+/// Refuses with `invalid_filter` when the strings of `filters` (keys and values, lists and
+/// the objects of `or`/`not` groups included) and `query` together pass `max` bytes.
 pub fn check_filter_size(
     filters: &Map<String, Value>,
     query: Option<&str>,
@@ -61,5 +61,15 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidFilter);
         assert!(err.message.contains("max_filter_bytes"));
         assert!(check_filter_size(&Map::new(), Some(&"q".repeat(100)), 99).is_err());
+    }
+
+    #[test]
+    fn counts_the_text_inside_or_and_not_groups() {
+        let f = filters(json!({"or": [{"title": "abcd"}, {"not": {"title__in": ["ef"]}}]}));
+        // "or" (2) + "title" (5) + 4 + "not" (3) + "title__in" (9) + 2 = 25
+        assert!(check_filter_size(&f, None, 25).is_ok());
+        let err = check_filter_size(&f, None, 24).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidFilter);
+        assert!(err.message.contains("25 bytes"), "{}", err.message);
     }
 }

@@ -5,6 +5,7 @@ mod schema;
 
 use serde_json::{json, Map, Value};
 
+use super::query::FILTERS_PARAM;
 use crate::binding::{ModelBinding, Registry, PK};
 use crate::filter::Lookup;
 use crate::protocol::SERVER_NAME;
@@ -67,7 +68,12 @@ pub(crate) fn document(registry: &Registry, prefix: &str) -> Value {
 
 fn model_paths(paths: &mut Map<String, Value>, binding: &ModelBinding, prefix: &str) {
     let s = binding.stream();
-    let id_param = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64", "minimum": 0}});
+    let mut id_schema = schema::key_schema(binding);
+    if binding.key_kind() == crate::key::KeyKind::Integer {
+        id_schema["minimum"] = json!(0);
+    }
+    let id_param = json!({"name": "id", "in": "path", "required": true, "schema": id_schema,
+        "description": "The row's key, percent-encoded when it is text."});
     let body = |name: String| json!({"required": true, "content": {"application/json": {"schema": reference(&name)}}});
     let op = |action: &str, summary: String, status: &str, reply: Value| {
         json!({
@@ -149,7 +155,8 @@ fn model_paths(paths: &mut Map<String, Value>, binding: &ModelBinding, prefix: &
     paths.insert(format!("{prefix}/{s}/{{id}}/form"), item_form);
 }
 
-/// `page`, `limit`, `order`, `query` and one parameter per filterable field and lookup.
+/// `page`, `limit`, `order`, `query`, `filters` (JSON) and one parameter per filterable
+/// field and lookup.
 fn search_params(binding: &ModelBinding) -> Vec<Value> {
     let mut params = vec![
         json!({"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}}),
@@ -157,6 +164,10 @@ fn search_params(binding: &ModelBinding) -> Vec<Value> {
         json!({"name": "order", "in": "query", "style": "form", "explode": false,
                "description": "Sort keys, `-` for descending; the id is always the last tie-breaker.",
                "schema": {"type": "array", "items": {"type": "string"}}}),
+        // `content` rather than `schema`: the value is a JSON document, percent-encoded.
+        json!({"name": FILTERS_PARAM, "in": "query",
+               "description": "A filters object as JSON, as a WebSocket search sends it: lookups, and `or`/`not` groups nesting at most `max_filter_depth` deep. Its keys are ANDed with the other filter parameters; a key given both ways is refused.",
+               "content": {"application/json": {"schema": reference("Filters")}}}),
     ];
     if binding.search_names().iter().next().is_some() {
         params.push(json!({"name": "query", "in": "query", "schema": {"type": "string"},

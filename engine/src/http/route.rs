@@ -3,8 +3,10 @@
 
 use http::Method;
 
-use crate::binding::Registry;
+use crate::binding::{ModelBinding, Registry};
+use crate::key::{Key, KeyKind};
 use crate::protocol::{ApiError, ErrorCode};
+use crate::session::bad_key;
 
 /// The path of the machine-readable description, under the prefix.
 pub(crate) const OPENAPI: &str = "openapi.json";
@@ -22,9 +24,9 @@ pub(crate) enum Route {
     /// `/api/<stream>/`: `search` and `create`.
     Collection { stream: String },
     /// `/api/<stream>/<id>`: `retrieve`, `update`, `save` and `delete`.
-    Item { stream: String, id: i64 },
+    Item { stream: String, id: Key },
     /// `/api/<stream>/form` and `/api/<stream>/<id>/form`.
-    Form { stream: String, id: Option<i64> },
+    Form { stream: String, id: Option<Key> },
     /// `/api/<stream>/<action>`: a custom event.
     Custom { stream: String, action: String },
 }
@@ -66,8 +68,10 @@ impl Route {
                     return model_stream(registry, stream)
                         .map(|stream| Route::Form { stream, id: None });
                 }
-                let is_number = !second.is_empty() && second.bytes().all(|b| b.is_ascii_digit());
-                if (post && !is_number && registry.has_stream(stream))
+                let is_key = registry
+                    .get(stream)
+                    .is_some_and(|b| parse_id(b, second).is_ok());
+                if (post && !is_key && registry.has_stream(stream))
                     || (registry.get(stream).is_none() && registry.has_stream(stream))
                 {
                     return Err(ApiError::new(
@@ -75,16 +79,16 @@ impl Route {
                         format!("{stream} has no action {second}"),
                     ));
                 }
-                let stream = model_stream(registry, stream)?;
+                let (stream, binding) = model_binding(registry, stream)?;
                 Ok(Route::Item {
-                    id: parse_id(second)?,
+                    id: parse_id(binding, second)?,
                     stream,
                 })
             }
             [stream, id, "form"] => {
-                let stream = model_stream(registry, stream)?;
+                let (stream, binding) = model_binding(registry, stream)?;
                 Ok(Route::Form {
-                    id: Some(parse_id(id)?),
+                    id: Some(parse_id(binding, id)?),
                     stream,
                 })
             }
@@ -167,14 +171,25 @@ fn model_stream(registry: &Registry, stream: &str) -> Result<String, ApiError> {
     }
 }
 
-/// A primary key in a path: decimal digits only, so `1%00`, `+1`, ` 1` and `abc` are all the
-/// `bad_request` that a non-integer `id` is over the WebSocket.
-fn parse_id(segment: &str) -> Result<i64, ApiError> {
+/// The stream and binding of a model binding, or [`model_stream`]'s 404.
+fn model_binding<'a>(
+    registry: &'a Registry,
+    stream: &str,
+) -> Result<(String, &'a ModelBinding), ApiError> {
+    let stream = model_stream(registry, stream)?;
+    let binding = registry.get(&stream).ok_or_else(no_route)?;
+    Ok((stream, binding))
+}
+
+/// A primary key in a path, in the key's text form (already percent-decoded). An integer key
+/// takes decimal digits only, so `1%00`, `+1`, ` 1` and `abc` are all the error that a
+/// non-integer `id` is over the WebSocket.
+fn parse_id(binding: &ModelBinding, segment: &str) -> Result<Key, ApiError> {
     let digits = !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit());
-    digits
-        .then(|| segment.parse::<i64>().ok())
-        .flatten()
-        .ok_or_else(|| ApiError::bad_request("id must be an integer"))
+    if binding.key_kind() == KeyKind::Integer && !digits {
+        return Err(bad_key("must be an integer"));
+    }
+    binding.parse_key_text(segment).map_err(|why| bad_key(&why))
 }
 
 fn no_route() -> ApiError {
@@ -230,7 +245,7 @@ mod tests {
             parse("/todo.Task/12"),
             Ok(Route::Item {
                 stream: stream(),
-                id: 12
+                id: 12.into()
             })
         );
         assert_eq!(
@@ -244,7 +259,7 @@ mod tests {
             parse("/todo.Task/3/form"),
             Ok(Route::Form {
                 stream: stream(),
-                id: Some(3)
+                id: Some(3.into())
             })
         );
         assert_eq!(
@@ -264,22 +279,16 @@ mod tests {
     }
 
     #[test]
-    fn bad_ids_are_bad_requests_and_unknown_paths_404() {
-        for id in [
-            "abc",
-            "1%00",
-            "%2B1",
-            "-1",
-            "1.5",
-            "99999999999999999999",
-            "%ff",
-        ] {
+    fn bad_ids_are_invalid_and_unknown_paths_404() {
+        for id in ["abc", "1%00", "%2B1", "-1", "1.5", "99999999999999999999"] {
             assert_eq!(
                 parse(&format!("/todo.Task/{id}")),
-                Err(ErrorCode::BadRequest),
+                Err(ErrorCode::Invalid),
                 "{id}"
             );
         }
+        // Not UTF-8: no key of any kind.
+        assert_eq!(parse("/todo.Task/%ff"), Err(ErrorCode::BadRequest));
         assert_eq!(parse("/nope.Thing/"), Err(ErrorCode::UnknownEvent));
         assert_eq!(parse("/custom_stream/"), Err(ErrorCode::UnknownEvent));
         assert_eq!(parse("/custom_stream/other"), Err(ErrorCode::UnknownEvent));
@@ -292,7 +301,7 @@ mod tests {
     fn allow_lists_the_methods_and_options() {
         let item = Route::Item {
             stream: "s".into(),
-            id: 1,
+            id: 1.into(),
         };
         assert_eq!(item.allow(), "GET, HEAD, PUT, PATCH, DELETE, OPTIONS");
         assert_eq!(item.action(&Method::PUT), Some("save"));
@@ -350,7 +359,7 @@ mod tests {
         /// Every id in range addresses its row, written plainly or escaped.
         #[test]
         fn ids_round_trip(id in 0..=i64::MAX) {
-            let item = Route::Item { stream: "todo.Task".into(), id };
+            let item = Route::Item { stream: "todo.Task".into(), id: id.into() };
             proptest::prop_assert_eq!(parse(&format!("/todo.Task/{id}")), Ok(item.clone()));
             let escaped: String = id.to_string().bytes().map(|b| format!("%{b:02x}")).collect();
             proptest::prop_assert_eq!(parse(&format!("/todo%2ETask/{escaped}/")), Ok(item));

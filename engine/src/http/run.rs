@@ -10,6 +10,7 @@ use super::collect::{exchange, Exchange};
 use super::route::{self, Route};
 use super::{respond, status_of_code, with_headers, HttpApi, HttpResponse};
 use crate::auth::User;
+use crate::key::Key;
 use crate::protocol::{decode_inbound, ApiError, EventName};
 
 /// A request whose head passed every check; [`finish`](Self::finish) runs it.
@@ -77,22 +78,22 @@ impl Pending {
     /// The request's `data`, from the path, the query string and the body.
     fn data(&self, body: &[u8]) -> Result<Map<String, Value>, BodyError> {
         let registry = self.api.engine().registry();
-        let with_id = |mut data: Map<String, Value>, id: i64| {
+        let with_id = |mut data: Map<String, Value>, id: &Key| {
             match data.get("id") {
                 None | Some(Value::Null) => {}
-                Some(given) if given.as_i64() == Some(id) => {}
+                Some(given) if Key::from_json(given).as_ref() == Some(id) => {}
                 Some(_) => {
                     return Err(BodyError::Bad(ApiError::bad_request(
                         "the body's id differs from the path's",
                     )))
                 }
             }
-            data.insert("id".into(), Value::from(id));
+            data.insert("id".into(), id.to_json());
             Ok(data)
         };
-        let mut only_id = |id: i64| {
+        let only_id = |id: &Key| {
             let mut data = Map::new();
-            data.insert("id".into(), Value::from(id));
+            data.insert("id".into(), id.to_json());
             data
         };
         Ok(match (&self.route, &self.method) {
@@ -103,19 +104,19 @@ impl Pending {
                 super::query::search_data(binding, self.query.as_deref()).map_err(BodyError::Bad)?
             }
             (Route::Item { id, .. }, &Method::GET | &Method::HEAD) => {
-                let mut data = only_id(*id);
+                let mut data = only_id(id);
                 // A retrieve over HTTP has no connection to push to.
                 data.insert("subscribe".into(), Value::Bool(false));
                 data
             }
-            (Route::Item { id, .. }, &Method::DELETE) => only_id(*id),
-            (Route::Item { id, .. }, _) => with_id(self.object(body)?, *id)?,
+            (Route::Item { id, .. }, &Method::DELETE) => only_id(id),
+            (Route::Item { id, .. }, _) => with_id(self.object(body)?, id)?,
             (Route::Form { id, .. }, &Method::POST) => {
-                let mut data = id.map(&mut only_id).unwrap_or_default();
+                let mut data = id.as_ref().map(only_id).unwrap_or_default();
                 data.insert("submit".into(), Value::Object(self.object(body)?));
                 data
             }
-            (Route::Form { id, .. }, _) => id.map(only_id).unwrap_or_default(),
+            (Route::Form { id, .. }, _) => id.as_ref().map(only_id).unwrap_or_default(),
             _ => self.object(body)?,
         })
     }
@@ -140,7 +141,10 @@ impl Pending {
             return respond::json(StatusCode::OK, data);
         }
         let mut response = respond::json(StatusCode::CREATED, data);
-        if let (Some(stream), Some(id)) = (self.route.stream(), data["id"].as_i64()) {
+        if let (Some(stream), Some(id)) = (self.route.stream(), Key::from_json(&data["id"])) {
+            // A text key may hold any character: the path carries it percent-encoded.
+            let id = id.to_string();
+            let id = percent_encoding::utf8_percent_encode(&id, PATH_SEGMENT);
             let location = format!("{}/{stream}/{id}", self.api.inner().prefix);
             if let Ok(value) = HeaderValue::from_str(&location) {
                 response.headers_mut().insert(LOCATION, value);
@@ -186,3 +190,18 @@ fn body_error(error: BodyError) -> HttpResponse {
         BodyError::Bad(error) => respond::error(&error),
     }
 }
+
+/// What a path segment must escape: controls, space, the characters that end or split a
+/// path or start a query or fragment, and `%` itself.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');

@@ -185,7 +185,7 @@ mod tests {
         Arc::new(SubKey {
             stream: "s".into(),
             event: event.into(),
-            pk,
+            pk: pk.map(Into::into),
         })
     }
 

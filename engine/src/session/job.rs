@@ -1,6 +1,7 @@
 //! Running a planned request: the store call, the reply, the subscription and the publish,
 //! in the order that keeps the no-gap rule.
 
+use crate::key::Key;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
@@ -22,15 +23,15 @@ use crate::value::Row;
 /// A validated write.
 pub(super) enum Write {
     Create { values: Row },
-    Update { pk: i64, values: Row },
-    Delete { pk: i64 },
+    Update { pk: Key, values: Row },
+    Delete { pk: Key },
 }
 
 impl Write {
-    fn pk(&self) -> Option<i64> {
+    fn pk(&self) -> Option<Key> {
         match self {
             Write::Create { .. } => None,
-            Write::Update { pk, .. } | Write::Delete { pk } => Some(*pk),
+            Write::Update { pk, .. } | Write::Delete { pk } => Some(pk.clone()),
         }
     }
 
@@ -62,7 +63,7 @@ impl Write {
 pub(super) enum Work {
     Retrieve {
         binding: Arc<ModelBinding>,
-        pk: i64,
+        pk: Key,
         key: Option<SubKey>,
         view: Arc<View>,
     },
@@ -82,7 +83,7 @@ pub(super) enum Work {
     },
     Form {
         binding: Arc<ModelBinding>,
-        pk: Option<i64>,
+        pk: Option<Key>,
         submit: Option<Write>,
         view: Arc<View>,
     },
@@ -248,14 +249,14 @@ impl Run<'_> {
     async fn retrieve(
         &self,
         binding: &Arc<ModelBinding>,
-        pk: i64,
+        pk: Key,
         key: Option<SubKey>,
         view: Arc<View>,
     ) {
         let inner = self.engine.inner();
         // Hold the row's stripe from registering until the reply is queued, so every change is
         // either in the snapshot or pushed after it.
-        let _guard = inner.locks.lock(binding.stream(), pk).await;
+        let _guard = inner.locks.lock(binding.stream(), &pk).await;
         if let Some(key) = &key {
             self.send_to_stream(StreamMsg::WatchRow {
                 conn: self.conn.clone(),
@@ -326,7 +327,7 @@ impl Run<'_> {
         // An update or delete holds its row's stripe; a create, whose row has no id yet, holds
         // a ticket that later writes of the stream publish after (see `locks::Creates`).
         let (_guard, _ticket) = match write.pk() {
-            Some(pk) => (Some(inner.locks.lock(stream, pk).await), None),
+            Some(pk) => (Some(inner.locks.lock(stream, &pk).await), None),
             None => (None, Some(inner.creates.begin(stream))),
         };
         let create = write.pk().is_none();
@@ -353,7 +354,7 @@ impl Run<'_> {
     async fn form(
         &self,
         binding: &Arc<ModelBinding>,
-        pk: Option<i64>,
+        pk: Option<Key>,
         submit: Option<Write>,
         view: &View,
     ) {
@@ -377,7 +378,7 @@ impl Run<'_> {
         };
         let op = StoreOp::Get {
             binding: Arc::clone(binding),
-            pk,
+            pk: pk.clone(),
             scope: view.scope().clone(),
         };
         match self.engine.inner().store.execute(op).await {

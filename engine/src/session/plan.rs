@@ -11,6 +11,7 @@ use super::request;
 use super::{Session, Step};
 use crate::binding::ModelBinding;
 use crate::filter::{check_filter_size, parse_filter_visible, Filter, Ordering};
+use crate::key::Key;
 use crate::outbound::SubKey;
 use crate::permission::{refusal, Access, View};
 use crate::protocol::{ApiError, ErrorCode, EventName, Inbound};
@@ -87,10 +88,10 @@ impl Session {
         let action = event.action();
         Ok(match action {
             "retrieve" => {
-                let pk = request::pk(data)?;
+                let pk = request::pk(&binding, data)?;
                 let view = self.view(&binding, action)?;
                 let key = if request::flag(data, "subscribe", true)? {
-                    Some(self.reserve(event, Some(pk))?)
+                    Some(self.reserve(event, Some(pk.clone()))?)
                 } else {
                     None
                 };
@@ -123,8 +124,8 @@ impl Session {
             )?,
             "subscribe" => {
                 let view = self.view(&binding, action)?;
-                let filter = match request::opt_pk(data)? {
-                    Some(pk) => Filter::pk(pk),
+                let filter = match request::opt_pk(&binding, data)? {
+                    Some(pk) => Filter::pk(&binding, &pk),
                     None => {
                         let visible = |f: &str| view.can_see(f);
                         let filters = request::filters(data)?;
@@ -134,6 +135,7 @@ impl Session {
                             &filters,
                             None,
                             limits.max_in_list,
+                            limits.max_filter_depth,
                             &visible,
                         )?
                     }
@@ -156,15 +158,15 @@ impl Session {
             }
             "form" => {
                 let view = self.view(&binding, action)?;
-                let pk = request::opt_pk(data)?;
+                let pk = request::opt_pk(&binding, data)?;
                 let submit = match data.get("submit") {
                     None | Some(Value::Null) => None,
                     Some(Value::Object(values)) => {
                         // A submit is a create or an update, and must be allowed as one.
                         let as_action = if pk.is_some() { "update" } else { "create" };
                         let mut values = values.clone();
-                        if let Some(pk) = pk {
-                            values.insert("id".to_owned(), Value::from(pk));
+                        if let Some(pk) = &pk {
+                            values.insert("id".to_owned(), pk.to_json());
                         }
                         self.check(binding.stream(), as_action, &values)?;
                         Some(self.write_of(&binding, as_action, &values, &view)?)
@@ -194,11 +196,11 @@ impl Session {
     ) -> Result<Write, ApiError> {
         let user = self.user();
         let permission = binding.permission_ref();
-        let pk = request::opt_pk(data)?;
-        let mode = match (action, pk) {
+        let pk = request::opt_pk(binding, data)?;
+        let mode = match (action, &pk) {
             ("delete", _) => {
                 return Ok(Write::Delete {
-                    pk: request::pk(data)?,
+                    pk: request::pk(binding, data)?,
                 })
             }
             ("update", None) => return Err(ApiError::bad_request("id is required")),
@@ -232,10 +234,10 @@ impl Session {
         let view = self.view(&binding, event.action())?;
         let visible = |f: &str| view.can_see(f);
         let limits = self.engine.limits();
-        let max_in = limits.max_in_list;
+        let (max_in, max_depth) = (limits.max_in_list, limits.max_filter_depth);
         let (filters, query) = (request::filters(data)?, request::query(data)?);
         check_filter_size(&filters, query, limits.max_filter_bytes)?;
-        let filter = parse_filter_visible(&binding, &filters, query, max_in, &visible)?;
+        let filter = parse_filter_visible(&binding, &filters, query, max_in, max_depth, &visible)?;
         let order = Ordering::parse_visible(&binding, data.get("order"), &visible)?;
         let filter = filter.and(view.scope().clone());
         let spec = QuerySpec {
@@ -258,7 +260,7 @@ impl Session {
 
     /// Reserves the subscription of `event` (for `retrieve`, of its row) against
     /// `max_subscriptions`; replacing one is free.
-    fn reserve(&self, event: &EventName, pk: Option<i64>) -> Result<SubKey, ApiError> {
+    fn reserve(&self, event: &EventName, pk: Option<Key>) -> Result<SubKey, ApiError> {
         let key = SubKey {
             stream: event.stream().to_owned(),
             event: event.to_string(),

@@ -2,24 +2,33 @@
 
 use serde_json::{Map, Value};
 
+use crate::binding::{ModelBinding, PK};
+use crate::key::Key;
 use crate::protocol::ApiError;
 
-/// The request's `id`: required, an integer.
-pub(super) fn pk(data: &Map<String, Value>) -> Result<i64, ApiError> {
-    match data.get("id") {
+/// The request's `id`: required, a key of the binding's kind. Absent is `bad_request`; of
+/// the wrong type (a string for an integer key, a malformed UUID) `invalid`, naming `id`.
+pub(super) fn pk(binding: &ModelBinding, data: &Map<String, Value>) -> Result<Key, ApiError> {
+    match data.get(PK) {
         None | Some(Value::Null) => Err(ApiError::bad_request("id is required")),
-        Some(v) => v
-            .as_i64()
-            .ok_or_else(|| ApiError::bad_request("id must be an integer")),
+        Some(v) => binding.parse_key(v).map_err(|why| bad_key(&why)),
     }
 }
 
 /// The request's `id` if it has one.
-pub(super) fn opt_pk(data: &Map<String, Value>) -> Result<Option<i64>, ApiError> {
-    match data.get("id") {
+pub(super) fn opt_pk(
+    binding: &ModelBinding,
+    data: &Map<String, Value>,
+) -> Result<Option<Key>, ApiError> {
+    match data.get(PK) {
         None | Some(Value::Null) => Ok(None),
-        Some(_) => pk(data).map(Some),
+        Some(_) => pk(binding, data).map(Some),
     }
+}
+
+/// The `invalid` error of a key of the wrong type.
+pub(crate) fn bad_key(why: &str) -> ApiError {
+    ApiError::invalid([(PK.to_owned(), vec![why.to_owned()])].into())
 }
 
 /// A boolean flag, `default` when absent.

@@ -23,7 +23,7 @@
 //! assert!(install.iter().any(|s| s.contains("ON \"todo_task\"")));
 //! ```
 
-use super::expr::ident;
+use super::expr::{literal, table};
 use crate::binding::Registry;
 
 /// The `NOTIFY` channel the triggers send on and the listeners listen to.
@@ -43,12 +43,13 @@ pub const TRIGGER: &str = "chanbind_capture";
 const QUIET: &str = "SET LOCAL client_min_messages = warning";
 
 /// The trigger function. `RETURN NULL` because an AFTER trigger's result is ignored; the pk
-/// is read from `OLD` only for deletes since `NEW` is null there.
+/// is read from `OLD` only for deletes since `NEW` is null there. The key column is the
+/// trigger's argument, and the key travels as JSON in its own type (a number or a string).
 fn function_sql() -> String {
     format!(
         "CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $chanbind$
 DECLARE
-    pk bigint;
+    pk json;
 BEGIN
     -- chanbind's own writes carry their node's origin and reach the other nodes through the
     -- channel layer: a NOTIFY here would serialize their commits on the notification lock.
@@ -56,9 +57,9 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP = 'DELETE' THEN
-        pk := OLD.id;
+        pk := row_to_json(OLD) -> TG_ARGV[0];
     ELSE
-        pk := NEW.id;
+        pk := row_to_json(NEW) -> TG_ARGV[0];
     END IF;
     PERFORM pg_notify('{CHANNEL}', json_build_object(
         'table', TG_TABLE_NAME,
@@ -80,12 +81,12 @@ $chanbind$"
 pub fn install_sql(registry: &Registry) -> Vec<String> {
     // `DROP ... IF EXISTS` notices would only say the first install is the first.
     let mut statements = vec![QUIET.to_owned(), function_sql()];
-    for table in tables(registry) {
-        let table = ident(&table);
+    for (table, key) in tables(registry) {
         statements.push(format!("DROP TRIGGER IF EXISTS {TRIGGER} ON {table}"));
         statements.push(format!(
             "CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {table} \
-             FOR EACH ROW EXECUTE FUNCTION {FUNCTION}()"
+             FOR EACH ROW EXECUTE FUNCTION {FUNCTION}({})",
+            literal(&key)
         ));
     }
     statements
@@ -97,15 +98,18 @@ pub fn remove_sql(registry: &Registry) -> Vec<String> {
     statements.extend(
         tables(registry)
             .into_iter()
-            .map(|table| format!("DROP TRIGGER IF EXISTS {TRIGGER} ON {}", ident(&table))),
+            .map(|(table, _)| format!("DROP TRIGGER IF EXISTS {TRIGGER} ON {table}")),
     );
     statements.push(format!("DROP FUNCTION IF EXISTS {FUNCTION}()"));
     statements
 }
 
-/// Each bound table once (two bindings may share one table).
-fn tables(registry: &Registry) -> Vec<String> {
-    let mut tables: Vec<String> = registry.models().map(|b| b.table().to_owned()).collect();
+/// Each bound table once (two bindings may share one table), quoted, with its key column.
+fn tables(registry: &Registry) -> Vec<(String, String)> {
+    let mut tables: Vec<(String, String)> = registry
+        .models()
+        .map(|b| (table(b), b.key_field().column_name().to_owned()))
+        .collect();
     tables.sort();
     tables.dedup();
     tables
@@ -151,7 +155,9 @@ mod tests {
         let install = install_sql(&registry);
         assert_eq!(install.len(), 6);
         assert!(install[1].contains("'pk', pk"));
-        assert!(!install[1].contains("row_to_json"), "the row never travels");
+        // Only the key travels, read from the row by the column the trigger is given.
+        assert!(install[1].contains("-> TG_ARGV[0]"));
+        assert!(install[3].ends_with("EXECUTE FUNCTION chanbind_notify('id')"));
         let remove = remove_sql(&registry);
         assert_eq!(remove.len(), 4);
         assert!(remove[3].starts_with("DROP FUNCTION IF EXISTS"));

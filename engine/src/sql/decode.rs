@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::ResultRows;
-use crate::binding::{FieldKind, ModelBinding, PK};
+use crate::binding::{FieldKind, ModelBinding};
 use crate::change::{Change, ChangeKind};
 use crate::store::{StoreError, StoreOp, StoreOutput};
 use crate::value::Row;
@@ -69,7 +69,7 @@ pub(crate) fn decode(op: &StoreOp, results: Vec<ResultRows>) -> Result<StoreOutp
                     else {
                         return Err(bad("delete without a change"));
                     };
-                    cascaded.sort_by(|a, b| (&a.stream, a.pk).cmp(&(&b.stream, b.pk)));
+                    cascaded.sort_by(|a, b| (&a.stream, &a.pk).cmp(&(&b.stream, &b.pk)));
                     primary.cascaded = cascaded;
                     Ok(StoreOutput::Changed(Some(primary)))
                 }
@@ -106,8 +106,7 @@ fn change(
     let pk = new
         .as_ref()
         .or(old.as_ref())
-        .and_then(|r| r.get(PK))
-        .and_then(Value::as_i64)
+        .and_then(|r| binding.key_of(r))
         .ok_or_else(|| bad("row without a primary key"))?;
     Ok(StoreOutput::Changed(Some(Change {
         stream: binding.stream().to_owned(),
@@ -190,7 +189,7 @@ mod tests {
         let op = StoreOp::Search {
             binding: binding(),
             filter: Filter::everything(),
-            order: Ordering::by_pk(),
+            order: Ordering::by_pk(&binding()),
             offset: 0,
             limit: 10,
         };
@@ -208,7 +207,7 @@ mod tests {
         assert_eq!((count, rows.len()), (1, 1));
         let op = StoreOp::Delete {
             binding: binding(),
-            pk: 1,
+            pk: 1.into(),
             scope: Filter::everything(),
             referrers: Vec::new(),
         };

@@ -1,10 +1,9 @@
 //! What a PostgreSQL error means to the client: the same [`StoreError`] the in-memory store
 //! gives for the same refusal.
 
-use serde_json::Value;
-
 use super::ddl::constraint_name;
 use crate::binding::{FieldKind, ModelBinding, PK};
+use crate::key::Key;
 use crate::store::{StoreError, StoreOp};
 
 const UNIQUE_VIOLATION: &str = "23505";
@@ -81,7 +80,7 @@ pub fn classify_op_error(
             let Some((field, target)) = constraint.and_then(|c| foreign_key(binding, c)) else {
                 return classify_db_error(sqlstate, constraint, binding);
             };
-            let message = match values.get(field).and_then(Value::as_i64) {
+            let message = match values.get(field).and_then(Key::from_json) {
                 Some(id) => format!("{target} {id} does not exist"),
                 None => format!("{target} row does not exist"),
             };
@@ -112,7 +111,8 @@ fn unique_field<'a>(binding: &'a ModelBinding, constraint: &str) -> Option<&'a s
         .fields()
         .iter()
         .find(|f| {
-            f.is_unique() && constraint == constraint_name(binding.table(), Some(f.name()), "key")
+            f.is_unique()
+                && constraint == constraint_name(binding.table(), Some(f.column_name()), "key")
         })
         .map(|f| f.name())
 }
@@ -120,8 +120,8 @@ fn unique_field<'a>(binding: &'a ModelBinding, constraint: &str) -> Option<&'a s
 /// The foreign key field named by `constraint` and the stream it points into.
 fn foreign_key<'a>(binding: &'a ModelBinding, constraint: &str) -> Option<(&'a str, &'a str)> {
     binding.fields().iter().find_map(|f| match f.kind() {
-        FieldKind::ForeignKey { stream }
-            if constraint == constraint_name(binding.table(), Some(f.name()), "fkey") =>
+        FieldKind::ForeignKey { stream, .. }
+            if constraint == constraint_name(binding.table(), Some(f.column_name()), "fkey") =>
         {
             Some((f.name(), stream.as_str()))
         }
@@ -224,7 +224,7 @@ mod tests {
     fn deletes_are_refused_by_referrers() {
         let op = StoreOp::Delete {
             binding: binding(),
-            pk: 1,
+            pk: 1.into(),
             scope: Filter::everything(),
             referrers: Vec::new(),
         };

@@ -18,6 +18,14 @@ pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// The binding's table, schema-qualified when the binding names a schema.
+pub(crate) fn table(binding: &ModelBinding) -> String {
+    match binding.schema_name() {
+        Some(schema) => format!("{}.{}", ident(schema), ident(binding.table())),
+        None => ident(binding.table()),
+    }
+}
+
 /// `"alias"."column"`.
 pub(crate) fn column(alias: &str, name: &str) -> String {
     format!("{}.{}", ident(alias), ident(name))
@@ -85,7 +93,7 @@ fn cast(placeholder: String, pg_type: &str) -> String {
 /// order, as `value::compare` does), enums as their text, everything else natively.
 fn operand_column(alias: &str, name: &str, kind: &FieldKind) -> String {
     let col = text_column(alias, name, kind);
-    if kind.is_textual() {
+    if kind.is_collated() {
         format!("{col} COLLATE \"C\"")
     } else {
         col
@@ -139,7 +147,7 @@ fn select_list(binding: &ModelBinding, alias: &str) -> String {
         let _ = write!(
             out,
             "{} AS {}",
-            read_expr(alias, field.name(), field.kind()),
+            read_expr(alias, field.column_name(), field.kind()),
             ident(field.name())
         );
     }
@@ -164,13 +172,18 @@ pub(crate) fn row_json(binding: &ModelBinding, alias: &str) -> String {
 }
 
 /// Compiles a filter to a boolean SQL expression over `alias`, with the semantics of
-/// `Filter::matches`.
+/// `Filter::matches`: the expression is TRUE exactly where `matches` is true (it may be NULL
+/// where `matches` is false, which `WHERE` treats alike).
 pub(crate) fn where_clause(filter: &Filter, alias: &str, params: &mut Params) -> String {
     match filter {
         Filter::All(parts) if parts.is_empty() => "TRUE".to_owned(),
         Filter::Any(parts) if parts.is_empty() => "FALSE".to_owned(),
         Filter::All(parts) => join(parts, " AND ", alias, params),
         Filter::Any(parts) => join(parts, " OR ", alias, params),
+        // A bare `NOT` would turn a NULL (a comparison with a null column, false in memory)
+        // into NULL again, dropping the row that `matches` keeps; the COALESCE makes the child
+        // two-valued first, so NOT is the complement in both evaluators.
+        Filter::Not(part) => format!("NOT COALESCE({}, FALSE)", where_clause(part, alias, params)),
         Filter::Cond(c) => condition(c, alias, params),
     }
 }
@@ -380,6 +393,28 @@ mod tests {
             "(\"T\".\"age\" = $1::text::bigint AND \"T\".\"username\" COLLATE \"C\" = $2::text)"
         );
         assert_eq!(params, p(&["1", "x"]));
+    }
+
+    #[test]
+    fn not_makes_its_child_two_valued_and_or_nests() {
+        assert_eq!(
+            compile(json!({"not": {"age__gt": 5}})),
+            (
+                "NOT COALESCE(\"T\".\"age\" > $1::text::bigint, FALSE)".into(),
+                p(&["5"])
+            )
+        );
+        assert_eq!(
+            compile(json!({"or": [{"not": {"age": 1, "username": "a"}}, {"age__isnull": true}]})),
+            (
+                "(NOT COALESCE((\"T\".\"age\" = $1::text::bigint AND \"T\".\"username\" COLLATE \"C\" = $2::text), FALSE) OR \"T\".\"age\" IS NULL)".into(),
+                p(&["1", "a"])
+            )
+        );
+        assert_eq!(
+            compile(json!({"not": {}})),
+            ("NOT COALESCE(TRUE, FALSE)".into(), vec![])
+        );
     }
 
     #[test]

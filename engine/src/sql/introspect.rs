@@ -112,8 +112,8 @@ pub fn decode_description(rows: ResultRows) -> Result<Option<TableDescription>, 
 
 /// The table a binding names, as [`describe`] takes it.
 pub fn binding_table(binding: &ModelBinding) -> TableName {
-    // The registry only accepts plain lower-case identifiers, which need no check.
-    TableName::unchecked(None, binding.table())
+    // The registry only accepts names PostgreSQL can hold, which is all a table name checks.
+    TableName::unchecked(binding.schema_name(), binding.table())
 }
 
 /// The statements [`check_registry`] needs: one [`describe`] per model binding, in the
@@ -190,5 +190,5 @@ pub fn bind_described(
             .ok_or_else(|| IntrospectError::NoSuchTable(name.to_string()))?;
         tables.push(table);
     }
-    bind::bind(&tables)
+    bind::bind(names, &tables)
 }

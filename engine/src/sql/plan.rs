@@ -1,9 +1,10 @@
 //! The statements of each op.
 
+use crate::key::Key;
 use serde_json::Value;
 
-use super::expr::{column, ident, lateral_row, order_by, row_json, where_clause, Params, T};
-use super::{Plan, Statement};
+use super::expr::{column, ident, lateral_row, order_by, row_json, table, where_clause, Params, T};
+use super::{columns, Plan, Statement};
 use crate::binding::{ModelBinding, PK};
 use crate::filter::{Filter, Ordering};
 use crate::store::{Referrer, StoreOp};
@@ -18,7 +19,7 @@ const CUR: &str = "C";
 pub(crate) fn plan(op: &StoreOp) -> Plan {
     match op {
         StoreOp::Get { binding, pk, scope } => Plan {
-            statements: vec![get(binding, *pk, scope)],
+            statements: vec![get(binding, pk, scope)],
             read_only: true,
         },
         StoreOp::Search {
@@ -44,7 +45,7 @@ pub(crate) fn plan(op: &StoreOp) -> Plan {
             values,
             scope,
         } => Plan {
-            statements: vec![update(binding, *pk, values, scope)],
+            statements: vec![update(binding, pk, values, scope)],
             read_only: false,
         },
         StoreOp::Delete {
@@ -57,35 +58,56 @@ pub(crate) fn plan(op: &StoreOp) -> Plan {
             // null or delete them, and the engine publishes what they became.
             statements: referrers
                 .iter()
-                .map(|r| referring_rows(r, *pk))
-                .chain([delete(binding, *pk, scope)])
+                .map(|r| referring_rows(r, binding, pk))
+                .chain([delete(binding, pk, scope)])
                 .collect(),
             read_only: false,
         },
     }
 }
 
-/// `"T"."id" = $n AND <scope>`, or the key alone when the scope is everything.
-fn pk_and_scope(pk: i64, scope: &Filter, alias: &str, params: &mut Params) -> String {
+/// `"T"."<key column>" = $n AND <scope>`, or the key alone when the scope is everything.
+fn pk_and_scope(
+    binding: &ModelBinding,
+    pk: &Key,
+    scope: &Filter,
+    alias: &str,
+    params: &mut Params,
+) -> String {
     let key = format!(
-        "{} = {}::bigint",
-        column(alias, PK),
-        params.text(Some(pk.to_string()))
+        "{} = {}",
+        column(alias, key_column(binding)),
+        key_param(binding, pk, params)
     );
     if scope.is_everything() {
         key
     } else {
-        format!("{key} AND {}", where_clause(scope, alias, params))
+        let scope = columns::filter(binding, scope);
+        format!("{key} AND {}", where_clause(&scope, alias, params))
     }
 }
 
-fn get(binding: &ModelBinding, pk: i64, scope: &Filter) -> Statement {
+/// The key column's name.
+fn key_column(binding: &ModelBinding) -> &str {
+    binding.key_field().column_name()
+}
+
+/// A key as a parameter cast to the key's type.
+fn key_param(binding: &ModelBinding, pk: &Key, params: &mut Params) -> String {
+    format!(
+        "{}::{}",
+        params.text(Some(pk.to_string())),
+        binding.key_kind().pg_type()
+    )
+}
+
+fn get(binding: &ModelBinding, pk: &Key, scope: &Filter) -> Statement {
     let mut params = Params::default();
-    let cond = pk_and_scope(pk, scope, T, &mut params);
+    let cond = pk_and_scope(binding, pk, scope, T, &mut params);
     Statement {
         text: format!(
             "SELECT row_to_json(\"R\")::text FROM {} AS \"{T}\" {} WHERE {cond}",
-            ident(binding.table()),
+            table(binding),
             lateral_row(binding, T),
         ),
         params: params.into_values(),
@@ -94,11 +116,11 @@ fn get(binding: &ModelBinding, pk: i64, scope: &Filter) -> Statement {
 
 fn count(binding: &ModelBinding, filter: &Filter) -> Statement {
     let mut params = Params::default();
-    let cond = where_clause(filter, T, &mut params);
+    let cond = where_clause(&columns::filter(binding, filter), T, &mut params);
     Statement {
         text: format!(
             "SELECT count(*)::text FROM {} AS \"{T}\" WHERE {cond}",
-            ident(binding.table())
+            table(binding)
         ),
         params: params.into_values(),
     }
@@ -117,41 +139,44 @@ fn page(
     limit: u64,
 ) -> Statement {
     let mut params = Params::default();
-    let cond = where_clause(filter, T, &mut params);
+    let cond = where_clause(&columns::filter(binding, filter), T, &mut params);
     let limit = params.text(Some(clamp(limit)));
     let offset = params.text(Some(clamp(offset)));
     Statement {
         text: format!(
             "SELECT row_to_json(\"R\")::text FROM {} AS \"{T}\" {} WHERE {cond} ORDER BY {} \
              LIMIT {limit}::bigint OFFSET {offset}::bigint",
-            ident(binding.table()),
+            table(binding),
             lateral_row(binding, T),
-            order_by(order, T),
+            order_by(&columns::order(binding, order), T),
         ),
         params: params.into_values(),
     }
 }
 
-/// The `(field, value)` pairs of `values` that name a writable column: keys that are not
-/// fields, and the primary key, are left out. In binding order, so the statement text (and
-/// with it the prepared statement) is the same for every write of the same shape.
-fn columns<'a>(
+/// The `(field, value)` pairs of `values` that name a column to write: keys that are not
+/// fields are left out, and so are the key's other name (the column's, when rows also carry
+/// it as `id`) and the key itself when the database generates it. In binding order, so the statement text (and with it the prepared statement)
+/// is the same for every write of the same shape.
+fn write_columns<'a>(
     binding: &'a ModelBinding,
     values: &'a Row,
 ) -> impl Iterator<Item = (&'a crate::binding::Field, &'a Value)> {
+    let mirror = binding.key_mirror();
+    let given_key = binding.key_source_kind() != crate::binding::KeySource::Database;
     binding
         .fields()
         .iter()
-        .filter(|f| f.name() != PK)
+        .filter(move |f| Some(f.name()) != mirror && (given_key || f.name() != PK))
         .filter_map(move |f| values.get(f.name()).map(|v| (f, v)))
 }
 
 fn insert(binding: &ModelBinding, values: &Row) -> Statement {
     let mut params = Params::default();
-    let (names, exprs): (Vec<String>, Vec<String>) = columns(binding, values)
-        .map(|(f, v)| (ident(f.name()), params.typed(f.kind(), v)))
+    let (names, exprs): (Vec<String>, Vec<String>) = write_columns(binding, values)
+        .map(|(f, v)| (ident(f.column_name()), params.typed(f.kind(), v)))
         .unzip();
-    let table = ident(binding.table());
+    let table = table(binding);
     let body = if names.is_empty() {
         "DEFAULT VALUES".to_owned()
     } else {
@@ -168,25 +193,27 @@ fn insert(binding: &ModelBinding, values: &Row) -> Statement {
 
 /// One statement returns both images: the pre-update row is read and locked in a subquery,
 /// joined to the target, and returned beside the new row.
-fn update(binding: &ModelBinding, pk: i64, values: &Row, scope: &Filter) -> Statement {
+fn update(binding: &ModelBinding, pk: &Key, values: &Row, scope: &Filter) -> Statement {
     let mut params = Params::default();
-    let table = ident(binding.table());
-    let cond = pk_and_scope(pk, scope, CUR, &mut params);
-    let mut sets: Vec<String> = columns(binding, values)
-        .map(|(f, v)| format!("{} = {}", ident(f.name()), params.typed(f.kind(), v)))
+    let table = table(binding);
+    let cond = pk_and_scope(binding, pk, scope, CUR, &mut params);
+    let key = key_column(binding);
+    let mut sets: Vec<String> = write_columns(binding, values)
+        .filter(|(f, _)| f.name() != PK)
+        .map(|(f, v)| format!("{} = {}", ident(f.column_name()), params.typed(f.kind(), v)))
         .collect();
     if sets.is_empty() {
         // Nothing to change; still touch the row so the op behaves like any update.
-        sets.push(format!("{} = {}", ident(PK), column(T, PK)));
+        sets.push(format!("{} = {}", ident(key), column(T, key)));
     }
     Statement {
         text: format!(
             "UPDATE {table} AS \"{T}\" SET {} FROM (SELECT {} AS {pk}, {} AS \"json\" FROM {table} AS \"{CUR}\" \
              WHERE {cond} FOR UPDATE) AS \"{OLD}\" WHERE {} = {} RETURNING {}, {}",
             sets.join(", "),
-            column(CUR, PK),
+            column(CUR, key),
             row_json(binding, CUR),
-            column(T, PK),
+            column(T, key),
             column(OLD, PK),
             column(OLD, "json"),
             row_json(binding, T),
@@ -196,29 +223,34 @@ fn update(binding: &ModelBinding, pk: i64, values: &Row, scope: &Filter) -> Stat
     }
 }
 
-/// The rows of `referrer` whose key points at `pk`, locked, in primary key order.
-fn referring_rows(referrer: &Referrer, pk: i64) -> Statement {
+/// The rows of `referrer` whose foreign key points at `pk` of `target`, locked, in primary
+/// key order.
+fn referring_rows(referrer: &Referrer, target: &ModelBinding, pk: &Key) -> Statement {
     let mut params = Params::default();
-    let key = params.text(Some(pk.to_string()));
+    let key = key_param(target, pk, &mut params);
+    let from = &referrer.binding;
+    let fk = from
+        .get(&referrer.field)
+        .map_or(referrer.field.as_str(), |f| f.column_name());
     Statement {
         text: format!(
-            "SELECT row_to_json(\"R\")::text FROM {} AS \"{T}\" {} WHERE {} = {key}::bigint ORDER BY {} FOR UPDATE OF \"{T}\"",
-            ident(referrer.binding.table()),
-            lateral_row(&referrer.binding, T),
-            column(T, &referrer.field),
-            column(T, PK),
+            "SELECT row_to_json(\"R\")::text FROM {} AS \"{T}\" {} WHERE {} = {key} ORDER BY {} FOR UPDATE OF \"{T}\"",
+            table(from),
+            lateral_row(from, T),
+            column(T, fk),
+            column(T, key_column(from)),
         ),
         params: params.into_values(),
     }
 }
 
-fn delete(binding: &ModelBinding, pk: i64, scope: &Filter) -> Statement {
+fn delete(binding: &ModelBinding, pk: &Key, scope: &Filter) -> Statement {
     let mut params = Params::default();
-    let cond = pk_and_scope(pk, scope, T, &mut params);
+    let cond = pk_and_scope(binding, pk, scope, T, &mut params);
     Statement {
         text: format!(
             "DELETE FROM {} AS \"{T}\" WHERE {cond} RETURNING {}",
-            ident(binding.table()),
+            table(binding),
             row_json(binding, T),
         ),
         params: params.into_values(),
@@ -242,10 +274,10 @@ mod tests {
 
     #[test]
     fn get_reads_canonical_json_by_key_and_scope() {
-        let scope = Filter::pk(3);
+        let scope = Filter::pk(&binding(), &3.into());
         let p = plan(&StoreOp::Get {
             binding: binding(),
-            pk: 7,
+            pk: 7.into(),
             scope,
         });
         assert!(p.read_only);
@@ -267,7 +299,7 @@ mod tests {
         let op = StoreOp::Search {
             binding: binding(),
             filter: Filter::everything(),
-            order: Ordering::by_pk(),
+            order: Ordering::by_pk(&binding()),
             offset: 50,
             limit: u64::MAX,
         };
@@ -308,7 +340,7 @@ mod tests {
 
         let op = StoreOp::Update {
             binding: binding(),
-            pk: 1,
+            pk: 1.into(),
             values: Row::new(),
             scope: Filter::everything(),
         };

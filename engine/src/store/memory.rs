@@ -8,13 +8,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 
 use super::{Store, StoreError, StoreFuture, StoreOp, StoreOutput};
-use crate::binding::{ModelBinding, OnDelete, Registry, PK};
+use crate::binding::{KeySource, ModelBinding, OnDelete, Registry, PK};
 use crate::change::{Change, ChangeKind};
+use crate::key::{Key, KeyKind};
 use crate::value::{compare, Row};
 
 #[derive(Default)]
 struct Table {
-    rows: BTreeMap<i64, Row>,
+    rows: BTreeMap<Key, Row>,
+    /// The next integer key to generate, past every key given so far.
     next_id: i64,
 }
 
@@ -129,20 +131,18 @@ impl Db<'_> {
                 Ok(StoreOutput::Page { count, rows })
             }
             StoreOp::Insert { binding, values } => {
-                let table = self.table(&binding)?;
-                let pk = table.next_id;
-                table.next_id += 1;
+                let pk = self.new_key(&binding, &values)?;
                 self.check_constraints(&binding, None, &values)?;
                 let table = self.table(&binding)?;
                 let mut row = Row::new();
-                row.insert(PK.to_owned(), Value::from(pk));
                 for field in binding.fields().iter().skip(1) {
                     row.insert(
                         field.name().to_owned(),
                         values.get(field.name()).cloned().unwrap_or(Value::Null),
                     );
                 }
-                table.rows.insert(pk, row.clone());
+                binding.set_key(&mut row, &pk);
+                table.rows.insert(pk.clone(), row.clone());
                 Ok(StoreOutput::Changed(Some(Change {
                     stream: binding.stream().to_owned(),
                     pk,
@@ -167,12 +167,15 @@ impl Db<'_> {
                 else {
                     return Ok(StoreOutput::Changed(None));
                 };
-                self.check_constraints(&binding, Some(pk), &values)?;
+                self.check_constraints(&binding, Some(&pk), &values)?;
                 let mut new = old.clone();
                 for (k, v) in values {
-                    new.insert(k, v);
+                    // The key never changes: an update addresses the row by it.
+                    if k != PK {
+                        new.insert(k, v);
+                    }
                 }
-                self.table(&binding)?.rows.insert(pk, new.clone());
+                self.table(&binding)?.rows.insert(pk.clone(), new.clone());
                 Ok(StoreOutput::Changed(Some(Change {
                     stream: binding.stream().to_owned(),
                     pk,
@@ -201,17 +204,17 @@ impl Db<'_> {
                 for referrer in &referrers {
                     let table = self.table(&referrer.binding)?;
                     for row in table.rows.values() {
-                        if row.get(&referrer.field).and_then(Value::as_i64) == Some(pk) {
+                        if points_at(row, &referrer.field, &pk) {
                             before.push((referrer, row.clone()));
                         }
                     }
                 }
-                let old = self.delete_row(&binding, pk)?;
+                let old = self.delete_row(&binding, pk.clone())?;
                 let mut cascaded = before
                     .into_iter()
                     .map(|(referrer, row)| super::cascade_change(referrer, row))
                     .collect::<Result<Vec<_>, _>>()?;
-                cascaded.sort_by(|a, b| (&a.stream, a.pk).cmp(&(&b.stream, b.pk)));
+                cascaded.sort_by(|a, b| (&a.stream, &a.pk).cmp(&(&b.stream, &b.pk)));
                 Ok(StoreOutput::Changed(Some(Change {
                     stream: binding.stream().to_owned(),
                     pk,
@@ -224,20 +227,61 @@ impl Db<'_> {
         }
     }
 
+    /// The key of a new row: the client's when it gave one, else a generated one (the next
+    /// integer, or a random UUID). A key already taken is a conflict, as the primary key
+    /// constraint makes it in PostgreSQL.
+    fn new_key(&mut self, binding: &ModelBinding, values: &Row) -> Result<Key, StoreError> {
+        let given = values
+            .get(PK)
+            .filter(|_| binding.key_source_kind() != KeySource::Database)
+            .and_then(Key::from_json);
+        let table = self.table(binding)?;
+        let pk = match (given, binding.key_kind()) {
+            (Some(pk), _) => {
+                if table.rows.contains_key(&pk) {
+                    return Err(StoreError::Conflict {
+                        field: Some(PK.to_owned()),
+                        message: format!("a row with this {PK} already exists"),
+                    });
+                }
+                if let Some(n) = pk.as_i64() {
+                    table.next_id = table.next_id.max(n.saturating_add(1));
+                }
+                pk
+            }
+            (None, KeyKind::Integer) => {
+                let pk = table.next_id;
+                table.next_id += 1;
+                Key::int(pk)
+            }
+            (None, KeyKind::Uuid) => Key::text(&uuid::Uuid::new_v4().hyphenated().to_string()),
+            // Validation refuses a create without a text key before it reaches a store.
+            (None, KeyKind::Text) => {
+                return Err(StoreError::Internal("a text key must be given".into()))
+            }
+        };
+        Ok(pk)
+    }
+
     /// Unique fields and foreign keys, as the PostgreSQL schema checks them.
     fn check_constraints(
         &mut self,
         binding: &ModelBinding,
-        pk: Option<i64>,
+        pk: Option<&Key>,
         values: &Row,
     ) -> Result<(), StoreError> {
-        for field in binding.fields().iter().filter(|f| f.is_unique()) {
+        let mirror = binding.key_mirror();
+        for field in binding
+            .fields()
+            .iter()
+            .filter(|f| f.is_unique() && f.name() != PK && Some(f.name()) != mirror)
+        {
             let Some(value) = values.get(field.name()).filter(|v| !v.is_null()) else {
                 continue;
             };
             let table = self.table(binding)?;
             let taken = table.rows.iter().any(|(id, row)| {
-                Some(*id) != pk
+                Some(id) != pk
                     && row
                         .get(field.name())
                         .is_some_and(|v| compare(field.kind(), v, value).is_eq())
@@ -250,7 +294,7 @@ impl Db<'_> {
             }
         }
         for (field, target) in binding.foreign_keys() {
-            let Some(id) = values.get(field.name()).and_then(Value::as_i64) else {
+            let Some(id) = values.get(field.name()).and_then(Key::from_json) else {
                 continue;
             };
             let target = self.target(target)?;
@@ -274,9 +318,9 @@ impl Db<'_> {
 
     /// Deletes a row after applying every referencing foreign key's rule, all or nothing:
     /// restrictions are checked over the whole cascade before anything is removed.
-    fn delete_row(&mut self, binding: &Arc<ModelBinding>, pk: i64) -> Result<Row, StoreError> {
-        let mut doomed: Vec<(Arc<ModelBinding>, i64)> = vec![(Arc::clone(binding), pk)];
-        let mut nulled: Vec<(Arc<ModelBinding>, i64, String)> = Vec::new();
+    fn delete_row(&mut self, binding: &Arc<ModelBinding>, pk: Key) -> Result<Row, StoreError> {
+        let mut doomed: Vec<(Arc<ModelBinding>, Key)> = vec![(Arc::clone(binding), pk)];
+        let mut nulled: Vec<(Arc<ModelBinding>, Key, String)> = Vec::new();
         let mut i = 0;
         while i < doomed.len() {
             let (target, id) = doomed[i].clone();
@@ -287,14 +331,12 @@ impl Db<'_> {
                     if stream != target.stream() {
                         continue;
                     }
-                    let hits: Vec<i64> = self
+                    let hits: Vec<Key> = self
                         .table(&referrer)?
                         .rows
                         .iter()
-                        .filter(|(_, row)| {
-                            row.get(field.name()).and_then(Value::as_i64) == Some(id)
-                        })
-                        .map(|(rid, _)| *rid)
+                        .filter(|(_, row)| points_at(row, field.name(), &id))
+                        .map(|(rid, _)| rid.clone())
                         .collect();
                     for rid in hits {
                         if doomed
@@ -334,4 +376,9 @@ impl Db<'_> {
         }
         first.ok_or_else(|| StoreError::Internal("row vanished during delete".into()))
     }
+}
+
+/// Whether the row's foreign key `field` holds `pk`.
+fn points_at(row: &Row, field: &str, pk: &Key) -> bool {
+    row.get(field).and_then(Key::from_json).as_ref() == Some(pk)
 }

@@ -1,5 +1,6 @@
 //! Database work, described as data.
 
+use crate::key::Key;
 use std::sync::Arc;
 
 use crate::binding::{ModelBinding, OnDelete};
@@ -16,7 +17,7 @@ pub enum StoreOp {
         /// The binding.
         binding: Arc<ModelBinding>,
         /// The primary key.
-        pk: i64,
+        pk: Key,
         /// The caller's row scope.
         scope: Filter,
     },
@@ -45,7 +46,7 @@ pub enum StoreOp {
         /// The binding.
         binding: Arc<ModelBinding>,
         /// The primary key.
-        pk: i64,
+        pk: Key,
         /// The columns to set.
         values: Row,
         /// The caller's row scope.
@@ -57,7 +58,7 @@ pub enum StoreOp {
         /// The binding.
         binding: Arc<ModelBinding>,
         /// The primary key.
-        pk: i64,
+        pk: Key,
         /// The caller's row scope.
         scope: Filter,
         /// The foreign keys pointing at this binding whose rows the delete changes

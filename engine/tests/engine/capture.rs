@@ -31,7 +31,7 @@ async fn write_behind(engine: &Engine, store: &MemoryStore, pk: i64, values: Val
     store
         .execute(StoreOp::Update {
             binding,
-            pk,
+            pk: pk.into(),
             values,
             scope: Filter::everything(),
         })
@@ -45,7 +45,7 @@ fn heard(pk: i64, kind: ChangeKind) -> Batch {
     batch.push(Notice {
         table: "todo_task".into(),
         schema: "app".into(),
-        pk,
+        pk: pk.into(),
         kind,
         tx: 1,
         origin: None,
@@ -121,7 +121,7 @@ async fn an_outside_update_without_the_old_row_reaches_queries_feeds_and_rows() 
     store
         .execute(StoreOp::Delete {
             binding,
-            pk: 1,
+            pk: 1.into(),
             scope: Filter::everything(),
             referrers: Vec::new(),
         })
@@ -219,7 +219,7 @@ async fn a_bulk_batch_read_in_chunks_publishes_every_row() {
     store
         .execute(StoreOp::Delete {
             binding,
-            pk: 700,
+            pk: 700.into(),
             scope: Filter::everything(),
             referrers: Vec::new(),
         })
@@ -227,10 +227,10 @@ async fn a_bulk_batch_read_in_chunks_publishes_every_row() {
         .unwrap();
     let mut batch = Batch::new("app", "this-node");
     for pk in 1..=1200 {
-        batch.push_row("todo_task".into(), pk, false);
+        batch.push_row("todo_task".into(), pk.into(), false);
         if pk == 600 {
             // Another table in the middle splits the run; it is dropped, the rest is not.
-            batch.push_row("nope".into(), 1, false);
+            batch.push_row("nope".into(), 1.into(), false);
         }
     }
     assert_eq!(engine.publish_captured(batch).await, 1200);

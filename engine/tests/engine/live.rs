@@ -215,3 +215,90 @@ async fn the_change_feed_follows_set_membership() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(watch.take(0).await.is_empty());
 }
+
+#[tokio::test]
+async fn live_queries_follow_or_and_not_groups() {
+    let engine = engine(Limits::default()).await;
+    let (watch, write) = (Arc::new(Collect::default()), Arc::new(Collect::default()));
+    let mut w = engine.open_session(None, watch.clone());
+    let mut b = engine.open_session(None, write.clone());
+    // Done tasks, and open tasks whose title does not start with "x".
+    let filters = json!({"or": [{"done": true}, {"not": {"title__startswith": "x"}}]});
+    let first = send(
+        &mut w,
+        &watch,
+        json!({"event": "todo.Task.search#g", "data": {"filters": filters}}),
+    )
+    .await;
+    assert_eq!(first["data"]["count"], 0);
+    let feed = send(
+        &mut w,
+        &watch,
+        json!({"event": "todo.Task.subscribe#f", "data": {"filters": {"not": {"done": true}}}}),
+    )
+    .await;
+    assert_eq!(feed["data"], json!({"success": true}));
+
+    send(
+        &mut b,
+        &write,
+        json!({"event": "todo.Task.create", "data": {"title": "a"}}),
+    )
+    .await;
+    let pushes = watch.take(2).await;
+    assert_eq!(titles(under(&pushes, "todo.Task.search#g")[0]), ["a"]);
+    assert_eq!(
+        under(&pushes, "todo.Task.created#f")[0]["data"]["title"],
+        "a"
+    );
+
+    send(
+        &mut b,
+        &write,
+        json!({"event": "todo.Task.create", "data": {"title": "xb"}}),
+    )
+    .await;
+    let pushes = watch.take(1).await;
+    assert_eq!(
+        under(&pushes, "todo.Task.created#f").len(),
+        1,
+        "only the feed: xb is outside the search {pushes:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(watch.take(0).await.is_empty());
+
+    send(
+        &mut b,
+        &write,
+        json!({"event": "todo.Task.update", "data": {"id": 2, "done": true}}),
+    )
+    .await;
+    let pushes = watch.take(2).await;
+    assert_eq!(
+        titles(under(&pushes, "todo.Task.search#g")[0]),
+        ["a", "xb"],
+        "xb enters through the or's other member"
+    );
+    assert_eq!(
+        under(&pushes, "todo.Task.deleted#f")[0]["data"],
+        json!({"id": 2}),
+        "and leaves the feed of not done"
+    );
+
+    send(
+        &mut b,
+        &write,
+        json!({"event": "todo.Task.update", "data": {"id": 1, "title": "xa"}}),
+    )
+    .await;
+    let pushes = watch.take(2).await;
+    assert_eq!(
+        titles(under(&pushes, "todo.Task.search#g")[0]),
+        ["xb"],
+        "a leaves once its title starts with x"
+    );
+    assert_eq!(
+        under(&pushes, "todo.Task.updated#f")[0]["data"]["title"],
+        "xa"
+    );
+}

@@ -208,3 +208,109 @@ async fn a_row_leaving_the_scope_leaves_every_subscription() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(alice.out.take(0).await.is_empty());
 }
+
+/// Docs: everyone signed in sees their own and every doc that is not archived (a doc whose
+/// `archived` is null counts as not archived); the admin (id 1) sees all.
+struct MineOrNotArchived;
+
+impl Permission for MineOrNotArchived {
+    fn allows(&self, access: &Access<'_>) -> bool {
+        access.user.is_some()
+    }
+    fn scope(&self, user: Option<&User>, _action: &str) -> Option<Map<String, Value>> {
+        match user {
+            Some(u) if u.id == 1 => None,
+            Some(u) => json!({"or": [{"owner": u.id}, {"not": {"archived": true}}]})
+                .as_object()
+                .cloned(),
+            None => json!({"id__in": []}).as_object().cloned(),
+        }
+    }
+}
+
+fn ids(frame: &Value) -> Vec<i64> {
+    frame["data"]["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("rows in {frame}"))
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_scope_with_or_and_not_holds_on_every_door_and_under_a_clients_own_groups() {
+    let registry = Registry::new()
+        .model(
+            ModelBinding::new("app_doc")
+                .field(Field::string("text").required())
+                .field(Field::integer("owner"))
+                .field(Field::boolean("archived"))
+                .permission(MineOrNotArchived),
+        )
+        .unwrap();
+    let engine = engine_with(registry, Limits::default()).await;
+    let mut admin = open(&engine, Some(User::new(1, "admin")));
+    let mut alice = open(&engine, Some(User::new(2, "alice")));
+    for (owner, archived) in [
+        (1, json!(true)),
+        (1, json!(null)),
+        (2, json!(true)),
+        (1, json!(false)),
+    ] {
+        let made = admin
+            .ask(json!({"event": "app.Doc.create", "data": {"text": "d", "owner": owner, "archived": archived}}))
+            .await;
+        assert_eq!(made["data"]["success"], true, "{made}");
+    }
+
+    let all = alice.ask(json!({"event": "app.Doc.search#all"})).await;
+    assert_eq!(
+        ids(&all),
+        [2, 3, 4],
+        "doc 1 is archived and not hers; doc 2's null is not archived"
+    );
+    for (filters, want) in [
+        (json!({"not": {"owner": 2}}), vec![2, 4]),
+        (
+            json!({"or": [{"archived": true}, {"owner": 1, "archived__ne": false}]}),
+            vec![2, 3],
+        ),
+        (
+            json!({"not": {"or": [{"archived": false}, {"archived": null}]}}),
+            vec![3],
+        ),
+    ] {
+        let got = alice
+            .ask(json!({"event": "app.Doc.search", "data": {"filters": filters, "subscribe": false}}))
+            .await;
+        assert_eq!(
+            ids(&got),
+            want,
+            "{filters}: her groups stay inside the scope"
+        );
+    }
+    let got = alice
+        .ask(json!({"event": "app.Doc.retrieve", "data": {"id": 1}}))
+        .await;
+    assert_eq!(got["error"]["code"], "not_found");
+    let got = alice
+        .ask(json!({"event": "app.Doc.update", "data": {"id": 1, "text": "mine now"}}))
+        .await;
+    assert_eq!(got["error"]["code"], "not_found");
+    let got = alice
+        .ask(json!({"event": "app.Doc.create", "data": {"text": "hers, archived", "archived": true}}))
+        .await;
+    assert_eq!(
+        got["error"]["code"], "permission_denied",
+        "a new row must land inside her scope: {got}"
+    );
+
+    // Archiving doc 2 takes it out of her scope, and out of her live search.
+    admin
+        .ask(json!({"event": "app.Doc.update", "data": {"id": 2, "archived": true}}))
+        .await;
+    let pushes = alice.out.take(1).await;
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    assert_eq!(pushes[0]["event"], "app.Doc.search#all");
+    assert_eq!(ids(&pushes[0]), [3, 4]);
+}

@@ -5,6 +5,9 @@
 //! - A signed-in user sees every `auth.User` but may update only their own row, and not its
 //!   `is_active`; they see, create, update and delete only their own `todo.Task` rows, whose
 //!   `owner_id` is set from the user and cannot be changed by them.
+//! - A signed-in user reads every `todo.Comment` and writes comments as themselves
+//!   (`author_id` is theirs and read-only); they change and delete only their own.
+//! - Anyone signed in reads `todo.Tag`; only `admin` writes tags.
 //! - The user `admin` may do everything, including changing `owner_id`.
 
 use std::sync::Arc;
@@ -40,6 +43,20 @@ impl Policy {
         match self {
             Policy::Open => binding,
             Policy::Enforced => binding.permission(Tasks),
+        }
+    }
+
+    pub(super) fn comments(self, binding: ModelBinding) -> ModelBinding {
+        match self {
+            Policy::Open => binding,
+            Policy::Enforced => binding.permission(Comments),
+        }
+    }
+
+    pub(super) fn tags(self, binding: ModelBinding) -> ModelBinding {
+        match self {
+            Policy::Open => binding,
+            Policy::Enforced => binding.permission(Tags),
         }
     }
 
@@ -125,6 +142,54 @@ impl Permission for Tasks {
     }
 }
 
+/// `todo.Comment`: everyone signed in reads them; each writes, changes and deletes their own.
+struct Comments;
+
+impl Permission for Comments {
+    fn allows(&self, access: &Access<'_>) -> bool {
+        access.user.is_some()
+    }
+
+    fn scope(&self, user: Option<&User>, action: &str) -> Option<Map<String, Value>> {
+        match (user, action) {
+            (Some(u), _) if u.has("admin") => None,
+            (Some(u), "update" | "save" | "delete") => {
+                json!({"author_id": u.id}).as_object().cloned()
+            }
+            (Some(_), _) => None,
+            (None, _) => json!({"author_id__in": []}).as_object().cloned(),
+        }
+    }
+
+    fn read_only_fields(&self, user: Option<&User>) -> Vec<String> {
+        if is_admin(user) {
+            Vec::new()
+        } else {
+            vec!["author_id".to_owned()]
+        }
+    }
+
+    fn prepare_write(&self, user: Option<&User>, action: &str, values: &mut Row) {
+        if let Some(user) = user.filter(|u| !u.has("admin")) {
+            if action != "update" {
+                values.insert("author_id".to_owned(), Value::from(user.id));
+            }
+        }
+    }
+}
+
+/// `todo.Tag`: read by everyone signed in, written by the admin.
+struct Tags;
+
+impl Permission for Tags {
+    fn allows(&self, access: &Access<'_>) -> bool {
+        match access.action {
+            "retrieve" | "search" | "list" | "subscribe" | "form" => access.user.is_some(),
+            _ => is_admin(access.user),
+        }
+    }
+}
+
 /// Custom events: signed-in users only.
 struct SignedIn;
 
@@ -155,7 +220,9 @@ pub async fn ensure_users(
             )
             .await
             {
-                Ok(id) => id,
+                Ok(id) => id.as_i64().ok_or_else(|| {
+                    SeedError::Invalid("auth.User has a key that is not an integer".into())
+                })?,
                 // Another demo process on this database made the user meanwhile.
                 Err(SeedError::Store(StoreError::Conflict { .. })) => {
                     find_user(users, store, name).await?.ok_or_else(|| {
@@ -185,7 +252,7 @@ async fn find_user(
     let op = StoreOp::Search {
         binding: Arc::clone(users),
         filter,
-        order: Ordering::by_pk(),
+        order: Ordering::by_pk(users),
         offset: 0,
         limit: 1,
     };

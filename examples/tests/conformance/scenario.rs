@@ -172,7 +172,7 @@ const ACTIONS: [&str; 12] = [
 ];
 
 /// The `"limits"` a scenario may set, each a positive integer (durations in milliseconds).
-const LIMITS: [&str; 20] = [
+const LIMITS: [&str; 21] = [
     "max_message_bytes",
     "page_size",
     "max_page_size",
@@ -180,6 +180,7 @@ const LIMITS: [&str; 20] = [
     "max_subscriptions",
     "max_in_list",
     "max_filter_bytes",
+    "max_filter_depth",
     "outbound_queue",
     "outbound_queue_bytes",
     "max_subscription_bytes",
@@ -295,6 +296,7 @@ fn parse_limits(value: Option<&Value>) -> Result<Limits, String> {
             "max_subscriptions" => limits.max_subscriptions = size,
             "max_in_list" => limits.max_in_list = size,
             "max_filter_bytes" => limits.max_filter_bytes = size,
+            "max_filter_depth" => limits.max_filter_depth = size,
             "outbound_queue" => limits.outbound_queue = size,
             "outbound_queue_bytes" => limits.outbound_queue_bytes = size,
             "max_subscription_bytes" => limits.max_subscription_bytes = size,

@@ -111,7 +111,7 @@ fn the_blocking_store_answers_ops_directly() {
     let search = StoreOp::Search {
         binding: Arc::clone(&tasks),
         filter: Filter::everything(),
-        order: Ordering::by_pk(),
+        order: Ordering::by_pk(&tasks),
         offset: 0,
         limit: 10,
     };
@@ -126,7 +126,7 @@ fn the_blocking_store_answers_ops_directly() {
     }
     let missing = StoreOp::Get {
         binding: tasks,
-        pk: 999,
+        pk: 999.into(),
         scope: Filter::everything(),
     };
     assert_eq!(
@@ -290,7 +290,7 @@ fn the_store_may_be_dropped_on_a_tokio_worker() {
     let tasks = Arc::clone(common::registry().get("todo.Task").unwrap());
     let get = StoreOp::Get {
         binding: tasks,
-        pk: 1,
+        pk: 1.into(),
         scope: Filter::everything(),
     };
     assert_eq!(

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::Slot;
 use crate::binding::ModelBinding;
 use crate::change::{Change, ChangeKind};
+use crate::key::Key;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::permission::View;
 use crate::protocol::{encode_reply, EventName};
@@ -33,8 +34,8 @@ pub(super) struct RowSubs {
     binding: Arc<ModelBinding>,
     stats: Arc<Stats>,
     /// Row to watcher groups, keyed by event text and view signature.
-    rows: HashMap<i64, BTreeMap<(String, String), EventWatchers>>,
-    by_conn: HashMap<ConnId, HashSet<i64>>,
+    rows: HashMap<Key, BTreeMap<(String, String), EventWatchers>>,
+    by_conn: HashMap<ConnId, HashSet<Key>>,
 }
 
 impl RowSubs {
@@ -54,8 +55,8 @@ impl RowSubs {
         event: EventName,
         view: Arc<View>,
     ) {
-        let Some(pk) = key.pk else { return };
-        self.by_conn.entry(conn.id).or_default().insert(pk);
+        let Some(pk) = key.pk.clone() else { return };
+        self.by_conn.entry(conn.id).or_default().insert(pk.clone());
         let group_key = (key.event.clone(), view.signature().to_owned());
         let group = self
             .rows
@@ -80,8 +81,8 @@ impl RowSubs {
     }
 
     /// The watched rows' keys.
-    pub(super) fn pks(&self) -> Vec<i64> {
-        self.rows.keys().copied().collect()
+    pub(super) fn pks(&self) -> Vec<Key> {
+        self.rows.keys().cloned().collect()
     }
 
     pub(super) fn remove(
@@ -111,7 +112,7 @@ impl RowSubs {
                         removed += 1;
                         false
                     } else {
-                        kept.insert(pk);
+                        kept.insert(pk.clone());
                         true
                     }
                 });

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::binding::{DefaultValue, Field, FieldKind, ModelBinding};
+use crate::binding::{DefaultValue, Field, FieldKind, KeySource, ModelBinding, PK};
 use crate::filter::Lookup;
 
 /// A `$ref` to a schema of `components.schemas`.
@@ -22,11 +22,15 @@ pub(super) fn kind_schema(kind: &FieldKind) -> Map<String, Value> {
         FieldKind::String | FieldKind::Text | FieldKind::Enum(_) => json!({"type": "string"}),
         FieldKind::Email => json!({"type": "string", "format": "email"}),
         FieldKind::Integer => json!({"type": "integer", "format": "int64"}),
-        FieldKind::ForeignKey { stream } => json!({
-            "type": "integer", "format": "int64",
-            "description": format!("The id of a {stream} row."),
-            "x-chanbind-stream": stream,
-        }),
+        FieldKind::ForeignKey { stream, key } => {
+            let mut schema = kind_schema(&key.field_kind());
+            schema.insert(
+                "description".into(),
+                json!(format!("The id of a {stream} row.")),
+            );
+            schema.insert("x-chanbind-stream".into(), json!(stream));
+            Value::Object(schema)
+        }
         FieldKind::Float => json!({"type": "number", "format": "double"}),
         FieldKind::Decimal { .. } => {
             json!({"type": "string", "format": "decimal", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"})
@@ -107,20 +111,36 @@ pub(super) fn row_schema(binding: &ModelBinding) -> Value {
     json!({"type": "object", "properties": properties, "required": ["id"]})
 }
 
+/// The schema of the binding's key, as rows, replies and paths carry it.
+pub(super) fn key_schema(binding: &ModelBinding) -> Value {
+    Value::Object(kind_schema(binding.key_field().kind()))
+}
+
 /// The body of a write: the writable fields, with the required ones listed when `create`
 /// (a create, or `save`'s full replacement) and none for a partial update.
+/// A create of a binding whose clients give keys takes `id` too, required when the client
+/// must give it.
 pub(super) fn write_schema(binding: &ModelBinding, create: bool) -> Value {
-    let properties: Map<String, Value> = binding
+    let mut properties: Map<String, Value> = binding
         .writable()
         .map(|f| (f.name().to_owned(), field_schema(f)))
         .collect();
-    let mut schema =
-        json!({"type": "object", "properties": properties, "additionalProperties": false});
-    let required: Vec<&str> = binding
+    let mut required: Vec<&str> = binding
         .writable()
         .filter(|f| f.is_required())
         .map(Field::name)
         .collect();
+    let source = binding.key_source_kind();
+    if create && source != KeySource::Database {
+        let mut key = kind_schema(binding.key_field().kind());
+        key.insert("title".into(), json!(binding.key_field().display_label()));
+        properties.insert(PK.to_owned(), Value::Object(key));
+        if source == KeySource::Client {
+            required.insert(0, PK);
+        }
+    }
+    let mut schema =
+        json!({"type": "object", "properties": properties, "additionalProperties": false});
     if create && !required.is_empty() {
         schema["required"] = json!(required);
     }
@@ -198,10 +218,22 @@ pub(super) fn shared() -> Map<String, Value> {
                 "default": {}, "help_text": {"type": "string"}, "stream": {"type": "string"},
             },
         },
+        "Filters": {
+            "type": "object",
+            "description": "Lookups (`field__lookup`: value), ANDed, and groups: `or` (filters objects, ORed) and `not` (one filters object, negated; a row where the inside is unknown because of a null counts as not matching it, so it is kept).",
+            "properties": {
+                "or": {"type": "array", "minItems": 1, "items": reference("Filters")},
+                "not": reference("Filters"),
+            },
+            "additionalProperties": {},
+        },
         "Deleted": {
             "type": "object",
             "required": ["success", "id"],
-            "properties": {"success": {"type": "boolean"}, "id": {"type": "integer", "format": "int64"}},
+            "properties": {"success": {"type": "boolean"}, "id": {
+                "description": "The deleted row's key: an integer, or a string for UUID and text keys.",
+                "oneOf": [{"type": "integer", "format": "int64"}, {"type": "string"}],
+            }},
         },
     });
     match schemas {
@@ -214,6 +246,9 @@ pub(super) fn shared() -> Map<String, Value> {
 pub(super) fn binding_schemas(binding: &ModelBinding) -> Vec<(String, Value)> {
     let s = binding.stream();
     let row = reference(s);
+    let key = key_schema(binding);
+    let mut nullable_key = key.clone();
+    nullable_key["nullable"] = json!(true);
     vec![
         (s.to_owned(), row_schema(binding)),
         (format!("{s}.create"), write_schema(binding, true)),
@@ -236,7 +271,7 @@ pub(super) fn binding_schemas(binding: &ModelBinding) -> Vec<(String, Value)> {
                 "type": "object",
                 "required": ["success", "id", "object"],
                 "properties": {
-                    "success": {"type": "boolean"}, "id": {"type": "integer", "format": "int64"}, "object": row,
+                    "success": {"type": "boolean"}, "id": key, "object": row,
                 },
             }),
         ),
@@ -246,7 +281,7 @@ pub(super) fn binding_schemas(binding: &ModelBinding) -> Vec<(String, Value)> {
                 "type": "object",
                 "required": ["id", "fields", "object"],
                 "properties": {
-                    "id": {"type": "integer", "format": "int64", "nullable": true},
+                    "id": nullable_key,
                     "fields": {"type": "array", "items": reference("FormField")},
                     "object": {"allOf": [row], "nullable": true},
                     "success": {"type": "boolean"},

@@ -2,35 +2,39 @@
 
 use super::column_type::{map, Mapped};
 use super::{ColumnDescription, TableDescription};
-use crate::binding::{Field, FieldKind, ModelBinding, PK};
+use crate::binding::{Field, FieldKind, KeySource, ModelBinding, PK};
+use crate::key::KeyKind;
 use crate::store::Mismatch;
 
 /// Every way `binding` differs from `table` (`None`: the table does not exist), in field
 /// order. Empty when it fits:
 ///
-/// - the table exists and is a table, and its primary key is the binding's key column alone;
+/// - the table exists and is a table, and its primary key is the binding's key column alone,
+///   which fills itself in (a default, an identity) unless clients give keys;
 /// - every field has a column, of a type the field's kind reads and writes without loss
 ///   (any integer width for an integer; `varchar(n)` only for a string whose `max_length` is
 ///   at most `n`; the enum type of an enum field, with every declared choice among its
 ///   labels; `timestamptz` for a datetime and `timestamp` for a local datetime);
 /// - a field the client may leave out on create (nullable, not required) has a column that
-///   takes null, unless the field has a default of its own;
+///   takes null, unless the field has a default of its own; a field declared
+///   `server_default` has a column with a default;
 /// - a read-only field's column takes null or fills itself in (a default, an identity, a
 ///   generated column), since creates leave it out; a writable field's column is not
 ///   generated or `GENERATED ALWAYS AS IDENTITY`, which refuse writes;
 /// - a unique field's column has a unique index, since the database is what enforces it.
 pub fn check_binding(binding: &ModelBinding, table: Option<&TableDescription>) -> Vec<Mismatch> {
+    let qualified = binding.qualified_table();
     let Some(table) = table else {
         return vec![Mismatch {
-            place: binding.table().to_owned(),
+            place: qualified,
             declared: format!("the table of stream {}", binding.stream()),
             found: "no such table".to_owned(),
         }];
     };
-    let place = |column: &str| format!("{}.{column}", binding.table());
+    let place = |column: &str| format!("{qualified}.{column}");
     if !table.is_table() {
         return vec![Mismatch {
-            place: binding.table().to_owned(),
+            place: qualified.clone(),
             declared: "a table".to_owned(),
             found: format!(
                 "a relation of kind {:?} (a view or a sequence?)",
@@ -39,9 +43,10 @@ pub fn check_binding(binding: &ModelBinding, table: Option<&TableDescription>) -
         }];
     }
     let mut out = Vec::new();
-    if table.primary_key != [PK] {
+    let key = binding.key_field().column_name();
+    if table.primary_key != [key] {
         out.push(Mismatch {
-            place: place(PK),
+            place: place(key),
             declared: "the primary key".to_owned(),
             found: match table.primary_key.as_slice() {
                 [] => "a table without a primary key".to_owned(),
@@ -49,10 +54,13 @@ pub fn check_binding(binding: &ModelBinding, table: Option<&TableDescription>) -
             },
         });
     }
-    for field in binding.fields() {
-        let Some(column) = table.column(field.name()) else {
+    // The key's mirror (rows carry the key under its column's name too) is the key's column.
+    let mirror = binding.key_mirror();
+    for field in binding.fields().iter().filter(|f| Some(f.name()) != mirror) {
+        let name = field.column_name();
+        let Some(column) = table.column(name) else {
             out.push(Mismatch {
-                place: place(field.name()),
+                place: place(name),
                 declared: declared(field),
                 found: "no such column".to_owned(),
             });
@@ -60,7 +68,7 @@ pub fn check_binding(binding: &ModelBinding, table: Option<&TableDescription>) -
         };
         let mut differs = |declared: String, found: String| {
             out.push(Mismatch {
-                place: place(field.name()),
+                place: place(name),
                 declared,
                 found,
             })
@@ -76,10 +84,15 @@ pub fn check_binding(binding: &ModelBinding, table: Option<&TableDescription>) -
             differs(declared, found);
             continue;
         }
-        if let Err((declared, found)) = nulls(field, column) {
+        let writes = if field.name() == PK {
+            key_source(binding, column)
+        } else {
+            nulls(field, column)
+        };
+        if let Err((declared, found)) = writes {
             differs(declared, found);
         }
-        if field.is_unique() && !table.is_unique(field.name()) {
+        if field.is_unique() && !table.is_unique(name) {
             differs(
                 "unique".to_owned(),
                 "no unique index on the column".to_owned(),
@@ -87,6 +100,25 @@ pub fn check_binding(binding: &ModelBinding, table: Option<&TableDescription>) -
         }
     }
     out
+}
+
+/// Keys the database gives need a column that fills itself in.
+fn key_source(binding: &ModelBinding, column: &ColumnDescription) -> Differs {
+    let who = match binding.key_source_kind() {
+        KeySource::Client => return Ok(()),
+        KeySource::Database => "keys the database gives",
+        KeySource::DatabaseOrClient => "keys the database gives when the client gives none",
+    };
+    if column.has_server_value() {
+        return Ok(());
+    }
+    Err((
+        who.to_owned(),
+        format!(
+            "{} without a default or identity (declare key_source(KeySource::Client))",
+            column.type_text
+        ),
+    ))
 }
 
 type Differs = Result<(), (String, String)>;
@@ -109,7 +141,22 @@ fn types(field: &Field, kind: &FieldKind, found: &Mapped, column: &ColumnDescrip
             )),
             _ => Ok(()),
         },
-        (FieldKind::Integer | FieldKind::ForeignKey { .. }, FieldKind::Integer)
+        (FieldKind::ForeignKey { key, .. }, found_kind) => {
+            let fits = match key {
+                KeyKind::Integer => matches!(found_kind, FieldKind::Integer),
+                KeyKind::Uuid => matches!(found_kind, FieldKind::Uuid),
+                KeyKind::Text => matches!(found_kind, FieldKind::String | FieldKind::Text),
+            };
+            if fits {
+                Ok(())
+            } else {
+                Err((
+                    format!("{} (a {} key)", name(kind), key.name()),
+                    column.type_text.clone(),
+                ))
+            }
+        }
+        (FieldKind::Integer, FieldKind::Integer)
         | (FieldKind::Float, FieldKind::Float)
         | (FieldKind::Decimal { .. }, FieldKind::Decimal { .. })
         | (FieldKind::Boolean, FieldKind::Boolean)
@@ -177,6 +224,12 @@ fn types(field: &Field, kind: &FieldKind, found: &Mapped, column: &ColumnDescrip
 
 /// What creates and updates write must be what the column takes.
 fn nulls(field: &Field, column: &ColumnDescription) -> Differs {
+    if field.has_server_default() && !column.has_server_value() {
+        return Err((
+            "server_default".to_owned(),
+            format!("{} without a default", column.type_text),
+        ));
+    }
     if field.is_read_only() {
         if column.not_null && !column.has_server_value() && field.default_value().is_none() {
             return Err((
@@ -213,7 +266,7 @@ fn name(kind: &FieldKind) -> String {
         FieldKind::LocalDatetime => "local_datetime (without time zone)".to_owned(),
         FieldKind::Enum(t) => format!("enum {}", t.sql()),
         FieldKind::Array(element) => format!("array of {}", name(element)),
-        FieldKind::ForeignKey { stream } => format!("foreign key to {stream}"),
+        FieldKind::ForeignKey { stream, .. } => format!("foreign key to {stream}"),
         other => other.form_type().to_owned(),
     }
 }

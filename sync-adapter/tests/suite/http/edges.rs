@@ -37,9 +37,10 @@ fn unknown_routes_methods_and_ids() {
         let reply = get(addr, path);
         assert_eq!(
             (reply.status, reply.body["code"].as_str()),
-            (400, Some("bad_request")),
+            (400, Some("invalid")),
             "{path}"
         );
+        assert!(reply.body["fields"]["id"].is_array(), "{path}: names id");
     }
     let wrong = call(addr, "DELETE", "/api/todo.Task/", None);
     assert_eq!(wrong.status, 405);
