@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chanbind_async::postgres::{PgConfig, PgErrorKind, PgStore};
-use chanbind_engine::binding::{EnumType, Field, FieldKind, ModelBinding, Registry};
+use chanbind_engine::binding::{EnumType, Field, FieldKind, ModelBinding, OnDelete, Registry};
 use chanbind_engine::config::Limits;
 use chanbind_engine::{Engine, EngineError};
 
@@ -54,6 +54,11 @@ CREATE TABLE review (
     blob bytea
 );
 COMMENT ON COLUMN review.stars IS 'One to five';
+CREATE TABLE "Order" (
+    "Id" serial PRIMARY KEY,
+    "createdAt" timestamptz NOT NULL DEFAULT now(),
+    "Total" numeric(8,2)
+);
 CREATE TABLE opaque (id bigserial PRIMARY KEY, blob bytea NOT NULL);
 CREATE VIEW review_view AS SELECT * FROM review;
 CREATE TABLE keyless (name text);
@@ -93,51 +98,131 @@ where
     }
 }
 
-/// What introspection gives for `review`, field by field.
-fn expected_review(schema: &str) -> Vec<Field> {
+/// The bindings one would declare for the four tables: what introspection must give.
+fn expected(schema: &str) -> Registry {
     let int4 = |f: Field| f.min(i32::MIN).max(i32::MAX);
-    vec![
-        Field::integer("id").read_only().not_null(),
-        Field::text("book_isbn").required(),
-        Field::uuid("author_id"),
-        Field::enumeration(
-            "mood",
-            EnumType::new(Some(schema), "mood"),
-            ["sad", "ok", "happy"],
+    let author = ModelBinding::new("author")
+        .key(Field::uuid("id"))
+        .field(Field::text("name").not_null().unique());
+    let book = ModelBinding::new("book")
+        .key(Field::text("isbn"))
+        .field(Field::string("title").max_length(200).not_null())
+        .field(
+            Field::decimal("price", 2)
+                .min(-99_999_999.99)
+                .max(99_999_999.99)
+                .server_default()
+                .not_null(),
         )
-        .not_null(),
-        Field::integer("stars")
-            .min(i16::MIN)
-            .max(i16::MAX)
-            .required()
-            .help_text("One to five"),
-        Field::text("body"),
-        int4(Field::integer("body_length")).read_only(),
-        Field::datetime("created_at").not_null(),
-        Field::local_datetime("seen_at"),
-        Field::array("tags", FieldKind::Text),
-    ]
+        .field(Field::foreign_key("author_id", "author").on_delete(OnDelete::SetNull));
+    let review = ModelBinding::new("review")
+        .key(Field::integer("id"))
+        .field(
+            Field::foreign_key("book_isbn", "book")
+                .on_delete(OnDelete::Cascade)
+                .not_null(),
+        )
+        .field(Field::foreign_key("author_id", "author"))
+        .field(
+            Field::enumeration(
+                "mood",
+                EnumType::new(Some(schema), "mood"),
+                ["sad", "ok", "happy"],
+            )
+            .server_default()
+            .not_null(),
+        )
+        .field(
+            Field::integer("stars")
+                .min(i16::MIN)
+                .max(i16::MAX)
+                .not_null()
+                .help_text("One to five"),
+        )
+        .field(Field::text("body"))
+        .field(int4(Field::integer("body_length")).read_only())
+        .field(Field::datetime("created_at").server_default().not_null())
+        .field(Field::local_datetime("seen_at"))
+        .field(Field::array("tags", FieldKind::Text));
+    let order = ModelBinding::new("Order")
+        .schema(schema)
+        .key(int4(Field::integer("Id")))
+        .field(Field::datetime("createdAt").server_default().not_null())
+        .field(Field::decimal("Total", 2).min(-999_999.99).max(999_999.99));
+    [author, book, review, order]
+        .into_iter()
+        .try_fold(Registry::new(), Registry::model)
+        .expect("a valid registry")
+}
+
+/// The four tables, the last schema-qualified and mixed case.
+fn names(schema: &str) -> [String; 4] {
+    ["author", "book", "review"]
+        .map(str::to_owned)
+        .into_iter()
+        .chain([format!("{schema}.Order")])
+        .collect::<Vec<_>>()
+        .try_into()
+        .expect("four names")
+}
+
+fn registry(bindings: Vec<ModelBinding>) -> Registry {
+    bindings
+        .into_iter()
+        .try_fold(Registry::new(), Registry::model)
+        .expect("a valid registry")
+}
+
+/// Every binding's stream, key column, key kind, key source and fields.
+fn shape(registry: &Registry) -> Vec<String> {
+    registry
+        .models()
+        .map(|b| {
+            format!(
+                "{} {} {:?} {:?} {:?}",
+                b.stream(),
+                b.key_field().column_name(),
+                b.key_kind(),
+                b.key_source_kind(),
+                b.fields()
+            )
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn both_stores_bind_a_table_as_postgres_describes_it() {
+async fn both_stores_bind_tables_as_postgres_describes_them() {
     with_schema("bind", |store, config| async move {
         let schema = config.schema.clone().expect("a schema");
-        let review = store.introspect("review").await.expect("introspect review");
-        assert_eq!(review.table(), "review");
-        assert_eq!(review.fields(), expected_review(&schema).as_slice());
-        // Schema-qualified, as the catalog spells it: the same table.
-        let qualified = store
-            .introspect(&format!("{schema}.review"))
-            .await
-            .expect("introspect schema.review");
-        assert_eq!(qualified.fields(), review.fields());
+        let names = names(&schema);
+        let tables: Vec<&str> = names.iter().map(String::as_str).collect();
+        let bound = registry(store.introspect_all(&tables).await.expect("introspect"));
+        let expected = expected(&schema);
+        assert_eq!(shape(&bound), shape(&expected));
+        assert_eq!(
+            bound.models().map(|b| b.stream()).collect::<Vec<_>>(),
+            ["author", "book", &format!("{schema}.Order"), "review"]
+        );
+
+        // One table alone: its foreign keys are plain fields of the key's type.
+        let alone = store.introspect("review").await.expect("introspect review");
+        assert_eq!(
+            alone.get("book_isbn"),
+            Some(&Field::text("book_isbn").not_null())
+        );
+        assert_eq!(alone.get("author_id"), Some(&Field::uuid("author_id")));
 
         let sync = chanbind_sync::postgres::PgStore::connect(config).expect("connect");
-        let blocking = sync
-            .introspect("review")
-            .expect("introspect on the sync store");
-        assert_eq!(blocking.fields(), review.fields());
+        let blocking = registry(sync.introspect_all(&tables).expect("introspect on sync"));
+        assert_eq!(shape(&blocking), shape(&expected));
+
+        // What introspection gives fits, on either store.
+        Engine::start(bound, store, Limits::default())
+            .await
+            .expect("introspected bindings start");
+        Engine::start(blocking, Arc::new(sync), Limits::default())
+            .await
+            .expect("introspected bindings start on the sync store");
     })
     .await;
 }
@@ -162,17 +247,20 @@ async fn tables_that_cannot_be_bound_are_refused_naming_why() {
     .await;
 }
 
-/// A declared binding of `review` with a wrong type, a missing column, a nullable field on a
-/// NOT NULL column and a writable generated column.
-fn mismatched_review() -> Registry {
+/// Declared bindings of `review` with a wrong type, a missing column, a nullable field on a
+/// NOT NULL column and a writable generated column, and of `book` with the default integer
+/// key over its text key.
+fn mismatched() -> Registry {
     Registry::new()
         .model(
             ModelBinding::new("review")
                 .field(Field::string("stars"))
                 .field(Field::text("nope"))
                 .field(Field::text("book_isbn"))
-                .field(Field::integer("body_length")),
+                .field(Field::integer("body_length"))
+                .field(Field::boolean("seen_at").column("body").server_default()),
         )
+        .and_then(|r| r.model(ModelBinding::new("book")))
         .expect("a valid registry")
 }
 
@@ -184,8 +272,11 @@ async fn a_declared_binding_that_does_not_fit_stops_the_start_naming_each_column
             "review.nope: declared field nope (text), found no such column",
             "review.book_isbn: declared nullable (not required, no default), found text NOT NULL",
             "review.body_length: declared writable, found a generated column",
+            "review.body: declared boolean, found text",
+            "book.id: declared the primary key, found the primary key (isbn)",
+            "book.id: declared field id (integer), found no such column",
         ];
-        let e = Engine::start(mismatched_review(), store.clone(), Limits::default())
+        let e = Engine::start(mismatched(), store.clone(), Limits::default())
             .await
             .err()
             .expect("the start is refused");
@@ -193,25 +284,34 @@ async fn a_declared_binding_that_does_not_fit_stops_the_start_naming_each_column
         for part in expected {
             assert!(e.to_string().contains(part), "{part} in {e}");
         }
-        // Migrating creates nothing over the table, and says the same.
-        let e = store.migrate(&mismatched_review()).await.unwrap_err();
+        // Migrating creates nothing over the tables, and says the same.
+        let e = store.migrate(&mismatched()).await.unwrap_err();
         assert_eq!(e.kind(), PgErrorKind::Mismatch);
         assert!(e.to_string().contains(expected[0]), "{e}");
 
         let sync = Arc::new(chanbind_sync::postgres::PgStore::connect(config).expect("connect"));
-        let e = Engine::start(mismatched_review(), sync, Limits::default())
+        let e = Engine::start(mismatched(), sync, Limits::default())
             .await
             .err()
             .expect("the start is refused on the sync store too");
         assert!(e.to_string().contains(expected[0]), "{e}");
 
-        // The introspected binding fits, of course.
-        let fits = Registry::new()
-            .model(store.introspect("review").await.expect("introspect"))
-            .expect("a valid registry");
-        Engine::start(fits, store, Limits::default())
-            .await
-            .expect("an introspected binding starts");
+        // A default declared where the column has none is named too.
+        let e = Engine::start(
+            Registry::new()
+                .model(ModelBinding::new("review").field(Field::text("body").server_default()))
+                .expect("a valid registry"),
+            store,
+            Limits::default(),
+        )
+        .await
+        .err()
+        .expect("refused");
+        assert!(
+            e.to_string()
+                .contains("review.body: declared server_default, found text without a default"),
+            "{e}"
+        );
     })
     .await;
 }

@@ -14,7 +14,7 @@
 use std::error::Error;
 use std::net::SocketAddr;
 
-use chanbind_engine::binding::{Field, ModelBinding, Registry};
+use chanbind_engine::binding::{Field, KeySource, ModelBinding, Registry};
 use chanbind_engine::Engine;
 use chanbind_examples::serve::{redact, serve_until_stopped, Adapter, Pg};
 use clap::Parser;
@@ -97,16 +97,20 @@ fn searched(binding: ModelBinding) -> ModelBinding {
     binding.search(textual)
 }
 
-/// `stream review (table review): key id (integer); to one: book_isbn -> book (on delete
-/// cascade); to many: ...`
+/// `stream review (table review): key id (integer, given by the database); to one:
+/// book_isbn -> book (on delete cascade); to many: none`
 fn describe(binding: &ModelBinding, registry: &Registry) -> String {
-    let key = &binding.fields()[0];
+    let source = match binding.key_source_kind() {
+        KeySource::Database => "given by the database",
+        KeySource::DatabaseOrClient => "given by the database unless the client gives it",
+        KeySource::Client => "given by the client",
+    };
     let mut line = format!(
-        "stream {} (table {}): key {} ({})",
+        "stream {} (table {}): key {} ({}, {source})",
         binding.stream(),
-        binding.table(),
-        key.name(),
-        key.kind().form_type()
+        binding.qualified_table(),
+        binding.key_field().column_name(),
+        binding.key_kind().name(),
     );
     let to_one: Vec<String> = binding
         .foreign_keys()
