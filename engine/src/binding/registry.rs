@@ -341,6 +341,34 @@ mod tests {
     }
 
     #[test]
+    fn arrays_of_non_scalars_and_bad_enum_names_are_refused() {
+        use crate::binding::EnumType;
+        for (field, why) in [
+            (
+                Field::array("a", FieldKind::Array(Box::new(FieldKind::Integer))),
+                "arrays hold scalars only",
+            ),
+            (Field::array("a", FieldKind::Json), "arrays hold scalars only"),
+            (
+                Field::enumeration("a", EnumType::new(None, &"m".repeat(64)), ["x"]),
+                "1 to 63 bytes",
+            ),
+            (
+                Field::array("a", FieldKind::Enum(EnumType::new(Some(""), "m"))),
+                "1 to 63 bytes",
+            ),
+        ] {
+            let e = Registry::new()
+                .model(ModelBinding::new("t").field(field))
+                .unwrap_err();
+            assert!(matches!(e, RegistryError::BadKind { .. }), "{e}");
+            assert!(e.to_string().contains(why), "{e}");
+        }
+        let ok = Field::enumeration("a", EnumType::new(None, &"m".repeat(63)), ["x"]);
+        assert!(Registry::new().model(ModelBinding::new("t").field(ok)).is_ok());
+    }
+
+    #[test]
     fn dangling_foreign_keys_are_refused() {
         let reg = Registry::new()
             .model(
