@@ -95,6 +95,15 @@ pub enum StoreError {
         /// What to tell the client.
         message: String,
     },
+    /// The database refused the values themselves: a `CHECK` constraint chanbind could not
+    /// check beforehand (a table it did not create may have any).
+    #[error("invalid {field:?}: {message}")]
+    Invalid {
+        /// The field the constraint is on, when known.
+        field: Option<String>,
+        /// What to tell the client.
+        message: String,
+    },
     /// The database cannot be reached.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -115,6 +124,18 @@ impl StoreError {
                 }
                 e
             }
+            StoreError::Invalid {
+                field: Some(field),
+                message,
+            } => {
+                let mut fields = std::collections::BTreeMap::new();
+                fields.insert(field.clone(), vec![message.clone()]);
+                ApiError::invalid(fields)
+            }
+            StoreError::Invalid {
+                field: None,
+                message,
+            } => ApiError::new(ErrorCode::Invalid, message.clone()),
             StoreError::Unavailable(_) => ApiError::new(
                 ErrorCode::Unavailable,
                 "the database is unavailable; try again",

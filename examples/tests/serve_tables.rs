@@ -275,34 +275,25 @@ async fn library_over_both_transports(adapter: &'static str) {
         "{review}"
     );
     for (data, field, why) in [
+        // The CHECK constraint is the database's: refused on its field, without SQL.
         (
             json!({"book_isbn": "978-3-16-148410-0", "stars": 9}),
             "stars",
-            None,
+            "refused by the database's check",
         ),
         (
             json!({"book_isbn": "978-3-16-148410-0", "stars": 3, "mood": "glad"}),
             "mood",
-            Some("must be one of"),
+            "must be one of",
         ),
-        (
-            json!({"stars": 3}),
-            "book_isbn",
-            Some("this field is required"),
-        ),
+        (json!({"stars": 3}), "book_isbn", "this field is required"),
     ] {
         let bad = call(&mut ws, "review.create", data.clone()).await;
-        if let Some(why) = why {
-            assert_eq!(bad["error"]["code"], "invalid", "{data}: {bad}");
-            let message = bad["error"]["fields"][field][0]
-                .as_str()
-                .unwrap_or_default();
-            assert!(message.contains(why), "{data}: {bad}");
-        } else {
-            // The CHECK constraint is the database's: refused without a word of SQL.
-            assert!(bad["error"]["code"].is_string(), "{data}: {bad}");
-            assert!(!bad.to_string().contains("CHECK"), "{bad}");
-        }
+        assert_eq!(bad["error"]["code"], "invalid", "{data}: {bad}");
+        let message = bad["error"]["fields"][field][0]
+            .as_str()
+            .unwrap_or_default();
+        assert!(message.contains(why), "{data}: {bad}");
     }
     let missing = call(
         &mut ws,

@@ -348,7 +348,10 @@ mod tests {
                 Field::array("a", FieldKind::Array(Box::new(FieldKind::Integer))),
                 "arrays hold scalars only",
             ),
-            (Field::array("a", FieldKind::Json), "arrays hold scalars only"),
+            (
+                Field::array("a", FieldKind::Json),
+                "arrays hold scalars only",
+            ),
             (
                 Field::enumeration("a", EnumType::new(None, &"m".repeat(64)), ["x"]),
                 "1 to 63 bytes",
@@ -365,7 +368,9 @@ mod tests {
             assert!(e.to_string().contains(why), "{e}");
         }
         let ok = Field::enumeration("a", EnumType::new(None, &"m".repeat(63)), ["x"]);
-        assert!(Registry::new().model(ModelBinding::new("t").field(ok)).is_ok());
+        assert!(Registry::new()
+            .model(ModelBinding::new("t").field(ok))
+            .is_ok());
     }
 
     #[test]
