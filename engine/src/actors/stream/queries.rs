@@ -130,13 +130,14 @@ impl LiveQueries {
         let len = frame.len();
         if !conn.held.try_take(len) {
             // What this connection's live results would hold passes `max_subscription_bytes`:
-            // the subscription is refused instead of answered, and its slot is free again.
+            // the subscription is refused instead of answered, and its slot is free again,
+            // before the client reads the refusal and may ask for another.
             let error = ApiError::new(
                 ErrorCode::LimitExceeded,
                 "this connection's live results would pass max_subscription_bytes",
             );
-            conn.out.send(encode_error(&key.event, &error));
             self.remove(conn.id, &|k, _| k == key, Slot::Free);
+            conn.out.send(encode_error(&key.event, &error));
             return;
         }
         conn.out.send(frame);
