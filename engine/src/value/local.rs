@@ -13,14 +13,17 @@ const NOT_LOCAL: &str =
 const LOCAL_RANGE: &str = "must be between 0001-01-01T00:00:00 and 9999-12-31T23:59:59.999999";
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffff`: microseconds (more digits are cut, as for `datetime`),
-/// a `T` between date and time, no offset. A space instead of the `T` is accepted (what psql
-/// prints); an offset or `Z` is refused, since the column would silently drop it.
+/// a `T` between date and time, no offset. A space instead of the `T` (what psql prints) and
+/// a time without seconds (what a browser's input sends) are accepted; an offset or `Z` is
+/// refused, since the column would silently drop it.
 pub(super) fn canonical(value: &Value) -> Result<Value, String> {
     let Value::String(text) = value else {
         return Err(NOT_LOCAL.into());
     };
     let text = text.replacen(' ', "T", 1);
+    // Seconds may be left out, as a browser's `datetime-local` input leaves them out.
     let t = NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M"))
         .map_err(|_| NOT_LOCAL.to_owned())?;
     let t = without_leap_second(t);
     if !YEARS.contains(&t.year()) {
@@ -72,6 +75,7 @@ mod tests {
             "2026-01-02T03:04:05Z",
             "2026-01-02T03:04:05+02:00",
             "2026-01-02",
+            "2026-01-02T03",
             "yesterday",
         ] {
             assert_eq!(canonical(&json!(bad)).unwrap_err(), NOT_LOCAL, "{bad}");
