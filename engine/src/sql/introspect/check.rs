@@ -2,7 +2,7 @@
 
 use super::column_type::{map, Mapped};
 use super::{ColumnDescription, TableDescription};
-use crate::binding::{Field, FieldKind, KeySource, ModelBinding, PK};
+use crate::binding::{Field, FieldKind, KeySource, ModelBinding, OnDelete, PK};
 use crate::key::KeyKind;
 use crate::store::Mismatch;
 
@@ -21,7 +21,9 @@ use crate::store::Mismatch;
 /// - a read-only field's column takes null or fills itself in (a default, an identity, a
 ///   generated column), since creates leave it out; a writable field's column is not
 ///   generated or `GENERATED ALWAYS AS IDENTITY`, which refuse writes;
-/// - a unique field's column has a unique index, since the database is what enforces it.
+/// - a unique field's column has a unique index, since the database is what enforces it;
+/// - a foreign key's `ON DELETE` rule is the constraint's (no action, restrict and set
+///   default count as restrict), and a cascade or set null has a constraint to carry it out.
 pub fn check_binding(binding: &ModelBinding, table: Option<&TableDescription>) -> Vec<Mismatch> {
     let qualified = binding.qualified_table();
     let Some(table) = table else {
@@ -98,8 +100,34 @@ pub fn check_binding(binding: &ModelBinding, table: Option<&TableDescription>) -
                 "no unique index on the column".to_owned(),
             );
         }
+        if let Err((declared, found)) = delete_rule(field, table) {
+            differs(declared, found);
+        }
     }
     out
+}
+
+/// A foreign key's `ON DELETE` is the database's to carry out and the engine's to publish:
+/// they must agree, or rows change unseen (the database cascades, the engine did not expect
+/// it) or the engine publishes changes that did not happen (no constraint to carry them out).
+fn delete_rule(field: &Field, table: &TableDescription) -> Differs {
+    if !matches!(field.kind(), FieldKind::ForeignKey { .. }) {
+        return Ok(());
+    }
+    let declared = field.delete_rule();
+    let rule = |r: OnDelete| r.sql().to_lowercase();
+    match table.foreign_key(field.column_name()) {
+        None if declared == OnDelete::Restrict => Ok(()),
+        None => Err((
+            format!("on_delete {}", rule(declared)),
+            "no foreign key constraint to carry it out".to_owned(),
+        )),
+        Some(fk) if fk.delete_rule() != declared => Err((
+            format!("on_delete {}", rule(declared)),
+            format!("a foreign key ON DELETE {}", rule(fk.delete_rule())),
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 /// Keys the database gives need a column that fills itself in.
@@ -374,8 +402,11 @@ mod tests {
                 ),
                 column("blob", "bytea", json!({})),
                 column("sku", "text", json!({})),
+                column("owner_id", "int8", json!({})),
+                column("maker_id", "int8", json!({})),
             ],
-            json!({}),
+            json!({"foreign_keys": [{"name": "f", "columns": ["maker_id"], "schema": "public",
+                "table": "maker", "referenced": ["id"], "on_delete": "c"}]}),
         );
         let b = ModelBinding::new("shop_item")
             .field(Field::string("name").max_length(50))
@@ -392,6 +423,8 @@ mod tests {
             .field(Field::datetime("made").read_only())
             .field(Field::text("blob"))
             .field(Field::text("sku").unique())
+            .field(Field::foreign_key("owner_id", "auth.User").on_delete(OnDelete::SetNull))
+            .field(Field::foreign_key("maker_id", "shop.Maker"))
             .field(Field::boolean("gone"));
         assert_eq!(
             places(&b, &t),
@@ -406,6 +439,8 @@ mod tests {
                 "shop_item.made: declared read-only without a default (creates leave it out), found timestamp with time zone NOT NULL without a default",
                 "shop_item.blob: declared field blob (text), found bytea, which chanbind cannot bind",
                 "shop_item.sku: declared unique, found no unique index on the column",
+                "shop_item.owner_id: declared on_delete set null, found no foreign key constraint to carry it out",
+                "shop_item.maker_id: declared on_delete restrict, found a foreign key ON DELETE cascade",
                 "shop_item.gone: declared field gone (boolean), found no such column",
             ]
         );
