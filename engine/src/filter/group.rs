@@ -28,6 +28,8 @@ pub(super) struct Rules<'a> {
     pub(super) max_depth: usize,
     /// The fields the caller may see; others are unknown.
     pub(super) visible: &'a dyn Fn(&str) -> bool,
+    /// How relation paths are followed; `None` when they are not.
+    pub(super) relations: Option<&'a super::path::Relations<'a>>,
 }
 
 /// The filters of one object, to be ANDed: a condition per lookup, a filter per group. `path`

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::binding::{FieldKind, ModelBinding};
-use crate::filter::{Condition, Filter, Lookup, Operand, Ordering};
+use crate::filter::{Condition, Filter, Hop, Lookup, Operand, Ordering};
 
 /// The alias of the bound table in every statement. Field and table names are lower-case
 /// (the registry checks), so an upper-case alias can never collide with one.
@@ -45,9 +45,18 @@ pub(crate) fn literal(text: &str) -> String {
 #[derive(Debug, Default)]
 pub(crate) struct Params {
     values: Vec<Option<String>>,
+    /// Relation subqueries aliased so far.
+    aliases: usize,
 }
 
 impl Params {
+    /// A fresh alias for the related table of one relation path's subquery: `J1`, `J2`, ...,
+    /// distinct within the statement so nested subqueries never shadow the row they follow.
+    pub(crate) fn alias(&mut self) -> String {
+        self.aliases += 1;
+        format!("J{}", self.aliases)
+    }
+
     /// Adds a text parameter and returns its placeholder, `$n::text`.
     pub(crate) fn text(&mut self, value: Option<String>) -> String {
         self.values.push(value);
@@ -104,15 +113,41 @@ fn array_literal(items: impl Iterator<Item = Option<String>>) -> String {
     out
 }
 
-/// The column as a comparison operand: textual kinds compare under `COLLATE "C"` (byte
+/// An expression as a comparison operand: textual kinds compare under `COLLATE "C"` (byte
 /// order, as `value::compare` does), everything else natively.
-fn operand_column(alias: &str, name: &str, kind: &FieldKind) -> String {
-    let col = column(alias, name);
+fn collated(expr: String, kind: &FieldKind) -> String {
     if kind.is_collated() {
-        format!("{col} COLLATE \"C\"")
+        format!("{expr} COLLATE \"C\"")
     } else {
-        col
+        expr
     }
+}
+
+/// The value `leaf` reads from the row at the end of `path`, starting at the row `alias`: the
+/// leaf itself for an empty path, else one scalar subquery per relation, which reads null
+/// when the foreign key is null or names no row inside the hop's scope (as memory's
+/// `value_at` does). The key is unique, so a subquery never has more than one row.
+fn through(
+    path: &[Hop],
+    alias: &str,
+    params: &mut Params,
+    leaf: &dyn Fn(&str) -> String,
+) -> String {
+    let Some((hop, rest)) = path.split_first() else {
+        return leaf(alias);
+    };
+    let inner = params.alias();
+    let key = column(&inner, hop.target.key_field().column_name());
+    let mut cond = format!("{key} = {}", column(alias, &hop.field));
+    if !hop.scope.is_everything() {
+        let _ = write!(cond, " AND {}", where_clause(&hop.scope, &inner, params));
+    }
+    let value = through(rest, &inner, params, leaf);
+    format!(
+        "(SELECT {value} FROM {} AS {} WHERE {cond})",
+        table(&hop.target),
+        ident(&inner)
+    )
 }
 
 /// How a field is read so that its JSON matches the canonical value of `value::canonical`
@@ -191,15 +226,14 @@ fn join(parts: &[Filter], sep: &str, alias: &str, params: &mut Params) -> String
 }
 
 fn condition(c: &Condition, alias: &str, params: &mut Params) -> String {
-    let col = operand_column(alias, &c.field, &c.kind);
+    let bare = through(&c.path, alias, params, &|a| column(a, &c.field));
+    let col = collated(bare.clone(), &c.kind);
     let cmp = |op: &str, v: &Value, params: &mut Params| {
         format!("{col} {op} {}", params.typed(&c.kind, v))
     };
     match (&c.lookup, &c.operand) {
-        (Lookup::IsNull, Operand::Flag(true)) => format!("{} IS NULL", column(alias, &c.field)),
-        (Lookup::IsNull, Operand::Flag(false)) => {
-            format!("{} IS NOT NULL", column(alias, &c.field))
-        }
+        (Lookup::IsNull, Operand::Flag(true)) => format!("{bare} IS NULL"),
+        (Lookup::IsNull, Operand::Flag(false)) => format!("{bare} IS NOT NULL"),
         (Lookup::Ne, Operand::Value(v)) => cmp("IS DISTINCT FROM", v, params),
         (Lookup::Exact, Operand::Value(v)) => cmp("=", v, params),
         (Lookup::Gt, Operand::Value(v)) => cmp(">", v, params),
@@ -213,7 +247,7 @@ fn condition(c: &Condition, alias: &str, params: &mut Params) -> String {
             format!("{col} = ANY({})", params.typed_list(&c.kind, list))
         }
         (lookup, Operand::Value(Value::String(needle))) if lookup.is_textual() => {
-            text_match(*lookup, alias, &c.field, &c.kind, needle, params)
+            text_match(*lookup, c, alias, needle, params)
         }
         // Every other pairing is false in memory too.
         _ => "FALSE".to_owned(),
@@ -224,16 +258,17 @@ fn condition(c: &Condition, alias: &str, params: &mut Params) -> String {
 /// string, so non-textual kinds stored as strings are matched on their canonical text.
 fn text_match(
     lookup: Lookup,
+    c: &Condition,
     alias: &str,
-    field: &str,
-    kind: &FieldKind,
     needle: &str,
     params: &mut Params,
 ) -> String {
+    let (field, kind) = (&c.field, &c.kind);
     let hay = match kind {
-        k if k.is_textual() => column(alias, field),
+        k if k.is_textual() => through(&c.path, alias, params, &|a| column(a, field)),
         FieldKind::Decimal { .. } | FieldKind::Date | FieldKind::Datetime | FieldKind::Uuid => {
-            format!("({})", read_expr(alias, field, kind))
+            let read = through(&c.path, alias, params, &|a| read_expr(a, field, kind));
+            format!("({read})")
         }
         _ => return "FALSE".to_owned(),
     };
@@ -252,14 +287,16 @@ fn text_match(
 }
 
 /// `"T"."a" COLLATE "C" DESC, "T"."id" ASC`: PostgreSQL's default null placement (last
-/// ascending, first descending) is the one `Ordering::compare` uses.
-pub(crate) fn order_by(order: &Ordering, alias: &str) -> String {
+/// ascending, first descending) is the one `Ordering::compare` uses. A key through relations
+/// sorts by its scalar subquery, null where memory reads null, so it places alike.
+pub(crate) fn order_by(order: &Ordering, alias: &str, params: &mut Params) -> String {
     let keys: Vec<String> = order
         .keys()
         .iter()
         .map(|k| {
             let dir = if k.desc { "DESC" } else { "ASC" };
-            format!("{} {dir}", operand_column(alias, &k.field, &k.kind))
+            let value = through(&k.path, alias, params, &|a| column(a, &k.field));
+            format!("{} {dir}", collated(value, &k.kind))
         })
         .collect();
     keys.join(", ")
@@ -435,7 +472,7 @@ mod tests {
     fn order_keys_keep_postgres_null_placement() {
         let o = Ordering::parse(&binding(), Some(&json!(["-username", "age"]))).unwrap();
         assert_eq!(
-            order_by(&o, T),
+            order_by(&o, T, &mut Params::default()),
             "\"T\".\"username\" COLLATE \"C\" DESC, \"T\".\"age\" ASC, \"T\".\"id\" ASC"
         );
     }
