@@ -166,6 +166,22 @@ impl View {
         }))
     }
 
+    /// A view hiding `hidden` and scoped to `scope`, for tests that need no permission.
+    #[cfg(test)]
+    pub(crate) fn for_tests<'a>(
+        hidden: impl IntoIterator<Item = &'a str>,
+        scope: Filter,
+    ) -> Arc<View> {
+        let hidden: BTreeSet<String> = hidden.into_iter().map(str::to_owned).collect();
+        let signature = format!("{hidden:?}|{scope:?}");
+        Arc::new(View {
+            hidden,
+            read_only: BTreeSet::new(),
+            scope,
+            signature,
+        })
+    }
+
     /// Whether the field is visible.
     pub fn can_see(&self, field: &str) -> bool {
         !self.hidden.contains(field)

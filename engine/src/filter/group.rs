@@ -227,7 +227,7 @@ mod tests {
         );
         assert_eq!(
             refused(json!({"not": {"priority__regex": "1"}})),
-            "not.priority__regex: unknown lookup"
+            "not.priority__regex: regex is not a lookup, and priority is not a relation"
         );
         assert_eq!(
             refused(json!({"not": {"priority": "high"}}))

@@ -96,7 +96,7 @@ impl Ordering {
             let (path, field) = match names.as_slice() {
                 [hops @ .., last] if !hops.is_empty() => {
                     let label = format!("order: {spec}");
-                    let end = path::follow(relations, binding, visible, hops, &label)?;
+                    let end = path::follow(relations, binding, visible, hops, &label, None)?;
                     let field = end
                         .binding
                         .get(last)

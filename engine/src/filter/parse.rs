@@ -131,27 +131,20 @@ fn parse_with(
 
 /// Splits a key into its names and its lookup: `owner__username__icontains` is
 /// `[owner, username]` and `icontains`. A last part that is no lookup is a name (`exact`),
-/// except after a single name that is no relation: `title__regex` is a bad lookup.
-pub(super) fn split_key<'k>(
-    rules: &Rules<'_>,
-    key: &'k str,
-    label: &str,
-) -> Result<(Vec<&'k str>, Lookup), ApiError> {
+/// returned as the third value too, for the messages of [`path::follow`].
+pub(super) fn split_key(key: &str) -> (Vec<&str>, Lookup, Option<&str>) {
     let mut names: Vec<&str> = key.split("__").collect();
     if names.len() == 1 {
-        return Ok((names, Lookup::Exact));
+        return (names, Lookup::Exact, None);
     }
     let last = names[names.len() - 1];
-    if let Some(lookup) = Lookup::parse(last) {
-        names.pop();
-        return Ok((names, lookup));
+    match Lookup::parse(last) {
+        Some(lookup) => {
+            names.pop();
+            (names, lookup, None)
+        }
+        None => (names, Lookup::Exact, Some(last)),
     }
-    if names.len() == 2
-        && !path::is_relation(rules.relations, rules.binding, rules.visible, names[0])
-    {
-        return Err(ApiError::invalid_filter(format!("{label}: unknown lookup")));
-    }
-    Ok((names, Lookup::Exact))
 }
 
 /// One lookup, `key: value`; `label` is the key with the path of the groups around it, for
@@ -163,7 +156,7 @@ pub(super) fn condition(
     value: &Value,
 ) -> Result<Condition, ApiError> {
     let (binding, max_in, visible) = (rules.binding, rules.max_in, rules.visible);
-    let (names, lookup) = split_key(rules, key, label)?;
+    let (names, lookup, unlooked) = split_key(key);
     let (path, field) = match names.as_slice() {
         [name] => {
             let field = binding
@@ -175,7 +168,14 @@ pub(super) fn condition(
             (Vec::new(), field.clone())
         }
         [relations @ .., name] => {
-            let end = path::follow(rules.relations, binding, visible, relations, label)?;
+            let end = path::follow(
+                rules.relations,
+                binding,
+                visible,
+                relations,
+                label,
+                unlooked,
+            )?;
             let field = end
                 .binding
                 .get(name)

@@ -101,34 +101,37 @@ impl End {
     }
 }
 
-/// Whether `name` is a to-one relation of `binding` whose foreign key the reader sees: what
-/// tells `owner__username` (a path) from `title__regex` (a bad lookup).
-pub(super) fn is_relation(
-    relations: Option<&Relations<'_>>,
-    binding: &ModelBinding,
-    visible: &dyn Fn(&str) -> bool,
-    name: &str,
-) -> bool {
-    relations
-        .and_then(|r| r.registry.relation(binding.stream(), name))
-        .is_some_and(|rel| match rel.kind {
-            RelationKind::ToOne { field } => visible(&field),
-            RelationKind::ToMany { .. } => false,
-        })
-}
-
 /// Follows the relations `names` (all but the last name of a key, which is a field) from
-/// `root`. Every refusal is `invalid_filter` naming `label` and the offending name.
+/// `root`. Every refusal is `invalid_filter` naming `label` and the offending name. `unlooked`
+/// is the key's last part when it was taken for a field because it is no lookup: a key that
+/// fails at the name just before it may be a mistyped lookup (`title__regex`), and the
+/// message says both.
 pub(super) fn follow(
     relations: Option<&Relations<'_>>,
     root: &ModelBinding,
     root_visible: &dyn Fn(&str) -> bool,
     names: &[&str],
     label: &str,
+    unlooked: Option<&str>,
 ) -> Result<End, ApiError> {
     let bad = |why: String| ApiError::invalid_filter(format!("{label}: {why}"));
+    let not_a_relation = |i: usize, plain: bool| {
+        let name = names[i];
+        bad(match unlooked {
+            Some(last) if i + 1 == names.len() => {
+                format!("{last} is not a lookup, and {name} is not a relation")
+            }
+            _ if plain => {
+                format!("{name} is not a foreign key, so there is no relation to follow")
+            }
+            _ => format!("unknown relation {name}"),
+        })
+    };
     let Some(relations) = relations else {
-        return Err(bad(format!("unknown relation {}", names[0])));
+        return Err(not_a_relation(
+            0,
+            root.get(names[0]).is_some_and(|f| root_visible(f.name())),
+        ));
     };
     if names.len() > relations.max_depth {
         return Err(bad(format!(
@@ -139,7 +142,7 @@ pub(super) fn follow(
     let mut path: Vec<Hop> = Vec::with_capacity(names.len());
     let mut view: Option<Arc<View>> = None;
     let mut target: Option<Arc<ModelBinding>> = None;
-    for name in names {
+    for (i, name) in names.iter().enumerate() {
         let from: &ModelBinding = target.as_deref().unwrap_or(root);
         let sees = |field: &str| match (&target, &view) {
             (None, _) => root_visible(field),
@@ -154,12 +157,10 @@ pub(super) fn follow(
                 _ => None,
             });
         let Some((field, next)) = relation else {
-            let plain = from.get(name).is_some_and(|f| sees(f.name()));
-            return Err(bad(if plain {
-                format!("{name} is not a foreign key, so there is no relation to follow")
-            } else {
-                format!("unknown relation {name}")
-            }));
+            return Err(not_a_relation(
+                i,
+                from.get(name).is_some_and(|f| sees(f.name())),
+            ));
         };
         let (next_view, scope) = match &relations.reader {
             Reader::Server => (None, Filter::everything()),
@@ -211,3 +212,6 @@ pub(super) fn label(path: &[Hop], field: &str) -> String {
     out.push_str(field);
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -226,14 +226,21 @@ fn join(parts: &[Filter], sep: &str, alias: &str, params: &mut Params) -> String
 }
 
 fn condition(c: &Condition, alias: &str, params: &mut Params) -> String {
-    let bare = through(&c.path, alias, params, &|a| column(a, &c.field));
-    let col = collated(bare.clone(), &c.kind);
+    // Text lookups read their own expression; everything else compares the field's value,
+    // built only here so a path's subquery (and its scope's parameters) appears once.
+    if let (lookup, Operand::Value(Value::String(needle))) = (&c.lookup, &c.operand) {
+        if lookup.is_textual() {
+            return text_match(*lookup, c, alias, needle, params);
+        }
+    }
+    let bare = |params: &mut Params| through(&c.path, alias, params, &|a| column(a, &c.field));
     let cmp = |op: &str, v: &Value, params: &mut Params| {
+        let col = collated(bare(params), &c.kind);
         format!("{col} {op} {}", params.typed(&c.kind, v))
     };
     match (&c.lookup, &c.operand) {
-        (Lookup::IsNull, Operand::Flag(true)) => format!("{bare} IS NULL"),
-        (Lookup::IsNull, Operand::Flag(false)) => format!("{bare} IS NOT NULL"),
+        (Lookup::IsNull, Operand::Flag(true)) => format!("{} IS NULL", bare(params)),
+        (Lookup::IsNull, Operand::Flag(false)) => format!("{} IS NOT NULL", bare(params)),
         (Lookup::Ne, Operand::Value(v)) => cmp("IS DISTINCT FROM", v, params),
         (Lookup::Exact, Operand::Value(v)) => cmp("=", v, params),
         (Lookup::Gt, Operand::Value(v)) => cmp(">", v, params),
@@ -244,10 +251,8 @@ fn condition(c: &Condition, alias: &str, params: &mut Params) -> String {
         // One array parameter rather than one per item, so lists of every length share one
         // statement; `= ANY` has the semantics of `IN`, NULL items included.
         (Lookup::In, Operand::List(list)) => {
+            let col = collated(bare(params), &c.kind);
             format!("{col} = ANY({})", params.typed_list(&c.kind, list))
-        }
-        (lookup, Operand::Value(Value::String(needle))) if lookup.is_textual() => {
-            text_match(*lookup, c, alias, needle, params)
         }
         // Every other pairing is false in memory too.
         _ => "FALSE".to_owned(),
@@ -474,6 +479,100 @@ mod tests {
         assert_eq!(
             order_by(&o, T, &mut Params::default()),
             "\"T\".\"username\" COLLATE \"C\" DESC, \"T\".\"age\" ASC, \"T\".\"id\" ASC"
+        );
+    }
+
+    fn related() -> crate::binding::Registry {
+        crate::binding::Registry::new()
+            .model(
+                ModelBinding::new("auth_user")
+                    .schema("Auth")
+                    .stream_name("auth.User")
+                    .key(Field::uuid("user_id"))
+                    .field(Field::string("username").column("UserName")),
+            )
+            .unwrap()
+            .model(
+                ModelBinding::new("todo_task")
+                    .field(Field::integer("priority"))
+                    .field(Field::foreign_key("owner_id", "auth.User").column("owner")),
+            )
+            .unwrap()
+    }
+
+    fn compile_related(filters: Value, scope: Option<Value>) -> (String, Vec<Option<String>>) {
+        let reg = related();
+        let tasks = reg.get("todo.Task").unwrap();
+        let users = reg.get("auth.User").unwrap();
+        let scope = scope.map_or_else(Filter::everything, |s| {
+            crate::filter::parse_scope(&reg, users, s.as_object().unwrap()).unwrap()
+        });
+        let view = crate::permission::View::for_tests([], scope);
+        let view_of = |_: &ModelBinding| Ok(Some(std::sync::Arc::clone(&view)));
+        let relations = crate::filter::Relations {
+            registry: &reg,
+            max_depth: 2,
+            reader: crate::filter::Reader::Client(&view_of),
+        };
+        let f = crate::filter::parse_filter_related(
+            tasks,
+            filters.as_object().unwrap(),
+            None,
+            10,
+            4,
+            &|_| true,
+            &relations,
+        )
+        .unwrap();
+        let mut params = Params::default();
+        let sql = where_clause(&super::super::columns::filter(tasks, &f), T, &mut params);
+        (sql, params.into_values())
+    }
+
+    #[test]
+    fn a_path_is_a_scalar_subquery_on_the_quoted_related_table() {
+        assert_eq!(
+            compile_related(json!({"owner__username__icontains": "Al"}), None),
+            (
+                "strpos(lower((SELECT \"J1\".\"UserName\" FROM \"Auth\".\"auth_user\" AS \"J1\" \
+                 WHERE \"J1\".\"user_id\" = \"T\".\"owner\") COLLATE \"C\"), lower($1::text COLLATE \"C\")) > 0"
+                    .into(),
+                p(&["Al"])
+            )
+        );
+        assert_eq!(
+            compile_related(
+                json!({"not": {"owner__username": null}}),
+                Some(json!({"username__ne": "root"}))
+            ),
+            (
+                "NOT COALESCE((SELECT \"J1\".\"UserName\" FROM \"Auth\".\"auth_user\" AS \"J1\" \
+                 WHERE \"J1\".\"user_id\" = \"T\".\"owner\" AND \"J1\".\"UserName\" COLLATE \"C\" \
+                 IS DISTINCT FROM $1::text) IS NULL, FALSE)"
+                    .into(),
+                p(&["root"])
+            ),
+            "the related binding's scope is part of the subquery"
+        );
+    }
+
+    #[test]
+    fn order_by_a_path_sorts_by_its_subquery() {
+        let reg = related();
+        let tasks = reg.get("todo.Task").unwrap();
+        let relations = crate::filter::Relations::server(&reg);
+        let o = Ordering::parse_related(
+            tasks,
+            Some(&json!("-owner__username")),
+            &|_| true,
+            &relations,
+        )
+        .unwrap();
+        let mut params = Params::default();
+        assert_eq!(
+            order_by(&super::super::columns::order(tasks, &o), T, &mut params),
+            "(SELECT \"J1\".\"UserName\" FROM \"Auth\".\"auth_user\" AS \"J1\" WHERE \
+             \"J1\".\"user_id\" = \"T\".\"owner\") COLLATE \"C\" DESC, \"T\".\"id\" ASC"
         );
     }
 }
