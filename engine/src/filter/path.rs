@@ -133,16 +133,16 @@ pub(super) fn follow(
             root.get(names[0]).is_some_and(|f| root_visible(f.name())),
         ));
     };
-    if names.len() > relations.max_depth {
-        return Err(bad(format!(
-            "a path follows at most {} relations (max_relation_depth)",
-            relations.max_depth
-        )));
-    }
     let mut path: Vec<Hop> = Vec::with_capacity(names.len());
     let mut view: Option<Arc<View>> = None;
     let mut target: Option<Arc<ModelBinding>> = None;
     for (i, name) in names.iter().enumerate() {
+        if i >= relations.max_depth {
+            return Err(bad(format!(
+                "a path follows at most {} relations (max_relation_depth)",
+                relations.max_depth
+            )));
+        }
         let from: &ModelBinding = target.as_deref().unwrap_or(root);
         let sees = |field: &str| match (&target, &view) {
             (None, _) => root_visible(field),
