@@ -24,7 +24,7 @@ pub use eval::{NoRows, Resolve};
 pub use lookup::Lookup;
 pub use order::{OrderKey, Ordering};
 pub use parse::{parse_filter, parse_filter_related, parse_filter_visible, parse_scope};
-pub use path::{Hop, Reader, Relations};
+pub use path::{Hop, Reader, Relations, ViewOf};
 pub use size::check_filter_size;
 
 use std::collections::BTreeSet;

@@ -56,13 +56,17 @@ impl PartialEq for Hop {
     }
 }
 
+/// How a client sees a binding a relation leads to: its view there, or `None` when its
+/// permission refuses it the request's action on that binding.
+pub type ViewOf<'a> = dyn Fn(&ModelBinding) -> Result<Option<Arc<View>>, ApiError> + 'a;
+
 /// Who a filter is for, as far as relations go.
 pub enum Reader<'a> {
     /// The server itself (a permission's scope): every relation, field and row.
     Server,
     /// A client: its view of a related binding, or `None` when its permission refuses it the
     /// request's action there (the relation then cannot be followed).
-    Client(&'a dyn Fn(&ModelBinding) -> Result<Option<Arc<View>>, ApiError>),
+    Client(&'a ViewOf<'a>),
 }
 
 /// What following relations in a filter or order needs.

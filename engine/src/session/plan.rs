@@ -78,7 +78,7 @@ impl Session {
     /// seeing each related binding through `view_of`.
     fn relations<'a>(
         &'a self,
-        view_of: &'a dyn Fn(&ModelBinding) -> Result<Option<Arc<View>>, ApiError>,
+        view_of: &'a crate::filter::ViewOf<'a>,
     ) -> Relations<'a> {
         Relations {
             registry: self.engine.registry(),
