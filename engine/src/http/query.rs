@@ -295,6 +295,30 @@ mod tests {
     }
 
     #[test]
+    fn keys_through_relations_are_typed_by_the_field_they_reach() {
+        let registry = crate::binding::Registry::new()
+            .model(
+                ModelBinding::new("auth_user")
+                    .field(Field::string("username"))
+                    .field(Field::integer("age")),
+            )
+            .unwrap()
+            .model(binding())
+            .unwrap();
+        let tasks = registry.get("todo.Task").unwrap();
+        let query = "owner__username=5&owner__age__gte=30&owner__id__in=1,2&owner__age__isnull=false&order=-owner__username,title&owner__nope=1&title__x__y=2";
+        let d = search_data_in(Some(&registry), tasks, Some(query)).unwrap();
+        assert_eq!(
+            d["filters"],
+            json!({"owner__username": "5", "owner__age__gte": 30, "owner__id__in": [1, 2],
+                   "owner__age__isnull": false, "owner__nope": "1", "title__x__y": "2"})
+        );
+        assert_eq!(d["order"], json!(["-owner__username", "title"]));
+        let without = search_data(tasks, Some("owner__age__gte=30")).unwrap();
+        assert_eq!(without["filters"]["owner__age__gte"], "30", "left to the parser");
+    }
+
+    #[test]
     fn repeated_single_values_are_refused() {
         let err = search_data(&binding(), Some("done=true&done=false")).unwrap_err();
         assert_eq!(err.code, ErrorCode::BadRequest);
