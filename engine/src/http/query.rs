@@ -315,7 +315,10 @@ mod tests {
         );
         assert_eq!(d["order"], json!(["-owner__username", "title"]));
         let without = search_data(tasks, Some("owner__age__gte=30")).unwrap();
-        assert_eq!(without["filters"]["owner__age__gte"], "30", "left to the parser");
+        assert_eq!(
+            without["filters"]["owner__age__gte"], "30",
+            "left to the parser"
+        );
     }
 
     #[test]

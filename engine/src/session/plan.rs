@@ -76,10 +76,7 @@ impl Session {
 
     /// How this connection's filters follow relations: up to `max_relation_depth` of them,
     /// seeing each related binding through `view_of`.
-    fn relations<'a>(
-        &'a self,
-        view_of: &'a crate::filter::ViewOf<'a>,
-    ) -> Relations<'a> {
+    fn relations<'a>(&'a self, view_of: &'a crate::filter::ViewOf<'a>) -> Relations<'a> {
         Relations {
             registry: self.engine.registry(),
             max_depth: self.engine.limits().max_relation_depth,
