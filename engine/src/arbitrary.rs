@@ -62,18 +62,7 @@ pub(crate) const RELATIONS: &[&str] = &[
     "__",
 ];
 
-/// [`every_kind`] with the `auth.User` its `owner_id` points at: every kind again, and an
-/// `owner_id` of its own, so paths of any length can be written.
-pub(crate) fn related_registry() -> crate::binding::Registry {
-    let mut users = crate::binding::ModelBinding::new("auth_user");
-    for field in every_kind().fields().iter().skip(1) {
-        users = users.field(field.clone());
-    }
-    crate::binding::Registry::new()
-        .model(every_kind())
-        .and_then(|r| r.model(users))
-        .expect("a valid registry")
-}
+pub(crate) use crate::every_kind::related_registry;
 
 /// Every lookup suffix, none, and a few that do not exist.
 pub(crate) const LOOKUPS: &[&str] = &[

@@ -150,7 +150,8 @@ impl RowSubs {
         for (pk, groups) in &self.rows {
             for group in groups.values() {
                 let scope = group.view.scope();
-                if !scope.related_streams().contains(stream) {
+                // Most scopes follow no relation; they cost no allocation here.
+                if !scope.has_paths() || !scope.related_streams().contains(stream) {
                     continue;
                 }
                 match out.iter_mut().find(|(f, _)| f == scope) {
