@@ -316,6 +316,7 @@ impl StreamState {
         }
         gone
     }
+
     /// Reads every watched row in a task and sends them back as [`StreamMsg::RowsRead`].
     fn reread_rows(&self, myself: &ActorRef<StreamMsg>) {
         let pks = self.rows.pks();
