@@ -32,6 +32,10 @@ pub struct Limits {
     /// refused with `invalid_filter`. Bounds the recursion of parsing, SQL and every
     /// evaluation of a live query's filter.
     pub max_filter_depth: usize,
+    /// How many relations (foreign keys followed to the row they point at) one filter key or
+    /// `order` key of a request may follow (`task__owner__username` follows two); more is
+    /// refused with `invalid_filter`. Bounds the joins each such key costs.
+    pub max_relation_depth: usize,
     /// How many frames a connection's outbound queue holds before it counts as a slow consumer.
     pub outbound_queue: usize,
     /// How many bytes of frames a connection's outbound queue holds before it counts as a slow
@@ -83,6 +87,7 @@ impl Default for Limits {
             max_in_list: 1000,
             max_filter_bytes: 64 * 1024,
             max_filter_depth: 4,
+            max_relation_depth: 2,
             outbound_queue: 1024,
             outbound_queue_bytes: 16 * 1024 * 1024,
             max_subscription_bytes: 32 * 1024 * 1024,

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 mod admit;
+mod related;
 
 pub use admit::Admitted;
 
@@ -64,6 +65,8 @@ pub(crate) struct Inner {
     pub(crate) streams: HashMap<String, ActorRef<StreamMsg>>,
     /// Whether each stream has subscribers here, by stream.
     pub(crate) interest: HashMap<String, Arc<Interest>>,
+    /// For each stream, the streams that may read it through relations.
+    pub(crate) dependents: HashMap<String, Vec<String>>,
     pub(crate) groups: HashMap<String, ActorRef<GroupMsg>>,
     pub(crate) everyone: ActorRef<GroupMsg>,
     layer: Arc<dyn Layer>,
@@ -211,6 +214,7 @@ impl Engine {
             .await
             .map_err(spawn_err)?;
         let admission = Admission::new(limits.max_connections, limits.max_connections_per_user);
+        let dependents = related::dependents(&registry);
         let rates = RateLimits::new(&limits);
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -223,6 +227,7 @@ impl Engine {
                 stats,
                 streams,
                 interest,
+                dependents,
                 groups,
                 everyone,
                 layer,
@@ -324,9 +329,13 @@ impl Engine {
     pub(crate) fn publish_local(&self, mut change: Change) {
         let cascaded = std::mem::take(&mut change.cascaded);
         for change in std::iter::once(change).chain(cascaded) {
+            let changed = change.stream.clone();
             if let Some(stream) = self.inner.streams.get(&change.stream) {
                 let _ = stream.send_message(StreamMsg::Change(Arc::new(change)));
             }
+            // After the change itself, so a stream reading its own rows through relations
+            // judges the change before it re-reads for it.
+            self.route_to_related(&changed);
         }
     }
 

@@ -28,3 +28,16 @@ pub fn every_kind() -> ModelBinding {
         .field(Field::string("secret").not_filterable().not_orderable())
         .search(["title", "body"])
 }
+
+/// [`every_kind`] with the `auth.User` its `owner_id` points at: every kind again, and an
+/// `owner_id` of its own, so relation paths of any length can be written.
+pub fn related_registry() -> crate::binding::Registry {
+    let mut users = ModelBinding::new("auth_user");
+    for field in every_kind().fields().iter().skip(1) {
+        users = users.field(field.clone());
+    }
+    crate::binding::Registry::new()
+        .model(every_kind())
+        .and_then(|r| r.model(users))
+        .expect("a valid registry")
+}

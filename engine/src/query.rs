@@ -45,6 +45,14 @@ pub struct QuerySpec {
 }
 
 impl QuerySpec {
+    /// The other streams whose changes may change this query's result: those its filter and
+    /// order read through relations. A change there refreshes the live query.
+    pub fn related_streams(&self) -> std::collections::BTreeSet<String> {
+        let mut out = self.filter.related_streams();
+        self.order.related_streams_into(&mut out);
+        out
+    }
+
     /// The store op that reads the query's result.
     pub fn op(&self) -> StoreOp {
         let (offset, limit) = match self.shape {

@@ -44,7 +44,7 @@
 //!   expressions do not depend on `DateStyle`.
 
 pub mod capture;
-mod columns;
+pub(crate) mod columns;
 mod ddl;
 mod decode;
 mod error;

@@ -341,9 +341,26 @@ async fn the_openapi_document_describes_every_route() {
         "owner_id__isnull",
         "title__icontains",
         "filters",
+        "owner__username",
+        "owner__username__icontains",
+        "owner__id__in",
     ] {
         assert!(params.contains(&name), "{name}");
     }
+    let through = doc["paths"]["/api/todo.Task/"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "owner__username__icontains")
+        .unwrap();
+    assert_eq!(through["schema"]["type"], "string");
+    assert!(
+        through["description"]
+            .as_str()
+            .unwrap()
+            .contains("relation owner to auth.User"),
+        "{through}"
+    );
     let groups = &doc["components"]["schemas"]["Filters"]["properties"];
     assert_eq!(groups["or"]["minItems"], 1);
     assert_eq!(groups["not"]["$ref"], "#/components/schemas/Filters");

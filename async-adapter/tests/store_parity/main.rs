@@ -13,6 +13,7 @@
 mod keys;
 mod kinds;
 mod reads;
+mod relations;
 mod statements;
 mod support;
 mod values;

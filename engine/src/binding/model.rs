@@ -38,6 +38,8 @@ pub struct ModelBinding {
     page_size: Option<u64>,
     handlers: Handlers,
     permission: SharedPermission,
+    /// Relation renames, default name to name ([`rename_relation`](Self::rename_relation)).
+    relation_names: Vec<(String, String)>,
 }
 
 impl ModelBinding {
@@ -58,6 +60,7 @@ impl ModelBinding {
             page_size: None,
             handlers: Handlers::default(),
             permission: SharedPermission::default(),
+            relation_names: Vec::new(),
         }
     }
 
@@ -142,6 +145,32 @@ impl ModelBinding {
             self.search.retain(|s| s != name);
         }
         self
+    }
+
+    /// Names a relation of this binding `to` instead of `from`, its default name (a foreign
+    /// key `owner_id` gives the to-one relation `owner`; see [`crate::relation`]). Filters,
+    /// `order` and reads then follow it as `to`; `from` names it no more.
+    ///
+    /// ```
+    /// use chanbind_engine::binding::{Field, ModelBinding};
+    ///
+    /// let tasks = ModelBinding::new("todo_task")
+    ///     .field(Field::foreign_key("owner_id", "auth.User"))
+    ///     .rename_relation("owner", "assignee");
+    /// assert_eq!(tasks.relation_name("owner"), "assignee");
+    /// ```
+    pub fn rename_relation(mut self, from: &str, to: &str) -> Self {
+        self.relation_names.retain(|(f, _)| f != from);
+        self.relation_names.push((from.to_owned(), to.to_owned()));
+        self
+    }
+
+    /// The name of the relation whose default name is `default`, renamed or not.
+    pub fn relation_name<'a>(&'a self, default: &'a str) -> &'a str {
+        self.relation_names
+            .iter()
+            .find(|(from, _)| from == default)
+            .map_or(default, |(_, to)| to.as_str())
     }
 
     /// The fields `query` searches with `icontains`, ORed.

@@ -52,6 +52,18 @@ pub(crate) fn decode(op: &StoreOp, results: Vec<ResultRows>) -> Result<StoreOutp
                 change(binding, ChangeKind::Updated, Some(old), Some(new))
             }
         },
+        StoreOp::Matches { rows, .. } => {
+            let mut answers = Vec::with_capacity(rows.len());
+            for _ in rows {
+                let cols = at_most_one(next()?)?.ok_or_else(|| bad("a match returned no row"))?;
+                answers.push(match cell(&cols, 0)? {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad("a match is not a boolean")),
+                });
+            }
+            Ok(StoreOutput::Matches(answers))
+        }
         StoreOp::Delete { referrers, .. } => {
             let mut cascaded = Vec::new();
             for referrer in referrers {

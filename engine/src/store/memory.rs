@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::{Store, StoreError, StoreFuture, StoreOp, StoreOutput};
 use crate::binding::{KeySource, ModelBinding, OnDelete, Registry, PK};
 use crate::change::{Change, ChangeKind};
+use crate::filter::{Filter, Resolve};
 use crate::key::{Key, KeyKind};
 use crate::value::{compare, Row};
 
@@ -87,12 +88,28 @@ impl Store for MemoryStore {
     }
 }
 
+/// The tables as relation paths see them: every row of every binding, by key.
+struct Tables<'a>(&'a HashMap<String, Table>);
+
+impl Resolve for Tables<'_> {
+    fn row(&self, binding: &ModelBinding, key: &Key) -> Option<&Row> {
+        self.0.get(binding.table())?.rows.get(key)
+    }
+}
+
 struct Db<'a> {
     tables: &'a mut HashMap<String, Table>,
     inner: &'a Inner,
 }
 
 impl Db<'_> {
+    /// The row `pk` of `binding` if it lies inside `scope`, relation paths followed.
+    fn scoped(&self, binding: &ModelBinding, pk: &Key, scope: &Filter) -> Option<Row> {
+        let tables = Tables(self.tables);
+        let row = tables.row(binding, pk)?;
+        scope.matches_with(row, &tables).then(|| row.clone())
+    }
+
     fn table(&mut self, binding: &ModelBinding) -> Result<&mut Table, StoreError> {
         self.tables
             .get_mut(binding.table())
@@ -102,13 +119,8 @@ impl Db<'_> {
     fn run(mut self, op: StoreOp) -> Result<StoreOutput, StoreError> {
         match op {
             StoreOp::Get { binding, pk, scope } => {
-                let row = self
-                    .table(&binding)?
-                    .rows
-                    .get(&pk)
-                    .filter(|r| scope.matches(r))
-                    .cloned();
-                Ok(StoreOutput::Row(row))
+                self.table(&binding)?;
+                Ok(StoreOutput::Row(self.scoped(&binding, &pk, &scope)))
             }
             StoreOp::Search {
                 binding,
@@ -117,11 +129,16 @@ impl Db<'_> {
                 offset,
                 limit,
             } => {
-                let table = self.table(&binding)?;
-                let mut rows: Vec<&Row> =
-                    table.rows.values().filter(|r| filter.matches(r)).collect();
+                self.table(&binding)?;
+                let tables = Tables(self.tables);
+                let table = &self.tables[binding.table()];
+                let mut rows: Vec<&Row> = table
+                    .rows
+                    .values()
+                    .filter(|r| filter.matches_with(r, &tables))
+                    .collect();
                 let count = rows.len() as u64;
-                rows.sort_by(|a, b| order.compare(a, b));
+                rows.sort_by(|a, b| order.compare_with(a, b, &tables));
                 let rows = rows
                     .into_iter()
                     .skip(usize::try_from(offset).unwrap_or(usize::MAX))
@@ -158,13 +175,8 @@ impl Db<'_> {
                 values,
                 scope,
             } => {
-                let Some(old) = self
-                    .table(&binding)?
-                    .rows
-                    .get(&pk)
-                    .filter(|r| scope.matches(r))
-                    .cloned()
-                else {
+                self.table(&binding)?;
+                let Some(old) = self.scoped(&binding, &pk, &scope) else {
                     return Ok(StoreOutput::Changed(None));
                 };
                 self.check_constraints(&binding, Some(&pk), &values)?;
@@ -185,18 +197,27 @@ impl Db<'_> {
                     cascaded: Vec::new(),
                 })))
             }
+            StoreOp::Matches {
+                binding,
+                filter,
+                rows,
+            } => {
+                self.table(&binding)?;
+                let tables = Tables(self.tables);
+                Ok(StoreOutput::Matches(
+                    rows.iter()
+                        .map(|row| filter.matches_with(row, &tables))
+                        .collect(),
+                ))
+            }
             StoreOp::Delete {
                 binding,
                 pk,
                 scope,
                 referrers,
             } => {
-                if !self
-                    .table(&binding)?
-                    .rows
-                    .get(&pk)
-                    .is_some_and(|r| scope.matches(r))
-                {
+                self.table(&binding)?;
+                if self.scoped(&binding, &pk, &scope).is_none() {
                     return Ok(StoreOutput::Changed(None));
                 }
                 // The referring rows as they were, read the way the SQL plan reads them.

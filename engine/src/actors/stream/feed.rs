@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::verdicts::{Side, Verdicts};
 use super::{FrameCache, Slot};
 use crate::binding::ModelBinding;
 use crate::change::{Change, ChangeKind};
@@ -61,6 +62,17 @@ impl Feeds {
         self.subs.is_empty()
     }
 
+    /// The feeds' filters that follow relations, which the store must judge before
+    /// [`apply`](Self::apply).
+    pub(super) fn path_filters(&self) -> Vec<Filter> {
+        self.subs
+            .iter()
+            .map(|s| &s.filter)
+            .filter(|f| f.has_paths())
+            .cloned()
+            .collect()
+    }
+
     pub(super) fn remove(
         &mut self,
         conn: ConnId,
@@ -80,8 +92,10 @@ impl Feeds {
 
     /// Reports the change to each feed it concerns: a row entering a feed's filter is
     /// `created` there, one leaving it `deleted`, and an update only to feeds that can see a
-    /// field it changed. Returns connections whose queue refused.
-    pub(super) fn apply(&mut self, change: &Change) -> Vec<ConnId> {
+    /// field it changed. A feed whose filter follows relations is judged by `verdicts` (the
+    /// related rows as stored now), and skips a change they could not judge.
+    /// Returns connections whose queue refused.
+    pub(super) fn apply(&mut self, change: &Change, verdicts: &Verdicts) -> Vec<ConnId> {
         if self.subs.is_empty() {
             return Vec::new();
         }
@@ -100,13 +114,19 @@ impl Feeds {
             // taken to have been in the feed: a spurious `deleted` for an id the client does
             // not hold is harmless, a missing one leaves it stale.
             let was = match &change.old {
-                Some(r) => sub.filter.matches(r),
-                None => change.kind != ChangeKind::Created,
+                Some(r) => verdicts.matches(&sub.filter, Side::Old, r),
+                None => Some(change.kind != ChangeKind::Created),
             };
-            let is = change.new.as_ref().is_some_and(|r| sub.filter.matches(r));
+            let is = match &change.new {
+                Some(r) => verdicts.matches(&sub.filter, Side::New, r),
+                None => Some(false),
+            };
+            let (Some(was), Some(is)) = (was, is) else {
+                continue;
+            };
             let (frames, kind) = match (was, is) {
                 (false, true) => (&mut created, "created"),
-                (true, true) if super::unseen(binding, change, &sub.view) => continue,
+                (true, true) if super::unseen(binding, change, &sub.view, verdicts) => continue,
                 (true, true) => (&mut updated, "updated"),
                 (true, false) => (&mut deleted, "deleted"),
                 (false, false) => continue,

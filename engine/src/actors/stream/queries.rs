@@ -12,6 +12,11 @@
 //! are held back until the snapshot itself has been queued through [`LiveQueries::snapshot`].
 //! If a change touched the query in between, the query is re-read once more after the
 //! snapshot, so the snapshot can never be the stale last word.
+//!
+//! A query whose filter follows relations cannot tell from a changed row alone whether the row
+//! is in its result (the related row decides), so every change of its stream touches it; and a
+//! change of a stream it reads through relations ([`QuerySpec::related_streams`]) touches it
+//! too ([`LiveQueries::touch_related`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +25,7 @@ use ractor::ActorRef;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use super::verdicts::Verdicts;
 use super::{FrameCache, Slot, StreamMsg};
 use crate::change::{Change, ChangeKind};
 use crate::outbound::{ConnHandle, ConnId, SubKey};
@@ -44,6 +50,10 @@ struct QuerySub {
 
 struct LiveQuery {
     spec: Arc<QuerySpec>,
+    /// The filter follows relations: a changed row alone cannot say whether it matches.
+    paths: bool,
+    /// The other streams whose changes may change the result.
+    related: std::collections::BTreeSet<String>,
     subs: Vec<QuerySub>,
     in_flight: bool,
     dirty: bool,
@@ -86,6 +96,8 @@ impl LiveQueries {
             id
         });
         let query = self.queries.entry(id).or_insert_with(|| LiveQuery {
+            paths: spec.filter.has_paths(),
+            related: spec.related_streams(),
             spec,
             subs: Vec::new(),
             in_flight: false,
@@ -191,14 +203,38 @@ impl LiveQueries {
             .queries
             .iter_mut()
             .filter(|(_, q)| {
+                if q.paths {
+                    return true;
+                }
                 let f = &q.spec.filter;
                 let was = change.old.as_ref().is_some_and(|r| f.matches(r));
                 let is = change.new.as_ref().is_some_and(|r| f.matches(r));
                 // A row that stays in the result and changed only where the query's reader
                 // cannot see leaves the result as it was: no re-read, no push.
-                let unseen = was && is && super::unseen(&q.spec.binding, change, &q.spec.view);
+                let unseen = was
+                    && is
+                    && super::unseen(&q.spec.binding, change, &q.spec.view, &Verdicts::none());
                 (old_unknown || was || is) && !unseen
             })
+            .map(|(id, q)| {
+                for sub in q.subs.iter_mut().filter(|s| s.pending) {
+                    sub.missed = true;
+                }
+                *id
+            })
+            .collect();
+        for id in touched {
+            self.schedule(myself, id);
+        }
+    }
+
+    /// Marks every query that reads rows of `stream` through relations: one of them changed,
+    /// which may move rows in or out of the result or reorder it.
+    pub(super) fn touch_related(&mut self, myself: &ActorRef<StreamMsg>, stream: &str) {
+        let touched: Vec<u64> = self
+            .queries
+            .iter_mut()
+            .filter(|(_, q)| q.related.contains(stream))
             .map(|(id, q)| {
                 for sub in q.subs.iter_mut().filter(|s| s.pending) {
                     sub.missed = true;

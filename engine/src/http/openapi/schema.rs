@@ -220,7 +220,7 @@ pub(super) fn shared() -> Map<String, Value> {
         },
         "Filters": {
             "type": "object",
-            "description": "Lookups (`field__lookup`: value), ANDed, and groups: `or` (filters objects, ORed) and `not` (one filters object, negated; a row where the inside is unknown because of a null counts as not matching it, so it is kept).",
+            "description": "Lookups (`field__lookup`: value), ANDed, and groups: `or` (filters objects, ORed) and `not` (one filters object, negated; a row where the inside is unknown because of a null counts as not matching it, so it is kept). A field may be reached through to-one relations, at most `max_relation_depth` of them (`owner__username__icontains`): it reads as null when a foreign key on the way is null or names a row outside your scope.",
             "properties": {
                 "or": {"type": "array", "minItems": 1, "items": reference("Filters")},
                 "not": reference("Filters"),
