@@ -20,6 +20,7 @@ mod field;
 mod kind;
 mod model;
 mod registry;
+mod relations;
 
 pub use custom::{CustomBinding, EventContext, Handler, HandlerFuture, HandlerResult, Handlers};
 pub use field::{DefaultValue, Field, OnDelete};

@@ -34,6 +34,7 @@ pub mod permission;
 pub mod protocol;
 pub mod query;
 pub mod rate;
+pub mod relation;
 pub mod session;
 pub mod sql;
 pub mod stats;

@@ -38,6 +38,10 @@ pub struct ModelBinding {
     page_size: Option<u64>,
     handlers: Handlers,
     permission: SharedPermission,
+    /// Chosen names of to-one relations: (foreign key field, name).
+    relation_names: Vec<(String, String)>,
+    /// Chosen names of to-many relations: (referring stream, its foreign key field, name).
+    include_names: Vec<(String, String, String)>,
 }
 
 impl ModelBinding {
@@ -58,6 +62,8 @@ impl ModelBinding {
             page_size: None,
             handlers: Handlers::default(),
             permission: SharedPermission::default(),
+            relation_names: Vec::new(),
+            include_names: Vec::new(),
         }
     }
 
@@ -157,6 +163,52 @@ impl ModelBinding {
     pub fn permission(mut self, permission: impl Permission) -> Self {
         self.permission = SharedPermission(Arc::new(permission));
         self
+    }
+
+    /// Names the to-one relation of the foreign key `field` (by default the field without
+    /// `_id`: see [`crate::relation`]). `expand` and filters then use `name`.
+    ///
+    /// ```
+    /// use chanbind_engine::binding::{Field, ModelBinding, Registry};
+    ///
+    /// let registry = Registry::new()
+    ///     .model(ModelBinding::new("auth_user"))
+    ///     .and_then(|r| {
+    ///         r.model(
+    ///             ModelBinding::new("todo_task")
+    ///                 .field(Field::foreign_key("owner_id", "auth.User"))
+    ///                 .relation("owner_id", "assignee"),
+    ///         )
+    ///     })
+    ///     .unwrap();
+    /// assert!(registry.relation("todo.Task", "assignee").is_some());
+    /// assert!(registry.relation("todo.Task", "owner").is_none());
+    /// ```
+    pub fn relation(mut self, field: &str, name: &str) -> Self {
+        self.relation_names.retain(|(f, _)| f != field);
+        self.relation_names.push((field.to_owned(), name.to_owned()));
+        self
+    }
+
+    /// Names the to-many relation made by the foreign key `field` of `stream` pointing at this
+    /// binding (by default the referring stream's plural: see [`crate::relation`]). `include`
+    /// then uses `name`.
+    pub fn include_as(mut self, stream: &str, field: &str, name: &str) -> Self {
+        self.include_names
+            .retain(|(s, f, _)| !(s == stream && f == field));
+        self.include_names
+            .push((stream.to_owned(), field.to_owned(), name.to_owned()));
+        self
+    }
+
+    /// The to-one relation names chosen with [`relation`](Self::relation).
+    pub fn relation_renames(&self) -> &[(String, String)] {
+        &self.relation_names
+    }
+
+    /// The to-many relation names chosen with [`include_as`](Self::include_as).
+    pub fn include_renames(&self) -> &[(String, String, String)] {
+        &self.include_names
     }
 
     /// The binding's permission.
