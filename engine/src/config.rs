@@ -32,6 +32,12 @@ pub struct Limits {
     /// refused with `invalid_filter`. Bounds the recursion of parsing, SQL and every
     /// evaluation of a live query's filter.
     pub max_filter_depth: usize,
+    /// How many relations deep `expand` and `include` may reach (`"task.owner"` is two); deeper
+    /// is refused with `invalid_filter`. Each level costs one read per relation.
+    pub max_relation_depth: usize,
+    /// The most rows an `include` returns for each parent row, and its default `limit`; a
+    /// larger `limit` is refused with `invalid_filter`.
+    pub max_include_rows: u64,
     /// How many frames a connection's outbound queue holds before it counts as a slow consumer.
     pub outbound_queue: usize,
     /// How many bytes of frames a connection's outbound queue holds before it counts as a slow
@@ -83,6 +89,8 @@ impl Default for Limits {
             max_in_list: 1000,
             max_filter_bytes: 64 * 1024,
             max_filter_depth: 4,
+            max_relation_depth: 2,
+            max_include_rows: 20,
             outbound_queue: 1024,
             outbound_queue_bytes: 16 * 1024 * 1024,
             max_subscription_bytes: 32 * 1024 * 1024,

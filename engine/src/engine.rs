@@ -60,6 +60,11 @@ pub(crate) struct Inner {
     pub(crate) streams: HashMap<String, ActorRef<StreamMsg>>,
     /// Whether each stream has subscribers here, by stream.
     pub(crate) interest: HashMap<String, Arc<Interest>>,
+    /// Whether each stream has subscriptions here that hear other streams' changes.
+    pub(crate) related_interest: HashMap<String, Arc<Interest>>,
+    /// For each stream, the other streams whose subscriptions may show its rows through
+    /// relations (or filter across them): its changes go to their actors too.
+    dependents: HashMap<String, Vec<String>>,
     pub(crate) groups: HashMap<String, ActorRef<GroupMsg>>,
     pub(crate) everyone: ActorRef<GroupMsg>,
     layer: Arc<dyn Layer>,
@@ -179,14 +184,17 @@ impl Engine {
         ));
         let mut streams = HashMap::new();
         let mut interest = HashMap::new();
+        let mut related_interest = HashMap::new();
         let mut groups = HashMap::new();
         for binding in registry.models() {
             let watched = Arc::new(Interest::default());
+            let related = Arc::new(Interest::default());
             let args = StreamArgs {
                 binding: Arc::clone(binding),
                 store: Arc::clone(&store),
                 stats: Arc::clone(&stats),
                 interest: Arc::clone(&watched),
+                related_interest: Arc::clone(&related),
                 refreshes: Arc::clone(&refreshes),
             };
             let (stream, _) = Actor::spawn(None, StreamActor, args)
@@ -194,7 +202,9 @@ impl Engine {
                 .map_err(spawn_err)?;
             streams.insert(binding.stream().to_owned(), stream);
             interest.insert(binding.stream().to_owned(), watched);
+            related_interest.insert(binding.stream().to_owned(), related);
         }
+        let dependents = dependents(&registry);
         for name in registry.streams() {
             let (group, _) = Actor::spawn(None, GroupActor, ())
                 .await
@@ -217,6 +227,8 @@ impl Engine {
                 stats,
                 streams,
                 interest,
+                related_interest,
+                dependents,
                 groups,
                 everyone,
                 layer,
@@ -307,19 +319,39 @@ impl Engine {
 
     /// Whether any connection of this node watches `stream` (a row, a live query or a change
     /// feed), or is about to: a subscription counts from before its snapshot is read.
+    ///
+    /// A stream also counts as watched when a subscription of another stream shows its rows
+    /// through a relation.
     pub fn is_watched(&self, stream: &str) -> bool {
-        self.inner
-            .interest
-            .get(stream)
-            .is_some_and(|interest| interest.is_watched())
+        let inner = &self.inner;
+        let watched = |map: &HashMap<String, Arc<Interest>>, stream: &str| {
+            map.get(stream).is_some_and(|i| i.is_watched())
+        };
+        watched(&inner.interest, stream)
+            || inner
+                .dependents
+                .get(stream)
+                .is_some_and(|d| d.iter().any(|t| watched(&inner.related_interest, t)))
     }
 
-    /// Publishes a change to this node's subscribers only.
+    /// Publishes a change to this node's subscribers only: to its stream's actor, and to the
+    /// actors of streams whose subscriptions may show it through a relation.
     pub(crate) fn publish_local(&self, mut change: Change) {
+        let inner = &self.inner;
         let cascaded = std::mem::take(&mut change.cascaded);
         for change in std::iter::once(change).chain(cascaded) {
-            if let Some(stream) = self.inner.streams.get(&change.stream) {
-                let _ = stream.send_message(StreamMsg::Change(Arc::new(change)));
+            let change = Arc::new(change);
+            for dependent in inner.dependents.get(&change.stream).into_iter().flatten() {
+                let listening = inner
+                    .related_interest
+                    .get(dependent)
+                    .is_some_and(|i| i.is_watched());
+                if let (true, Some(actor)) = (listening, inner.streams.get(dependent)) {
+                    let _ = actor.send_message(StreamMsg::Related(Arc::clone(&change)));
+                }
+            }
+            if let Some(stream) = inner.streams.get(&change.stream) {
+                let _ = stream.send_message(StreamMsg::Change(change));
             }
         }
     }
@@ -444,6 +476,29 @@ impl Engine {
     pub(crate) fn inner(&self) -> &Inner {
         &self.inner
     }
+}
+
+/// For each stream, the other streams that reach it through relations, at any depth: the
+/// streams whose subscriptions may show its rows.
+fn dependents(registry: &Registry) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for binding in registry.models() {
+        let from = binding.stream();
+        let mut reached = std::collections::BTreeSet::new();
+        let mut todo = vec![from.to_owned()];
+        while let Some(stream) = todo.pop() {
+            for relation in registry.relations(&stream) {
+                let target = relation.target.stream();
+                if reached.insert(target.to_owned()) {
+                    todo.push(target.to_owned());
+                }
+            }
+        }
+        for target in reached.into_iter().filter(|t| t != from) {
+            out.entry(target).or_default().push(from.to_owned());
+        }
+    }
+    out
 }
 
 impl Inner {

@@ -11,7 +11,7 @@ mod op;
 
 pub use blocking::run_blocking;
 pub use memory::MemoryStore;
-pub use op::{Referrer, StoreOp, StoreOutput};
+pub use op::{PerValue, Referrer, StoreOp, StoreOutput};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -24,7 +24,8 @@ use crate::filter::Filter;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::permission::View;
 use crate::protocol::{EventName, Frame};
-use crate::query::QuerySpec;
+use crate::expand::Watch;
+use crate::query::{Fresh, QuerySpec};
 use crate::stats::Stats;
 use crate::store::{Store, StoreError, StoreOutput};
 
@@ -65,6 +66,8 @@ pub enum StreamMsg {
         frame: Frame,
         /// The reply's data, the baseline for the subscriber's next push.
         data: Arc<serde_json::Value>,
+        /// The related rows the reply shows.
+        watch: Watch,
     },
     /// Registers a change feed (`subscribe`) over the rows matching `filter`.
     WatchFeed {
@@ -100,6 +103,9 @@ pub enum StreamMsg {
     Disconnect(ConnId),
     /// A committed change to one of this stream's rows.
     Change(Arc<Change>),
+    /// A committed change to a row of another stream, which subscriptions here may show
+    /// through a relation (or whose filters cross it).
+    Related(Arc<Change>),
     /// Re-reads every live query and every watched row and pushes what changed, because
     /// changes may have gone unseen (the capture listener lost its connection).
     Refresh,
@@ -109,8 +115,8 @@ pub enum StreamMsg {
     Refreshed {
         /// The query.
         query: u64,
-        /// What the store answered.
-        result: Result<StoreOutput, StoreError>,
+        /// What the read found.
+        result: Result<Option<Fresh>, StoreError>,
     },
 }
 
@@ -122,6 +128,16 @@ impl StreamMsg {
             self,
             StreamMsg::WatchRow { .. } | StreamMsg::WatchQuery { .. } | StreamMsg::WatchFeed { .. }
         )
+    }
+
+    /// Whether the message registers a subscription that hears other streams' changes, which
+    /// its sender announces to the stream's related [`Interest`] first: from then until the
+    /// actor holds it, those streams' changes are routed here.
+    pub fn announces_related(&self) -> bool {
+        match self {
+            StreamMsg::WatchQuery { spec, .. } => !spec.related_streams().is_empty(),
+            _ => false,
+        }
     }
 }
 
@@ -138,6 +154,8 @@ pub struct StreamArgs {
     pub stats: Arc<Stats>,
     /// Whether the stream has subscribers, kept up to date by the actor.
     pub interest: Arc<Interest>,
+    /// Whether the stream has subscriptions that hear other streams' changes.
+    pub related_interest: Arc<Interest>,
     /// The server-wide budget of live-query refreshes running at once.
     pub refreshes: Arc<tokio::sync::Semaphore>,
 }
@@ -146,6 +164,7 @@ pub struct StreamArgs {
 pub struct StreamState {
     binding: Arc<ModelBinding>,
     interest: Arc<Interest>,
+    related_interest: Arc<Interest>,
     store: Arc<dyn Store>,
     rows: rows::RowSubs,
     queries: queries::LiveQueries,
@@ -165,6 +184,7 @@ impl Actor for StreamActor {
         Ok(StreamState {
             binding: Arc::clone(&args.binding),
             interest: args.interest,
+            related_interest: args.related_interest,
             store: Arc::clone(&args.store),
             rows: rows::RowSubs::new(Arc::clone(&args.binding), Arc::clone(&args.stats)),
             queries: queries::LiveQueries::new(args.store, Arc::clone(&args.stats), args.refreshes),
@@ -179,6 +199,7 @@ impl Actor for StreamActor {
         state: &mut StreamState,
     ) -> Result<(), ActorProcessingErr> {
         let announced = msg.is_subscription();
+        let announced_related = msg.announces_related();
         match msg {
             StreamMsg::WatchRow {
                 conn,
@@ -200,7 +221,10 @@ impl Actor for StreamActor {
                 key,
                 frame,
                 data,
-            } => state.queries.snapshot(&myself, &conn, &key, frame, data),
+                watch,
+            } => state
+                .queries
+                .snapshot(&myself, &conn, &key, frame, data, &watch),
             StreamMsg::WatchFeed {
                 conn,
                 key,
@@ -231,6 +255,9 @@ impl Actor for StreamActor {
                     state.remove(conn, |_, _| true);
                 }
             }
+            StreamMsg::Related(change) => {
+                state.queries.touch_related(&myself, &change);
+            }
             StreamMsg::Refresh => {
                 state.queries.refresh_all(&myself);
                 state.reread_rows(&myself);
@@ -259,6 +286,10 @@ impl Actor for StreamActor {
         }
         let holds = !(state.rows.is_empty() && state.queries.is_empty() && state.feeds.is_empty());
         state.interest.settle(holds, announced);
+        let holds_related = state.queries.holds_related();
+        state
+            .related_interest
+            .settle(holds_related, announced_related);
         Ok(())
     }
 }

@@ -232,6 +232,11 @@ impl Run<'_> {
                     interest.announce();
                 }
             }
+            if msg.announces_related() {
+                if let Some(interest) = inner.related_interest.get(stream) {
+                    interest.announce();
+                }
+            }
             let _ = actor.send_message(msg);
         }
     }
@@ -290,24 +295,29 @@ impl Run<'_> {
                 spec: Arc::clone(&spec),
             });
         }
-        let output = self.engine.inner().store.execute(spec.op()).await;
-        match (output.as_ref().ok().and_then(|o| spec.render(o)), key) {
+        let read = spec.read(&*self.engine.inner().store).await;
+        match (read, key) {
             // The reply goes through the actor, in order with the query's pushes.
-            (Some(data), Some(key)) => {
-                let frame = encode_reply(&self.reply_to, &data);
+            (Ok(Some(fresh)), Some(key)) => {
+                let frame = encode_reply(&self.reply_to, &fresh.data);
                 self.send_to_stream(StreamMsg::Snapshot {
                     conn: self.conn.clone(),
                     key,
                     frame,
-                    data: Arc::new(data),
+                    data: Arc::new(fresh.data),
+                    watch: fresh.watch,
                 });
             }
-            (Some(data), None) => self.reply(Ok(data)),
-            (None, key) => {
+            (Ok(Some(fresh)), None) => self.reply(Ok(fresh.data)),
+            (failed, key) => {
                 if let Some(key) = key {
                     self.forget(key);
                 }
-                self.reply(Err(failure(output)));
+                let error = match failed {
+                    Ok(_) => ApiError::not_found(),
+                    Err(e) => failure(Err(e)),
+                };
+                self.reply(Err(error));
             }
         }
     }

@@ -10,6 +10,7 @@ use super::job::{Job, Work, Write};
 use super::request;
 use super::{Session, Step};
 use crate::binding::ModelBinding;
+use crate::expand::Relations;
 use crate::filter::{check_filter_size, parse_filter_visible, Filter, Ordering};
 use crate::key::Key;
 use crate::outbound::SubKey;
@@ -90,7 +91,29 @@ impl Session {
             "retrieve" => {
                 let pk = request::pk(&binding, data)?;
                 let view = self.view(&binding, action)?;
-                let key = if request::flag(data, "subscribe", true)? {
+                let relations = self.relations(&binding, &view, data)?;
+                let subscribe = request::flag(data, "subscribe", true)?;
+                if !relations.is_empty() {
+                    // A row shown with its relations is re-read when they change, as a live
+                    // query is.
+                    let spec = QuerySpec {
+                        filter: Filter::pk(&binding, &pk).and(view.scope().clone()),
+                        order: Ordering::by_pk(&binding),
+                        shape: Shape::Row { pk: pk.clone() },
+                        binding,
+                        view,
+                        relations,
+                    };
+                    let key = match subscribe {
+                        true => Some(self.reserve_live(event, Some(pk), &spec.signature())?),
+                        false => None,
+                    };
+                    return Ok(Work::Query {
+                        spec: Arc::new(spec),
+                        key,
+                    });
+                }
+                let key = if subscribe {
                     Some(self.reserve(event, Some(pk.clone()))?)
                 } else {
                     None
@@ -240,15 +263,17 @@ impl Session {
         let filter = parse_filter_visible(&binding, &filters, query, max_in, max_depth, &visible)?;
         let order = Ordering::parse_visible(&binding, data.get("order"), &visible)?;
         let filter = filter.and(view.scope().clone());
+        let relations = self.relations(&binding, &view, data)?;
         let spec = QuerySpec {
             binding,
             filter,
             order,
             shape,
             view,
+            relations,
         };
         let key = if request::flag(data, "subscribe", true)? {
-            Some(self.reserve_live(event, &spec.signature())?)
+            Some(self.reserve_live(event, None, &spec.signature())?)
         } else {
             None
         };
@@ -280,14 +305,38 @@ impl Session {
 }
 
 impl Session {
-    /// Reserves a live query's subscription: its slot against `max_subscriptions`, and its
-    /// query against `max_live_queries` and `max_live_queries_per_user`.
-    fn reserve_live(&self, event: &EventName, signature: &str) -> Result<SubKey, ApiError> {
+    /// What `expand` and `include` ask `binding`'s rows to show, for a caller with `view`.
+    fn relations(
+        &self,
+        binding: &Arc<ModelBinding>,
+        view: &View,
+        data: &Map<String, Value>,
+    ) -> Result<Relations, ApiError> {
+        let engine = &self.engine;
+        crate::expand::parse(
+            engine.registry(),
+            binding,
+            view,
+            self.user(),
+            data,
+            engine.limits(),
+        )
+    }
+
+    /// Reserves a live query's subscription (for a row shown with relations, keyed by its
+    /// `pk` too): its slot against `max_subscriptions`, and its query against
+    /// `max_live_queries` and `max_live_queries_per_user`.
+    fn reserve_live(
+        &self,
+        event: &EventName,
+        pk: Option<Key>,
+        signature: &str,
+    ) -> Result<SubKey, ApiError> {
         let limits = self.engine.limits();
         let key = SubKey {
             stream: event.stream().to_owned(),
             event: event.to_string(),
-            pk: None,
+            pk: pk.clone(),
         };
         let fresh = !self
             .conn
@@ -301,7 +350,7 @@ impl Session {
             limits.max_live_queries,
             limits.max_live_queries_per_user,
         )?;
-        self.reserve(event, None).inspect_err(|_| {
+        self.reserve(event, pk).inspect_err(|_| {
             if fresh {
                 self.conn.live.release(&key);
             }

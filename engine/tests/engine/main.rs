@@ -6,5 +6,6 @@ mod fanout;
 mod form;
 mod live;
 mod permission;
+mod relations;
 mod retrieve;
 mod support;
