@@ -196,6 +196,7 @@ impl Engine {
                 interest: Arc::clone(&watched),
                 related_interest: Arc::clone(&related),
                 refreshes: Arc::clone(&refreshes),
+                max_related_rows: usize::try_from(limits.max_list_size).unwrap_or(usize::MAX),
             };
             let (stream, _) = Actor::spawn(None, StreamActor, args)
                 .await

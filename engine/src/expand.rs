@@ -16,6 +16,7 @@ mod showing;
 mod watch;
 
 pub(crate) use parse::parse;
+pub(crate) use showing::read as read_rows;
 pub use watch::Watch;
 
 use std::collections::BTreeSet;

@@ -24,7 +24,7 @@ use crate::filter::Filter;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::permission::View;
 use crate::protocol::{EventName, Frame};
-use crate::expand::Watch;
+use crate::expand::{Relations, Watch};
 use crate::query::{Fresh, QuerySpec};
 use crate::stats::Stats;
 use crate::store::{Store, StoreError, StoreOutput};
@@ -81,6 +81,8 @@ pub enum StreamMsg {
         filter: Filter,
         /// What the subscriber may see.
         view: Arc<View>,
+        /// The relations its rows show.
+        relations: Relations,
     },
     /// Drops the connection's subscriptions on this stream made under `hash`, or all of them
     /// when `hash` is `None`; answers how many went.
@@ -111,6 +113,14 @@ pub enum StreamMsg {
     Refresh,
     /// The rows a [`StreamMsg::Refresh`] re-read: `None` when the row is gone.
     RowsRead(Vec<(crate::key::Key, Option<crate::value::Row>)>),
+    /// A feed push that needed a read is ready; pushes are released in the order of their
+    /// changes.
+    FeedRendered {
+        /// The push's number in the feeds' order.
+        seq: u64,
+        /// The frames, by subscriber.
+        pushes: feed::Pushes,
+    },
     /// A live query's refresh finished.
     Refreshed {
         /// The query.
@@ -136,6 +146,9 @@ impl StreamMsg {
     pub fn announces_related(&self) -> bool {
         match self {
             StreamMsg::WatchQuery { spec, .. } => !spec.related_streams().is_empty(),
+            StreamMsg::WatchFeed { key, relations, .. } => {
+                relations.streams().iter().any(|s| *s != key.stream)
+            }
             _ => false,
         }
     }
@@ -158,6 +171,9 @@ pub struct StreamArgs {
     pub related_interest: Arc<Interest>,
     /// The server-wide budget of live-query refreshes running at once.
     pub refreshes: Arc<tokio::sync::Semaphore>,
+    /// The most rows a change of a related row re-pushes to one change feed
+    /// (`max_list_size`).
+    pub max_related_rows: usize,
 }
 
 /// The stream's subscriptions.
@@ -187,8 +203,18 @@ impl Actor for StreamActor {
             related_interest: args.related_interest,
             store: Arc::clone(&args.store),
             rows: rows::RowSubs::new(Arc::clone(&args.binding), Arc::clone(&args.stats)),
-            queries: queries::LiveQueries::new(args.store, Arc::clone(&args.stats), args.refreshes),
-            feeds: feed::Feeds::new(args.binding, args.stats),
+            queries: queries::LiveQueries::new(
+                Arc::clone(&args.store),
+                Arc::clone(&args.stats),
+                Arc::clone(&args.refreshes),
+            ),
+            feeds: feed::Feeds::new(
+                args.binding,
+                args.stats,
+                args.store,
+                args.refreshes,
+                args.max_related_rows,
+            ),
         })
     }
 
@@ -231,9 +257,10 @@ impl Actor for StreamActor {
                 event,
                 filter,
                 view,
+                relations,
             } => {
                 state.replace(conn.id, &key);
-                state.feeds.watch(conn, key, event, filter, view);
+                state.feeds.watch(conn, key, event, filter, view, relations);
             }
             StreamMsg::Unsubscribe { conn, hash, reply } => {
                 let removed = state.remove(conn, |_, event| {
@@ -249,7 +276,7 @@ impl Actor for StreamActor {
             }
             StreamMsg::Change(change) => {
                 let mut gone = state.rows.apply(&change);
-                gone.extend(state.feeds.apply(&change));
+                gone.extend(state.feeds.apply(&myself, &change));
                 state.queries.touch(&myself, &change);
                 for conn in gone {
                     state.remove(conn, |_, _| true);
@@ -257,6 +284,12 @@ impl Actor for StreamActor {
             }
             StreamMsg::Related(change) => {
                 state.queries.touch_related(&myself, &change);
+                state.feeds.apply_related(&myself, &change);
+            }
+            StreamMsg::FeedRendered { seq, pushes } => {
+                for conn in state.feeds.rendered(seq, pushes) {
+                    state.remove(conn, |_, _| true);
+                }
             }
             StreamMsg::Refresh => {
                 state.queries.refresh_all(&myself);
@@ -286,7 +319,7 @@ impl Actor for StreamActor {
         }
         let holds = !(state.rows.is_empty() && state.queries.is_empty() && state.feeds.is_empty());
         state.interest.settle(holds, announced);
-        let holds_related = state.queries.holds_related();
+        let holds_related = state.queries.holds_related() || state.feeds.holds_related();
         state
             .related_interest
             .settle(holds_related, announced_related);

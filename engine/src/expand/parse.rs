@@ -92,7 +92,8 @@ fn invalid(place: &str, why: impl std::fmt::Display) -> ApiError {
 
 impl Ctx<'_> {
     /// Adds the to-one path `path` under `tree`, whose rows are `binding`'s seen through
-    /// `view`, `depth` levels below the request's own rows.
+    /// `view`, `depth` levels below the request's own rows. Errors name the whole path as
+    /// the request gave it, `full`, under `place`.
     fn expand(
         &self,
         tree: &mut Relations,
@@ -102,18 +103,29 @@ impl Ctx<'_> {
         depth: usize,
         place: &str,
     ) -> Result<(), ApiError> {
+        self.expand_in(tree, binding, view, path, depth, &format!("{place}: {path}"))
+    }
+
+    fn expand_in(
+        &self,
+        tree: &mut Relations,
+        binding: &Arc<ModelBinding>,
+        view: &View,
+        path: &str,
+        depth: usize,
+        here: &str,
+    ) -> Result<(), ApiError> {
         let (name, rest) = match path.split_once('.') {
             Some((name, rest)) => (name, Some(rest)),
             None => (path, None),
         };
-        let here = format!("{place}: {path}");
         if name.is_empty() || rest.is_some_and(str::is_empty) {
-            return Err(invalid(place, format!("{path:?} is not a relation path")));
+            return Err(invalid(here, "not a relation path (names joined by dots)"));
         }
         let levels = depth + 1 + rest.map_or(0, |r| r.split('.').count());
         if levels > self.limits.max_relation_depth {
             return Err(invalid(
-                &here,
+                here,
                 format!(
                     "reaches {levels} relations deep, past max_relation_depth ({})",
                     self.limits.max_relation_depth
@@ -123,7 +135,7 @@ impl Ctx<'_> {
         let node = match tree.nodes.iter().position(|n| n.relation.name == name) {
             Some(i) => &mut tree.nodes[i],
             None => {
-                let node = self.node(binding, view, name, true, &here)?;
+                let node = self.node(binding, view, name, true, here)?;
                 tree.nodes.push(node);
                 tree.nodes.last_mut().expect("just pushed")
             }
@@ -132,8 +144,7 @@ impl Ctx<'_> {
             None => Ok(()),
             Some(rest) => {
                 let (target, view) = (Arc::clone(&node.relation.target), Arc::clone(&node.view));
-                let place = format!("{place}: {name}");
-                self.expand(&mut node.children, &target, &view, rest, depth + 1, &place)
+                self.expand_in(&mut node.children, &target, &view, rest, depth + 1, here)
             }
         }
     }

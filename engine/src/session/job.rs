@@ -75,6 +75,7 @@ pub(super) enum Work {
         key: SubKey,
         filter: Filter,
         view: Arc<View>,
+        relations: crate::expand::Relations,
     },
     Write {
         binding: Arc<ModelBinding>,
@@ -142,13 +143,19 @@ impl Job {
                 view,
             } => run.retrieve(&binding, pk, key, view).await,
             Work::Query { spec, key } => run.query(spec, key).await,
-            Work::Feed { key, filter, view } => {
+            Work::Feed {
+                key,
+                filter,
+                view,
+                relations,
+            } => {
                 run.send_to_stream(StreamMsg::WatchFeed {
                     conn: conn.clone(),
                     key,
                     event: event.clone(),
                     filter,
                     view,
+                    relations,
                 });
                 run.reply(Ok(json!({"success": true})));
             }

@@ -164,10 +164,12 @@ impl Session {
                     }
                 };
                 let filter = filter.and(view.scope().clone());
+                let relations = self.relations(&binding, &view, data)?;
                 Work::Feed {
                     key: self.reserve(event, None)?,
                     filter,
                     view,
+                    relations,
                 }
             }
             "create" | "update" | "save" | "delete" => {

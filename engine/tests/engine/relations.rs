@@ -510,3 +510,68 @@ async fn bad_relations_are_refused_by_name_and_change_nothing() {
     // The connection stays open.
     c.ok("todo.Task.retrieve", json!({"id": 1})).await;
 }
+
+#[tokio::test]
+async fn a_change_feed_pushes_rows_with_their_relations_in_order() {
+    let (engine, _) = start(board(|b| b)).await;
+    let mut w = seed(&engine, 3).await;
+    let mut c = Client::new(&engine, None);
+    c.ok(
+        "todo.Task.subscribe#f",
+        json!({"filters": {"done": false}, "expand": "owner", "include": {"comments": {"limit": 1, "order": "body"}}}),
+    )
+    .await;
+    w.ok("todo.Task.create", json!({"title": "t4", "owner_id": 2}))
+        .await;
+    let push = &c.pushes(1).await[0];
+    assert_eq!(push["event"], "todo.Task.created#f");
+    assert_eq!(push["data"]["title"], "t4");
+    assert_eq!(push["data"]["owner"]["username"], "ben");
+    assert_eq!(push["data"]["comments"], json!([]));
+
+    // Ten quick updates: ten pushes, in commit order, each with its owner.
+    for n in 0..10 {
+        w.ok(
+            "todo.Task.update",
+            json!({"id": 4, "title": format!("u{n}"), "owner_id": (n % 3) + 1}),
+        )
+        .await;
+    }
+    let pushes = c.pushes(10).await;
+    for (n, push) in pushes.iter().enumerate() {
+        assert_eq!(push["event"], "todo.Task.updated#f");
+        assert_eq!(push["data"]["title"], format!("u{n}"));
+        assert_eq!(push["data"]["owner_id"], (n % 3) + 1);
+        assert_eq!(push["data"]["owner"]["id"], (n % 3) + 1);
+    }
+
+    // A related row changes: `updated` for each row of the feed that shows it.
+    w.ok("auth.User.update", json!({"id": 1, "username": "anna"}))
+        .await;
+    let pushes = c.pushes(2).await;
+    let mut ids: Vec<i64> = pushes
+        .iter()
+        .map(|p| {
+            assert_eq!(p["event"], "todo.Task.updated#f");
+            assert_eq!(p["data"]["owner"]["username"], "anna");
+            p["data"]["id"].as_i64().unwrap()
+        })
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 4], "task 4 ended owned by user 1 (n = 9)");
+    // An included row: its parent is pushed.
+    w.ok("todo.Comment.create", json!({"task_id": 2, "body": "0"}))
+        .await;
+    let push = &c.pushes(1).await[0];
+    assert_eq!(push["data"]["id"], 2);
+    assert_eq!(push["data"]["comments"][0]["body"], "0");
+    // A related row the feed's rows do not show: nothing.
+    w.ok("todo.Task.update", json!({"id": 3, "done": true}))
+        .await;
+    let push = &c.pushes(1).await[0];
+    assert_eq!(push["event"], "todo.Task.deleted#f");
+    assert_eq!(push["data"], json!({"id": 3}));
+    w.ok("auth.User.update", json!({"id": 3, "username": "cyd"}))
+        .await;
+    c.silence().await;
+}
