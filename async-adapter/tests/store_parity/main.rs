@@ -12,6 +12,7 @@
 
 mod keys;
 mod reads;
+mod relations;
 mod statements;
 mod support;
 mod values;
