@@ -17,7 +17,8 @@ use serde_json::{json, Map, Value};
 
 use crate::support::{send, Collect};
 
-/// Counts the ops it runs, by kind, on top of a `MemoryStore`.
+/// Counts the reads it runs (rows and pages apart from relation reads; writes are not
+/// counted), on top of a `MemoryStore`.
 pub struct Counting {
     pub inner: MemoryStore,
     pub reads: AtomicUsize,
@@ -28,7 +29,10 @@ impl Store for Counting {
     fn execute(&self, op: StoreOp) -> StoreFuture<'_> {
         match op {
             StoreOp::Related { .. } => self.related.fetch_add(1, AtomicOrdering::SeqCst),
-            _ => self.reads.fetch_add(1, AtomicOrdering::SeqCst),
+            StoreOp::Get { .. } | StoreOp::Search { .. } => {
+                self.reads.fetch_add(1, AtomicOrdering::SeqCst)
+            }
+            _ => 0,
         };
         self.inner.execute(op)
     }
@@ -221,7 +225,7 @@ async fn a_search_expands_and_includes_with_one_read_per_relation() {
 
 #[tokio::test]
 async fn a_watched_row_follows_its_expansion_and_its_foreign_key() {
-    let (engine, _) = start(board(|b| b)).await;
+    let (engine, store) = start(board(|b| b)).await;
     let mut w = seed(&engine, 3).await;
     let mut c = Client::new(&engine, None);
     let row = c
@@ -244,12 +248,15 @@ async fn a_watched_row_follows_its_expansion_and_its_foreign_key() {
     w.ok("todo.Task.update", json!({"id": 1, "owner_id": 2}))
         .await;
     assert_eq!(c.pushes(1).await[0]["data"]["owner"]["username"], "ben");
+    // Changes of users it does not show cost no read at all.
+    store.take();
     w.ok("auth.User.update", json!({"id": 1, "username": "ann"}))
         .await;
     c.silence().await;
     w.ok("auth.User.update", json!({"id": 3, "username": "cyd"}))
         .await;
     c.silence().await;
+    assert_eq!(store.take(), (0, 0));
 
     // A new comment on it, and one on another task.
     w.ok("todo.Comment.create", json!({"task_id": 1, "body": "e"}))
@@ -574,4 +581,76 @@ async fn a_change_feed_pushes_rows_with_their_relations_in_order() {
     w.ok("auth.User.update", json!({"id": 3, "username": "cyd"}))
         .await;
     c.silence().await;
+}
+
+/// A store whose relation reads, once `hold` is set, keep their answer until `release`:
+/// what they read is then older than the writes made meanwhile.
+struct Gated {
+    inner: MemoryStore,
+    hold: std::sync::atomic::AtomicBool,
+    gate: tokio::sync::Semaphore,
+    waiting: tokio::sync::Notify,
+}
+
+impl Store for Gated {
+    fn execute(&self, op: StoreOp) -> StoreFuture<'_> {
+        let held = matches!(op, StoreOp::Related { .. }) && self.hold.load(AtomicOrdering::SeqCst);
+        let answer = self.inner.execute_now(op);
+        Box::pin(async move {
+            if held {
+                self.waiting.notify_one();
+                let _ = self.gate.acquire().await.map(|p| p.forget());
+            }
+            answer
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}
+
+#[tokio::test]
+async fn a_related_change_during_the_snapshot_read_is_pushed_after_it() {
+    let registry = board(|b| b);
+    let store = Arc::new(Gated {
+        inner: MemoryStore::new(&registry),
+        hold: false.into(),
+        gate: tokio::sync::Semaphore::new(0),
+        waiting: tokio::sync::Notify::new(),
+    });
+    let engine = Engine::start(registry, store.clone(), Limits::default())
+        .await
+        .unwrap();
+    let mut w = seed(&engine, 2).await;
+    for (event, data) in [
+        ("todo.Task.retrieve", json!({"id": 1, "expand": "owner"})),
+        ("todo.Task.search", json!({"expand": "owner"})),
+    ] {
+        let out = Arc::new(Collect::default());
+        let mut c = engine.open_session(None, out.clone());
+        store.hold.store(true, AtomicOrdering::SeqCst);
+        let frame = json!({"event": event, "data": data}).to_string();
+        let job = match c.handle_text(&frame) {
+            chanbind_engine::session::Step::Run(job) => job,
+            chanbind_engine::session::Step::Reply(f) => panic!("{}", f.as_str()),
+        };
+        let running = tokio::spawn(job.run());
+        store.waiting.notified().await;
+        store.hold.store(false, AtomicOrdering::SeqCst);
+        // The owner is renamed after the snapshot read it, before the reply went out.
+        let name = format!("renamed for {event}");
+        w.ok("auth.User.update", json!({"id": 1, "username": name}))
+            .await;
+        store.gate.add_permits(1);
+        running.await.unwrap();
+        let frames = out.take(2).await;
+        assert_eq!(frames.len(), 2, "{event}: the reply, then a push: {frames:#?}");
+        let owner = |f: &Value| match f["data"].get("rows") {
+            Some(rows) => rows[0]["owner"]["username"].clone(),
+            None => f["data"]["owner"]["username"].clone(),
+        };
+        assert_ne!(owner(&frames[0]), json!(name), "{event}: the reply is stale");
+        assert_eq!(owner(&frames[1]), json!(name), "{event}: the push is not");
+    }
 }
