@@ -354,7 +354,10 @@ async fn plain_sql_on_a_related_row_reaches_the_subscribers_that_show_it() {
     )
     .await;
     eventually(&seen, "hello and the replies", |s| s.latest.len() == 4).await;
-    assert_eq!(data(&seen.lock().unwrap(), "todo.Task.retrieve#t")["owner"]["username"], "ann");
+    assert_eq!(
+        data(&seen.lock().unwrap(), "todo.Task.retrieve#t")["owner"]["username"],
+        "ann"
+    );
 
     node.sql
         .batch_execute("UPDATE auth_user SET username = 'anna' WHERE id = 1")

@@ -93,8 +93,7 @@ fn snake(name: &str) -> String {
 /// English plural of a snake-case word, the common rules only (`box` boxes, `story` stories);
 /// a word that already looks plural (`items`, not `status` or `class`) is kept.
 fn plural(word: &str) -> String {
-    let looks_plural =
-        word.ends_with('s') && !["ss", "us", "is"].iter().any(|s| word.ends_with(s));
+    let looks_plural = word.ends_with('s') && !["ss", "us", "is"].iter().any(|s| word.ends_with(s));
     if looks_plural {
         return word.to_owned();
     }
@@ -105,7 +104,10 @@ fn plural(word: &str) -> String {
     });
     if consonant_y {
         format!("{}ies", &word[..word.len() - 1])
-    } else if ["s", "x", "z", "ch", "sh"].iter().any(|s| word.ends_with(s)) {
+    } else if ["s", "x", "z", "ch", "sh"]
+        .iter()
+        .any(|s| word.ends_with(s))
+    {
         format!("{word}es")
     } else {
         format!("{word}s")

@@ -357,10 +357,16 @@ async fn the_openapi_document_describes_every_route() {
         .expect("users include their tasks")["schema"];
     assert_eq!(include["items"]["enum"], json!(["tasks"]));
     let task = &doc["components"]["schemas"]["todo.Task"]["properties"];
-    assert_eq!(task["owner"]["allOf"][0]["$ref"], "#/components/schemas/auth.User");
+    assert_eq!(
+        task["owner"]["allOf"][0]["$ref"],
+        "#/components/schemas/auth.User"
+    );
     assert_eq!(task["owner"]["nullable"], true);
     let user = &doc["components"]["schemas"]["auth.User"]["properties"];
-    assert_eq!(user["tasks"]["items"]["$ref"], "#/components/schemas/todo.Task");
+    assert_eq!(
+        user["tasks"]["items"]["$ref"],
+        "#/components/schemas/todo.Task"
+    );
     let groups = &doc["components"]["schemas"]["Filters"]["properties"];
     assert_eq!(groups["or"]["minItems"], 1);
     assert_eq!(groups["not"]["$ref"], "#/components/schemas/Filters");

@@ -54,25 +54,46 @@ async fn related_rows_by_key_and_by_foreign_key_agree() {
         // Tasks owned round-robin by users 1 to 4 and some by nobody, titles with ties and
         // case, due dates with nulls; notes on the first tasks.
         for n in 0..30 {
-            let owner = if n % 5 == 4 { Value::Null } else { json!(n % 4 + 1) };
-            let due = if n % 3 == 0 { Value::Null } else { json!(format!("2026-01-{:02}T00:00:00Z", n % 7 + 1)) };
+            let owner = if n % 5 == 4 {
+                Value::Null
+            } else {
+                json!(n % 4 + 1)
+            };
+            let due = if n % 3 == 0 {
+                Value::Null
+            } else {
+                json!(format!("2026-01-{:02}T00:00:00Z", n % 7 + 1))
+            };
             let title = ["b", "B", "a", "é", "a"][n % 5];
-            p.insert_id(TASKS, json!({"title": title, "owner_id": owner, "reviewer_id": 2, "due": due}))
-                .await;
+            p.insert_id(
+                TASKS,
+                json!({"title": title, "owner_id": owner, "reviewer_id": 2, "due": due}),
+            )
+            .await;
         }
         for n in 0..40 {
-            let body = if n % 6 == 0 { Value::Null } else { json!(format!("note {}", n % 9)) };
-            p.insert_id(NOTES, json!({"task_id": n % 7 + 1, "body": body})).await;
+            let body = if n % 6 == 0 {
+                Value::Null
+            } else {
+                json!(format!("note {}", n % 9))
+            };
+            p.insert_id(NOTES, json!({"task_id": n % 7 + 1, "body": body}))
+                .await;
         }
 
         // Expansions: rows by key, with keys that do not exist, inside a scope.
         let users = p.binding(USERS);
         let keys = [1, 3, 4, 999].map(Key::from);
         let by_key = Filter::pks(&users, &keys);
-        assert_eq!(p.related(USERS, by_key.clone(), &Value::Null, None).await, 3);
+        assert_eq!(
+            p.related(USERS, by_key.clone(), &Value::Null, None).await,
+            3
+        );
         let scope = p.filter(USERS, &json!({"age__gte": 30}), None);
-        p.related(USERS, by_key.and(scope), &Value::Null, None).await;
-        p.related(USERS, Filter::pks(&users, &[]), &Value::Null, None).await;
+        p.related(USERS, by_key.and(scope), &Value::Null, None)
+            .await;
+        p.related(USERS, Filter::pks(&users, &[]), &Value::Null, None)
+            .await;
 
         // Includes: at most `limit` per parent, in every order, nulls and ties included.
         let parents = || (1..=5).map(Value::from).collect::<Vec<_>>();
@@ -86,22 +107,38 @@ async fn related_rows_by_key_and_by_foreign_key_agree() {
         ] {
             for limit in [1, 2, 3, 100] {
                 let filter = holding(&p, TASKS, "owner_id", parents());
-                let n = p.related(TASKS, filter, &order, Some(("owner_id", limit))).await;
+                let n = p
+                    .related(TASKS, filter, &order, Some(("owner_id", limit)))
+                    .await;
                 assert!(n > 0 && n <= 4 * limit as usize, "{order} {limit}: {n}");
             }
         }
         let filter = holding(&p, NOTES, "task_id", (1..=7).map(Value::from).collect());
-        assert_eq!(p.related(NOTES, filter.clone(), &json!("body"), Some(("task_id", 2))).await, 14);
-        p.related(NOTES, filter, &json!(["-body", "id"]), Some(("task_id", 4))).await;
+        assert_eq!(
+            p.related(NOTES, filter.clone(), &json!("body"), Some(("task_id", 2)))
+                .await,
+            14
+        );
+        p.related(NOTES, filter, &json!(["-body", "id"]), Some(("task_id", 4)))
+            .await;
         // A scope beside the parents, and a field that is not the parents' own.
         let scope = p.filter(TASKS, &json!({"due__isnull": false}), None);
         let filter = holding(&p, TASKS, "owner_id", parents()).and(scope);
-        p.related(TASKS, filter, &json!("-due"), Some(("owner_id", 2))).await;
+        p.related(TASKS, filter, &json!("-due"), Some(("owner_id", 2)))
+            .await;
         let filter = holding(&p, TASKS, "reviewer_id", vec![json!(2)]);
-        assert_eq!(p.related(TASKS, filter, &Value::Null, Some(("reviewer_id", 5))).await, 5);
+        assert_eq!(
+            p.related(TASKS, filter, &Value::Null, Some(("reviewer_id", 5)))
+                .await,
+            5
+        );
         // No parent at all.
         let filter = holding(&p, TASKS, "owner_id", Vec::new());
-        assert_eq!(p.related(TASKS, filter, &Value::Null, Some(("owner_id", 5))).await, 0);
+        assert_eq!(
+            p.related(TASKS, filter, &Value::Null, Some(("owner_id", 5)))
+                .await,
+            0
+        );
     })
     .await;
 }
@@ -111,8 +148,10 @@ async fn related_rows_under_uuid_and_text_keys_agree() {
     with_pair(library(), |p| async move {
         let ann = "0b6e4a4e-95d6-4c3e-9a2b-1f0c2d3e4f50";
         let ben = "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b";
-        p.insert_key("library.Author", json!({"id": ann, "name": "Ann"})).await;
-        p.insert_key("library.Author", json!({"id": ben, "name": "Ben"})).await;
+        p.insert_key("library.Author", json!({"id": ann, "name": "Ann"}))
+            .await;
+        p.insert_key("library.Author", json!({"id": ben, "name": "Ben"}))
+            .await;
         for (isbn, title, author) in [
             ("1", "Zed", json!(ann)),
             ("2", "alpha", json!(ann)),
@@ -120,26 +159,58 @@ async fn related_rows_under_uuid_and_text_keys_agree() {
             ("4", "gamma", json!(ben)),
             ("5", "x", Value::Null),
         ] {
-            p.insert_key("library.Book", json!({"isbn": isbn, "title": title, "author_id": author}))
-                .await;
+            p.insert_key(
+                "library.Book",
+                json!({"isbn": isbn, "title": title, "author_id": author}),
+            )
+            .await;
         }
         for (book, reader) in [("1", "r1"), ("1", "r2"), ("2", "r3"), ("4", "r4")] {
-            p.insert_key("library.Loan", json!({"book_isbn": book, "reader": reader})).await;
+            p.insert_key("library.Loan", json!({"book_isbn": book, "reader": reader}))
+                .await;
         }
-        let filter = holding(&p, "library.Book", "author_id", vec![json!(ann), json!(ben)]);
+        let filter = holding(
+            &p,
+            "library.Book",
+            "author_id",
+            vec![json!(ann), json!(ben)],
+        );
         assert_eq!(
-            p.related("library.Book", filter, &json!("title"), Some(("author_id", 2))).await,
+            p.related(
+                "library.Book",
+                filter,
+                &json!("title"),
+                Some(("author_id", 2))
+            )
+            .await,
             3
         );
-        let filter = holding(&p, "library.Loan", "book_isbn", vec![json!("1"), json!("2"), json!("9")]);
+        let filter = holding(
+            &p,
+            "library.Loan",
+            "book_isbn",
+            vec![json!("1"), json!("2"), json!("9")],
+        );
         assert_eq!(
-            p.related("library.Loan", filter, &json!("-reader"), Some(("book_isbn", 1))).await,
+            p.related(
+                "library.Loan",
+                filter,
+                &json!("-reader"),
+                Some(("book_isbn", 1))
+            )
+            .await,
             2
         );
         let authors = p.binding("library.Author");
         let keys = [Key::text(ben), Key::text(ann)];
         assert_eq!(
-            p.related("library.Author", Filter::pks(&authors, &keys), &json!("-name"), None).await,
+            p.related(
+                "library.Author",
+                Filter::pks(&authors, &keys),
+                &json!("-name"),
+                None
+            )
+            .await,
             2
         );
     })

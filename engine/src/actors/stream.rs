@@ -20,11 +20,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::binding::ModelBinding;
 use crate::change::Change;
+use crate::expand::{Relations, Watch};
 use crate::filter::Filter;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::permission::View;
 use crate::protocol::{EventName, Frame};
-use crate::expand::{Relations, Watch};
 use crate::query::{Fresh, QuerySpec};
 use crate::stats::Stats;
 use crate::store::{Store, StoreError, StoreOutput};

@@ -186,7 +186,8 @@ impl ModelBinding {
     /// ```
     pub fn relation(mut self, field: &str, name: &str) -> Self {
         self.relation_names.retain(|(f, _)| f != field);
-        self.relation_names.push((field.to_owned(), name.to_owned()));
+        self.relation_names
+            .push((field.to_owned(), name.to_owned()));
         self
     }
 

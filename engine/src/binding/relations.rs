@@ -144,7 +144,12 @@ fn settle(
         let name = &c.relation.name;
         if c.chosen {
             let twice = chosen_names.iter().filter(|n| *n == name).count() > 1;
-            if is_field(name) || twice || name.is_empty() || name.contains('.') || name.contains("__") {
+            if is_field(name)
+                || twice
+                || name.is_empty()
+                || name.contains('.')
+                || name.contains("__")
+            {
                 derived.errors.push(RegistryError::BadRelation {
                     stream: stream.to_owned(),
                     message: format!(

@@ -103,7 +103,14 @@ impl Ctx<'_> {
         depth: usize,
         place: &str,
     ) -> Result<(), ApiError> {
-        self.expand_in(tree, binding, view, path, depth, &format!("{place}: {path}"))
+        self.expand_in(
+            tree,
+            binding,
+            view,
+            path,
+            depth,
+            &format!("{place}: {path}"),
+        )
     }
 
     fn expand_in(
@@ -193,11 +200,12 @@ impl Ctx<'_> {
                 "order" => {
                     let target = &node.relation.target;
                     let visible = |f: &str| node.view.can_see(f);
-                    node.order = Ordering::parse_visible(target, Some(value), &visible)
-                        .map_err(|mut e| {
+                    node.order = Ordering::parse_visible(target, Some(value), &visible).map_err(
+                        |mut e| {
                             e.message = format!("{here}.{}", e.message);
                             e
-                        })?;
+                        },
+                    )?;
                 }
                 "expand" => {
                     let (target, view) =
@@ -229,19 +237,19 @@ impl Ctx<'_> {
         to_one: bool,
         place: &str,
     ) -> Result<Node, ApiError> {
-        let unknown = || invalid(place, format!("{} has no relation {name}", binding.stream()));
+        let unknown = || {
+            invalid(
+                place,
+                format!("{} has no relation {name}", binding.stream()),
+            )
+        };
         let relation = self
             .registry
             .relation(binding.stream(), name)
             .ok_or_else(unknown)?
             .clone();
         let target = Arc::clone(&relation.target);
-        let target_view = View::resolve(
-            &target,
-            target.permission_ref(),
-            self.user,
-            READ_AS,
-        )?;
+        let target_view = View::resolve(&target, target.permission_ref(), self.user, READ_AS)?;
         // A relation through a hidden foreign key would show its value: for this caller the
         // relation does not exist.
         let seen = match &relation.kind {

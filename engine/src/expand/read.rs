@@ -56,7 +56,8 @@ impl Relations {
                         node.expand(store, field, rows, out, watch).await?
                     }
                     RelationKind::ToMany { field } => {
-                        node.include(store, binding, field, rows, out, watch).await?
+                        node.include(store, binding, field, rows, out, watch)
+                            .await?
                     }
                 }
             }
@@ -110,10 +111,9 @@ impl Node {
         let target = &self.relation.target;
         let parents = distinct(rows.iter().filter_map(|r| binding.key_of(r)));
         watch.refs(target.stream(), field, parents.iter().cloned());
-        let kind = target
-            .get(field)
-            .map(|f| f.kind().clone())
-            .ok_or_else(|| StoreError::Internal(format!("{} has no field {field}", target.stream())))?;
+        let kind = target.get(field).map(|f| f.kind().clone()).ok_or_else(|| {
+            StoreError::Internal(format!("{} has no field {field}", target.stream()))
+        })?;
         let by_parent = Filter::Cond(Condition {
             field: field.to_owned(),
             kind,
@@ -126,7 +126,10 @@ impl Node {
             limit: self.limit,
         };
         let (related, rendered) = self.read(store, filter, Some(per), watch).await?;
-        watch.keys(target.stream(), related.iter().filter_map(|r| target.key_of(r)));
+        watch.keys(
+            target.stream(),
+            related.iter().filter_map(|r| target.key_of(r)),
+        );
         let mut groups: HashMap<Key, Vec<Value>> = HashMap::new();
         for (row, value) in related.iter().zip(rendered) {
             if let Some(parent) = row.get(field).and_then(Key::from_json) {

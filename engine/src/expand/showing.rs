@@ -65,7 +65,7 @@ impl Node {
         if target.stream() == change.stream {
             match &self.relation.kind {
                 RelationKind::ToOne { field } => {
-                    any.push(holding(binding, field, &[change.pk.clone()]))
+                    any.push(holding(binding, field, std::slice::from_ref(&change.pk)))
                 }
                 RelationKind::ToMany { field } => {
                     let images = [&change.old, &change.new];

@@ -339,18 +339,26 @@ mod tests {
 
     #[test]
     fn expand_and_include_are_relations_not_filters() {
-        let d = data("expand=owner,task.owner&expand=author&include=comments&include=tags&done=true");
+        let d =
+            data("expand=owner,task.owner&expand=author&include=comments&include=tags&done=true");
         assert_eq!(d["expand"], json!(["owner", "task.owner", "author"]));
         assert_eq!(d["include"], json!(["comments", "tags"]));
         assert_eq!(d["filters"], json!({"done": true}));
         let options = form_urlencoded::Serializer::new(String::new())
-            .append_pair("include", r#"{"comments":{"limit":5,"order":"-created_at"}}"#)
+            .append_pair(
+                "include",
+                r#"{"comments":{"limit":5,"order":"-created_at"}}"#,
+            )
             .finish();
         assert_eq!(
             data(&options)["include"],
             json!({"comments": {"limit": 5, "order": "-created_at"}})
         );
-        for bad in ["include=%7Bnope", "include=%7B%7D&include=a", "include=a&include=%7B%7D"] {
+        for bad in [
+            "include=%7Bnope",
+            "include=%7B%7D&include=a",
+            "include=a&include=%7B%7D",
+        ] {
             let err = search_data(&binding(), Some(bad)).unwrap_err();
             assert_eq!(err.code, ErrorCode::BadRequest, "{bad}");
         }

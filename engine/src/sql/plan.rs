@@ -177,9 +177,9 @@ fn related(
     let order = order_by(&columns::order(binding, order), T);
     let from = format!("{} AS \"{T}\" {}", table(binding), lateral_row(binding, T));
     let text = match per {
-        None => format!(
-            "SELECT row_to_json(\"R\")::text FROM {from} WHERE {cond} ORDER BY {order}"
-        ),
+        None => {
+            format!("SELECT row_to_json(\"R\")::text FROM {from} WHERE {cond} ORDER BY {order}")
+        }
         Some(per) => {
             let field = binding
                 .get(&per.field)

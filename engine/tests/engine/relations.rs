@@ -70,7 +70,9 @@ fn board(users: impl FnOnce(ModelBinding) -> ModelBinding) -> Registry {
                 ModelBinding::new("todo_task")
                     .field(Field::string("title"))
                     .field(Field::boolean("done").default(false))
-                    .field(Field::foreign_key("owner_id", "auth.User").on_delete(OnDelete::SetNull)),
+                    .field(
+                        Field::foreign_key("owner_id", "auth.User").on_delete(OnDelete::SetNull),
+                    ),
             )
         })
         .and_then(|r| r.model(comments))
@@ -87,7 +89,9 @@ async fn start_with(registry: Registry, limits: Limits) -> (Engine, Arc<Counting
         reads: AtomicUsize::new(0),
         related: AtomicUsize::new(0),
     });
-    let engine = Engine::start(registry, store.clone(), limits).await.unwrap();
+    let engine = Engine::start(registry, store.clone(), limits)
+        .await
+        .unwrap();
     (engine, store)
 }
 
@@ -323,7 +327,10 @@ async fn a_live_search_is_pushed_when_an_included_row_comes_changes_or_moves() {
     w.ok("auth.User.update", json!({"id": 2, "username": "b2"}))
         .await;
     let push = &c.pushes(1).await[0];
-    assert_eq!(push["data"]["rows"][0]["comments"][0]["author"]["username"], "b2");
+    assert_eq!(
+        push["data"]["rows"][0]["comments"][0]["author"]["username"],
+        "b2"
+    );
 }
 
 #[tokio::test]
@@ -336,7 +343,8 @@ async fn a_change_of_a_related_row_from_outside_reaches_the_parents_watchers() {
     // No one watches auth.User itself, yet its rows are read: a task shows one.
     assert!(engine.is_watched("auth.User"));
     let users = Arc::clone(engine.registry().get("auth.User").unwrap());
-    let values: Map<String, Value> = serde_json::from_value(json!({"username": "outside"})).unwrap();
+    let values: Map<String, Value> =
+        serde_json::from_value(json!({"username": "outside"})).unwrap();
     store
         .inner
         .execute(StoreOp::Update {
@@ -374,7 +382,6 @@ impl Permission for SomeUsers {
 }
 
 /// `todo.Comment` may not be read by anyone.
-
 struct NoComments;
 
 impl Permission for NoComments {
@@ -390,14 +397,19 @@ async fn related_rows_are_shown_as_their_own_binding_lets_the_user_see_them() {
     let mut w = seed(&engine, 3).await;
     let mut c = Client::new(&engine, None);
     let page = c
-        .ok(
-            "todo.Task.list",
-            json!({"expand": "owner", "order": "id"}),
-        )
+        .ok("todo.Task.list", json!({"expand": "owner", "order": "id"}))
         .await;
     let rows = page["rows"].as_array().unwrap();
-    assert_eq!(rows[0]["owner"], json!({"id": 1, "username": "ann"}), "no email");
-    assert_eq!(rows[2]["owner"], Value::Null, "cy is outside the user's scope");
+    assert_eq!(
+        rows[0]["owner"],
+        json!({"id": 1, "username": "ann"}),
+        "no email"
+    );
+    assert_eq!(
+        rows[2]["owner"],
+        Value::Null,
+        "cy is outside the user's scope"
+    );
     assert_eq!(rows[2]["owner_id"], 3);
     // cy comes into the scope: the live list shows it.
     w.ok("auth.User.update", json!({"id": 3, "username": "cyrus"}))
@@ -454,7 +466,11 @@ async fn bad_relations_are_refused_by_name_and_change_nothing() {
         (json!({"expand": "title"}), "invalid_filter", "title"),
         (json!({"expand": "comments"}), "invalid_filter", "comments"),
         (json!({"include": "owner"}), "invalid_filter", "owner"),
-        (json!({"expand": "owner.nope"}), "invalid_filter", "owner.nope"),
+        (
+            json!({"expand": "owner.nope"}),
+            "invalid_filter",
+            "owner.nope",
+        ),
         (json!({"expand": "owner."}), "invalid_filter", "owner."),
         (
             json!({"include": {"comments": {"expand": "task.owner"}}}),
@@ -482,7 +498,11 @@ async fn bad_relations_are_refused_by_name_and_change_nothing() {
             "sort",
         ),
         (json!({"expand": 5}), "bad_request", "expand"),
-        (json!({"include": {"comments": 5}}), "bad_request", "comments"),
+        (
+            json!({"include": {"comments": 5}}),
+            "bad_request",
+            "comments",
+        ),
         (
             json!({"include": {"comments": {"limit": "2"}}}),
             "bad_request",
@@ -491,7 +511,11 @@ async fn bad_relations_are_refused_by_name_and_change_nothing() {
     ];
     store.take();
     for (data, code, name) in cases {
-        for event in ["todo.Task.search", "todo.Task.retrieve", "todo.Task.subscribe"] {
+        for event in [
+            "todo.Task.search",
+            "todo.Task.retrieve",
+            "todo.Task.subscribe",
+        ] {
             let mut data = data.clone();
             data["id"] = json!(1);
             let reply = c.send(event, data.clone()).await;
@@ -645,12 +669,55 @@ async fn a_related_change_during_the_snapshot_read_is_pushed_after_it() {
         store.gate.add_permits(1);
         running.await.unwrap();
         let frames = out.take(2).await;
-        assert_eq!(frames.len(), 2, "{event}: the reply, then a push: {frames:#?}");
+        assert_eq!(
+            frames.len(),
+            2,
+            "{event}: the reply, then a push: {frames:#?}"
+        );
         let owner = |f: &Value| match f["data"].get("rows") {
             Some(rows) => rows[0]["owner"]["username"].clone(),
             None => f["data"]["owner"]["username"].clone(),
         };
-        assert_ne!(owner(&frames[0]), json!(name), "{event}: the reply is stale");
+        assert_ne!(
+            owner(&frames[0]),
+            json!(name),
+            "{event}: the reply is stale"
+        );
         assert_eq!(owner(&frames[1]), json!(name), "{event}: the push is not");
     }
+}
+
+#[tokio::test]
+async fn an_include_shows_at_most_max_include_rows_per_parent_by_default() {
+    let limits = Limits {
+        max_include_rows: 3,
+        ..Limits::default()
+    };
+    let (engine, _) = start_with(board(|b| b), limits).await;
+    let mut w = seed(&engine, 2).await;
+    for n in 0..5 {
+        w.ok(
+            "todo.Comment.create",
+            json!({"task_id": 2, "body": format!("more {n}")}),
+        )
+        .await;
+    }
+    let page = w
+        .ok(
+            "todo.Task.list",
+            json!({"subscribe": false, "include": "comments"}),
+        )
+        .await;
+    assert_eq!(page["rows"][0]["comments"].as_array().unwrap().len(), 3);
+    assert_eq!(page["rows"][1]["comments"].as_array().unwrap().len(), 3);
+    let reply = w
+        .send(
+            "todo.Task.list",
+            json!({"include": {"comments": {"limit": 4}}}),
+        )
+        .await;
+    assert_eq!(
+        reply["error"]["message"],
+        "include: comments.limit: must be 1 to 3 (max_include_rows)"
+    );
 }

@@ -85,7 +85,10 @@ impl Feeds {
         view: Arc<View>,
         relations: Relations,
     ) {
-        let related = relations.streams().iter().any(|s| s != self.binding.stream());
+        let related = relations
+            .streams()
+            .iter()
+            .any(|s| s != self.binding.stream());
         self.related += usize::from(related);
         self.subs.push(FeedSub {
             conn,
@@ -167,17 +170,16 @@ impl Feeds {
             };
             let event = sub.event.with_action(kind).to_string();
             if !sub.relations.is_empty() {
-                let list = if kind == "deleted" { &mut went } else { &mut shown };
+                let list = if kind == "deleted" {
+                    &mut went
+                } else {
+                    &mut shown
+                };
                 list.push(target(sub, event));
                 continue;
             }
             // Feed events are never merged: each says what happened to a row.
-            if !frames.deliver(
-                &sub.conn,
-                &event,
-                &sub.view,
-                None,
-            ) {
+            if !frames.deliver(&sub.conn, &event, &sub.view, None) {
                 gone.push(sub.conn.id);
             }
         }

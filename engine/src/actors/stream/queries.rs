@@ -29,9 +29,9 @@ use tokio::sync::Semaphore;
 
 use super::{FrameCache, Slot, StreamMsg};
 use crate::change::{Change, ChangeKind};
+use crate::expand::Watch;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::protocol::{encode_error, encode_reply, ApiError, ErrorCode, EventName, Frame};
-use crate::expand::Watch;
 use crate::query::{Fresh, QuerySpec, Shape};
 use crate::stats::Stats;
 use crate::store::{Store, StoreError};

@@ -102,8 +102,8 @@ impl Pipeline {
                 return;
             };
             if blocking {
-                let _ = tokio::task::spawn_blocking(move || futures_executor::block_on(render))
-                    .await;
+                let _ =
+                    tokio::task::spawn_blocking(move || futures_executor::block_on(render)).await;
             } else {
                 render.await;
             }
