@@ -387,6 +387,55 @@ async fn plain_sql_reaches_retrieve_and_live_search() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_sql_on_a_related_row_reaches_the_subscribers_that_show_it() {
+    let Some(node) = node().await else { return };
+    node.sql
+        .batch_execute(
+            "INSERT INTO auth_user (username) VALUES ('ann'), ('ben');
+             INSERT INTO todo_task (title, owner_id) VALUES ('one', 1), ('two', 1), ('three', 2)",
+        )
+        .await
+        .unwrap();
+    node.settle().await;
+    // No one watches auth.User rows themselves: a task shows its owner, a user their tasks.
+    let (seen, _tx) = client(
+        &node,
+        vec![
+            json!({"event": "todo.Task.retrieve#t", "data": {"id": 1, "expand": "owner"}}),
+            json!({"event": "todo.Task.search#s", "data": {"expand": ["owner"], "order": "id"}}),
+            json!({"event": "auth.User.retrieve#u", "data": {"id": 2, "include": {"tasks": {"order": "-id"}}}}),
+        ],
+    )
+    .await;
+    eventually(&seen, "hello and the replies", |s| s.latest.len() == 4).await;
+    assert_eq!(
+        data(&seen.lock().unwrap(), "todo.Task.retrieve#t")["owner"]["username"],
+        "ann"
+    );
+
+    node.sql
+        .batch_execute("UPDATE auth_user SET username = 'anna' WHERE id = 1")
+        .await
+        .unwrap();
+    eventually(&seen, "the owner's rename", |s| {
+        data(s, "todo.Task.retrieve#t")["owner"]["username"] == "anna"
+            && data(s, "todo.Task.search#s")["rows"][1]["owner"]["username"] == "anna"
+    })
+    .await;
+    // A task moves to ben, from outside: his included tasks follow.
+    node.sql
+        .batch_execute("UPDATE todo_task SET owner_id = 2 WHERE id = 2")
+        .await
+        .unwrap();
+    eventually(&seen, "the moved task", |s| {
+        let tasks = &data(s, "auth.User.retrieve#u")["tasks"];
+        tasks.as_array().is_some_and(|t| t.len() == 2) && tasks[1]["title"] == "two"
+    })
+    .await;
+    node.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_through_chanbind_is_pushed_once() {
     let Some(node) = node().await else { return };
     node.sql

@@ -21,6 +21,7 @@ mod field;
 mod kind;
 mod model;
 mod registry;
+mod relations;
 
 pub use custom::{CustomBinding, EventContext, Handler, HandlerFuture, HandlerResult, Handlers};
 pub use enum_type::EnumType;

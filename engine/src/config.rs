@@ -32,10 +32,14 @@ pub struct Limits {
     /// refused with `invalid_filter`. Bounds the recursion of parsing, SQL and every
     /// evaluation of a live query's filter.
     pub max_filter_depth: usize,
-    /// How many relations (foreign keys followed to the row they point at) one filter key or
-    /// `order` key of a request may follow (`task__owner__username` follows two); more is
-    /// refused with `invalid_filter`. Bounds the joins each such key costs.
+    /// How many relations one filter key or `order` key may follow (`task__owner__username`
+    /// follows two), and how deep `expand` and `include` may reach (`"task.owner"` is two);
+    /// more is refused with `invalid_filter`. Bounds the subqueries a key costs and the reads
+    /// (one per relation and level) an expansion costs.
     pub max_relation_depth: usize,
+    /// The most rows an `include` returns for each parent row, and its default `limit`; a
+    /// larger `limit` is refused with `invalid_filter`.
+    pub max_include_rows: u64,
     /// How many frames a connection's outbound queue holds before it counts as a slow consumer.
     pub outbound_queue: usize,
     /// How many bytes of frames a connection's outbound queue holds before it counts as a slow
@@ -88,6 +92,7 @@ impl Default for Limits {
             max_filter_bytes: 64 * 1024,
             max_filter_depth: 4,
             max_relation_depth: 2,
+            max_include_rows: 20,
             outbound_queue: 1024,
             outbound_queue_bytes: 16 * 1024 * 1024,
             max_subscription_bytes: 32 * 1024 * 1024,

@@ -65,7 +65,11 @@ pub(crate) struct Inner {
     pub(crate) streams: HashMap<String, ActorRef<StreamMsg>>,
     /// Whether each stream has subscribers here, by stream.
     pub(crate) interest: HashMap<String, Arc<Interest>>,
-    /// For each stream, the streams that may read it through relations.
+    /// Whether each stream has subscriptions here that hear other streams' changes.
+    pub(crate) related_interest: HashMap<String, Arc<Interest>>,
+    /// For each stream, the streams whose subscriptions may show its rows through relations
+    /// or read them through filters and scopes ([`related::dependents`]): its changes go to
+    /// their actors too.
     pub(crate) dependents: HashMap<String, Vec<String>>,
     pub(crate) groups: HashMap<String, ActorRef<GroupMsg>>,
     pub(crate) everyone: ActorRef<GroupMsg>,
@@ -188,21 +192,26 @@ impl Engine {
         ));
         let mut streams = HashMap::new();
         let mut interest = HashMap::new();
+        let mut related_interest = HashMap::new();
         let mut groups = HashMap::new();
         for binding in registry.models() {
             let watched = Arc::new(Interest::default());
+            let related = Arc::new(Interest::default());
             let args = StreamArgs {
                 binding: Arc::clone(binding),
                 store: Arc::clone(&store),
                 stats: Arc::clone(&stats),
                 interest: Arc::clone(&watched),
+                related_interest: Arc::clone(&related),
                 refreshes: Arc::clone(&refreshes),
+                max_related_rows: usize::try_from(limits.max_list_size).unwrap_or(usize::MAX),
             };
             let (stream, _) = Actor::spawn(None, StreamActor, args)
                 .await
                 .map_err(spawn_err)?;
             streams.insert(binding.stream().to_owned(), stream);
             interest.insert(binding.stream().to_owned(), watched);
+            related_interest.insert(binding.stream().to_owned(), related);
         }
         for name in registry.streams() {
             let (group, _) = Actor::spawn(None, GroupActor, ())
@@ -227,6 +236,7 @@ impl Engine {
                 stats,
                 streams,
                 interest,
+                related_interest,
                 dependents,
                 groups,
                 everyone,
@@ -318,24 +328,34 @@ impl Engine {
 
     /// Whether any connection of this node watches `stream` (a row, a live query or a change
     /// feed), or is about to: a subscription counts from before its snapshot is read.
+    ///
+    /// A stream also counts as watched when a subscription of another stream shows its rows
+    /// through a relation.
     pub fn is_watched(&self, stream: &str) -> bool {
-        self.inner
-            .interest
-            .get(stream)
-            .is_some_and(|interest| interest.is_watched())
+        let inner = &self.inner;
+        let watched = |map: &HashMap<String, Arc<Interest>>, stream: &str| {
+            map.get(stream).is_some_and(|i| i.is_watched())
+        };
+        watched(&inner.interest, stream)
+            || inner
+                .dependents
+                .get(stream)
+                .is_some_and(|d| d.iter().any(|t| watched(&inner.related_interest, t)))
     }
 
-    /// Publishes a change to this node's subscribers only.
+    /// Publishes a change to this node's subscribers only: to its stream's actor, and to the
+    /// actors of streams whose subscriptions may show it through a relation.
     pub(crate) fn publish_local(&self, mut change: Change) {
+        let inner = &self.inner;
         let cascaded = std::mem::take(&mut change.cascaded);
         for change in std::iter::once(change).chain(cascaded) {
-            let changed = change.stream.clone();
-            if let Some(stream) = self.inner.streams.get(&change.stream) {
-                let _ = stream.send_message(StreamMsg::Change(Arc::new(change)));
+            let change = Arc::new(change);
+            if let Some(stream) = inner.streams.get(&change.stream) {
+                let _ = stream.send_message(StreamMsg::Change(Arc::clone(&change)));
             }
             // After the change itself, so a stream reading its own rows through relations
             // judges the change before it re-reads for it.
-            self.route_to_related(&changed);
+            self.route_to_related(&change);
         }
     }
 

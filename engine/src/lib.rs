@@ -19,6 +19,7 @@ pub mod config;
 pub mod engine;
 #[cfg(any(test, feature = "fuzzing"))]
 mod every_kind;
+pub mod expand;
 pub mod filter;
 pub mod form;
 #[cfg(feature = "fuzzing")]

@@ -1,117 +1,134 @@
 //! Relations between bindings, derived from their foreign keys (docs/protocol.md section 2).
 //!
-//! Every foreign key field gives its binding a to-one relation to the row it points at, named
-//! after the field without `_id` (`owner_id` gives `owner`; a field without the suffix names
-//! the relation itself). [`ModelBinding::rename_relation`] renames one. Filters and `order`
-//! follow to-one relations (`owner__username`); reads expand them. The [`Registry`] resolves a
-//! name, since only it knows every binding.
+//! Every foreign key makes two relations: a to-one relation on the binding that holds it (a
+//! task's `owner`, from `owner_id`), and a to-many relation on the binding it points at (a
+//! user's `tasks`). The [`Registry`](crate::binding::Registry) derives them once every binding
+//! is in ([`Registry::relation`](crate::binding::Registry::relation)); reads expand and include
+//! them, and filters and orders may cross them.
+//!
+//! Default names:
+//!
+//! - to-one: the field without its `_id` suffix (`owner_id` is `owner`); a field whose name
+//!   does not end in `_id` gives `<field>_rel`, since the relation may not take the field's
+//!   own name;
+//! - to-many: the referring stream's model name in snake case, plural (`todo.Comment` gives
+//!   `comments`, `shop.OrderItem` gives `order_items`, `items` stays `items`); when that binding has several foreign
+//!   keys to this one, each is told apart by its to-one name (`owner_tasks`, `reviewer_tasks`).
+//!
+//! [`ModelBinding::relation`](crate::binding::ModelBinding::relation) and
+//! [`ModelBinding::include_as`](crate::binding::ModelBinding::include_as) rename them. A
+//! default name taken by a field or another relation is not offered (rename it to use it);
+//! a chosen name that clashes stops the registry.
 
 use std::sync::Arc;
 
-use crate::binding::{ModelBinding, Registry};
-
-/// A named way from a row of one binding to rows of another.
-#[derive(Debug, Clone)]
-pub struct Relation {
-    /// The relation's name, as requests spell it.
-    pub name: String,
-    /// Which rows it leads to.
-    pub kind: RelationKind,
-    /// The binding of the rows it leads to.
-    pub target: Arc<ModelBinding>,
-}
+use crate::binding::ModelBinding;
 
 /// How a relation finds its rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RelationKind {
-    /// The one row the foreign key `field` of this binding points at (none when it is null).
+    /// The foreign key `field` of this binding holds the key of one target row.
     ToOne {
-        /// The foreign key field.
+        /// The foreign key field, on this binding.
         field: String,
     },
-    /// The rows of `stream` whose foreign key `field` points at this row.
+    /// The target rows whose foreign key `field` holds this row's key.
     ToMany {
-        /// The referring stream.
-        stream: String,
-        /// Its foreign key field.
+        /// The foreign key field, on the target binding.
         field: String,
     },
 }
 
-/// The default name of the to-one relation of the foreign key `field`.
-pub fn to_one_name(field: &str) -> &str {
-    field
-        .strip_suffix("_id")
-        .filter(|name| !name.is_empty())
-        .unwrap_or(field)
+/// One relation of a binding.
+#[derive(Debug, Clone)]
+pub struct Relation {
+    /// Its name in requests and in rows.
+    pub name: String,
+    /// How its rows are found.
+    pub kind: RelationKind,
+    /// The binding its rows belong to.
+    pub target: Arc<ModelBinding>,
 }
 
-impl Registry {
-    /// The to-one relations of `stream`, one per foreign key, in field order.
-    pub fn relations(&self, stream: &str) -> Vec<Relation> {
-        let Some(binding) = self.get(stream) else {
-            return Vec::new();
-        };
-        binding
-            .foreign_keys()
-            .filter_map(|(field, target)| {
-                Some(Relation {
-                    name: binding.relation_name(to_one_name(field.name())).to_owned(),
-                    kind: RelationKind::ToOne {
-                        field: field.name().to_owned(),
-                    },
-                    target: Arc::clone(self.get(target)?),
-                })
-            })
-            .collect()
+impl Relation {
+    /// Whether it is a to-one relation.
+    pub fn is_to_one(&self) -> bool {
+        matches!(self.kind, RelationKind::ToOne { .. })
     }
+}
 
-    /// The relation of `stream` called `name`.
-    pub fn relation(&self, stream: &str, name: &str) -> Option<Relation> {
-        self.relations(stream).into_iter().find(|r| r.name == name)
+/// The default to-one name of the foreign key `field`.
+pub(crate) fn to_one_name(field: &str) -> String {
+    match field.strip_suffix("_id") {
+        Some(stem) if !stem.is_empty() => stem.to_owned(),
+        _ => format!("{field}_rel"),
+    }
+}
+
+/// The default to-many name for the rows of `stream` (`todo.Comment` is `comments`).
+pub(crate) fn to_many_name(stream: &str) -> String {
+    let model = stream.rsplit('.').next().unwrap_or(stream);
+    plural(&snake(model))
+}
+
+/// `OrderItem` becomes `order_item`.
+fn snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_uppercase() {
+            if prev_lower {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+            prev_lower = false;
+        } else {
+            out.push(c);
+            prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        }
+    }
+    out
+}
+
+/// English plural of a snake-case word, the common rules only (`box` boxes, `story` stories);
+/// a word that already looks plural (`items`, not `status` or `class`) is kept.
+fn plural(word: &str) -> String {
+    let looks_plural = word.ends_with('s') && !["ss", "us", "is"].iter().any(|s| word.ends_with(s));
+    if looks_plural {
+        return word.to_owned();
+    }
+    let consonant_y = word.strip_suffix('y').is_some_and(|stem| {
+        stem.chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphabetic() && !"aeiou".contains(c))
+    });
+    if consonant_y {
+        format!("{}ies", &word[..word.len() - 1])
+    } else if ["s", "x", "z", "ch", "sh"]
+        .iter()
+        .any(|s| word.ends_with(s))
+    {
+        format!("{word}es")
+    } else {
+        format!("{word}s")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::binding::Field;
-
-    fn registry() -> Registry {
-        Registry::new()
-            .model(ModelBinding::new("auth_user").field(Field::string("username")))
-            .unwrap()
-            .model(
-                ModelBinding::new("todo_task")
-                    .field(Field::foreign_key("owner_id", "auth.User"))
-                    .field(Field::foreign_key("reviewer", "auth.User"))
-                    .field(Field::foreign_key("parent_id", "todo.Task"))
-                    .rename_relation("parent", "up"),
-            )
-            .unwrap()
-    }
 
     #[test]
-    fn each_foreign_key_names_a_to_one_relation() {
-        let reg = registry();
-        let owner = reg.relation("todo.Task", "owner").expect("owner");
-        assert_eq!(
-            owner.kind,
-            RelationKind::ToOne {
-                field: "owner_id".into()
-            }
-        );
-        assert_eq!(owner.target.stream(), "auth.User");
-        assert!(reg.relation("todo.Task", "reviewer").is_some());
-        assert_eq!(
-            reg.relation("todo.Task", "up")
-                .map(|r| r.target.stream().to_owned()),
-            Some("todo.Task".to_owned())
-        );
-        assert!(reg.relation("todo.Task", "parent").is_none(), "renamed");
-        assert!(reg.relation("todo.Task", "owner_id").is_none());
-        assert!(reg.relation("auth.User", "owner").is_none());
-        assert!(reg.relation("nope", "owner").is_none());
-        assert_eq!(to_one_name("_id"), "_id");
+    fn default_names() {
+        assert_eq!(to_one_name("owner_id"), "owner");
+        assert_eq!(to_one_name("author"), "author_rel");
+        assert_eq!(to_one_name("_id"), "_id_rel");
+        assert_eq!(to_many_name("todo.Comment"), "comments");
+        assert_eq!(to_many_name("shop.OrderItem"), "order_items");
+        assert_eq!(to_many_name("library.Box"), "boxes");
+        assert_eq!(to_many_name("blog.Story"), "stories");
+        assert_eq!(to_many_name("blog.Day"), "days");
+        assert_eq!(to_many_name("items"), "items");
+        assert_eq!(to_many_name("app.Status"), "statuses");
     }
 }

@@ -12,7 +12,7 @@ mod schema;
 
 pub use blocking::run_blocking;
 pub use memory::MemoryStore;
-pub use op::{Referrer, StoreOp, StoreOutput};
+pub use op::{PerValue, Referrer, StoreOp, StoreOutput};
 pub use schema::{Mismatch, SchemaError};
 
 use std::future::Future;

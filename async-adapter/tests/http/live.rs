@@ -344,6 +344,7 @@ async fn the_openapi_document_describes_every_route() {
         "owner__username",
         "owner__username__icontains",
         "owner__id__in",
+        "expand",
     ] {
         assert!(params.contains(&name), "{name}");
     }
@@ -360,6 +361,28 @@ async fn the_openapi_document_describes_every_route() {
             .unwrap()
             .contains("relation owner to auth.User"),
         "{through}"
+    );
+    // Relations: `expand` on both routes that read, `include` on the user's side, and the
+    // related rows in the row schemas.
+    let retrieve = &doc["paths"]["/api/todo.Task/{id}"]["get"]["parameters"];
+    assert_eq!(retrieve[0]["name"], "expand");
+    let include = &doc["paths"]["/api/auth.User/"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "include")
+        .expect("users include their tasks")["schema"];
+    assert_eq!(include["items"]["enum"], json!(["tasks"]));
+    let task = &doc["components"]["schemas"]["todo.Task"]["properties"];
+    assert_eq!(
+        task["owner"]["allOf"][0]["$ref"],
+        "#/components/schemas/auth.User"
+    );
+    assert_eq!(task["owner"]["nullable"], true);
+    let user = &doc["components"]["schemas"]["auth.User"]["properties"];
+    assert_eq!(
+        user["tasks"]["items"]["$ref"],
+        "#/components/schemas/todo.Task"
     );
     let groups = &doc["components"]["schemas"]["Filters"]["properties"];
     assert_eq!(groups["or"]["minItems"], 1);

@@ -21,11 +21,12 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::binding::ModelBinding;
 use crate::change::Change;
+use crate::expand::{Relations, Watch};
 use crate::filter::Filter;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::permission::View;
 use crate::protocol::{EventName, Frame};
-use crate::query::QuerySpec;
+use crate::query::{Fresh, QuerySpec};
 use crate::stats::Stats;
 use crate::store::{Store, StoreError, StoreOutput};
 
@@ -66,6 +67,8 @@ pub enum StreamMsg {
         frame: Frame,
         /// The reply's data, the baseline for the subscriber's next push.
         data: Arc<serde_json::Value>,
+        /// The related rows the reply shows.
+        watch: Watch,
     },
     /// Registers a change feed (`subscribe`) over the rows matching `filter`.
     WatchFeed {
@@ -79,6 +82,8 @@ pub enum StreamMsg {
         filter: Filter,
         /// What the subscriber may see.
         view: Arc<View>,
+        /// The relations its rows show.
+        relations: Relations,
     },
     /// Drops the connection's subscriptions on this stream made under `hash`, or all of them
     /// when `hash` is `None`; answers how many went.
@@ -101,24 +106,31 @@ pub enum StreamMsg {
     Disconnect(ConnId),
     /// A committed change to one of this stream's rows.
     Change(Arc<Change>),
-    /// A committed change to a row of `stream`, which this stream's subscriptions may read
-    /// through relations (see [`crate::engine::Engine::publish`]): live queries reading it
-    /// are re-read, and watched rows whose scope reads it are checked against that scope.
-    Related {
-        /// The stream that changed.
-        stream: String,
-    },
+    /// A committed change to a row of another stream (see
+    /// [`crate::engine::Engine::publish`]), which subscriptions here may show through a
+    /// relation or whose filters and scopes read it: live queries reading it are re-read,
+    /// feeds showing it are pushed, and watched rows whose scope reads it are checked
+    /// against that scope.
+    Related(Arc<Change>),
     /// Re-reads every live query and every watched row and pushes what changed, because
     /// changes may have gone unseen (the capture listener lost its connection).
     Refresh,
     /// The rows a [`StreamMsg::Refresh`] re-read: `None` when the row is gone.
     RowsRead(Vec<(crate::key::Key, Option<crate::value::Row>)>),
+    /// A feed push that needed a read is ready; pushes are released in the order of their
+    /// changes.
+    FeedRendered {
+        /// The push's number in the feeds' order.
+        seq: u64,
+        /// The frames, by subscriber.
+        pushes: feed::Pushes,
+    },
     /// A live query's refresh finished.
     Refreshed {
         /// The query.
         query: u64,
-        /// What the store answered.
-        result: Result<StoreOutput, StoreError>,
+        /// What the read found.
+        result: Result<Option<Fresh>, StoreError>,
     },
 }
 
@@ -130,6 +142,19 @@ impl StreamMsg {
             self,
             StreamMsg::WatchRow { .. } | StreamMsg::WatchQuery { .. } | StreamMsg::WatchFeed { .. }
         )
+    }
+
+    /// Whether the message registers a subscription that hears other streams' changes, which
+    /// its sender announces to the stream's related [`Interest`] first: from then until the
+    /// actor holds it, those streams' changes are routed here.
+    pub fn announces_related(&self) -> bool {
+        match self {
+            StreamMsg::WatchQuery { spec, .. } => !spec.related_streams().is_empty(),
+            StreamMsg::WatchFeed { key, relations, .. } => {
+                relations.streams().iter().any(|s| *s != key.stream)
+            }
+            _ => false,
+        }
     }
 }
 
@@ -146,14 +171,20 @@ pub struct StreamArgs {
     pub stats: Arc<Stats>,
     /// Whether the stream has subscribers, kept up to date by the actor.
     pub interest: Arc<Interest>,
+    /// Whether the stream has subscriptions that hear other streams' changes.
+    pub related_interest: Arc<Interest>,
     /// The server-wide budget of live-query refreshes running at once.
     pub refreshes: Arc<tokio::sync::Semaphore>,
+    /// The most rows a change of a related row re-pushes to one change feed
+    /// (`max_list_size`).
+    pub max_related_rows: usize,
 }
 
 /// The stream's subscriptions.
 pub struct StreamState {
     binding: Arc<ModelBinding>,
     interest: Arc<Interest>,
+    related_interest: Arc<Interest>,
     store: Arc<dyn Store>,
     rows: rows::RowSubs,
     queries: queries::LiveQueries,
@@ -173,10 +204,21 @@ impl Actor for StreamActor {
         Ok(StreamState {
             binding: Arc::clone(&args.binding),
             interest: args.interest,
+            related_interest: args.related_interest,
             store: Arc::clone(&args.store),
             rows: rows::RowSubs::new(Arc::clone(&args.binding), Arc::clone(&args.stats)),
-            queries: queries::LiveQueries::new(args.store, Arc::clone(&args.stats), args.refreshes),
-            feeds: feed::Feeds::new(args.binding, args.stats),
+            queries: queries::LiveQueries::new(
+                Arc::clone(&args.store),
+                Arc::clone(&args.stats),
+                Arc::clone(&args.refreshes),
+            ),
+            feeds: feed::Feeds::new(
+                args.binding,
+                args.stats,
+                args.store,
+                args.refreshes,
+                args.max_related_rows,
+            ),
         })
     }
 
@@ -187,6 +229,7 @@ impl Actor for StreamActor {
         state: &mut StreamState,
     ) -> Result<(), ActorProcessingErr> {
         let announced = msg.is_subscription();
+        let announced_related = msg.announces_related();
         match msg {
             StreamMsg::WatchRow {
                 conn,
@@ -208,16 +251,20 @@ impl Actor for StreamActor {
                 key,
                 frame,
                 data,
-            } => state.queries.snapshot(&myself, &conn, &key, frame, data),
+                watch,
+            } => state
+                .queries
+                .snapshot(&myself, &conn, &key, frame, data, &watch),
             StreamMsg::WatchFeed {
                 conn,
                 key,
                 event,
                 filter,
                 view,
+                relations,
             } => {
                 state.replace(conn.id, &key);
-                state.feeds.watch(conn, key, event, filter, view);
+                state.feeds.watch(conn, key, event, filter, view, relations);
             }
             StreamMsg::Unsubscribe { conn, hash, reply } => {
                 let removed = state.remove(conn, |_, event| {
@@ -234,15 +281,21 @@ impl Actor for StreamActor {
             StreamMsg::Change(change) => {
                 let verdicts = state.judge(&change).await;
                 let mut gone = state.rows.apply(&change, &verdicts);
-                gone.extend(state.feeds.apply(&change, &verdicts));
+                gone.extend(state.feeds.apply(&myself, &change, &verdicts));
                 state.queries.touch(&myself, &change);
                 for conn in gone {
                     state.remove(conn, |_, _| true);
                 }
             }
-            StreamMsg::Related { stream } => {
-                state.queries.touch_related(&myself, &stream);
-                for conn in state.recheck_rows(&stream).await {
+            StreamMsg::Related(change) => {
+                state.queries.touch_related(&myself, &change);
+                state.feeds.apply_related(&myself, &change);
+                for conn in state.recheck_rows(&change.stream).await {
+                    state.remove(conn, |_, _| true);
+                }
+            }
+            StreamMsg::FeedRendered { seq, pushes } => {
+                for conn in state.feeds.rendered(seq, pushes) {
                     state.remove(conn, |_, _| true);
                 }
             }
@@ -271,6 +324,10 @@ impl Actor for StreamActor {
         }
         let holds = !(state.rows.is_empty() && state.queries.is_empty() && state.feeds.is_empty());
         state.interest.settle(holds, announced);
+        let holds_related = state.queries.holds_related() || state.feeds.holds_related();
+        state
+            .related_interest
+            .settle(holds_related, announced_related);
         Ok(())
     }
 }

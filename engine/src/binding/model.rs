@@ -38,8 +38,10 @@ pub struct ModelBinding {
     page_size: Option<u64>,
     handlers: Handlers,
     permission: SharedPermission,
-    /// Relation renames, default name to name ([`rename_relation`](Self::rename_relation)).
+    /// Chosen names of to-one relations: (foreign key field, name).
     relation_names: Vec<(String, String)>,
+    /// Chosen names of to-many relations: (referring stream, its foreign key field, name).
+    include_names: Vec<(String, String, String)>,
 }
 
 impl ModelBinding {
@@ -61,6 +63,7 @@ impl ModelBinding {
             handlers: Handlers::default(),
             permission: SharedPermission::default(),
             relation_names: Vec::new(),
+            include_names: Vec::new(),
         }
     }
 
@@ -147,32 +150,6 @@ impl ModelBinding {
         self
     }
 
-    /// Names a relation of this binding `to` instead of `from`, its default name (a foreign
-    /// key `owner_id` gives the to-one relation `owner`; see [`crate::relation`]). Filters,
-    /// `order` and reads then follow it as `to`; `from` names it no more.
-    ///
-    /// ```
-    /// use chanbind_engine::binding::{Field, ModelBinding};
-    ///
-    /// let tasks = ModelBinding::new("todo_task")
-    ///     .field(Field::foreign_key("owner_id", "auth.User"))
-    ///     .rename_relation("owner", "assignee");
-    /// assert_eq!(tasks.relation_name("owner"), "assignee");
-    /// ```
-    pub fn rename_relation(mut self, from: &str, to: &str) -> Self {
-        self.relation_names.retain(|(f, _)| f != from);
-        self.relation_names.push((from.to_owned(), to.to_owned()));
-        self
-    }
-
-    /// The name of the relation whose default name is `default`, renamed or not.
-    pub fn relation_name<'a>(&'a self, default: &'a str) -> &'a str {
-        self.relation_names
-            .iter()
-            .find(|(from, _)| from == default)
-            .map_or(default, |(_, to)| to.as_str())
-    }
-
     /// The fields `query` searches with `icontains`, ORed.
     pub fn search<S: AsRef<str>>(mut self, fields: impl IntoIterator<Item = S>) -> Self {
         self.search = fields.into_iter().map(|f| f.as_ref().to_owned()).collect();
@@ -197,6 +174,53 @@ impl ModelBinding {
     pub fn permission(mut self, permission: impl Permission) -> Self {
         self.permission = SharedPermission(Arc::new(permission));
         self
+    }
+
+    /// Names the to-one relation of the foreign key `field` (by default the field without
+    /// `_id`: see [`crate::relation`]). `expand` and filters then use `name`.
+    ///
+    /// ```
+    /// use chanbind_engine::binding::{Field, ModelBinding, Registry};
+    ///
+    /// let registry = Registry::new()
+    ///     .model(ModelBinding::new("auth_user"))
+    ///     .and_then(|r| {
+    ///         r.model(
+    ///             ModelBinding::new("todo_task")
+    ///                 .field(Field::foreign_key("owner_id", "auth.User"))
+    ///                 .relation("owner_id", "assignee"),
+    ///         )
+    ///     })
+    ///     .unwrap();
+    /// assert!(registry.relation("todo.Task", "assignee").is_some());
+    /// assert!(registry.relation("todo.Task", "owner").is_none());
+    /// ```
+    pub fn relation(mut self, field: &str, name: &str) -> Self {
+        self.relation_names.retain(|(f, _)| f != field);
+        self.relation_names
+            .push((field.to_owned(), name.to_owned()));
+        self
+    }
+
+    /// Names the to-many relation made by the foreign key `field` of `stream` pointing at this
+    /// binding (by default the referring stream's plural: see [`crate::relation`]). `include`
+    /// then uses `name`.
+    pub fn include_as(mut self, stream: &str, field: &str, name: &str) -> Self {
+        self.include_names
+            .retain(|(s, f, _)| !(s == stream && f == field));
+        self.include_names
+            .push((stream.to_owned(), field.to_owned(), name.to_owned()));
+        self
+    }
+
+    /// The to-one relation names chosen with [`relation`](Self::relation).
+    pub fn relation_renames(&self) -> &[(String, String)] {
+        &self.relation_names
+    }
+
+    /// The to-many relation names chosen with [`include_as`](Self::include_as).
+    pub fn include_renames(&self) -> &[(String, String, String)] {
+        &self.include_names
     }
 
     /// The binding's permission.

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::relations::{self, Derived};
 use super::{CustomBinding, FieldKind, Handler, ModelBinding};
+use crate::relation::Relation;
 
 /// Why a set of bindings was refused. These are programming errors, reported at start-up
 /// rather than at the first request.
@@ -61,6 +63,15 @@ pub enum RegistryError {
         /// The missing stream.
         target: String,
     },
+    /// A relation name chosen with `relation()` or `include_as()` names no foreign key, or
+    /// clashes with a field or another relation of the binding.
+    #[error("{stream}: {message}")]
+    BadRelation {
+        /// The binding.
+        stream: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Every binding of a server, by stream.
@@ -68,6 +79,8 @@ pub enum RegistryError {
 pub struct Registry {
     models: BTreeMap<String, Arc<ModelBinding>>,
     customs: BTreeMap<String, Arc<CustomBinding>>,
+    /// Every binding's relations, derived again whenever a binding is added.
+    relations: Derived,
 }
 
 /// The actions every model binding answers itself.
@@ -138,6 +151,7 @@ impl Registry {
             Arc::make_mut(other).resolve_foreign_keys(&stream, kind);
         }
         self.models.insert(stream, Arc::new(binding));
+        self.relations = relations::derive(&self.models);
         Ok(self)
     }
 
@@ -214,9 +228,30 @@ impl Registry {
             .map(String::as_str)
     }
 
+    /// The relation `name` of `stream`'s binding (docs/protocol.md section 2).
+    pub fn relation(&self, stream: &str, name: &str) -> Option<&Relation> {
+        self.relations(stream).iter().find(|r| r.name == name)
+    }
+
+    /// Every relation of `stream`'s binding: its to-one relations, then its to-many ones.
+    pub fn relations(&self, stream: &str) -> &[Relation] {
+        self.relations
+            .by_stream
+            .get(stream)
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// Checks what can only be checked once every binding is in: that foreign keys point to
-    /// bound streams. Servers call this when they start.
+    /// bound streams, and that chosen relation names name foreign keys and clash with
+    /// nothing. Servers call this when they start; default relation names that could not be
+    /// given (a field has them) are logged here.
     pub fn validate(&self) -> Result<(), RegistryError> {
+        if let Some(e) = self.relations.errors.first() {
+            return Err(e.clone());
+        }
+        for dropped in &self.relations.dropped {
+            tracing::warn!("{dropped}");
+        }
         for binding in self.models.values() {
             for (field, target) in binding.foreign_keys() {
                 if !self.models.contains_key(target) {
@@ -338,6 +373,90 @@ mod tests {
             .map(|b| b.table().to_owned())
             .collect();
         assert_eq!(order, ["auth_user", "todo_task"]);
+    }
+
+    fn library() -> Registry {
+        Registry::new()
+            .model(ModelBinding::new("auth_user"))
+            .unwrap()
+            .model(
+                ModelBinding::new("todo_task")
+                    .field(Field::foreign_key("owner_id", "auth.User"))
+                    .field(Field::foreign_key("reviewer_id", "auth.User"))
+                    .field(Field::foreign_key("parent", "todo.Task")),
+            )
+            .unwrap()
+            .model(
+                ModelBinding::new("todo_comment")
+                    .field(Field::foreign_key("task_id", "todo.Task"))
+                    // A field named like the default relation hides it.
+                    .field(Field::string("task")),
+            )
+            .unwrap()
+    }
+
+    fn names(reg: &Registry, stream: &str) -> Vec<(String, bool, String)> {
+        reg.relations(stream)
+            .iter()
+            .map(|r| (r.name.clone(), r.is_to_one(), r.target.stream().to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn relations_are_derived_from_foreign_keys_both_ways() {
+        let reg = library();
+        reg.validate().unwrap();
+        let n = |name: &str, one: bool, target: &str| (name.to_owned(), one, target.to_owned());
+        assert_eq!(
+            names(&reg, "todo.Task"),
+            [
+                n("owner", true, "auth.User"),
+                n("reviewer", true, "auth.User"),
+                n("parent_rel", true, "todo.Task"),
+                n("comments", false, "todo.Comment"),
+                n("tasks", false, "todo.Task"),
+            ]
+        );
+        assert_eq!(
+            names(&reg, "auth.User"),
+            [
+                n("owner_tasks", false, "todo.Task"),
+                n("reviewer_tasks", false, "todo.Task")
+            ]
+        );
+        assert_eq!(names(&reg, "todo.Comment"), []);
+        assert!(reg.relation("todo.Task", "comments").is_some());
+        assert!(reg.relation("todo.Task", "title").is_none());
+    }
+
+    #[test]
+    fn relations_can_be_renamed_and_bad_names_are_refused() {
+        let reg = library()
+            .model(
+                ModelBinding::new("x_note")
+                    .field(Field::foreign_key("task_id", "todo.Task"))
+                    .relation("task_id", "about"),
+            )
+            .unwrap();
+        assert!(reg.relation("x.Note", "about").is_some());
+        assert!(reg.relation("todo.Task", "notes").is_some());
+        let clash = Registry::new()
+            .model(
+                ModelBinding::new("auth_user")
+                    .field(Field::string("name"))
+                    .field(Field::foreign_key("boss_id", "auth.User"))
+                    .relation("boss_id", "name"),
+            )
+            .unwrap();
+        assert!(matches!(
+            clash.validate(),
+            Err(RegistryError::BadRelation { .. })
+        ));
+        let unknown = Registry::new()
+            .model(ModelBinding::new("auth_user").include_as("todo.Task", "owner_id", "mine"))
+            .unwrap();
+        let err = unknown.validate().unwrap_err();
+        assert!(err.to_string().contains("todo.Task.owner_id"), "{err}");
     }
 
     #[test]

@@ -8,14 +8,30 @@
 //! subscriptions actually read it.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
-use super::Engine;
+use super::{Engine, Interest};
 use crate::actors::StreamMsg;
 use crate::binding::Registry;
+use crate::change::Change;
+
+/// For each stream, the streams whose subscriptions may read its rows: those that show them
+/// through relations ([`shown_by`]) and those whose filters and scopes reach them
+/// ([`read_by`]).
+pub(super) fn dependents(registry: &Registry) -> HashMap<String, Vec<String>> {
+    let mut out = read_by(registry);
+    for (stream, more) in shown_by(registry) {
+        let streams = out.entry(stream).or_default();
+        streams.extend(more);
+        streams.sort();
+        streams.dedup();
+    }
+    out
+}
 
 /// For each stream, the streams whose rows reach it through one or more foreign keys (itself
 /// among them when a chain leads back to it): those whose filters and scopes may read it.
-pub(super) fn dependents(registry: &Registry) -> HashMap<String, Vec<String>> {
+fn read_by(registry: &Registry) -> HashMap<String, Vec<String>> {
     let mut pointing: HashMap<&str, BTreeSet<&str>> = HashMap::new();
     for binding in registry.models() {
         for (_, target) in binding.foreign_keys() {
@@ -43,18 +59,43 @@ pub(super) fn dependents(registry: &Registry) -> HashMap<String, Vec<String>> {
     out
 }
 
+/// For each stream, the other streams that reach it through relations (to-one and to-many),
+/// at any depth: the streams whose subscriptions may show its rows (`expand`, `include`).
+fn shown_by(registry: &Registry) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for binding in registry.models() {
+        let from = binding.stream();
+        let mut reached = std::collections::BTreeSet::new();
+        let mut todo = vec![from.to_owned()];
+        while let Some(stream) = todo.pop() {
+            for relation in registry.relations(&stream) {
+                let target = relation.target.stream();
+                if reached.insert(target.to_owned()) {
+                    todo.push(target.to_owned());
+                }
+            }
+        }
+        for target in reached.into_iter().filter(|t| t != from) {
+            out.entry(target).or_default().push(from.to_owned());
+        }
+    }
+    out
+}
+
 impl Engine {
     /// Announces a change of `changed` to every stream here that may read it through
     /// relations and has subscribers.
-    pub(crate) fn route_to_related(&self, changed: &str) {
-        for stream in self.inner.dependents.get(changed).into_iter().flatten() {
-            if !self.is_watched(stream) {
+    pub(crate) fn route_to_related(&self, change: &Arc<Change>) {
+        let inner = &self.inner;
+        let listens = |map: &HashMap<String, Arc<Interest>>, stream: &str| {
+            map.get(stream).is_some_and(|i| i.is_watched())
+        };
+        for stream in inner.dependents.get(&change.stream).into_iter().flatten() {
+            if !listens(&inner.interest, stream) && !listens(&inner.related_interest, stream) {
                 continue;
             }
-            if let Some(actor) = self.inner.streams.get(stream) {
-                let _ = actor.send_message(StreamMsg::Related {
-                    stream: changed.to_owned(),
-                });
+            if let Some(actor) = inner.streams.get(stream) {
+                let _ = actor.send_message(StreamMsg::Related(Arc::clone(change)));
             }
         }
     }
@@ -91,9 +132,13 @@ mod tests {
                 ModelBinding::new("todo_comment").field(Field::foreign_key("task_id", "todo.Task")),
             )
             .unwrap();
-        let d = dependents(&reg);
+        let d = read_by(&reg);
         assert_eq!(d["auth.User"], ["todo.Comment", "todo.Task"]);
         assert_eq!(d["todo.Task"], ["todo.Comment", "todo.Task"]);
         assert!(!d.contains_key("todo.Comment"));
+        // A task may include its comments: their changes reach the tasks' actor too.
+        let d = dependents(&reg);
+        assert!(d["todo.Comment"].contains(&"todo.Task".to_owned()));
+        assert_eq!(d["todo.Task"], ["auth.User", "todo.Comment", "todo.Task"]);
     }
 }

@@ -157,7 +157,9 @@ pub(super) fn follow(
             .registry
             .relation(from.stream(), name)
             .and_then(|r| match &r.kind {
-                RelationKind::ToOne { field } if sees(field) => Some((field.clone(), r.target)),
+                RelationKind::ToOne { field } if sees(field) => {
+                    Some((field.clone(), Arc::clone(&r.target)))
+                }
                 _ => None,
             });
         let Some((field, next)) = relation else {

@@ -5,7 +5,7 @@ mod schema;
 
 use serde_json::{json, Map, Value};
 
-use super::query::FILTERS_PARAM;
+use super::query::{EXPAND_PARAM, FILTERS_PARAM, INCLUDE_PARAM};
 use crate::binding::{ModelBinding, Registry, PK};
 use crate::filter::Lookup;
 use crate::protocol::SERVER_NAME;
@@ -21,7 +21,7 @@ pub(crate) fn document(registry: &Registry, prefix: &str) -> Value {
     let mut schemas = shared();
     for binding in registry.models() {
         model_paths(&mut paths, registry, binding, prefix);
-        schemas.extend(binding_schemas(binding));
+        schemas.extend(binding_schemas(registry, binding));
     }
     let handlers = registry
         .models()
@@ -98,7 +98,9 @@ fn model_paths(
         "200",
         reference(&format!("{s}.page")),
     );
-    search["parameters"] = Value::Array(search_params(registry, binding));
+    let mut params = search_params(registry, binding);
+    params.extend(relation_params(registry, binding));
+    search["parameters"] = Value::Array(params);
     let mut create = op(
         "create",
         format!("Create a {s} row."),
@@ -125,11 +127,16 @@ fn model_paths(
         reference(&format!("{s}.written")),
     );
     update["requestBody"] = body(format!("{s}.update"));
+    let mut retrieve = op("retrieve", format!("One {s} row."), "200", reference(s));
+    let relations = relation_params(registry, binding);
+    if !relations.is_empty() {
+        retrieve["parameters"] = Value::Array(relations);
+    }
     paths.insert(
         format!("{prefix}/{s}/{{id}}"),
         json!({
             "parameters": [id_param.clone()],
-            "get": op("retrieve", format!("One {s} row."), "200", reference(s)),
+            "get": retrieve,
             "put": save,
             "patch": update,
             "delete": op("delete", format!("Delete a {s} row."), "200", reference("Deleted")),
@@ -229,6 +236,33 @@ fn field_params(
             params.push(param);
         }
     }
+}
+
+/// `expand` and `include`, when the binding has relations of that kind.
+fn relation_params(registry: &Registry, binding: &ModelBinding) -> Vec<Value> {
+    let names = |to_one: bool| -> Vec<&str> {
+        registry
+            .relations(binding.stream())
+            .iter()
+            .filter(|r| r.is_to_one() == to_one)
+            .map(|r| r.name.as_str())
+            .collect()
+    };
+    let (one, many) = (names(true), names(false));
+    let mut params = Vec::new();
+    if !one.is_empty() {
+        params.push(json!({"name": EXPAND_PARAM, "in": "query", "style": "form", "explode": false,
+            "description": format!(
+                "To-one relations to show beside their foreign key, by path: {}; `a.b` also expands the relation `b` of `a`'s row, at most `max_relation_depth` relations deep. A row the caller may not see is null.",
+                one.join(", ")),
+            "schema": {"type": "array", "items": {"type": "string"}}}));
+    }
+    if !many.is_empty() {
+        params.push(json!({"name": INCLUDE_PARAM, "in": "query", "style": "form", "explode": false,
+            "description": "To-many relations to show as lists, by name, each at most `max_include_rows` rows in key order; or one JSON object of names to options, percent-encoded: `{\"comments\": {\"limit\": 5, \"order\": \"-created_at\", \"expand\": [\"author\"]}}`.",
+            "schema": {"type": "array", "items": {"type": "string", "enum": many}}}));
+    }
+    params
 }
 
 fn custom_op(stream: &str, action: &str) -> Value {

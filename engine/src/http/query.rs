@@ -11,6 +11,11 @@
 //! What a flat list of pairs cannot say (`or` and `not` groups) goes in one `filters`
 //! parameter holding a filters object as JSON, exactly as a WebSocket client sends it; its
 //! keys join the plain ones, all ANDed.
+//!
+//! `expand` takes comma-separated relation paths (`expand=owner,task.owner`, repeatable);
+//! `include` comma-separated names, or one object of names to options as JSON, as a
+//! WebSocket client sends it (`include={"comments":{"limit":5}}`, percent-encoded). Both
+//! also apply to `retrieve` (`GET /api/<stream>/<id>`).
 
 use serde_json::{Map, Number, Value};
 
@@ -24,6 +29,77 @@ pub(crate) const TOKEN_PARAM: &str = "token";
 
 /// The query parameter holding a filters object as JSON (`or`/`not` groups included).
 pub(crate) const FILTERS_PARAM: &str = "filters";
+
+/// The query parameter of to-one relation paths to expand.
+pub(crate) const EXPAND_PARAM: &str = "expand";
+
+/// The query parameter of to-many relations to include.
+pub(crate) const INCLUDE_PARAM: &str = "include";
+
+/// `expand` and `include` as a query string gives them, for a request's `data`.
+#[derive(Default)]
+struct RelationParams {
+    expand: Vec<Value>,
+    include: Option<Value>,
+}
+
+impl RelationParams {
+    /// Takes `key=raw` if it is `expand` or `include`; `false` for any other key.
+    fn take(&mut self, key: &str, raw: &str) -> Result<bool, ApiError> {
+        match key {
+            EXPAND_PARAM => self.expand.extend(list(raw)),
+            INCLUDE_PARAM if raw.trim_start().starts_with('{') => {
+                if self.include.is_some() {
+                    return Err(repeated(key));
+                }
+                match serde_json::from_str(raw) {
+                    Ok(Value::Object(options)) => self.include = Some(Value::Object(options)),
+                    _ => {
+                        return Err(ApiError::bad_request(
+                            "include must be names or a JSON object (percent-encoded)",
+                        ))
+                    }
+                }
+            }
+            INCLUDE_PARAM => match &mut self.include {
+                None => self.include = Some(Value::Array(list(raw).collect())),
+                Some(Value::Array(names)) => names.extend(list(raw)),
+                Some(_) => return Err(repeated(key)),
+            },
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn into_data(self, data: &mut Map<String, Value>) {
+        if !self.expand.is_empty() {
+            data.insert(EXPAND_PARAM.into(), Value::Array(self.expand));
+        }
+        if let Some(include) = self.include {
+            data.insert(INCLUDE_PARAM.into(), include);
+        }
+    }
+}
+
+/// The non-empty items of a comma-separated list.
+fn list(raw: &str) -> impl Iterator<Item = Value> + '_ {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| Value::String(k.to_owned()))
+}
+
+/// The `data` of a `retrieve` beside its id: `expand` and `include`; other parameters are
+/// ignored, as they always were.
+pub(crate) fn retrieve_data(query: Option<&str>) -> Result<Map<String, Value>, ApiError> {
+    let mut relations = RelationParams::default();
+    for (key, raw) in pairs(query.unwrap_or("")) {
+        relations.take(&key, &raw)?;
+    }
+    let mut data = Map::new();
+    relations.into_data(&mut data);
+    Ok(data)
+}
 
 /// Builds the `data` of a `search` from the query string: `page`, `limit`, `order`, `query`,
 /// `filters` (JSON) and every other key as a filter, with `"subscribe": false` since an HTTP
@@ -46,17 +122,16 @@ pub(crate) fn search_data_in(
     let mut filters = Map::new();
     let mut order: Vec<Value> = Vec::new();
     let mut json_filters: Option<Map<String, Value>> = None;
+    let mut relations = RelationParams::default();
     for (key, raw) in pairs(query.unwrap_or("")) {
+        if relations.take(&key, &raw)? {
+            continue;
+        }
         match key.as_str() {
             TOKEN_PARAM => {}
             FILTERS_PARAM if json_filters.is_some() => return Err(repeated(&key)),
             FILTERS_PARAM => json_filters = Some(filters_object(&raw)?),
-            "order" => order.extend(
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|k| !k.is_empty())
-                    .map(|k| Value::String(k.to_owned())),
-            ),
+            "order" => order.extend(list(&raw)),
             "page" | "limit" => once(&mut data, key, integer_or_text(&raw))?,
             "query" => once(&mut data, key, Value::String(raw))?,
             _ => {
@@ -83,6 +158,7 @@ pub(crate) fn search_data_in(
     if !order.is_empty() {
         data.insert("order".into(), Value::Array(order));
     }
+    relations.into_data(&mut data);
     data.insert("filters".into(), Value::Object(filters));
     data.insert("subscribe".into(), Value::Bool(false));
     Ok(data)
@@ -156,7 +232,9 @@ fn field_at(registry: Option<&Registry>, binding: &ModelBinding, names: &[&str])
     let mut target: Option<std::sync::Arc<ModelBinding>> = None;
     for name in relations {
         let from = target.as_deref().unwrap_or(binding);
-        target = Some(registry?.relation(from.stream(), name)?.target);
+        target = Some(std::sync::Arc::clone(
+            &registry?.relation(from.stream(), name)?.target,
+        ));
     }
     target.as_deref().unwrap_or(binding).get(last).cloned()
 }
@@ -319,6 +397,38 @@ mod tests {
         assert_eq!(
             without["filters"]["owner__age__gte"], "30",
             "left to the parser"
+        );
+    }
+
+    #[test]
+    fn expand_and_include_are_relations_not_filters() {
+        let d =
+            data("expand=owner,task.owner&expand=author&include=comments&include=tags&done=true");
+        assert_eq!(d["expand"], json!(["owner", "task.owner", "author"]));
+        assert_eq!(d["include"], json!(["comments", "tags"]));
+        assert_eq!(d["filters"], json!({"done": true}));
+        let options = form_urlencoded::Serializer::new(String::new())
+            .append_pair(
+                "include",
+                r#"{"comments":{"limit":5,"order":"-created_at"}}"#,
+            )
+            .finish();
+        assert_eq!(
+            data(&options)["include"],
+            json!({"comments": {"limit": 5, "order": "-created_at"}})
+        );
+        for bad in [
+            "include=%7Bnope",
+            "include=%7B%7D&include=a",
+            "include=a&include=%7B%7D",
+        ] {
+            let err = search_data(&binding(), Some(bad)).unwrap_err();
+            assert_eq!(err.code, ErrorCode::BadRequest, "{bad}");
+        }
+        let d = retrieve_data(Some("expand=owner&page=3&include=comments")).unwrap();
+        assert_eq!(
+            Value::Object(d),
+            json!({"expand": ["owner"], "include": ["comments"]})
         );
     }
 

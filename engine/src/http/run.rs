@@ -105,7 +105,9 @@ impl Pending {
                     .map_err(BodyError::Bad)?
             }
             (Route::Item { id, .. }, &Method::GET | &Method::HEAD) => {
-                let mut data = only_id(id);
+                let mut data =
+                    super::query::retrieve_data(self.query.as_deref()).map_err(BodyError::Bad)?;
+                data.insert("id".into(), id.to_json());
                 // A retrieve over HTTP has no connection to push to.
                 data.insert("subscribe".into(), Value::Bool(false));
                 data

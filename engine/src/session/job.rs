@@ -75,6 +75,7 @@ pub(super) enum Work {
         key: SubKey,
         filter: Filter,
         view: Arc<View>,
+        relations: crate::expand::Relations,
     },
     Write {
         binding: Arc<ModelBinding>,
@@ -142,13 +143,19 @@ impl Job {
                 view,
             } => run.retrieve(&binding, pk, key, view).await,
             Work::Query { spec, key } => run.query(spec, key).await,
-            Work::Feed { key, filter, view } => {
+            Work::Feed {
+                key,
+                filter,
+                view,
+                relations,
+            } => {
                 run.send_to_stream(StreamMsg::WatchFeed {
                     conn: conn.clone(),
                     key,
                     event: event.clone(),
                     filter,
                     view,
+                    relations,
                 });
                 run.reply(Ok(json!({"success": true})));
             }
@@ -232,6 +239,11 @@ impl Run<'_> {
                     interest.announce();
                 }
             }
+            if msg.announces_related() {
+                if let Some(interest) = inner.related_interest.get(stream) {
+                    interest.announce();
+                }
+            }
             let _ = actor.send_message(msg);
         }
     }
@@ -290,24 +302,29 @@ impl Run<'_> {
                 spec: Arc::clone(&spec),
             });
         }
-        let output = self.engine.inner().store.execute(spec.op()).await;
-        match (output.as_ref().ok().and_then(|o| spec.render(o)), key) {
+        let read = spec.read(&*self.engine.inner().store).await;
+        match (read, key) {
             // The reply goes through the actor, in order with the query's pushes.
-            (Some(data), Some(key)) => {
-                let frame = encode_reply(&self.reply_to, &data);
+            (Ok(Some(fresh)), Some(key)) => {
+                let frame = encode_reply(&self.reply_to, &fresh.data);
                 self.send_to_stream(StreamMsg::Snapshot {
                     conn: self.conn.clone(),
                     key,
                     frame,
-                    data: Arc::new(data),
+                    data: Arc::new(fresh.data),
+                    watch: fresh.watch,
                 });
             }
-            (Some(data), None) => self.reply(Ok(data)),
-            (None, key) => {
+            (Ok(Some(fresh)), None) => self.reply(Ok(fresh.data)),
+            (failed, key) => {
                 if let Some(key) = key {
                     self.forget(key);
                 }
-                self.reply(Err(failure(output)));
+                let error = match failed {
+                    Ok(_) => ApiError::not_found(),
+                    Err(e) => failure(Err(e)),
+                };
+                self.reply(Err(error));
             }
         }
     }

@@ -10,7 +10,10 @@ use super::job::{Job, Work, Write};
 use super::request;
 use super::{Session, Step};
 use crate::binding::ModelBinding;
-use crate::filter::{check_filter_size, parse_filter_related, Filter, Ordering, Reader, Relations};
+use crate::expand::Relations;
+use crate::filter::{
+    check_filter_size, parse_filter_related, Filter, Ordering, Reader, Relations as FilterRelations,
+};
 use crate::key::Key;
 use crate::outbound::SubKey;
 use crate::permission::{refusal, Access, View};
@@ -76,8 +79,11 @@ impl Session {
 
     /// How this connection's filters follow relations: up to `max_relation_depth` of them,
     /// seeing each related binding through `view_of`.
-    fn relations<'a>(&'a self, view_of: &'a crate::filter::ViewOf<'a>) -> Relations<'a> {
-        Relations {
+    fn filter_relations<'a>(
+        &'a self,
+        view_of: &'a crate::filter::ViewOf<'a>,
+    ) -> FilterRelations<'a> {
+        FilterRelations {
             registry: self.engine.registry(),
             max_depth: self.engine.limits().max_relation_depth,
             reader: Reader::Client(view_of),
@@ -122,7 +128,29 @@ impl Session {
             "retrieve" => {
                 let pk = request::pk(&binding, data)?;
                 let view = self.view(&binding, action)?;
-                let key = if request::flag(data, "subscribe", true)? {
+                let relations = self.relations(&binding, &view, data)?;
+                let subscribe = request::flag(data, "subscribe", true)?;
+                if !relations.is_empty() {
+                    // A row shown with its relations is re-read when they change, as a live
+                    // query is.
+                    let spec = QuerySpec {
+                        filter: Filter::pk(&binding, &pk).and(view.scope().clone()),
+                        order: Ordering::by_pk(&binding),
+                        shape: Shape::Row { pk: pk.clone() },
+                        binding,
+                        view,
+                        relations,
+                    };
+                    let key = match subscribe {
+                        true => Some(self.reserve_live(event, Some(pk), &spec.signature())?),
+                        false => None,
+                    };
+                    return Ok(Work::Query {
+                        spec: Arc::new(spec),
+                        key,
+                    });
+                }
+                let key = if subscribe {
                     Some(self.reserve(event, Some(pk.clone()))?)
                 } else {
                     None
@@ -170,15 +198,17 @@ impl Session {
                             limits.max_in_list,
                             limits.max_filter_depth,
                             &visible,
-                            &self.relations(&view_of),
+                            &self.filter_relations(&view_of),
                         )?
                     }
                 };
                 let filter = filter.and(view.scope().clone());
+                let relations = self.relations(&binding, &view, data)?;
                 Work::Feed {
                     key: self.reserve(event, None)?,
                     filter,
                     view,
+                    relations,
                 }
             }
             "create" | "update" | "save" | "delete" => {
@@ -273,21 +303,23 @@ impl Session {
         let (filters, query) = (request::filters(data)?, request::query(data)?);
         check_filter_size(&filters, query, limits.max_filter_bytes)?;
         let view_of = |target: &ModelBinding| self.related_view(target, event.action());
-        let relations = self.relations(&view_of);
+        let relations = self.filter_relations(&view_of);
         let filter = parse_filter_related(
             &binding, &filters, query, max_in, max_depth, &visible, &relations,
         )?;
         let order = Ordering::parse_related(&binding, data.get("order"), &visible, &relations)?;
         let filter = filter.and(view.scope().clone());
+        let relations = self.relations(&binding, &view, data)?;
         let spec = QuerySpec {
             binding,
             filter,
             order,
             shape,
             view,
+            relations,
         };
         let key = if request::flag(data, "subscribe", true)? {
-            Some(self.reserve_live(event, &spec.signature())?)
+            Some(self.reserve_live(event, None, &spec.signature())?)
         } else {
             None
         };
@@ -319,14 +351,38 @@ impl Session {
 }
 
 impl Session {
-    /// Reserves a live query's subscription: its slot against `max_subscriptions`, and its
-    /// query against `max_live_queries` and `max_live_queries_per_user`.
-    fn reserve_live(&self, event: &EventName, signature: &str) -> Result<SubKey, ApiError> {
+    /// What `expand` and `include` ask `binding`'s rows to show, for a caller with `view`.
+    fn relations(
+        &self,
+        binding: &Arc<ModelBinding>,
+        view: &View,
+        data: &Map<String, Value>,
+    ) -> Result<Relations, ApiError> {
+        let engine = &self.engine;
+        crate::expand::parse(
+            engine.registry(),
+            binding,
+            view,
+            self.user(),
+            data,
+            engine.limits(),
+        )
+    }
+
+    /// Reserves a live query's subscription (for a row shown with relations, keyed by its
+    /// `pk` too): its slot against `max_subscriptions`, and its query against
+    /// `max_live_queries` and `max_live_queries_per_user`.
+    fn reserve_live(
+        &self,
+        event: &EventName,
+        pk: Option<Key>,
+        signature: &str,
+    ) -> Result<SubKey, ApiError> {
         let limits = self.engine.limits();
         let key = SubKey {
             stream: event.stream().to_owned(),
             event: event.to_string(),
-            pk: None,
+            pk: pk.clone(),
         };
         let fresh = !self
             .conn
@@ -340,7 +396,7 @@ impl Session {
             limits.max_live_queries,
             limits.max_live_queries_per_user,
         )?;
-        self.reserve(event, None).inspect_err(|_| {
+        self.reserve(event, pk).inspect_err(|_| {
             if fresh {
                 self.conn.live.release(&key);
             }

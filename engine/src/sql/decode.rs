@@ -39,6 +39,13 @@ pub(crate) fn decode(op: &StoreOp, results: Vec<ResultRows>) -> Result<StoreOutp
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(StoreOutput::Page { count, rows })
         }
+        StoreOp::Related { .. } => {
+            let rows = next()?
+                .iter()
+                .map(|cols| row(binding, cell(cols, 0)?))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(StoreOutput::Rows(rows))
+        }
         StoreOp::Insert { .. } => {
             let cols = at_most_one(next()?)?.ok_or_else(|| bad("insert returned no row"))?;
             let new = row(binding, cell(&cols, 0)?)?;

@@ -7,7 +7,7 @@ use super::expr::{column, ident, lateral_row, order_by, row_json, table, where_c
 use super::{columns, Plan, Statement};
 use crate::binding::{ModelBinding, PK};
 use crate::filter::{Filter, Ordering};
-use crate::store::{Referrer, StoreOp};
+use crate::store::{PerValue, Referrer, StoreOp};
 use crate::value::Row;
 
 /// The alias of the locked pre-update row inside an `UPDATE`.
@@ -33,6 +33,15 @@ pub(crate) fn plan(op: &StoreOp) -> Plan {
                 count(binding, filter),
                 page(binding, filter, order, *offset, *limit),
             ],
+            read_only: true,
+        },
+        StoreOp::Related {
+            binding,
+            filter,
+            order,
+            per,
+        } => Plan {
+            statements: vec![related(binding, filter, order, per.as_ref())],
             read_only: true,
         },
         StoreOp::Insert { binding, values } => Plan {
@@ -161,6 +170,43 @@ fn page(
             table(binding),
             lateral_row(binding, T),
         ),
+        params: params.into_values(),
+    }
+}
+
+/// The rows of a relation, in order; with `per`, numbered within each value of its field by
+/// one window and kept up to the limit, then put back in the global order by a second window
+/// over the same sort keys (the order `MemoryStore` keeps them in).
+fn related(
+    binding: &ModelBinding,
+    filter: &Filter,
+    order: &Ordering,
+    per: Option<&PerValue>,
+) -> Statement {
+    let mut params = Params::default();
+    let cond = where_clause(&columns::filter(binding, filter), T, &mut params);
+    let order = order_by(&columns::order(binding, order), T, &mut params);
+    let from = format!("{} AS \"{T}\" {}", table(binding), lateral_row(binding, T));
+    let text = match per {
+        None => {
+            format!("SELECT row_to_json(\"R\")::text FROM {from} WHERE {cond} ORDER BY {order}")
+        }
+        Some(per) => {
+            let field = binding
+                .get(&per.field)
+                .map_or(per.field.as_str(), |f| f.column_name());
+            let limit = params.text(Some(clamp(per.limit)));
+            format!(
+                "SELECT \"W\".\"j\" FROM (SELECT row_to_json(\"R\")::text AS \"j\", \
+                 row_number() OVER (PARTITION BY {} ORDER BY {order}) AS \"n\", \
+                 row_number() OVER (ORDER BY {order}) AS \"g\" FROM {from} WHERE {cond}) AS \"W\" \
+                 WHERE \"W\".\"n\" <= {limit}::bigint ORDER BY \"W\".\"g\"",
+                column(T, field),
+            )
+        }
+    };
+    Statement {
+        text,
         params: params.into_values(),
     }
 }

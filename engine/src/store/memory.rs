@@ -147,6 +147,29 @@ impl Db<'_> {
                     .collect();
                 Ok(StoreOutput::Page { count, rows })
             }
+            StoreOp::Related {
+                binding,
+                filter,
+                order,
+                per,
+            } => {
+                let table = self.table(&binding)?;
+                let mut rows: Vec<&Row> =
+                    table.rows.values().filter(|r| filter.matches(r)).collect();
+                rows.sort_by(|a, b| order.compare(a, b));
+                if let Some(per) = per {
+                    // As `row_number() OVER (PARTITION BY field ...)`: values compare as the
+                    // column does, so a key in canonical form is one partition.
+                    let mut taken: HashMap<String, u64> = HashMap::new();
+                    rows.retain(|row| {
+                        let value = row.get(&per.field).unwrap_or(&Value::Null).to_string();
+                        let n = taken.entry(value).or_default();
+                        *n += 1;
+                        *n <= per.limit
+                    });
+                }
+                Ok(StoreOutput::Rows(rows.into_iter().cloned().collect()))
+            }
             StoreOp::Insert { binding, values } => {
                 let pk = self.new_key(&binding, &values)?;
                 self.check_constraints(&binding, None, &values)?;

@@ -34,6 +34,21 @@ pub enum StoreOp {
         /// Rows to return at most.
         limit: u64,
     },
+    /// Read the rows matching `filter` in `order`, without counting them: at most
+    /// `per.limit` of them for each value of the field `per.field` (the first ones in `order`)
+    /// when `per` is given. Relations read through it (docs/protocol.md section 2): an
+    /// `expand` reads its rows by key, an `include` by foreign key with a limit per parent,
+    /// one op per relation whatever the number of parent rows.
+    Related {
+        /// The binding.
+        binding: Arc<ModelBinding>,
+        /// The keys or foreign keys asked for, ANDed with the caller's scope.
+        filter: Filter,
+        /// Sort keys, primary key last: the rows come back in this order.
+        order: Ordering,
+        /// At most this many rows per value of a field.
+        per: Option<PerValue>,
+    },
     /// Insert a row; `values` holds every writable field plus server-set ones.
     Insert {
         /// The binding.
@@ -84,12 +99,23 @@ impl StoreOp {
         match self {
             StoreOp::Get { binding, .. }
             | StoreOp::Search { binding, .. }
+            | StoreOp::Related { binding, .. }
             | StoreOp::Insert { binding, .. }
             | StoreOp::Update { binding, .. }
             | StoreOp::Delete { binding, .. }
             | StoreOp::Matches { binding, .. } => binding,
         }
     }
+}
+
+/// How many rows [`StoreOp::Related`] keeps for each value of a field: the first `limit` in
+/// the op's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PerValue {
+    /// The field (a foreign key, for an `include`).
+    pub field: String,
+    /// The most rows for one value.
+    pub limit: u64,
 }
 
 /// A foreign key that points at a binding, and what a delete there does to its rows.
@@ -115,6 +141,8 @@ pub enum StoreOutput {
         /// The requested window.
         rows: Vec<Row>,
     },
+    /// `Related`: the rows, in the op's order.
+    Rows(Vec<Row>),
     /// `Insert`, `Update`, `Delete`: the committed change, or `None` when the row did not
     /// exist or lay outside the scope.
     Changed(Option<Change>),

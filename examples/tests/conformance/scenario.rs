@@ -172,7 +172,7 @@ const ACTIONS: [&str; 12] = [
 ];
 
 /// The `"limits"` a scenario may set, each a positive integer (durations in milliseconds).
-const LIMITS: [&str; 22] = [
+const LIMITS: [&str; 23] = [
     "max_message_bytes",
     "page_size",
     "max_page_size",
@@ -182,6 +182,7 @@ const LIMITS: [&str; 22] = [
     "max_filter_bytes",
     "max_filter_depth",
     "max_relation_depth",
+    "max_include_rows",
     "outbound_queue",
     "outbound_queue_bytes",
     "max_subscription_bytes",
@@ -299,6 +300,7 @@ fn parse_limits(value: Option<&Value>) -> Result<Limits, String> {
             "max_filter_bytes" => limits.max_filter_bytes = size,
             "max_filter_depth" => limits.max_filter_depth = size,
             "max_relation_depth" => limits.max_relation_depth = size,
+            "max_include_rows" => limits.max_include_rows = n,
             "outbound_queue" => limits.outbound_queue = size,
             "outbound_queue_bytes" => limits.outbound_queue_bytes = size,
             "max_subscription_bytes" => limits.max_subscription_bytes = size,

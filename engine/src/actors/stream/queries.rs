@@ -17,8 +17,15 @@
 //! is in its result (the related row decides), so every change of its stream touches it; and a
 //! change of a stream it reads through relations ([`QuerySpec::related_streams`]) touches it
 //! too ([`LiveQueries::touch_related`]).
+//!
+//! Relations: a query whose rows show related rows (`expand`, `include`) also hears the
+//! changes of those streams ([`LiveQueries::touch_related`]). Its last result's [`Watch`]
+//! says which of them can change it; while a read is in flight or a subscriber waits for its
+//! snapshot, whose rows are not known yet, every change of a related stream counts.
+//! A `retrieve` with relations is a query of [`Shape::Row`]: its row gone or out of scope,
+//! it pushes `delete` and ends.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use ractor::ActorRef;
@@ -28,11 +35,12 @@ use tokio::sync::Semaphore;
 use super::verdicts::Verdicts;
 use super::{FrameCache, Slot, StreamMsg};
 use crate::change::{Change, ChangeKind};
+use crate::expand::Watch;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::protocol::{encode_error, encode_reply, ApiError, ErrorCode, EventName, Frame};
-use crate::query::QuerySpec;
+use crate::query::{Fresh, QuerySpec, Shape};
 use crate::stats::Stats;
-use crate::store::{Store, StoreError, StoreOutput};
+use crate::store::{Store, StoreError};
 
 struct QuerySub {
     conn: ConnHandle,
@@ -51,12 +59,30 @@ struct QuerySub {
 struct LiveQuery {
     spec: Arc<QuerySpec>,
     /// The filter follows relations: a changed row alone cannot say whether it matches.
-    paths: bool,
-    /// The other streams whose changes may change the result.
-    related: std::collections::BTreeSet<String>,
+    own_paths: bool,
     subs: Vec<QuerySub>,
     in_flight: bool,
     dirty: bool,
+    /// The other streams whose changes may change the result ([`QuerySpec::related_streams`]).
+    related: BTreeSet<String>,
+    /// Those of them its filter and order cross: every change there touches it.
+    paths: BTreeSet<String>,
+    /// The related rows its subscribers' results show.
+    watch: Watch,
+}
+
+impl LiveQuery {
+    /// Whether what its subscribers hold may show rows no [`Watch`] records yet: a read is
+    /// in flight, or a snapshot is still being read.
+    fn unsettled(&self) -> bool {
+        self.in_flight || self.subs.iter().any(|s| s.pending)
+    }
+
+    fn mark_missed(&mut self) {
+        for sub in self.subs.iter_mut().filter(|s| s.pending) {
+            sub.missed = true;
+        }
+    }
 }
 
 /// The stream's live queries.
@@ -68,6 +94,8 @@ pub(super) struct LiveQueries {
     queries: HashMap<u64, LiveQuery>,
     by_signature: HashMap<String, u64>,
     next_id: u64,
+    /// How many queries have related streams, for [`LiveQueries::holds_related`].
+    related: usize,
 }
 
 impl LiveQueries {
@@ -79,6 +107,7 @@ impl LiveQueries {
             queries: HashMap::new(),
             by_signature: HashMap::new(),
             next_id: 1,
+            related: 0,
         }
     }
 
@@ -95,13 +124,22 @@ impl LiveQueries {
             self.next_id += 1;
             id
         });
-        let query = self.queries.entry(id).or_insert_with(|| LiveQuery {
-            paths: spec.filter.has_paths(),
-            related: spec.related_streams(),
-            spec,
-            subs: Vec::new(),
-            in_flight: false,
-            dirty: false,
+        let related = &mut self.related;
+        let query = self.queries.entry(id).or_insert_with(|| {
+            let streams = spec.related_streams();
+            if !streams.is_empty() {
+                *related += 1;
+            }
+            LiveQuery {
+                related: streams,
+                paths: spec.path_streams(),
+                own_paths: spec.filter.has_paths(),
+                spec,
+                subs: Vec::new(),
+                in_flight: false,
+                dirty: false,
+                watch: Watch::default(),
+            }
         });
         query.subs.push(QuerySub {
             conn,
@@ -119,6 +157,11 @@ impl LiveQueries {
         self.queries.is_empty()
     }
 
+    /// Whether a live query here hears the changes of other streams.
+    pub(super) fn holds_related(&self) -> bool {
+        self.related > 0
+    }
+
     /// Queues a request's reply and releases the subscriber's pushes.
     pub(super) fn snapshot(
         &mut self,
@@ -127,12 +170,17 @@ impl LiveQueries {
         key: &SubKey,
         frame: Frame,
         data: Arc<Value>,
+        watch: &Watch,
     ) {
         let found = self.queries.iter_mut().find_map(|(id, q)| {
-            q.subs
+            let sub = q
+                .subs
                 .iter_mut()
-                .find(|s| s.conn.id == conn.id && *s.key == *key && s.pending)
-                .map(|s| (*id, s))
+                .find(|s| s.conn.id == conn.id && *s.key == *key && s.pending)?;
+            // Until the next refresh brings every subscriber to one result, the query
+            // watches what each of them was shown.
+            q.watch.merge(watch);
+            Some((*id, sub))
         });
         let Some((id, sub)) = found else {
             // The subscription ended meanwhile; the reply still goes out.
@@ -186,40 +234,54 @@ impl LiveQueries {
             }
         }
         for id in empty {
-            if let Some(q) = self.queries.remove(&id) {
-                self.by_signature.remove(&q.spec.signature());
-            }
+            self.drop_query(id);
         }
         removed
     }
 
+    fn drop_query(&mut self, id: u64) {
+        if let Some(q) = self.queries.remove(&id) {
+            self.by_signature.remove(&q.spec.signature());
+            if !q.related.is_empty() {
+                self.related -= 1;
+            }
+        }
+    }
+
     /// Marks every query the change can touch (its filter matches the old or the new row, and
-    /// it changed a field the query's reader sees or moved the row in or out).
+    /// it changed a field the query's reader sees or moved the row in or out; or the query
+    /// shows the row through a relation of the stream to itself).
     /// A change captured from outside has no old row (`old: None` on an update or delete):
-    /// the row may have left any query, so it touches them all.
+    /// the row may have left any query, so it touches them all (a row's query only when it
+    /// is that row).
     pub(super) fn touch(&mut self, myself: &ActorRef<StreamMsg>, change: &Change) {
         let old_unknown = change.old.is_none() && change.kind != ChangeKind::Created;
         let touched: Vec<u64> = self
             .queries
             .iter_mut()
             .filter(|(_, q)| {
-                if q.paths {
+                if q.own_paths {
                     return true;
                 }
                 let f = &q.spec.filter;
                 let was = change.old.as_ref().is_some_and(|r| f.matches(r));
                 let is = change.new.as_ref().is_some_and(|r| f.matches(r));
+                let maybe_was = old_unknown
+                    && match &q.spec.shape {
+                        Shape::Row { pk } => *pk == change.pk,
+                        _ => true,
+                    };
                 // A row that stays in the result and changed only where the query's reader
                 // cannot see leaves the result as it was: no re-read, no push.
                 let unseen = was
                     && is
                     && super::unseen(&q.spec.binding, change, &q.spec.view, &Verdicts::none());
-                (old_unknown || was || is) && !unseen
+                let own = (maybe_was || was || is) && !unseen;
+                own || q.watch.touches(change)
+                    || (q.unsettled() && q.spec.relations.shows(&change.stream))
             })
             .map(|(id, q)| {
-                for sub in q.subs.iter_mut().filter(|s| s.pending) {
-                    sub.missed = true;
-                }
+                q.mark_missed();
                 *id
             })
             .collect();
@@ -228,17 +290,24 @@ impl LiveQueries {
         }
     }
 
-    /// Marks every query that reads rows of `stream` through relations: one of them changed,
-    /// which may move rows in or out of the result or reorder it.
-    pub(super) fn touch_related(&mut self, myself: &ActorRef<StreamMsg>, stream: &str) {
+    /// Marks every query that a change of another stream can touch: one whose filter or order
+    /// crosses that stream, one whose result shows the changed row, and, while the rows its
+    /// subscribers hold are not all known, any that shows rows of that stream.
+    pub(super) fn touch_related(&mut self, myself: &ActorRef<StreamMsg>, change: &Change) {
+        if self.related == 0 {
+            return;
+        }
         let touched: Vec<u64> = self
             .queries
             .iter_mut()
-            .filter(|(_, q)| q.related.contains(stream))
+            .filter(|(_, q)| {
+                q.related.contains(&change.stream)
+                    && (q.paths.contains(&change.stream)
+                        || q.unsettled()
+                        || q.watch.touches(change))
+            })
             .map(|(id, q)| {
-                for sub in q.subs.iter_mut().filter(|s| s.pending) {
-                    sub.missed = true;
-                }
+                q.mark_missed();
                 *id
             })
             .collect();
@@ -253,9 +322,7 @@ impl LiveQueries {
         let ids: Vec<u64> = self.queries.keys().copied().collect();
         for id in ids {
             if let Some(q) = self.queries.get_mut(&id) {
-                for sub in q.subs.iter_mut().filter(|s| s.pending) {
-                    sub.missed = true;
-                }
+                q.mark_missed();
             }
             self.schedule(myself, id);
         }
@@ -272,7 +339,7 @@ impl LiveQueries {
         }
         q.in_flight = true;
         q.dirty = false;
-        let op = q.spec.op();
+        let spec = Arc::clone(&q.spec);
         let store = Arc::clone(&self.store);
         let refreshes = Arc::clone(&self.refreshes);
         let myself = myself.clone();
@@ -284,7 +351,7 @@ impl LiveQueries {
             };
             let result = if store.is_blocking() {
                 match tokio::task::spawn_blocking(move || {
-                    futures_executor::block_on(store.execute(op))
+                    futures_executor::block_on(spec.read(&*store))
                 })
                 .await
                 {
@@ -292,28 +359,29 @@ impl LiveQueries {
                     Err(e) => Err(StoreError::Internal(format!("refresh task failed: {e}"))),
                 }
             } else {
-                store.execute(op).await
+                spec.read(&*store).await
             };
             let _ = myself.send_message(StreamMsg::Refreshed { query: id, result });
         });
     }
 
     /// Pushes a fresh result to every released subscriber; returns connections whose queue
-    /// refused it.
+    /// refused it. A row's query whose row is gone pushes `delete` and ends.
     pub(super) fn refreshed(
         &mut self,
         myself: &ActorRef<StreamMsg>,
         id: u64,
-        result: Result<StoreOutput, StoreError>,
+        result: Result<Option<Fresh>, StoreError>,
     ) -> Vec<ConnId> {
         let Some(q) = self.queries.get_mut(&id) else {
             return Vec::new();
         };
         q.in_flight = false;
         let mut gone = Vec::new();
-        match result.as_ref().ok().and_then(|out| q.spec.render(out)) {
-            Some(data) => {
-                let data = Arc::new(data);
+        match result {
+            Ok(Some(fresh)) => {
+                q.watch = fresh.watch;
+                let data = Arc::new(fresh.data);
                 let mut frames =
                     FrameCache::new(&self.stats, |event, _| encode_reply(event, &*data));
                 // Subscribers mostly share their last result, so compare each distinct one once.
@@ -350,14 +418,47 @@ impl LiveQueries {
                     }
                 }
             }
-            None => {
+            Ok(None) => {
+                let pk = match &q.spec.shape {
+                    Shape::Row { pk } => pk.clone(),
+                    _ => {
+                        tracing::warn!(query = id, "a page query answered no page");
+                        return gone;
+                    }
+                };
+                let payload = serde_json::json!({"id": pk, "deleted": true});
+                let mut frames =
+                    FrameCache::new(&self.stats, |event, _| encode_reply(event, &payload));
+                q.subs.retain(|sub| {
+                    if sub.pending {
+                        return true;
+                    }
+                    let event = sub.event.with_action("delete").to_string();
+                    if !frames.deliver(&sub.conn, &event, &q.spec.view, None) {
+                        gone.push(sub.conn.id);
+                    }
+                    // The row has nothing left to watch.
+                    sub.conn.held.release(sub.held);
+                    sub.conn.forget(&sub.key);
+                    false
+                });
+                let emptied = q.subs.is_empty();
+                drop(frames);
+                if emptied {
+                    self.drop_query(id);
+                    return gone;
+                }
+            }
+            Err(e) => {
                 // The store failed; the next change tries again. Subscribers keep their last
                 // good result rather than an error push they cannot act on.
-                tracing::warn!(query = id, result = ?result.err(), "live query refresh failed");
+                tracing::warn!(query = id, error = %e, "live query refresh failed");
             }
         }
-        if q.dirty {
-            self.schedule(myself, id);
+        if let Some(q) = self.queries.get_mut(&id) {
+            if q.dirty {
+                self.schedule(myself, id);
+            }
         }
         gone
     }

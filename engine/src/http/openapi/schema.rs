@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::binding::{DefaultValue, Field, FieldKind, KeySource, ModelBinding, PK};
+use crate::binding::{DefaultValue, Field, FieldKind, KeySource, ModelBinding, Registry, PK};
 use crate::filter::Lookup;
 
 /// A `$ref` to a schema of `components.schemas`.
@@ -101,13 +101,25 @@ pub(super) fn field_schema(field: &Field) -> Value {
 }
 
 /// A row as clients see it. Only `id` is promised: a permission may hide fields from some
-/// users, and a hidden field is left out of the row, not sent as null.
-pub(super) fn row_schema(binding: &ModelBinding) -> Value {
-    let properties: Map<String, Value> = binding
+/// users, and a hidden field is left out of the row, not sent as null. Its relations are
+/// there when the request expands or includes them.
+pub(super) fn row_schema(registry: &Registry, binding: &ModelBinding) -> Value {
+    let mut properties: Map<String, Value> = binding
         .fields()
         .iter()
         .map(|f| (f.name().to_owned(), field_schema(f)))
         .collect();
+    for relation in registry.relations(binding.stream()) {
+        let target = reference(relation.target.stream());
+        let schema = if relation.is_to_one() {
+            json!({"allOf": [target], "nullable": true, "readOnly": true,
+                   "description": format!("With `expand={}`: the related row, or null.", relation.name)})
+        } else {
+            json!({"type": "array", "items": target, "readOnly": true,
+                   "description": format!("With `include={}`: the related rows.", relation.name)})
+        };
+        properties.insert(relation.name.clone(), schema);
+    }
     json!({"type": "object", "properties": properties, "required": ["id"]})
 }
 
@@ -243,14 +255,14 @@ pub(super) fn shared() -> Map<String, Value> {
 }
 
 /// The schemas of one binding: its row, its write bodies, its page, write reply and form.
-pub(super) fn binding_schemas(binding: &ModelBinding) -> Vec<(String, Value)> {
+pub(super) fn binding_schemas(registry: &Registry, binding: &ModelBinding) -> Vec<(String, Value)> {
     let s = binding.stream();
     let row = reference(s);
     let key = key_schema(binding);
     let mut nullable_key = key.clone();
     nullable_key["nullable"] = json!(true);
     vec![
-        (s.to_owned(), row_schema(binding)),
+        (s.to_owned(), row_schema(registry, binding)),
         (format!("{s}.create"), write_schema(binding, true)),
         (format!("{s}.update"), write_schema(binding, false)),
         (
