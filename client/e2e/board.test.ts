@@ -181,6 +181,28 @@ describe('the demo page', () => {
     await alice.screenshot({ path: path.join(SHOTS, 'anonymous.png'), fullPage: true });
   });
 
+  it('shows owners and latest comments read with the page, and adds a comment', async () => {
+    const page = await openBoard(TOKENS.admin);
+    const frames: string[] = [];
+    page.on('websocket', (ws) => ws.on('framesent', (f) => frames.push(String(f.payload))));
+    await page.reload();
+    await expect.poll(() => page.locator('[data-state="open"]').count(), { timeout: 10_000 }).toBe(1);
+    const row = rowTitled(page, 'Bind a table in five lines');
+    await row.waitFor();
+    // The owner's name comes from `expand`, on the page's own search: no retrieve per row.
+    await expect.poll(() => row.textContent()).toContain('admin');
+    expect(frames.some((f) => f.includes('"todo.Task.search') && f.includes('"expand":"owner"'))).toBe(true);
+    expect(frames.filter((f) => f.includes('"auth.User.retrieve'))).toEqual([]);
+
+    await row.click();
+    const comments = page.getByLabel('comments');
+    await comments.getByLabel('Add a comment').fill('Looks good');
+    await comments.getByRole('button', { name: 'Add' }).click();
+    await comments.getByTestId('comment').filter({ hasText: 'admin: Looks good' }).waitFor();
+    // The board's row shows it too, through `include`, pushed to the live search.
+    await expect.poll(() => row.textContent()).toContain('Looks good');
+  });
+
   it('reconnects after the demo server restarts and shows the current rows', async () => {
     const page = await openBoard(TOKENS.admin);
     const doomed = `Before the restart ${Date.now()}`;

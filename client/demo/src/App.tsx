@@ -1,5 +1,5 @@
 import type { Pk } from '@chanbind/client';
-import { useConnection, useMutation, useRetrieve } from '@chanbind/react';
+import { useConnection, useMutation, useRetrieve, useSearch } from '@chanbind/react';
 import { ConnectionChip, LiveTable, ModelForm, describeError, rowLabel, type LiveColumn } from '@chanbind/mui';
 import Alert from '@mui/material/Alert';
 import AppBar from '@mui/material/AppBar';
@@ -26,7 +26,24 @@ export interface Task {
   priority: number;
   owner_id: number | null;
   created_at: string;
+  /** Expanded with the page (`expand: "owner"`): one read for every row's owner. */
+  owner?: { id: number; username: string } | null;
+  /** Included with the page: the latest comment, if any. */
+  comments?: Comment[];
 }
+
+/** A row of `todo.Comment`, keyed by a UUID. */
+export interface Comment {
+  id: string;
+  task_id: number;
+  author_id: number | null;
+  body: string;
+  created_at: string;
+  author?: { id: number; username: string } | null;
+}
+
+/** What the board reads with each task: its owner, and its latest comment. */
+const TASK_RELATIONS = { expand: 'owner', include: { comments: { limit: 1, order: '-created_at' } } } as const;
 
 type Status = 'all' | 'open' | 'done';
 
@@ -69,7 +86,13 @@ export function App() {
       ),
     },
     { field: 'priority', label: 'Priority', width: 90, align: 'right' },
-    { field: 'owner_id', label: 'Owner', render: (t) => <Owner id={t.owner_id} /> },
+    { field: 'owner_id', label: 'Owner', render: (t) => <span>{t.owner?.username ?? (t.owner_id === null ? '—' : `#${t.owner_id}`)}</span> },
+    {
+      field: 'comments',
+      label: 'Latest comment',
+      sortable: false,
+      render: (t) => <span>{t.comments?.[0]?.body ?? ''}</span>,
+    },
   ];
 
   return (
@@ -125,6 +148,8 @@ export function App() {
               columns={columns}
               filters={filters}
               query={query.trim() || undefined}
+              expand={TASK_RELATIONS.expand}
+              include={TASK_RELATIONS.include}
               defaultOrder="-priority"
               selectedId={selected}
               onRowClick={(t) => setSelected(t.id)}
@@ -161,6 +186,7 @@ export function App() {
               }
               onCancel={selected === null ? undefined : () => setSelected(null)}
             />
+            {typeof selected === 'number' ? <Comments taskId={selected} onError={fail} /> : null}
           </Paper>
         </Stack>
         <Typography variant="body2" color="text.secondary" sx={{ mt: 3 }}>
@@ -178,11 +204,41 @@ export function App() {
   );
 }
 
-/** A task's owner by name: rows with the same owner share one live `auth.User` retrieve. */
-function Owner({ id }: { id: number | null }) {
-  const user = useRetrieve<{ id: number; username: string }>('auth.User', id);
-  if (id === null) return <span>—</span>;
-  return <span>{user.data?.username ?? `#${id}`}</span>;
+/** The selected task's comments, newest first, each with its author's name, and a box to add
+ * one. Comments are keyed by UUIDs the server generates. */
+function Comments({ taskId, onError }: { taskId: number; onError: (e: unknown) => void }) {
+  const comments = useSearch<Comment>('todo.Comment', {
+    filters: { task_id: taskId },
+    order: '-created_at',
+    limit: 5,
+    expand: 'author',
+  });
+  const mutation = useMutation<Comment>('todo.Comment');
+  const [body, setBody] = useState('');
+  const add = () => {
+    const text = body.trim();
+    if (!text) return;
+    mutation
+      .create({ task_id: taskId, body: text })
+      .then(() => setBody(''))
+      .catch(onError);
+  };
+  return (
+    <Box sx={{ mt: 2 }} aria-label="comments">
+      <Typography variant="subtitle2">Comments ({comments.data?.count ?? 0})</Typography>
+      {(comments.data?.rows ?? []).map((c) => (
+        <Typography key={c.id} variant="body2" data-testid="comment">
+          <b>{c.author?.username ?? 'someone'}</b>: {c.body}
+        </Typography>
+      ))}
+      <Stack direction="row" spacing={1} sx={{ mt: 1 }}>
+        <TextField size="small" label="Add a comment" value={body} onChange={(e) => setBody(e.target.value)} />
+        <Button onClick={add} disabled={!body.trim()}>
+          Add
+        </Button>
+      </Stack>
+    </Box>
+  );
 }
 
 /** Says so when the task being edited is deleted (or leaves the user's view) elsewhere. */

@@ -7,7 +7,7 @@ import { ChanbindError } from './errors.js';
 import { baseOf, eventName, HashMaker, parseEvent } from './event.js';
 import { LiveFeed, LiveList, LiveRetrieve, LiveSearch, type AnyLive, type LiveHost } from './live.js';
 import { Model } from './model.js';
-import type { Frame, Hello, Limits, ListParams, Pk, Row, SearchParams, SubscribeParams, User } from './types.js';
+import type { Frame, Hello, Limits, ListParams, Pk, RelationParams, Row, SearchParams, SubscribeParams, User } from './types.js';
 
 /** The part of the WebSocket API the client uses: the browser's, Node 22's, or the `ws`
  * package's. */
@@ -708,8 +708,9 @@ export class ChanbindClient implements LiveHost {
   // ---- live objects (LiveHost) -----------------------------------------------------------
 
   /** A row that stays current. */
-  retrieve<R = Row>(stream: string, id: Pk, options: { hash?: string } = {}): LiveRetrieve<R> {
-    return this.adopt(new LiveRetrieve<R>(this, stream, id, options.hash));
+  retrieve<R = Row>(stream: string, id: Pk, options: { hash?: string } & RelationParams = {}): LiveRetrieve<R> {
+    const { hash, ...relations } = options;
+    return this.adopt(new LiveRetrieve<R>(this, stream, id, hash, relations));
   }
 
   /** A page of rows that stays current. */

@@ -9,6 +9,7 @@ import type {
   ListParams,
   ListResult,
   Pk,
+  RelationParams,
   Row,
   SearchParams,
   SearchResult,
@@ -255,16 +256,16 @@ export abstract class Live<T, P> {
   }
 }
 
-/** Options of a live `retrieve`. */
-export interface RetrieveParams {
+/** Options of a live `retrieve`: the row, and the related rows to show with it. */
+export interface RetrieveParams extends RelationParams {
   id: Pk;
 }
 
 /** A row, kept current: `<stream>.retrieve#h` pushes the changed row, `<stream>.delete#h`
  * says it was deleted or left the user's view. */
 export class LiveRetrieve<R = Row> extends Live<R, RetrieveParams> {
-  constructor(host: LiveHost, stream: string, id: Pk, hash?: string) {
-    super(host, stream, 'retrieve', { id }, hash);
+  constructor(host: LiveHost, stream: string, id: Pk, hash?: string, relations: RelationParams = {}) {
+    super(host, stream, 'retrieve', { ...relations, id }, hash);
   }
 
   get id(): Pk {
@@ -276,7 +277,7 @@ export class LiveRetrieve<R = Row> extends Live<R, RetrieveParams> {
   }
 
   protected requestData(): Record<string, unknown> {
-    return { id: this.params.id };
+    return { ...this.params };
   }
 
   protected override receiveData(frame: Frame): void {

@@ -8,6 +8,7 @@ import type {
   ListParams,
   ListResult,
   Pk,
+  RelationParams,
   Row,
   SearchParams,
   SearchResult,
@@ -36,9 +37,9 @@ export class Model<R = Row> {
     return this.client.request<T>(`${this.stream}.${action}`, data, options);
   }
 
-  /** The row, once (no subscription). */
-  retrieve(id: Pk, options?: RequestOptions): Promise<R> {
-    return this.call('retrieve', { id, subscribe: false }, options);
+  /** The row, once (no subscription), with the related rows `relations` asks for. */
+  retrieve(id: Pk, options?: RequestOptions, relations: RelationParams = {}): Promise<R> {
+    return this.call('retrieve', { ...relations, id, subscribe: false }, options);
   }
 
   /** One page, once. */
@@ -81,9 +82,9 @@ export class Model<R = Row> {
     return this.call('form', id == null ? { submit: values } : { id, submit: values }, options);
   }
 
-  /** A live `retrieve`. */
-  liveRetrieve(id: Pk): LiveRetrieve<R> {
-    return this.client.retrieve<R>(this.stream, id);
+  /** A live `retrieve`, with the related rows `relations` asks for. */
+  liveRetrieve(id: Pk, relations: RelationParams = {}): LiveRetrieve<R> {
+    return this.client.retrieve<R>(this.stream, id, relations);
   }
 
   /** A live `search`. */

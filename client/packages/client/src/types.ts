@@ -59,8 +59,31 @@ export interface Hello {
   limits: Limits;
 }
 
+/** One to-one relation path or several, relations joined by dots: `"owner"`,
+ * `["task", "task.owner"]`. Each row then carries the related row under the relation's name
+ * (`null` when there is none, or when you may not see it). */
+export type Expand = string | readonly string[];
+
+/** How one to-many relation is included: at most `limit` rows (up to the server's
+ * `max_include_rows`, also the default), in `order`, with their own to-one relations. */
+export interface IncludeOptions {
+  limit?: number;
+  order?: Order;
+  expand?: Expand;
+}
+
+/** To-many relations to include: a name, names, or names to their options. Each row then
+ * carries a list of the rows pointing at it under the relation's name. */
+export type Include = string | readonly string[] | Readonly<Record<string, IncludeOptions>>;
+
+/** What a read shows besides the row: related rows, read in one go and kept live. */
+export interface RelationParams {
+  expand?: Expand;
+  include?: Include;
+}
+
 /** `search` parameters; all optional. */
-export interface SearchParams {
+export interface SearchParams extends RelationParams {
   page?: number;
   limit?: number;
   filters?: Filters;
@@ -78,7 +101,7 @@ export interface SearchResult<R = Row> {
 }
 
 /** `list` parameters; all optional. */
-export interface ListParams {
+export interface ListParams extends RelationParams {
   filters?: Filters;
   order?: Order;
   query?: string;
@@ -91,7 +114,7 @@ export interface ListResult<R = Row> {
 }
 
 /** `subscribe` parameters: every row, one row, or a filter. */
-export interface SubscribeParams {
+export interface SubscribeParams extends RelationParams {
   id?: Pk;
   filters?: Filters;
 }

@@ -242,3 +242,36 @@ describe('custom events', () => {
     expect((await rejection(anonymous.request('custom_stream.custom_event', { sender: 'x' }))).code).toBe('unauthenticated');
   });
 });
+
+describe('relations', () => {
+  interface Comment {
+    id: string;
+    task_id: number;
+    body: string;
+    author_id: number | null;
+    author?: { id: number; username: string } | null;
+  }
+  type Shown = Task & { owner?: { id: number; username: string } | null; comments?: Comment[] };
+
+  it('expands and includes related rows, typed, and keeps a live retrieve current when they change', async () => {
+    const c = client({ token: TOKENS.alice });
+    const tasks = c.model<Shown>('todo.Task');
+    const task = (await tasks.create({ title: 'With relations' })).object;
+    const comments = c.model<Comment>('todo.Comment');
+    const first = await comments.create({ task_id: task.id, body: 'first' });
+    expect(typeof first.id).toBe('string'); // a UUID key
+
+    const once = await tasks.retrieve(task.id, {}, { expand: 'owner', include: { comments: { expand: 'author' } } });
+    expect(once.owner?.username).toBe('alice');
+    expect(once.comments?.map((x) => [x.body, x.author?.username])).toEqual([['first', 'alice']]);
+
+    const page = await tasks.search({ filters: { id: task.id }, expand: ['owner'] });
+    expect(page.rows[0]?.owner).toEqual(expect.objectContaining({ id: task.owner_id, username: 'alice' }));
+
+    const live = c.retrieve<Shown>('todo.Task', task.id, { include: 'comments' });
+    await waitFor(() => live.state.data?.comments?.length === 1, 5_000, 'the live retrieve');
+    await comments.create({ task_id: task.id, body: 'second' });
+    await waitFor(() => live.state.data?.comments?.length === 2, 5_000, 'the push after a new comment');
+    live.close();
+  });
+});

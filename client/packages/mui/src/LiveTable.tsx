@@ -1,4 +1,4 @@
-import type { Filters, Pk, Row } from '@chanbind/client';
+import type { Expand, Filters, Include, Pk, Row } from '@chanbind/client';
 import { useSearch } from '@chanbind/react';
 import Alert from '@mui/material/Alert';
 import Box from '@mui/material/Box';
@@ -35,6 +35,10 @@ export interface LiveTableProps<R> {
   filters?: Filters;
   /** Text searched in the binding's search fields. */
   query?: string;
+  /** To-one relations to show with each row (`"owner"`): read with the page, kept live. */
+  expand?: Expand;
+  /** To-many relations to show with each row (`{"comments": {"limit": 3}}`). */
+  include?: Include;
   /** The first order (default: the server's, primary key). */
   defaultOrder?: string;
   pageSize?: number;
@@ -61,6 +65,8 @@ export function LiveTable<R extends { id: Pk } = Row>({
   columns,
   filters,
   query,
+  expand,
+  include,
   defaultOrder,
   pageSize = 10,
   pageSizeOptions = [5, 10, 25, 50],
@@ -75,6 +81,7 @@ export function LiveTable<R extends { id: Pk } = Row>({
   const [page, setPage] = useState(1);
   const [limit, setLimit] = useState(pageSize);
   const filterKey = JSON.stringify([filters ?? {}, query ?? '']);
+  const relationKey = JSON.stringify([expand ?? null, include ?? null]);
   const lastFilterKey = useRef(filterKey);
   // New filters start from the first page, in the same render.
   let currentPage = page;
@@ -86,9 +93,17 @@ export function LiveTable<R extends { id: Pk } = Row>({
     }
   }
   const params = useMemo(
-    () => ({ page: currentPage, limit, order, filters: filters ?? {}, ...(query ? { query } : {}) }),
+    () => ({
+      page: currentPage,
+      limit,
+      order,
+      filters: filters ?? {},
+      ...(query ? { query } : {}),
+      ...(expand === undefined ? {} : { expand }),
+      ...(include === undefined ? {} : { include }),
+    }),
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [currentPage, limit, order, filterKey],
+    [currentPage, limit, order, filterKey, relationKey],
   );
   const result = useSearch<R>(stream, params);
   const rows = result.data?.rows ?? [];

@@ -1,4 +1,4 @@
-import type { ChanbindError, FeedEvent, ListParams, ListResult, LiveState, LiveStatus, Pk, Row, SearchParams, SearchResult, SubscribeParams } from '@chanbind/client';
+import type { ChanbindError, FeedEvent, ListParams, ListResult, LiveState, LiveStatus, Pk, RelationParams, Row, SearchParams, SearchResult, SubscribeParams } from '@chanbind/client';
 import type { LiveFeed } from '@chanbind/client';
 import { useEffect, useReducer, useRef, useSyncExternalStore } from 'react';
 import { useSharedLives } from './context.js';
@@ -80,10 +80,17 @@ function useLive<T>(kind: LiveKind, stream: string, params: unknown, options: Li
   return { result, live };
 }
 
-/** A row that stays current. `deleted` turns true when it is deleted or leaves the user's
- * view. A `null` or `undefined` id subscribes to nothing. */
-export function useRetrieve<R = Row>(stream: string, id: Pk | null | undefined, options: LiveOptions = {}): LiveResult<R> & { deleted: boolean } {
-  return useLive<R>('retrieve', stream, { id }, { keepPrevious: false, ...options, enabled: id != null && (options.enabled ?? true) }).result;
+/** A row that stays current, with the related rows `options.expand`/`options.include` ask
+ * for (kept current too). `deleted` turns true when it is deleted or leaves the user's view.
+ * A `null` or `undefined` id subscribes to nothing. */
+export function useRetrieve<R = Row>(
+  stream: string,
+  id: Pk | null | undefined,
+  options: LiveOptions & RelationParams = {},
+): LiveResult<R> & { deleted: boolean } {
+  const { expand, include, ...live } = options;
+  const params = { id, ...(expand === undefined ? {} : { expand }), ...(include === undefined ? {} : { include }) };
+  return useLive<R>('retrieve', stream, params, { keepPrevious: false, ...live, enabled: id != null && (live.enabled ?? true) }).result;
 }
 
 /** A page of rows that stays current: filters, page, limit, order and query. */

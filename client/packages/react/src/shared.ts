@@ -1,7 +1,7 @@
 // Live objects shared between components: identical queries on one client make one
 // subscription, released a moment after its last user unmounts.
 
-import type { ChanbindClient, ListParams, Pk, SearchParams, SubscribeParams } from '@chanbind/client';
+import type { ChanbindClient, ListParams, Pk, RetrieveParams, SearchParams, SubscribeParams } from '@chanbind/client';
 import type { Live } from '@chanbind/client';
 
 export type LiveKind = 'retrieve' | 'search' | 'list' | 'subscribe';
@@ -85,7 +85,10 @@ export class SharedLives {
   private create(kind: LiveKind, stream: string, params: unknown): AnyLive {
     switch (kind) {
       case 'retrieve':
-        return this.client.retrieve(stream, (params as { id: Pk }).id);
+      {
+        const { id, ...relations } = params as RetrieveParams;
+        return this.client.retrieve(stream, id, relations);
+      }
       case 'search':
         return this.client.search(stream, params as SearchParams);
       case 'list':
