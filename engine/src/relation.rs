@@ -8,9 +8,9 @@
 //!
 //! Default names:
 //!
-//! - to-one: the field without its `_id` suffix (`owner_id` is `owner`); a field whose name
-//!   does not end in `_id` gives `<field>_rel`, since the relation may not take the field's
-//!   own name;
+//! - to-one: the field without its `_id` suffix (`owner_id` is `owner`), or without `_` and
+//!   the target's key column (`book_isbn` into a binding keyed by `isbn` is `book`); any other
+//!   field gives `<field>_rel`, since the relation may not take the field's own name;
 //! - to-many: the referring stream's model name in snake case, plural (`todo.Comment` gives
 //!   `comments`, `shop.OrderItem` gives `order_items`, `items` stays `items`); when that binding has several foreign
 //!   keys to this one, each is told apart by its to-one name (`owner_tasks`, `reviewer_tasks`).
@@ -57,9 +57,14 @@ impl Relation {
     }
 }
 
-/// The default to-one name of the foreign key `field`.
-pub(crate) fn to_one_name(field: &str) -> String {
-    match field.strip_suffix("_id") {
+/// The default to-one name of the foreign key `field` into a binding whose key column is
+/// `target_key`: the field without `_id`, or without `_<target_key>` (`book_isbn` into a
+/// binding keyed by `isbn` is `book`), else `<field>_rel`.
+pub(crate) fn to_one_name(field: &str, target_key: &str) -> String {
+    let stem = field
+        .strip_suffix("_id")
+        .or_else(|| field.strip_suffix(target_key)?.strip_suffix('_'));
+    match stem {
         Some(stem) if !stem.is_empty() => stem.to_owned(),
         _ => format!("{field}_rel"),
     }
@@ -120,9 +125,11 @@ mod tests {
 
     #[test]
     fn default_names() {
-        assert_eq!(to_one_name("owner_id"), "owner");
-        assert_eq!(to_one_name("author"), "author_rel");
-        assert_eq!(to_one_name("_id"), "_id_rel");
+        assert_eq!(to_one_name("owner_id", "id"), "owner");
+        assert_eq!(to_one_name("book_isbn", "isbn"), "book");
+        assert_eq!(to_one_name("isbn", "isbn"), "isbn_rel");
+        assert_eq!(to_one_name("author", "id"), "author_rel");
+        assert_eq!(to_one_name("_id", "id"), "_id_rel");
         assert_eq!(to_many_name("todo.Comment"), "comments");
         assert_eq!(to_many_name("shop.OrderItem"), "order_items");
         assert_eq!(to_many_name("library.Box"), "boxes");

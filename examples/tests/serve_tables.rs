@@ -339,6 +339,72 @@ async fn library_over_both_transports(adapter: &'static str) {
     };
     assert_eq!(pushed["data"]["price"], "12.50", "{pushed}");
 
+    // Relations among the introspected tables: a filter and an order through them, `or`, and
+    // the related rows expanded and included; a psql write to the related author reaches
+    // the live search that shows it.
+    let shown = call(
+        &mut ws,
+        "review.search",
+        json!({
+            "filters": {"or": [{"book__title__icontains": "TEA"}, {"author__name": "nobody"}]},
+            "order": "-book__price",
+            "expand": ["book", "author", "book.author"],
+        }),
+    )
+    .await;
+    let row = &shown["data"]["rows"][0];
+    assert_eq!(shown["data"]["count"], 1, "{shown}");
+    // The review's own author went with the save above (a full replacement): null.
+    assert_eq!(
+        (
+            &row["book"]["title"],
+            &row["author"],
+            &row["book"]["author"]["name"]
+        ),
+        (&json!("Tea, again"), &Value::Null, &json!("Ann")),
+        "{shown}"
+    );
+    let live = shown["event"].as_str().expect("an event").to_owned();
+    let with_reviews = call(
+        &mut ws,
+        "book.retrieve",
+        json!({"id": "978-3-16-148410-0", "include": {"reviews": {"limit": 5}}, "subscribe": false}),
+    )
+    .await;
+    assert_eq!(
+        with_reviews["data"]["reviews"][0]["stars"], 5,
+        "{with_reviews}"
+    );
+    psql(&schema.scoped, "UPDATE author SET name = 'Ann B.'");
+    let pushed = loop {
+        let frame = next_json(&mut ws).await;
+        if frame["event"] == live.as_str() {
+            break frame;
+        }
+    };
+    assert_eq!(
+        pushed["data"]["rows"][0]["book"]["author"]["name"], "Ann B.",
+        "{pushed}"
+    );
+    let (status, page) = http(
+        node.addr,
+        "GET",
+        "/api/review/?book__title__icontains=tea&expand=book&include=",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        page["rows"][0]["book"]["isbn"], "978-3-16-148410-0",
+        "{page}"
+    );
+    let (status, bad) = http(node.addr, "GET", "/api/review/?expand=nope", None).await;
+    assert_eq!(
+        (status, &bad["code"]),
+        (400, &json!("invalid_filter")),
+        "{bad}"
+    );
+
     // Over HTTP: the text key in the path and in Location, a search with an or group.
     let (status, other) = http(
         node.addr,

@@ -37,10 +37,10 @@ pub(super) fn derive(models: &BTreeMap<String, Arc<ModelBinding>>) -> Derived {
 }
 
 /// The to-one name of `field` on `binding`: the chosen one, or the default.
-fn to_one_of(binding: &ModelBinding, field: &str) -> (String, bool) {
+fn to_one_of(binding: &ModelBinding, field: &str, target: &ModelBinding) -> (String, bool) {
     match binding.relation_renames().iter().find(|(f, _)| f == field) {
         Some((_, name)) => (name.clone(), true),
-        None => (to_one_name(field), false),
+        None => (to_one_name(field, target.key_field().column_name()), false),
     }
 }
 
@@ -63,7 +63,7 @@ fn candidates(
         let Some(target) = models.get(target) else {
             continue;
         };
-        let (name, chosen) = to_one_of(binding, field.name());
+        let (name, chosen) = to_one_of(binding, field.name(), target);
         out.push(Candidate {
             relation: Relation {
                 name,
@@ -90,7 +90,7 @@ fn candidates(
                 Some((_, _, name)) => (name.clone(), true),
                 None if fks.len() == 1 => (to_many_name(referrer.stream()), false),
                 None => {
-                    let (one, _) = to_one_of(referrer, field);
+                    let (one, _) = to_one_of(referrer, field, binding);
                     (format!("{one}_{}", to_many_name(referrer.stream())), false)
                 }
             };
