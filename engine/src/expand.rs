@@ -3,7 +3,7 @@
 //!
 //! A request names relations of its binding ([`crate::relation`]): `expand` to-one ones by
 //! path (`"owner"`, `"task.owner"`), `include` to-many ones with a limit and an order per
-//! parent. [`parse`] checks them against the registry, the limits and the caller's
+//! parent. `parse` checks them against the registry, the limits and the caller's
 //! permissions and gives a [`Relations`] tree; [`Relations::render`] reads what the tree asks
 //! for, one store op per relation whatever the number of rows ([`crate::store::StoreOp::Related`]),
 //! and puts each related row (rendered through the caller's view of its own binding) under the
