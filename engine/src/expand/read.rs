@@ -137,9 +137,10 @@ impl Node {
             }
         }
         for (row, shown) in rows.iter().zip(out.iter_mut()) {
+            // Each parent row is one key: its list moves, it is not copied.
             let list = binding
                 .key_of(row)
-                .and_then(|k| groups.get(&k).cloned())
+                .and_then(|k| groups.remove(&k))
                 .unwrap_or_default();
             shown.insert(self.relation.name.clone(), Value::Array(list));
         }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::{Store, StoreError, StoreFuture, StoreOp, StoreOutput};
 use crate::binding::{KeySource, ModelBinding, OnDelete, Registry, PK};
 use crate::change::{Change, ChangeKind};
+use crate::filter::{Condition, Filter, Lookup, Operand};
 use crate::key::{Key, KeyKind};
 use crate::value::{compare, Row};
 
@@ -118,8 +119,7 @@ impl Db<'_> {
                 limit,
             } => {
                 let table = self.table(&binding)?;
-                let mut rows: Vec<&Row> =
-                    table.rows.values().filter(|r| filter.matches(r)).collect();
+                let mut rows = matching(table, &filter);
                 let count = rows.len() as u64;
                 rows.sort_by(|a, b| order.compare(a, b));
                 let rows = rows
@@ -137,8 +137,7 @@ impl Db<'_> {
                 per,
             } => {
                 let table = self.table(&binding)?;
-                let mut rows: Vec<&Row> =
-                    table.rows.values().filter(|r| filter.matches(r)).collect();
+                let mut rows = matching(table, &filter);
                 rows.sort_by(|a, b| order.compare(a, b));
                 if let Some(per) = per {
                     // As `row_number() OVER (PARTITION BY field ...)`: values compare as the
@@ -398,6 +397,48 @@ impl Db<'_> {
             first = first.or(row);
         }
         first.ok_or_else(|| StoreError::Internal("row vanished during delete".into()))
+    }
+}
+
+/// The rows of `table` that `filter` matches, in key order. A filter that names the keys it
+/// can match (`id IN (...)`, as expansions and captured rows are read) looks them up instead
+/// of scanning the table.
+fn matching<'t>(table: &'t Table, filter: &Filter) -> Vec<&'t Row> {
+    match keys_named(filter) {
+        Some(mut keys) => {
+            keys.sort();
+            keys.dedup();
+            // A filter that is the key condition alone holds for every row found by key.
+            let only_keys = matches!(filter, Filter::Cond(_));
+            keys.iter()
+                .filter_map(|k| table.rows.get(k))
+                .filter(|r| only_keys || filter.matches(r))
+                .collect()
+        }
+        None => table.rows.values().filter(|r| filter.matches(r)).collect(),
+    }
+}
+
+/// The only keys a row must have to match `filter`, when a condition every match needs says
+/// so: `id = k` or `id IN (...)`, alone or ANDed with anything.
+fn keys_named(filter: &Filter) -> Option<Vec<Key>> {
+    let keys = |c: &Condition| -> Option<Vec<Key>> {
+        if c.field != PK {
+            return None;
+        }
+        match (&c.lookup, &c.operand) {
+            (Lookup::In, Operand::List(list)) => list.iter().map(Key::from_json).collect(),
+            (Lookup::Exact, Operand::Value(v)) => Key::from_json(v).map(|k| vec![k]),
+            _ => None,
+        }
+    };
+    match filter {
+        Filter::Cond(c) => keys(c),
+        Filter::All(parts) => parts.iter().find_map(|p| match p {
+            Filter::Cond(c) => keys(c),
+            _ => None,
+        }),
+        _ => None,
     }
 }
 
