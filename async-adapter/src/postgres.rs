@@ -31,12 +31,12 @@ pub use layer::PgLayer;
 
 pub use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
 
-use chanbind_engine::binding::Registry;
+use chanbind_engine::binding::{ModelBinding, Registry};
 use chanbind_engine::sql::{
-    self, drop_schema_sql, Plan, ResultRows, TableStreams, APPLICATION_NAME, CONNECT_TIMEOUT,
-    MIGRATE_LOCK, WAIT_TIMEOUT,
+    self, drop_schema_sql, introspect, Plan, ResultRows, TableStreams, APPLICATION_NAME,
+    CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
 };
-use chanbind_engine::store::{Store, StoreFuture, StoreOp};
+use chanbind_engine::store::{SchemaError, SchemaFuture, Store, StoreFuture, StoreOp};
 use deadpool_postgres::{ManagerConfig, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls};
@@ -128,8 +128,10 @@ impl PgStore {
     }
 
     /// Creates every bound table that is missing ([`sql::create_tables`]), in one transaction
-    /// under an advisory lock so concurrent servers do not race. Running it again changes
-    /// nothing. Also [`register`](Self::register)s the bindings.
+    /// under an advisory lock so concurrent servers do not race, then checks every bound
+    /// table against its binding: a table that existed with another shape is an error
+    /// ([`PgErrorKind::Mismatch`]) naming each `table.column`, never silently served. Running
+    /// it again changes nothing. Also [`register`](Self::register)s the bindings.
     pub async fn migrate(&self, registry: &Registry) -> Result<(), PgError> {
         let schema_error = |e| PgError::with_source(PgErrorKind::Schema, "migration failed", e);
         let mut conn = self.conn().await?;
@@ -139,8 +141,51 @@ impl PgStore {
             tx.batch_execute(&statement).await.map_err(schema_error)?;
         }
         tx.commit().await.map_err(schema_error)?;
+        // The check takes a connection of its own: with a pool of one, this one must be back.
+        drop(conn);
         self.register(registry);
-        Ok(())
+        self.check(registry).await.map_err(PgError::from)
+    }
+
+    /// Checks every bound table against its binding ([`introspect::check_registry`]): the
+    /// store's [`Store::check_schema`], which `Engine::start` runs.
+    async fn check(&self, registry: &Registry) -> Result<(), SchemaError> {
+        let plan = Plan {
+            statements: introspect::check_statements(registry),
+            read_only: true,
+        };
+        let results = self
+            .run(&plan)
+            .await
+            .map_err(|e| SchemaError::Unavailable(e.to_string()))?;
+        introspect::check_registry(registry, results)
+    }
+
+    /// Binds an existing table as PostgreSQL describes it ([`introspect`]); `table` is
+    /// `name` or `schema.name`, case kept ([`introspect::TableName`]). Its foreign keys stay
+    /// plain typed fields: [`introspect_all`](Self::introspect_all) binds several tables with
+    /// the relations among them.
+    pub async fn introspect(&self, table: &str) -> Result<ModelBinding, PgError> {
+        let mut bindings = self.introspect_all(&[table]).await?;
+        Ok(bindings.remove(0))
+    }
+
+    /// Binds existing tables as PostgreSQL describes them, in the order given, each foreign
+    /// key between two of them as a foreign key field ([`introspect::bind_described`]). All
+    /// are read in one snapshot.
+    pub async fn introspect_all(&self, tables: &[&str]) -> Result<Vec<ModelBinding>, PgError> {
+        let names = introspect::parse_names(tables)?;
+        let plan = Plan {
+            statements: names.iter().map(introspect::describe).collect(),
+            read_only: true,
+        };
+        let results = self.run(&plan).await.map_err(|e| {
+            PgError::new(
+                PgErrorKind::Connect,
+                format!("cannot read the catalog: {e}"),
+            )
+        })?;
+        Ok(introspect::bind_described(&names, results)?)
     }
 
     /// This node's id, as the capture triggers report it for the writes this store makes.
@@ -277,6 +322,10 @@ impl Store for PgStore {
 
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+
+    fn check_schema<'a>(&'a self, registry: &'a Registry) -> SchemaFuture<'a> {
+        Box::pin(self.check(registry))
     }
 }
 

@@ -1,7 +1,8 @@
 //! Capture of outside writes, over real sockets and a real PostgreSQL: rows changed by plain
 //! SQL through a separate client reach WebSocket subscribers (retrieve and live search), a
 //! write through chanbind is pushed once, not twice, and a listener that loses its connection
-//! reconnects and refreshes its subscribers.
+//! reconnects and refreshes its subscribers. A plain SQL change of a related row moves rows in
+//! and out of a live search filtered through the relation.
 //!
 //! Needs a PostgreSQL server: `scripts/test -p chanbind-async --test capture`. Without
 //! `DATABASE_URL` the tests pass with a notice, except under `CI=true`, where they fail. Each
@@ -24,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 fn registry() -> Registry {
     Registry::new()
-        .model(ModelBinding::new("auth_user").field(Field::string("username")))
+        .model(ModelBinding::new("auth_user").field(Field::string("username").required()))
         .unwrap()
         .model(
             ModelBinding::new("todo_task")
@@ -242,6 +243,59 @@ async fn eventually(seen: &Shared, what: &str, check: impl Fn(&Seen) -> bool) {
 
 fn data<'a>(seen: &'a Seen, event: &str) -> &'a Value {
     seen.latest.get(event).unwrap_or(&Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_sql_on_a_related_row_moves_a_live_search_through_it() {
+    let Some(node) = node().await else { return };
+    node.sql
+        .batch_execute(
+            "INSERT INTO auth_user (username) VALUES ('alice'), ('bob'); \
+             INSERT INTO todo_task (title, owner_id) VALUES ('a', 1), ('b', 2), ('c', NULL)",
+        )
+        .await
+        .unwrap();
+    node.settle().await;
+    // Nobody watches auth.User itself: its changes are read for the tasks' sake.
+    let (seen, _tx) = client(
+        &node,
+        vec![json!({"event": "todo.Task.search#ali", "data": {
+            "filters": {"owner__username__icontains": "ALI"}, "order": "-owner__username"}})],
+    )
+    .await;
+    let titles = |s: &Seen| -> Vec<String> {
+        data(s, "todo.Task.search#ali")["rows"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| r["title"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    eventually(&seen, "the reply", |s| titles(s) == ["a"]).await;
+    node.sql
+        .batch_execute("UPDATE auth_user SET username = 'alina' WHERE id = 2")
+        .await
+        .unwrap();
+    eventually(&seen, "bob's rename bringing his task in", |s| {
+        titles(s) == ["b", "a"]
+    })
+    .await;
+    node.sql
+        .batch_execute("UPDATE auth_user SET username = 'carol' WHERE id = 1")
+        .await
+        .unwrap();
+    eventually(&seen, "alice's rename taking hers out", |s| {
+        titles(s) == ["b"]
+    })
+    .await;
+    node.sql
+        .batch_execute("UPDATE todo_task SET owner_id = 2 WHERE title = 'c'")
+        .await
+        .unwrap();
+    eventually(&seen, "the task's own key", |s| titles(s) == ["b", "c"]).await;
+    node.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,13 +30,16 @@ pub(crate) fn json_object() -> impl Strategy<Value = Map<String, Value>> {
     prop::collection::vec((key(), json()), 0..6).prop_map(|pairs| pairs.into_iter().collect())
 }
 
-/// A key: mostly a field of [`every_kind`] with a lookup, sometimes a group (`or`, `not`),
+/// A key: mostly a field of [`every_kind`] with a lookup, sometimes one through relations,
+/// sometimes a group (`or`, `not`),
 /// sometimes anything.
 pub(crate) fn key() -> impl Strategy<Value = String> {
     let field = prop::sample::select(FIELDS);
     let lookup = prop::sample::select(LOOKUPS);
+    let relations = prop::sample::select(RELATIONS);
     prop_oneof![
-        3 => (field, lookup).prop_map(|(f, l)| format!("{f}{l}")),
+        3 => (field.clone(), lookup.clone()).prop_map(|(f, l)| format!("{f}{l}")),
+        1 => (relations, field, lookup).prop_map(|(r, f, l)| format!("{r}{f}{l}")),
         1 => prop::sample::select(&["or", "not"][..]).prop_map(str::to_owned),
         1 => "\\PC{0,12}",
     ]
@@ -45,8 +48,21 @@ pub(crate) fn key() -> impl Strategy<Value = String> {
 /// The fields of [`every_kind`], and `id`.
 pub(crate) const FIELDS: &[&str] = &[
     "id", "title", "body", "count", "weight", "done", "day", "at", "uid", "mail", "extra", "price",
-    "owner_id", "secret",
+    "owner_id", "local", "mood", "tags", "secret",
 ];
+
+/// Relation prefixes for the fields: real ones of [`related_registry`], too many, and names
+/// that are no relation.
+pub(crate) const RELATIONS: &[&str] = &[
+    "owner__",
+    "owner__owner__",
+    "owner__owner__owner__",
+    "title__",
+    "nope__",
+    "__",
+];
+
+pub(crate) use crate::every_kind::related_registry;
 
 /// Every lookup suffix, none, and a few that do not exist.
 pub(crate) const LOOKUPS: &[&str] = &[

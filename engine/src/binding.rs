@@ -16,6 +16,7 @@
 //! ```
 
 mod custom;
+mod enum_type;
 mod field;
 mod kind;
 mod model;
@@ -23,7 +24,9 @@ mod registry;
 mod relations;
 
 pub use custom::{CustomBinding, EventContext, Handler, HandlerFuture, HandlerResult, Handlers};
+pub use enum_type::EnumType;
 pub use field::{DefaultValue, Field, OnDelete};
+pub(crate) use kind::array_literal;
 pub use kind::FieldKind;
 pub use model::{KeySource, ModelBinding, PK};
 pub use registry::{Registry, RegistryError, BUILT_IN_ACTIONS};

@@ -213,8 +213,12 @@ impl Engine {
                 continue;
             };
             let pks: Vec<Key> = run.iter().map(|(_, pk, _)| pk.clone()).collect();
-            // A stream no one here watches has no one to tell: skip its read.
-            for binding in bindings.iter().filter(|b| self.is_watched(b.stream())) {
+            // A stream no one here watches, directly or through relations, has no one to
+            // tell: skip its read.
+            for binding in bindings
+                .iter()
+                .filter(|b| self.is_watched_directly_or_through_relations(b.stream()))
+            {
                 let op = StoreOp::Search {
                     binding: Arc::clone(binding),
                     filter: Filter::pks(binding, &pks),

@@ -32,8 +32,10 @@ pub struct Limits {
     /// refused with `invalid_filter`. Bounds the recursion of parsing, SQL and every
     /// evaluation of a live query's filter.
     pub max_filter_depth: usize,
-    /// How many relations deep `expand` and `include` may reach (`"task.owner"` is two); deeper
-    /// is refused with `invalid_filter`. Each level costs one read per relation.
+    /// How many relations one filter key or `order` key may follow (`task__owner__username`
+    /// follows two), and how deep `expand` and `include` may reach (`"task.owner"` is two);
+    /// more is refused with `invalid_filter`. Bounds the subqueries a key costs and the reads
+    /// (one per relation and level) an expansion costs.
     pub max_relation_depth: usize,
     /// The most rows an `include` returns for each parent row, and its default `limit`; a
     /// larger `limit` is refused with `invalid_filter`.

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 mod admit;
+mod related;
 
 pub use admit::Admitted;
 
@@ -35,6 +36,10 @@ pub enum EngineError {
     /// The bindings are inconsistent.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The store cannot serve the bindings: a bound table or column is missing or of another
+    /// shape ([`Store::check_schema`]).
+    #[error(transparent)]
+    Schema(#[from] crate::store::SchemaError),
     /// An actor failed to start (no tokio runtime, most likely).
     #[error("actor failed to start: {0}")]
     Spawn(String),
@@ -62,9 +67,10 @@ pub(crate) struct Inner {
     pub(crate) interest: HashMap<String, Arc<Interest>>,
     /// Whether each stream has subscriptions here that hear other streams' changes.
     pub(crate) related_interest: HashMap<String, Arc<Interest>>,
-    /// For each stream, the other streams whose subscriptions may show its rows through
-    /// relations (or filter across them): its changes go to their actors too.
-    dependents: HashMap<String, Vec<String>>,
+    /// For each stream, the streams whose subscriptions may show its rows through relations
+    /// or read them through filters and scopes ([`related::dependents`]): its changes go to
+    /// their actors too.
+    pub(crate) dependents: HashMap<String, Vec<String>>,
     pub(crate) groups: HashMap<String, ActorRef<GroupMsg>>,
     pub(crate) everyone: ActorRef<GroupMsg>,
     layer: Arc<dyn Layer>,
@@ -126,7 +132,8 @@ impl EngineBuilder {
         self
     }
 
-    /// Checks the bindings and starts the actors on the current tokio runtime.
+    /// Checks the bindings, and the store's tables against them ([`Store::check_schema`]),
+    /// then starts the actors on the current tokio runtime.
     pub async fn start(self) -> Result<Engine, EngineError> {
         Engine::spawn(self).await
     }
@@ -175,6 +182,7 @@ impl Engine {
             origins,
         } = builder;
         registry.validate()?;
+        store.check_schema(&registry).await?;
         let spawn_err = |e: ractor::SpawnErr| EngineError::Spawn(e.to_string());
         let stats = Arc::new(Stats::default());
         // One budget of refreshes for every stream: live queries may hold at most this many
@@ -205,7 +213,6 @@ impl Engine {
             interest.insert(binding.stream().to_owned(), watched);
             related_interest.insert(binding.stream().to_owned(), related);
         }
-        let dependents = dependents(&registry);
         for name in registry.streams() {
             let (group, _) = Actor::spawn(None, GroupActor, ())
                 .await
@@ -216,6 +223,7 @@ impl Engine {
             .await
             .map_err(spawn_err)?;
         let admission = Admission::new(limits.max_connections, limits.max_connections_per_user);
+        let dependents = related::dependents(&registry);
         let rates = RateLimits::new(&limits);
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -342,18 +350,12 @@ impl Engine {
         let cascaded = std::mem::take(&mut change.cascaded);
         for change in std::iter::once(change).chain(cascaded) {
             let change = Arc::new(change);
-            for dependent in inner.dependents.get(&change.stream).into_iter().flatten() {
-                let listening = inner
-                    .related_interest
-                    .get(dependent)
-                    .is_some_and(|i| i.is_watched());
-                if let (true, Some(actor)) = (listening, inner.streams.get(dependent)) {
-                    let _ = actor.send_message(StreamMsg::Related(Arc::clone(&change)));
-                }
-            }
             if let Some(stream) = inner.streams.get(&change.stream) {
-                let _ = stream.send_message(StreamMsg::Change(change));
+                let _ = stream.send_message(StreamMsg::Change(Arc::clone(&change)));
             }
+            // After the change itself, so a stream reading its own rows through relations
+            // judges the change before it re-reads for it.
+            self.route_to_related(&change);
         }
     }
 
@@ -477,29 +479,6 @@ impl Engine {
     pub(crate) fn inner(&self) -> &Inner {
         &self.inner
     }
-}
-
-/// For each stream, the other streams that reach it through relations, at any depth: the
-/// streams whose subscriptions may show its rows.
-fn dependents(registry: &Registry) -> HashMap<String, Vec<String>> {
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for binding in registry.models() {
-        let from = binding.stream();
-        let mut reached = std::collections::BTreeSet::new();
-        let mut todo = vec![from.to_owned()];
-        while let Some(stream) = todo.pop() {
-            for relation in registry.relations(&stream) {
-                let target = relation.target.stream();
-                if reached.insert(target.to_owned()) {
-                    todo.push(target.to_owned());
-                }
-            }
-        }
-        for target in reached.into_iter().filter(|t| t != from) {
-            out.entry(target).or_default().push(from.to_owned());
-        }
-    }
-    out
 }
 
 impl Inner {

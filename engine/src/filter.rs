@@ -7,18 +7,27 @@
 //! `__ne` as `IS DISTINCT FROM`, byte-order string comparison and ASCII-only case folding.
 //! A [`Filter::Not`] is the complement of what its child matches, so under it "unknown" counts
 //! as "does not match": `not(priority > 5)` keeps the rows whose priority is null.
+//!
+//! A condition may read its field through relations (`owner__username`, see [`path`]); in
+//! memory it then needs the related rows, which [`Filter::matches_with`] finds through a
+//! [`Resolve`].
 
 mod eval;
 mod group;
 mod lookup;
 mod order;
 mod parse;
+pub mod path;
 mod size;
 
+pub use eval::{NoRows, Resolve};
 pub use lookup::Lookup;
 pub use order::{OrderKey, Ordering};
-pub use parse::{parse_filter, parse_filter_visible};
+pub use parse::{parse_filter, parse_filter_related, parse_filter_visible, parse_scope};
+pub use path::{Hop, Reader, Relations, ViewOf};
 pub use size::check_filter_size;
+
+use std::collections::BTreeSet;
 
 use crate::key::Key;
 use serde_json::Value;
@@ -66,9 +75,37 @@ impl Filter {
         matches!(self, Filter::All(parts) if parts.is_empty())
     }
 
+    /// Whether any condition reads through a relation, so that matching a row needs the
+    /// related rows ([`matches_with`](Self::matches_with), or the store).
+    pub fn has_paths(&self) -> bool {
+        match self {
+            Filter::All(parts) | Filter::Any(parts) => parts.iter().any(Filter::has_paths),
+            Filter::Not(inner) => inner.has_paths(),
+            Filter::Cond(c) => !c.path.is_empty(),
+        }
+    }
+
+    /// The other streams whose rows the filter reads through relations.
+    pub fn related_streams(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        self.related_streams_into(&mut out);
+        out
+    }
+
+    pub(crate) fn related_streams_into(&self, out: &mut BTreeSet<String>) {
+        match self {
+            Filter::All(parts) | Filter::Any(parts) => {
+                parts.iter().for_each(|p| p.related_streams_into(out))
+            }
+            Filter::Not(inner) => inner.related_streams_into(out),
+            Filter::Cond(c) => path::streams_of(&c.path, out),
+        }
+    }
+
     /// `id = pk`, for a key of `binding`.
     pub fn pk(binding: &ModelBinding, pk: &Key) -> Filter {
         Filter::Cond(Condition {
+            path: Vec::new(),
             field: crate::binding::PK.to_owned(),
             kind: binding.key_field().kind().clone(),
             lookup: Lookup::Exact,
@@ -79,6 +116,7 @@ impl Filter {
     /// `id IN (pks)`, for keys of `binding`.
     pub fn pks(binding: &ModelBinding, pks: &[Key]) -> Filter {
         Filter::Cond(Condition {
+            path: Vec::new(),
             field: crate::binding::PK.to_owned(),
             kind: binding.key_field().kind().clone(),
             lookup: Lookup::In,
@@ -91,6 +129,8 @@ impl Filter {
 /// evaluated or compiled without the binding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
+    /// The relations followed to the row whose field is compared; empty for the row itself.
+    pub path: Vec<Hop>,
     /// The field (and column) name, taken from the binding, never from the client.
     pub field: String,
     /// The field's type.

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-pub use crate::every_kind::every_kind;
+pub use crate::every_kind::{every_kind, related_registry};
 
 use crate::binding::{ModelBinding, Registry};
 use crate::protocol::ApiError;

@@ -10,7 +10,7 @@
 //! PostgreSQL orders the column (integers numerically, text and UUIDs byte-wise; a UUID's
 //! canonical text sorts as its bytes do).
 //!
-//! A composite key would be a `Key` holding one [`Part`] per column: the type keeps its parts
+//! A composite key would be a `Key` holding one part per column: the type keeps its parts
 //! private so that change stays inside this module and the places that build a key from a
 //! row or a request.
 

@@ -32,8 +32,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::auth::User;
-use crate::binding::ModelBinding;
-use crate::filter::{parse_filter, Filter};
+use crate::binding::{ModelBinding, Registry};
+use crate::filter::{parse_scope, Filter};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::value::Row;
 
@@ -59,7 +59,10 @@ pub trait Permission: Send + Sync + 'static {
     }
 
     /// The rows this user may touch with this action, as `filters` (`{"owner_id": 7}`);
-    /// `None` for every row. Rows outside are `not_found`, never `permission_denied`.
+    /// `None` for every row. Rows outside are `not_found`, never `permission_denied`. The
+    /// filters may follow relations to any field of the related binding
+    /// (`{"project__owner_id": 7}`: the tasks of projects the user owns), whatever that
+    /// binding's own permission says; pushes re-check such a scope through the store.
     fn scope(&self, user: Option<&User>, action: &str) -> Option<Map<String, Value>> {
         let _ = (user, action);
         None
@@ -134,8 +137,10 @@ impl View {
         })
     }
 
-    /// Resolves `permission` for a user and an action on `binding`.
+    /// Resolves `permission` for a user and an action on `binding`; `registry` resolves the
+    /// relations its scope follows.
     pub fn resolve(
+        registry: &Registry,
         binding: &ModelBinding,
         permission: &dyn Permission,
         user: Option<&User>,
@@ -147,7 +152,7 @@ impl View {
             None => Filter::everything(),
             // The scope is the application's own filter, so it may name any field; a bad one
             // is a bug in the binding, reported as `internal` and logged.
-            Some(filters) => parse_filter(binding, &filters, None, usize::MAX).map_err(|e| {
+            Some(filters) => parse_scope(registry, binding, &filters).map_err(|e| {
                 tracing::error!(stream = binding.stream(), error = %e, "a permission's scope does not parse");
                 ApiError::internal()
             })?,
@@ -159,6 +164,22 @@ impl View {
             scope,
             signature,
         }))
+    }
+
+    /// A view hiding `hidden` and scoped to `scope`, for tests that need no permission.
+    #[cfg(test)]
+    pub(crate) fn for_tests<'a>(
+        hidden: impl IntoIterator<Item = &'a str>,
+        scope: Filter,
+    ) -> Arc<View> {
+        let hidden: BTreeSet<String> = hidden.into_iter().map(str::to_owned).collect();
+        let signature = format!("{hidden:?}|{scope:?}");
+        Arc::new(View {
+            hidden,
+            read_only: BTreeSet::new(),
+            scope,
+            signature,
+        })
     }
 
     /// Whether the field is visible.

@@ -132,7 +132,9 @@ impl QuerySpec {
     /// The streams its filter and order reach through relation paths: any change there may
     /// move rows in or out, so it always touches the query.
     pub fn path_streams(&self) -> BTreeSet<String> {
-        BTreeSet::new()
+        let mut out = self.filter.related_streams();
+        self.order.related_streams_into(&mut out);
+        out
     }
 
     /// A key that is equal for equal queries, so identical queries held by many connections

@@ -3,7 +3,9 @@
 //! This module does no I/O: [`plan`] turns an op into parameterized statements, an adapter runs
 //! them in one transaction with whichever driver it has (tokio-postgres, `postgres`), and
 //! [`decode`] turns the text columns they return into the op's [`StoreOutput`]. Both adapters
-//! run the same text, so they cannot drift apart.
+//! run the same text, so they cannot drift apart. [`introspect`] does the same for the
+//! catalog: the statement that describes an existing table, the bindings made from it, and
+//! the check of declared bindings that the stores run at start.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -42,11 +44,12 @@
 //!   expressions do not depend on `DateStyle`.
 
 pub mod capture;
-mod columns;
+pub(crate) mod columns;
 mod ddl;
 mod decode;
 mod error;
 pub(crate) mod expr;
+pub mod introspect;
 mod plan;
 mod setup;
 mod statements;

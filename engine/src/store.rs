@@ -8,10 +8,12 @@
 mod blocking;
 mod memory;
 mod op;
+mod schema;
 
 pub use blocking::run_blocking;
 pub use memory::MemoryStore;
 pub use op::{PerValue, Referrer, StoreOp, StoreOutput};
+pub use schema::{Mismatch, SchemaError};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,6 +52,9 @@ pub fn cascade_change(
 pub type StoreFuture<'a> =
     Pin<Box<dyn Future<Output = Result<StoreOutput, StoreError>> + Send + 'a>>;
 
+/// A boxed future of a store's schema check.
+pub type SchemaFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SchemaError>> + Send + 'a>>;
+
 /// Somewhere rows live.
 pub trait Store: Send + Sync + 'static {
     /// Performs one op atomically.
@@ -66,6 +71,17 @@ pub trait Store: Send + Sync + 'static {
     fn is_blocking(&self) -> bool {
         false
     }
+
+    /// Checks that the store can serve `registry`: for a database, that every bound table
+    /// exists and has, for every field, a column of a compatible type and nullability.
+    /// [`Engine::start`](crate::Engine::start) calls it and does not start on an error, so a
+    /// binding that does not fit its table fails at start, naming `table.column`, rather
+    /// than at the first request. The default checks nothing: the in-memory store holds
+    /// whatever it is given.
+    fn check_schema<'a>(&'a self, registry: &'a crate::binding::Registry) -> SchemaFuture<'a> {
+        let _ = registry;
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Why a store op failed.
@@ -74,6 +90,15 @@ pub enum StoreError {
     /// A unique or foreign key constraint refused the write.
     #[error("conflict on {field:?}: {message}")]
     Conflict {
+        /// The field the constraint is on, when known.
+        field: Option<String>,
+        /// What to tell the client.
+        message: String,
+    },
+    /// The database refused the values themselves: a `CHECK` constraint chanbind could not
+    /// check beforehand (a table it did not create may have any).
+    #[error("invalid {field:?}: {message}")]
+    Invalid {
         /// The field the constraint is on, when known.
         field: Option<String>,
         /// What to tell the client.
@@ -99,6 +124,18 @@ impl StoreError {
                 }
                 e
             }
+            StoreError::Invalid {
+                field: Some(field),
+                message,
+            } => {
+                let mut fields = std::collections::BTreeMap::new();
+                fields.insert(field.clone(), vec![message.clone()]);
+                ApiError::invalid(fields)
+            }
+            StoreError::Invalid {
+                field: None,
+                message,
+            } => ApiError::new(ErrorCode::Invalid, message.clone()),
             StoreError::Unavailable(_) => ApiError::new(
                 ErrorCode::Unavailable,
                 "the database is unavailable; try again",

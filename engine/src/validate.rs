@@ -83,7 +83,11 @@ pub fn validate_write_as(
             None if mode == WriteMode::Update => {}
             // Left out, so the database's own default fills the column in.
             None if field.has_server_default() && field.default_value().is_none() => {}
-            None if field.is_required() => {
+            // Required, or never null with nothing to fill it in (a `NOT NULL` column without
+            // a default, whose empty string is still a value).
+            None if field.is_required()
+                || !field.is_nullable() && field.default_value().is_none() =>
+            {
                 errors
                     .entry(field.name().to_owned())
                     .or_default()
@@ -161,8 +165,22 @@ pub fn check(field: &Field, value: &Value) -> Result<Value, String> {
         };
     }
     let value = canonical(field.kind(), value)?;
-    if let Value::String(s) = &value {
-        if field.kind().is_textual() {
+    match (field.kind(), &value) {
+        // An array's constraints (length, bounds, choices) hold for each of its items.
+        (FieldKind::Array(element), Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate().filter(|(_, v)| !v.is_null()) {
+                constraints(field, element, item).map_err(|why| format!("item {i}: {why}"))?;
+            }
+        }
+        (kind, value) => constraints(field, kind, value)?,
+    }
+    Ok(value)
+}
+
+/// Checks a canonical value of `kind` against the field's length, bounds and choices.
+fn constraints(field: &Field, kind: &FieldKind, value: &Value) -> Result<(), String> {
+    if let Value::String(s) = value {
+        if kind.is_textual() {
             if s.is_empty() && field.is_required() {
                 return Err("this field may not be blank".into());
             }
@@ -173,7 +191,7 @@ pub fn check(field: &Field, value: &Value) -> Result<Value, String> {
             }
         }
     }
-    if let Some(n) = number(field.kind(), &value) {
+    if let Some(n) = number(kind, value) {
         let (min, max) = field.bounds();
         if let Some(min) = min.filter(|m| n < *m) {
             return Err(format!("must be >= {min}"));
@@ -183,11 +201,11 @@ pub fn check(field: &Field, value: &Value) -> Result<Value, String> {
         }
     }
     let choices = field.choice_list();
-    if !choices.is_empty() && !choices.iter().any(|(v, _)| *v == value) {
+    if !choices.is_empty() && !choices.iter().any(|(v, _)| v == value) {
         let allowed: Vec<String> = choices.iter().map(|(v, _)| v.to_string()).collect();
         return Err(format!("must be one of {}", allowed.join(", ")));
     }
-    Ok(value)
+    Ok(())
 }
 
 fn number(kind: &FieldKind, value: &Value) -> Option<f64> {

@@ -15,6 +15,8 @@ use serde_json::{Map, Value};
 use crate::binding::FieldKind;
 use crate::key::KeyKind;
 
+mod local;
+
 /// A row: field name to JSON value, `id` included.
 pub type Row = Map<String, Value>;
 
@@ -28,7 +30,7 @@ pub fn canonical(kind: &FieldKind, value: &Value) -> Result<Value, String> {
         return Err("must not contain NUL characters".into());
     }
     match kind {
-        FieldKind::String | FieldKind::Text => match value {
+        FieldKind::String | FieldKind::Text | FieldKind::Enum(_) => match value {
             Value::String(_) => Ok(value.clone()),
             _ => Err("must be a string".into()),
         },
@@ -93,7 +95,20 @@ pub fn canonical(kind: &FieldKind, value: &Value) -> Result<Value, String> {
                 .map_err(|_| "must be a UUID".into()),
             _ => Err("must be a UUID".into()),
         },
+        FieldKind::LocalDatetime => local::canonical(value),
         FieldKind::Json => Ok(value.clone()),
+        FieldKind::Array(element) => match value {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::Array(_) => Err(format!("item {i}: arrays are one-dimensional")),
+                    item => canonical(element, item).map_err(|why| format!("item {i}: {why}")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            _ => Err("must be a list".into()),
+        },
     }
 }
 
@@ -174,6 +189,17 @@ fn compare_present(kind: &FieldKind, a: &Value, b: &Value) -> Ordering {
         FieldKind::Datetime if instant(a).is_some() && instant(b).is_some() => {
             instant(a).cmp(&instant(b))
         }
+        // Arrays compare item by item, then by length, as PostgreSQL's arrays do; a null item
+        // sorts after every value there too.
+        FieldKind::Array(element) => match (a, b) {
+            (Value::Array(x), Value::Array(y)) => x
+                .iter()
+                .zip(y)
+                .map(|(a, b)| compare(element, a, b))
+                .find(|o| o.is_ne())
+                .unwrap_or_else(|| x.len().cmp(&y.len())),
+            _ => a.to_string().cmp(&b.to_string()),
+        },
         // jsonb equality: numbers by value (1 = 1.0), objects regardless of key order.
         FieldKind::Json if json_eq(a, b) => Ordering::Equal,
         // Canonical dates, timestamps and UUIDs sort as text; strings sort by bytes, which is

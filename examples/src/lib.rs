@@ -8,3 +8,4 @@
 
 pub mod demo;
 pub mod demo_page;
+pub mod serve;

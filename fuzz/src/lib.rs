@@ -6,7 +6,9 @@
 use std::sync::OnceLock;
 
 use chanbind_engine::binding::{CustomBinding, EventContext, Field, ModelBinding, Registry};
-use chanbind_engine::filter::{parse_filter, parse_filter_visible, Ordering};
+use chanbind_engine::filter::{
+    parse_filter, parse_filter_related, parse_filter_visible, Ordering, Relations,
+};
 use chanbind_engine::protocol::{decode_inbound, encode_reply, ErrorCode, Inbound};
 use chanbind_engine::{fuzzing, value::Row};
 use serde_json::{Map, Value};
@@ -16,6 +18,9 @@ const MAX_IN: usize = 100;
 
 /// How deep `or`/`not` groups may nest, as the server's default `max_filter_depth`.
 const MAX_DEPTH: usize = 4;
+
+/// How many relations a key may follow, as the server's default `max_relation_depth`.
+const MAX_RELATIONS: usize = 2;
 
 /// A fuzz target: the input bytes in, a panic out only on a bug.
 pub type Target = fn(&[u8]);
@@ -72,6 +77,30 @@ pub fn filter(data: &[u8]) {
     if let Ok(order) = Ordering::parse(binding, data.get("order")) {
         let _ = order.compare(&row, &data);
     }
+    // Relation paths (`owner__title__icontains`), followed as far as the server allows.
+    let registry = related();
+    let things = registry.get("fuzz.Thing").expect("bound");
+    let relations = Relations {
+        max_depth: MAX_RELATIONS,
+        ..Relations::server(registry)
+    };
+    let visible = |f: &str| f != "body";
+    match parse_filter_related(
+        things, filters, query, MAX_IN, MAX_DEPTH, &visible, &relations,
+    ) {
+        Ok(filter) => {
+            let _ = filter.matches(&row);
+        }
+        Err(e) => assert_eq!(e.code, ErrorCode::InvalidFilter, "{e:?}"),
+    }
+    if let Ok(order) = Ordering::parse_related(things, data.get("order"), &visible, &relations) {
+        let _ = order.compare(&row, &data);
+    }
+}
+
+fn related() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(fuzzing::related_registry)
 }
 
 /// An HTTP query string on a collection: `data` for a search or `bad_request`, and then the

@@ -38,12 +38,14 @@ pub use layer::PgLayer;
 
 pub use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
 
-use chanbind_engine::binding::Registry;
+use chanbind_engine::binding::{ModelBinding, Registry};
 use chanbind_engine::sql::{
-    self, drop_schema_sql, Plan, ResultRows, StatementCache, TableStreams, APPLICATION_NAME,
-    CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
+    self, drop_schema_sql, introspect, Plan, ResultRows, StatementCache, TableStreams,
+    APPLICATION_NAME, CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
 };
-use chanbind_engine::store::{run_blocking, Store, StoreFuture, StoreOp};
+use chanbind_engine::store::{
+    run_blocking, SchemaError, SchemaFuture, Store, StoreFuture, StoreOp,
+};
 use postgres::types::ToSql;
 use postgres::{Client, IsolationLevel, Statement, Transaction};
 
@@ -134,8 +136,10 @@ impl PgStore {
     }
 
     /// Creates every bound table that is missing ([`sql::create_tables`]), in one transaction
-    /// under an advisory lock so concurrent servers do not race. Running it again changes
-    /// nothing. Also [`register`](Self::register)s the bindings.
+    /// under an advisory lock so concurrent servers do not race, then checks every bound
+    /// table against its binding: a table that existed with another shape is an error
+    /// ([`PgErrorKind::Mismatch`]) naming each `table.column`, never silently served. Running
+    /// it again changes nothing. Also [`register`](Self::register)s the bindings.
     pub fn migrate(&self, registry: &Registry) -> Result<(), PgError> {
         run_blocking(|| self.migrate_here(registry))
     }
@@ -149,8 +153,50 @@ impl PgStore {
             tx.batch_execute(&statement).map_err(schema_error)?;
         }
         tx.commit().map_err(schema_error)?;
+        // The check takes a connection of its own: with a pool of one, this one must be back.
+        drop(conn);
         self.register(registry);
-        Ok(())
+        self.check_here(registry).map_err(PgError::from)
+    }
+
+    /// Checks every bound table against its binding ([`introspect::check_registry`]): the
+    /// store's [`Store::check_schema`], which `Engine::start` runs.
+    fn check_here(&self, registry: &Registry) -> Result<(), SchemaError> {
+        let plan = Plan {
+            statements: introspect::check_statements(registry),
+            read_only: true,
+        };
+        let results = self
+            .run(&plan)
+            .map_err(|e| SchemaError::Unavailable(e.to_string()))?;
+        introspect::check_registry(registry, results)
+    }
+
+    /// Binds an existing table as PostgreSQL describes it ([`introspect`]); `table` is
+    /// `name` or `schema.name`, case kept ([`introspect::TableName`]). Its foreign keys stay
+    /// plain typed fields: [`introspect_all`](Self::introspect_all) binds several tables with
+    /// the relations among them.
+    pub fn introspect(&self, table: &str) -> Result<ModelBinding, PgError> {
+        let mut bindings = self.introspect_all(&[table])?;
+        Ok(bindings.remove(0))
+    }
+
+    /// Binds existing tables as PostgreSQL describes them, in the order given, each foreign
+    /// key between two of them as a foreign key field ([`introspect::bind_described`]). All
+    /// are read in one snapshot.
+    pub fn introspect_all(&self, tables: &[&str]) -> Result<Vec<ModelBinding>, PgError> {
+        let names = introspect::parse_names(tables)?;
+        let plan = Plan {
+            statements: names.iter().map(introspect::describe).collect(),
+            read_only: true,
+        };
+        let results = run_blocking(|| self.run(&plan)).map_err(|e| {
+            PgError::new(
+                PgErrorKind::Connect,
+                format!("cannot read the catalog: {e}"),
+            )
+        })?;
+        Ok(introspect::bind_described(&names, results)?)
     }
 
     /// This node's id, as the capture triggers report it for the writes this store makes.
@@ -332,6 +378,10 @@ impl Store for PgStore {
 
     fn is_blocking(&self) -> bool {
         true
+    }
+
+    fn check_schema<'a>(&'a self, registry: &'a Registry) -> SchemaFuture<'a> {
+        Box::pin(async move { run_blocking(|| self.check_here(registry)) })
     }
 }
 

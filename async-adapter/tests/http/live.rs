@@ -341,10 +341,27 @@ async fn the_openapi_document_describes_every_route() {
         "owner_id__isnull",
         "title__icontains",
         "filters",
+        "owner__username",
+        "owner__username__icontains",
+        "owner__id__in",
         "expand",
     ] {
         assert!(params.contains(&name), "{name}");
     }
+    let through = doc["paths"]["/api/todo.Task/"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "owner__username__icontains")
+        .unwrap();
+    assert_eq!(through["schema"]["type"], "string");
+    assert!(
+        through["description"]
+            .as_str()
+            .unwrap()
+            .contains("relation owner to auth.User"),
+        "{through}"
+    );
     // Relations: `expand` on both routes that read, `include` on the user's side, and the
     // related rows in the row schemas.
     let retrieve = &doc["paths"]["/api/todo.Task/{id}"]["get"]["parameters"];

@@ -23,6 +23,8 @@ pub(crate) fn library() -> Registry {
     let loans = ModelBinding::new("library_loan")
         .key(Field::integer("loan_no"))
         .field(Field::foreign_key("book_isbn", BOOKS).on_delete(OnDelete::Cascade))
+        // Not `book_isbn_rel`, the default for a key without `_id`.
+        .relation("book_isbn", "book")
         .field(Field::string("reader"));
     (Registry::new().model(authors))
         .and_then(|r| r.model(books))

@@ -10,7 +10,9 @@
 // The filter cases are one `json!` list, deeper than the default limit.
 #![recursion_limit = "512"]
 
+mod expand;
 mod keys;
+mod kinds;
 mod reads;
 mod relations;
 mod statements;

@@ -221,6 +221,37 @@ impl Pair {
             .await
     }
 
+    /// A filter that may follow relations, as the server follows them (no related scopes).
+    pub(crate) fn scope(&self, stream: &str, filters: &Value) -> Filter {
+        let binding = self.binding(stream);
+        chanbind_engine::filter::parse_scope(&self.registry, &binding, object(filters))
+            .expect("a valid scope")
+    }
+
+    /// A search whose filter and order were parsed by `parse`, both stores asserted equal;
+    /// returns the count.
+    pub(crate) async fn search_parsed(
+        &self,
+        stream: &str,
+        what: &str,
+        filter: Filter,
+        order: Ordering,
+        window: (u64, u64),
+    ) -> u64 {
+        let (offset, limit) = window;
+        let op = StoreOp::Search {
+            binding: self.binding(stream),
+            filter,
+            order,
+            offset,
+            limit,
+        };
+        match self.both(what, op).await {
+            Ok(StoreOutput::Page { count, .. }) => count,
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+
     pub(crate) fn filter(&self, stream: &str, filters: &Value, query: Option<&str>) -> Filter {
         let binding = self.binding(stream);
         parse_filter(&binding, object(filters), query, 100).expect("a valid filter")

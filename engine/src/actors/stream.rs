@@ -10,6 +10,7 @@ mod feed;
 mod interest;
 mod queries;
 mod rows;
+mod verdicts;
 
 pub use interest::Interest;
 
@@ -105,8 +106,11 @@ pub enum StreamMsg {
     Disconnect(ConnId),
     /// A committed change to one of this stream's rows.
     Change(Arc<Change>),
-    /// A committed change to a row of another stream, which subscriptions here may show
-    /// through a relation (or whose filters cross it).
+    /// A committed change to a row of another stream (see
+    /// [`crate::engine::Engine::publish`]), which subscriptions here may show through a
+    /// relation or whose filters and scopes read it: live queries reading it are re-read,
+    /// feeds showing it are pushed, and watched rows whose scope reads it are checked
+    /// against that scope.
     Related(Arc<Change>),
     /// Re-reads every live query and every watched row and pushes what changed, because
     /// changes may have gone unseen (the capture listener lost its connection).
@@ -275,8 +279,9 @@ impl Actor for StreamActor {
                 state.remove(conn, |_, _| true);
             }
             StreamMsg::Change(change) => {
-                let mut gone = state.rows.apply(&change);
-                gone.extend(state.feeds.apply(&myself, &change));
+                let verdicts = state.judge(&change).await;
+                let mut gone = state.rows.apply(&change, &verdicts);
+                gone.extend(state.feeds.apply(&myself, &change, &verdicts));
                 state.queries.touch(&myself, &change);
                 for conn in gone {
                     state.remove(conn, |_, _| true);
@@ -285,6 +290,9 @@ impl Actor for StreamActor {
             StreamMsg::Related(change) => {
                 state.queries.touch_related(&myself, &change);
                 state.feeds.apply_related(&myself, &change);
+                for conn in state.recheck_rows(&change.stream).await {
+                    state.remove(conn, |_, _| true);
+                }
             }
             StreamMsg::FeedRendered { seq, pushes } => {
                 for conn in state.feeds.rendered(seq, pushes) {
@@ -300,12 +308,9 @@ impl Actor for StreamActor {
                 for (pk, row) in rows {
                     // Only the row's watchers: feeds cannot tell what changed without the old
                     // row, and live queries were re-read by the same refresh.
-                    gone.extend(state.rows.apply(&crate::capture::change_for(
-                        &state.binding,
-                        pk,
-                        false,
-                        row,
-                    )));
+                    let change = crate::capture::change_for(&state.binding, pk, false, row);
+                    let verdicts = state.judge(&change).await;
+                    gone.extend(state.rows.apply(&change, &verdicts));
                 }
                 for conn in gone {
                     state.remove(conn, |_, _| true);
@@ -328,6 +333,47 @@ impl Actor for StreamActor {
 }
 
 impl StreamState {
+    /// The store's answers for the filters through relations that `change` must be judged by
+    /// (see [`verdicts`]); none, and no store call, when no subscription here has one.
+    async fn judge(&self, change: &Change) -> verdicts::Verdicts {
+        let mut filters = self.rows.path_scopes(&change.pk);
+        filters.extend(self.feeds.path_filters());
+        if filters.is_empty() {
+            return verdicts::Verdicts::none();
+        }
+        verdicts::Verdicts::judge(&self.store, &self.binding, change, filters).await
+    }
+
+    /// After a change of `stream`: every watched row whose scope reads `stream` through
+    /// relations is read again inside that scope (one search per scope), and those no longer
+    /// in it are pushed as deleted. Returns connections whose queue refused.
+    async fn recheck_rows(&mut self, stream: &str) -> Vec<ConnId> {
+        let mut gone = Vec::new();
+        for (scope, pks) in self.rows.scopes_through(stream) {
+            let op = crate::store::StoreOp::Search {
+                binding: Arc::clone(&self.binding),
+                filter: Filter::pks(&self.binding, &pks).and(scope.clone()),
+                order: crate::filter::Ordering::by_pk(&self.binding),
+                offset: 0,
+                limit: pks.len() as u64,
+            };
+            let found: Vec<crate::key::Key> = match verdicts::execute(&self.store, op).await {
+                Ok(StoreOutput::Page { rows, .. }) => {
+                    rows.iter().filter_map(|r| self.binding.key_of(r)).collect()
+                }
+                // Unsure is not gone: the watch stays, and the row's next change decides.
+                other => {
+                    tracing::warn!(result = ?other.err(), "cannot re-check watched rows");
+                    continue;
+                }
+            };
+            for pk in pks.iter().filter(|pk| !found.contains(pk)) {
+                gone.extend(self.rows.leave(pk, &scope));
+            }
+        }
+        gone
+    }
+
     /// Reads every watched row in a task and sends them back as [`StreamMsg::RowsRead`].
     fn reread_rows(&self, myself: &ActorRef<StreamMsg>) {
         let pks = self.rows.pks();
@@ -406,11 +452,17 @@ type Encoder<'a> = dyn Fn(&str, &View) -> Frame + 'a;
 /// row before it and still sees it after: only fields hidden from the reader changed. Such a
 /// change is not pushed to that reader. A change captured without its old row may have
 /// changed anything, so it is always shown.
-pub(crate) fn unseen(binding: &ModelBinding, change: &Change, view: &View) -> bool {
+pub(crate) fn unseen(
+    binding: &ModelBinding,
+    change: &Change,
+    view: &View,
+    verdicts: &verdicts::Verdicts,
+) -> bool {
+    use verdicts::Side;
     match (&change.kind, &change.old, &change.new) {
         (crate::change::ChangeKind::Updated, Some(old), Some(new)) => {
-            view.scope().matches(old)
-                && view.scope().matches(new)
+            verdicts.matches(view.scope(), Side::Old, old) == Some(true)
+                && verdicts.matches(view.scope(), Side::New, new) == Some(true)
                 && !crate::session::changes_visibly(binding, old, new, view)
         }
         _ => false,

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::FieldKind;
+use super::{EnumType, FieldKind};
 
 /// What happens to rows that reference a deleted row through a foreign key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +110,8 @@ impl Field {
         date => FieldKind::Date);
     constructor!(/// A timestamp with time zone.
         datetime => FieldKind::Datetime);
+    constructor!(/// A date and time of day without a time zone (`timestamp`).
+        local_datetime => FieldKind::LocalDatetime);
     constructor!(/// A UUID.
         uuid => FieldKind::Uuid);
     constructor!(/// An e-mail address, checked on write.
@@ -125,6 +127,32 @@ impl Field {
                 places: Some(places),
             },
         )
+    }
+
+    /// A value of the PostgreSQL enum type `enum_type`, one of `labels` (in the type's order),
+    /// each its own label in forms.
+    pub fn enumeration<L: Into<String>>(
+        name: &str,
+        enum_type: EnumType,
+        labels: impl IntoIterator<Item = L>,
+    ) -> Self {
+        let choices = labels
+            .into_iter()
+            .map(|l| {
+                let l = l.into();
+                (Value::String(l.clone()), l)
+            })
+            .collect();
+        Field {
+            choices,
+            ..Self::of(name, FieldKind::Enum(enum_type))
+        }
+    }
+
+    /// A one-dimensional array of `element` values (a scalar kind: not JSON, an array or a
+    /// foreign key; the registry refuses those).
+    pub fn array(name: &str, element: FieldKind) -> Self {
+        Self::of(name, FieldKind::Array(Box::new(element)))
     }
 
     /// A foreign key to the rows of `stream`; deletes of the target are restricted unless
@@ -191,13 +219,13 @@ impl Field {
     }
 
     /// The only values accepted, each with its label.
-    pub fn choices<V: Into<Value>>(
+    pub fn choices<V: Into<Value>, L: Into<String>>(
         mut self,
-        choices: impl IntoIterator<Item = (V, &'static str)>,
+        choices: impl IntoIterator<Item = (V, L)>,
     ) -> Self {
         self.choices = choices
             .into_iter()
-            .map(|(v, l)| (v.into(), l.to_owned()))
+            .map(|(v, l)| (v.into(), l.into()))
             .collect();
         self
     }

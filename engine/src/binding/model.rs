@@ -139,6 +139,17 @@ impl ModelBinding {
         self
     }
 
+    /// Removes the field called `name` (not the key), and drops it from the search fields: for
+    /// a column an introspected binding should not serve. Creates then leave the column out,
+    /// so it must take null or have a default.
+    pub fn without(mut self, name: &str) -> Self {
+        if name != PK && Some(name) != self.key_mirror() {
+            self.fields.retain(|f| f.name != name);
+            self.search.retain(|s| s != name);
+        }
+        self
+    }
+
     /// The fields `query` searches with `icontains`, ORed.
     pub fn search<S: AsRef<str>>(mut self, fields: impl IntoIterator<Item = S>) -> Self {
         self.search = fields.into_iter().map(|f| f.as_ref().to_owned()).collect();
@@ -384,6 +395,21 @@ mod tests {
                 .stream(),
             "people"
         );
+    }
+
+    #[test]
+    fn without_removes_a_field_but_never_the_key() {
+        let b = ModelBinding::new("library_book")
+            .key(Field::string("isbn"))
+            .field(Field::string("title"))
+            .field(Field::text("secret"))
+            .search(["title", "secret"])
+            .without("secret")
+            .without("id")
+            .without("isbn");
+        let names: Vec<&str> = b.fields().iter().map(Field::name).collect();
+        assert_eq!(names, ["id", "isbn", "title"]);
+        assert_eq!(b.search_names(), ["title"]);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::relations::{self, Derived};
-use super::{CustomBinding, Handler, ModelBinding};
+use super::{CustomBinding, FieldKind, Handler, ModelBinding};
 use crate::relation::Relation;
 
 /// Why a set of bindings was refused. These are programming errors, reported at start-up
@@ -33,6 +33,17 @@ pub enum RegistryError {
         stream: String,
         /// The field.
         field: String,
+    },
+    /// A field's kind cannot be stored: an array of JSON, of arrays or of foreign keys, or an
+    /// enum type with an empty or over-long name.
+    #[error("{stream}.{field}: {why}")]
+    BadKind {
+        /// The binding.
+        stream: String,
+        /// The field.
+        field: String,
+        /// What is wrong with it.
+        why: &'static str,
     },
     /// A custom handler claims an action a model binding answers itself.
     #[error("{stream}.{action} is a built-in action and cannot have a custom handler")]
@@ -101,6 +112,11 @@ impl Registry {
         for field in binding.fields() {
             check_identifier(field.column_name())?;
             check_field_name(field.name())?;
+            check_kind(field.kind()).map_err(|why| RegistryError::BadKind {
+                stream: binding.stream().to_owned(),
+                field: field.name().to_owned(),
+                why,
+            })?;
         }
         if crate::key::KeyKind::of(binding.key_field().kind()).is_none() {
             return Err(RegistryError::BadKey {
@@ -286,6 +302,19 @@ impl Registry {
     }
 }
 
+fn check_kind(kind: &FieldKind) -> Result<(), &'static str> {
+    match kind {
+        FieldKind::Array(element) if !element.is_array_element() => {
+            Err("arrays hold scalars only: not JSON, arrays or foreign keys")
+        }
+        FieldKind::Array(element) => check_kind(element),
+        FieldKind::Enum(t) if !t.is_valid() => {
+            Err("an enum type's schema and name must be 1 to 63 bytes without NUL")
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Any name PostgreSQL can hold: every identifier is double-quoted wherever it is spliced,
 /// so mixed case, spaces and quotes are all safe.
 fn check_identifier(name: &str) -> Result<(), RegistryError> {
@@ -428,6 +457,39 @@ mod tests {
             .unwrap();
         let err = unknown.validate().unwrap_err();
         assert!(err.to_string().contains("todo.Task.owner_id"), "{err}");
+    }
+
+    #[test]
+    fn arrays_of_non_scalars_and_bad_enum_names_are_refused() {
+        use crate::binding::EnumType;
+        for (field, why) in [
+            (
+                Field::array("a", FieldKind::Array(Box::new(FieldKind::Integer))),
+                "arrays hold scalars only",
+            ),
+            (
+                Field::array("a", FieldKind::Json),
+                "arrays hold scalars only",
+            ),
+            (
+                Field::enumeration("a", EnumType::new(None, &"m".repeat(64)), ["x"]),
+                "1 to 63 bytes",
+            ),
+            (
+                Field::array("a", FieldKind::Enum(EnumType::new(Some(""), "m"))),
+                "1 to 63 bytes",
+            ),
+        ] {
+            let e = Registry::new()
+                .model(ModelBinding::new("t").field(field))
+                .unwrap_err();
+            assert!(matches!(e, RegistryError::BadKind { .. }), "{e}");
+            assert!(e.to_string().contains(why), "{e}");
+        }
+        let ok = Field::enumeration("a", EnumType::new(None, &"m".repeat(63)), ["x"]);
+        assert!(Registry::new()
+            .model(ModelBinding::new("t").field(ok))
+            .is_ok());
     }
 
     #[test]

@@ -249,7 +249,13 @@ impl Ctx<'_> {
             .ok_or_else(unknown)?
             .clone();
         let target = Arc::clone(&relation.target);
-        let target_view = View::resolve(&target, target.permission_ref(), self.user, READ_AS)?;
+        let target_view = View::resolve(
+            self.registry,
+            &target,
+            target.permission_ref(),
+            self.user,
+            READ_AS,
+        )?;
         // A relation through a hidden foreign key would show its value: for this caller the
         // relation does not exist.
         let seen = match &relation.kind {

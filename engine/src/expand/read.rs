@@ -116,6 +116,7 @@ impl Node {
         })?;
         let by_parent = Filter::Cond(Condition {
             field: field.to_owned(),
+            path: Vec::new(),
             kind,
             lookup: Lookup::In,
             operand: Operand::List(parents.iter().map(Key::to_json).collect()),

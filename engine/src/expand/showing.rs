@@ -116,6 +116,7 @@ fn holding(binding: &ModelBinding, field: &str, keys: &[Key]) -> Filter {
         .unwrap_or(crate::binding::FieldKind::Integer);
     Filter::Cond(Condition {
         field: field.to_owned(),
+        path: Vec::new(),
         kind,
         lookup: Lookup::In,
         operand: Operand::List(keys.iter().map(Key::to_json).collect()),

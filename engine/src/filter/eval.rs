@@ -4,27 +4,82 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
+use super::path::Hop;
 use super::{Condition, Filter, Lookup, Operand};
+use crate::binding::ModelBinding;
+use crate::key::Key;
 use crate::value::{compare, fold_case, Row};
 
+/// Finds rows by key, so relation paths can be followed in memory.
+pub trait Resolve {
+    /// The row of `binding` whose primary key is `key`, if there is one.
+    fn row(&self, binding: &ModelBinding, key: &Key) -> Option<&Row>;
+}
+
+/// Knows no rows: every relation path reads as null. For filters without paths.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoRows;
+
+impl Resolve for NoRows {
+    fn row(&self, _: &ModelBinding, _: &Key) -> Option<&Row> {
+        None
+    }
+}
+
+static NULL: Value = Value::Null;
+
+/// The value at the end of `path` from `row`: null when a foreign key is null, names no row,
+/// or names one outside the hop's scope; as the compiled scalar subqueries read it.
+pub(super) fn value_at<'r>(
+    path: &[Hop],
+    field: &str,
+    row: &'r Row,
+    resolve: &'r dyn Resolve,
+) -> &'r Value {
+    let mut row = row;
+    for hop in path {
+        let next = row
+            .get(&hop.field)
+            .and_then(Key::from_json)
+            .and_then(|key| resolve.row(&hop.target, &key));
+        match next {
+            Some(next) if hop.scope.matches_with(next, resolve) => row = next,
+            _ => return &NULL,
+        }
+    }
+    row.get(field).unwrap_or(&NULL)
+}
+
 impl Filter {
-    /// Whether `row` satisfies the filter. Agrees with the compiled SQL on every row.
+    /// Whether `row` satisfies the filter, reading relation paths as null. Agrees with the
+    /// compiled SQL on every row when the filter [has no paths](Self::has_paths).
     pub fn matches(&self, row: &Row) -> bool {
+        self.matches_with(row, &NoRows)
+    }
+
+    /// Whether `row` satisfies the filter, following relation paths to the rows `resolve`
+    /// finds. Agrees with the compiled SQL run over the same rows.
+    pub fn matches_with(&self, row: &Row, resolve: &dyn Resolve) -> bool {
         match self {
-            Filter::All(parts) => parts.iter().all(|p| p.matches(row)),
-            Filter::Any(parts) => parts.iter().any(|p| p.matches(row)),
+            Filter::All(parts) => parts.iter().all(|p| p.matches_with(row, resolve)),
+            Filter::Any(parts) => parts.iter().any(|p| p.matches_with(row, resolve)),
             // The child is two-valued here already (unknown is false), so this is the
             // complement the compiled `NOT COALESCE(.., FALSE)` computes.
-            Filter::Not(part) => !part.matches(row),
-            Filter::Cond(c) => c.matches(row),
+            Filter::Not(part) => !part.matches_with(row, resolve),
+            Filter::Cond(c) => c.matches_with(row, resolve),
         }
     }
 }
 
 impl Condition {
-    /// Whether `row` satisfies this one lookup.
+    /// Whether `row` satisfies this one lookup, reading a relation path as null.
     pub fn matches(&self, row: &Row) -> bool {
-        let value = row.get(&self.field).unwrap_or(&Value::Null);
+        self.matches_with(row, &NoRows)
+    }
+
+    /// Whether `row` satisfies this one lookup, following its path through `resolve`.
+    pub fn matches_with(&self, row: &Row, resolve: &dyn Resolve) -> bool {
+        let value = value_at(&self.path, &self.field, row, resolve);
         match (&self.lookup, &self.operand) {
             (Lookup::IsNull, Operand::Flag(flag)) => value.is_null() == *flag,
             // IS DISTINCT FROM: null differs from every value.

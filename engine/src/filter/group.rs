@@ -28,6 +28,8 @@ pub(super) struct Rules<'a> {
     pub(super) max_depth: usize,
     /// The fields the caller may see; others are unknown.
     pub(super) visible: &'a dyn Fn(&str) -> bool,
+    /// How relation paths are followed; `None` when they are not.
+    pub(super) relations: Option<&'a super::path::Relations<'a>>,
 }
 
 /// The filters of one object, to be ANDed: a condition per lookup, a filter per group. `path`
@@ -225,7 +227,7 @@ mod tests {
         );
         assert_eq!(
             refused(json!({"not": {"priority__regex": "1"}})),
-            "not.priority__regex: unknown lookup"
+            "not.priority__regex: regex is not a lookup, and priority is not a relation"
         );
         assert_eq!(
             refused(json!({"not": {"priority": "high"}}))

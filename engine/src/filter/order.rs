@@ -1,9 +1,13 @@
-//! `order`: sort keys, with the primary key always last so pages are stable.
+//! `order`: sort keys, with the primary key always last so pages are stable. A key may read
+//! its field through relations (`-owner__username`); a row whose path reads null sorts as
+//! a null field does.
 
 use std::cmp;
 
 use serde_json::Value;
 
+use super::eval::{value_at, NoRows, Resolve};
+use super::path::{self, Hop, Relations};
 use crate::binding::{FieldKind, ModelBinding, PK};
 use crate::protocol::ApiError;
 use crate::value::{compare, Row};
@@ -11,6 +15,8 @@ use crate::value::{compare, Row};
 /// One sort key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderKey {
+    /// The relations followed to the row whose field is sorted by; empty for the row itself.
+    pub path: Vec<Hop>,
     /// The field, taken from the binding.
     pub field: String,
     /// Its type.
@@ -40,6 +46,26 @@ impl Ordering {
         order: Option<&Value>,
         visible: &dyn Fn(&str) -> bool,
     ) -> Result<Ordering, ApiError> {
+        Self::parse_with(binding, order, visible, None)
+    }
+
+    /// [`parse_visible`](Self::parse_visible) that also takes relation paths
+    /// (`-owner__username`), followed as `relations` allows, with the refusals of a filter's.
+    pub fn parse_related(
+        binding: &ModelBinding,
+        order: Option<&Value>,
+        visible: &dyn Fn(&str) -> bool,
+        relations: &Relations<'_>,
+    ) -> Result<Ordering, ApiError> {
+        Self::parse_with(binding, order, visible, Some(relations))
+    }
+
+    fn parse_with(
+        binding: &ModelBinding,
+        order: Option<&Value>,
+        visible: &dyn Fn(&str) -> bool,
+        relations: Option<&Relations<'_>>,
+    ) -> Result<Ordering, ApiError> {
         let specs: Vec<&str> = match order {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::String(s)) => vec![s.as_str()],
@@ -63,22 +89,41 @@ impl Ordering {
                 Some(name) => (name, true),
                 None => (spec, false),
             };
-            let field = binding
-                .get(name)
-                .filter(|f| f.is_orderable() && visible(f.name()))
-                .ok_or_else(|| {
-                    ApiError::invalid_filter(format!("order: {spec}: unknown or unorderable field"))
-                })?;
-            if keys.iter().any(|k| k.field == name) {
+            let unknown = |of: String| {
+                ApiError::invalid_filter(format!("order: {spec}: unknown or unorderable field{of}"))
+            };
+            let names: Vec<&str> = name.split("__").collect();
+            let (path, field) = match names.as_slice() {
+                [hops @ .., last] if !hops.is_empty() => {
+                    let label = format!("order: {spec}");
+                    let end = path::follow(relations, binding, visible, hops, &label, None)?;
+                    let field = end
+                        .binding
+                        .get(last)
+                        .filter(|f| f.is_orderable() && end.can_see(f.name()))
+                        .ok_or_else(|| unknown(format!(" {last} of {}", end.binding.stream())))?
+                        .clone();
+                    (end.path, field)
+                }
+                _ => {
+                    let field = binding
+                        .get(name)
+                        .filter(|f| f.is_orderable() && visible(f.name()))
+                        .ok_or_else(|| unknown(String::new()))?;
+                    (Vec::new(), field.clone())
+                }
+            };
+            if keys.iter().any(|k| path::label(&k.path, &k.field) == name) {
                 continue;
             }
             keys.push(OrderKey {
+                path,
                 field: field.name().to_owned(),
                 kind: field.kind().clone(),
                 desc,
             });
         }
-        if !keys.iter().any(|k| k.field == PK) {
+        if !keys.iter().any(|k| k.field == PK && k.path.is_empty()) {
             keys.push(key_order(binding));
         }
         Ok(Ordering { keys })
@@ -107,21 +152,36 @@ impl Ordering {
             self.keys
                 .iter()
                 .map(|k| {
-                    Value::String(if k.desc {
-                        format!("-{}", k.field)
-                    } else {
-                        k.field.clone()
-                    })
+                    let name = path::label(&k.path, &k.field);
+                    Value::String(if k.desc { format!("-{name}") } else { name })
                 })
                 .collect(),
         )
     }
 
-    /// Compares two rows by the keys, as `ORDER BY` does (nulls last ascending, first descending).
-    pub fn compare(&self, a: &Row, b: &Row) -> cmp::Ordering {
+    /// Whether any key reads through a relation.
+    pub fn has_paths(&self) -> bool {
+        self.keys.iter().any(|k| !k.path.is_empty())
+    }
+
+    /// The other streams whose rows the keys read through relations.
+    pub fn related_streams_into(&self, out: &mut std::collections::BTreeSet<String>) {
         for key in &self.keys {
-            let x = a.get(&key.field).unwrap_or(&Value::Null);
-            let y = b.get(&key.field).unwrap_or(&Value::Null);
+            path::streams_of(&key.path, out);
+        }
+    }
+
+    /// Compares two rows by the keys, as `ORDER BY` does (nulls last ascending, first
+    /// descending), reading relation paths as null.
+    pub fn compare(&self, a: &Row, b: &Row) -> cmp::Ordering {
+        self.compare_with(a, b, &NoRows)
+    }
+
+    /// [`compare`](Self::compare), following relation paths to the rows `resolve` finds.
+    pub fn compare_with(&self, a: &Row, b: &Row, resolve: &dyn Resolve) -> cmp::Ordering {
+        for key in &self.keys {
+            let x = value_at(&key.path, &key.field, a, resolve);
+            let y = value_at(&key.path, &key.field, b, resolve);
             let o = compare(&key.kind, x, y);
             let o = if key.desc { o.reverse() } else { o };
             if o != cmp::Ordering::Equal {
@@ -135,6 +195,7 @@ impl Ordering {
 /// Ascending by the primary key, compared as the key's own type.
 fn key_order(binding: &ModelBinding) -> OrderKey {
     OrderKey {
+        path: Vec::new(),
         field: PK.to_owned(),
         kind: binding.key_field().kind().clone(),
         desc: false,

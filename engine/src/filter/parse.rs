@@ -4,8 +4,9 @@
 use serde_json::{Map, Value};
 
 use super::group::{self, Rules};
+use super::path::{self, Relations};
 use super::{Condition, Filter, Lookup, Operand};
-use crate::binding::{FieldKind, ModelBinding};
+use crate::binding::{FieldKind, ModelBinding, Registry};
 use crate::protocol::ApiError;
 use crate::value::canonical;
 
@@ -17,6 +18,8 @@ use crate::value::canonical;
 /// malformed group is `invalid_filter`. `max_in` bounds `__in` lists. Groups may nest as deep
 /// as the JSON does (serde_json stops at 128 levels): this is for filters the server writes,
 /// such as permission scopes; a client's go through [`parse_filter_visible`] and its bound.
+/// Without the registry there are no relations to follow: a path is `invalid_filter`
+/// ([`parse_scope`] follows them).
 pub fn parse_filter(
     binding: &ModelBinding,
     filters: &Map<String, Value>,
@@ -24,6 +27,25 @@ pub fn parse_filter(
     max_in: usize,
 ) -> Result<Filter, ApiError> {
     parse_filter_visible(binding, filters, query, max_in, usize::MAX, &|_| true)
+}
+
+/// A permission's scope: the server's own filter, which may name any field of the binding and
+/// follow any relation to any field (`{"project__owner_id": 7}`).
+pub fn parse_scope(
+    registry: &Registry,
+    binding: &ModelBinding,
+    filters: &Map<String, Value>,
+) -> Result<Filter, ApiError> {
+    let relations = Relations::server(registry);
+    parse_filter_related(
+        binding,
+        filters,
+        None,
+        usize::MAX,
+        usize::MAX,
+        &|_| true,
+        &relations,
+    )
 }
 
 /// [`parse_filter`] for a caller who sees only the fields `visible` accepts: a filter on any
@@ -43,8 +65,39 @@ pub fn parse_filter_visible(
         max_in,
         max_depth,
         visible,
+        relations: None,
     };
-    let mut all = group::object(&rules, filters, "", 0)?;
+    parse_with(&rules, filters, query)
+}
+
+/// [`parse_filter_visible`] that also follows relation paths (`owner__username__icontains`)
+/// as `relations` allows ([`path`](super::path) says how a path reads and who may follow it).
+pub fn parse_filter_related(
+    binding: &ModelBinding,
+    filters: &Map<String, Value>,
+    query: Option<&str>,
+    max_in: usize,
+    max_depth: usize,
+    visible: &dyn Fn(&str) -> bool,
+    relations: &Relations<'_>,
+) -> Result<Filter, ApiError> {
+    let rules = Rules {
+        binding,
+        max_in,
+        max_depth,
+        visible,
+        relations: Some(relations),
+    };
+    parse_with(&rules, filters, query)
+}
+
+fn parse_with(
+    rules: &Rules<'_>,
+    filters: &Map<String, Value>,
+    query: Option<&str>,
+) -> Result<Filter, ApiError> {
+    let (binding, visible) = (rules.binding, rules.visible);
+    let mut all = group::object(rules, filters, "", 0)?;
     if let Some(text) = query.filter(|q| !q.is_empty()) {
         // PostgreSQL text cannot hold NUL; refused here, both stores answer alike.
         if text.contains('\0') {
@@ -57,6 +110,7 @@ pub fn parse_filter_visible(
             .filter(|f| visible(f.name()))
             .map(|f| {
                 Filter::Cond(Condition {
+                    path: Vec::new(),
                     field: f.name().to_owned(),
                     kind: f.kind().clone(),
                     lookup: Lookup::IContains,
@@ -75,6 +129,24 @@ pub fn parse_filter_visible(
     Ok(group::all(all))
 }
 
+/// Splits a key into its names and its lookup: `owner__username__icontains` is
+/// `[owner, username]` and `icontains`. A last part that is no lookup is a name (`exact`),
+/// returned as the third value too, for the messages of [`path::follow`].
+pub(super) fn split_key(key: &str) -> (Vec<&str>, Lookup, Option<&str>) {
+    let mut names: Vec<&str> = key.split("__").collect();
+    if names.len() == 1 {
+        return (names, Lookup::Exact, None);
+    }
+    let last = names[names.len() - 1];
+    match Lookup::parse(last) {
+        Some(lookup) => {
+            names.pop();
+            (names, lookup, None)
+        }
+        None => (names, Lookup::Exact, Some(last)),
+    }
+}
+
 /// One lookup, `key: value`; `label` is the key with the path of the groups around it, for
 /// messages.
 pub(super) fn condition(
@@ -84,20 +156,41 @@ pub(super) fn condition(
     value: &Value,
 ) -> Result<Condition, ApiError> {
     let (binding, max_in, visible) = (rules.binding, rules.max_in, rules.visible);
-    let (name, lookup) = match key.split_once("__") {
-        Some((name, suffix)) => {
-            let lookup = Lookup::parse(suffix)
-                .ok_or_else(|| ApiError::invalid_filter(format!("{label}: unknown lookup")))?;
-            (name, lookup)
+    let (names, lookup, unlooked) = split_key(key);
+    let (path, field) = match names.as_slice() {
+        [name] => {
+            let field = binding
+                .get(name)
+                .filter(|f| f.is_filterable() && visible(f.name()))
+                .ok_or_else(|| {
+                    ApiError::invalid_filter(format!("{label}: unknown or unfilterable field"))
+                })?;
+            (Vec::new(), field.clone())
         }
-        None => (key, Lookup::Exact),
+        [relations @ .., name] => {
+            let end = path::follow(
+                rules.relations,
+                binding,
+                visible,
+                relations,
+                label,
+                unlooked,
+            )?;
+            let field = end
+                .binding
+                .get(name)
+                .filter(|f| f.is_filterable() && end.can_see(f.name()))
+                .ok_or_else(|| {
+                    ApiError::invalid_filter(format!(
+                        "{label}: unknown or unfilterable field {name} of {}",
+                        end.binding.stream()
+                    ))
+                })?
+                .clone();
+            (end.path, field)
+        }
+        [] => return Err(ApiError::invalid_filter(format!("{label}: empty key"))),
     };
-    let field = binding
-        .get(name)
-        .filter(|f| f.is_filterable() && visible(f.name()))
-        .ok_or_else(|| {
-            ApiError::invalid_filter(format!("{label}: unknown or unfilterable field"))
-        })?;
     let kind = field.kind();
     let bad = |why: &str| ApiError::invalid_filter(format!("{label}: {why}"));
 
@@ -107,10 +200,12 @@ pub(super) fn condition(
     if lookup.is_range() && !kind.is_ordered() {
         return Err(bad("this field has no order"));
     }
-    if matches!(kind, FieldKind::Json)
-        && !matches!(lookup, Lookup::IsNull | Lookup::Exact | Lookup::Ne)
-    {
-        return Err(bad("JSON fields only support exact, ne and isnull"));
+    if kind.is_document() && !matches!(lookup, Lookup::IsNull | Lookup::Exact | Lookup::Ne) {
+        return Err(bad(if matches!(kind, FieldKind::Json) {
+            "JSON fields only support exact, ne and isnull"
+        } else {
+            "array fields only support exact, ne and isnull"
+        }));
     }
 
     let (lookup, operand) = match (lookup, value) {
@@ -148,6 +243,7 @@ pub(super) fn condition(
         ),
     };
     Ok(Condition {
+        path,
         field: field.name().to_owned(),
         kind: kind.clone(),
         lookup,

@@ -98,7 +98,7 @@ fn model_paths(
         "200",
         reference(&format!("{s}.page")),
     );
-    let mut params = search_params(binding);
+    let mut params = search_params(registry, binding);
     params.extend(relation_params(registry, binding));
     search["parameters"] = Value::Array(params);
     let mut create = op(
@@ -168,29 +168,57 @@ fn model_paths(
 }
 
 /// `page`, `limit`, `order`, `query`, `filters` (JSON) and one parameter per filterable
-/// field and lookup.
-fn search_params(binding: &ModelBinding) -> Vec<Value> {
+/// field and lookup, of the binding and, through each of its to-one relations, of the related
+/// binding (`owner__username__icontains`). Paths of two relations are accepted too but not
+/// listed, or the list would grow with the square of the schema.
+fn search_params(registry: &Registry, binding: &ModelBinding) -> Vec<Value> {
     let mut params = vec![
         json!({"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}}),
         json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}),
         json!({"name": "order", "in": "query", "style": "form", "explode": false,
-               "description": "Sort keys, `-` for descending; the id is always the last tie-breaker.",
+               "description": "Sort keys, `-` for descending; the id is always the last tie-breaker. A key may follow to-one relations, at most `max_relation_depth` of them (`-owner__username`); a row whose related row is missing or outside your scope sorts as a null.",
                "schema": {"type": "array", "items": {"type": "string"}}}),
         // `content` rather than `schema`: the value is a JSON document, percent-encoded.
         json!({"name": FILTERS_PARAM, "in": "query",
-               "description": "A filters object as JSON, as a WebSocket search sends it: lookups, and `or`/`not` groups nesting at most `max_filter_depth` deep. Its keys are ANDed with the other filter parameters; a key given both ways is refused.",
+               "description": "A filters object as JSON, as a WebSocket search sends it: lookups (relation paths included), and `or`/`not` groups nesting at most `max_filter_depth` deep. Its keys are ANDed with the other filter parameters; a key given both ways is refused.",
                "content": {"application/json": {"schema": reference("Filters")}}}),
     ];
     if binding.search_names().iter().next().is_some() {
         params.push(json!({"name": "query", "in": "query", "schema": {"type": "string"},
                            "description": format!("Text matched against {}.", binding.search_names().join(", "))}));
     }
+    field_params(&mut params, "", None, binding);
+    for relation in registry.relations(binding.stream()) {
+        let prefix = format!("{}__", relation.name);
+        field_params(&mut params, &prefix, Some(&relation.name), &relation.target);
+    }
+    params
+}
+
+/// One parameter per filterable field of `binding` and lookup, each named after `prefix`;
+/// through `relation`, when the fields are a related binding's.
+fn field_params(
+    params: &mut Vec<Value>,
+    prefix: &str,
+    relation: Option<&str>,
+    binding: &ModelBinding,
+) {
+    let through = |param: &mut Value| {
+        if let Some(relation) = relation {
+            param["description"] = json!(format!(
+                "Through the relation {relation} to {}: the field of the row it points at, null when there is none or it lies outside your scope; a field hidden from you there is refused.",
+                binding.stream()
+            ));
+        }
+    };
     for field in binding.fields().iter().filter(|f| f.is_filterable()) {
-        let name = field.name();
+        let name = format!("{prefix}{}", field.name());
         let value = Value::Object(kind_schema(field.kind()));
-        params.push(json!({"name": name, "in": "query", "schema": value}));
+        let mut param = json!({"name": name, "in": "query", "schema": value});
+        through(&mut param);
+        params.push(param);
         for (suffix, lookup) in lookups(field.kind()) {
-            if lookup.is_range() && !field.is_orderable() && name != PK {
+            if lookup.is_range() && !field.is_orderable() && field.name() != PK {
                 continue;
             }
             let mut param = json!({"name": format!("{name}__{suffix}"), "in": "query"});
@@ -204,10 +232,10 @@ fn search_params(binding: &ModelBinding) -> Vec<Value> {
                 l if l.is_textual() => param["schema"] = json!({"type": "string"}),
                 _ => param["schema"] = value.clone(),
             }
+            through(&mut param);
             params.push(param);
         }
     }
-    params
 }
 
 /// `expand` and `include`, when the binding has relations of that kind.

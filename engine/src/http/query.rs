@@ -6,6 +6,8 @@
 //! integer) is passed on as a string, so the engine's one filter parser answers it with the
 //! same `invalid_filter` a WebSocket client gets: no second parser to keep in step.
 //!
+//! A key through relations (`owner__username__icontains`) is typed by the field it ends at.
+//!
 //! What a flat list of pairs cannot say (`or` and `not` groups) goes in one `filters`
 //! parameter holding a filters object as JSON, exactly as a WebSocket client sends it; its
 //! keys join the plain ones, all ANDed.
@@ -17,7 +19,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::binding::{FieldKind, ModelBinding};
+use crate::binding::{Field, FieldKind, ModelBinding, Registry};
 use crate::filter::Lookup;
 use crate::key::KeyKind;
 use crate::protocol::ApiError;
@@ -102,7 +104,17 @@ pub(crate) fn retrieve_data(query: Option<&str>) -> Result<Map<String, Value>, A
 /// Builds the `data` of a `search` from the query string: `page`, `limit`, `order`, `query`,
 /// `filters` (JSON) and every other key as a filter, with `"subscribe": false` since an HTTP
 /// request has no connection to push to.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn search_data(
+    binding: &ModelBinding,
+    query: Option<&str>,
+) -> Result<Map<String, Value>, ApiError> {
+    search_data_in(None, binding, query)
+}
+
+/// [`search_data`] typing keys through relations with `registry`.
+pub(crate) fn search_data_in(
+    registry: Option<&Registry>,
     binding: &ModelBinding,
     query: Option<&str>,
 ) -> Result<Map<String, Value>, ApiError> {
@@ -123,7 +135,7 @@ pub(crate) fn search_data(
             "page" | "limit" => once(&mut data, key, integer_or_text(&raw))?,
             "query" => once(&mut data, key, Value::String(raw))?,
             _ => {
-                let value = filter_value(binding, &key, &raw);
+                let value = filter_value(registry, binding, &key, &raw);
                 match (filters.get_mut(&key), value) {
                     // `id__in=1,2&id__in=3` reads as one list, as most HTTP clients send it.
                     (Some(Value::Array(items)), Value::Array(more)) => items.extend(more),
@@ -180,15 +192,24 @@ fn repeated(key: &str) -> ApiError {
 }
 
 /// The filter value of `key=raw`, typed by the field and lookup `key` names.
-fn filter_value(binding: &ModelBinding, key: &str, raw: &str) -> Value {
-    let (name, lookup) = match key.split_once("__") {
-        Some((name, suffix)) => match Lookup::parse(suffix) {
-            Some(lookup) => (name, lookup),
-            None => return Value::String(raw.to_owned()),
+fn filter_value(
+    registry: Option<&Registry>,
+    binding: &ModelBinding,
+    key: &str,
+    raw: &str,
+) -> Value {
+    let mut names: Vec<&str> = key.split("__").collect();
+    let lookup = match names.as_slice() {
+        [_, .., last] => match Lookup::parse(last) {
+            Some(lookup) => {
+                names.pop();
+                lookup
+            }
+            None => Lookup::Exact,
         },
-        None => (key, Lookup::Exact),
+        _ => Lookup::Exact,
     };
-    let Some(field) = binding.get(name) else {
+    let Some(field) = field_at(registry, binding, &names) else {
         return Value::String(raw.to_owned());
     };
     match lookup {
@@ -202,6 +223,20 @@ fn filter_value(binding: &ModelBinding, key: &str, raw: &str) -> Value {
         lookup if lookup.is_textual() => Value::String(raw.to_owned()),
         _ => scalar(field.kind(), raw),
     }
+}
+
+/// The field `names` ends at, following relations from `binding` (the parser decides later
+/// whether the reader may follow them).
+fn field_at(registry: Option<&Registry>, binding: &ModelBinding, names: &[&str]) -> Option<Field> {
+    let (last, relations) = names.split_last()?;
+    let mut target: Option<std::sync::Arc<ModelBinding>> = None;
+    for name in relations {
+        let from = target.as_deref().unwrap_or(binding);
+        target = Some(std::sync::Arc::clone(
+            &registry?.relation(from.stream(), name)?.target,
+        ));
+    }
+    target.as_deref().unwrap_or(binding).get(last).cloned()
 }
 
 /// One value for a field of `kind`; text when it does not read as that kind.
@@ -218,8 +253,9 @@ fn scalar(kind: &FieldKind, raw: &str) -> Value {
             .and_then(Number::from_f64)
             .map_or_else(|| Value::String(raw.to_owned()), Value::Number),
         FieldKind::Boolean => boolean(raw),
-        // A JSON field compares documents: `extra={"a":1}` means the object.
-        FieldKind::Json => {
+        // A JSON field compares documents: `extra={"a":1}` means the object; an array field
+        // takes its array in JSON: `tags=["a","b"]`.
+        FieldKind::Json | FieldKind::Array(_) => {
             serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
         }
         _ => Value::String(raw.to_owned()),
@@ -335,6 +371,33 @@ mod tests {
         let err =
             parse_filter(&binding(), d["filters"].as_object().unwrap(), None, 10).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidFilter);
+    }
+
+    #[test]
+    fn keys_through_relations_are_typed_by_the_field_they_reach() {
+        let registry = crate::binding::Registry::new()
+            .model(
+                ModelBinding::new("auth_user")
+                    .field(Field::string("username"))
+                    .field(Field::integer("age")),
+            )
+            .unwrap()
+            .model(binding())
+            .unwrap();
+        let tasks = registry.get("todo.Task").unwrap();
+        let query = "owner__username=5&owner__age__gte=30&owner__id__in=1,2&owner__age__isnull=false&order=-owner__username,title&owner__nope=1&title__x__y=2";
+        let d = search_data_in(Some(&registry), tasks, Some(query)).unwrap();
+        assert_eq!(
+            d["filters"],
+            json!({"owner__username": "5", "owner__age__gte": 30, "owner__id__in": [1, 2],
+                   "owner__age__isnull": false, "owner__nope": "1", "title__x__y": "2"})
+        );
+        assert_eq!(d["order"], json!(["-owner__username", "title"]));
+        let without = search_data(tasks, Some("owner__age__gte=30")).unwrap();
+        assert_eq!(
+            without["filters"]["owner__age__gte"], "30",
+            "left to the parser"
+        );
     }
 
     #[test]

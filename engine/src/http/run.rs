@@ -101,7 +101,8 @@ impl Pending {
                 let binding = registry
                     .get(stream)
                     .ok_or_else(|| BodyError::Bad(ApiError::not_found()))?;
-                super::query::search_data(binding, self.query.as_deref()).map_err(BodyError::Bad)?
+                super::query::search_data_in(Some(registry), binding, self.query.as_deref())
+                    .map_err(BodyError::Bad)?
             }
             (Route::Item { id, .. }, &Method::GET | &Method::HEAD) => {
                 let mut data =

@@ -348,6 +348,11 @@ impl Run<'_> {
             None => (None, Some(inner.creates.begin(stream))),
         };
         let create = write.pk().is_none();
+        if let (Write::Create { values }, true) = (&write, view.scope().has_paths()) {
+            if let Err(e) = self.check_new_row(binding, values, view).await {
+                return self.reply(Err(e));
+            }
+        }
         match inner
             .store
             .execute(write.op(&inner.registry, binding, view.scope().clone()))
@@ -365,6 +370,28 @@ impl Run<'_> {
                 }
             }
             other => self.reply(Err(failure(other))),
+        }
+    }
+
+    /// A new row must land inside a scope that follows relations (the plan checked any other
+    /// scope): judged by the store, which holds the related rows.
+    async fn check_new_row(
+        &self,
+        binding: &Arc<ModelBinding>,
+        values: &Row,
+        view: &View,
+    ) -> Result<(), ApiError> {
+        let op = StoreOp::Matches {
+            binding: Arc::clone(binding),
+            filter: view.scope().clone(),
+            rows: vec![values.clone()],
+        };
+        match self.engine.inner().store.execute(op).await {
+            Ok(StoreOutput::Matches(answers)) if answers.first() == Some(&true) => Ok(()),
+            Ok(StoreOutput::Matches(_)) => {
+                Err(crate::permission::refusal(self.conn.user.as_deref()))
+            }
+            other => Err(failure(other)),
         }
     }
 

@@ -11,7 +11,9 @@ use super::request;
 use super::{Session, Step};
 use crate::binding::ModelBinding;
 use crate::expand::Relations;
-use crate::filter::{check_filter_size, parse_filter_visible, Filter, Ordering};
+use crate::filter::{
+    check_filter_size, parse_filter_related, Filter, Ordering, Reader, Relations as FilterRelations,
+};
 use crate::key::Key;
 use crate::outbound::SubKey;
 use crate::permission::{refusal, Access, View};
@@ -75,8 +77,43 @@ impl Session {
         }
     }
 
+    /// How this connection's filters follow relations: up to `max_relation_depth` of them,
+    /// seeing each related binding through `view_of`.
+    fn filter_relations<'a>(
+        &'a self,
+        view_of: &'a crate::filter::ViewOf<'a>,
+    ) -> FilterRelations<'a> {
+        FilterRelations {
+            registry: self.engine.registry(),
+            max_depth: self.engine.limits().max_relation_depth,
+            reader: Reader::Client(view_of),
+        }
+    }
+
+    /// What this user sees of a binding a filter's relation leads to, for the request's
+    /// `action`: `None` when the binding's permission refuses the action, so its rows cannot
+    /// be probed through a relation either.
+    fn related_view(
+        &self,
+        target: &ModelBinding,
+        action: &str,
+    ) -> Result<Option<Arc<View>>, ApiError> {
+        let permission = target.permission_ref();
+        let (user, data) = (self.user(), &Map::new());
+        if !permission.allows(&Access { user, action, data }) {
+            return Ok(None);
+        }
+        self.view(target, action).map(Some)
+    }
+
     fn view(&self, binding: &ModelBinding, action: &str) -> Result<Arc<View>, ApiError> {
-        View::resolve(binding, binding.permission_ref(), self.user(), action)
+        View::resolve(
+            self.engine.registry(),
+            binding,
+            binding.permission_ref(),
+            self.user(),
+            action,
+        )
     }
 
     fn model_work(
@@ -153,13 +190,15 @@ impl Session {
                         let visible = |f: &str| view.can_see(f);
                         let filters = request::filters(data)?;
                         check_filter_size(&filters, None, limits.max_filter_bytes)?;
-                        parse_filter_visible(
+                        let view_of = |target: &ModelBinding| self.related_view(target, action);
+                        parse_filter_related(
                             &binding,
                             &filters,
                             None,
                             limits.max_in_list,
                             limits.max_filter_depth,
                             &visible,
+                            &self.filter_relations(&view_of),
                         )?
                     }
                 };
@@ -239,8 +278,9 @@ impl Session {
             Some(pk) if mode != WriteMode::Create => Ok(Write::Update { pk, values }),
             _ => {
                 // A new row must land inside the writer's scope, or it could plant rows it
-                // may not see.
-                if !view.scope().matches(&values) {
+                // may not see. A scope through relations needs the related rows: the job
+                // checks it against the store before the insert.
+                if !view.scope().has_paths() && !view.scope().matches(&values) {
                     return Err(refusal(user));
                 }
                 Ok(Write::Create { values })
@@ -262,8 +302,12 @@ impl Session {
         let (max_in, max_depth) = (limits.max_in_list, limits.max_filter_depth);
         let (filters, query) = (request::filters(data)?, request::query(data)?);
         check_filter_size(&filters, query, limits.max_filter_bytes)?;
-        let filter = parse_filter_visible(&binding, &filters, query, max_in, max_depth, &visible)?;
-        let order = Ordering::parse_visible(&binding, data.get("order"), &visible)?;
+        let view_of = |target: &ModelBinding| self.related_view(target, event.action());
+        let relations = self.filter_relations(&view_of);
+        let filter = parse_filter_related(
+            &binding, &filters, query, max_in, max_depth, &visible, &relations,
+        )?;
+        let order = Ordering::parse_related(&binding, data.get("order"), &visible, &relations)?;
         let filter = filter.and(view.scope().clone());
         let relations = self.relations(&binding, &view, data)?;
         let spec = QuerySpec {

@@ -80,7 +80,14 @@ mod tests {
                 vec!["email".into()]
             }
         }
-        let view = View::resolve(&b, &NoEmail, None, "retrieve").unwrap();
+        let view = View::resolve(
+            &crate::binding::Registry::new(),
+            &b,
+            &NoEmail,
+            None,
+            "retrieve",
+        )
+        .unwrap();
         let row = |v: serde_json::Value| v.as_object().unwrap().clone();
         let old = row(serde_json::json!({"id": 1, "username": "a", "email": "a@x", "x": 1}));
         let mail = row(serde_json::json!({"id": 1, "username": "a", "email": "b@x", "x": 2}));

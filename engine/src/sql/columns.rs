@@ -1,11 +1,13 @@
 //! From field names to column names: filters and orders name fields, as clients do, and the
 //! statements name columns. The two differ for the primary key (rows carry it as `id`) and
-//! for fields declared with [`crate::binding::Field::column`].
+//! for fields declared with [`crate::binding::Field::column`]. Along a relation path each
+//! name is a column of the binding it belongs to: a foreign key of the binding the hop leaves,
+//! the last field and the hop's scope of the binding it reaches.
 
 use std::borrow::Cow;
 
 use crate::binding::ModelBinding;
-use crate::filter::{Filter, Ordering};
+use crate::filter::{Filter, Hop, Ordering};
 
 /// The filter with each condition's field replaced by its column; borrowed unchanged when
 /// every field it names is its own column, as on most bindings.
@@ -21,15 +23,29 @@ pub(crate) fn order<'a>(binding: &ModelBinding, order: &'a Ordering) -> Cow<'a, 
     if order
         .keys()
         .iter()
-        .all(|k| column_of(binding, &k.field) == k.field)
+        .all(|k| k.path.is_empty() && column_of(binding, &k.field) == k.field)
     {
         return Cow::Borrowed(order);
     }
     let mut renamed = order.clone();
     for key in renamed.keys_mut() {
-        key.field = column_of(binding, &key.field).to_owned();
+        let last = rename_path(binding, &mut key.path);
+        key.field = column_of(last.as_deref().unwrap_or(binding), &key.field).to_owned();
     }
     Cow::Owned(renamed)
+}
+
+/// Renames each hop's foreign key and scope; returns the binding the path ends at, `None` for
+/// an empty path.
+fn rename_path(binding: &ModelBinding, path: &mut [Hop]) -> Option<std::sync::Arc<ModelBinding>> {
+    let mut from: Option<std::sync::Arc<ModelBinding>> = None;
+    for hop in path.iter_mut() {
+        let source = from.as_deref().unwrap_or(binding);
+        hop.field = column_of(source, &hop.field).to_owned();
+        hop.scope = rename(&hop.target, &hop.scope);
+        from = Some(std::sync::Arc::clone(&hop.target));
+    }
+    from
 }
 
 fn column_of<'a>(binding: &'a ModelBinding, field: &'a str) -> &'a str {
@@ -42,7 +58,7 @@ fn names_only_own_columns(binding: &ModelBinding, filter: &Filter) -> bool {
             parts.iter().all(|p| names_only_own_columns(binding, p))
         }
         Filter::Not(inner) => names_only_own_columns(binding, inner),
-        Filter::Cond(c) => column_of(binding, &c.field) == c.field,
+        Filter::Cond(c) => c.path.is_empty() && column_of(binding, &c.field) == c.field,
     }
 }
 
@@ -53,7 +69,8 @@ fn rename(binding: &ModelBinding, filter: &Filter) -> Filter {
         Filter::Not(inner) => Filter::Not(Box::new(rename(binding, inner))),
         Filter::Cond(c) => {
             let mut c = c.clone();
-            c.field = column_of(binding, &c.field).to_owned();
+            let last = rename_path(binding, &mut c.path);
+            c.field = column_of(last.as_deref().unwrap_or(binding), &c.field).to_owned();
             Filter::Cond(c)
         }
     }

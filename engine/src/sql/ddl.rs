@@ -45,9 +45,49 @@ fn column_type(field: &Field) -> String {
         (FieldKind::Boolean, _) => "boolean".to_owned(),
         (FieldKind::Date, _) => "date".to_owned(),
         (FieldKind::Datetime, _) => "timestamptz".to_owned(),
+        (FieldKind::LocalDatetime, _) => "timestamp".to_owned(),
         (FieldKind::Uuid, _) => "uuid".to_owned(),
         (FieldKind::Json, _) => "jsonb".to_owned(),
+        (kind @ (FieldKind::Enum(_) | FieldKind::Array(_)), _) => kind.pg_type().into_owned(),
     }
+}
+
+/// `CREATE TYPE ... AS ENUM` for every enum type the bindings use, each skipped when a type
+/// of that name exists (`CREATE TYPE` has no `IF NOT EXISTS`), with the labels of the first
+/// field that uses it. A type that exists with other labels is left alone; the start-up
+/// check then names the field whose choices it lacks.
+fn create_enum_types(registry: &Registry) -> Vec<String> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for binding in registry.models() {
+        for field in binding.fields() {
+            let enum_type = match field.kind() {
+                FieldKind::Enum(t) => t,
+                FieldKind::Array(element) => match &**element {
+                    FieldKind::Enum(t) => t,
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            if seen.contains(&enum_type.sql()) {
+                continue;
+            }
+            let labels: Vec<String> = field
+                .choice_list()
+                .iter()
+                .filter_map(|(v, _)| v.as_str())
+                .map(literal)
+                .collect();
+            out.push(format!(
+                "DO $chanbind$ BEGIN CREATE TYPE {} AS ENUM ({}); EXCEPTION WHEN duplicate_object \
+                 THEN NULL; END $chanbind$",
+                enum_type.sql(),
+                labels.join(", ")
+            ));
+            seen.push(enum_type.sql());
+        }
+    }
+    out
 }
 
 /// A default as SQL text: DDL takes no parameters, so numbers and booleans are written
@@ -84,7 +124,7 @@ fn default_sql(kind: &FieldKind, default: &DefaultValue) -> Option<String> {
 /// running the list again changes nothing.
 pub fn create_tables(registry: &Registry) -> Vec<String> {
     let ordered = registry.models_by_dependency();
-    let mut statements = Vec::with_capacity(ordered.len());
+    let mut statements = create_enum_types(registry);
     let mut later = Vec::new();
     let mut created: Vec<&str> = Vec::new();
     for binding in &ordered {

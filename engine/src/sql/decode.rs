@@ -59,6 +59,18 @@ pub(crate) fn decode(op: &StoreOp, results: Vec<ResultRows>) -> Result<StoreOutp
                 change(binding, ChangeKind::Updated, Some(old), Some(new))
             }
         },
+        StoreOp::Matches { rows, .. } => {
+            let mut answers = Vec::with_capacity(rows.len());
+            for _ in rows {
+                let cols = at_most_one(next()?)?.ok_or_else(|| bad("a match returned no row"))?;
+                answers.push(match cell(&cols, 0)? {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad("a match is not a boolean")),
+                });
+            }
+            Ok(StoreOutput::Matches(answers))
+        }
         StoreOp::Delete { referrers, .. } => {
             let mut cascaded = Vec::new();
             for referrer in referrers {
@@ -150,6 +162,12 @@ fn cell_value(kind: &FieldKind, value: Value) -> Result<Value, StoreError> {
             Value::from(n)
         }
         (FieldKind::Float, Value::Number(n)) => Value::from(n.as_f64().unwrap_or(f64::NAN)),
+        (FieldKind::Array(element), Value::Array(items)) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| cell_value(element, item))
+                .collect::<Result<_, _>>()?,
+        ),
         (_, value) => value,
     })
 }

@@ -8,6 +8,7 @@ use crate::store::{StoreError, StoreOp};
 
 const UNIQUE_VIOLATION: &str = "23505";
 const FOREIGN_KEY_VIOLATION: &str = "23503";
+const CHECK_VIOLATION: &str = "23514";
 
 /// Classifies an error PostgreSQL raised while writing `binding`'s table.
 ///
@@ -16,6 +17,9 @@ const FOREIGN_KEY_VIOLATION: &str = "23503";
 ///   binding's fields (`<table>_<column>_key`, `<table>_<column>_fkey`, shortened as
 ///   PostgreSQL shortens them). A foreign key of the binding itself means the write named a
 ///   missing row; any other means rows elsewhere still refer to the one being deleted.
+/// - `23514` (a `CHECK` constraint) is [`StoreError::Invalid`], on the field whose column
+///   the constraint is named after (`<table>_<column>_check`, PostgreSQL's own name for a
+///   column's check) when there is one.
 /// - Connection failures (`08...`), shutdowns (`57P01` to `57P03`) and `too_many_connections`
 ///   (`53300`) are [`StoreError::Unavailable`]: the client may retry.
 /// - Everything else is [`StoreError::Internal`].
@@ -44,6 +48,16 @@ pub fn classify_db_error(
             },
             None => still_referenced(None),
         },
+        CHECK_VIOLATION => {
+            let field = constraint.and_then(|c| check_field(binding, c));
+            StoreError::Invalid {
+                message: match field {
+                    Some(_) => "refused by the database's check on this field".to_owned(),
+                    None => "refused by a check of the database".to_owned(),
+                },
+                field: field.map(str::to_owned),
+            }
+        }
         s if is_connection_gone(s) || s == "53300" => {
             StoreError::Unavailable(format!("postgres {s}"))
         }
@@ -117,6 +131,15 @@ fn unique_field<'a>(binding: &'a ModelBinding, constraint: &str) -> Option<&'a s
         .map(|f| f.name())
 }
 
+/// The field whose column names the check constraint `constraint`.
+fn check_field<'a>(binding: &'a ModelBinding, constraint: &str) -> Option<&'a str> {
+    binding
+        .fields()
+        .iter()
+        .find(|f| constraint == constraint_name(binding.table(), Some(f.column_name()), "check"))
+        .map(|f| f.name())
+}
+
 /// The foreign key field named by `constraint` and the stream it points into.
 fn foreign_key<'a>(binding: &'a ModelBinding, constraint: &str) -> Option<(&'a str, &'a str)> {
     binding.fields().iter().find_map(|f| match f.kind() {
@@ -167,7 +190,7 @@ pub fn classify_failure(
     };
     let stream = op.binding().stream();
     match &error {
-        StoreError::Conflict { .. } => {
+        StoreError::Conflict { .. } | StoreError::Invalid { .. } => {
             tracing::debug!(stream, error = %failure.detail, "postgres refused a write")
         }
         _ => tracing::warn!(stream, error = %failure.detail, "postgres store op failed"),
@@ -263,5 +286,30 @@ mod tests {
             classify_db_error("22001", None, &b),
             StoreError::Internal(_)
         ));
+    }
+
+    #[test]
+    fn checks_refuse_the_values_on_their_field() {
+        let b = binding();
+        let invalid = |field: Option<&str>, message: &str| StoreError::Invalid {
+            field: field.map(str::to_owned),
+            message: message.to_owned(),
+        };
+        assert_eq!(
+            classify_db_error("23514", Some("todo_task_slug_check"), &b),
+            invalid(
+                Some("slug"),
+                "refused by the database's check on this field"
+            )
+        );
+        assert_eq!(
+            classify_db_error("23514", Some("positive_total"), &b),
+            invalid(None, "refused by a check of the database")
+        );
+        let api = classify_db_error("23514", Some("todo_task_slug_check"), &b).to_api();
+        assert_eq!(
+            api.fields["slug"],
+            ["refused by the database's check on this field"]
+        );
     }
 }

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::binding::{FieldKind, ModelBinding};
-use crate::filter::{Condition, Filter, Lookup, Operand, Ordering};
+use crate::binding::{array_literal, FieldKind, ModelBinding};
+use crate::filter::{Condition, Filter, Hop, Lookup, Operand, Ordering};
 
 /// The alias of the bound table in every statement. Field and table names are lower-case
 /// (the registry checks), so an upper-case alias can never collide with one.
@@ -45,9 +45,18 @@ pub(crate) fn literal(text: &str) -> String {
 #[derive(Debug, Default)]
 pub(crate) struct Params {
     values: Vec<Option<String>>,
+    /// Relation subqueries aliased so far.
+    aliases: usize,
 }
 
 impl Params {
+    /// A fresh alias for the related table of one relation path's subquery: `J1`, `J2`, ...,
+    /// distinct within the statement so nested subqueries never shadow the row they follow.
+    pub(crate) fn alias(&mut self) -> String {
+        self.aliases += 1;
+        format!("J{}", self.aliases)
+    }
+
     /// Adds a text parameter and returns its placeholder, `$n::text`.
     pub(crate) fn text(&mut self, value: Option<String>) -> String {
         self.values.push(value);
@@ -55,20 +64,24 @@ impl Params {
     }
 
     /// Adds `value` as a parameter of `kind` and returns the placeholder cast to the column
-    /// type, so PostgreSQL parses the text as it would the column's input.
+    /// type, so PostgreSQL parses the text as it would the column's input. For writes.
     pub(crate) fn typed(&mut self, kind: &FieldKind, value: &Value) -> String {
         let placeholder = self.text(kind.to_param(value));
-        match kind.pg_type() {
-            "text" => placeholder,
-            pg_type => format!("{placeholder}::{pg_type}"),
-        }
+        cast(placeholder, &kind.pg_type())
+    }
+
+    /// Adds `value` as a parameter a filter compares `kind`'s column with
+    /// ([`FieldKind::compare_type`]).
+    pub(crate) fn compared(&mut self, kind: &FieldKind, value: &Value) -> String {
+        let placeholder = self.text(kind.to_param(value));
+        cast(placeholder, &kind.compare_type())
     }
 
     /// Adds `values` as one array parameter of `kind` and returns its placeholder cast to an
-    /// array of the column type: however many values, the statement text is the same.
+    /// array of the compared type: however many values, the statement text is the same.
     pub(crate) fn typed_list(&mut self, kind: &FieldKind, values: &[Value]) -> String {
         let placeholder = self.text(Some(array_literal(values.iter().map(|v| kind.to_param(v)))));
-        format!("{placeholder}::{}[]", kind.pg_type())
+        format!("{placeholder}::{}[]", kind.compare_type())
     }
 
     /// The values, in placeholder order.
@@ -77,42 +90,61 @@ impl Params {
     }
 }
 
-/// The text form of a PostgreSQL array (`{"a","b",NULL}`), which the array types' input
-/// parses: every element is quoted, with `\` and `"` escaped, so any text survives; `None` is
-/// an SQL NULL element.
-fn array_literal(items: impl Iterator<Item = Option<String>>) -> String {
-    let mut out = String::from("{");
-    for (i, item) in items.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        match item {
-            None => out.push_str("NULL"),
-            Some(text) => {
-                out.push('"');
-                for c in text.chars() {
-                    if c == '"' || c == '\\' {
-                        out.push('\\');
-                    }
-                    out.push(c);
-                }
-                out.push('"');
-            }
-        }
+/// `$n::text` cast on to `pg_type`, unless that is `text` already.
+fn cast(placeholder: String, pg_type: &str) -> String {
+    match pg_type {
+        "text" => placeholder,
+        pg_type => format!("{placeholder}::{pg_type}"),
     }
-    out.push('}');
-    out
 }
 
-/// The column as a comparison operand: textual kinds compare under `COLLATE "C"` (byte
+/// An expression as a comparison operand: textual kinds compare under `COLLATE "C"` (byte
 /// order, as `value::compare` does), everything else natively.
-fn operand_column(alias: &str, name: &str, kind: &FieldKind) -> String {
-    let col = column(alias, name);
+fn collated(expr: String, kind: &FieldKind) -> String {
     if kind.is_collated() {
-        format!("{col} COLLATE \"C\"")
+        format!("{expr} COLLATE \"C\"")
     } else {
-        col
+        expr
     }
+}
+
+/// The column as its kind compares: enum labels as text (`"T"."c"::text`), arrays cast to
+/// the array of the compared type (`::bigint[]`), since arrays of different element types
+/// (an `integer[]` column, a `bigint[]` parameter) have no operators between them.
+fn text_column(alias: &str, name: &str, kind: &FieldKind) -> String {
+    let col = column(alias, name);
+    match kind {
+        FieldKind::Enum(_) => format!("{col}::text"),
+        FieldKind::Array(_) => format!("{col}::{}", kind.compare_type()),
+        _ => col,
+    }
+}
+
+/// The value `leaf` reads from the row at the end of `path`, starting at the row `alias`: the
+/// leaf itself for an empty path, else one scalar subquery per relation, which reads null
+/// when the foreign key is null or names no row inside the hop's scope (as memory's
+/// `value_at` does). The key is unique, so a subquery never has more than one row.
+fn through(
+    path: &[Hop],
+    alias: &str,
+    params: &mut Params,
+    leaf: &dyn Fn(&str) -> String,
+) -> String {
+    let Some((hop, rest)) = path.split_first() else {
+        return leaf(alias);
+    };
+    let inner = params.alias();
+    let key = column(&inner, hop.target.key_field().column_name());
+    let mut cond = format!("{key} = {}", column(alias, &hop.field));
+    if !hop.scope.is_everything() {
+        let _ = write!(cond, " AND {}", where_clause(&hop.scope, &inner, params));
+    }
+    let value = through(rest, &inner, params, leaf);
+    format!(
+        "(SELECT {value} FROM {} AS {} WHERE {cond})",
+        table(&hop.target),
+        ident(&inner)
+    )
 }
 
 /// How a field is read so that its JSON matches the canonical value of `value::canonical`
@@ -125,8 +157,17 @@ pub(crate) fn read_expr(alias: &str, name: &str, kind: &FieldKind) -> String {
         FieldKind::Datetime => {
             format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
         }
+        FieldKind::LocalDatetime => format!("to_char({col}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"),
         FieldKind::Date => format!("to_char({col}, 'YYYY-MM-DD')"),
-        FieldKind::Decimal { .. } | FieldKind::Float | FieldKind::Uuid => format!("{col}::text"),
+        // A `real` column reads as the double it widens to: what filters compare with.
+        FieldKind::Float => format!("{col}::double precision::text"),
+        FieldKind::Decimal { .. } | FieldKind::Uuid => format!("{col}::text"),
+        // Each item as its kind reads, in array order; a null array stays null.
+        FieldKind::Array(element) => format!(
+            "CASE WHEN {col} IS NULL THEN NULL ELSE ARRAY(SELECT {} FROM unnest({col}) WITH \
+             ORDINALITY AS \"U\"(\"e\", \"n\") ORDER BY \"U\".\"n\") END",
+            read_expr("U", "e", element)
+        ),
         _ => col,
     }
 }
@@ -191,15 +232,25 @@ fn join(parts: &[Filter], sep: &str, alias: &str, params: &mut Params) -> String
 }
 
 fn condition(c: &Condition, alias: &str, params: &mut Params) -> String {
-    let col = operand_column(alias, &c.field, &c.kind);
+    // Text lookups read their own expression; everything else compares the field's value,
+    // built only here so a path's subquery (and its scope's parameters) appears once.
+    if let (lookup, Operand::Value(Value::String(needle))) = (&c.lookup, &c.operand) {
+        if lookup.is_textual() {
+            return text_match(*lookup, c, alias, needle, params);
+        }
+    }
+    let bare = |params: &mut Params| {
+        through(&c.path, alias, params, &|a| {
+            text_column(a, &c.field, &c.kind)
+        })
+    };
     let cmp = |op: &str, v: &Value, params: &mut Params| {
-        format!("{col} {op} {}", params.typed(&c.kind, v))
+        let col = collated(bare(params), &c.kind);
+        format!("{col} {op} {}", params.compared(&c.kind, v))
     };
     match (&c.lookup, &c.operand) {
-        (Lookup::IsNull, Operand::Flag(true)) => format!("{} IS NULL", column(alias, &c.field)),
-        (Lookup::IsNull, Operand::Flag(false)) => {
-            format!("{} IS NOT NULL", column(alias, &c.field))
-        }
+        (Lookup::IsNull, Operand::Flag(true)) => format!("{} IS NULL", bare(params)),
+        (Lookup::IsNull, Operand::Flag(false)) => format!("{} IS NOT NULL", bare(params)),
         (Lookup::Ne, Operand::Value(v)) => cmp("IS DISTINCT FROM", v, params),
         (Lookup::Exact, Operand::Value(v)) => cmp("=", v, params),
         (Lookup::Gt, Operand::Value(v)) => cmp(">", v, params),
@@ -210,10 +261,8 @@ fn condition(c: &Condition, alias: &str, params: &mut Params) -> String {
         // One array parameter rather than one per item, so lists of every length share one
         // statement; `= ANY` has the semantics of `IN`, NULL items included.
         (Lookup::In, Operand::List(list)) => {
+            let col = collated(bare(params), &c.kind);
             format!("{col} = ANY({})", params.typed_list(&c.kind, list))
-        }
-        (lookup, Operand::Value(Value::String(needle))) if lookup.is_textual() => {
-            text_match(*lookup, alias, &c.field, &c.kind, needle, params)
         }
         // Every other pairing is false in memory too.
         _ => "FALSE".to_owned(),
@@ -224,16 +273,21 @@ fn condition(c: &Condition, alias: &str, params: &mut Params) -> String {
 /// string, so non-textual kinds stored as strings are matched on their canonical text.
 fn text_match(
     lookup: Lookup,
+    c: &Condition,
     alias: &str,
-    field: &str,
-    kind: &FieldKind,
     needle: &str,
     params: &mut Params,
 ) -> String {
+    let (field, kind) = (&c.field, &c.kind);
     let hay = match kind {
-        k if k.is_textual() => column(alias, field),
-        FieldKind::Decimal { .. } | FieldKind::Date | FieldKind::Datetime | FieldKind::Uuid => {
-            format!("({})", read_expr(alias, field, kind))
+        k if k.is_textual() => through(&c.path, alias, params, &|a| text_column(a, field, kind)),
+        FieldKind::Decimal { .. }
+        | FieldKind::Date
+        | FieldKind::Datetime
+        | FieldKind::LocalDatetime
+        | FieldKind::Uuid => {
+            let read = through(&c.path, alias, params, &|a| read_expr(a, field, kind));
+            format!("({read})")
         }
         _ => return "FALSE".to_owned(),
     };
@@ -252,14 +306,18 @@ fn text_match(
 }
 
 /// `"T"."a" COLLATE "C" DESC, "T"."id" ASC`: PostgreSQL's default null placement (last
-/// ascending, first descending) is the one `Ordering::compare` uses.
-pub(crate) fn order_by(order: &Ordering, alias: &str) -> String {
+/// ascending, first descending) is the one `Ordering::compare` uses. A key through relations
+/// sorts by its scalar subquery, null where memory reads null, so it places alike.
+pub(crate) fn order_by(order: &Ordering, alias: &str, params: &mut Params) -> String {
     let keys: Vec<String> = order
         .keys()
         .iter()
         .map(|k| {
             let dir = if k.desc { "DESC" } else { "ASC" };
-            format!("{} {dir}", operand_column(alias, &k.field, &k.kind))
+            let value = through(&k.path, alias, params, &|a| {
+                text_column(a, &k.field, &k.kind)
+            });
+            format!("{} {dir}", collated(value, &k.kind))
         })
         .collect();
     keys.join(", ")
@@ -432,11 +490,151 @@ mod tests {
     }
 
     #[test]
+    fn enums_compare_as_text_and_arrays_as_arrays_of_the_compared_type() {
+        use crate::binding::EnumType;
+        let b = ModelBinding::new("t_t")
+            .field(Field::enumeration(
+                "mood",
+                EnumType::new(Some("S"), "Mood"),
+                ["ok"],
+            ))
+            .field(Field::array("ns", FieldKind::Integer))
+            .field(Field::local_datetime("at"));
+        let compile = |filters: Value| {
+            let f = parse_filter(&b, filters.as_object().unwrap(), None, 100).unwrap();
+            let mut params = Params::default();
+            (where_clause(&f, T, &mut params), params.into_values())
+        };
+        assert_eq!(
+            compile(json!({"mood__in": ["ok", "nope"]})),
+            (
+                "\"T\".\"mood\"::text COLLATE \"C\" = ANY($1::text::text[])".into(),
+                p(&["{\"ok\",\"nope\"}"])
+            )
+        );
+        assert_eq!(
+            compile(json!({"ns": [1, null]})),
+            (
+                "\"T\".\"ns\"::bigint[] = $1::text::bigint[]".into(),
+                p(&["{\"1\",NULL}"])
+            )
+        );
+        // Writes cast to the column's own type.
+        let mut params = Params::default();
+        let kind = b.get("mood").unwrap().kind();
+        assert_eq!(params.typed(kind, &json!("ok")), "$1::text::\"S\".\"Mood\"");
+        assert_eq!(
+            read_expr(T, "at", &FieldKind::LocalDatetime),
+            "to_char(\"T\".\"at\", 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+        );
+        assert_eq!(
+            read_expr(T, "ns", &FieldKind::Array(Box::new(FieldKind::Date))),
+            "CASE WHEN \"T\".\"ns\" IS NULL THEN NULL ELSE ARRAY(SELECT to_char(\"U\".\"e\", \
+             'YYYY-MM-DD') FROM unnest(\"T\".\"ns\") WITH ORDINALITY AS \"U\"(\"e\", \"n\") ORDER BY \
+             \"U\".\"n\") END"
+        );
+    }
+
+    #[test]
     fn order_keys_keep_postgres_null_placement() {
         let o = Ordering::parse(&binding(), Some(&json!(["-username", "age"]))).unwrap();
         assert_eq!(
-            order_by(&o, T),
+            order_by(&o, T, &mut Params::default()),
             "\"T\".\"username\" COLLATE \"C\" DESC, \"T\".\"age\" ASC, \"T\".\"id\" ASC"
+        );
+    }
+
+    fn related() -> crate::binding::Registry {
+        crate::binding::Registry::new()
+            .model(
+                ModelBinding::new("auth_user")
+                    .schema("Auth")
+                    .stream_name("auth.User")
+                    .key(Field::uuid("user_id"))
+                    .field(Field::string("username").column("UserName")),
+            )
+            .unwrap()
+            .model(
+                ModelBinding::new("todo_task")
+                    .field(Field::integer("priority"))
+                    .field(Field::foreign_key("owner_id", "auth.User").column("owner")),
+            )
+            .unwrap()
+    }
+
+    fn compile_related(filters: Value, scope: Option<Value>) -> (String, Vec<Option<String>>) {
+        let reg = related();
+        let tasks = reg.get("todo.Task").unwrap();
+        let users = reg.get("auth.User").unwrap();
+        let scope = scope.map_or_else(Filter::everything, |s| {
+            crate::filter::parse_scope(&reg, users, s.as_object().unwrap()).unwrap()
+        });
+        let view = crate::permission::View::for_tests([], scope);
+        let view_of = |_: &ModelBinding| Ok(Some(std::sync::Arc::clone(&view)));
+        let relations = crate::filter::Relations {
+            registry: &reg,
+            max_depth: 2,
+            reader: crate::filter::Reader::Client(&view_of),
+        };
+        let f = crate::filter::parse_filter_related(
+            tasks,
+            filters.as_object().unwrap(),
+            None,
+            10,
+            4,
+            &|_| true,
+            &relations,
+        )
+        .unwrap();
+        let mut params = Params::default();
+        let sql = where_clause(&super::super::columns::filter(tasks, &f), T, &mut params);
+        (sql, params.into_values())
+    }
+
+    #[test]
+    fn a_path_is_a_scalar_subquery_on_the_quoted_related_table() {
+        assert_eq!(
+            compile_related(json!({"owner__username__icontains": "Al"}), None),
+            (
+                "strpos(lower((SELECT \"J1\".\"UserName\" FROM \"Auth\".\"auth_user\" AS \"J1\" \
+                 WHERE \"J1\".\"user_id\" = \"T\".\"owner\") COLLATE \"C\"), lower($1::text COLLATE \"C\")) > 0"
+                    .into(),
+                p(&["Al"])
+            )
+        );
+        assert_eq!(
+            compile_related(
+                json!({"not": {"owner__username": null}}),
+                Some(json!({"username__ne": "root"}))
+            ),
+            (
+                "NOT COALESCE((SELECT \"J1\".\"UserName\" FROM \"Auth\".\"auth_user\" AS \"J1\" \
+                 WHERE \"J1\".\"user_id\" = \"T\".\"owner\" AND \"J1\".\"UserName\" COLLATE \"C\" \
+                 IS DISTINCT FROM $1::text) IS NULL, FALSE)"
+                    .into(),
+                p(&["root"])
+            ),
+            "the related binding's scope is part of the subquery"
+        );
+    }
+
+    #[test]
+    fn order_by_a_path_sorts_by_its_subquery() {
+        let reg = related();
+        let tasks = reg.get("todo.Task").unwrap();
+        let relations = crate::filter::Relations::server(&reg);
+        let o = Ordering::parse_related(
+            tasks,
+            Some(&json!("-owner__username")),
+            &|_| true,
+            &relations,
+        )
+        .unwrap();
+        let mut params = Params::default();
+        assert_eq!(
+            order_by(&super::super::columns::order(tasks, &o), T, &mut params),
+            "(SELECT \"J1\".\"UserName\" FROM \"Auth\".\"auth_user\" AS \"J1\" WHERE \
+             \"J1\".\"user_id\" = \"T\".\"owner\") COLLATE \"C\" DESC, \"T\".\"id\" ASC"
         );
     }
 }

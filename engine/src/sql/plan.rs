@@ -57,6 +57,17 @@ pub(crate) fn plan(op: &StoreOp) -> Plan {
             statements: vec![update(binding, pk, values, scope)],
             read_only: false,
         },
+        StoreOp::Matches {
+            binding,
+            filter,
+            rows,
+        } => Plan {
+            statements: rows
+                .iter()
+                .map(|row| matches(binding, filter, row))
+                .collect(),
+            read_only: true,
+        },
         StoreOp::Delete {
             binding,
             pk,
@@ -149,15 +160,15 @@ fn page(
 ) -> Statement {
     let mut params = Params::default();
     let cond = where_clause(&columns::filter(binding, filter), T, &mut params);
+    let order = order_by(&columns::order(binding, order), T, &mut params);
     let limit = params.text(Some(clamp(limit)));
     let offset = params.text(Some(clamp(offset)));
     Statement {
         text: format!(
-            "SELECT row_to_json(\"R\")::text FROM {} AS \"{T}\" {} WHERE {cond} ORDER BY {} \
+            "SELECT row_to_json(\"R\")::text FROM {} AS \"{T}\" {} WHERE {cond} ORDER BY {order} \
              LIMIT {limit}::bigint OFFSET {offset}::bigint",
             table(binding),
             lateral_row(binding, T),
-            order_by(&columns::order(binding, order), T),
         ),
         params: params.into_values(),
     }
@@ -174,7 +185,7 @@ fn related(
 ) -> Statement {
     let mut params = Params::default();
     let cond = where_clause(&columns::filter(binding, filter), T, &mut params);
-    let order = order_by(&columns::order(binding, order), T);
+    let order = order_by(&columns::order(binding, order), T, &mut params);
     let from = format!("{} AS \"{T}\" {}", table(binding), lateral_row(binding, T));
     let text = match per {
         None => {
@@ -285,6 +296,36 @@ fn referring_rows(referrer: &Referrer, target: &ModelBinding, pk: &Key) -> State
             lateral_row(from, T),
             column(T, fk),
             column(T, key_column(from)),
+        ),
+        params: params.into_values(),
+    }
+}
+
+/// Whether `row` satisfies `filter`: the row's values, each cast to its column's type, stand in
+/// for a stored row under the alias the filter compiles over, so its relation subqueries read
+/// the related rows stored now. One column per column name (the key's other name is left out).
+fn matches(binding: &ModelBinding, filter: &Filter, row: &Row) -> Statement {
+    let mut params = Params::default();
+    let mirror = binding.key_mirror();
+    let values: Vec<String> = binding
+        .fields()
+        .iter()
+        .filter(|f| Some(f.name()) != mirror)
+        .map(|f| {
+            let value = row.get(f.name()).unwrap_or(&Value::Null);
+            let placeholder = params.text(f.kind().to_param(value));
+            format!(
+                "{placeholder}::{} AS {}",
+                f.kind().pg_type(),
+                ident(f.column_name())
+            )
+        })
+        .collect();
+    let cond = where_clause(&columns::filter(binding, filter), T, &mut params);
+    Statement {
+        text: format!(
+            "SELECT (COALESCE({cond}, FALSE))::text FROM (SELECT {}) AS \"{T}\"",
+            values.join(", ")
         ),
         params: params.into_values(),
     }

@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::binding::Registry;
+use crate::store::SchemaError;
 
 /// How long a request waits for a pooled connection.
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -147,6 +148,12 @@ pub enum PgErrorKind {
     Connect,
     /// A schema statement (creating, migrating or dropping) failed.
     Schema,
+    /// The tables do not match the bindings ([`SchemaError::Mismatch`]); the detail names
+    /// every `table.column`, what was declared and what was found.
+    Mismatch,
+    /// A table could not be introspected or bound
+    /// ([`IntrospectError`](super::introspect::IntrospectError)).
+    Introspect,
 }
 
 impl fmt::Display for PgErrorKind {
@@ -155,6 +162,8 @@ impl fmt::Display for PgErrorKind {
             PgErrorKind::Config => "invalid PostgreSQL store configuration",
             PgErrorKind::Connect => "cannot connect to PostgreSQL",
             PgErrorKind::Schema => "PostgreSQL schema statement failed",
+            PgErrorKind::Mismatch => "the PostgreSQL tables do not match the bindings",
+            PgErrorKind::Introspect => "cannot bind the PostgreSQL tables",
         })
     }
 }
@@ -196,6 +205,27 @@ impl PgError {
     /// What failed.
     pub fn kind(&self) -> PgErrorKind {
         self.kind
+    }
+}
+
+impl From<SchemaError> for PgError {
+    /// A mismatch lists what differs; a schema that could not be read is a connection error.
+    fn from(e: SchemaError) -> Self {
+        match &e {
+            SchemaError::Mismatch(list) => {
+                let items: Vec<String> = list.iter().map(ToString::to_string).collect();
+                PgError::with_source(PgErrorKind::Mismatch, items.join("; "), e)
+            }
+            SchemaError::Unavailable(why) => {
+                PgError::with_source(PgErrorKind::Connect, why.clone(), e)
+            }
+        }
+    }
+}
+
+impl From<super::introspect::IntrospectError> for PgError {
+    fn from(e: super::introspect::IntrospectError) -> Self {
+        PgError::with_source(PgErrorKind::Introspect, e.to_string(), e)
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{Store, StoreError, StoreFuture, StoreOp, StoreOutput};
 use crate::binding::{KeySource, ModelBinding, OnDelete, Registry, PK};
 use crate::change::{Change, ChangeKind};
-use crate::filter::{Condition, Filter, Lookup, Operand};
+use crate::filter::{Condition, Filter, Lookup, Operand, Resolve};
 use crate::key::{Key, KeyKind};
 use crate::value::{compare, Row};
 
@@ -88,12 +88,28 @@ impl Store for MemoryStore {
     }
 }
 
+/// The tables as relation paths see them: every row of every binding, by key.
+struct Tables<'a>(&'a HashMap<String, Table>);
+
+impl Resolve for Tables<'_> {
+    fn row(&self, binding: &ModelBinding, key: &Key) -> Option<&Row> {
+        self.0.get(binding.table())?.rows.get(key)
+    }
+}
+
 struct Db<'a> {
     tables: &'a mut HashMap<String, Table>,
     inner: &'a Inner,
 }
 
 impl Db<'_> {
+    /// The row `pk` of `binding` if it lies inside `scope`, relation paths followed.
+    fn scoped(&self, binding: &ModelBinding, pk: &Key, scope: &Filter) -> Option<Row> {
+        let tables = Tables(self.tables);
+        let row = tables.row(binding, pk)?;
+        scope.matches_with(row, &tables).then(|| row.clone())
+    }
+
     fn table(&mut self, binding: &ModelBinding) -> Result<&mut Table, StoreError> {
         self.tables
             .get_mut(binding.table())
@@ -103,13 +119,8 @@ impl Db<'_> {
     fn run(mut self, op: StoreOp) -> Result<StoreOutput, StoreError> {
         match op {
             StoreOp::Get { binding, pk, scope } => {
-                let row = self
-                    .table(&binding)?
-                    .rows
-                    .get(&pk)
-                    .filter(|r| scope.matches(r))
-                    .cloned();
-                Ok(StoreOutput::Row(row))
+                self.table(&binding)?;
+                Ok(StoreOutput::Row(self.scoped(&binding, &pk, &scope)))
             }
             StoreOp::Search {
                 binding,
@@ -118,10 +129,12 @@ impl Db<'_> {
                 offset,
                 limit,
             } => {
-                let table = self.table(&binding)?;
-                let mut rows = matching(table, &filter);
+                self.table(&binding)?;
+                let tables = Tables(self.tables);
+                let table = &self.tables[binding.table()];
+                let mut rows = matching(table, &filter, &tables);
                 let count = rows.len() as u64;
-                rows.sort_by(|a, b| order.compare(a, b));
+                rows.sort_by(|a, b| order.compare_with(a, b, &tables));
                 let rows = rows
                     .into_iter()
                     .skip(usize::try_from(offset).unwrap_or(usize::MAX))
@@ -136,9 +149,12 @@ impl Db<'_> {
                 order,
                 per,
             } => {
-                let table = self.table(&binding)?;
-                let mut rows = matching(table, &filter);
-                rows.sort_by(|a, b| order.compare(a, b));
+                self.table(&binding)?;
+                // The related binding's scope may follow relations of its own.
+                let tables = Tables(self.tables);
+                let table = &self.tables[binding.table()];
+                let mut rows = matching(table, &filter, &tables);
+                rows.sort_by(|a, b| order.compare_with(a, b, &tables));
                 if let Some(per) = per {
                     // As `row_number() OVER (PARTITION BY field ...)`: values compare as the
                     // column does, so a key in canonical form is one partition.
@@ -180,13 +196,8 @@ impl Db<'_> {
                 values,
                 scope,
             } => {
-                let Some(old) = self
-                    .table(&binding)?
-                    .rows
-                    .get(&pk)
-                    .filter(|r| scope.matches(r))
-                    .cloned()
-                else {
+                self.table(&binding)?;
+                let Some(old) = self.scoped(&binding, &pk, &scope) else {
                     return Ok(StoreOutput::Changed(None));
                 };
                 self.check_constraints(&binding, Some(&pk), &values)?;
@@ -207,18 +218,27 @@ impl Db<'_> {
                     cascaded: Vec::new(),
                 })))
             }
+            StoreOp::Matches {
+                binding,
+                filter,
+                rows,
+            } => {
+                self.table(&binding)?;
+                let tables = Tables(self.tables);
+                Ok(StoreOutput::Matches(
+                    rows.iter()
+                        .map(|row| filter.matches_with(row, &tables))
+                        .collect(),
+                ))
+            }
             StoreOp::Delete {
                 binding,
                 pk,
                 scope,
                 referrers,
             } => {
-                if !self
-                    .table(&binding)?
-                    .rows
-                    .get(&pk)
-                    .is_some_and(|r| scope.matches(r))
-                {
+                self.table(&binding)?;
+                if self.scoped(&binding, &pk, &scope).is_none() {
                     return Ok(StoreOutput::Changed(None));
                 }
                 // The referring rows as they were, read the way the SQL plan reads them.
@@ -403,7 +423,7 @@ impl Db<'_> {
 /// The rows of `table` that `filter` matches, in key order. A filter that names the keys it
 /// can match (`id IN (...)`, as expansions and captured rows are read) looks them up instead
 /// of scanning the table.
-fn matching<'t>(table: &'t Table, filter: &Filter) -> Vec<&'t Row> {
+fn matching<'t>(table: &'t Table, filter: &Filter, resolve: &dyn Resolve) -> Vec<&'t Row> {
     match keys_named(filter) {
         Some(mut keys) => {
             keys.sort();
@@ -412,10 +432,14 @@ fn matching<'t>(table: &'t Table, filter: &Filter) -> Vec<&'t Row> {
             let only_keys = matches!(filter, Filter::Cond(_));
             keys.iter()
                 .filter_map(|k| table.rows.get(k))
-                .filter(|r| only_keys || filter.matches(r))
+                .filter(|r| only_keys || filter.matches_with(r, resolve))
                 .collect()
         }
-        None => table.rows.values().filter(|r| filter.matches(r)).collect(),
+        None => table
+            .rows
+            .values()
+            .filter(|r| filter.matches_with(r, resolve))
+            .collect(),
     }
 }
 
@@ -423,7 +447,7 @@ fn matching<'t>(table: &'t Table, filter: &Filter) -> Vec<&'t Row> {
 /// so: `id = k` or `id IN (...)`, alone or ANDed with anything.
 fn keys_named(filter: &Filter) -> Option<Vec<Key>> {
     let keys = |c: &Condition| -> Option<Vec<Key>> {
-        if c.field != PK {
+        if c.field != PK || !c.path.is_empty() {
             return None;
         }
         match (&c.lookup, &c.operand) {

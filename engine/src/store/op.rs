@@ -80,6 +80,17 @@ pub enum StoreOp {
         /// ([`Registry::referrers`](crate::binding::Registry::referrers)).
         referrers: Vec<Referrer>,
     },
+    /// Whether each of `rows` (values of the binding's fields, as a change carries them)
+    /// satisfies `filter`, reading its relation paths from the rows stored now: how a filter
+    /// that follows relations is judged against a row that is not (or no longer) stored.
+    Matches {
+        /// The binding.
+        binding: Arc<ModelBinding>,
+        /// The filter.
+        filter: Filter,
+        /// The rows to judge.
+        rows: Vec<Row>,
+    },
 }
 
 impl StoreOp {
@@ -91,7 +102,8 @@ impl StoreOp {
             | StoreOp::Related { binding, .. }
             | StoreOp::Insert { binding, .. }
             | StoreOp::Update { binding, .. }
-            | StoreOp::Delete { binding, .. } => binding,
+            | StoreOp::Delete { binding, .. }
+            | StoreOp::Matches { binding, .. } => binding,
         }
     }
 }
@@ -134,4 +146,6 @@ pub enum StoreOutput {
     /// `Insert`, `Update`, `Delete`: the committed change, or `None` when the row did not
     /// exist or lay outside the scope.
     Changed(Option<Change>),
+    /// `Matches`: one answer per row, in order.
+    Matches(Vec<bool>),
 }

@@ -2,6 +2,7 @@
 
 mod capture;
 mod custom;
+mod expand;
 mod fanout;
 mod form;
 mod live;

@@ -1,723 +1,332 @@
-//! `expand` and `include`: related rows in replies and pushes, read one op per relation, under
-//! the related binding's permission, and kept live when they change.
+//! Filters, orders and scopes through relations, live: a change of the related row moves rows
+//! in and out of live searches, watched rows and change feeds, and bad paths are refused.
 
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chanbind_engine::auth::User;
-use chanbind_engine::binding::{Field, ModelBinding, OnDelete, Registry};
-use chanbind_engine::capture::Batch;
+use chanbind_engine::binding::{Field, ModelBinding, Registry};
 use chanbind_engine::config::Limits;
-use chanbind_engine::filter::Filter;
-use chanbind_engine::permission::{Access, Permission};
-use chanbind_engine::store::{MemoryStore, Store, StoreFuture, StoreOp};
-use chanbind_engine::Engine;
+use chanbind_engine::permission::Permission;
 use serde_json::{json, Map, Value};
 
-use crate::support::{send, Collect};
+use crate::support::{engine_with, send, Collect};
 
-/// Counts the reads it runs (rows and pages apart from relation reads; writes are not
-/// counted), on top of a `MemoryStore`.
-pub struct Counting {
-    pub inner: MemoryStore,
-    pub reads: AtomicUsize,
-    pub related: AtomicUsize,
+/// The user who sets things up, and sees everything.
+const ROOT: i64 = 99;
+
+fn is_root(user: Option<&User>) -> bool {
+    user.is_some_and(|u| u.id == ROOT)
 }
 
-impl Store for Counting {
-    fn execute(&self, op: StoreOp) -> StoreFuture<'_> {
-        match op {
-            StoreOp::Related { .. } => self.related.fetch_add(1, AtomicOrdering::SeqCst),
-            StoreOp::Get { .. } | StoreOp::Search { .. } => {
-                self.reads.fetch_add(1, AtomicOrdering::SeqCst)
-            }
-            _ => 0,
-        };
-        self.inner.execute(op)
-    }
+/// Users: `password` is hidden from everyone but root.
+struct NoPasswords;
 
-    fn kind(&self) -> &'static str {
-        "memory"
+impl Permission for NoPasswords {
+    fn hidden_fields(&self, user: Option<&User>) -> Vec<String> {
+        if is_root(user) {
+            vec![]
+        } else {
+            vec!["password".into()]
+        }
     }
 }
 
-impl Counting {
-    fn take(&self) -> (usize, usize) {
-        (
-            self.reads.swap(0, AtomicOrdering::SeqCst),
-            self.related.swap(0, AtomicOrdering::SeqCst),
-        )
+/// Tasks: a signed-in user sees the tasks of the projects they own; root and anonymous
+/// callers see all.
+struct MyProjectsTasks;
+
+impl Permission for MyProjectsTasks {
+    fn scope(&self, user: Option<&User>, _: &str) -> Option<Map<String, Value>> {
+        let user = user.filter(|u| u.id != ROOT)?;
+        json!({"project__owner_id": user.id}).as_object().cloned()
     }
 }
 
-/// `auth.User` (under `users`), `todo.Task` with an owner, `todo.Comment` keyed by UUIDs on
-/// a task, with an author.
-fn board(users: impl FnOnce(ModelBinding) -> ModelBinding) -> Registry {
-    let comments = ModelBinding::new("todo_comment")
-        .key(Field::uuid("id"))
-        .field(Field::foreign_key("task_id", "todo.Task").on_delete(OnDelete::Cascade))
-        .field(Field::foreign_key("author_id", "auth.User").on_delete(OnDelete::SetNull))
-        .field(Field::text("body"));
+fn registry() -> Registry {
     Registry::new()
-        .model(users(
+        .model(
             ModelBinding::new("auth_user")
-                .field(Field::string("username"))
-                .field(Field::email("email")),
-        ))
-        .and_then(|r| {
-            r.model(
-                ModelBinding::new("todo_task")
-                    .field(Field::string("title"))
-                    .field(Field::boolean("done").default(false))
-                    .field(
-                        Field::foreign_key("owner_id", "auth.User").on_delete(OnDelete::SetNull),
-                    ),
-            )
-        })
-        .and_then(|r| r.model(comments))
+                .field(Field::string("username").required())
+                .field(Field::string("password"))
+                .permission(NoPasswords),
+        )
+        .unwrap()
+        .model(
+            ModelBinding::new("app_project")
+                .field(Field::string("name"))
+                .field(Field::foreign_key("owner_id", "auth.User")),
+        )
+        .unwrap()
+        .model(
+            ModelBinding::new("app_task")
+                .field(Field::string("title"))
+                .field(Field::foreign_key("project_id", "app.Project"))
+                .field(Field::foreign_key("owner_id", "auth.User"))
+                .permission(MyProjectsTasks),
+        )
         .unwrap()
 }
 
-async fn start(registry: Registry) -> (Engine, Arc<Counting>) {
-    start_with(registry, Limits::default()).await
-}
-
-async fn start_with(registry: Registry, limits: Limits) -> (Engine, Arc<Counting>) {
-    let store = Arc::new(Counting {
-        inner: MemoryStore::new(&registry),
-        reads: AtomicUsize::new(0),
-        related: AtomicUsize::new(0),
-    });
-    let engine = Engine::start(registry, store.clone(), limits)
-        .await
-        .unwrap();
-    (engine, store)
-}
-
-/// A session and what it receives.
-struct Client {
-    session: chanbind_engine::session::Session,
+struct Conn {
+    s: chanbind_engine::session::Session,
     out: Arc<Collect>,
 }
 
-impl Client {
-    fn new(engine: &Engine, user: Option<User>) -> Client {
-        let out = Arc::new(Collect::default());
-        Client {
-            session: engine.open_session(user, out.clone()),
-            out,
-        }
+impl Conn {
+    async fn ask(&mut self, frame: Value) -> Value {
+        send(&mut self.s, &self.out, frame).await
     }
 
-    async fn send(&mut self, event: &str, data: Value) -> Value {
-        send(
-            &mut self.session,
-            &self.out,
-            json!({"event": event, "data": data}),
-        )
-        .await
-    }
-
-    async fn ok(&mut self, event: &str, data: Value) -> Value {
-        let reply = self.send(event, data).await;
-        assert!(reply.get("error").is_none(), "{event}: {reply}");
-        reply["data"].clone()
-    }
-
-    /// Waits a little and takes everything pushed.
-    async fn pushes(&self, n: usize) -> Vec<Value> {
-        let frames = self.out.take(n).await;
-        assert_eq!(frames.len(), n, "{frames:#?}");
-        frames
-    }
-
-    async fn silence(&self) {
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        let frames = self.out.take(0).await;
-        assert!(frames.is_empty(), "expected nothing, got {frames:#?}");
+    /// Asks and expects a reply without an error.
+    async fn ok(&mut self, frame: Value) -> Value {
+        let reply = self.ask(frame.clone()).await;
+        assert!(reply.get("error").is_none(), "{frame} -> {reply}");
+        reply
     }
 }
 
-/// Three users, `tasks` tasks owned round-robin, and comments on task 1 (three) and 2 (one).
-async fn seed(engine: &Engine, tasks: usize) -> Client {
-    let mut w = Client::new(engine, Some(User::new(99, "writer")));
-    for name in ["ann", "ben", "cy"] {
-        w.ok(
-            "auth.User.create",
-            json!({"username": name, "email": format!("{name}@x.io")}),
-        )
-        .await;
+fn open(engine: &chanbind_engine::Engine, user: Option<User>) -> Conn {
+    let out = Arc::new(Collect::default());
+    Conn {
+        s: engine.open_session(user, out.clone()),
+        out,
     }
-    for n in 0..tasks {
-        w.ok(
-            "todo.Task.create",
-            json!({"title": format!("t{}", n + 1), "owner_id": (n % 3) + 1}),
-        )
-        .await;
-    }
-    for (task, body, author) in [(1, "a", 2), (1, "b", 3), (1, "c", 1), (2, "d", 1)] {
-        w.ok(
-            "todo.Comment.create",
-            json!({"task_id": task, "body": body, "author_id": author}),
-        )
-        .await;
-    }
-    w
 }
 
-#[tokio::test]
-async fn a_search_expands_and_includes_with_one_read_per_relation() {
-    let (engine, store) = start(board(|b| b)).await;
-    seed(&engine, 25).await;
-    let mut c = Client::new(&engine, None);
-    store.take();
-    let page = c
-        .ok(
-            "todo.Task.search",
-            json!({"subscribe": false, "expand": "owner",
-                   "include": {"comments": {"limit": 2, "order": "-body", "expand": ["author"]}}}),
-        )
-        .await;
-    // The page (one op), then one op per relation, whatever the number of rows.
-    assert_eq!(store.take(), (1, 3));
-    let rows = page["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 25);
-    assert_eq!(rows[0]["owner_id"], 1, "the key stays beside the expansion");
-    assert_eq!(
-        rows[0]["owner"],
-        json!({"id": 1, "username": "ann", "email": "ann@x.io"})
-    );
-    assert_eq!(rows[4]["owner"]["username"], "ben");
-    let bodies: Vec<&str> = rows[0]["comments"]
+fn titles(frame: &Value) -> Vec<&str> {
+    frame["data"]["rows"]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("rows in {frame}"))
         .iter()
-        .map(|c| c["body"].as_str().unwrap())
-        .collect();
-    assert_eq!(bodies, ["c", "b"], "two per task, in the include's order");
-    assert_eq!(rows[0]["comments"][0]["author"]["username"], "ann");
-    assert_eq!(rows[0]["comments"][1]["author"]["username"], "cy");
-    assert_eq!(rows[1]["comments"].as_array().unwrap().len(), 1);
-    assert_eq!(rows[2]["comments"], json!([]));
-
-    // Without relations, the search is one op, as before.
-    c.ok("todo.Task.search", json!({"subscribe": false})).await;
-    assert_eq!(store.take(), (1, 0));
-    // A task without an owner shows null.
-    c.ok("todo.Task.update", json!({"id": 3, "owner_id": null}))
-        .await;
-    let row = c
-        .ok(
-            "todo.Task.retrieve",
-            json!({"id": 3, "subscribe": false, "expand": ["owner"]}),
-        )
-        .await;
-    assert_eq!(row["owner"], Value::Null);
-    assert_eq!(row["owner_id"], Value::Null);
-    // Two levels: a comment's task and its owner.
-    let page = c
-        .ok(
-            "todo.Comment.list",
-            json!({"subscribe": false, "expand": ["task.owner", "author"], "order": "body"}),
-        )
-        .await;
-    assert_eq!(page["rows"][0]["task"]["title"], "t1");
-    assert_eq!(page["rows"][0]["task"]["owner"]["username"], "ann");
-    assert_eq!(page["rows"][0]["author"]["username"], "ben");
+        .map(|r| r["title"].as_str().unwrap())
+        .collect()
 }
 
-#[tokio::test]
-async fn a_watched_row_follows_its_expansion_and_its_foreign_key() {
-    let (engine, store) = start(board(|b| b)).await;
-    let mut w = seed(&engine, 3).await;
-    let mut c = Client::new(&engine, None);
-    let row = c
-        .ok(
-            "todo.Task.retrieve#t",
-            json!({"id": 1, "expand": "owner", "include": "comments"}),
-        )
-        .await;
-    assert_eq!(row["owner"]["username"], "ann");
-    assert_eq!(row["comments"].as_array().unwrap().len(), 3);
-
-    // The owner changes: the task is pushed again, under its own event and hash.
-    w.ok("auth.User.update", json!({"id": 1, "username": "anna"}))
-        .await;
-    let push = &c.pushes(1).await[0];
-    assert_eq!(push["event"], "todo.Task.retrieve#t");
-    assert_eq!(push["data"]["owner"]["username"], "anna");
-
-    // The foreign key moves: the expansion follows it, and the old owner no longer counts.
-    w.ok("todo.Task.update", json!({"id": 1, "owner_id": 2}))
-        .await;
-    assert_eq!(c.pushes(1).await[0]["data"]["owner"]["username"], "ben");
-    // Changes of users it does not show cost no read at all.
-    store.take();
-    w.ok("auth.User.update", json!({"id": 1, "username": "ann"}))
-        .await;
-    c.silence().await;
-    w.ok("auth.User.update", json!({"id": 3, "username": "cyd"}))
-        .await;
-    c.silence().await;
-    assert_eq!(store.take(), (0, 0));
-
-    // A new comment on it, and one on another task.
-    w.ok("todo.Comment.create", json!({"task_id": 1, "body": "e"}))
-        .await;
-    let push = &c.pushes(1).await[0];
-    assert_eq!(push["data"]["comments"].as_array().unwrap().len(), 4);
-    w.ok("todo.Comment.create", json!({"task_id": 2, "body": "f"}))
-        .await;
-    c.silence().await;
-
-    // The task goes: `delete`, and the watch ends.
-    w.ok("todo.Task.delete", json!({"id": 1})).await;
-    let push = &c.pushes(1).await[0];
-    assert_eq!(
-        *push,
-        json!({"event": "todo.Task.delete#t", "data": {"id": 1, "deleted": true}})
-    );
-    w.ok("auth.User.update", json!({"id": 2, "username": "benny"}))
-        .await;
-    c.silence().await;
-}
-
-#[tokio::test]
-async fn a_live_search_is_pushed_when_an_included_row_comes_changes_or_moves() {
-    let (engine, _) = start(board(|b| b)).await;
-    let mut w = seed(&engine, 3).await;
-    let mut c = Client::new(&engine, None);
-    let page = c
-        .ok(
-            "todo.Task.search#s",
-            json!({"filters": {"id__in": [1, 2]}, "include": {"comments": {"expand": "author", "order": "body"}}}),
-        )
-        .await;
-    assert_eq!(page["rows"][1]["comments"][0]["body"], "d");
-
-    let comments = |push: &Value, row: usize| -> Vec<String> {
-        push["data"]["rows"][row]["comments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["body"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    let made = w
-        .ok("todo.Comment.create", json!({"task_id": 2, "body": "g"}))
-        .await;
-    let id = made["id"].clone();
-    let push = &c.pushes(1).await[0];
-    assert_eq!(push["event"], "todo.Task.search#s");
-    assert_eq!(comments(push, 1), ["d", "g"]);
-
-    // A comment moved to another shown task, then away from them all.
-    w.ok("todo.Comment.update", json!({"id": id, "task_id": 1}))
-        .await;
-    assert_eq!(comments(&c.pushes(1).await[0], 0), ["a", "b", "c", "g"]);
-    w.ok("todo.Comment.update", json!({"id": id, "task_id": 3}))
-        .await;
-    assert_eq!(comments(&c.pushes(1).await[0], 0), ["a", "b", "c"]);
-    // A change of a comment no result shows pushes nothing; nor does its author's change.
-    w.ok("todo.Comment.update", json!({"id": id, "body": "h"}))
-        .await;
-    c.silence().await;
-    // The author of a shown comment changes.
-    w.ok("auth.User.update", json!({"id": 2, "username": "b2"}))
-        .await;
-    let push = &c.pushes(1).await[0];
-    assert_eq!(
-        push["data"]["rows"][0]["comments"][0]["author"]["username"],
-        "b2"
-    );
-}
-
-#[tokio::test]
-async fn a_change_of_a_related_row_from_outside_reaches_the_parents_watchers() {
-    let (engine, store) = start(board(|b| b)).await;
-    seed(&engine, 2).await;
-    let mut c = Client::new(&engine, None);
-    c.ok("todo.Task.retrieve", json!({"id": 1, "expand": "owner"}))
-        .await;
-    // No one watches auth.User itself, yet its rows are read: a task shows one.
-    assert!(engine.is_watched("auth.User"));
-    let users = Arc::clone(engine.registry().get("auth.User").unwrap());
-    let values: Map<String, Value> =
-        serde_json::from_value(json!({"username": "outside"})).unwrap();
-    store
-        .inner
-        .execute(StoreOp::Update {
-            binding: users,
-            pk: 1.into(),
-            values,
-            scope: Filter::everything(),
-        })
-        .await
-        .unwrap();
-    let mut batch = Batch::new("app", "this-node");
-    batch.push_row("auth_user".into(), 1.into(), false);
-    assert_eq!(engine.publish_captured(batch).await, 1);
-    let push = &c.pushes(1).await[0];
-    assert_eq!(push["event"], "todo.Task.retrieve");
-    assert_eq!(push["data"]["owner"]["username"], "outside");
-}
-
-/// Anonymous users retrieve `auth.User` rows other than cy's, without `email`.
-struct SomeUsers;
-
-impl Permission for SomeUsers {
-    fn scope(&self, user: Option<&User>, action: &str) -> Option<Map<String, Value>> {
-        match (user, action) {
-            (None, "retrieve") => json!({"username__ne": "cy"}).as_object().cloned(),
-            _ => None,
-        }
-    }
-    fn hidden_fields(&self, user: Option<&User>) -> Vec<String> {
-        match user {
-            None => vec!["email".into()],
-            Some(_) => Vec::new(),
-        }
-    }
-}
-
-/// `todo.Comment` may not be read by anyone.
-struct NoComments;
-
-impl Permission for NoComments {
-    fn allows(&self, access: &Access<'_>) -> bool {
-        !matches!(access.action, "retrieve" | "search" | "list")
-    }
-}
-
-#[tokio::test]
-async fn related_rows_are_shown_as_their_own_binding_lets_the_user_see_them() {
-    let registry = board(|b| b.permission(SomeUsers));
-    let (engine, _) = start(registry).await;
-    let mut w = seed(&engine, 3).await;
-    let mut c = Client::new(&engine, None);
-    let page = c
-        .ok("todo.Task.list", json!({"expand": "owner", "order": "id"}))
-        .await;
-    let rows = page["rows"].as_array().unwrap();
-    assert_eq!(
-        rows[0]["owner"],
-        json!({"id": 1, "username": "ann"}),
-        "no email"
-    );
-    assert_eq!(
-        rows[2]["owner"],
-        Value::Null,
-        "cy is outside the user's scope"
-    );
-    assert_eq!(rows[2]["owner_id"], 3);
-    // cy comes into the scope: the live list shows it.
-    w.ok("auth.User.update", json!({"id": 3, "username": "cyrus"}))
-        .await;
-    let push = &c.pushes(1).await[0];
-    assert_eq!(push["data"]["rows"][2]["owner"]["username"], "cyrus");
-    // A change of a hidden field alone is not pushed.
-    w.ok("auth.User.update", json!({"id": 1, "email": "new@x.io"}))
-        .await;
-    c.silence().await;
-
-    let (engine, _) = start(unreadable_comments()).await;
-    let mut c = Client::new(&engine, None);
-    let reply = c
-        .send("todo.Task.search", json!({"include": "comments"}))
-        .await;
-    assert_eq!(reply["error"]["code"], "invalid_filter", "{reply}");
-    assert!(
-        reply["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("comments"),
-        "{reply}"
-    );
-}
-
-/// A board whose comments are behind [`NoComments`].
-fn unreadable_comments() -> Registry {
-    let comments = ModelBinding::new("todo_comment")
-        .key(Field::uuid("id"))
-        .field(Field::foreign_key("task_id", "todo.Task"))
-        .field(Field::text("body"))
-        .permission(NoComments);
-    Registry::new()
-        .model(ModelBinding::new("auth_user").field(Field::string("username")))
-        .and_then(|r| {
-            r.model(
-                ModelBinding::new("todo_task")
-                    .field(Field::string("title"))
-                    .field(Field::foreign_key("owner_id", "auth.User")),
-            )
-        })
-        .and_then(|r| r.model(comments))
-        .unwrap()
-}
-
-#[tokio::test]
-async fn bad_relations_are_refused_by_name_and_change_nothing() {
-    let (engine, store) = start(board(|b| b)).await;
-    seed(&engine, 2).await;
-    let mut c = Client::new(&engine, None);
-    let cases = [
-        (json!({"expand": "nope"}), "invalid_filter", "nope"),
-        (json!({"expand": "title"}), "invalid_filter", "title"),
-        (json!({"expand": "comments"}), "invalid_filter", "comments"),
-        (json!({"include": "owner"}), "invalid_filter", "owner"),
-        (
-            json!({"expand": "owner.nope"}),
-            "invalid_filter",
-            "owner.nope",
-        ),
-        (json!({"expand": "owner."}), "invalid_filter", "owner."),
-        (
-            json!({"include": {"comments": {"expand": "task.owner"}}}),
-            "invalid_filter",
-            "max_relation_depth",
-        ),
-        (
-            json!({"include": {"comments": {"limit": 21}}}),
-            "invalid_filter",
-            "comments.limit",
-        ),
-        (
-            json!({"include": {"comments": {"limit": 0}}}),
-            "invalid_filter",
-            "comments.limit",
-        ),
-        (
-            json!({"include": {"comments": {"order": "nope"}}}),
-            "invalid_filter",
-            "comments.order",
-        ),
-        (
-            json!({"include": {"comments": {"sort": "x"}}}),
-            "invalid_filter",
-            "sort",
-        ),
-        (json!({"expand": 5}), "bad_request", "expand"),
-        (
-            json!({"include": {"comments": 5}}),
-            "bad_request",
-            "comments",
-        ),
-        (
-            json!({"include": {"comments": {"limit": "2"}}}),
-            "bad_request",
-            "limit",
-        ),
-    ];
-    store.take();
-    for (data, code, name) in cases {
-        for event in [
-            "todo.Task.search",
-            "todo.Task.retrieve",
-            "todo.Task.subscribe",
-        ] {
-            let mut data = data.clone();
-            data["id"] = json!(1);
-            let reply = c.send(event, data.clone()).await;
-            assert_eq!(reply["error"]["code"], code, "{event} {data}: {reply}");
-            let message = reply["error"]["message"].as_str().unwrap();
-            assert!(message.contains(name), "{event} {data}: {message}");
-        }
-    }
-    assert_eq!(store.take(), (0, 0), "nothing was read");
-    // Three levels, with the limit raised to three, are accepted.
-    let limits = Limits {
-        max_relation_depth: 3,
-        ..Limits::default()
-    };
-    let (engine, _) = start_with(board(|b| b), limits).await;
-    seed(&engine, 2).await;
-    let mut c = Client::new(&engine, None);
-    c.ok(
-        "todo.Task.retrieve",
-        json!({"id": 1, "include": {"comments": {"expand": "task.owner"}}}),
-    )
-    .await;
-    // The connection stays open.
-    c.ok("todo.Task.retrieve", json!({"id": 1})).await;
-}
-
-#[tokio::test]
-async fn a_change_feed_pushes_rows_with_their_relations_in_order() {
-    let (engine, _) = start(board(|b| b)).await;
-    let mut w = seed(&engine, 3).await;
-    let mut c = Client::new(&engine, None);
-    c.ok(
-        "todo.Task.subscribe#f",
-        json!({"filters": {"done": false}, "expand": "owner", "include": {"comments": {"limit": 1, "order": "body"}}}),
-    )
-    .await;
-    w.ok("todo.Task.create", json!({"title": "t4", "owner_id": 2}))
-        .await;
-    let push = &c.pushes(1).await[0];
-    assert_eq!(push["event"], "todo.Task.created#f");
-    assert_eq!(push["data"]["title"], "t4");
-    assert_eq!(push["data"]["owner"]["username"], "ben");
-    assert_eq!(push["data"]["comments"], json!([]));
-
-    // Ten quick updates: ten pushes, in commit order, each with its owner.
-    for n in 0..10 {
-        w.ok(
-            "todo.Task.update",
-            json!({"id": 4, "title": format!("u{n}"), "owner_id": (n % 3) + 1}),
-        )
-        .await;
-    }
-    let pushes = c.pushes(10).await;
-    for (n, push) in pushes.iter().enumerate() {
-        assert_eq!(push["event"], "todo.Task.updated#f");
-        assert_eq!(push["data"]["title"], format!("u{n}"));
-        assert_eq!(push["data"]["owner_id"], (n % 3) + 1);
-        assert_eq!(push["data"]["owner"]["id"], (n % 3) + 1);
-    }
-
-    // A related row changes: `updated` for each row of the feed that shows it.
-    w.ok("auth.User.update", json!({"id": 1, "username": "anna"}))
-        .await;
-    let pushes = c.pushes(2).await;
-    let mut ids: Vec<i64> = pushes
-        .iter()
-        .map(|p| {
-            assert_eq!(p["event"], "todo.Task.updated#f");
-            assert_eq!(p["data"]["owner"]["username"], "anna");
-            p["data"]["id"].as_i64().unwrap()
-        })
-        .collect();
-    ids.sort_unstable();
-    assert_eq!(ids, [1, 4], "task 4 ended owned by user 1 (n = 9)");
-    // An included row: its parent is pushed.
-    w.ok("todo.Comment.create", json!({"task_id": 2, "body": "0"}))
-        .await;
-    let push = &c.pushes(1).await[0];
-    assert_eq!(push["data"]["id"], 2);
-    assert_eq!(push["data"]["comments"][0]["body"], "0");
-    // A related row the feed's rows do not show: nothing.
-    w.ok("todo.Task.update", json!({"id": 3, "done": true}))
-        .await;
-    let push = &c.pushes(1).await[0];
-    assert_eq!(push["event"], "todo.Task.deleted#f");
-    assert_eq!(push["data"], json!({"id": 3}));
-    w.ok("auth.User.update", json!({"id": 3, "username": "cyd"}))
-        .await;
-    c.silence().await;
-}
-
-/// A store whose relation reads, once `hold` is set, keep their answer until `release`:
-/// what they read is then older than the writes made meanwhile.
-struct Gated {
-    inner: MemoryStore,
-    hold: std::sync::atomic::AtomicBool,
-    gate: tokio::sync::Semaphore,
-    waiting: tokio::sync::Notify,
-}
-
-impl Store for Gated {
-    fn execute(&self, op: StoreOp) -> StoreFuture<'_> {
-        let held = matches!(op, StoreOp::Related { .. }) && self.hold.load(AtomicOrdering::SeqCst);
-        let answer = self.inner.execute_now(op);
-        Box::pin(async move {
-            if held {
-                self.waiting.notify_one();
-                let _ = self.gate.acquire().await.map(|p| p.forget());
-            }
-            answer
-        })
-    }
-
-    fn kind(&self) -> &'static str {
-        "memory"
-    }
-}
-
-#[tokio::test]
-async fn a_related_change_during_the_snapshot_read_is_pushed_after_it() {
-    let registry = board(|b| b);
-    let store = Arc::new(Gated {
-        inner: MemoryStore::new(&registry),
-        hold: false.into(),
-        gate: tokio::sync::Semaphore::new(0),
-        waiting: tokio::sync::Notify::new(),
-    });
-    let engine = Engine::start(registry, store.clone(), Limits::default())
-        .await
-        .unwrap();
-    let mut w = seed(&engine, 2).await;
-    for (event, data) in [
-        ("todo.Task.retrieve", json!({"id": 1, "expand": "owner"})),
-        ("todo.Task.search", json!({"expand": "owner"})),
-    ] {
-        let out = Arc::new(Collect::default());
-        let mut c = engine.open_session(None, out.clone());
-        store.hold.store(true, AtomicOrdering::SeqCst);
-        let frame = json!({"event": event, "data": data}).to_string();
-        let job = match c.handle_text(&frame) {
-            chanbind_engine::session::Step::Run(job) => job,
-            chanbind_engine::session::Step::Reply(f) => panic!("{}", f.as_str()),
-        };
-        let running = tokio::spawn(job.run());
-        store.waiting.notified().await;
-        store.hold.store(false, AtomicOrdering::SeqCst);
-        // The owner is renamed after the snapshot read it, before the reply went out.
-        let name = format!("renamed for {event}");
-        w.ok("auth.User.update", json!({"id": 1, "username": name}))
+/// Users alice (1) and bob (2); projects p1 of alice, p2 of bob; tasks a (p1, alice),
+/// b (p2, bob) and c (no project, no owner); returns root's connection.
+async fn seed(engine: &chanbind_engine::Engine) -> Conn {
+    let mut anon = open(engine, Some(User::new(ROOT, "root")));
+    for name in ["alice", "bob"] {
+        anon.ok(json!({"event": "auth.User.create", "data": {"username": name, "password": "pw"}}))
             .await;
-        store.gate.add_permits(1);
-        running.await.unwrap();
-        let frames = out.take(2).await;
-        assert_eq!(
-            frames.len(),
-            2,
-            "{event}: the reply, then a push: {frames:#?}"
-        );
-        let owner = |f: &Value| match f["data"].get("rows") {
-            Some(rows) => rows[0]["owner"]["username"].clone(),
-            None => f["data"]["owner"]["username"].clone(),
-        };
-        assert_ne!(
-            owner(&frames[0]),
-            json!(name),
-            "{event}: the reply is stale"
-        );
-        assert_eq!(owner(&frames[1]), json!(name), "{event}: the push is not");
     }
+    for (name, owner) in [("p1", 1), ("p2", 2)] {
+        anon.ok(json!({"event": "app.Project.create", "data": {"name": name, "owner_id": owner}}))
+            .await;
+    }
+    for (title, project, owner) in [("a", json!(1), json!(1)), ("b", json!(2), json!(2))] {
+        anon.ok(json!({"event": "app.Task.create", "data": {"title": title, "project_id": project, "owner_id": owner}}))
+            .await;
+    }
+    anon.ok(json!({"event": "app.Task.create", "data": {"title": "c"}}))
+        .await;
+    anon
 }
 
 #[tokio::test]
-async fn an_include_shows_at_most_max_include_rows_per_parent_by_default() {
+async fn a_live_search_follows_the_related_rows() {
+    let engine = engine_with(registry(), Limits::default()).await;
+    let mut anon = seed(&engine).await;
+    let mut watch = open(&engine, None);
+
+    let reply = watch
+        .ok(json!({"event": "app.Task.search#s", "data": {
+            "filters": {"owner__username__icontains": "ALI"}, "order": "-owner__username"}}))
+        .await;
+    assert_eq!(titles(&reply), ["a"]);
+    assert_eq!(reply["data"]["order"], json!(["-owner__username", "id"]));
+    let sorted = watch
+        .ok(json!({"event": "app.Task.list#l", "data": {"order": ["-project__owner__username", "title"]}}))
+        .await;
+    assert_eq!(titles(&sorted), ["c", "b", "a"], "null first descending");
+
+    // Bob's new name matches: his task comes in, and sorts before alice's.
+    anon.ok(json!({"event": "auth.User.update", "data": {"id": 2, "username": "alina"}}))
+        .await;
+    let pushes = watch.out.take(1).await;
+    assert_eq!(
+        pushes.len(),
+        1,
+        "the list's order did not change: {pushes:?}"
+    );
+    assert_eq!(pushes[0]["event"], "app.Task.search#s");
+    assert_eq!(titles(&pushes[0]), ["b", "a"]);
+
+    // Alice's does not any more: her task goes out.
+    anon.ok(json!({"event": "auth.User.update", "data": {"id": 1, "username": "carol"}}))
+        .await;
+    let mut pushes = watch.out.take(2).await;
+    pushes.sort_by_key(|f| f["event"].as_str().unwrap().to_owned());
+    assert_eq!(
+        titles(&pushes[0]),
+        ["c", "a", "b"],
+        "carol sorts after alina"
+    );
+    assert_eq!(titles(&pushes[1]), ["b"], "{pushes:?}");
+
+    // A change of a related field no filter or order reads changes no result: no push.
+    anon.ok(json!({"event": "auth.User.update", "data": {"id": 1, "password": "new"}}))
+        .await;
+    // The task's own foreign key moving to a matching user brings it in.
+    anon.ok(json!({"event": "app.Task.update", "data": {"id": 3, "owner_id": 2}}))
+        .await;
+    let pushes = watch.out.take(2).await;
+    let search: Vec<&Value> = pushes
+        .iter()
+        .filter(|f| f["event"] == "app.Task.search#s")
+        .collect();
+    assert_eq!(
+        search.len(),
+        1,
+        "the password change pushed nothing: {pushes:?}"
+    );
+    assert_eq!(titles(search[0]), ["b", "c"]);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(watch.out.take(0).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_scope_through_a_relation_is_checked_on_every_door_and_at_push_time() {
+    let engine = engine_with(registry(), Limits::default()).await;
+    let mut anon = seed(&engine).await;
+    let mut alice = open(&engine, Some(User::new(1, "alice")));
+
+    let a = alice
+        .ok(json!({"event": "app.Task.retrieve#r", "data": {"id": 1}}))
+        .await;
+    assert_eq!(a["data"]["title"], "a");
+    let b = alice
+        .ask(json!({"event": "app.Task.retrieve", "data": {"id": 2}}))
+        .await;
+    assert_eq!(b["error"]["code"], "not_found", "bob's project's task: {b}");
+    let list = alice.ok(json!({"event": "app.Task.list#l"})).await;
+    assert_eq!(titles(&list), ["a"]);
+    alice
+        .ok(json!({"event": "app.Task.subscribe#f", "data": {"filters": {"owner__username__ne": "zed"}}}))
+        .await;
+
+    // An edit inside the scope reaches every subscription.
+    anon.ok(json!({"event": "app.Task.update", "data": {"id": 1, "title": "a2"}}))
+        .await;
+    let mut got = alice.out.take(3).await;
+    got.sort_by_key(|f| f["event"].as_str().unwrap().to_owned());
+    let events: Vec<&str> = got.iter().map(|f| f["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        [
+            "app.Task.list#l",
+            "app.Task.retrieve#r",
+            "app.Task.updated#f"
+        ],
+        "{got:?}"
+    );
+
+    // The project changes hands: its tasks leave alice's scope without a change of their own.
+    anon.ok(json!({"event": "app.Project.update", "data": {"id": 1, "owner_id": 2}}))
+        .await;
+    let mut got = alice.out.take(2).await;
+    got.sort_by_key(|f| f["event"].as_str().unwrap().to_owned());
+    assert_eq!(
+        got,
+        [
+            json!({"event": "app.Task.delete#r", "data": {"id": 1, "deleted": true}}),
+            json!({"event": "app.Task.list#l", "data": {"count": 0, "rows": []}}),
+        ]
+    );
+    // ... and bob's project comes to her, with its task.
+    anon.ok(json!({"event": "app.Project.update", "data": {"id": 2, "owner_id": 1}}))
+        .await;
+    let got = alice.out.take(1).await;
+    assert_eq!(titles(&got[0]), ["b"], "{got:?}");
+
+    // A task edit moving a row into her scope is `created` in her feed, judged through the
+    // store; out again, `deleted`.
+    anon.ok(json!({"event": "app.Task.update", "data": {"id": 3, "project_id": 2}}))
+        .await;
+    let mut got = alice.out.take(2).await;
+    got.sort_by_key(|f| f["event"].as_str().unwrap().to_owned());
+    assert_eq!(got[0]["event"], "app.Task.created#f", "{got:?}");
+    assert_eq!(got[0]["data"]["title"], "c");
+    assert_eq!(titles(&got[1]), ["b", "c"]);
+    anon.ok(json!({"event": "app.Task.update", "data": {"id": 3, "project_id": 1}}))
+        .await;
+    let mut got = alice.out.take(2).await;
+    got.sort_by_key(|f| f["event"].as_str().unwrap().to_owned());
+    assert_eq!(
+        got[0],
+        json!({"event": "app.Task.deleted#f", "data": {"id": 3}}),
+        "{got:?}"
+    );
+
+    // A create must land inside the scope, judged with the related project.
+    let refused = alice
+        .ask(json!({"event": "app.Task.create", "data": {"title": "x", "project_id": 1}}))
+        .await;
+    assert_eq!(refused["error"]["code"], "permission_denied", "{refused}");
+    let refused = alice
+        .ask(json!({"event": "app.Task.create", "data": {"title": "x"}}))
+        .await;
+    assert_eq!(refused["error"]["code"], "permission_denied", "{refused}");
+    let made = alice
+        .ok(json!({"event": "app.Task.create", "data": {"title": "y", "project_id": 2}}))
+        .await;
+    assert_eq!(made["data"]["object"]["title"], "y", "{made}");
+}
+
+#[tokio::test]
+async fn bad_paths_are_invalid_filters_naming_the_key_and_the_connection_stays() {
     let limits = Limits {
-        max_include_rows: 3,
+        max_relation_depth: 1,
         ..Limits::default()
     };
-    let (engine, _) = start_with(board(|b| b), limits).await;
-    let mut w = seed(&engine, 2).await;
-    for n in 0..5 {
-        w.ok(
-            "todo.Comment.create",
-            json!({"task_id": 2, "body": format!("more {n}")}),
-        )
-        .await;
+    let engine = engine_with(registry(), limits).await;
+    seed(&engine).await;
+    let mut anon = open(&engine, None);
+    for (data, message) in [
+        (
+            json!({"filters": {"title__owner__username": "a"}}),
+            "title__owner__username: title is not a foreign key, so there is no relation to follow",
+        ),
+        (
+            json!({"filters": {"boss__username__icontains": "a"}}),
+            "boss__username__icontains: unknown relation boss",
+        ),
+        (
+            json!({"filters": {"or": [{"owner__password": "pw"}]}}),
+            "or[0].owner__password: unknown or unfilterable field password of auth.User",
+        ),
+        (
+            json!({"filters": {"project__owner__username": "a"}}),
+            "project__owner__username: a path follows at most 1 relations (max_relation_depth)",
+        ),
+        (
+            json!({"order": "-owner__password"}),
+            "order: -owner__password: unknown or unorderable field password of auth.User",
+        ),
+        (
+            json!({"order": ["project__owner__username"]}),
+            "order: project__owner__username: a path follows at most 1 relations (max_relation_depth)",
+        ),
+    ] {
+        let reply = anon
+            .ask(json!({"event": "app.Task.search", "data": data}))
+            .await;
+        assert_eq!(
+            reply["error"],
+            json!({"code": "invalid_filter", "message": message}),
+            "{data}"
+        );
     }
-    let page = w
-        .ok(
-            "todo.Task.list",
-            json!({"subscribe": false, "include": "comments"}),
-        )
-        .await;
-    assert_eq!(page["rows"][0]["comments"].as_array().unwrap().len(), 3);
-    assert_eq!(page["rows"][1]["comments"].as_array().unwrap().len(), 3);
-    let reply = w
-        .send(
-            "todo.Task.list",
-            json!({"include": {"comments": {"limit": 4}}}),
-        )
+    let feed = anon
+        .ask(json!({"event": "app.Task.subscribe", "data": {"filters": {"owner__nope": 1}}}))
         .await;
     assert_eq!(
-        reply["error"]["message"],
-        "include: comments.limit: must be 1 to 3 (max_include_rows)"
+        feed["error"]["message"],
+        "owner__nope: unknown or unfilterable field nope of auth.User"
     );
+    let fine = anon
+        .ok(json!({"event": "app.Task.search", "data": {"filters": {"owner__username": "bob"}}}))
+        .await;
+    assert_eq!(titles(&fine), ["b"]);
 }

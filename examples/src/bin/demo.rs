@@ -10,23 +10,13 @@ use std::error::Error;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use chanbind_async::postgres::{PgConfig, PgStore};
-use chanbind_async::ServerConfig;
 use chanbind_engine::config::Limits;
 use chanbind_engine::store::{MemoryStore, Store};
 use chanbind_engine::{AllowedOrigins, Engine};
 use chanbind_examples::demo;
-use clap::{Parser, ValueEnum};
+use chanbind_examples::serve::{redact, serve_until_stopped, Adapter, Listener, Pg};
+use clap::Parser;
 use tracing_subscriber::EnvFilter;
-
-/// Which runtime serves the connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Adapter {
-    /// tokio and tokio-tungstenite.
-    Async,
-    /// One thread per connection on mio and tungstenite (`chanbind-sync`).
-    Sync,
-}
 
 /// The chanbind demo server.
 #[derive(Debug, Parser)]
@@ -113,50 +103,6 @@ impl Args {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what systemd, Docker and Kubernetes send to stop a
-/// service), so either way the demo closes its WebSockets with 1001 and drains.
-async fn stop_signal() -> std::io::Result<&'static str> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.map(|()| "SIGINT"),
-            _ = term.recv() => Ok("SIGTERM"),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.map(|()| "Ctrl-C")
-    }
-}
-
-/// The PostgreSQL store behind the engine, kept typed to start its capture listener.
-enum Pg {
-    None,
-    Async(Arc<PgStore>),
-    Sync(Arc<chanbind_sync::postgres::PgStore>),
-}
-
-/// A running capture listener, held until the demo exits.
-enum Listener {
-    None,
-    Async(chanbind_async::postgres::CaptureListener),
-    Sync(chanbind_sync::postgres::CaptureListener),
-}
-
-impl Listener {
-    /// Stops the listener; the blocking one joins its thread, off the async workers.
-    async fn stop(self) {
-        match self {
-            Listener::None => {}
-            Listener::Async(listener) => listener.stop(),
-            Listener::Sync(listener) => {
-                let _ = tokio::task::spawn_blocking(move || listener.stop()).await;
-            }
-        }
-    }
-}
-
 fn parse_token(s: &str) -> Result<(String, String), String> {
     match s.split_once(':') {
         Some((name, secret)) if !name.is_empty() && !secret.is_empty() => {
@@ -181,50 +127,21 @@ async fn main() -> Result<(), Box<dyn Error>> {
     };
     let registry = demo::registry_with(policy)?;
     let (capture, remove_capture) = (args.capture, args.remove_capture);
-    let (store, where_, pg): (Arc<dyn Store>, String, Pg) = match &args.database_url {
-        // The blocking adapter takes the blocking store, which must not run on a tokio worker.
-        Some(url) if args.adapter == Adapter::Sync => {
-            let config = chanbind_sync::postgres::PgConfig {
-                url: url.clone(),
-                schema: None,
-                pool_size: 16,
-                ..Default::default()
-            };
-            let registry = registry.clone();
-            let store = tokio::task::spawn_blocking(move || {
-                let store = chanbind_sync::postgres::PgStore::connect(config)?;
-                store.migrate(&registry)?;
-                if capture {
-                    store.install_capture(&registry)?;
-                } else if remove_capture {
-                    store.remove_capture(&registry)?;
-                }
-                Ok::<_, chanbind_sync::postgres::PgError>(Arc::new(store))
-            })
-            .await??;
-            (store.clone(), redact(url), Pg::Sync(store))
-        }
+    let (store, where_, pg): (Arc<dyn Store>, String, Option<Pg>) = match &args.database_url {
         Some(url) => {
-            let store = PgStore::connect(PgConfig {
-                url: url.clone(),
-                schema: None,
-                pool_size: 16,
-                ..Default::default()
-            })
-            .await?;
-            store.migrate(&registry).await?;
+            let pg = Pg::connect(args.adapter, url).await?;
+            pg.migrate(&registry).await?;
             if capture {
-                store.install_capture(&registry).await?;
+                pg.install_capture(&registry).await?;
             } else if remove_capture {
-                store.remove_capture(&registry).await?;
+                pg.remove_capture(&registry).await?;
             }
-            let store = Arc::new(store);
-            (store.clone(), redact(url), Pg::Async(store))
+            (pg.store(), redact(url), Some(pg))
         }
         None => (
             Arc::new(MemoryStore::new(&registry)),
             "in process".to_owned(),
-            Pg::None,
+            None,
         ),
     };
     if capture {
@@ -265,58 +182,24 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .authenticator(authenticator)
         .allow_anonymous(!args.no_anonymous);
     // With PostgreSQL, group sends and broadcasts reach the other demo processes too.
-    builder = match &pg {
-        Pg::None => builder,
-        Pg::Async(store) => builder.layer(store.layer()),
-        Pg::Sync(store) => builder.layer(store.layer()?),
-    };
+    if let Some(pg) = &pg {
+        builder = pg.layer(builder)?;
+    }
     let engine = builder.start().await?;
     tracing::info!(layer = engine.layer_kind(), "channel layer ready");
     // Every PostgreSQL node listens, so several demo processes on one database form a
     // cluster as soon as one of them installed the triggers.
     let listener = match &pg {
-        Pg::None => Listener::None,
-        Pg::Async(store) => Listener::Async(store.listen(engine.clone())),
-        Pg::Sync(store) => Listener::Sync(store.listen(engine.clone())?),
+        None => Listener::None,
+        Some(pg) => pg.listen(engine.clone())?,
     };
-    let server = match args.adapter {
-        Adapter::Async => {
-            let mut config = ServerConfig::default();
-            config.http.static_files = chanbind_examples::demo_page::ASSETS.to_vec();
-            chanbind_async::bind(args.listen, engine, config).await?
-        }
-        // The blocking server's handle differs from the async one, so this arm serves until
-        // Ctrl-C itself. `bind` only spawns threads; `shutdown` joins them, off the workers.
-        Adapter::Sync => {
-            let mut config = chanbind_sync::ServerConfig::default();
-            config.http.static_files = chanbind_examples::demo_page::ASSETS.to_vec();
-            let server = chanbind_sync::bind(args.listen, engine, config)?;
-            let addr = server.local_addr();
-            tracing::info!(adapter = ?args.adapter, "listening on http://{addr}/ (task board), ws://{addr}/ (WebSocket) and http://{addr}/api/ (HTTP API)");
-            let signal = stop_signal().await?;
-            tracing::info!(signal, "shutting down");
-            tokio::task::spawn_blocking(move || server.shutdown()).await?;
-            listener.stop().await;
-            return Ok(());
-        }
-    };
-    let addr = server.local_addr();
-    tracing::info!(adapter = ?args.adapter, "listening on http://{addr}/ (task board), ws://{addr}/ (WebSocket) and http://{addr}/api/ (HTTP API)");
-    let signal = stop_signal().await?;
-    tracing::info!(signal, "shutting down");
-    server.shutdown().await;
-    listener.stop().await;
-    Ok(())
-}
-
-/// The URL without its password, for the log.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
+    serve_until_stopped(
+        args.adapter,
+        args.listen,
+        engine,
+        chanbind_examples::demo_page::ASSETS.to_vec(),
+        listener,
+        "task board",
+    )
+    .await
 }

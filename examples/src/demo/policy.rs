@@ -42,14 +42,14 @@ impl Policy {
     pub(super) fn tasks(self, binding: ModelBinding) -> ModelBinding {
         match self {
             Policy::Open => binding,
-            Policy::Enforced => binding.permission(Tasks),
+            Policy::Enforced => binding.permission(TASKS),
         }
     }
 
     pub(super) fn comments(self, binding: ModelBinding) -> ModelBinding {
         match self {
             Policy::Open => binding,
-            Policy::Enforced => binding.permission(Comments),
+            Policy::Enforced => binding.permission(COMMENTS),
         }
     }
 
@@ -107,18 +107,36 @@ impl Permission for Users {
     }
 }
 
-/// `todo.Task`: each user's own rows; the admin's are everyone's.
-struct Tasks;
+/// Rows that belong to the user named in `field` (`owner_id`, `author_id`), which is theirs
+/// on every create and read-only to them; the admin's are everyone's. With `own_reads` a
+/// user reads only their own rows (`todo.Task`), without it everyone signed in reads them all
+/// and only changes their own (`todo.Comment`).
+struct Owned {
+    field: &'static str,
+    own_reads: bool,
+}
 
-impl Permission for Tasks {
+const TASKS: Owned = Owned {
+    field: "owner_id",
+    own_reads: true,
+};
+
+const COMMENTS: Owned = Owned {
+    field: "author_id",
+    own_reads: false,
+};
+
+impl Permission for Owned {
     fn allows(&self, access: &Access<'_>) -> bool {
         access.user.is_some()
     }
 
-    fn scope(&self, user: Option<&User>, _action: &str) -> Option<Map<String, Value>> {
+    fn scope(&self, user: Option<&User>, action: &str) -> Option<Map<String, Value>> {
+        let writes = matches!(action, "update" | "save" | "delete");
         match user {
             Some(u) if u.has("admin") => None,
-            Some(u) => json!({"owner_id": u.id}).as_object().cloned(),
+            Some(u) if self.own_reads || writes => json!({ self.field: u.id }).as_object().cloned(),
+            Some(_) => None,
             // Never reached (anonymous requests are refused), but an empty scope is the safe
             // answer if it ever is.
             None => json!({"id__in": []}).as_object().cloned(),
@@ -129,50 +147,14 @@ impl Permission for Tasks {
         if is_admin(user) {
             Vec::new()
         } else {
-            vec!["owner_id".to_owned()]
+            vec![self.field.to_owned()]
         }
     }
 
     fn prepare_write(&self, user: Option<&User>, action: &str, values: &mut Row) {
         if let Some(user) = user.filter(|u| !u.has("admin")) {
             if action != "update" {
-                values.insert("owner_id".to_owned(), Value::from(user.id));
-            }
-        }
-    }
-}
-
-/// `todo.Comment`: everyone signed in reads them; each writes, changes and deletes their own.
-struct Comments;
-
-impl Permission for Comments {
-    fn allows(&self, access: &Access<'_>) -> bool {
-        access.user.is_some()
-    }
-
-    fn scope(&self, user: Option<&User>, action: &str) -> Option<Map<String, Value>> {
-        match (user, action) {
-            (Some(u), _) if u.has("admin") => None,
-            (Some(u), "update" | "save" | "delete") => {
-                json!({"author_id": u.id}).as_object().cloned()
-            }
-            (Some(_), _) => None,
-            (None, _) => json!({"author_id__in": []}).as_object().cloned(),
-        }
-    }
-
-    fn read_only_fields(&self, user: Option<&User>) -> Vec<String> {
-        if is_admin(user) {
-            Vec::new()
-        } else {
-            vec!["author_id".to_owned()]
-        }
-    }
-
-    fn prepare_write(&self, user: Option<&User>, action: &str, values: &mut Row) {
-        if let Some(user) = user.filter(|u| !u.has("admin")) {
-            if action != "update" {
-                values.insert("author_id".to_owned(), Value::from(user.id));
+                values.insert(self.field.to_owned(), Value::from(user.id));
             }
         }
     }

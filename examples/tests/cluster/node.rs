@@ -1,5 +1,6 @@
-//! A demo server process (`target/.../demo`), as a user starts one: its own process, its
-//! adapter, a database URL and `--capture`. Its log is kept, and printed when a test fails,
+//! A demo server process (`target/.../demo`, or another example server such as
+//! `serve-tables`), as a user starts one: its own process, its adapter, a database URL and
+//! `--capture`. Its log is kept, and printed when a test fails,
 //! since a node's view of a failure is in its log.
 
 use std::io::{BufRead, BufReader};
@@ -29,7 +30,13 @@ impl DemoNode {
     /// Starts `demo --adapter <adapter> <args>` on a free port, without `DATABASE_URL` from
     /// the environment unless `args` give one, and waits until it listens.
     pub fn spawn_with(adapter: &'static str, args: &[&str]) -> DemoNode {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_demo"))
+        DemoNode::spawn_program(env!("CARGO_BIN_EXE_demo"), adapter, args)
+    }
+
+    /// Starts `<program> --adapter <adapter> <args>` (an example server that logs the
+    /// demo's "listening on" line) on a free port, as [`spawn_with`](Self::spawn_with) does.
+    pub fn spawn_program(program: &str, adapter: &'static str, args: &[&str]) -> DemoNode {
+        let mut child = Command::new(program)
             .args(["--listen", "127.0.0.1:0", "--adapter", adapter])
             .args(args)
             .env_remove("DATABASE_URL")
@@ -39,7 +46,7 @@ impl DemoNode {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("the demo starts");
+            .expect("the server starts");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (found, addr) = mpsc::channel();
         for output in [
@@ -76,7 +83,7 @@ impl DemoNode {
                     // Let the readers take the last lines.
                     std::thread::sleep(Duration::from_millis(200));
                     // Dropping the node prints its log.
-                    panic!("the {adapter} demo ended or did not listen");
+                    panic!("the {adapter} server ended or did not listen");
                 }
             }
         }

@@ -1,6 +1,7 @@
 // The shapes of docs/protocol.md (version 1), as the client sees them.
 
-/** A primary key: the demo's are integers; the protocol allows any JSON scalar. */
+/** A primary key in its own JSON type: a number for integer keys, a string for UUID and text
+ * keys. Rows always carry it as `id`, whatever the key column is called. */
 export type Pk = number | string;
 
 /** A row: the binding's readable fields, `id` always included. */
@@ -9,8 +10,13 @@ export interface Row {
   [field: string]: unknown;
 }
 
-/** Django-style lookups, all ANDed: `{"done": false, "priority__gte": 2}`. */
-export type Filters = Record<string, unknown>;
+/** Django-style lookups, all ANDed: `{"done": false, "priority__gte": 2}`; `or` takes a
+ * list of such objects (any one matches), `not` one (it must not match). */
+export interface Filters {
+  or?: Filters[];
+  not?: Filters;
+  [lookup: string]: unknown;
+}
 
 /** A field name, `-` for descending, or a list of them. */
 export type Order = string | readonly string[];
@@ -113,9 +119,11 @@ export type FieldType =
   | 'boolean'
   | 'date'
   | 'datetime'
+  | 'datetime_local'
   | 'uuid'
   | 'email'
   | 'json'
+  | 'array'
   | 'choice'
   | 'foreign_key';
 

@@ -89,6 +89,7 @@ export function FieldInput({ field, value, onChange, errors = [], idPrefix = 'ch
     case 'text':
       return <TextField {...common} multiline minRows={3} value={value ?? ''} onChange={(e) => onChange(emptyToNull(field, e.target.value))} />;
     case 'json':
+    case 'array':
       return <JsonInput {...common} value={value} onChange={onChange} />;
     case 'date':
       return (
@@ -111,6 +112,17 @@ export function FieldInput({ field, value, onChange, errors = [], idPrefix = 'ch
           value={typeof value === 'string' ? toLocalInput(value) : ''}
           onChange={(e) => onChange(e.target.value ? new Date(e.target.value).toISOString() : null)}
           slotProps={{ inputLabel: { shrink: true } }}
+        />
+      );
+    case 'datetime_local':
+      // No time zone on either side: the input's text is the value, seconds included.
+      return (
+        <TextField
+          {...common}
+          type="datetime-local"
+          value={typeof value === 'string' ? value.slice(0, 19) : ''}
+          onChange={(e) => onChange(e.target.value || null)}
+          slotProps={{ inputLabel: { shrink: true }, htmlInput: { step: 1 } }}
         />
       );
     default:

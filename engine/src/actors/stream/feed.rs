@@ -14,6 +14,7 @@ use std::sync::Arc;
 use ractor::ActorRef;
 use serde_json::{json, Value};
 
+use super::verdicts::{Side, Verdicts};
 use super::{FrameCache, Slot, StreamMsg};
 use crate::binding::ModelBinding;
 use crate::change::{Change, ChangeKind};
@@ -106,6 +107,17 @@ impl Feeds {
         self.subs.is_empty()
     }
 
+    /// The feeds' filters that follow relations, which the store must judge before
+    /// [`apply`](Self::apply).
+    pub(super) fn path_filters(&self) -> Vec<Filter> {
+        self.subs
+            .iter()
+            .map(|s| &s.filter)
+            .filter(|f| f.has_paths())
+            .cloned()
+            .collect()
+    }
+
     pub(super) fn remove(
         &mut self,
         conn: ConnId,
@@ -129,13 +141,16 @@ impl Feeds {
 
     /// Reports the change to each feed it concerns: a row entering a feed's filter is
     /// `created` there, one leaving it `deleted`, and an update only to feeds that can see a
-    /// field it changed. Feeds with relations get theirs once the relations are read; and
-    /// those that show rows of the stream through a relation to itself get what the change
-    /// shows there. Returns connections whose queue refused.
+    /// field it changed. A feed whose filter follows relations is judged by `verdicts` (the
+    /// related rows as stored now), and skips a change they could not judge. Feeds that
+    /// expand relations get theirs once the relations are read; and those that show rows of
+    /// the stream through a relation to itself get what the change shows there. Returns
+    /// connections whose queue refused.
     pub(super) fn apply(
         &mut self,
         myself: &ActorRef<StreamMsg>,
         change: &Arc<Change>,
+        verdicts: &Verdicts,
     ) -> Vec<ConnId> {
         if self.subs.is_empty() {
             return Vec::new();
@@ -157,13 +172,19 @@ impl Feeds {
             // taken to have been in the feed: a spurious `deleted` for an id the client does
             // not hold is harmless, a missing one leaves it stale.
             let was = match &change.old {
-                Some(r) => sub.filter.matches(r),
-                None => change.kind != ChangeKind::Created,
+                Some(r) => verdicts.matches(&sub.filter, Side::Old, r),
+                None => Some(change.kind != ChangeKind::Created),
             };
-            let is = change.new.as_ref().is_some_and(|r| sub.filter.matches(r));
+            let is = match &change.new {
+                Some(r) => verdicts.matches(&sub.filter, Side::New, r),
+                None => Some(false),
+            };
+            let (Some(was), Some(is)) = (was, is) else {
+                continue;
+            };
             let (frames, kind) = match (was, is) {
                 (false, true) => (&mut created, "created"),
-                (true, true) if super::unseen(binding, change, &sub.view) => continue,
+                (true, true) if super::unseen(binding, change, &sub.view, verdicts) => continue,
                 (true, true) => (&mut updated, "updated"),
                 (true, false) => (&mut deleted, "deleted"),
                 (false, false) => continue,

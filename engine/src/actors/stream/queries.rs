@@ -13,6 +13,11 @@
 //! If a change touched the query in between, the query is re-read once more after the
 //! snapshot, so the snapshot can never be the stale last word.
 //!
+//! A query whose filter follows relations cannot tell from a changed row alone whether the row
+//! is in its result (the related row decides), so every change of its stream touches it; and a
+//! change of a stream it reads through relations ([`QuerySpec::related_streams`]) touches it
+//! too ([`LiveQueries::touch_related`]).
+//!
 //! Relations: a query whose rows show related rows (`expand`, `include`) also hears the
 //! changes of those streams ([`LiveQueries::touch_related`]). Its last result's [`Watch`]
 //! says which of them can change it; while a read is in flight or a subscriber waits for its
@@ -27,6 +32,7 @@ use ractor::ActorRef;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use super::verdicts::Verdicts;
 use super::{FrameCache, Slot, StreamMsg};
 use crate::change::{Change, ChangeKind};
 use crate::expand::Watch;
@@ -52,6 +58,8 @@ struct QuerySub {
 
 struct LiveQuery {
     spec: Arc<QuerySpec>,
+    /// The filter follows relations: a changed row alone cannot say whether it matches.
+    own_paths: bool,
     subs: Vec<QuerySub>,
     in_flight: bool,
     dirty: bool,
@@ -125,6 +133,7 @@ impl LiveQueries {
             LiveQuery {
                 related: streams,
                 paths: spec.path_streams(),
+                own_paths: spec.filter.has_paths(),
                 spec,
                 subs: Vec::new(),
                 in_flight: false,
@@ -181,13 +190,14 @@ impl LiveQueries {
         let len = frame.len();
         if !conn.held.try_take(len) {
             // What this connection's live results would hold passes `max_subscription_bytes`:
-            // the subscription is refused instead of answered, and its slot is free again.
+            // the subscription is refused instead of answered, and its slot is free again,
+            // before the client reads the refusal and may ask for another.
             let error = ApiError::new(
                 ErrorCode::LimitExceeded,
                 "this connection's live results would pass max_subscription_bytes",
             );
-            conn.out.send(encode_error(&key.event, &error));
             self.remove(conn.id, &|k, _| k == key, Slot::Free);
+            conn.out.send(encode_error(&key.event, &error));
             return;
         }
         conn.out.send(frame);
@@ -250,6 +260,9 @@ impl LiveQueries {
             .queries
             .iter_mut()
             .filter(|(_, q)| {
+                if q.own_paths {
+                    return true;
+                }
                 let f = &q.spec.filter;
                 let was = change.old.as_ref().is_some_and(|r| f.matches(r));
                 let is = change.new.as_ref().is_some_and(|r| f.matches(r));
@@ -260,7 +273,9 @@ impl LiveQueries {
                     };
                 // A row that stays in the result and changed only where the query's reader
                 // cannot see leaves the result as it was: no re-read, no push.
-                let unseen = was && is && super::unseen(&q.spec.binding, change, &q.spec.view);
+                let unseen = was
+                    && is
+                    && super::unseen(&q.spec.binding, change, &q.spec.view, &Verdicts::none());
                 let own = (maybe_was || was || is) && !unseen;
                 own || q.watch.touches(change)
                     || (q.unsettled() && q.spec.relations.shows(&change.stream))

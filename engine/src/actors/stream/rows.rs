@@ -9,9 +9,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use super::verdicts::{Side, Verdicts};
 use super::Slot;
 use crate::binding::ModelBinding;
 use crate::change::{Change, ChangeKind};
+use crate::filter::Filter;
 use crate::key::Key;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::permission::View;
@@ -128,11 +130,77 @@ impl RowSubs {
         removed
     }
 
+    /// The scopes of the row's watchers that follow relations, which the store must judge
+    /// before [`apply`](Self::apply).
+    pub(super) fn path_scopes(&self, pk: &Key) -> Vec<Filter> {
+        self.rows.get(pk).map_or_else(Vec::new, |groups| {
+            groups
+                .values()
+                .map(|g| g.view.scope())
+                .filter(|scope| scope.has_paths())
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Each scope whose relations read rows of `stream`, with the watched rows it covers: a
+    /// change there may have moved them out of it.
+    pub(super) fn scopes_through(&self, stream: &str) -> Vec<(Filter, Vec<Key>)> {
+        let mut out: Vec<(Filter, Vec<Key>)> = Vec::new();
+        for (pk, groups) in &self.rows {
+            for group in groups.values() {
+                let scope = group.view.scope();
+                // Most scopes follow no relation; they cost no allocation here.
+                if !scope.has_paths() || !scope.related_streams().contains(stream) {
+                    continue;
+                }
+                match out.iter_mut().find(|(f, _)| f == scope) {
+                    Some((_, pks)) => pks.push(pk.clone()),
+                    None => out.push((scope.clone(), vec![pk.clone()])),
+                }
+            }
+        }
+        out
+    }
+
+    /// Pushes `delete` to the watchers of `pk` whose scope is `scope` and ends their watch:
+    /// the row has left that scope. Returns connections whose queue refused the push.
+    pub(super) fn leave(&mut self, pk: &Key, scope: &Filter) -> Vec<ConnId> {
+        let Some(groups) = self.rows.get(pk) else {
+            return Vec::new();
+        };
+        let ended: Vec<(String, String)> = groups
+            .iter()
+            .filter(|(_, g)| g.view.scope() == scope)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let gone_payload = json!({"id": pk, "deleted": true});
+        let mut refused_by = Vec::new();
+        let (mut delivered, mut refused) = (0u64, 0u64);
+        for group_key in &ended {
+            let group = &groups[group_key];
+            let frame = encode_reply(&group.delete_event, &gone_payload);
+            self.stats.encoded();
+            for (conn, key) in &group.watchers {
+                if conn.out.push(frame.clone(), key) {
+                    delivered += 1;
+                } else {
+                    refused += 1;
+                    refused_by.push(conn.id);
+                }
+            }
+        }
+        self.stats.delivered_many(delivered, refused);
+        self.end(pk, ended);
+        refused_by
+    }
+
     /// Pushes the change to the row's watchers: the new row through each watcher's view, or
     /// `delete` when the row is gone or has left the view's scope (then the watch ends);
-    /// nothing to a watcher who cannot see what changed.
+    /// nothing to a watcher who cannot see what changed, or whose scope follows relations
+    /// that `verdicts` could not judge.
     /// Returns connections whose queue refused the push.
-    pub(super) fn apply(&mut self, change: &Change) -> Vec<ConnId> {
+    pub(super) fn apply(&mut self, change: &Change, verdicts: &Verdicts) -> Vec<ConnId> {
         let Some(groups) = self.rows.get_mut(&change.pk) else {
             return Vec::new();
         };
@@ -141,14 +209,16 @@ impl RowSubs {
         let (mut delivered, mut refused) = (0u64, 0u64);
         let mut ended = Vec::new();
         for (group_key, group) in groups.iter() {
-            if super::unseen(&self.binding, change, &group.view) {
+            if super::unseen(&self.binding, change, &group.view, verdicts) {
                 continue;
             }
             let visible = match &change.new {
-                Some(row)
-                    if change.kind != ChangeKind::Deleted && group.view.scope().matches(row) =>
-                {
-                    Some(row)
+                Some(row) if change.kind != ChangeKind::Deleted => {
+                    match verdicts.matches(group.view.scope(), Side::New, row) {
+                        Some(true) => Some(row),
+                        Some(false) => None,
+                        None => continue,
+                    }
                 }
                 _ => None,
             };
@@ -177,7 +247,16 @@ impl RowSubs {
             }
         }
         self.stats.delivered_many(delivered, refused);
-        // A row that is gone, or out of sight, has nothing left to watch.
+        self.end(&change.pk, ended);
+        refused_by
+    }
+
+    /// Ends the watch of the groups `ended` of the row `pk`: a row that is gone, or out of
+    /// sight, has nothing left to watch.
+    fn end(&mut self, pk: &Key, ended: Vec<(String, String)>) {
+        let Some(groups) = self.rows.get_mut(pk) else {
+            return;
+        };
         for group_key in ended {
             let Some(group) = groups.remove(&group_key) else {
                 continue;
@@ -189,14 +268,13 @@ impl RowSubs {
                     .any(|g| g.watchers.iter().any(|(c, _)| c.id == conn.id));
                 if !still_watched {
                     if let Some(pks) = self.by_conn.get_mut(&conn.id) {
-                        pks.remove(&change.pk);
+                        pks.remove(pk);
                     }
                 }
             }
         }
         if groups.is_empty() {
-            self.rows.remove(&change.pk);
+            self.rows.remove(pk);
         }
-        refused_by
     }
 }

@@ -19,7 +19,7 @@ fn escape(name: &str) -> String {
 /// The value schema of a field of `kind`, without the constraints of one field.
 pub(super) fn kind_schema(kind: &FieldKind) -> Map<String, Value> {
     let value = match kind {
-        FieldKind::String | FieldKind::Text => json!({"type": "string"}),
+        FieldKind::String | FieldKind::Text | FieldKind::Enum(_) => json!({"type": "string"}),
         FieldKind::Email => json!({"type": "string", "format": "email"}),
         FieldKind::Integer => json!({"type": "integer", "format": "int64"}),
         FieldKind::ForeignKey { stream, key } => {
@@ -38,6 +38,13 @@ pub(super) fn kind_schema(kind: &FieldKind) -> Map<String, Value> {
         FieldKind::Boolean => json!({"type": "boolean"}),
         FieldKind::Date => json!({"type": "string", "format": "date"}),
         FieldKind::Datetime => json!({"type": "string", "format": "date-time"}),
+        // Not `date-time`, which requires an offset.
+        FieldKind::LocalDatetime => json!({
+            "type": "string",
+            "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$",
+            "description": "A date and time without a time zone.",
+        }),
+        FieldKind::Array(element) => json!({"type": "array", "items": kind_schema(element)}),
         FieldKind::Uuid => json!({"type": "string", "format": "uuid"}),
         // Any JSON document: the empty schema.
         FieldKind::Json => json!({}),
@@ -159,7 +166,7 @@ pub(super) fn lookups(kind: &FieldKind) -> Vec<(&'static str, Lookup)> {
         ("in", Lookup::In),
         ("isnull", Lookup::IsNull),
     ];
-    if matches!(kind, FieldKind::Json) {
+    if kind.is_document() {
         out.retain(|(_, l)| *l != Lookup::In);
         return out;
     }
@@ -225,7 +232,7 @@ pub(super) fn shared() -> Map<String, Value> {
         },
         "Filters": {
             "type": "object",
-            "description": "Lookups (`field__lookup`: value), ANDed, and groups: `or` (filters objects, ORed) and `not` (one filters object, negated; a row where the inside is unknown because of a null counts as not matching it, so it is kept).",
+            "description": "Lookups (`field__lookup`: value), ANDed, and groups: `or` (filters objects, ORed) and `not` (one filters object, negated; a row where the inside is unknown because of a null counts as not matching it, so it is kept). A field may be reached through to-one relations, at most `max_relation_depth` of them (`owner__username__icontains`): it reads as null when a foreign key on the way is null or names a row outside your scope.",
             "properties": {
                 "or": {"type": "array", "minItems": 1, "items": reference("Filters")},
                 "not": reference("Filters"),
