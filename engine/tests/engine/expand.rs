@@ -797,3 +797,33 @@ async fn included_rows_follow_a_scope_through_relations() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_feed_showing_its_own_stream_through_a_relation_pushes_each_row_once() {
+    let registry = Registry::new()
+        .model(
+            ModelBinding::new("todo_task")
+                .field(Field::string("title"))
+                .field(Field::foreign_key("parent_id", "todo.Task")),
+        )
+        .unwrap();
+    let (engine, _) = start(registry).await;
+    let mut w = Client::new(&engine, None);
+    w.ok("todo.Task.create", json!({"title": "top"})).await;
+    w.ok("todo.Task.create", json!({"title": "sub", "parent_id": 1}))
+        .await;
+    let mut c = Client::new(&engine, None);
+    c.ok("todo.Task.subscribe#f", json!({"expand": "parent"}))
+        .await;
+    w.ok("todo.Task.update", json!({"id": 1, "title": "top!"}))
+        .await;
+    let mut pushes = c.pushes(2).await;
+    pushes.sort_by_key(|p| p["data"]["id"].as_i64());
+    assert_eq!(pushes[0]["event"], "todo.Task.updated#f");
+    assert_eq!(pushes[0]["data"]["title"], "top!");
+    assert_eq!(
+        pushes[1]["data"]["parent"]["title"], "top!",
+        "its child shows it"
+    );
+    c.silence().await;
+}
