@@ -217,3 +217,39 @@ async fn related_rows_under_uuid_and_text_keys_agree() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn related_rows_under_a_scope_through_relations_agree() {
+    with_pair(registry(), |p| async move {
+        seed_users(&p).await;
+        // Users 1 (alice, 30), 2 (Bob, 30) and 3 (ÉCOLE, 7) own tasks; notes on each.
+        for owner in [1, 2, 3, 1] {
+            p.insert_id(TASKS, json!({"title": "t", "owner_id": owner}))
+                .await;
+        }
+        for n in 0..12 {
+            p.insert_id(
+                NOTES,
+                json!({"task_id": n % 4 + 1, "body": format!("n{n}")}),
+            )
+            .await;
+        }
+        // A related binding whose scope follows relations (notes of tasks whose owner is 30),
+        // as a permission's scope may: an include reads through it.
+        let scope = p.scope(NOTES, &json!({"task__owner__age": 30}));
+        let filter = holding(&p, NOTES, "task_id", (1..=4).map(Value::from).collect()).and(scope);
+        assert_eq!(
+            p.related(NOTES, filter, &json!("-body"), Some(("task_id", 2)))
+                .await,
+            6,
+            "tasks 1, 2 and 4, two notes each"
+        );
+        // An expansion by key inside such a scope.
+        let tasks = p.binding(TASKS);
+        let keys = [1, 2, 3, 4].map(Key::from);
+        let scope = p.scope(TASKS, &json!({"not": {"owner__username": "Bob"}}));
+        let filter = Filter::pks(&tasks, &keys).and(scope);
+        assert_eq!(p.related(TASKS, filter, &Value::Null, None).await, 3);
+    })
+    .await;
+}

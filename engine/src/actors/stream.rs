@@ -289,7 +289,10 @@ impl Actor for StreamActor {
             }
             StreamMsg::Related(change) => {
                 state.queries.touch_related(&myself, &change);
-                state.feeds.apply_related(&myself, &change);
+                // A change of this stream's own rows was shown to the feeds with the change.
+                if change.stream != state.binding.stream() {
+                    state.feeds.apply_related(&myself, &change);
+                }
                 for conn in state.recheck_rows(&change.stream).await {
                     state.remove(conn, |_, _| true);
                 }

@@ -721,3 +721,109 @@ async fn an_include_shows_at_most_max_include_rows_per_parent_by_default() {
         "include: comments.limit: must be 1 to 3 (max_include_rows)"
     );
 }
+
+/// Users read the comments of their own tasks only: a scope through the comment's task.
+struct CommentsOfMyTasks;
+
+impl Permission for CommentsOfMyTasks {
+    fn scope(&self, user: Option<&User>, action: &str) -> Option<Map<String, Value>> {
+        match action {
+            "retrieve" => json!({"task__owner_id": user.map_or(-1, |u| u.id)})
+                .as_object()
+                .cloned(),
+            _ => None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn included_rows_follow_a_scope_through_relations() {
+    let registry = Registry::new()
+        .model(ModelBinding::new("auth_user").field(Field::string("username")))
+        .and_then(|r| {
+            r.model(
+                ModelBinding::new("todo_task")
+                    .field(Field::string("title"))
+                    .field(Field::foreign_key("owner_id", "auth.User")),
+            )
+        })
+        .and_then(|r| {
+            r.model(
+                ModelBinding::new("todo_comment")
+                    .field(Field::foreign_key("task_id", "todo.Task"))
+                    .field(Field::text("body"))
+                    .permission(CommentsOfMyTasks),
+            )
+        })
+        .unwrap();
+    let (engine, _) = start(registry).await;
+    let mut w = Client::new(&engine, None);
+    for name in ["ann", "ben"] {
+        w.ok("auth.User.create", json!({"username": name})).await;
+    }
+    for (title, owner) in [("ann's", 1), ("ben's", 2)] {
+        w.ok(
+            "todo.Task.create",
+            json!({"title": title, "owner_id": owner}),
+        )
+        .await;
+    }
+    for task in [1, 1, 2] {
+        w.ok("todo.Comment.create", json!({"task_id": task, "body": "c"}))
+            .await;
+    }
+    let mut ann = Client::new(&engine, Some(User::new(1, "ann")));
+    let page = ann
+        .ok(
+            "todo.Task.list",
+            json!({"include": "comments", "order": "id"}),
+        )
+        .await;
+    assert_eq!(page["rows"][0]["comments"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        page["rows"][1]["comments"],
+        json!([]),
+        "ben's task's comments"
+    );
+    // The task changes hands: its comments come into ann's scope.
+    w.ok("todo.Task.update", json!({"id": 2, "owner_id": 1}))
+        .await;
+    let push = &ann.pushes(1).await[0];
+    assert_eq!(
+        push["data"]["rows"][1]["comments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_feed_showing_its_own_stream_through_a_relation_pushes_each_row_once() {
+    let registry = Registry::new()
+        .model(
+            ModelBinding::new("todo_task")
+                .field(Field::string("title"))
+                .field(Field::foreign_key("parent_id", "todo.Task")),
+        )
+        .unwrap();
+    let (engine, _) = start(registry).await;
+    let mut w = Client::new(&engine, None);
+    w.ok("todo.Task.create", json!({"title": "top"})).await;
+    w.ok("todo.Task.create", json!({"title": "sub", "parent_id": 1}))
+        .await;
+    let mut c = Client::new(&engine, None);
+    c.ok("todo.Task.subscribe#f", json!({"expand": "parent"}))
+        .await;
+    w.ok("todo.Task.update", json!({"id": 1, "title": "top!"}))
+        .await;
+    let mut pushes = c.pushes(2).await;
+    pushes.sort_by_key(|p| p["data"]["id"].as_i64());
+    assert_eq!(pushes[0]["event"], "todo.Task.updated#f");
+    assert_eq!(pushes[0]["data"]["title"], "top!");
+    assert_eq!(
+        pushes[1]["data"]["parent"]["title"], "top!",
+        "its child shows it"
+    );
+    c.silence().await;
+}
