@@ -110,20 +110,25 @@ impl Permission for Users {
 /// Rows that belong to the user named in `field` (`owner_id`, `author_id`), which is theirs
 /// on every create and read-only to them; the admin's are everyone's. With `own_reads` a
 /// user reads only their own rows (`todo.Task`), without it everyone signed in reads them all
-/// and only changes their own (`todo.Comment`).
+/// and only changes their own (`todo.Comment`). With `admin_assigns` the admin's writes
+/// name whoever they like (a task's owner); without it the admin is the writer like anyone
+/// (a comment's author).
 struct Owned {
     field: &'static str,
     own_reads: bool,
+    admin_assigns: bool,
 }
 
 const TASKS: Owned = Owned {
     field: "owner_id",
     own_reads: true,
+    admin_assigns: true,
 };
 
 const COMMENTS: Owned = Owned {
     field: "author_id",
     own_reads: false,
+    admin_assigns: false,
 };
 
 impl Permission for Owned {
@@ -152,10 +157,12 @@ impl Permission for Owned {
     }
 
     fn prepare_write(&self, user: Option<&User>, action: &str, values: &mut Row) {
-        if let Some(user) = user.filter(|u| !u.has("admin")) {
-            if action != "update" {
-                values.insert(self.field.to_owned(), Value::from(user.id));
-            }
+        let Some(user) = user else { return };
+        if user.has("admin") && self.admin_assigns {
+            return;
+        }
+        if action != "update" {
+            values.insert(self.field.to_owned(), Value::from(user.id));
         }
     }
 }
