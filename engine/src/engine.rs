@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     /// their actors too.
     pub(crate) dependents: HashMap<String, Vec<String>>,
     pub(crate) groups: HashMap<String, ActorRef<GroupMsg>>,
+    /// The tokio runtime the engine was started on, whose timers and actors its futures use.
+    runtime: Option<tokio::runtime::Handle>,
     pub(crate) everyone: ActorRef<GroupMsg>,
     layer: Arc<dyn Layer>,
     authenticators: Vec<Arc<dyn Authenticator>>,
@@ -245,6 +247,7 @@ impl Engine {
                 allow_anonymous,
                 next_conn: AtomicU64::new(1),
                 origins,
+                runtime: tokio::runtime::Handle::try_current().ok(),
                 admission,
                 rates,
             }),
@@ -298,6 +301,13 @@ impl Engine {
     /// The bindings.
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    /// The tokio runtime the engine was started on. A thread outside it that polls the
+    /// engine's futures (the blocking adapter's connection threads) enters it, so custom
+    /// handlers and stores that use tokio timers or spawn tasks work there.
+    pub fn runtime(&self) -> Option<&tokio::runtime::Handle> {
+        self.inner.runtime.as_ref()
     }
 
     /// The store's kind (`memory`, `postgres`).

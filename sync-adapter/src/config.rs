@@ -53,7 +53,8 @@ pub struct ServerConfig {
     /// The tokio runtime whose context connection threads enter while they run requests, so
     /// custom handlers and async stores that use tokio timers or spawn tasks work there.
     /// `None` takes the runtime [`bind`](crate::bind) or [`serve`](crate::serve) is called
-    /// from, if any; [`EngineRuntime`](crate::EngineRuntime) passes its own.
+    /// from, or else the one the engine was started on; [`EngineRuntime`](crate::EngineRuntime)
+    /// passes its own.
     pub runtime: Option<Handle>,
 }
 
@@ -108,6 +109,11 @@ impl Shared {
             .max_message_size(Some(max))
             .max_frame_size(Some(max))
             .read_buffer_size(16 * 1024);
+        let runtime = config
+            .runtime
+            .clone()
+            .or_else(|| Handle::try_current().ok())
+            .or_else(|| engine.runtime().cloned());
         Shared {
             engine,
             http: config.http.clone(),
@@ -120,10 +126,7 @@ impl Shared {
             handshake_timeout: config.handshake_timeout,
             write_timeout: config.write_timeout,
             close_timeout: config.close_timeout,
-            runtime: config
-                .runtime
-                .clone()
-                .or_else(|| Handle::try_current().ok()),
+            runtime,
             stopping: AtomicBool::new(false),
             live: AtomicUsize::new(0),
         }

@@ -69,6 +69,49 @@ fn a_custom_handler_using_tokio_runs_on_connection_threads() {
 }
 
 #[test]
+fn bind_from_a_plain_thread_enters_the_runtime_the_engine_was_started_on() {
+    use chanbind_engine::binding::{CustomBinding, EventContext, HandlerResult};
+
+    // An application that started the engine on its own runtime, then serves it with the
+    // plain `bind` from a thread outside that runtime (not `EngineRuntime::bind`).
+    async fn nap(_ctx: EventContext) -> HandlerResult {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok(Some(json!({"slept": true})))
+    }
+    let registry = common::registry()
+        .custom(CustomBinding::new("util").on("nap", nap))
+        .unwrap();
+    let store = std::sync::Arc::new(chanbind_engine::store::MemoryStore::new(&registry));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = runtime
+        .block_on(
+            chanbind_engine::Engine::builder(registry, store)
+                .allow_anonymous(true)
+                .start(),
+        )
+        .unwrap();
+    assert!(engine.runtime().is_some());
+    let server = std::thread::spawn(move || {
+        chanbind_sync::bind("127.0.0.1:0", engine, ServerConfig::default()).unwrap()
+    })
+    .join()
+    .unwrap();
+    let mut ws = connect(server.local_addr());
+    let reply = request(&mut ws, json!({"event": "util.nap#1"}));
+    assert_eq!(
+        reply,
+        json!({"event": "util.nap#1", "data": {"slept": true}}),
+        "the handler's tokio timer works on the connection thread"
+    );
+    server.shutdown();
+    drop(runtime);
+}
+
+#[test]
 fn an_engine_runtime_starts_and_stops_from_a_plain_thread() {
     let runtime = EngineRuntime::with_workers(common::builder(Limits::default()), 1).unwrap();
     let engine = runtime.engine();
