@@ -218,9 +218,9 @@ async fn library_over_both_transports(adapter: &'static str) {
     );
     let log = node.log();
     for line in [
-        "stream author (table author): key id (uuid, given by the database unless the client gives it); to one: none; to many: book.author_id, review.author_id",
-        "stream book (table book): key isbn (string, given by the client); to one: author_id -> author (on delete set null); to many: review.book_isbn",
-        "stream review (table review): key id (integer, given by the database); to one: book_isbn -> book (on delete cascade), author_id -> author (on delete restrict); to many: none",
+        "stream author (table author): key id (uuid, given by the database unless the client gives it); to one: none; to many: books = book.author_id, reviews = review.author_id",
+        "stream book (table book): key isbn (string, given by the client); to one: author = author_id -> author (on delete set null); to many: reviews = review.book_isbn",
+        "stream review (table review): key id (integer, given by the database); to one: book = book_isbn -> book (on delete cascade), author = author_id -> author (on delete restrict); to many: none",
         &format!("stream {order} (table {order}): key Id (integer, given by the database); to one: none; to many: none"),
         "EVERY ACTION IS OPEN TO EVERYONE",
         ".review.photo left out",

@@ -14,7 +14,8 @@
 use std::error::Error;
 use std::net::SocketAddr;
 
-use chanbind_engine::binding::{Field, KeySource, ModelBinding, Registry};
+use chanbind_engine::binding::{KeySource, ModelBinding, Registry};
+use chanbind_engine::relation::RelationKind;
 use chanbind_engine::Engine;
 use chanbind_examples::serve::{redact, serve_until_stopped, Adapter, Pg};
 use clap::Parser;
@@ -98,7 +99,7 @@ fn searched(binding: ModelBinding) -> ModelBinding {
 }
 
 /// `stream review (table review): key id (integer, given by the database); to one:
-/// book_isbn -> book (on delete cascade); to many: none`
+/// book = book_isbn -> book (on delete cascade); to many: none`
 fn describe(binding: &ModelBinding, registry: &Registry) -> String {
     let source = match binding.key_source_kind() {
         KeySource::Database => "given by the database",
@@ -112,33 +113,32 @@ fn describe(binding: &ModelBinding, registry: &Registry) -> String {
         binding.key_field().column_name(),
         binding.key_kind().name(),
     );
-    let to_one: Vec<String> = binding
-        .foreign_keys()
-        .map(|(field, target)| relation(field, target))
-        .collect();
-    let to_many: Vec<String> = registry
-        .models()
-        .flat_map(|other| {
-            other
-                .foreign_keys()
-                .filter(|(_, target)| *target == binding.stream())
-                .map(move |(field, _)| format!("{}.{}", other.stream(), field.name()))
-        })
-        .collect();
+    // Each relation under the name `expand`, `include` and filter paths take.
+    let (mut to_one, mut to_many) = (Vec::new(), Vec::new());
+    for relation in registry.relations(binding.stream()) {
+        let target = relation.target.stream();
+        match &relation.kind {
+            RelationKind::ToOne { field } => {
+                let rule = binding
+                    .get(field)
+                    .map_or("restrict", |f| f.delete_rule().sql())
+                    .to_lowercase();
+                to_one.push(format!(
+                    "{} = {field} -> {target} (on delete {rule})",
+                    relation.name
+                ));
+            }
+            RelationKind::ToMany { field } => {
+                to_many.push(format!("{} = {target}.{field}", relation.name));
+            }
+        }
+    }
     line.push_str(&format!(
         "; to one: {}; to many: {}",
         list(&to_one),
         list(&to_many)
     ));
     line
-}
-
-fn relation(field: &Field, target: &str) -> String {
-    format!(
-        "{} -> {target} (on delete {})",
-        field.name(),
-        field.delete_rule().sql().to_lowercase()
-    )
 }
 
 fn list(items: &[String]) -> String {
