@@ -39,22 +39,9 @@ async fn an_engine_started_on_the_applications_runtime_is_served_from_async_code
 
 #[test]
 fn a_custom_handler_using_tokio_runs_on_connection_threads() {
-    use chanbind_engine::binding::{CustomBinding, EventContext, HandlerResult};
-
     // A handler that sleeps on tokio's timer needs the runtime's context on the connection
     // thread, which the adapter enters for it.
-    async fn nap(_ctx: EventContext) -> HandlerResult {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        Ok(Some(json!({"slept": true})))
-    }
-    let registry = common::registry()
-        .custom(CustomBinding::new("util").on("nap", nap))
-        .unwrap();
-    let store = std::sync::Arc::new(chanbind_engine::store::MemoryStore::new(&registry));
-    let runtime = EngineRuntime::start(
-        chanbind_engine::Engine::builder(registry, store).allow_anonymous(true),
-    )
-    .unwrap();
+    let runtime = EngineRuntime::start(napping()).unwrap();
     let server = runtime
         .bind("127.0.0.1:0", ServerConfig::default())
         .unwrap();
@@ -70,30 +57,14 @@ fn a_custom_handler_using_tokio_runs_on_connection_threads() {
 
 #[test]
 fn bind_from_a_plain_thread_enters_the_runtime_the_engine_was_started_on() {
-    use chanbind_engine::binding::{CustomBinding, EventContext, HandlerResult};
-
     // An application that started the engine on its own runtime, then serves it with the
     // plain `bind` from a thread outside that runtime (not `EngineRuntime::bind`).
-    async fn nap(_ctx: EventContext) -> HandlerResult {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        Ok(Some(json!({"slept": true})))
-    }
-    let registry = common::registry()
-        .custom(CustomBinding::new("util").on("nap", nap))
-        .unwrap();
-    let store = std::sync::Arc::new(chanbind_engine::store::MemoryStore::new(&registry));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let engine = runtime
-        .block_on(
-            chanbind_engine::Engine::builder(registry, store)
-                .allow_anonymous(true)
-                .start(),
-        )
-        .unwrap();
+    let engine = runtime.block_on(napping().start()).unwrap();
     assert!(engine.runtime().is_some());
     let server = std::thread::spawn(move || {
         chanbind_sync::bind("127.0.0.1:0", engine, ServerConfig::default()).unwrap()
@@ -124,4 +95,20 @@ fn an_engine_runtime_starts_and_stops_from_a_plain_thread() {
     drop(runtime);
     // The actors are stopped: publishing goes nowhere, and nothing panics.
     engine.broadcast("todo.Task", "ping", &json!({}));
+}
+
+/// The test bindings plus `util.nap`, a custom event whose handler sleeps on tokio's timer
+/// and replies `{"slept": true}`, open to anonymous connections.
+fn napping() -> chanbind_engine::EngineBuilder {
+    use chanbind_engine::binding::{CustomBinding, EventContext, HandlerResult};
+
+    async fn nap(_ctx: EventContext) -> HandlerResult {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok(Some(json!({"slept": true})))
+    }
+    let registry = common::registry()
+        .custom(CustomBinding::new("util").on("nap", nap))
+        .unwrap();
+    let store = std::sync::Arc::new(chanbind_engine::store::MemoryStore::new(&registry));
+    chanbind_engine::Engine::builder(registry, store).allow_anonymous(true)
 }
