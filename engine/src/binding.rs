@@ -18,6 +18,7 @@
 mod custom;
 mod enum_type;
 mod field;
+mod hooks;
 mod kind;
 mod model;
 mod registry;
@@ -27,6 +28,7 @@ pub use custom::{CustomBinding, EventContext, Handler, HandlerFuture, HandlerRes
 pub use enum_type::EnumType;
 pub use field::{DefaultValue, Field, OnDelete};
 pub(crate) use kind::array_literal;
+pub use hooks::{Committed, HookError, Hooks, Next, WriteCall, Written, WRITE_ACTIONS};
 pub use kind::FieldKind;
 pub use model::{KeySource, ModelBinding, PK};
 pub use registry::{Registry, RegistryError, BUILT_IN_ACTIONS};
