@@ -8,6 +8,7 @@
 //! out what it asks, the way `quinn-proto` is driven by `quinn`.
 
 pub mod actors;
+pub mod app;
 pub mod admission;
 #[cfg(test)]
 mod arbitrary;
