@@ -1,5 +1,6 @@
 //! Sessions, jobs and stream actors together on the in-memory store, without sockets.
 
+mod app;
 mod capture;
 mod custom;
 mod expand;
