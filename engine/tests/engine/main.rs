@@ -6,6 +6,7 @@ mod custom;
 mod expand;
 mod fanout;
 mod form;
+mod hooks;
 mod live;
 mod permission;
 mod relations;
