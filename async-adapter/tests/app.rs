@@ -137,7 +137,11 @@ async fn post(server: &ServerHandle, path: &str, body: &Value) -> (u16, Value) {
     stream.write_all(body.as_bytes()).await.unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.unwrap();
-    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let json = answer
         .split_once("\r\n\r\n")
         .and_then(|(_, b)| serde_json::from_str(b).ok())
@@ -166,7 +170,11 @@ async fn an_applications_write_is_pushed_to_a_websocket_subscriber() {
             done: false,
         };
         let ctx = Ctx::user(User::new(1, "ada"));
-        let created = engine.model("todo.Task").create_as::<Task>(&ctx, task).await.unwrap();
+        let created = engine
+            .model("todo.Task")
+            .create_as::<Task>(&ctx, task)
+            .await
+            .unwrap();
         assert_eq!(
             created,
             Task {
@@ -185,7 +193,11 @@ async fn an_applications_write_is_pushed_to_a_websocket_subscriber() {
             .await
             .unwrap();
         assert_eq!(next_json(&mut ws).await["data"]["rows"][0]["done"], true);
-        let back: Task = engine.model("todo.Task").retrieve_as(&ctx, 1).await.unwrap();
+        let back: Task = engine
+            .model("todo.Task")
+            .retrieve_as(&ctx, 1)
+            .await
+            .unwrap();
         assert!(back.done);
         let page = engine
             .model("todo.Task")
@@ -195,7 +207,11 @@ async fn an_applications_write_is_pushed_to_a_websocket_subscriber() {
         assert_eq!(page.count, 1);
         engine.model("todo.Task").delete(&ctx, 1).await.unwrap();
         assert_eq!(next_json(&mut ws).await["data"]["count"], 0);
-        let gone = engine.model("todo.Task").retrieve(&ctx, 1).await.unwrap_err();
+        let gone = engine
+            .model("todo.Task")
+            .retrieve(&ctx, 1)
+            .await
+            .unwrap_err();
         assert_eq!(gone.code(), ErrorCode::NotFound);
         server.shutdown().await;
     })
@@ -218,11 +234,16 @@ async fn a_before_hooks_refusal_is_invalid_over_websocket_and_400_over_http() {
         assert_eq!(status, 400, "{body}");
         assert_eq!(body["fields"]["title"], json!(["do it now"]), "{body}");
         // What the hooks let through is what PostgreSQL stores.
-        let (status, body) = post(&server, "/api/todo.Task/", &json!({"title": " Now Then "})).await;
+        let (status, body) =
+            post(&server, "/api/todo.Task/", &json!({"title": " Now Then "})).await;
         assert_eq!(status, 201, "{body}");
         assert_eq!(body["object"]["title"], "Now Then");
         assert_eq!(body["object"]["slug"], "now-then");
-        let stored = engine.model("todo.Task").list(&Ctx::system(), Value::Null).await.unwrap();
+        let stored = engine
+            .model("todo.Task")
+            .list(&Ctx::system(), Value::Null)
+            .await
+            .unwrap();
         assert_eq!(stored.count, 1);
         assert_eq!(stored.rows[0]["slug"], "now-then");
         server.shutdown().await;

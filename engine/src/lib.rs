@@ -8,8 +8,8 @@
 //! out what it asks, the way `quinn-proto` is driven by `quinn`.
 
 pub mod actors;
-pub mod app;
 pub mod admission;
+pub mod app;
 #[cfg(test)]
 mod arbitrary;
 pub mod auth;

@@ -87,18 +87,31 @@ impl Model {
     /// One page of a search: `query` holds what a client's `search` request data does
     /// (`filters`, `query`, `order`, `page`, `limit`, `expand`, `include`); `null` for the
     /// first page of every row.
-    pub async fn search(&self, ctx: &Ctx, query: Value) -> Result<Page<Map<String, Value>>, AppError> {
+    pub async fn search(
+        &self,
+        ctx: &Ctx,
+        query: Value,
+    ) -> Result<Page<Map<String, Value>>, AppError> {
         page(self.read(ctx, "search", query_data(query)?).await?)
     }
 
     /// Every matching row up to `max_list_size`: `query` as for [`search`](Self::search),
     /// without paging.
-    pub async fn list(&self, ctx: &Ctx, query: Value) -> Result<Page<Map<String, Value>>, AppError> {
+    pub async fn list(
+        &self,
+        ctx: &Ctx,
+        query: Value,
+    ) -> Result<Page<Map<String, Value>>, AppError> {
         page(self.read(ctx, "list", query_data(query)?).await?)
     }
 
     /// A read: never subscribed, the handle has no connection to push to.
-    async fn read(&self, ctx: &Ctx, action: &str, mut data: Map<String, Value>) -> Result<Value, AppError> {
+    async fn read(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        mut data: Map<String, Value>,
+    ) -> Result<Value, AppError> {
         data.insert("subscribe".to_owned(), Value::Bool(false));
         self.call(ctx, action, data).await
     }
@@ -194,7 +207,11 @@ fn api_error(error: &Value) -> ApiError {
             .map(|(field, messages)| {
                 let messages = messages
                     .as_array()
-                    .map(|m| m.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect())
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|m| m.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 (field.clone(), messages)
             })

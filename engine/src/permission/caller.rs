@@ -41,7 +41,12 @@ impl<'a> Caller<'a> {
     }
 
     /// Whether `permission` lets the caller run `action` with `data`.
-    pub fn allows(&self, permission: &dyn Permission, action: &str, data: &Map<String, Value>) -> bool {
+    pub fn allows(
+        &self,
+        permission: &dyn Permission,
+        action: &str,
+        data: &Map<String, Value>,
+    ) -> bool {
         match self {
             Caller::User(user) => permission.allows(&Access {
                 user: *user,
@@ -71,7 +76,9 @@ impl<'a> Caller<'a> {
     /// Lets the binding's permission adjust a user's validated values; nothing for the system.
     pub fn prepare_write(&self, binding: &ModelBinding, action: &str, values: &mut Row) {
         if let Caller::User(user) = self {
-            binding.permission_ref().prepare_write(*user, action, values);
+            binding
+                .permission_ref()
+                .prepare_write(*user, action, values);
         }
     }
 

@@ -62,7 +62,12 @@ impl Write {
         }
     }
 
-    pub(super) fn op(self, registry: &Registry, binding: &Arc<ModelBinding>, scope: Filter) -> StoreOp {
+    pub(super) fn op(
+        self,
+        registry: &Registry,
+        binding: &Arc<ModelBinding>,
+        scope: Filter,
+    ) -> StoreOp {
         let referrers = match self {
             Write::Delete { .. } => registry.referrers(binding.stream()),
             _ => Vec::new(),

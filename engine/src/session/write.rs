@@ -99,7 +99,11 @@ impl WritePath {
     /// under the row's stripe (or, for a create, its ticket): the writer's reply comes before
     /// the pushes its write causes, and pushes for one row leave in commit order, its
     /// creation first. An error is returned, not sent.
-    async fn builtin(self: Arc<Self>, mut write: Write, render: Render) -> Result<Written, ApiError> {
+    async fn builtin(
+        self: Arc<Self>,
+        mut write: Write,
+        render: Render,
+    ) -> Result<Written, ApiError> {
         for hook in &self.binding.hooks().before {
             let call = self.call(&write);
             let values = guarded(&self, "before-write hook", || hook(call)).await?;

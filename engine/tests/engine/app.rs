@@ -23,7 +23,9 @@ impl Permission for OwnNotes {
         access.user.is_some() && access.action != "delete"
     }
     fn scope(&self, user: Option<&User>, _action: &str) -> Option<Map<String, Value>> {
-        json!({"owner": user.map_or(-1, |u| u.id)}).as_object().cloned()
+        json!({"owner": user.map_or(-1, |u| u.id)})
+            .as_object()
+            .cloned()
     }
     fn hidden_fields(&self, _user: Option<&User>) -> Vec<String> {
         vec!["secret".into()]
@@ -71,17 +73,36 @@ async fn a_user_runs_every_action_through_the_permission_pipeline() {
         .create(&ctx, json!({"text": "hi", "owner": 99}))
         .await
         .unwrap();
-    assert_eq!(Value::Object(created), json!({"id": 1, "text": "hi", "owner": 7}));
+    assert_eq!(
+        Value::Object(created),
+        json!({"id": 1, "text": "hi", "owner": 7})
+    );
     let updated = notes.update(&ctx, 1, json!({"text": "ho"})).await.unwrap();
     assert_eq!(updated["text"], "ho");
-    let hidden = notes.update(&ctx, 1, json!({"secret": "s"})).await.unwrap_err();
-    assert_eq!(hidden.code(), ErrorCode::Invalid, "a hidden field is not the user's to write");
-    let saved = notes.save(&ctx, json!({"id": 1, "text": "hu"})).await.unwrap();
-    assert_eq!(Value::Object(saved), json!({"id": 1, "text": "hu", "owner": 7}));
+    let hidden = notes
+        .update(&ctx, 1, json!({"secret": "s"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        hidden.code(),
+        ErrorCode::Invalid,
+        "a hidden field is not the user's to write"
+    );
+    let saved = notes
+        .save(&ctx, json!({"id": 1, "text": "hu"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        Value::Object(saved),
+        json!({"id": 1, "text": "hu", "owner": 7})
+    );
     let row = notes.retrieve(&ctx, 1).await.unwrap();
     assert_eq!(row["text"], "hu");
     assert!(!row.contains_key("secret"), "hidden from users: {row:?}");
-    let page = notes.search(&ctx, json!({"filters": {"text": "hu"}})).await.unwrap();
+    let page = notes
+        .search(&ctx, json!({"filters": {"text": "hu"}}))
+        .await
+        .unwrap();
     assert_eq!((page.count, page.rows.len()), (1, 1));
     let all = notes.list(&ctx, Value::Null).await.unwrap();
     assert_eq!(all.rows[0]["id"], 1);
@@ -89,9 +110,15 @@ async fn a_user_runs_every_action_through_the_permission_pipeline() {
     // Another user's scope holds none of them; nobody may delete.
     let bob = Ctx::user(User::new(8, "bob"));
     assert_eq!(code(notes.retrieve(&bob, 1).await), ErrorCode::NotFound);
-    assert_eq!(code(notes.update(&bob, 1, json!({"text": "x"})).await), ErrorCode::NotFound);
+    assert_eq!(
+        code(notes.update(&bob, 1, json!({"text": "x"})).await),
+        ErrorCode::NotFound
+    );
     assert_eq!(notes.search(&bob, Value::Null).await.unwrap().count, 0);
-    assert_eq!(code(notes.delete(&ctx, 1).await), ErrorCode::PermissionDenied);
+    assert_eq!(
+        code(notes.delete(&ctx, 1).await),
+        ErrorCode::PermissionDenied
+    );
 }
 
 #[tokio::test]
@@ -99,11 +126,20 @@ async fn anonymous_calls_are_refused_as_unauthenticated() {
     let engine = notes().await;
     let notes = engine.model("app.Note");
     let anon = Ctx::anonymous();
-    let err = notes.create(&anon, json!({"text": "hi"})).await.unwrap_err();
+    let err = notes
+        .create(&anon, json!({"text": "hi"}))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Unauthenticated);
     assert_eq!(err.to_api().code.http_status(), 401);
-    assert_eq!(code(notes.retrieve(&anon, 1).await), ErrorCode::Unauthenticated);
-    assert_eq!(code(notes.list(&anon, Value::Null).await), ErrorCode::Unauthenticated);
+    assert_eq!(
+        code(notes.retrieve(&anon, 1).await),
+        ErrorCode::Unauthenticated
+    );
+    assert_eq!(
+        code(notes.list(&anon, Value::Null).await),
+        ErrorCode::Unauthenticated
+    );
 }
 
 #[tokio::test]
@@ -120,10 +156,20 @@ async fn the_system_has_every_right_but_is_still_validated() {
         json!({"id": 1, "text": "hi", "owner": 3, "secret": "s"}),
         "owner is not read-only and not overwritten, secret not hidden"
     );
-    notes.create(&ada(), json!({"text": "ada's"})).await.unwrap();
-    assert_eq!(notes.list(&system, Value::Null).await.unwrap().count, 2, "no scope");
+    notes
+        .create(&ada(), json!({"text": "ada's"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        notes.list(&system, Value::Null).await.unwrap().count,
+        2,
+        "no scope"
+    );
     assert_eq!(notes.retrieve(&system, 2).await.unwrap()["owner"], 7);
-    notes.update(&system, 2, json!({"secret": "x"})).await.unwrap();
+    notes
+        .update(&system, 2, json!({"secret": "x"}))
+        .await
+        .unwrap();
     notes.delete(&system, 2).await.unwrap();
     assert_eq!(code(notes.retrieve(&system, 2).await), ErrorCode::NotFound);
     // The binding's own rules still hold.
@@ -133,7 +179,10 @@ async fn the_system_has_every_right_but_is_still_validated() {
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Invalid);
     assert!(err.fields()["text"][0].contains("10"), "{err:?}");
-    assert_eq!(code(notes.update(&system, 1, json!({"nope": 1})).await), ErrorCode::Invalid);
+    assert_eq!(
+        code(notes.update(&system, 1, json!({"nope": 1})).await),
+        ErrorCode::Invalid
+    );
 }
 
 #[tokio::test]
@@ -148,7 +197,12 @@ async fn invalid_writes_name_each_bad_field() {
     assert!(err.fields().contains_key("text"), "{err:?}");
     assert!(err.message().contains("text"), "{err}");
     assert_eq!(
-        code(engine.model("app.Note").create(&ada(), json!(["not", "an", "object"])).await),
+        code(
+            engine
+                .model("app.Note")
+                .create(&ada(), json!(["not", "an", "object"]))
+                .await
+        ),
         ErrorCode::BadRequest
     );
     assert_eq!(
@@ -191,16 +245,28 @@ async fn a_serde_struct_goes_there_and_back() {
     );
     let back: Note = notes.retrieve_as(&ctx, 1).await.unwrap();
     assert_eq!(back, created);
-    let patched: Note = notes.update_as(&ctx, 1, &json!({"text": "patched"})).await.unwrap();
+    let patched: Note = notes
+        .update_as(&ctx, 1, &json!({"text": "patched"}))
+        .await
+        .unwrap();
     assert_eq!(patched.text, "patched");
     let saved = notes
-        .save_as(&ctx, Note { text: "saved".into(), ..patched })
+        .save_as(
+            &ctx,
+            Note {
+                text: "saved".into(),
+                ..patched
+            },
+        )
         .await
         .unwrap();
     assert_eq!((saved.id, saved.text.as_str()), (Some(1), "saved"));
     let page = notes.search_as::<Note>(&ctx, Value::Null).await.unwrap();
     assert_eq!((page.count, page.rows), (1, vec![saved.clone()]));
-    assert_eq!(notes.list_as::<Note>(&ctx, Value::Null).await.unwrap().rows, [saved]);
+    assert_eq!(
+        notes.list_as::<Note>(&ctx, Value::Null).await.unwrap().rows,
+        [saved]
+    );
     let wrong = notes.retrieve_as::<Wrong>(&ctx, 1).await.unwrap_err();
     assert!(matches!(wrong, AppError::Deserialize(_)), "{wrong:?}");
     assert!(matches!(

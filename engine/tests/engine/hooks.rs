@@ -82,20 +82,33 @@ async fn a_before_hook_refuses_with_invalid_or_permission_denied() {
     assert_eq!(refused["error"]["code"], "invalid", "{refused}");
     assert_eq!(refused["error"]["fields"]["title"], json!(["do it now"]));
     let nope = json!({"event": "todo.Task.create", "data": {"title": "nope"}});
-    assert_eq!(send(&mut session, &out, nope).await["error"]["code"], "permission_denied");
+    assert_eq!(
+        send(&mut session, &out, nope).await["error"]["code"],
+        "permission_denied"
+    );
     let err = engine
         .model("todo.Task")
         .create(&Ctx::system(), json!({"title": "later"}))
         .await
         .unwrap_err();
-    assert_eq!((err.code(), err.fields()["title"][0].as_str()), (ErrorCode::Invalid, "do it now"));
-    let none = engine.model("todo.Task").list(&Ctx::system(), Value::Null).await.unwrap();
+    assert_eq!(
+        (err.code(), err.fields()["title"][0].as_str()),
+        (ErrorCode::Invalid, "do it now")
+    );
+    let none = engine
+        .model("todo.Task")
+        .list(&Ctx::system(), Value::Null)
+        .await
+        .unwrap();
     assert_eq!(none.count, 0, "nothing was written");
 }
 
+/// What the after-commit hook saw: the action, the row, whether the system wrote, the user.
+type Seen = (String, Option<Value>, bool, Option<i64>);
+
 #[tokio::test]
 async fn an_after_commit_hook_sees_the_committed_row_and_can_broadcast() {
-    let seen: Arc<Mutex<Vec<(String, Option<Value>, bool, Option<i64>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let log = Arc::clone(&seen);
     let registry = tasks(move |b| {
         b.after_commit(move |done: Committed| {
@@ -103,9 +116,14 @@ async fn an_after_commit_hook_sees_the_committed_row_and_can_broadcast() {
             async move {
                 let row = done.row.clone().map(Value::Object);
                 let user = done.user.as_ref().map(|u| u.id);
-                log.lock().unwrap().push((done.action.clone(), row, done.system, user));
-                done.engine
-                    .broadcast("todo.Task", "written", &json!({"id": done.key, "action": done.action}));
+                log.lock()
+                    .unwrap()
+                    .push((done.action.clone(), row, done.system, user));
+                done.engine.broadcast(
+                    "todo.Task",
+                    "written",
+                    &json!({"id": done.key, "action": done.action}),
+                );
                 Ok(())
             }
         })
@@ -121,12 +139,19 @@ async fn an_after_commit_hook_sees_the_committed_row_and_can_broadcast() {
     }
     let frames = out.take(2).await;
     assert_eq!(frames.len(), 2, "{frames:?}");
-    assert_eq!(frames[0]["event"], "todo.Task.create#c", "the reply comes first");
+    assert_eq!(
+        frames[0]["event"], "todo.Task.create#c",
+        "the reply comes first"
+    );
     assert_eq!(
         frames[1],
         json!({"event": "todo.Task.written", "data": {"id": 1, "action": "create"}})
     );
-    engine.model("todo.Task").delete(&Ctx::system(), 1).await.unwrap();
+    engine
+        .model("todo.Task")
+        .delete(&Ctx::system(), 1)
+        .await
+        .unwrap();
     assert_eq!(out.take(1).await[0]["data"]["action"], "delete");
     let seen = seen.lock().unwrap().clone();
     assert_eq!(
@@ -158,10 +183,20 @@ async fn an_after_commit_error_or_panic_does_not_fail_the_write() {
     let out = Arc::new(Collect::default());
     let mut session = engine.open_session(None, out.clone());
     let create = json!({"event": "todo.Task.create", "data": {"title": "t"}});
-    assert_eq!(send(&mut session, &out, create).await["data"]["success"], true);
+    assert_eq!(
+        send(&mut session, &out, create).await["data"]["success"],
+        true
+    );
     let update = json!({"event": "todo.Task.update", "data": {"id": 1, "title": "u"}});
-    assert_eq!(send(&mut session, &out, update).await["data"]["object"]["title"], "u");
-    let row = engine.model("todo.Task").retrieve(&Ctx::system(), 1).await.unwrap();
+    assert_eq!(
+        send(&mut session, &out, update).await["data"]["object"]["title"],
+        "u"
+    );
+    let row = engine
+        .model("todo.Task")
+        .retrieve(&Ctx::system(), 1)
+        .await
+        .unwrap();
     assert_eq!(row["title"], "u", "the write stands");
 }
 
@@ -196,11 +231,18 @@ async fn a_wrapper_sets_a_slug_then_calls_the_built_in_create() {
         json!({"id": 1, "title": "WRITE DOCS", "slug": "write-docs", "done": false}),
         "{reply}"
     );
-    assert_eq!(watcher.take(1).await[0]["data"]["rows"][0]["slug"], "write-docs");
+    assert_eq!(
+        watcher.take(1).await[0]["data"]["rows"][0]["slug"],
+        "write-docs"
+    );
     // A client may not set the slug itself; the wrapper's refusal is the reply.
     let taken = json!({"event": "todo.Task.create", "data": {"title": "Taken"}});
     let refused = send(&mut writing, &writer, taken).await;
-    assert_eq!(refused["error"]["fields"]["title"], json!(["taken"]), "{refused}");
+    assert_eq!(
+        refused["error"]["fields"]["title"],
+        json!(["taken"]),
+        "{refused}"
+    );
     // Only create is wrapped.
     let update = json!({"event": "todo.Task.update", "data": {"id": 1, "title": "b c"}});
     let reply = send(&mut writing, &writer, update).await;

@@ -31,7 +31,8 @@ fn runtime() -> EngineRuntime {
                         let why = vec!["do it now".to_owned()];
                         return Err(ApiError::invalid(BTreeMap::from([("title".into(), why)])));
                     }
-                    call.values.insert("title".into(), json!(title.to_uppercase()));
+                    call.values
+                        .insert("title".into(), json!(title.to_uppercase()));
                     Ok(call.values)
                 }),
         )
@@ -43,7 +44,9 @@ fn runtime() -> EngineRuntime {
 #[test]
 fn blocking_code_writes_through_the_engine_runtime_and_subscribers_are_pushed() {
     let runtime = runtime();
-    let server = runtime.bind("127.0.0.1:0", ServerConfig::default()).unwrap();
+    let server = runtime
+        .bind("127.0.0.1:0", ServerConfig::default())
+        .unwrap();
     let mut ws = connect(server.local_addr());
     let listed = request(&mut ws, json!({"event": "todo.Task.list#l"}));
     assert_eq!(listed["data"]["count"], 0, "{listed}");
@@ -55,9 +58,14 @@ fn blocking_code_writes_through_the_engine_runtime_and_subscribers_are_pushed() 
     assert_eq!(created, json!({"id": 1, "title": "FROM A THREAD"}));
     let pushed = next(&mut ws);
     assert_eq!(pushed["event"], "todo.Task.list#l");
-    assert_eq!(pushed["data"]["rows"][0]["title"], "FROM A THREAD", "{pushed}");
+    assert_eq!(
+        pushed["data"]["rows"][0]["title"], "FROM A THREAD",
+        "{pushed}"
+    );
 
-    let row = runtime.block_on(tasks.retrieve(&Ctx::anonymous(), 1)).unwrap();
+    let row = runtime
+        .block_on(tasks.retrieve(&Ctx::anonymous(), 1))
+        .unwrap();
     assert_eq!(row["title"], "FROM A THREAD");
     let refused = runtime
         .block_on(tasks.update(&Ctx::system(), 1, json!({"title": "later"})))
@@ -70,7 +78,9 @@ fn blocking_code_writes_through_the_engine_runtime_and_subscribers_are_pushed() 
 #[test]
 fn hooks_run_for_a_websocket_client_of_the_sync_adapter() {
     let runtime = runtime();
-    let server = runtime.bind("127.0.0.1:0", ServerConfig::default()).unwrap();
+    let server = runtime
+        .bind("127.0.0.1:0", ServerConfig::default())
+        .unwrap();
     let mut ws = connect(server.local_addr());
     let created = request(
         &mut ws,
