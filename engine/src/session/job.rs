@@ -53,10 +53,11 @@ impl Write {
         }
     }
 
-    /// The action hooks see: the request's own, or for a form's submit the one it is.
+    /// The action hooks see: the request's own, except that a form's submit and a `save`
+    /// without an id are the create (or, for a form, the update) they are.
     fn action<'a>(&self, request: &'a str) -> &'a str {
         match (request, self) {
-            ("form", Write::Create { .. }) => "create",
+            ("form" | "save", Write::Create { .. }) => "create",
             ("form", _) => "update",
             (action, _) => action,
         }

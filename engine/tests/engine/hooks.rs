@@ -247,12 +247,22 @@ async fn a_wrapper_sets_a_slug_then_calls_the_built_in_create() {
     let update = json!({"event": "todo.Task.update", "data": {"id": 1, "title": "b c"}});
     let reply = send(&mut writing, &writer, update).await;
     assert_eq!(reply["data"]["object"]["slug"], "write-docs", "{reply}");
+    // A save without an id is a create.
+    let save = json!({"event": "todo.Task.save", "data": {"title": "New One"}});
+    let reply = send(&mut writing, &writer, save).await;
+    assert_eq!(reply["data"]["object"]["slug"], "new-one", "{reply}");
     let typed = engine
         .model("todo.Task")
         .create(&Ctx::anonymous(), json!({"title": "from app"}))
         .await
         .unwrap();
     assert_eq!(typed["slug"], "from-app");
+    let saved = engine
+        .model("todo.Task")
+        .save(&Ctx::system(), json!({"title": "saved anew"}))
+        .await
+        .unwrap();
+    assert_eq!(saved["slug"], "saved-anew");
 }
 
 #[test]

@@ -14,7 +14,8 @@ pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct WriteCall {
-    /// `create`, `update`, `save` or `delete`; a form's submit is `create` or `update`.
+    /// `create`, `update`, `save` (replacing a row) or `delete`. A form's submit is the
+    /// `create` or `update` it is, and so is a `save` without an id a `create`.
     pub action: String,
     /// The writer, `None` when anonymous or the system.
     pub user: Option<Arc<User>>,
@@ -40,7 +41,7 @@ pub struct Written {
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct Committed {
-    /// `create`, `update`, `save` or `delete` (a form's submit is `create` or `update`).
+    /// The action, as [`WriteCall::action`] names it.
     pub action: String,
     /// The writer, `None` when anonymous or the system.
     pub user: Option<Arc<User>>,
