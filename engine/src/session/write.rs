@@ -69,7 +69,17 @@ impl WritePath {
                 %error,
                 "a wrapper failed after its write committed; the writer had its reply"
             ),
-            (Ok(_), _) => {}
+            (Ok(_), Some(_)) => {}
+            // Only `Next::run` makes a `Written`; one that came from elsewhere left the writer
+            // without a reply.
+            (Ok(_), None) => {
+                tracing::error!(
+                    stream = path.binding.stream(),
+                    action = path.action,
+                    "a wrapper answered without running its write"
+                );
+                path.reply(Err(ApiError::internal()));
+            }
         }
         if let Some(change) = committed {
             path.after_commit(change).await;
