@@ -1,8 +1,8 @@
 //! The typed application API and the hooks around writes on the tokio adapter and its
 //! PostgreSQL store, over real sockets on 127.0.0.1: an application's write is pushed to a
 //! WebSocket subscriber, a before-write hook's refusal reaches a WebSocket client as
-//! `invalid` and an HTTP client as 400, and a wrapper's and a before-write hook's values are
-//! what PostgreSQL stores.
+//! `invalid` and an HTTP client as 400, a wrapper's and a before-write hook's values are
+//! what PostgreSQL stores, and users, the system and anonymous callers get their rights.
 //!
 //! Needs `DATABASE_URL`; without it each test prints a notice and passes, except under
 //! `CI=true`, where it fails. Each test works in a schema of its own, dropped afterwards.
@@ -17,11 +17,13 @@ use chanbind_engine::app::Ctx;
 use chanbind_engine::auth::User;
 use chanbind_engine::binding::{Field, ModelBinding, Registry};
 use chanbind_engine::config::Limits;
+use chanbind_engine::permission::{Access, Permission};
 use chanbind_engine::protocol::{ApiError, ErrorCode};
+use chanbind_engine::value::Row;
 use chanbind_engine::Engine;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
@@ -75,11 +77,19 @@ where
     F: FnOnce(Engine, ServerHandle) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    with_registry(name, registry(), test).await
+}
+
+/// [`with_server`] serving `registry`.
+async fn with_registry<F, Fut>(name: &str, registry: Registry, test: F)
+where
+    F: FnOnce(Engine, ServerHandle) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let Some(url) = database_url() else { return };
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    let registry = registry();
     let store = PgStore::connect(PgConfig {
         url,
         schema: Some(format!("app_{name}_{}_{nanos}", std::process::id())),
@@ -246,6 +256,77 @@ async fn a_before_hooks_refusal_is_invalid_over_websocket_and_400_over_http() {
             .unwrap();
         assert_eq!(stored.count, 1);
         assert_eq!(stored.rows[0]["slug"], "now-then");
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// Signed-in users see and write their own notes only; `secret` is hidden from them.
+struct OwnNotes;
+
+impl Permission for OwnNotes {
+    fn allows(&self, access: &Access<'_>) -> bool {
+        access.user.is_some()
+    }
+    fn scope(&self, user: Option<&User>, _action: &str) -> Option<Map<String, Value>> {
+        json!({"owner": user.map_or(-1, |u| u.id)})
+            .as_object()
+            .cloned()
+    }
+    fn hidden_fields(&self, _user: Option<&User>) -> Vec<String> {
+        vec!["secret".into()]
+    }
+    fn prepare_write(&self, user: Option<&User>, _action: &str, values: &mut Row) {
+        if let Some(u) = user {
+            values.insert("owner".into(), json!(u.id));
+        }
+    }
+}
+
+#[tokio::test]
+async fn users_the_system_and_anonymous_callers_get_their_rights_on_postgresql() {
+    let registry = Registry::new()
+        .model(
+            ModelBinding::new("app_note")
+                .field(Field::string("text").required())
+                .field(Field::integer("owner"))
+                .field(Field::string("secret"))
+                .permission(OwnNotes),
+        )
+        .unwrap();
+    with_registry("rights", registry, |engine, server| async move {
+        let notes = engine.model("app.Note");
+        let (ada, bob) = (
+            Ctx::user(User::new(1, "ada")),
+            Ctx::user(User::new(2, "bob")),
+        );
+        let mine = notes.create(&ada, json!({"text": "ada's"})).await.unwrap();
+        assert_eq!(
+            Value::Object(mine),
+            json!({"id": 1, "text": "ada's", "owner": 1})
+        );
+        let system = Ctx::system();
+        let theirs = notes
+            .create(&system, json!({"text": "bob's", "owner": 2, "secret": "s"}))
+            .await
+            .unwrap();
+        assert_eq!(theirs["secret"], "s");
+        assert_eq!(notes.search(&ada, Value::Null).await.unwrap().count, 1);
+        assert_eq!(notes.list(&system, Value::Null).await.unwrap().count, 2);
+        let err = notes.retrieve(&bob, 1).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NotFound);
+        let err = notes
+            .update(&bob, 1, json!({"text": "x"}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NotFound);
+        let err = notes
+            .list(&Ctx::anonymous(), Value::Null)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Unauthenticated);
+        notes.delete(&system, 1).await.unwrap();
+        assert_eq!(notes.search(&ada, Value::Null).await.unwrap().count, 0);
         server.shutdown().await;
     })
     .await;
