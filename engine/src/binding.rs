@@ -18,6 +18,7 @@
 mod custom;
 mod enum_type;
 mod field;
+mod hooks;
 mod kind;
 mod model;
 mod registry;
@@ -26,6 +27,7 @@ mod relations;
 pub use custom::{CustomBinding, EventContext, Handler, HandlerFuture, HandlerResult, Handlers};
 pub use enum_type::EnumType;
 pub use field::{DefaultValue, Field, OnDelete};
+pub use hooks::{Committed, HookError, Hooks, Next, WriteCall, Written, WRITE_ACTIONS};
 pub(crate) use kind::array_literal;
 pub use kind::FieldKind;
 pub use model::{KeySource, ModelBinding, PK};

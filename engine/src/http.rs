@@ -51,7 +51,7 @@
 //!   with the request.
 
 mod body;
-mod collect;
+pub(crate) mod collect;
 mod cors;
 mod openapi;
 pub(crate) mod query;

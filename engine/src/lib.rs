@@ -9,6 +9,7 @@
 
 pub(crate) mod actors;
 pub(crate) mod admission;
+pub mod app;
 #[cfg(test)]
 mod arbitrary;
 pub mod auth;

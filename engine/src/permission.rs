@@ -26,6 +26,10 @@
 //! }
 //! ```
 
+mod caller;
+
+pub use caller::Caller;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -53,6 +53,14 @@ pub enum RegistryError {
         /// The action.
         action: String,
     },
+    /// A wrapper names an action that is not one of the write actions it may replace.
+    #[error("{stream}.{action} cannot be wrapped: only create, update, save and delete can")]
+    NotAWrite {
+        /// The binding.
+        stream: String,
+        /// The action.
+        action: String,
+    },
     /// A foreign key names a stream no binding serves.
     #[error("{stream}.{field} points to unknown stream {target}")]
     UnknownForeignStream {
@@ -139,6 +147,16 @@ impl Registry {
                     action: action.to_owned(),
                 });
             }
+        }
+        if let Some(action) = binding
+            .hooks()
+            .wrapped_actions()
+            .find(|a| !super::WRITE_ACTIONS.contains(a))
+        {
+            return Err(RegistryError::NotAWrite {
+                stream: binding.stream().to_owned(),
+                action: action.to_owned(),
+            });
         }
         let stream = self.claim(binding.stream())?;
         let mut binding = binding;
