@@ -2,11 +2,12 @@
 
 use serde_json::Value;
 
-use crate::binding::ModelBinding;
+use crate::binding::{Computed, ModelBinding};
 use crate::permission::View;
 use crate::value::Row;
 
-/// The row as a client with `view` sees it: the binding's fields it may see, `id` included.
+/// The row as a client with `view` sees it: the binding's fields it may see, `id` included,
+/// and its computed fields, computed for the view's reader.
 /// Replies and pushes both go through here, so what a client can see is decided in one place.
 pub fn render_row(binding: &ModelBinding, row: &Row, view: &View) -> Value {
     let mut out = serde_json::Map::new();
@@ -16,13 +17,28 @@ pub fn render_row(binding: &ModelBinding, row: &Row, view: &View) -> Value {
             row.get(field.name()).cloned().unwrap_or(Value::Null),
         );
     }
+    for computed in visible_computed(binding, view) {
+        out.insert(computed.name().to_owned(), computed.value(row, view.user()));
+    }
     Value::Object(out)
 }
 
+/// The computed fields of `binding` a reader with `view` sees.
+fn visible_computed<'a>(
+    binding: &'a ModelBinding,
+    view: &'a View,
+) -> impl Iterator<Item = &'a Computed> + 'a {
+    binding
+        .computed_fields()
+        .iter()
+        .filter(|c| view.can_see(c.name()))
+}
+
 /// Whether an update from `old` to `new` changes anything a reader with `view` sees: a field
-/// of the binding it may see, `id` included. An update that touches only fields hidden from
-/// it (or columns the binding does not show) must not be pushed to it: the push would show
-/// nothing new, and its timing would tell that a hidden value changed.
+/// of the binding it may see, `id` included, or the value of a computed field it may see.
+/// An update that touches only fields hidden from it (or columns the binding does not show)
+/// must not be pushed to it: the push would show nothing new, and its timing would tell that
+/// a hidden value changed.
 pub fn changes_visibly(binding: &ModelBinding, old: &Row, new: &Row, view: &View) -> bool {
     binding
         .fields()
@@ -30,10 +46,14 @@ pub fn changes_visibly(binding: &ModelBinding, old: &Row, new: &Row, view: &View
         .map(|f| f.name())
         .filter(|name| view.can_see(name))
         .any(|name| old.get(name) != new.get(name))
+        || visible_computed(binding, view).any(|c| {
+            c.may_change(old, new) && c.value(old, view.user()) != c.value(new, view.user())
+        })
 }
 
 /// The row as [`render_row`] shows it, serialized straight from the stored row without
-/// building an intermediate map: what pushes encode, once per change.
+/// building an intermediate map: what pushes encode, once per change (and reader, when a
+/// computed field reads the user).
 pub struct RowView<'a> {
     /// The binding whose fields are shown, in order.
     pub binding: &'a ModelBinding,
@@ -46,19 +66,25 @@ pub struct RowView<'a> {
 impl serde::Serialize for RowView<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
+        use std::borrow::Cow;
         // In name order, as `render_row`'s map holds them, so a push and a reply of the same
         // row are the same bytes.
-        let mut visible: Vec<&str> = self
+        let mut visible: Vec<(&str, Cow<'_, Value>)> = self
             .binding
             .fields()
             .iter()
             .map(|f| f.name())
             .filter(|n| self.view.can_see(n))
+            .map(|n| (n, Cow::Borrowed(self.row.get(n).unwrap_or(&Value::Null))))
             .collect();
-        visible.sort_unstable();
+        visible.extend(
+            visible_computed(self.binding, self.view)
+                .map(|c| (c.name(), Cow::Owned(c.value(self.row, self.view.user())))),
+        );
+        visible.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut map = serializer.serialize_map(Some(visible.len()))?;
-        for name in visible {
-            map.serialize_entry(name, self.row.get(name).unwrap_or(&Value::Null))?;
+        for (name, value) in &visible {
+            map.serialize_entry(name, value.as_ref())?;
         }
         map.end()
     }
