@@ -153,4 +153,26 @@ mod tests {
             serde_json::json!({"id": 1, "title": "t", "done": null})
         );
     }
+
+    #[test]
+    fn computed_fields_render_alike_in_replies_and_pushes() {
+        let b = ModelBinding::new("todo_task")
+            .field(Field::string("title"))
+            .computed(crate::binding::Computed::from_row(
+                "loud",
+                crate::binding::FieldKind::String,
+                |row| serde_json::json!(row["title"].as_str().map(str::to_uppercase)),
+            ));
+        let row = serde_json::json!({"id": 1, "title": "t"});
+        let row = row.as_object().unwrap();
+        let view = View::everything();
+        let push = serde_json::to_string(&RowView {
+            binding: &b,
+            row,
+            view: &view,
+        })
+        .unwrap();
+        assert_eq!(push, r#"{"id":1,"loud":"T","title":"t"}"#);
+        assert_eq!(push, render_row(&b, row, &view).to_string());
+    }
 }
