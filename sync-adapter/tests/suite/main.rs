@@ -10,6 +10,7 @@
 //! is `true`. Each uses a schema of its own, dropped afterwards.
 
 mod common;
+mod computed;
 mod http;
 mod limits;
 mod postgres;
