@@ -387,3 +387,47 @@ fn the_registry_refuses_computed_fields_that_name_no_field() {
         assert!(binding(bad).is_err());
     }
 }
+
+#[tokio::test]
+async fn related_rows_show_computed_fields_that_relation_paths_cannot_reach() {
+    let registry = Registry::new()
+        .model(ModelBinding::new("auth_user").field(Field::string("name")).computed(
+            Computed::from_row("initial", FieldKind::String, |row| {
+                json!(row["name"].as_str().and_then(|n| n.get(..1)))
+            }),
+        ))
+        .unwrap()
+        .model(
+            ModelBinding::new("todo_task")
+                .field(Field::string("title"))
+                .field(Field::foreign_key("owner_id", "auth.User")),
+        )
+        .unwrap();
+    let engine = engine_with(registry, Limits::default()).await;
+    let mut c = open(&engine, 1);
+    c.ask(json!({"event": "auth.User.create", "data": {"name": "Ada"}}))
+        .await;
+    c.ask(json!({"event": "todo.Task.create", "data": {"title": "t", "owner_id": 1}}))
+        .await;
+    let task = c
+        .ask(json!({"event": "todo.Task.retrieve", "data": {"id": 1, "expand": ["owner"], "subscribe": false}}))
+        .await;
+    assert_eq!(
+        task["data"]["owner"],
+        json!({"id": 1, "name": "Ada", "initial": "A"})
+    );
+    let filtered = c
+        .ask(json!({"event": "todo.Task.list", "data": {"filters": {"owner__initial": "A"}}}))
+        .await;
+    assert_eq!(
+        filtered["error"]["message"],
+        "owner__initial: initial of auth.User is a computed field and cannot be reached through a relation"
+    );
+    let ordered = c
+        .ask(json!({"event": "todo.Task.list", "data": {"order": "owner__initial"}}))
+        .await;
+    assert_eq!(
+        ordered["error"]["message"],
+        "order: owner__initial: initial of auth.User is a computed field and cannot be reached through a relation"
+    );
+}
