@@ -35,7 +35,10 @@ fn registry() -> Registry {
         _ => Err("must be true or false".into()),
     });
     let loud = Computed::from_row("loud_title", FieldKind::String, |row| {
-        json!(row.get("title").and_then(Value::as_str).map(str::to_uppercase))
+        json!(row
+            .get("title")
+            .and_then(Value::as_str)
+            .map(str::to_uppercase))
     })
     .depends_on(["title"]);
     Registry::new()
@@ -95,7 +98,10 @@ async fn ask(ws: &mut Ws, frame: Value) -> Value {
 #[tokio::test]
 async fn a_websocket_reply_and_push_carry_each_readers_values() {
     let server = start(Arc::new(MemoryStore::new(&registry()))).await;
-    let (mut alice, mut bob) = (connect(&server, "alice").await, connect(&server, "bob").await);
+    let (mut alice, mut bob) = (
+        connect(&server, "alice").await,
+        connect(&server, "bob").await,
+    );
     let made = ask(
         &mut alice,
         json!({"event": "todo.Task.create", "data": {"title": "mine", "owner_id": 2, "is_mine": false}}),
@@ -106,7 +112,10 @@ async fn a_websocket_reply_and_push_carry_each_readers_values() {
         json!({"id": 1, "title": "mine", "owner_id": 2, "is_mine": true, "loud_title": "MINE"})
     );
     let watch = json!({"event": "todo.Task.retrieve", "data": {"id": 1}});
-    assert_eq!(ask(&mut alice, watch.clone()).await["data"]["is_mine"], true);
+    assert_eq!(
+        ask(&mut alice, watch.clone()).await["data"]["is_mine"],
+        true
+    );
     assert_eq!(ask(&mut bob, watch).await["data"]["is_mine"], false);
     let update = json!({"event": "todo.Task.update#u", "data": {"id": 1, "title": "still mine"}});
     ws_send(&mut alice, update).await;
@@ -166,7 +175,8 @@ async fn the_http_api_shows_and_filters_computed_fields_as_the_websocket_does() 
     for (token, title) in [("alice", "a"), ("bob", "b")] {
         let owner = if token == "alice" { 2 } else { 4 };
         let body = json!({"title": title, "owner_id": owner, "loud_title": "ignored"});
-        let (status, made) = http(&server, Method::POST, "/api/todo.Task/", token, Some(body)).await;
+        let (status, made) =
+            http(&server, Method::POST, "/api/todo.Task/", token, Some(body)).await;
         assert_eq!(status, 201, "{made}");
         assert_eq!(made["object"]["is_mine"], true);
         assert_eq!(made["object"]["loud_title"], title.to_uppercase());
@@ -184,10 +194,23 @@ async fn the_http_api_shows_and_filters_computed_fields_as_the_websocket_does() 
             .map(|r| r["id"].as_i64().unwrap())
             .collect()
     };
-    let (_, mine) = http(&server, Method::GET, "/api/todo.Task/?is_mine=true", "bob", None).await;
+    let (_, mine) = http(
+        &server,
+        Method::GET,
+        "/api/todo.Task/?is_mine=true",
+        "bob",
+        None,
+    )
+    .await;
     assert_eq!(ids(&mine), [2]);
-    let (_, theirs) =
-        http(&server, Method::GET, "/api/todo.Task/?is_mine=false", "bob", None).await;
+    let (_, theirs) = http(
+        &server,
+        Method::GET,
+        "/api/todo.Task/?is_mine=false",
+        "bob",
+        None,
+    )
+    .await;
     assert_eq!(ids(&theirs), [1]);
     let (status, refused) = http(
         &server,

@@ -1,46 +1,5 @@
 //! Computed fields: read-only values a binding derives from a row and the user reading it
-//! (docs/protocol.md section 2, "Computed fields").
-//!
-//! A computed field has no column: it is never stored, never written, and rendered wherever
-//! the row is (replies, pushes, feeds, HTTP, forms), for each reader. One that reads the user
-//! ([`Computed::new`]) is computed again for every reader of a push; one that reads the row
-//! alone ([`Computed::from_row`]) is computed once per push and shared. It cannot be filtered
-//! or ordered by unless the binding says how, in terms of real fields
-//! ([`Computed::filter_as`], [`Computed::order_as`]).
-//!
-//! ```
-//! use chanbind_engine::binding::{Computed, Field, FieldKind, ModelBinding};
-//! use serde_json::{json, Value};
-//!
-//! let users = ModelBinding::new("auth_user")
-//!     .field(Field::string("first_name"))
-//!     .field(Field::string("last_name"))
-//!     .computed(
-//!         Computed::from_row("full_name", FieldKind::String, |row| {
-//!             let part = |name: &str| row.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
-//!             json!(format!("{} {}", part("first_name"), part("last_name")).trim())
-//!         })
-//!         .depends_on(["first_name", "last_name"])
-//!         .order_as(["last_name", "first_name"]),
-//!     );
-//! let tasks = ModelBinding::new("todo_task")
-//!     .field(Field::foreign_key("owner_id", "auth.User"))
-//!     .computed(
-//!         Computed::new("is_mine", FieldKind::Boolean, |row, user| {
-//!             json!(user.is_some_and(|u| row.get("owner_id") == Some(&json!(u.id))))
-//!         })
-//!         .depends_on(["owner_id"])
-//!         .filter_as(|_lookup, value, user| match value {
-//!             Value::Bool(mine) => {
-//!                 let me = json!({"owner_id": user.map_or(-1, |u| u.id)});
-//!                 Ok(if *mine { me } else { json!({"not": me}) }.as_object().cloned().unwrap_or_default())
-//!             }
-//!             _ => Err("must be true or false".into()),
-//!         }),
-//!     );
-//! assert!(tasks.computed_field("is_mine").is_some_and(|c| c.reads_user()));
-//! assert!(users.get("full_name").is_none(), "a computed field is no column");
-//! ```
+//! (docs/protocol.md section 2, "Computed fields"). See [`Computed`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -60,7 +19,49 @@ type ComputeFn = dyn Fn(&Row, Option<&User>) -> Value + Send + Sync;
 pub type FilterAs =
     dyn Fn(Lookup, &Value, Option<&User>) -> Result<Map<String, Value>, String> + Send + Sync;
 
-/// A read-only field computed from the row and its reader: see the [module](self).
+/// A read-only field computed from the row and its reader (docs/protocol.md section 2,
+/// "Computed fields"), added with [`ModelBinding::computed`].
+///
+/// A computed field has no column: it is never stored, never written, and rendered wherever
+/// the row is (replies, pushes, feeds, HTTP, forms), for each reader. One that reads the user
+/// ([`Computed::new`]) is computed again for every reader of a push; one that reads the row
+/// alone ([`Computed::from_row`]) is computed once per push and shared. It cannot be filtered
+/// or ordered by unless the binding says how, in terms of real fields
+/// ([`Computed::filter_as`], [`Computed::order_as`]).
+///
+/// ```
+/// use chanbind_engine::binding::{Computed, Field, FieldKind, ModelBinding};
+/// use serde_json::{json, Value};
+///
+/// let users = ModelBinding::new("auth_user")
+///     .field(Field::string("first_name"))
+///     .field(Field::string("last_name"))
+///     .computed(
+///         Computed::from_row("full_name", FieldKind::String, |row| {
+///             let part = |name: &str| row.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
+///             json!(format!("{} {}", part("first_name"), part("last_name")).trim())
+///         })
+///         .depends_on(["first_name", "last_name"])
+///         .order_as(["last_name", "first_name"]),
+///     );
+/// let tasks = ModelBinding::new("todo_task")
+///     .field(Field::foreign_key("owner_id", "auth.User"))
+///     .computed(
+///         Computed::new("is_mine", FieldKind::Boolean, |row, user| {
+///             json!(user.is_some_and(|u| row.get("owner_id") == Some(&json!(u.id))))
+///         })
+///         .depends_on(["owner_id"])
+///         .filter_as(|_lookup, value, user| match value {
+///             Value::Bool(mine) => {
+///                 let me = json!({"owner_id": user.map_or(-1, |u| u.id)});
+///                 Ok(if *mine { me } else { json!({"not": me}) }.as_object().cloned().unwrap_or_default())
+///             }
+///             _ => Err("must be true or false".into()),
+///         }),
+///     );
+/// assert!(tasks.computed_field("is_mine").is_some_and(|c| c.reads_user()));
+/// assert!(users.get("full_name").is_none(), "a computed field is no column");
+/// ```
 #[derive(Clone)]
 pub struct Computed {
     /// Its name, label, help text, kind and nullability, as forms and the OpenAPI document

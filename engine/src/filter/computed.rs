@@ -44,7 +44,11 @@ pub(super) fn translate(
             );
             return refused(&format!("{name} is a computed field"));
         }
-        None => return refused(&format!("{name} is a computed field and cannot be filtered by")),
+        None => {
+            return refused(&format!(
+                "{name} is a computed field and cannot be filtered by"
+            ))
+        }
     };
     let user = rules.relations.and_then(|r| r.user);
     let filters = match translation(lookup, value, user) {

@@ -107,9 +107,13 @@ impl Ordering {
                         .filter(|f| f.is_orderable() && end.can_see(f.name()))
                         .ok_or_else(|| {
                             end.can_see(last)
-                                .then(|| super::computed::through_relation(&end.binding, last, &label))
+                                .then(|| {
+                                    super::computed::through_relation(&end.binding, last, &label)
+                                })
                                 .flatten()
-                                .unwrap_or_else(|| unknown(format!(" {last} of {}", end.binding.stream())))
+                                .unwrap_or_else(|| {
+                                    unknown(format!(" {last} of {}", end.binding.stream()))
+                                })
                         })?
                         .clone();
                     (end.path, field)
@@ -225,7 +229,10 @@ fn push_computed(
         let Some(field) = binding.get(field) else {
             continue;
         };
-        if keys.iter().any(|k| k.path.is_empty() && k.field == field.name()) {
+        if keys
+            .iter()
+            .any(|k| k.path.is_empty() && k.field == field.name())
+        {
             continue;
         }
         keys.push(OrderKey {

@@ -214,11 +214,7 @@ fn filter_value(
     };
     match lookup {
         Lookup::In if raw.is_empty() => Value::Array(Vec::new()),
-        Lookup::In => Value::Array(
-            raw.split(',')
-                .map(|item| scalar(&kind, item))
-                .collect(),
-        ),
+        Lookup::In => Value::Array(raw.split(',').map(|item| scalar(&kind, item)).collect()),
         Lookup::IsNull => boolean(raw),
         lookup if lookup.is_textual() => Value::String(raw.to_owned()),
         _ => scalar(&kind, raw),

@@ -133,7 +133,8 @@ async fn replies_show_each_reader_its_own_values() {
         made["data"]["object"],
         json!({"id": 3, "title": "c", "owner_id": 2, "is_mine": true, "has_note": false})
     );
-    let read = |id: i64| json!({"event": "todo.Task.retrieve", "data": {"id": id, "subscribe": false}});
+    let read =
+        |id: i64| json!({"event": "todo.Task.retrieve", "data": {"id": id, "subscribe": false}});
     assert_eq!(alice.ask(read(1)).await["data"]["is_mine"], true);
     assert_eq!(bob.ask(read(1)).await["data"]["is_mine"], false);
     assert_eq!(
@@ -236,9 +237,7 @@ async fn a_change_seen_only_through_a_computed_field_is_pushed() {
 #[tokio::test]
 async fn filters_and_order_use_the_bindings_translation_or_are_refused() {
     let (_engine, [mut admin, mut alice, mut carol, mut bob]) = start().await;
-    let search = |filters: Value, order: Value| {
-        json!({"event": "todo.Task.search", "data": {"filters": filters, "order": order, "subscribe": false}})
-    };
+    let search = |filters: Value, order: Value| json!({"event": "todo.Task.search", "data": {"filters": filters, "order": order, "subscribe": false}});
     let ids = |reply: &Value| -> Vec<i64> {
         reply["data"]["rows"]
             .as_array()
@@ -248,7 +247,10 @@ async fn filters_and_order_use_the_bindings_translation_or_are_refused() {
             .collect()
     };
     let mine = json!({"is_mine": true});
-    assert_eq!(ids(&alice.ask(search(mine.clone(), Value::Null)).await), [1]);
+    assert_eq!(
+        ids(&alice.ask(search(mine.clone(), Value::Null)).await),
+        [1]
+    );
     assert_eq!(ids(&bob.ask(search(mine.clone(), Value::Null)).await), [2]);
     let theirs = json!({"not": {"is_mine": true}});
     assert_eq!(ids(&bob.ask(search(theirs, Value::Null)).await), [1]);
@@ -257,11 +259,19 @@ async fn filters_and_order_use_the_bindings_translation_or_are_refused() {
         reply["error"]["message"].as_str().unwrap().to_owned()
     };
     assert_eq!(
-        refused(alice.ask(search(json!({"is_mine": "yes"}), Value::Null)).await),
+        refused(
+            alice
+                .ask(search(json!({"is_mine": "yes"}), Value::Null))
+                .await
+        ),
         "is_mine: must be true or false"
     );
     assert_eq!(
-        refused(alice.ask(search(json!({"has_note": true}), Value::Null)).await),
+        refused(
+            alice
+                .ask(search(json!({"has_note": true}), Value::Null))
+                .await
+        ),
         "has_note: has_note is a computed field and cannot be filtered by"
     );
     assert_eq!(
@@ -318,8 +328,10 @@ async fn forms_show_computed_fields_read_only() {
     let field = |name: &str| fields.iter().find(|f| f["name"] == name).cloned();
     assert_eq!(
         field("is_mine"),
-        Some(json!({"name": "is_mine", "label": "Is mine", "type": "boolean", "required": false,
-                    "read_only": true, "value": true, "help_text": "Whether you own it."}))
+        Some(
+            json!({"name": "is_mine", "label": "Is mine", "type": "boolean", "required": false,
+                    "read_only": true, "value": true, "help_text": "Whether you own it."})
+        )
     );
     assert_eq!(field("has_note").unwrap()["value"], false);
     assert_eq!(form["data"]["object"]["is_mine"], true);
@@ -356,14 +368,20 @@ async fn the_openapi_document_describes_computed_fields_as_read_only() {
     );
     for write in ["todo.Task.create", "todo.Task.update"] {
         let properties = schemas[write]["properties"].as_object().unwrap();
-        assert!(!properties.contains_key("is_mine"), "{write}: {properties:?}");
+        assert!(
+            !properties.contains_key("is_mine"),
+            "{write}: {properties:?}"
+        );
     }
     let params = doc["paths"]["/api/todo.Task/"]["get"]["parameters"]
         .as_array()
         .unwrap();
     let names: Vec<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
     assert!(names.contains(&"is_mine"), "translated: {names:?}");
-    assert!(!names.iter().any(|n| n.starts_with("has_note")), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("has_note")),
+        "{names:?}"
+    );
 }
 
 #[test]
@@ -391,11 +409,13 @@ fn the_registry_refuses_computed_fields_that_name_no_field() {
 #[tokio::test]
 async fn related_rows_show_computed_fields_that_relation_paths_cannot_reach() {
     let registry = Registry::new()
-        .model(ModelBinding::new("auth_user").field(Field::string("name")).computed(
-            Computed::from_row("initial", FieldKind::String, |row| {
-                json!(row["name"].as_str().and_then(|n| n.get(..1)))
-            }),
-        ))
+        .model(
+            ModelBinding::new("auth_user")
+                .field(Field::string("name"))
+                .computed(Computed::from_row("initial", FieldKind::String, |row| {
+                    json!(row["name"].as_str().and_then(|n| n.get(..1)))
+                })),
+        )
         .unwrap()
         .model(
             ModelBinding::new("todo_task")

@@ -44,7 +44,10 @@ fn a_reply_and_a_push_carry_each_readers_value() {
         .token("bob", User::new(4, "bob"));
     let builder = Engine::builder(registry, store).authenticator(tokens);
     let server = start_with(builder, ServerConfig::default());
-    let (mut alice, mut bob) = (connect(server.addr(), "alice"), connect(server.addr(), "bob"));
+    let (mut alice, mut bob) = (
+        connect(server.addr(), "alice"),
+        connect(server.addr(), "bob"),
+    );
     let made = request(
         &mut alice,
         json!({"event": "todo.Task.create", "data": {"title": "t", "owner_id": 2}}),
