@@ -175,4 +175,34 @@ mod tests {
         assert_eq!(push, r#"{"id":1,"loud":"T","title":"t"}"#);
         assert_eq!(push, render_row(&b, row, &view).to_string());
     }
+
+    #[test]
+    fn an_update_outside_a_computed_fields_dependencies_does_not_compute_it() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let b = ModelBinding::new("todo_task")
+            .field(Field::string("a"))
+            .field(Field::string("b"))
+            .computed(
+                crate::binding::Computed::from_row(
+                    "n",
+                    crate::binding::FieldKind::Integer,
+                    move |_| {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                        serde_json::json!(1)
+                    },
+                )
+                .depends_on(["a"]),
+            );
+        let view = View::for_tests(["b"], crate::filter::Filter::everything());
+        let row = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let old = row(serde_json::json!({"id": 1, "a": "x", "b": "y"}));
+        let hidden_b = row(serde_json::json!({"id": 1, "a": "x", "b": "z"}));
+        assert!(!changes_visibly(&b, &old, &hidden_b, &view));
+        assert_eq!(calls.load(Ordering::Relaxed), 0);
+        let new_a = row(serde_json::json!({"id": 1, "a": "w", "b": "y"}));
+        assert!(changes_visibly(&b, &old, &new_a, &view), "a is visible");
+    }
 }
