@@ -87,3 +87,86 @@ pub(super) fn through_relation(end: &ModelBinding, name: &str, label: &str) -> O
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{json, Map, Value};
+
+    use crate::binding::{Computed, FieldKind, ModelBinding};
+    use crate::filter::{parse_filter, Lookup, Ordering};
+    use crate::protocol::ErrorCode;
+
+    /// [`crate::arbitrary::every_kind`] with a computed field passed through to `count` (and
+    /// to `title` for text lookups), one that cannot be filtered by, and one whose
+    /// translation names a computed field.
+    fn binding() -> ModelBinding {
+        crate::arbitrary::every_kind()
+            .computed(
+                Computed::from_row("twice", FieldKind::Integer, |_| json!(2))
+                    .filter_as(|lookup, value, _| {
+                        let key = match lookup {
+                            l if l.is_textual() => "title__icontains",
+                            Lookup::In => "count__in",
+                            _ => "count",
+                        };
+                        Ok(Map::from_iter([(key.to_owned(), value.clone())]))
+                    })
+                    .order_as(["-count", "title"]),
+            )
+            .computed(Computed::from_row("plain", FieldKind::String, |_| {
+                json!("")
+            }))
+            .computed(
+                Computed::from_row("loop", FieldKind::Integer, |_| json!(0))
+                    .filter_as(|_, v, _| Ok(Map::from_iter([("loop".to_owned(), v.clone())]))),
+            )
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        let name = prop::sample::select(&["twice", "plain", "loop", "count"][..]);
+        let lookup = prop::sample::select(&["", "__in", "__gt", "__icontains", "__isnull"][..]);
+        prop_oneof![
+            4 => (name, lookup).prop_map(|(n, l)| format!("{n}{l}")),
+            1 => prop::sample::select(&["or", "not"][..]).prop_map(str::to_owned),
+        ]
+    }
+
+    fn filters() -> impl Strategy<Value = Map<String, Value>> {
+        prop::collection::vec((key(), crate::arbitrary::json()), 0..4)
+            .prop_map(|pairs| pairs.into_iter().collect())
+    }
+
+    #[test]
+    fn a_translation_is_the_filter_it_stands_for() {
+        let b = binding();
+        let parse = |f: Value| parse_filter(&b, f.as_object().unwrap(), None, 10);
+        assert_eq!(parse(json!({"twice": 3})), parse(json!({"count": 3})));
+        let e = parse(json!({"twice": "x"})).unwrap_err();
+        assert_eq!(
+            e.message, "twice: twice cannot be filtered by this value",
+            "the real field's complaint is not shown"
+        );
+        let e = parse(json!({"loop": 1})).unwrap_err();
+        assert_eq!(e.message, "loop: loop cannot be filtered by this value");
+        let o = Ordering::parse(&b, Some(&json!(["-twice", "title"]))).unwrap();
+        assert_eq!(o.to_json(), json!(["count", "-title", "id"]));
+    }
+
+    proptest! {
+        /// Any filters object over computed fields is a filter or `invalid_filter`, never a
+        /// panic or an endless translation.
+        #[test]
+        fn any_filters_on_computed_fields_parse_or_are_invalid(
+            filters in filters(),
+            row in crate::arbitrary::json_object(),
+        ) {
+            match parse_filter(&binding(), &filters, None, 10) {
+                Ok(filter) => {
+                    let _ = filter.matches(&row);
+                }
+                Err(e) => prop_assert_eq!(e.code, ErrorCode::InvalidFilter),
+            }
+        }
+    }
+}
