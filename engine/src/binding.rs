@@ -15,6 +15,7 @@
 //! assert_eq!(users.stream(), "auth.User");
 //! ```
 
+mod computed;
 mod custom;
 mod enum_type;
 mod field;
@@ -24,6 +25,7 @@ mod model;
 mod registry;
 mod relations;
 
+pub use computed::{Computed, FilterAs};
 pub use custom::{CustomBinding, EventContext, Handler, HandlerFuture, HandlerResult, Handlers};
 pub use enum_type::EnumType;
 pub use field::{DefaultValue, Field, OnDelete};

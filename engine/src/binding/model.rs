@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Field, FieldKind, Handler, Handlers, Hooks};
+use super::{Computed, Field, FieldKind, Handler, Handlers, Hooks};
 use crate::key::{Key, KeyKind};
 use crate::permission::{Permission, SharedPermission};
 use crate::value::Row;
@@ -44,6 +44,9 @@ pub struct ModelBinding {
     include_names: Vec<(String, String, String)>,
     /// Hooks around writes (see `hooks.rs`).
     pub(super) hooks: Hooks,
+    /// Read-only fields computed from the row and its reader, with no column (see
+    /// [`Computed`]).
+    pub(super) computed: Vec<Computed>,
 }
 
 impl ModelBinding {
@@ -67,6 +70,7 @@ impl ModelBinding {
             relation_names: Vec::new(),
             include_names: Vec::new(),
             hooks: Hooks::default(),
+            computed: Vec::new(),
         }
     }
 

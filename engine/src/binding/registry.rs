@@ -80,6 +80,17 @@ pub enum RegistryError {
         /// What is wrong.
         message: String,
     },
+    /// A computed field's name is taken by a field, or it depends on or orders by what is no
+    /// field of the binding.
+    #[error("{stream}: computed field {field}: {message}")]
+    BadComputed {
+        /// The binding.
+        stream: String,
+        /// The computed field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Every binding of a server, by stream.
@@ -125,6 +136,16 @@ impl Registry {
                 field: field.name().to_owned(),
                 why,
             })?;
+        }
+        for computed in binding.computed_fields() {
+            check_field_name(computed.name())?;
+            if let Some(message) = computed.problem(&binding) {
+                return Err(RegistryError::BadComputed {
+                    stream: binding.stream().to_owned(),
+                    field: computed.name().to_owned(),
+                    message,
+                });
+            }
         }
         if crate::key::KeyKind::of(binding.key_field().kind()).is_none() {
             return Err(RegistryError::BadKey {

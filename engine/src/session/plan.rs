@@ -88,6 +88,7 @@ impl Session {
             registry: self.engine.registry(),
             max_depth: self.engine.limits().max_relation_depth,
             reader: Reader::Client(view_of),
+            user: self.user(),
         }
     }
 

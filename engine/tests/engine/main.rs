@@ -2,6 +2,7 @@
 
 mod app;
 mod capture;
+mod computed;
 mod custom;
 mod expand;
 mod fanout;

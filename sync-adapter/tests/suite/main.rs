@@ -11,6 +11,7 @@
 
 mod app;
 mod common;
+mod computed;
 mod http;
 mod limits;
 mod postgres;
