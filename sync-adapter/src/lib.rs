@@ -62,21 +62,24 @@
 //!   idle HTTP connection, lets HTTP requests in flight finish (answered with
 //!   `connection: close`), and joins every connection thread within
 //!   [`ServerConfig::shutdown_grace`]. [`serve_stream`] serves
-//!   one connection the application accepted itself; its [`ConnectionHandle`] does the same
+//!   one connection the application accepted itself ([`serve_stream_with`] when it already
+//!   read the first bytes, to route the request); its [`ConnectionHandle`] does the same
 //!   for that one thread.
-//! - With [`postgres::PgStore`], database work runs on the connection thread through a pool of
-//!   connections; the engine re-reads live queries on tokio's blocking threads.
+//! - With `postgres::PgStore` (the `postgres` feature, on by default), database work runs on
+//!   the connection thread through a pool of connections; the engine re-reads live queries on
+//!   tokio's blocking threads.
 
 mod config;
 mod connection;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod outbound;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 mod runtime;
 mod server;
 
 pub use config::ServerConfig;
-pub use connection::{serve_stream, ConnectionHandle};
+pub use connection::{serve_stream, serve_stream_with, ConnectionHandle};
 pub use runtime::{EngineRuntime, StartError};
 pub use server::{bind, serve, ServerHandle, Stopped};

@@ -12,9 +12,11 @@
 mod common;
 mod http;
 mod limits;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod protocol;
 mod robustness;
 mod runtime;
 mod scale;
+mod stream;
 mod transport;
