@@ -154,14 +154,14 @@ fn its_own_route_the_websocket_the_api_and_sigterm() {
 
     let (status, body) = http(addr, "GET", "/status", None);
     assert_eq!(status, 200);
-    assert_eq!(body["served_by"], "embed_blocking", "the program's own answer");
+    assert_eq!(
+        body["served_by"], "embed_blocking",
+        "the program's own answer"
+    );
 
     let mut ws = connect(addr);
     assert_eq!(next(&mut ws)["event"], "hello");
-    let nap = request(
-        &mut ws,
-        json!({"event": "util.nap#n", "data": {"ms": 20}}),
-    );
+    let nap = request(&mut ws, json!({"event": "util.nap#n", "data": {"ms": 20}}));
     assert_eq!(
         nap,
         json!({"event": "util.nap#n", "data": {"slept_ms": 20}}),

@@ -132,7 +132,9 @@ struct Handed(Arc<Mutex<Vec<ConnectionHandle>>>);
 
 impl Handed {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ConnectionHandle>> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Keeps `conn`, dropping the handles of connections that have ended.

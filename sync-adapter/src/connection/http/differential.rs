@@ -314,7 +314,10 @@ impl Req {
         if matches!(self.flaw, Flaw::LeadingEmptyLines) {
             head.push_str("\r\n\r\n");
         }
-        head.push_str(&format!("{} {} {}\r\n", self.method, self.target, self.version));
+        head.push_str(&format!(
+            "{} {} {}\r\n",
+            self.method, self.target, self.version
+        ));
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -326,7 +329,9 @@ impl Req {
             (_, Some(n)) => match self.flaw {
                 Flaw::DuplicateLength(same) => {
                     let other = if same { n } else { n + 1 };
-                    head.push_str(&format!("Content-Length: {n}\r\ncontent-length: {other}\r\n"));
+                    head.push_str(&format!(
+                        "Content-Length: {n}\r\ncontent-length: {other}\r\n"
+                    ));
                 }
                 Flaw::ListedLength => head.push_str(&format!("Content-Length: {n}, {n}\r\n")),
                 Flaw::SignedLength => head.push_str(&format!("Content-Length: +{n}\r\n")),
@@ -597,7 +602,10 @@ fn deferred_refusal(rest: &[u8], ours: &Outcome, theirs: &Outcome) -> bool {
         && matches!(theirs.end, End::Quiet | End::Refused(431))
         && ours.requests == theirs.requests
         && rest.len() > FIRST_READ
-        && matches!(head::read(&rest[..FIRST_READ], HEAD_LIMIT), HeadRead::Partial)
+        && matches!(
+            head::read(&rest[..FIRST_READ], HEAD_LIMIT),
+            HeadRead::Partial
+        )
         && !rest.windows(4).any(|w| w == b"\r\n\r\n")
 }
 
@@ -664,7 +672,10 @@ fn every_flaw_is_read_as_hyper_reads_it() {
         b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n",
         b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a\nb\r\nabc\r\n0\r\n\r\n",
     ];
-    let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "b".repeat(HEAD_LIMIT + 1));
+    let big = format!(
+        "GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(HEAD_LIMIT + 1)
+    );
     let failed: Vec<String> = raw
         .iter()
         .copied()
@@ -673,4 +684,3 @@ fn every_flaw_is_read_as_hyper_reads_it() {
         .collect();
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
 }
-
