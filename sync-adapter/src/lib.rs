@@ -4,8 +4,10 @@
 //! `postgres` crate.
 //!
 //! It serves the very same [`Engine`](chanbind_engine::Engine) (bindings, permissions,
-//! custom events) as `chanbind-async`, with the same functions, so a program switches adapters
-//! by one line. A program without tokio starts its engine on an [`EngineRuntime`]:
+//! custom events) as `chanbind-async`, with the same JSON and HTTP API; what differs is how
+//! the engine starts, which store it takes, and that [`ServerHandle::shutdown`] blocks (the
+//! README's "Choosing an adapter" shows both side by side). A program without tokio starts
+//! its engine on an [`EngineRuntime`]:
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -34,6 +36,15 @@
 //! (`Engine::start(...).await`) and passes it to [`bind`] or [`serve`] just the same; those
 //! only spawn threads and return, so they may be called from async code. [`ServerHandle::shutdown`]
 //! blocks: call it from `tokio::task::spawn_blocking` there.
+//!
+//! A program that accepts its own connections hands each over with [`serve_stream`], or with
+//! [`serve_stream_with`] and the bytes it already read (a request head it routed by).
+//!
+//! # Features
+//!
+//! - `postgres` (default): [`postgres::PgStore`], its pool, capture listener and channel
+//!   layer, on the blocking `postgres` crate. Without it the adapter serves any other
+//!   [`Store`](chanbind_engine::store::Store).
 //!
 //! # Behaviour
 //!

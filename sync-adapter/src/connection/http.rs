@@ -172,7 +172,7 @@ fn read_head(
             match head::read(&io.buf, limit) {
                 HeadRead::Head(head, len) => {
                     io.consume(len);
-                    return Ok(head);
+                    return Ok(*head);
                 }
                 HeadRead::Partial => {}
                 HeadRead::Refuse(status) => return Err(Some(status)),

@@ -46,8 +46,8 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// What the bytes at the start of a connection's buffer come to, as the server reads heads.
 #[derive(Debug)]
 pub(crate) enum HeadRead {
-    /// A head, and its length in bytes.
-    Head(Head, usize),
+    /// A head (boxed: it is large beside the others), and its length in bytes.
+    Head(Box<Head>, usize),
     /// Not a whole head yet, and still under the limit: read more.
     Partial,
     /// A head to refuse with this status (then close).
@@ -63,7 +63,7 @@ pub(crate) fn read(buf: &[u8], limit: usize) -> HeadRead {
         Ok(Some((_, len))) if len > limit => {
             HeadRead::Refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
         }
-        Ok(Some((head, len))) => HeadRead::Head(head, len),
+        Ok(Some((head, len))) => HeadRead::Head(Box::new(head), len),
         Ok(None) if buf.len() >= limit => {
             HeadRead::Refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
         }
