@@ -1,5 +1,6 @@
-//! Request bodies: `Content-Length` and chunked (decoded by [`Decoder`]), read within the API's size limit and the body deadline; and bodies nobody
-//! needed, skipped when that is cheap so the connection can carry the next request.
+//! Request bodies: `Content-Length` and chunked (decoded by [`Decoder`]), read within the
+//! API's size limit and the body deadline; and bodies nobody needed, skipped when that is
+//! cheap so the connection can carry the next request.
 
 use std::time::Instant;
 

@@ -629,8 +629,17 @@ fn shown(bytes: &[u8]) -> String {
     out
 }
 
+/// 256 cases, or `DIFF_CASES` (`DIFF_CASES=50000 cargo test -p chanbind-sync --lib
+/// differential` to hunt for differences).
+fn cases() -> u32 {
+    std::env::var("DIFF_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(256)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: std::env::var("DIFF_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     /// The same requests are accepted, seen alike, and refused alike.
     #[test]
