@@ -1,5 +1,6 @@
 //! The sync adapter over real sockets on `127.0.0.1`: one test binary, one module per theme
-//! (the WebSocket protocol, HTTP, robustness, the runtime, scale, PostgreSQL, the transport).
+//! (the WebSocket protocol, HTTP, robustness, the runtime, scale, PostgreSQL, the transport,
+//! connections the application accepted and handed over).
 //!
 //! ```text
 //! cargo test -p chanbind-sync --test suite
@@ -14,9 +15,11 @@ mod common;
 mod computed;
 mod http;
 mod limits;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod protocol;
 mod robustness;
 mod runtime;
 mod scale;
+mod stream;
 mod transport;
