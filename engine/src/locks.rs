@@ -36,6 +36,23 @@ impl RowLocks {
     pub async fn lock(&self, stream: &str, pk: &Key) -> MutexGuard<'_, ()> {
         self.stripes[stripe(stream, pk)].lock().await
     }
+
+    /// Waits for the stripes of several rows of `stream`, each once, in ascending order: two
+    /// callers of this cannot deadlock, and every other holder holds one stripe at a time.
+    pub async fn lock_many<'k>(
+        &self,
+        stream: &str,
+        pks: impl IntoIterator<Item = &'k Key>,
+    ) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = pks.into_iter().map(|pk| stripe(stream, pk)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for i in stripes {
+            guards.push(self.stripes[i].lock().await);
+        }
+        guards
+    }
 }
 
 fn stripe(stream: &str, pk: &Key) -> usize {
