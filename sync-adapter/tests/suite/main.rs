@@ -9,6 +9,7 @@
 //! The PostgreSQL tests skip with a notice when `DATABASE_URL` is unset, and fail when `CI`
 //! is `true`. Each uses a schema of its own, dropped afterwards.
 
+mod changed;
 mod common;
 mod http;
 mod limits;
