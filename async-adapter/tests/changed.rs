@@ -158,7 +158,10 @@ async fn client(server: &ServerHandle, requests: Vec<Value>) -> (Seen, impl Drop
             let frame: Value = serde_json::from_str(text).unwrap();
             assert!(frame.get("error").is_none(), "error frame {frame}");
             let event = frame["event"].as_str().unwrap_or_default().to_owned();
-            recorder.lock().unwrap().insert(event, frame["data"].clone());
+            recorder
+                .lock()
+                .unwrap()
+                .insert(event, frame["data"].clone());
         }
     });
     for request in &requests {
@@ -186,7 +189,10 @@ async fn eventually(seen: &Seen, what: &str, check: impl Fn(&HashMap<String, Val
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("timed out waiting for {what}; saw {:?}", seen.lock().unwrap());
+    panic!(
+        "timed out waiting for {what}; saw {:?}",
+        seen.lock().unwrap()
+    );
 }
 
 fn get<'a>(seen: &'a HashMap<String, Value>, event: &str) -> &'a Value {
@@ -212,12 +218,18 @@ async fn plain_tokio_postgres_writes_reach_subscribers_through_changed() {
     let sql = app_sql(&url, &schema).await;
     assert_no_triggers(&sql).await;
     let id: i64 = sql
-        .query_one("INSERT INTO todo_task (title) VALUES ('a') RETURNING id", &[])
+        .query_one(
+            "INSERT INTO todo_task (title) VALUES ('a') RETURNING id",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     let (seen, _client) = client(&node.server, watches(id)).await;
-    assert_eq!(get(&seen.lock().unwrap(), "todo.Task.search#done")["count"], 0);
+    assert_eq!(
+        get(&seen.lock().unwrap(), "todo.Task.search#done")["count"],
+        0
+    );
 
     sql.execute(
         "UPDATE todo_task SET title = 'b', done = true WHERE id = $1",
@@ -285,7 +297,10 @@ async fn changed_on_one_node_reaches_the_subscribers_of_another() {
     let sql = app_sql(&url, &schema).await;
     assert_no_triggers(&sql).await;
     let id: i64 = sql
-        .query_one("INSERT INTO todo_task (title) VALUES ('a') RETURNING id", &[])
+        .query_one(
+            "INSERT INTO todo_task (title) VALUES ('a') RETURNING id",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);

@@ -206,7 +206,10 @@ impl From<&String> for Key {
 /// A UUID key, in canonical (lower-case, hyphenated) form.
 impl From<uuid::Uuid> for Key {
     fn from(u: uuid::Uuid) -> Key {
-        Key::text(u.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()))
+        Key::text(
+            u.hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()),
+        )
     }
 }
 

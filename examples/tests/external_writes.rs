@@ -93,7 +93,14 @@ async fn sees_its_writes(adapter: &'static str) {
     let node = DemoNode::spawn_program(
         env!("CARGO_BIN_EXE_external_writes"),
         adapter,
-        &["--database-url", &url, "--schema", &schema, "--every", "0.3"],
+        &[
+            "--database-url",
+            &url,
+            "--schema",
+            &schema,
+            "--every",
+            "0.3",
+        ],
     );
     let triggers = psql(
         &url,
@@ -137,7 +144,10 @@ async fn sees_its_writes(adapter: &'static str) {
             }
             "todo.Task.created#feed" => {
                 let id = data["id"].as_i64().unwrap();
-                assert!(id > first_id.unwrap_or(0), "a row written after subscribing: {data}");
+                assert!(
+                    id > first_id.unwrap_or(0),
+                    "a row written after subscribing: {data}"
+                );
                 assert!(
                     data["title"]
                         .as_str()

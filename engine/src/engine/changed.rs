@@ -229,13 +229,13 @@ impl Engine {
                     .locks
                     .lock_many(binding.stream(), chunk.iter().map(|(pk, _)| pk))
                     .await;
-                published += self
-                    .read_and_publish_local(binding, chunk)
-                    .await
-                    .map_err(|source| ChangedError::Store {
-                        table: binding.qualified_table(),
-                        source,
-                    })?;
+                published +=
+                    self.read_and_publish_local(binding, chunk)
+                        .await
+                        .map_err(|source| ChangedError::Store {
+                            table: binding.qualified_table(),
+                            source,
+                        })?;
             }
         }
         Ok(published)
@@ -256,13 +256,14 @@ impl Engine {
                 resolved.insert(table.clone(), bindings);
             }
             for binding in &resolved[&table] {
-                let key = binding
-                    .parse_key(&pk.to_json())
-                    .map_err(|reason| ChangedError::BadKey {
-                        table: table.clone(),
-                        key: pk.to_string(),
-                        reason,
-                    })?;
+                let key =
+                    binding
+                        .parse_key(&pk.to_json())
+                        .map_err(|reason| ChangedError::BadKey {
+                            table: table.clone(),
+                            key: pk.to_string(),
+                            reason,
+                        })?;
                 let i = *index.entry(binding.stream().to_owned()).or_insert_with(|| {
                     reads.push(Reads {
                         binding: Arc::clone(binding),
@@ -313,7 +314,12 @@ impl Engine {
         let mut sent: BTreeSet<(Option<&str>, &str, &Key)> = BTreeSet::new();
         let mut rows: Vec<ChangedRow> = Vec::new();
         let mut size = 0;
-        for Reads { binding, rows: keys, .. } in reads {
+        for Reads {
+            binding,
+            rows: keys,
+            ..
+        } in reads
+        {
             for (pk, created) in keys {
                 if !sent.insert((binding.schema_name(), binding.table(), pk)) {
                     continue;
@@ -337,9 +343,7 @@ impl Engine {
             }
         }
         if !rows.is_empty() {
-            self.inner
-                .layer
-                .publish(&LayerMessage::Changes { rows });
+            self.inner.layer.publish(&LayerMessage::Changes { rows });
         }
     }
 }
@@ -466,7 +470,14 @@ mod tests {
         };
         let keys: Vec<(Option<&str>, &str, String, bool)> = rows
             .iter()
-            .map(|r| (r.schema.as_deref(), r.table.as_str(), r.pk.to_string(), r.created))
+            .map(|r| {
+                (
+                    r.schema.as_deref(),
+                    r.table.as_str(),
+                    r.pk.to_string(),
+                    r.created,
+                )
+            })
             .collect();
         assert_eq!(
             keys,

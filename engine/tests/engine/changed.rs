@@ -109,16 +109,31 @@ async fn a_row_written_behind_the_engine_is_pushed_once_the_application_says_so(
     assert_eq!(engine.changed("todo_task", id).await.unwrap(), 1);
     let frames = watch.take(3).await;
     assert_eq!(frames.len(), 3, "{frames:?}");
-    assert_eq!(by_event(&frames, "todo.Task.retrieve")["data"]["title"], "b");
-    assert_eq!(by_event(&frames, "todo.Task.search#done")["data"]["count"], 1);
-    assert_eq!(by_event(&frames, "todo.Task.updated#feed")["data"]["id"], id);
+    assert_eq!(
+        by_event(&frames, "todo.Task.retrieve")["data"]["title"],
+        "b"
+    );
+    assert_eq!(
+        by_event(&frames, "todo.Task.search#done")["data"]["count"],
+        1
+    );
+    assert_eq!(
+        by_event(&frames, "todo.Task.updated#feed")["data"]["id"],
+        id
+    );
 
     // A new row, told as created: the feed shows a creation. Named by its stream this time.
     let new = insert_behind(&engine, &store, json!({"title": "c", "done": true})).await;
     assert_eq!(engine.created("todo.Task", new).await.unwrap(), 1);
     let frames = watch.take(2).await;
-    assert_eq!(by_event(&frames, "todo.Task.created#feed")["data"]["title"], "c");
-    assert_eq!(by_event(&frames, "todo.Task.search#done")["data"]["count"], 2);
+    assert_eq!(
+        by_event(&frames, "todo.Task.created#feed")["data"]["title"],
+        "c"
+    );
+    assert_eq!(
+        by_event(&frames, "todo.Task.search#done")["data"]["count"],
+        2
+    );
 
     // Gone: a delete, whatever the caller said.
     delete_behind(&engine, &store, id).await;
@@ -128,8 +143,14 @@ async fn a_row_written_behind_the_engine_is_pushed_once_the_application_says_so(
         by_event(&frames, "todo.Task.delete")["data"],
         json!({"id": id, "deleted": true})
     );
-    assert_eq!(by_event(&frames, "todo.Task.deleted#feed")["data"]["id"], id);
-    assert_eq!(by_event(&frames, "todo.Task.search#done")["data"]["count"], 1);
+    assert_eq!(
+        by_event(&frames, "todo.Task.deleted#feed")["data"]["id"],
+        id
+    );
+    assert_eq!(
+        by_event(&frames, "todo.Task.search#done")["data"]["count"],
+        1
+    );
 }
 
 #[tokio::test]
@@ -155,7 +176,11 @@ async fn a_batch_reads_each_row_once_and_refuses_as_a_whole() {
 
     // One bad entry: nothing is read, nothing pushed.
     let refused = engine
-        .publish_changed(ChangeSet::new().changed_many("todo_task", ids.clone()).changed("nope", 1))
+        .publish_changed(
+            ChangeSet::new()
+                .changed_many("todo_task", ids.clone())
+                .changed("nope", 1),
+        )
         .await;
     assert!(
         matches!(&refused, Err(ChangedError::UnknownTable(t)) if t == "nope"),

@@ -106,9 +106,7 @@ async fn connect(
         Adapter::Async => Pg::Async(Arc::new(
             chanbind_async::postgres::PgStore::connect(config).await?,
         )),
-        Adapter::Sync => Pg::Sync(Arc::new(chanbind_sync::postgres::PgStore::connect(
-            config,
-        )?)),
+        Adapter::Sync => Pg::Sync(Arc::new(chanbind_sync::postgres::PgStore::connect(config)?)),
     })
 }
 
@@ -186,7 +184,12 @@ async fn write_once(
     // Committed (autocommit): now the engine may read it. `created` makes change feeds show
     // it as new; `changed` would show it as updated.
     let pushed = engine.created("todo_task", id).await?;
-    tracing::info!(id, title, pushed_here = pushed, "inserted a task with plain SQL; engine.created told the subscribers");
+    tracing::info!(
+        id,
+        title,
+        pushed_here = pushed,
+        "inserted a task with plain SQL; engine.created told the subscribers"
+    );
     if let Some(previous) = previous {
         let updated = sql
             .execute(

@@ -165,7 +165,10 @@ fn plain_postgres_writes_reach_subscribers_through_changed() {
     let node = Node::start(&url, &schema);
     let mut sql = app_sql(&url, &schema);
     let id: i64 = sql
-        .query_one("INSERT INTO todo_task (title) VALUES ('a') RETURNING id", &[])
+        .query_one(
+            "INSERT INTO todo_task (title) VALUES ('a') RETURNING id",
+            &[],
+        )
         .unwrap()
         .get(0);
     let mut ws = watch(node.server.local_addr(), id);
@@ -176,7 +179,10 @@ fn plain_postgres_writes_reach_subscribers_through_changed() {
     )
     .unwrap();
     assert_eq!(node.changed("todo_task", id), 1);
-    let got = pushes(&mut ws, &["todo.Task.retrieve#row", "todo.Task.search#done"]);
+    let got = pushes(
+        &mut ws,
+        &["todo.Task.retrieve#row", "todo.Task.search#done"],
+    );
     assert_eq!(got[0]["title"], "b", "{got:?}");
     assert_eq!(got[1]["count"], 1, "{got:?}");
 
@@ -204,7 +210,10 @@ fn changed_on_one_node_reaches_the_subscribers_of_another() {
     let b = Node::start(&url, &schema);
     let mut sql = app_sql(&url, &schema);
     let id: i64 = sql
-        .query_one("INSERT INTO todo_task (title) VALUES ('a') RETURNING id", &[])
+        .query_one(
+            "INSERT INTO todo_task (title) VALUES ('a') RETURNING id",
+            &[],
+        )
         .unwrap()
         .get(0);
     let mut ws = watch(b.server.local_addr(), id);
@@ -212,7 +221,10 @@ fn changed_on_one_node_reaches_the_subscribers_of_another() {
     sql.execute("UPDATE todo_task SET done = true WHERE id = $1", &[&id])
         .unwrap();
     assert_eq!(a.changed("todo_task", id), 0, "no one watches on node a");
-    let got = pushes(&mut ws, &["todo.Task.retrieve#row", "todo.Task.search#done"]);
+    let got = pushes(
+        &mut ws,
+        &["todo.Task.retrieve#row", "todo.Task.search#done"],
+    );
     assert_eq!(got[0]["done"], true, "{got:?}");
     assert_eq!(got[1]["count"], 1, "{got:?}");
     a.server.shutdown();
