@@ -7,7 +7,7 @@
 
 mod creates;
 
-pub use creates::{CreateTicket, Creates};
+pub use creates::Creates;
 
 use crate::key::Key;
 use std::collections::hash_map::DefaultHasher;
@@ -35,23 +35,6 @@ impl RowLocks {
     /// Waits for the stripe of `(stream, pk)`.
     pub async fn lock(&self, stream: &str, pk: &Key) -> MutexGuard<'_, ()> {
         self.stripes[stripe(stream, pk)].lock().await
-    }
-
-    /// Waits for the stripes of several rows of `stream`, each once, in ascending order: two
-    /// callers of this cannot deadlock, and every other holder holds one stripe at a time.
-    pub async fn lock_many<'k>(
-        &self,
-        stream: &str,
-        pks: impl IntoIterator<Item = &'k Key>,
-    ) -> Vec<MutexGuard<'_, ()>> {
-        let mut stripes: Vec<usize> = pks.into_iter().map(|pk| stripe(stream, pk)).collect();
-        stripes.sort_unstable();
-        stripes.dedup();
-        let mut guards = Vec::with_capacity(stripes.len());
-        for i in stripes {
-            guards.push(self.stripes[i].lock().await);
-        }
-        guards
     }
 }
 

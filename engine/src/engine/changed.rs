@@ -156,8 +156,13 @@ impl Engine {
     /// [`created`](Self::created) for a new row, which change feeds show as `created`).
     /// Returns how many changes were published to this node's subscribers: a row served by
     /// two bindings counts twice, and a stream no connection of this node watches, directly
-    /// or through relations, is not even read here (0). Each row is read under its lock, so
-    /// its push keeps its place among the pushes of writes made through the API.
+    /// or through relations, is not even read here (0).
+    ///
+    /// As with the capture triggers, the row is read as it is when the engine reads it, so
+    /// call this once the transaction committed, and again after each later write: when the
+    /// application's SQL and a write through the API change one row at the same moment, a
+    /// subscriber of that row may be left on the earlier state until its next change (live
+    /// queries re-read and catch up).
     ///
     /// With a blocking store, await it where blocking is allowed (the sync adapter's
     /// [`EngineRuntime::block_on`](https://docs.rs/chanbind-sync) from blocking code:
@@ -221,14 +226,10 @@ impl Engine {
             if !self.is_watched_directly_or_through_relations(binding.stream()) {
                 continue;
             }
+            // Without the rows' stripes, as for the capture triggers' notifications and the
+            // rows other nodes report: a caller may hold one (a hook inside a write through
+            // the API), and waiting for it there would never end.
             for chunk in rows.chunks(READ_CHUNK) {
-                // Under the rows' stripes, as a write through the API publishes: its push and
-                // this one reach the stream in the order their reads saw the row.
-                let _guards = self
-                    .inner
-                    .locks
-                    .lock_many(binding.stream(), chunk.iter().map(|(pk, _)| pk))
-                    .await;
                 published +=
                     self.read_and_publish_local(binding, chunk)
                         .await
