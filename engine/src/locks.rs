@@ -7,7 +7,7 @@
 
 mod creates;
 
-pub use creates::Creates;
+pub use creates::{CreateTicket, Creates};
 
 use crate::key::Key;
 use std::collections::hash_map::DefaultHasher;
