@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 mod admit;
+mod changed;
 mod related;
 
 pub use admit::Admitted;
+pub use changed::{ChangeSet, ChangedError};
 
 use ractor::{Actor, ActorRef};
 use serde_json::Value;

@@ -44,5 +44,5 @@ pub mod store;
 pub mod validate;
 pub mod value;
 
-pub use engine::{Admitted, Engine, EngineBuilder, EngineError};
+pub use engine::{Admitted, ChangeSet, ChangedError, Engine, EngineBuilder, EngineError};
 pub use origin::AllowedOrigins;

@@ -3,6 +3,7 @@
 mod app;
 mod capture;
 mod computed;
+mod changed;
 mod custom;
 mod expand;
 mod fanout;

@@ -11,6 +11,8 @@
 //! is `true`. Each uses a schema of its own, dropped afterwards.
 
 mod app;
+#[cfg(feature = "postgres")]
+mod changed;
 mod common;
 mod computed;
 mod http;
