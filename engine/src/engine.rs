@@ -54,6 +54,16 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("streams", &self.inner.streams.keys().collect::<Vec<_>>())
+            .field("store", &self.store_kind())
+            .field("layer", &self.layer_kind())
+            .finish_non_exhaustive()
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) registry: Registry,
     pub(crate) limits: Limits,
@@ -95,6 +105,17 @@ pub struct EngineBuilder {
     authenticators: Vec<Arc<dyn Authenticator>>,
     allow_anonymous: bool,
     origins: AllowedOrigins,
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("limits", &self.limits)
+            .field("authenticators", &self.authenticators.len())
+            .field("allow_anonymous", &self.allow_anonymous)
+            .field("origins", &self.origins)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EngineBuilder {

@@ -17,7 +17,7 @@ use crate::protocol::{ApiError, ErrorCode};
 
 /// The live queries of every signed-in user, by user id: each query's signature and how many
 /// of the user's subscriptions hold it.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct UserBudget {
     users: Mutex<HashMap<i64, HashMap<String, usize>>>,
 }
@@ -29,6 +29,7 @@ impl UserBudget {
 }
 
 /// One connection's live queries: each live subscription's query signature.
+#[derive(Debug)]
 pub struct LiveSlots {
     queries: Mutex<HashMap<SubKey, String>>,
     /// The connection's user; anonymous connections have the per-connection cap only.

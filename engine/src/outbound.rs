@@ -64,6 +64,15 @@ pub struct ConnHandle {
     pub live: Arc<crate::live::LiveSlots>,
 }
 
+impl std::fmt::Debug for ConnHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnHandle")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ConnHandle {
     /// Forgets a subscription (the actor dropped it).
     pub fn forget(&self, key: &SubKey) {

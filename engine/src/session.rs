@@ -31,6 +31,7 @@ use crate::rate::ConnectionRate;
 
 /// What the adapter does next with a frame.
 #[must_use]
+#[derive(Debug)]
 pub enum Step {
     /// Queue this frame (an error or an immediate answer); nothing else to do.
     Reply(Frame),
@@ -53,6 +54,17 @@ pub struct Session {
     holder: Option<Holder>,
     /// Its place under `max_connections_per_user`, given back when the session ends.
     _permit: Option<HolderPermit>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.conn.id)
+            .field("user", &self.conn.user)
+            .field("transient", &self.transient)
+            .field("system", &self.system)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {

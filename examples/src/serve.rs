@@ -142,6 +142,16 @@ pub enum Listener {
     Sync(chanbind_sync::postgres::CaptureListener),
 }
 
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Listener::None => "Listener::None",
+            Listener::Async(_) => "Listener::Async",
+            Listener::Sync(_) => "Listener::Sync",
+        })
+    }
+}
+
 impl Listener {
     /// Stops the listener; the blocking one joins its thread, off the async workers.
     pub async fn stop(self) {

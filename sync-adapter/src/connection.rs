@@ -211,6 +211,14 @@ pub struct ConnectionHandle {
     grace: Duration,
 }
 
+impl std::fmt::Debug for ConnectionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionHandle")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ConnectionHandle {
     /// The client's address.
     pub fn peer_addr(&self) -> SocketAddr {

@@ -134,6 +134,16 @@ pub struct EventContext {
     pub(crate) data: Map<String, Value>,
 }
 
+impl fmt::Debug for EventContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventContext")
+            .field("event", &self.event)
+            .field("user", &self.conn.user)
+            .field("data", &self.data)
+            .finish_non_exhaustive()
+    }
+}
+
 impl EventContext {
     /// The connection's user, `None` when anonymous.
     pub fn user(&self) -> Option<&User> {

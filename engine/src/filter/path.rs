@@ -69,6 +69,15 @@ pub enum Reader<'a> {
     Client(&'a ViewOf<'a>),
 }
 
+impl std::fmt::Debug for Reader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reader::Server => "Server",
+            Reader::Client(_) => "Client",
+        })
+    }
+}
+
 /// What following relations in a filter or order needs.
 pub struct Relations<'a> {
     /// Every binding, to resolve relation names.
@@ -80,6 +89,16 @@ pub struct Relations<'a> {
     /// The user the filter is for, which a computed field's translation may read
     /// ([`crate::binding::Computed::filter_as`]); `None` when anonymous or the server.
     pub user: Option<&'a crate::auth::User>,
+}
+
+impl std::fmt::Debug for Relations<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relations")
+            .field("max_depth", &self.max_depth)
+            .field("reader", &self.reader)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Relations<'a> {

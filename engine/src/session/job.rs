@@ -141,6 +141,16 @@ pub struct Job {
     system: bool,
 }
 
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("event", &self.event)
+            .field("conn", &self.conn)
+            .field("system", &self.system)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Job {
     pub(super) fn new(
         engine: Engine,

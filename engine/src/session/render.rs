@@ -63,6 +63,15 @@ pub struct RowView<'a> {
     pub view: &'a View,
 }
 
+impl std::fmt::Debug for RowView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowView")
+            .field("stream", &self.binding.stream())
+            .field("row", &self.row)
+            .finish_non_exhaustive()
+    }
+}
+
 impl serde::Serialize for RowView<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;

@@ -168,6 +168,19 @@ pub struct DriverFailure<'a> {
     pub detail: &'a dyn std::fmt::Display,
 }
 
+impl std::fmt::Debug for DriverFailure<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DriverFailure")
+            .field("no_connection", &self.no_connection)
+            .field("connection_lost", &self.connection_lost)
+            .field("sqlstate", &self.sqlstate)
+            .field("constraint", &self.constraint)
+            .field("table", &self.table)
+            .field("detail", &format_args!("{}", self.detail))
+            .finish()
+    }
+}
+
 /// The store error for a failed op, with the same decisions and the same log lines in both
 /// stores. `stream_of` names the stream bound to a table, so a refused delete can say which
 /// stream still refers to the row. The detail is logged; what the client sees is only what

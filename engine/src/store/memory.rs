@@ -27,6 +27,15 @@ pub struct MemoryStore {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tables = self.inner.tables.lock().unwrap_or_else(|p| p.into_inner());
+        f.debug_struct("MemoryStore")
+            .field("tables", &tables.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     tables: Mutex<HashMap<String, Table>>,
     /// Every binding by stream, to follow foreign keys.

@@ -2,8 +2,8 @@
 
 mod app;
 mod capture;
-mod computed;
 mod changed;
+mod computed;
 mod custom;
 mod expand;
 mod fanout;
