@@ -44,6 +44,4 @@ mod service;
 
 pub use config::ServerConfig;
 pub use server::{bind, serve, ServerHandle};
-pub use service::{
-    service, BoxError, ChanbindService, PeerAddr, ResponseBody, ResponseFuture,
-};
+pub use service::{service, BoxError, ChanbindService, PeerAddr, ResponseBody, ResponseFuture};

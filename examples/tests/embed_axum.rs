@@ -104,7 +104,9 @@ async fn the_applications_login_decides_who_chanbind_sees_under_realtime() {
     assert!(cookie.starts_with(&format!("session={token};")), "{cookie}");
 
     // A browser's WebSocket carries the cookie, and its page's origin.
-    let mut handshake = format!("ws://{addr}/realtime/").into_client_request().unwrap();
+    let mut handshake = format!("ws://{addr}/realtime/")
+        .into_client_request()
+        .unwrap();
     let headers = handshake.headers_mut();
     headers.insert("cookie", format!("session={token}").parse().unwrap());
     headers.insert("origin", format!("http://{addr}").parse().unwrap());

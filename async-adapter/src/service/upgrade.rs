@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use chanbind_engine::admission::ConnectionPermit;
 use chanbind_engine::auth::RequestHead;
-use chanbind_engine::http::{self as api, edge::Upgrade};
+use chanbind_engine::http::edge::{Handshake, Upgrade};
+use chanbind_engine::http::{self as api};
 use chanbind_engine::protocol::{ApiError, ErrorCode};
 use hyper::http::request::Parts;
 use hyper::upgrade::OnUpgrade;
@@ -54,8 +55,8 @@ pub(super) async fn accept(
     // Authentication is async here, so an authenticator may do I/O without blocking a worker.
     let head = RequestHead::from_parts(&parts, peer.map(|p| p.ip()));
     let (response, admitted) = match upgrade.admit(&inner.engine, &head).await {
-        Ok(accepted) => accepted,
-        Err(refusal) => return full(refusal),
+        Handshake::Open(response, admitted) => (response, admitted),
+        Handshake::Refused(refusal) => return full(refusal),
     };
 
     let engine = inner.engine.clone();
@@ -91,5 +92,8 @@ pub(super) async fn accept(
 /// The answer to a handshake once shutdown has begun.
 fn shutting_down() -> Response<ResponseBody> {
     let error = ApiError::new(ErrorCode::Unavailable, "the server is shutting down");
-    full(api::error_with_status(StatusCode::SERVICE_UNAVAILABLE, &error))
+    full(api::error_with_status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &error,
+    ))
 }

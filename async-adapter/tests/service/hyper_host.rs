@@ -71,10 +71,16 @@ async fn the_api_and_the_426_are_served_below_the_mount_path() {
 #[tokio::test]
 async fn a_websocket_of_the_mount_sees_pushes_and_closes_with_1009_over_the_limit() {
     let (addr, service) = mounted().await;
-    let mut ws = connect(&format!("ws://{addr}/realtime/"), &[]).await.unwrap();
+    let mut ws = connect(&format!("ws://{addr}/realtime/"), &[])
+        .await
+        .unwrap();
     assert_eq!(next_json(&mut ws).await["event"], "hello");
     assert_eq!(service.websockets(), 1);
-    send(&mut ws, json!({"event": "todo.Task.search#all", "data": {}})).await;
+    send(
+        &mut ws,
+        json!({"event": "todo.Task.search#all", "data": {}}),
+    )
+    .await;
     assert_eq!(next_json(&mut ws).await["data"]["count"], 0);
     let created = call(
         addr,
@@ -92,7 +98,11 @@ async fn a_websocket_of_the_mount_sees_pushes_and_closes_with_1009_over_the_limi
     );
 
     let big = "x".repeat(MAX_MESSAGE + 1);
-    send(&mut ws, json!({"event": "todo.Task.create", "data": {"title": big}})).await;
+    send(
+        &mut ws,
+        json!({"event": "todo.Task.create", "data": {"title": big}}),
+    )
+    .await;
     assert_eq!(next_json(&mut ws).await["error"]["code"], "too_large");
     assert_eq!(close_code(&mut ws).await, Some(1009));
 }

@@ -74,7 +74,10 @@ pub async fn close_code(ws: &mut Ws) -> Option<u16> {
 }
 
 /// Opens a WebSocket on `url` with extra headers.
-pub async fn connect(url: &str, headers: &[(&str, &str)]) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+pub async fn connect(
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut request = url.into_client_request().unwrap();
     for (name, value) in headers {

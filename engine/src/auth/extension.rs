@@ -64,7 +64,8 @@ impl Default for ExtensionAuthenticator {
 
 impl fmt::Debug for ExtensionAuthenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExtensionAuthenticator").finish_non_exhaustive()
+        f.debug_struct("ExtensionAuthenticator")
+            .finish_non_exhaustive()
     }
 }
 

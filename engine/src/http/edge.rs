@@ -33,7 +33,7 @@ mod handshake;
 mod mount;
 mod settings;
 
-pub use handshake::{is_websocket, Upgrade};
+pub use handshake::{is_websocket, Handshake, Upgrade};
 pub use mount::Mount;
 pub use settings::{ServerSettings, MIN_HEADER_BYTES};
 
@@ -63,7 +63,7 @@ pub fn dispatch(settings: &ServerSettings, parts: &Parts) -> Dispatch {
     if is_websocket(&parts.headers) {
         return match handshake::check(parts, &settings.path) {
             Ok(upgrade) => Dispatch::Upgrade(upgrade),
-            Err(response) => Dispatch::Respond(response),
+            Err(response) => Dispatch::Respond(*response),
         };
     }
     let path = parts.uri.path();
@@ -121,7 +121,11 @@ mod tests {
             panic!("not a response")
         };
         assert_eq!(plain.status(), 426);
-        assert!(message(&plain).ends_with("under /v1/"), "{}", message(&plain));
+        assert!(
+            message(&plain).ends_with("under /v1/"),
+            "{}",
+            message(&plain)
+        );
         root.extensions.insert(Mount::new("/realtime/"));
         let Dispatch::Respond(mounted) = dispatch(&settings, &root) else {
             panic!("not a response")

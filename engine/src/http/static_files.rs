@@ -26,7 +26,10 @@ pub(crate) fn find(files: &[StaticFile], parts: &http::request::Parts) -> Option
 
 /// The answer of the file at `path`, if one is configured there.
 pub(crate) fn find_at(files: &[StaticFile], method: &Method, path: &str) -> Option<HttpResponse> {
-    files.iter().find(|f| f.path == path).map(|f| f.respond(method))
+    files
+        .iter()
+        .find(|f| f.path == path)
+        .map(|f| f.respond(method))
 }
 
 impl StaticFile {

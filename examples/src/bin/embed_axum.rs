@@ -125,7 +125,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
 fn users_of(registry: &Registry) -> Result<Arc<ModelBinding>, Box<dyn Error>> {
     Ok(Arc::clone(
-        registry.get("auth.User").ok_or("the demo has no auth.User")?,
+        registry
+            .get("auth.User")
+            .ok_or("the demo has no auth.User")?,
     ))
 }
 

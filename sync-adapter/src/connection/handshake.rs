@@ -7,20 +7,10 @@
 use std::net::IpAddr;
 
 use chanbind_engine::auth::RequestHead;
-use chanbind_engine::http::edge::Upgrade;
-use chanbind_engine::http::HttpResponse;
-use chanbind_engine::Admitted;
+use chanbind_engine::http::edge::{Handshake, Upgrade};
 use http::request::Parts;
 
 use crate::config::Shared;
-
-/// How an upgrade request is answered.
-pub(super) enum Handshake {
-    /// The 101, and the admitted connection (its user and its place under the limits).
-    Open(HttpResponse, Admitted),
-    /// A refusal, answered like any HTTP response.
-    Refused(HttpResponse),
-}
 
 /// Admits a handshake whose head passed the engine's checks.
 pub(super) fn accept(
@@ -33,8 +23,5 @@ pub(super) fn accept(
     let head = RequestHead::from_parts(parts, peer);
     // Authenticators are expected to answer fast (a table lookup or a signature check); this
     // thread serves only this client, so waiting here delays no one else.
-    match futures_executor::block_on(upgrade.admit(&shared.engine, &head)) {
-        Ok((response, admitted)) => Handshake::Open(response, admitted),
-        Err(refusal) => Handshake::Refused(refusal),
-    }
+    futures_executor::block_on(upgrade.admit(&shared.engine, &head))
 }

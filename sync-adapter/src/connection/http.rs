@@ -20,13 +20,13 @@ pub(crate) use head::has_token;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use chanbind_engine::http::edge::{self, Dispatch};
+use chanbind_engine::http::edge::{self, Dispatch, Handshake};
 use chanbind_engine::http::{self as api, Begin, HttpResponse};
 use chanbind_engine::protocol::ApiError;
 use chanbind_engine::Admitted;
 use http::{Method, Response, StatusCode, Version};
 
-use super::handshake::{self, Handshake};
+use super::handshake;
 use super::transport::{Gone, Io};
 use crate::config::Shared;
 use body::BodyError;
@@ -216,7 +216,8 @@ enum Body {
 fn answer(io: &mut Io<'_>, head: &Head, shared: &Shared) -> Answer {
     let parts = &head.parts;
     match edge::dispatch(&shared.settings, parts) {
-        Dispatch::Upgrade(upgrade) => match handshake::accept(upgrade, parts, io.peer_ip(), shared) {
+        Dispatch::Upgrade(upgrade) => match handshake::accept(upgrade, parts, io.peer_ip(), shared)
+        {
             Handshake::Open(response, admitted) => Answer::Upgrade(response, admitted),
             Handshake::Refused(refusal) => Answer::Respond(refusal, Body::Unread),
         },

@@ -27,17 +27,25 @@ pub struct Upgrade {
     accept: HeaderValue,
 }
 
+/// How an admitted or refused handshake is answered.
+#[derive(Debug)]
+pub enum Handshake {
+    /// The 101 to send, and the admitted connection (its user and its place under the
+    /// limits) to open the session with
+    /// ([`Engine::open_admitted_session`](crate::Engine::open_admitted_session)).
+    Open(HttpResponse, Admitted),
+    /// The refusal to answer instead, like any HTTP response.
+    Refused(HttpResponse),
+}
+
 impl Upgrade {
-    /// Admits the handshake (origin 403, credentials 401 or 503, connection limits 503,
-    /// through [`Engine::admit_handshake`]) and gives the 101 to send, with the admitted
-    /// connection to open the session with; or the refusal to answer instead.
-    pub async fn admit(
-        self,
-        engine: &Engine,
-        head: &RequestHead,
-    ) -> Result<(HttpResponse, Admitted), HttpResponse> {
-        let admitted = engine.admit_handshake(head).await.map_err(refusal)?;
-        Ok((self.switching_protocols(), admitted))
+    /// Admits the handshake: origin (403), credentials (401, or 503 when an authenticator
+    /// failed) and connection limits (503), through [`Engine::admit_handshake`].
+    pub async fn admit(self, engine: &Engine, head: &RequestHead) -> Handshake {
+        match engine.admit_handshake(head).await {
+            Ok(admitted) => Handshake::Open(self.switching_protocols(), admitted),
+            Err(refused) => Handshake::Refused(refusal(refused)),
+        }
     }
 
     /// The 101 that accepts the handshake.
@@ -54,12 +62,12 @@ impl Upgrade {
 
 /// The checks of an upgrade request's head: 404 off `path`, 405 for another method, 426 for
 /// another protocol version, 400 without a key.
-pub(super) fn check(parts: &Parts, path: &str) -> Result<Upgrade, HttpResponse> {
+pub(super) fn check(parts: &Parts, path: &str) -> Result<Upgrade, Box<HttpResponse>> {
     if parts.uri.path() != path {
-        return Err(error(&ApiError::new(
+        return Err(Box::new(error(&ApiError::new(
             ErrorCode::NotFound,
             "no WebSocket endpoint here",
-        )));
+        ))));
     }
     if parts.method != Method::GET {
         let mut response = error_with_status(
@@ -69,7 +77,7 @@ pub(super) fn check(parts: &Parts, path: &str) -> Result<Upgrade, HttpResponse> 
         response
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET"));
-        return Err(response);
+        return Err(Box::new(response));
     }
     let headers = &parts.headers;
     if headers
@@ -82,7 +90,7 @@ pub(super) fn check(parts: &Parts, path: &str) -> Result<Upgrade, HttpResponse> 
         response
             .headers_mut()
             .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
-        return Err(response);
+        return Err(Box::new(response));
     }
     let accept = headers
         .get(SEC_WEBSOCKET_KEY)
@@ -90,7 +98,9 @@ pub(super) fn check(parts: &Parts, path: &str) -> Result<Upgrade, HttpResponse> 
         .and_then(|key| HeaderValue::from_str(&derive_accept_key(key.as_bytes())).ok());
     match accept {
         Some(accept) => Ok(Upgrade { accept }),
-        None => Err(error(&ApiError::bad_request("Sec-WebSocket-Key is missing"))),
+        None => Err(Box::new(error(&ApiError::bad_request(
+            "Sec-WebSocket-Key is missing",
+        )))),
     }
 }
 
