@@ -27,11 +27,18 @@
 //! # }
 //! ```
 //!
+//! Which requests come here at all, against the WebSocket endpoint and static files, is the
+//! [`edge`]'s [`dispatch`](edge::dispatch), which both adapters call first.
+//!
 //! The futures are runtime-agnostic: the tokio adapter awaits them, a blocking adapter may
 //! drive them with `futures_executor::block_on` as it drives a WebSocket frame's job.
 //!
 //! Where docs/protocol.md is silent, this module decides:
 //!
+//! - Served below a mount point (a [`Mount`] in the request's extensions), routes are matched
+//!   on the path below it, and the URLs the API writes name it: `Location`
+//!   (`/realtime/api/todo.Task/1`) and the OpenAPI document's server URL (`/realtime`, with
+//!   paths under the prefix as ever).
 //! - `POST /api/<stream>/` answers 201 with `Location`; every other success is 200, except a
 //!   custom event whose handler sends no reply: 204. A frame a handler reflects under its own
 //!   action name cannot be told from a reply, so it counts as one.
