@@ -15,17 +15,21 @@
 //! assert_eq!(users.stream(), "auth.User");
 //! ```
 
+mod computed;
 mod custom;
 mod enum_type;
 mod field;
+mod hooks;
 mod kind;
 mod model;
 mod registry;
 mod relations;
 
+pub use computed::{Computed, FilterAs};
 pub use custom::{CustomBinding, EventContext, Handler, HandlerFuture, HandlerResult, Handlers};
 pub use enum_type::EnumType;
 pub use field::{DefaultValue, Field, OnDelete};
+pub use hooks::{Committed, HookError, Hooks, Next, WriteCall, Written, WRITE_ACTIONS};
 pub(crate) use kind::array_literal;
 pub use kind::FieldKind;
 pub use model::{KeySource, ModelBinding, PK};

@@ -20,7 +20,7 @@ use crate::change::{Change, ChangeKind};
 use crate::engine::Engine;
 use crate::filter::{Filter, Ordering};
 use crate::key::Key;
-use crate::store::{StoreOp, StoreOutput};
+use crate::store::{StoreError, StoreOp, StoreOutput};
 use crate::value::Row;
 
 /// One notification of a capture trigger.
@@ -212,44 +212,59 @@ impl Engine {
                 }
                 continue;
             };
-            let pks: Vec<Key> = run.iter().map(|(_, pk, _)| pk.clone()).collect();
+            let rows: Vec<(Key, bool)> = run.iter().map(|(_, pk, c)| (pk.clone(), *c)).collect();
             // A stream no one here watches, directly or through relations, has no one to
             // tell: skip its read.
             for binding in bindings
                 .iter()
                 .filter(|b| self.is_watched_directly_or_through_relations(b.stream()))
             {
-                let op = StoreOp::Search {
-                    binding: Arc::clone(binding),
-                    filter: Filter::pks(binding, &pks),
-                    order: Ordering::by_pk(binding),
-                    offset: 0,
-                    limit: pks.len() as u64,
-                };
-                let mut found: HashMap<Key, Row> = match self.inner().store.execute(op).await {
-                    Ok(StoreOutput::Page { rows, .. }) => rows
-                        .into_iter()
-                        .filter_map(|row| Some((binding.key_of(&row)?, row)))
-                        .collect(),
-                    Ok(other) => {
-                        tracing::warn!(?other, "unexpected answer to a search");
-                        continue;
-                    }
+                match self.read_and_publish_local(binding, &rows).await {
+                    Ok(n) => published += n,
                     Err(e) => {
-                        tracing::warn!(error = %e, table, rows = pks.len(), "cannot read captured rows");
-                        continue;
+                        tracing::warn!(error = %e, table, rows = rows.len(), "cannot read captured rows");
                     }
-                };
-                for (_, pk, inserted) in run {
-                    // Local only: relaying what another node or program wrote would echo it
-                    // around the cluster.
-                    let row = found.remove(pk);
-                    self.publish_local(change_for(binding, pk.clone(), *inserted, row));
-                    published += 1;
                 }
             }
         }
         published
+    }
+}
+
+impl Engine {
+    /// Reads `rows` of `binding` (at most [`READ_CHUNK`]) in one query and publishes to this
+    /// node's subscribers only the change each means ([`change_for`]), in order: relaying
+    /// what another node or program wrote would echo it around the cluster. Returns how many
+    /// changes were published.
+    pub(crate) async fn read_and_publish_local(
+        &self,
+        binding: &Arc<ModelBinding>,
+        rows: &[(Key, bool)],
+    ) -> Result<usize, StoreError> {
+        let pks: Vec<Key> = rows.iter().map(|(pk, _)| pk.clone()).collect();
+        let op = StoreOp::Search {
+            binding: Arc::clone(binding),
+            filter: Filter::pks(binding, &pks),
+            order: Ordering::by_pk(binding),
+            offset: 0,
+            limit: pks.len() as u64,
+        };
+        let mut found: HashMap<Key, Row> = match self.inner().store.execute(op).await? {
+            StoreOutput::Page { rows, .. } => rows
+                .into_iter()
+                .filter_map(|row| Some((binding.key_of(&row)?, row)))
+                .collect(),
+            other => {
+                return Err(StoreError::Internal(format!(
+                    "unexpected answer to a search: {other:?}"
+                )))
+            }
+        };
+        for (pk, inserted) in rows {
+            let row = found.remove(pk);
+            self.publish_local(change_for(binding, pk.clone(), *inserted, row));
+        }
+        Ok(rows.len())
     }
 }
 

@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 mod admit;
+mod changed;
 mod related;
 
 pub use admit::Admitted;
+pub use changed::{ChangeSet, ChangedError};
 
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
@@ -257,14 +259,21 @@ impl Engine {
     /// Opens the session of a new connection. Its `hello` frame is [`Session::hello`].
     pub fn open_session(&self, user: Option<User>, out: Arc<dyn Outbound>) -> Session {
         let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
-        Session::new(self.clone(), id, user.map(Arc::new), out, false)
+        Session::new(self.clone(), id, user.map(Arc::new), out, false, false)
     }
 
     /// Opens a session for one request (HTTP): the same pipeline, but it joins no group, so
     /// it costs the actors nothing. Requests through it should not subscribe.
     pub fn open_transient_session(&self, user: Option<User>, out: Arc<dyn Outbound>) -> Session {
         let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
-        Session::new(self.clone(), id, user.map(Arc::new), out, true)
+        Session::new(self.clone(), id, user.map(Arc::new), out, true, false)
+    }
+
+    /// Opens a one-request session for application code with every right
+    /// ([`crate::permission::Caller::System`]): the typed API's `Ctx::system()`.
+    pub(crate) fn open_system_session(&self, out: Arc<dyn Outbound>) -> Session {
+        let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
+        Session::new(self.clone(), id, None, out, true, true)
     }
 
     /// Runs the authenticators on a handshake or HTTP request: the first that recognises it

@@ -12,6 +12,7 @@
 //! memory it then needs the related rows, which [`Filter::matches_with`] finds through a
 //! [`Resolve`].
 
+mod computed;
 mod eval;
 mod group;
 mod lookup;

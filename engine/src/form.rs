@@ -9,6 +9,7 @@ use crate::value::Row;
 /// The `fields` list of a `form` reply: every field but the primary key, with the row's
 /// current values when there is a row, else the defaults.
 /// Fields the view hides are left out; fields it may not write are marked read-only.
+/// Computed fields come last, read-only, with their value for the view's reader.
 ///
 /// A key the client must give ([`KeySource::Client`]) is the exception: it comes first,
 /// under the key column's name, required on a new row and read-only on an existing one.
@@ -32,6 +33,17 @@ pub fn form_fields(binding: &ModelBinding, row: Option<&Row>, view: &View) -> Va
                     .filter(|f| view.can_see(f.name()))
                     .map(|f| {
                         field_schema(f, row.map(|r| (r, f.name())), !view.can_write(f.name()))
+                    }),
+            )
+            .chain(
+                binding
+                    .computed_fields()
+                    .iter()
+                    .filter(|c| view.can_see(c.name()))
+                    .map(|c| {
+                        let mut schema = field_schema(c.as_field(), None, true);
+                        schema["value"] = row.map_or(Value::Null, |r| c.value(r, view.user()));
+                        schema
                     }),
             )
             .collect(),

@@ -58,7 +58,7 @@
 //!   with the request.
 
 mod body;
-mod collect;
+pub(crate) mod collect;
 mod cors;
 pub mod edge;
 mod openapi;

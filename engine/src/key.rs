@@ -179,9 +179,37 @@ impl From<i64> for Key {
     }
 }
 
+impl From<i32> for Key {
+    fn from(n: i32) -> Key {
+        Key::int(n.into())
+    }
+}
+
 impl From<&str> for Key {
     fn from(s: &str) -> Key {
         Key::text(s)
+    }
+}
+
+impl From<String> for Key {
+    fn from(s: String) -> Key {
+        Key(Part::Text(Arc::from(s)))
+    }
+}
+
+impl From<&String> for Key {
+    fn from(s: &String) -> Key {
+        Key::text(s)
+    }
+}
+
+/// A UUID key, in canonical (lower-case, hyphenated) form.
+impl From<uuid::Uuid> for Key {
+    fn from(u: uuid::Uuid) -> Key {
+        Key::text(
+            u.hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()),
+        )
     }
 }
 

@@ -7,7 +7,7 @@
 
 mod creates;
 
-pub use creates::{CreateTicket, Creates};
+pub use creates::Creates;
 
 use crate::key::Key;
 use std::collections::hash_map::DefaultHasher;

@@ -26,6 +26,10 @@
 //! }
 //! ```
 
+mod caller;
+
+pub use caller::Caller;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -124,6 +128,9 @@ pub struct View {
     read_only: BTreeSet<String>,
     scope: Filter,
     signature: String,
+    /// The reader, kept when the binding has computed fields that read it (and only then:
+    /// the view's signature then names the user, so pushes are rendered per reader).
+    user: Option<Arc<User>>,
 }
 
 impl View {
@@ -134,6 +141,7 @@ impl View {
             read_only: BTreeSet::new(),
             scope: Filter::everything(),
             signature: String::new(),
+            user: None,
         })
     }
 
@@ -157,12 +165,30 @@ impl View {
                 ApiError::internal()
             })?,
         };
-        let signature = format!("{hidden:?}|{scope:?}");
+        let mut signature = format!("{hidden:?}|{scope:?}");
+        // Computed fields that read the user make rows look different to each reader: the
+        // signature (what shares a rendering) then names the reader.
+        let per_reader = binding
+            .computed_fields()
+            .iter()
+            .any(|c| c.reads_user() && !hidden.contains(c.name()));
+        let user = match (per_reader, user) {
+            (false, _) => None,
+            (true, None) => {
+                signature.push_str("|anonymous");
+                None
+            }
+            (true, Some(user)) => {
+                signature.push_str(&format!("|user {}", user.id));
+                Some(Arc::new(user.clone()))
+            }
+        };
         Ok(Arc::new(View {
             hidden,
             read_only,
             scope,
             signature,
+            user,
         }))
     }
 
@@ -179,7 +205,14 @@ impl View {
             read_only: BTreeSet::new(),
             scope,
             signature,
+            user: None,
         })
+    }
+
+    /// The reader whose computed fields the view renders: set only when the binding has
+    /// computed fields that read the user (`None` otherwise, and for anonymous readers).
+    pub fn user(&self) -> Option<&User> {
+        self.user.as_deref()
     }
 
     /// Whether the field is visible.

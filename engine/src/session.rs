@@ -11,6 +11,7 @@ mod job;
 mod plan;
 mod render;
 mod request;
+mod write;
 
 pub use job::Job;
 pub use render::{changes_visibly, render_row, RowView};
@@ -24,6 +25,7 @@ use crate::admission::{Holder, HolderPermit};
 use crate::auth::User;
 use crate::engine::Engine;
 use crate::outbound::{ConnHandle, ConnId, HeldBytes, Outbound};
+use crate::permission::Caller;
 use crate::protocol::{decode_inbound, encode_error, hello_frame, ApiError, ErrorCode, Frame};
 use crate::rate::ConnectionRate;
 
@@ -43,6 +45,8 @@ pub struct Session {
     joined: HashSet<String>,
     /// A one-request session (HTTP): joins no group and receives no pushes.
     transient: bool,
+    /// Application code with every right ([`Caller::System`]); always transient.
+    system: bool,
     /// This connection's request bucket (`requests_per_second`).
     rate: ConnectionRate,
     /// Whom its requests count against under `user_requests_per_second`.
@@ -58,6 +62,7 @@ impl Session {
         user: Option<Arc<User>>,
         out: Arc<dyn Outbound>,
         transient: bool,
+        system: bool,
     ) -> Self {
         let live = Arc::new(crate::live::LiveSlots::new(
             user.as_ref().map(|u| u.id),
@@ -84,7 +89,8 @@ impl Session {
             engine,
             conn,
             joined: HashSet::new(),
-            transient,
+            transient: transient || system,
+            system,
             rate,
             holder,
             _permit: None,
@@ -105,6 +111,14 @@ impl Session {
     /// The connection's user.
     pub fn user(&self) -> Option<&User> {
         self.conn.user.as_deref()
+    }
+
+    /// Whose rights the session's requests run with.
+    pub(crate) fn caller(&self) -> Caller<'_> {
+        match self.system {
+            true => Caller::System,
+            false => Caller::User(self.user()),
+        }
     }
 
     /// The `hello` frame to send first.

@@ -27,7 +27,7 @@ pub enum WriteMode {
 /// `id` is the caller's to read, except on a create of a binding whose clients give keys
 /// ([`KeySource`]): there the key (as `id`, or under its column's name) is checked and
 /// returned as `id`, and a missing one is refused when the client must give it. Read-only
-/// fields are ignored so a client can send back the object it received, and an unknown field
+/// fields (computed ones included) are ignored so a client can send back the object it received, and an unknown field
 /// is refused so typos do not vanish. Every bad field is named in the `invalid` error's
 /// `fields`.
 pub fn validate_write(
@@ -49,7 +49,8 @@ pub fn validate_write_as(
     let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut row = Row::new();
     for key in data.keys() {
-        if key != PK && (binding.get(key).is_none() || !view.can_see(key)) {
+        // A computed field is read-only: ignored, so a row sent back as it was read passes.
+        if key != PK && (!binding.shows(key) || !view.can_see(key)) {
             errors
                 .entry(key.clone())
                 .or_default()

@@ -6,6 +6,7 @@
 //! cargo run --release -p chanbind-examples --bin demo -- --listen 127.0.0.1:8000
 //! ```
 
+pub mod adapters;
 pub mod demo;
 pub mod demo_page;
 pub mod serve;

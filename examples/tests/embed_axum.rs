@@ -1,7 +1,7 @@
 //! The `embed_axum` example as a user runs it: the application's own page and login, its
 //! session deciding the user a WebSocket of `/realtime/` sees and what the HTTP API of
-//! `/realtime/api/` shows, the 426 naming the mounted API, and SIGTERM closing the WebSocket
-//! with 1001.
+//! `/realtime/api/` shows, a write in the application's own handler pushed to the socket,
+//! the 426 naming the mounted API, and SIGTERM closing the WebSocket with 1001.
 //!
 //! ```text
 //! cargo test -p chanbind-examples --test embed_axum
@@ -125,6 +125,24 @@ async fn the_applications_login_decides_who_chanbind_sees_under_realtime() {
     let tasks = mine.json();
     assert_eq!(tasks["count"], 1, "{tasks}");
     assert_eq!(tasks["rows"][0]["title"], "alice's", "{tasks}");
+
+    // A write made by the application's own handler (the typed API) is pushed to the socket.
+    let search = json!({"event": "todo.Task.search#board", "data": {}});
+    ws.send(Message::text(search.to_string())).await.unwrap();
+    assert_eq!(next_json(&mut ws).await["data"]["count"], 1);
+    let posted = request(
+        addr,
+        "POST /tasks",
+        &[&bearer],
+        Some(json!({"title": "from axum"})),
+    )
+    .await;
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    let push = next_json(&mut ws).await;
+    assert_eq!(push["event"], "todo.Task.search#board", "{push}");
+    assert_eq!(push["data"]["count"], 2, "{push}");
+    let anonymous = request(addr, "POST /tasks", &[], Some(json!({"title": "x"}))).await;
+    assert_eq!(anonymous.status, 401);
 
     let plain = request(addr, "GET /realtime/", &[], None).await;
     assert_eq!(plain.status, 426);

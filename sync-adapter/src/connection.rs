@@ -45,6 +45,7 @@ pub(crate) struct Spawned {
 pub(crate) fn spawn(
     stream: TcpStream,
     peer: SocketAddr,
+    already_read: Vec<u8>,
     shared: Arc<Shared>,
     on_exit: impl FnOnce() + Send + 'static,
 ) -> io::Result<Spawned> {
@@ -62,7 +63,14 @@ pub(crate) fn spawn(
         .name(format!("chanbind-conn-{peer}"))
         .spawn(move || {
             let _guard = guard;
-            run(stream, peer, poll, thread_waker, &_guard.shared);
+            run(
+                stream,
+                peer,
+                already_read,
+                poll,
+                thread_waker,
+                &_guard.shared,
+            );
         });
     match spawned {
         Ok(thread) => Ok(Spawned { waker, thread }),
@@ -86,18 +94,29 @@ impl<F: FnOnce()> Drop for ExitGuard<F> {
     }
 }
 
-/// The body of a connection thread.
-fn run(stream: TcpStream, peer: SocketAddr, poll: Poll, waker: Arc<Waker>, shared: &Shared) {
+/// The body of a connection thread; `already_read` is what the application read from the
+/// stream before handing it over, the first bytes of the first request.
+fn run(
+    stream: TcpStream,
+    peer: SocketAddr,
+    already_read: Vec<u8>,
+    poll: Poll,
+    waker: Arc<Waker>,
+    shared: &Shared,
+) {
     // Requests run here; with the runtime's context entered, tokio timers and spawns in custom
     // handlers or an async store work as they would on the async adapter.
     let _context = shared.runtime.as_ref().map(|rt| rt.enter());
-    let io = match transport::Io::new(stream, poll, shared) {
+    let mut io = match transport::Io::new(stream, poll, shared) {
         Ok(io) => io,
         Err(e) => {
             tracing::warn!(%peer, error = %e, "cannot register a connection");
             return;
         }
     };
+    // Parsed as if just read from the socket: a head, in part or whole, maybe followed by a
+    // body, pipelined requests or (past a handshake) WebSocket frames.
+    io.buf = already_read;
     let Some((io, admitted)) = http::serve(io, peer, shared) else {
         return;
     };
@@ -128,6 +147,37 @@ pub fn serve_stream(
     engine: chanbind_engine::Engine,
     config: &ServerConfig,
 ) -> io::Result<ConnectionHandle> {
+    serve_stream_with(stream, &[], engine, config)
+}
+
+/// [`serve_stream`] for a connection the application has already read from: `already_read`
+/// is taken as the start of the stream, exactly as if the adapter had read it. It may hold
+/// part of the first request head, all of it, or more (the body, pipelined requests, or the
+/// first WebSocket frames after a handshake); the rest is read from `stream`.
+///
+/// This is how a blocking program with an accept loop of its own answers some paths itself and
+/// hands every other connection to chanbind, once it has read enough to route it. The stream
+/// may be blocking or not, and have timeouts set: the adapter makes it non-blocking.
+///
+/// ```no_run
+/// use std::io::Read;
+/// # fn demo(engine: chanbind_engine::Engine) -> std::io::Result<()> {
+/// let listener = std::net::TcpListener::bind("127.0.0.1:8000")?;
+/// let (mut stream, _) = listener.accept()?;
+/// let mut head = vec![0; 4096];
+/// let n = stream.read(&mut head)?;
+/// head.truncate(n);
+/// // ... the program looks at `head` and decides chanbind answers this one:
+/// let conn = chanbind_sync::serve_stream_with(stream, &head, engine, &Default::default())?;
+/// conn.join();
+/// # Ok(()) }
+/// ```
+pub fn serve_stream_with(
+    stream: std::net::TcpStream,
+    already_read: &[u8],
+    engine: chanbind_engine::Engine,
+    config: &ServerConfig,
+) -> io::Result<ConnectionHandle> {
     let peer = stream.peer_addr()?;
     stream.set_nonblocking(true)?;
     let _ = stream.set_nodelay(true);
@@ -136,6 +186,7 @@ pub fn serve_stream(
     let spawned = spawn(
         TcpStream::from_std(stream),
         peer,
+        already_read.to_vec(),
         Arc::clone(&shared),
         move || {
             let _ = done_tx.send(());

@@ -4,8 +4,10 @@
 //! `postgres` crate.
 //!
 //! It serves the very same [`Engine`](chanbind_engine::Engine) (bindings, permissions,
-//! custom events) as `chanbind-async`, with the same functions, so a program switches adapters
-//! by one line. A program without tokio starts its engine on an [`EngineRuntime`]:
+//! custom events) as `chanbind-async`, with the same JSON and HTTP API; what differs is how
+//! the engine starts, which store it takes, and that [`ServerHandle::shutdown`] blocks (the
+//! README's "Choosing an adapter" shows both side by side). A program without tokio starts
+//! its engine on an [`EngineRuntime`]:
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -35,6 +37,15 @@
 //! only spawn threads and return, so they may be called from async code. [`ServerHandle::shutdown`]
 //! blocks: call it from `tokio::task::spawn_blocking` there.
 //!
+//! A program that accepts its own connections hands each over with [`serve_stream`], or with
+//! [`serve_stream_with`] and the bytes it already read (a request head it routed by).
+//!
+//! # Features
+//!
+//! - `postgres` (default): [`postgres::PgStore`], its pool, capture listener and channel
+//!   layer, on the blocking `postgres` crate. Without it the adapter serves any other
+//!   [`Store`](chanbind_engine::store::Store).
+//!
 //! # Behaviour
 //!
 //! - The acceptor thread hands each TCP connection to a thread of its own, which reads HTTP/1.1
@@ -62,21 +73,24 @@
 //!   idle HTTP connection, lets HTTP requests in flight finish (answered with
 //!   `connection: close`), and joins every connection thread within
 //!   [`ServerConfig::shutdown_grace`]. [`serve_stream`] serves
-//!   one connection the application accepted itself; its [`ConnectionHandle`] does the same
+//!   one connection the application accepted itself ([`serve_stream_with`] when it already
+//!   read the first bytes, to route the request); its [`ConnectionHandle`] does the same
 //!   for that one thread.
-//! - With [`postgres::PgStore`], database work runs on the connection thread through a pool of
-//!   connections; the engine re-reads live queries on tokio's blocking threads.
+//! - With `postgres::PgStore` (the `postgres` feature, on by default), database work runs on
+//!   the connection thread through a pool of connections; the engine re-reads live queries on
+//!   tokio's blocking threads.
 
 mod config;
 mod connection;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod outbound;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 mod runtime;
 mod server;
 
 pub use config::ServerConfig;
-pub use connection::{serve_stream, ConnectionHandle};
+pub use connection::{serve_stream, serve_stream_with, ConnectionHandle};
 pub use runtime::{EngineRuntime, StartError};
 pub use server::{bind, serve, ServerHandle, Stopped};

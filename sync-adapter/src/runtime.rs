@@ -97,7 +97,7 @@ impl EngineRuntime {
 
     /// Runs a future to completion on the calling thread, with this runtime's context
     /// entered so tokio timers and spawns work in it. Unlike `Runtime::block_on` it may call a
-    /// blocking store such as [`crate::postgres::PgStore`].
+    /// blocking store such as `chanbind_sync::postgres::PgStore`.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _context = self.handle().enter();
         futures_executor::block_on(future)

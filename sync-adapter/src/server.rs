@@ -193,7 +193,7 @@ impl Acceptor {
             let _ = done.send(id);
             let _ = waker.wake();
         };
-        match connection::spawn(stream, peer, Arc::clone(&self.shared), on_exit) {
+        match connection::spawn(stream, peer, Vec::new(), Arc::clone(&self.shared), on_exit) {
             Ok(spawned) => {
                 self.children.insert(id, spawned);
             }

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use chanbind_engine::admission::ConnectionPermit;
 use chanbind_engine::auth::RequestHead;
 use chanbind_engine::http::edge::{Handshake, Upgrade};
 use chanbind_engine::http::{self as api};
@@ -23,7 +22,12 @@ use crate::connection;
 /// [`serve`](crate::serve) accepted it: a WebSocket keeps it until the session ends. Under
 /// a host's server, which owns its connections, each WebSocket takes a place of its own.
 #[derive(Debug, Clone)]
-pub(crate) struct ConnectionPlace(pub(crate) Arc<ConnectionPermit>);
+pub(crate) struct ConnectionPlace(pub(crate) Arc<dyn Held>);
+
+/// The engine's connection permit, which is only ever held (and dropped).
+pub(crate) trait Held: std::fmt::Debug + Send + Sync {}
+
+impl<T: std::fmt::Debug + Send + Sync> Held for T {}
 
 /// Answers an upgrade request whose head passed the engine's checks: 503 once shutdown has
 /// begun or past the connection limit, the engine's refusals (403, 401, 503), or 101 with
@@ -48,7 +52,7 @@ pub(super) async fn accept(
     let place = match parts.extensions.remove::<ConnectionPlace>() {
         Some(place) => place.0,
         None => match inner.engine.admit_connection() {
-            Ok(permit) => Arc::new(permit),
+            Ok(permit) => Arc::new(permit) as Arc<dyn Held>,
             Err(refusal) => return full(api::refusal(refusal)),
         },
     };

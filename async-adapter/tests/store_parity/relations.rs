@@ -169,6 +169,7 @@ fn as_active_reader(
         registry: &p.registry,
         max_depth: 2,
         reader: Reader::Client(&view_of),
+        user: None,
     };
     let f = parse_filter_related(binding, object(filters), None, 10, 4, &|_| true, &relations)
         .expect("a valid filter");

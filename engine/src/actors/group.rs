@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::outbound::{ConnId, Outbound};
 use crate::protocol::Frame;
@@ -19,8 +19,6 @@ pub enum GroupMsg {
     Send(Frame),
     /// Queues a frame on every member signed in as this user.
     SendToUser(i64, Frame),
-    /// Answers how many connections are members.
-    Size(RpcReplyPort<usize>),
 }
 
 /// The actor.
@@ -71,9 +69,6 @@ impl Actor for GroupActor {
                 state
                     .members
                     .retain(|_, m| m.user != Some(user) || m.out.send(frame.clone()));
-            }
-            GroupMsg::Size(reply) => {
-                let _ = reply.send(state.members.len());
             }
         }
         Ok(())

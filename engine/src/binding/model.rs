@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Field, FieldKind, Handler, Handlers};
+use super::{Computed, Field, FieldKind, Handler, Handlers, Hooks};
 use crate::key::{Key, KeyKind};
 use crate::permission::{Permission, SharedPermission};
 use crate::value::Row;
@@ -42,6 +42,11 @@ pub struct ModelBinding {
     relation_names: Vec<(String, String)>,
     /// Chosen names of to-many relations: (referring stream, its foreign key field, name).
     include_names: Vec<(String, String, String)>,
+    /// Hooks around writes (see `hooks.rs`).
+    pub(super) hooks: Hooks,
+    /// Read-only fields computed from the row and its reader, with no column (see
+    /// [`Computed`]).
+    pub(super) computed: Vec<Computed>,
 }
 
 impl ModelBinding {
@@ -64,6 +69,8 @@ impl ModelBinding {
             permission: SharedPermission::default(),
             relation_names: Vec::new(),
             include_names: Vec::new(),
+            hooks: Hooks::default(),
+            computed: Vec::new(),
         }
     }
 

@@ -53,6 +53,14 @@ pub enum RegistryError {
         /// The action.
         action: String,
     },
+    /// A wrapper names an action that is not one of the write actions it may replace.
+    #[error("{stream}.{action} cannot be wrapped: only create, update, save and delete can")]
+    NotAWrite {
+        /// The binding.
+        stream: String,
+        /// The action.
+        action: String,
+    },
     /// A foreign key names a stream no binding serves.
     #[error("{stream}.{field} points to unknown stream {target}")]
     UnknownForeignStream {
@@ -69,6 +77,17 @@ pub enum RegistryError {
     BadRelation {
         /// The binding.
         stream: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A computed field's name is taken by a field, or it depends on or orders by what is no
+    /// field of the binding.
+    #[error("{stream}: computed field {field}: {message}")]
+    BadComputed {
+        /// The binding.
+        stream: String,
+        /// The computed field.
+        field: String,
         /// What is wrong.
         message: String,
     },
@@ -118,6 +137,16 @@ impl Registry {
                 why,
             })?;
         }
+        for computed in binding.computed_fields() {
+            check_field_name(computed.name())?;
+            if let Some(message) = computed.problem(&binding) {
+                return Err(RegistryError::BadComputed {
+                    stream: binding.stream().to_owned(),
+                    field: computed.name().to_owned(),
+                    message,
+                });
+            }
+        }
         if crate::key::KeyKind::of(binding.key_field().kind()).is_none() {
             return Err(RegistryError::BadKey {
                 stream: binding.stream().to_owned(),
@@ -139,6 +168,16 @@ impl Registry {
                     action: action.to_owned(),
                 });
             }
+        }
+        if let Some(action) = binding
+            .hooks()
+            .wrapped_actions()
+            .find(|a| !super::WRITE_ACTIONS.contains(a))
+        {
+            return Err(RegistryError::NotAWrite {
+                stream: binding.stream().to_owned(),
+                action: action.to_owned(),
+            });
         }
         let stream = self.claim(binding.stream())?;
         let mut binding = binding;

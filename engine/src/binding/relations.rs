@@ -129,7 +129,7 @@ fn settle(
     derived: &mut Derived,
 ) -> Vec<Relation> {
     let stream = binding.stream();
-    let is_field = |name: &str| binding.get(name).is_some();
+    let is_field = |name: &str| binding.shows(name);
     let mut uses: HashMap<String, usize> = HashMap::new();
     for c in &candidates {
         *uses.entry(c.relation.name.clone()).or_default() += 1;

@@ -37,7 +37,7 @@ impl Engine {
 
     /// For a connection [`admit_connection`](Self::admit_connection) refused: a place among
     /// the few the adapter answers with 503 at once
-    /// ([`MAX_REFUSING`](crate::admission::MAX_REFUSING)), held while it answers; `None` when
+    /// (at most 16 at a time), held while it answers; `None` when
     /// the adapter should close it at once.
     pub fn admit_refusal(&self) -> Option<RefusalPermit> {
         self.inner.admission.refusal()

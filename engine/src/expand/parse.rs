@@ -20,11 +20,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::{Node, Relations};
-use crate::auth::User;
 use crate::binding::{ModelBinding, Registry};
 use crate::config::Limits;
 use crate::filter::Ordering;
-use crate::permission::{Access, View};
+use crate::permission::{Caller, View};
 use crate::protocol::ApiError;
 use crate::relation::RelationKind;
 
@@ -34,7 +33,7 @@ const READ_AS: &str = "retrieve";
 /// Everything parsing needs besides the request.
 struct Ctx<'a> {
     registry: &'a Registry,
-    user: Option<&'a User>,
+    caller: Caller<'a>,
     limits: &'a Limits,
 }
 
@@ -43,13 +42,13 @@ pub(crate) fn parse(
     registry: &Registry,
     binding: &Arc<ModelBinding>,
     view: &View,
-    user: Option<&User>,
+    caller: Caller<'_>,
     data: &Map<String, Value>,
     limits: &Limits,
 ) -> Result<Relations, ApiError> {
     let ctx = Ctx {
         registry,
-        user,
+        caller,
         limits,
     };
     let mut tree = Relations::default();
@@ -249,13 +248,7 @@ impl Ctx<'_> {
             .ok_or_else(unknown)?
             .clone();
         let target = Arc::clone(&relation.target);
-        let target_view = View::resolve(
-            self.registry,
-            &target,
-            target.permission_ref(),
-            self.user,
-            READ_AS,
-        )?;
+        let target_view = self.caller.view(self.registry, &target, READ_AS)?;
         // A relation through a hidden foreign key would show its value: for this caller the
         // relation does not exist.
         let seen = match &relation.kind {
@@ -280,13 +273,10 @@ impl Ctx<'_> {
             }
             _ => {}
         }
-        let empty = Map::new();
-        let access = Access {
-            user: self.user,
-            action: READ_AS,
-            data: &empty,
-        };
-        if !target.permission_ref().allows(&access) {
+        if !self
+            .caller
+            .allows(target.permission_ref(), READ_AS, &Map::new())
+        {
             return Err(invalid(
                 place,
                 format!("{} may not be read by this user", target.stream()),

@@ -30,6 +30,9 @@ pub(super) struct Rules<'a> {
     pub(super) visible: &'a dyn Fn(&str) -> bool,
     /// How relation paths are followed; `None` when they are not.
     pub(super) relations: Option<&'a super::path::Relations<'a>>,
+    /// Whether a computed field's key is turned into its translation; not inside a
+    /// translation, which names real fields only.
+    pub(super) computed: bool,
 }
 
 /// The filters of one object, to be ANDed: a condition per lookup, a filter per group. `path`
@@ -51,7 +54,10 @@ pub(super) fn object(
         parts.push(match key.as_str() {
             OR => or(rules, value, &label, depth)?,
             NOT => not(rules, value, &label, depth)?,
-            _ => Filter::Cond(condition(rules, key, &label, value)?),
+            _ => match super::computed::translate(rules, key, &label, value)? {
+                Some(filter) => filter,
+                None => Filter::Cond(condition(rules, key, &label, value)?),
+            },
         });
     }
     Ok(parts)

@@ -92,6 +92,10 @@ impl Ordering {
             let unknown = |of: String| {
                 ApiError::invalid_filter(format!("order: {spec}: unknown or unorderable field{of}"))
             };
+            if let Some(computed) = binding.computed_field(name).filter(|_| visible(name)) {
+                push_computed(binding, computed, spec, desc, &mut keys)?;
+                continue;
+            }
             let names: Vec<&str> = name.split("__").collect();
             let (path, field) = match names.as_slice() {
                 [hops @ .., last] if !hops.is_empty() => {
@@ -101,7 +105,16 @@ impl Ordering {
                         .binding
                         .get(last)
                         .filter(|f| f.is_orderable() && end.can_see(f.name()))
-                        .ok_or_else(|| unknown(format!(" {last} of {}", end.binding.stream())))?
+                        .ok_or_else(|| {
+                            end.can_see(last)
+                                .then(|| {
+                                    super::computed::through_relation(&end.binding, last, &label)
+                                })
+                                .flatten()
+                                .unwrap_or_else(|| {
+                                    unknown(format!(" {last} of {}", end.binding.stream()))
+                                })
+                        })?
                         .clone();
                     (end.path, field)
                 }
@@ -190,6 +203,46 @@ impl Ordering {
         }
         cmp::Ordering::Equal
     }
+}
+
+/// Adds the keys ordering by the computed field `computed` stands for (`spec` in the request,
+/// descending when `desc`), or says it cannot be ordered by.
+fn push_computed(
+    binding: &ModelBinding,
+    computed: &crate::binding::Computed,
+    spec: &str,
+    desc: bool,
+    keys: &mut Vec<OrderKey>,
+) -> Result<(), ApiError> {
+    let name = computed.name();
+    let Some(fields) = computed.order_fields() else {
+        return Err(ApiError::invalid_filter(format!(
+            "order: {spec}: {name} is a computed field and cannot be ordered by"
+        )));
+    };
+    for key in fields {
+        let (field, reversed) = match key.strip_prefix('-') {
+            Some(field) => (field, true),
+            None => (key.as_str(), false),
+        };
+        // The registry checked that each is an orderable field of the binding.
+        let Some(field) = binding.get(field) else {
+            continue;
+        };
+        if keys
+            .iter()
+            .any(|k| k.path.is_empty() && k.field == field.name())
+        {
+            continue;
+        }
+        keys.push(OrderKey {
+            path: Vec::new(),
+            field: field.name().to_owned(),
+            kind: field.kind().clone(),
+            desc: desc != reversed,
+        });
+    }
+    Ok(())
 }
 
 /// Ascending by the primary key, compared as the key's own type.

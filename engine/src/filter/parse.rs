@@ -66,6 +66,7 @@ pub fn parse_filter_visible(
         max_depth,
         visible,
         relations: None,
+        computed: true,
     };
     parse_with(&rules, filters, query)
 }
@@ -87,6 +88,7 @@ pub fn parse_filter_related(
         max_depth,
         visible,
         relations: Some(relations),
+        computed: true,
     };
     parse_with(&rules, filters, query)
 }
@@ -181,10 +183,15 @@ pub(super) fn condition(
                 .get(name)
                 .filter(|f| f.is_filterable() && end.can_see(f.name()))
                 .ok_or_else(|| {
-                    ApiError::invalid_filter(format!(
-                        "{label}: unknown or unfilterable field {name} of {}",
-                        end.binding.stream()
-                    ))
+                    end.can_see(name)
+                        .then(|| super::computed::through_relation(&end.binding, name, label))
+                        .flatten()
+                        .unwrap_or_else(|| {
+                            ApiError::invalid_filter(format!(
+                                "{label}: unknown or unfilterable field {name} of {}",
+                                end.binding.stream()
+                            ))
+                        })
                 })?
                 .clone();
             (end.path, field)

@@ -77,6 +77,9 @@ pub struct Relations<'a> {
     pub max_depth: usize,
     /// Whose eyes the related rows are seen with.
     pub reader: Reader<'a>,
+    /// The user the filter is for, which a computed field's translation may read
+    /// ([`crate::binding::Computed::filter_as`]); `None` when anonymous or the server.
+    pub user: Option<&'a crate::auth::User>,
 }
 
 impl<'a> Relations<'a> {
@@ -86,6 +89,7 @@ impl<'a> Relations<'a> {
             registry,
             max_depth: usize::MAX,
             reader: Reader::Server,
+            user: None,
         }
     }
 }

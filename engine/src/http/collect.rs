@@ -3,8 +3,9 @@
 //! end, and the frames it sent to its own connection.
 //!
 //! Going through the session rather than calling the store keeps one path for every
-//! transport: the permission pipeline, validation, the no-gap locks and the publish that lets
-//! WebSocket subscribers see an HTTP write.
+//! transport: the permission pipeline, validation, the no-gap locks, the hooks and the
+//! publish that lets WebSocket subscribers see an HTTP write. The typed API of
+//! [`crate::app`] runs its requests through here too.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::auth::User;
 use crate::outbound::Outbound;
 use crate::protocol::{EventName, Frame};
-use crate::session::Step;
+use crate::session::{Session, Step};
 use crate::Engine;
 
 /// The hash given to requests that bring none. Every frame a session sends to its own
@@ -69,6 +70,18 @@ pub(crate) async fn exchange(
     event: &EventName,
     data: Map<String, Value>,
 ) -> Exchange {
+    let open = |out| engine.open_transient_session(user, out);
+    exchange_in(engine, open, event, data).await
+}
+
+/// [`exchange`] in the one-request session `open` makes for the collecting outbound: a
+/// user's, or the system's.
+pub(crate) async fn exchange_in(
+    engine: &Engine,
+    open: impl FnOnce(Arc<dyn Outbound>) -> Session,
+    event: &EventName,
+    data: Map<String, Value>,
+) -> Exchange {
     let given = event.hash().is_some();
     let hashed = match event.hash() {
         Some(_) => event.clone(),
@@ -84,7 +97,7 @@ pub(crate) async fn exchange(
         frames: Mutex::new(Vec::new()),
         max: engine.limits().outbound_queue.max(1),
     });
-    let mut session = engine.open_transient_session(user, Arc::clone(&out) as Arc<dyn Outbound>);
+    let mut session = open(Arc::clone(&out) as Arc<dyn Outbound>);
     match session.handle_text(&text) {
         Step::Reply(frame) => {
             out.send(frame);

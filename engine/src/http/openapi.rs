@@ -211,6 +211,17 @@ fn field_params(
             ));
         }
     };
+    // A computed field the binding translates takes its value as is; which lookups the
+    // translation understands is the binding's to say.
+    if relation.is_none() {
+        for computed in binding.computed_fields() {
+            if computed.filter_translation().is_some() {
+                params.push(json!({"name": computed.name(), "in": "query",
+                    "description": "A computed field: the server turns this filter into one on the row's fields.",
+                    "schema": Value::Object(kind_schema(computed.as_field().kind()))}));
+            }
+        }
+    }
     for field in binding.fields().iter().filter(|f| f.is_filterable()) {
         let name = format!("{prefix}{}", field.name());
         let value = Value::Object(kind_schema(field.kind()));

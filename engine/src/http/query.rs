@@ -19,7 +19,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::binding::{Field, FieldKind, ModelBinding, Registry};
+use crate::binding::{FieldKind, ModelBinding, Registry};
 use crate::filter::Lookup;
 use crate::key::KeyKind;
 use crate::protocol::ApiError;
@@ -209,26 +209,32 @@ fn filter_value(
         },
         _ => Lookup::Exact,
     };
-    let Some(field) = field_at(registry, binding, &names) else {
+    let Some(kind) = kind_at(registry, binding, &names) else {
         return Value::String(raw.to_owned());
     };
     match lookup {
         Lookup::In if raw.is_empty() => Value::Array(Vec::new()),
-        Lookup::In => Value::Array(
-            raw.split(',')
-                .map(|item| scalar(field.kind(), item))
-                .collect(),
-        ),
+        Lookup::In => Value::Array(raw.split(',').map(|item| scalar(&kind, item)).collect()),
         Lookup::IsNull => boolean(raw),
         lookup if lookup.is_textual() => Value::String(raw.to_owned()),
-        _ => scalar(field.kind(), raw),
+        _ => scalar(&kind, raw),
     }
 }
 
-/// The field `names` ends at, following relations from `binding` (the parser decides later
-/// whether the reader may follow them).
-fn field_at(registry: Option<&Registry>, binding: &ModelBinding, names: &[&str]) -> Option<Field> {
+/// The kind of the field `names` ends at, following relations from `binding` (the parser
+/// decides later whether the reader may follow them); a computed field of `binding` itself
+/// counts, typed by its kind for its translation.
+fn kind_at(
+    registry: Option<&Registry>,
+    binding: &ModelBinding,
+    names: &[&str],
+) -> Option<FieldKind> {
     let (last, relations) = names.split_last()?;
+    if relations.is_empty() {
+        if let Some(computed) = binding.computed_field(last) {
+            return Some(computed.as_field().kind().clone());
+        }
+    }
     let mut target: Option<std::sync::Arc<ModelBinding>> = None;
     for name in relations {
         let from = target.as_deref().unwrap_or(binding);
@@ -236,7 +242,11 @@ fn field_at(registry: Option<&Registry>, binding: &ModelBinding, names: &[&str])
             &registry?.relation(from.stream(), name)?.target,
         ));
     }
-    target.as_deref().unwrap_or(binding).get(last).cloned()
+    target
+        .as_deref()
+        .unwrap_or(binding)
+        .get(last)
+        .map(|f| f.kind().clone())
 }
 
 /// One value for a field of `kind`; text when it does not read as that kind.

@@ -2,14 +2,15 @@
 //! in the order that keeps the no-gap rule.
 
 use crate::key::Key;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
 
 use super::render_row;
+use super::write::WritePath;
 use crate::actors::StreamMsg;
 use crate::binding::{Handler, ModelBinding, Registry};
-use crate::change::{Change, ChangeKind};
+use crate::change::Change;
 use crate::engine::Engine;
 use crate::filter::Filter;
 use crate::form::form_fields;
@@ -28,14 +29,46 @@ pub(super) enum Write {
 }
 
 impl Write {
-    fn pk(&self) -> Option<Key> {
+    pub(super) fn pk(&self) -> Option<Key> {
         match self {
             Write::Create { .. } => None,
             Write::Update { pk, .. } | Write::Delete { pk } => Some(pk.clone()),
         }
     }
 
-    fn op(self, registry: &Registry, binding: &Arc<ModelBinding>, scope: Filter) -> StoreOp {
+    /// The values written; `None` for a delete.
+    pub(super) fn values(&self) -> Option<&Row> {
+        match self {
+            Write::Create { values } | Write::Update { values, .. } => Some(values),
+            Write::Delete { .. } => None,
+        }
+    }
+
+    /// The same write with other values (a hook's); a delete stays as it is.
+    pub(super) fn with_values(self, values: Row) -> Write {
+        match self {
+            Write::Create { .. } => Write::Create { values },
+            Write::Update { pk, .. } => Write::Update { pk, values },
+            delete @ Write::Delete { .. } => delete,
+        }
+    }
+
+    /// The action hooks see: the request's own, except that a form's submit and a `save`
+    /// without an id are the create (or, for a form, the update) they are.
+    fn action<'a>(&self, request: &'a str) -> &'a str {
+        match (request, self) {
+            ("form" | "save", Write::Create { .. }) => "create",
+            ("form", _) => "update",
+            (action, _) => action,
+        }
+    }
+
+    pub(super) fn op(
+        self,
+        registry: &Registry,
+        binding: &Arc<ModelBinding>,
+        scope: Filter,
+    ) -> StoreOp {
         let referrers = match self {
             Write::Delete { .. } => registry.referrers(binding.stream()),
             _ => Vec::new(),
@@ -104,15 +137,24 @@ pub struct Job {
     conn: ConnHandle,
     event: EventName,
     work: Work,
+    /// Application code with every right: what hooks are told.
+    system: bool,
 }
 
 impl Job {
-    pub(super) fn new(engine: Engine, conn: ConnHandle, event: EventName, work: Work) -> Self {
+    pub(super) fn new(
+        engine: Engine,
+        conn: ConnHandle,
+        event: EventName,
+        work: Work,
+        system: bool,
+    ) -> Self {
         Job {
             engine,
             conn,
             event,
             work,
+            system,
         }
     }
 
@@ -128,12 +170,14 @@ impl Job {
             conn,
             event,
             work,
+            system,
         } = self;
         let run = Run {
             engine: &engine,
             conn: &conn,
             event: &event,
             reply_to: event.to_string(),
+            system,
         };
         match work {
             Work::Retrieve {
@@ -165,21 +209,22 @@ impl Job {
                 view,
             } => {
                 let with_object = !matches!(write, Write::Delete { .. });
-                run.write(&binding, write, &view, |change| {
+                let (shown, seen) = (Arc::clone(&binding), Arc::clone(&view));
+                let render = Box::new(move |change: &Change| {
                     let mut data = json!({"success": true, "id": change.pk});
                     if let Some(row) = change.new.as_ref().filter(|_| with_object) {
-                        data["object"] = render_row(&binding, row, &view);
+                        data["object"] = render_row(&shown, row, &seen);
                     }
                     data
-                })
-                .await
+                });
+                run.write(binding, write, view, render).await
             }
             Work::Form {
                 binding,
                 pk,
                 submit,
                 view,
-            } => run.form(&binding, pk, submit, &view).await,
+            } => run.form(binding, pk, submit, view).await,
             Work::Unsubscribe => {
                 let removed = match engine.inner().streams.get(event.stream()) {
                     Some(actor) => {
@@ -219,6 +264,7 @@ struct Run<'a> {
     conn: &'a ConnHandle,
     event: &'a EventName,
     reply_to: String,
+    system: bool,
 }
 
 impl Run<'_> {
@@ -329,92 +375,48 @@ impl Run<'_> {
         }
     }
 
-    /// Runs a write, queues its reply, then publishes its change, all under the row's stripe
-    /// (or, for a create, its ticket): the writer's reply comes before the pushes its write
-    /// causes, and pushes for one row leave in commit order, its creation first.
+    /// Runs a write through the binding's hooks (see `write.rs`).
     async fn write(
         &self,
-        binding: &Arc<ModelBinding>,
+        binding: Arc<ModelBinding>,
         write: Write,
-        view: &View,
-        render: impl FnOnce(&Change) -> Value,
+        view: Arc<View>,
+        render: super::write::Render,
     ) {
-        let inner = self.engine.inner();
-        let stream = binding.stream();
-        // An update or delete holds its row's stripe; a create, whose row has no id yet, holds
-        // a ticket that later writes of the stream publish after (see `locks::Creates`).
-        let (_guard, _ticket) = match write.pk() {
-            Some(pk) => (Some(inner.locks.lock(stream, &pk).await), None),
-            None => (None, Some(inner.creates.begin(stream))),
+        let path = WritePath {
+            engine: self.engine.clone(),
+            conn: self.conn.clone(),
+            reply_to: self.reply_to.clone(),
+            action: write.action(self.event.action()).to_owned(),
+            binding,
+            view,
+            system: self.system,
+            committed: Mutex::new(None),
         };
-        let create = write.pk().is_none();
-        if let (Write::Create { values }, true) = (&write, view.scope().has_paths()) {
-            if let Err(e) = self.check_new_row(binding, values, view).await {
-                return self.reply(Err(e));
-            }
-        }
-        match inner
-            .store
-            .execute(write.op(&inner.registry, binding, view.scope().clone()))
-            .await
-        {
-            Ok(StoreOutput::Changed(Some(change))) => {
-                self.reply(Ok(render(&change)));
-                if !create {
-                    // The row may be one a create still in flight has just made.
-                    inner.creates.settle(stream).await;
-                }
-                // An update that changed nothing has nothing to tell subscribers.
-                if change.kind != ChangeKind::Updated || change.old != change.new {
-                    self.engine.publish(change);
-                }
-            }
-            other => self.reply(Err(failure(other))),
-        }
-    }
-
-    /// A new row must land inside a scope that follows relations (the plan checked any other
-    /// scope): judged by the store, which holds the related rows.
-    async fn check_new_row(
-        &self,
-        binding: &Arc<ModelBinding>,
-        values: &Row,
-        view: &View,
-    ) -> Result<(), ApiError> {
-        let op = StoreOp::Matches {
-            binding: Arc::clone(binding),
-            filter: view.scope().clone(),
-            rows: vec![values.clone()],
-        };
-        match self.engine.inner().store.execute(op).await {
-            Ok(StoreOutput::Matches(answers)) if answers.first() == Some(&true) => Ok(()),
-            Ok(StoreOutput::Matches(_)) => {
-                Err(crate::permission::refusal(self.conn.user.as_deref()))
-            }
-            other => Err(failure(other)),
-        }
+        path.run(write, render).await
     }
 
     async fn form(
         &self,
-        binding: &Arc<ModelBinding>,
+        binding: Arc<ModelBinding>,
         pk: Option<Key>,
         submit: Option<Write>,
-        view: &View,
+        view: Arc<View>,
     ) {
         if let Some(write) = submit {
-            return self
-                .write(binding, write, view, |change| {
-                    let row = change.new.as_ref();
-                    json!({
-                        "id": change.pk,
-                        "fields": form_fields(binding, row, view),
-                        "object": row.map(|r| render_row(binding, r, view)),
-                        "success": true,
-                    })
+            let (shown, seen) = (Arc::clone(&binding), Arc::clone(&view));
+            let render = Box::new(move |change: &Change| {
+                let row = change.new.as_ref();
+                json!({
+                    "id": change.pk,
+                    "fields": form_fields(&shown, row, &seen),
+                    "object": row.map(|r| render_row(&shown, r, &seen)),
+                    "success": true,
                 })
-                .await;
+            });
+            return self.write(binding, write, view, render).await;
         }
+        let (binding, view) = (&binding, &*view);
         let Some(pk) = pk else {
             return self.reply(Ok(
                 json!({"id": null, "fields": form_fields(binding, None, view), "object": null}),
@@ -438,7 +440,7 @@ impl Run<'_> {
 
 /// The client's error for an unexpected or failed store answer. Store failures are logged
 /// here with their detail; the client gets only the code.
-fn failure(result: Result<StoreOutput, StoreError>) -> ApiError {
+pub(super) fn failure(result: Result<StoreOutput, StoreError>) -> ApiError {
     match result {
         Ok(StoreOutput::Row(None)) | Ok(StoreOutput::Changed(None)) => ApiError::not_found(),
         Ok(other) => {

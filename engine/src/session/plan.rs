@@ -16,7 +16,7 @@ use crate::filter::{
 };
 use crate::key::Key;
 use crate::outbound::SubKey;
-use crate::permission::{refusal, Access, View};
+use crate::permission::View;
 use crate::protocol::{ApiError, ErrorCode, EventName, Inbound};
 use crate::query::{QuerySpec, Shape};
 use crate::validate::{validate_write_as, WriteMode};
@@ -61,6 +61,7 @@ impl Session {
             self.conn.clone(),
             event,
             work,
+            self.system,
         ))))
     }
 
@@ -69,11 +70,11 @@ impl Session {
         let Some(permission) = self.engine.registry().permission(stream) else {
             return Ok(());
         };
-        let user = self.user();
-        if permission.allows(&Access { user, action, data }) {
+        let caller = self.caller();
+        if caller.allows(permission, action, data) {
             Ok(())
         } else {
-            Err(refusal(user))
+            Err(caller.refusal())
         }
     }
 
@@ -87,6 +88,7 @@ impl Session {
             registry: self.engine.registry(),
             max_depth: self.engine.limits().max_relation_depth,
             reader: Reader::Client(view_of),
+            user: self.user(),
         }
     }
 
@@ -98,22 +100,17 @@ impl Session {
         target: &ModelBinding,
         action: &str,
     ) -> Result<Option<Arc<View>>, ApiError> {
-        let permission = target.permission_ref();
-        let (user, data) = (self.user(), &Map::new());
-        if !permission.allows(&Access { user, action, data }) {
+        if !self
+            .caller()
+            .allows(target.permission_ref(), action, &Map::new())
+        {
             return Ok(None);
         }
         self.view(target, action).map(Some)
     }
 
     fn view(&self, binding: &ModelBinding, action: &str) -> Result<Arc<View>, ApiError> {
-        View::resolve(
-            self.engine.registry(),
-            binding,
-            binding.permission_ref(),
-            self.user(),
-            action,
-        )
+        self.caller().view(self.engine.registry(), binding, action)
     }
 
     fn model_work(
@@ -258,8 +255,6 @@ impl Session {
         data: &Map<String, Value>,
         view: &View,
     ) -> Result<Write, ApiError> {
-        let user = self.user();
-        let permission = binding.permission_ref();
         let pk = request::opt_pk(binding, data)?;
         let mode = match (action, &pk) {
             ("delete", _) => {
@@ -273,18 +268,12 @@ impl Session {
             _ => WriteMode::Create,
         };
         let mut values = validate_write_as(binding, data, mode, view)?;
-        permission.prepare_write(user, action, &mut values);
+        self.caller().prepare_write(binding, action, &mut values);
         match pk {
             Some(pk) if mode != WriteMode::Create => Ok(Write::Update { pk, values }),
-            _ => {
-                // A new row must land inside the writer's scope, or it could plant rows it
-                // may not see. A scope through relations needs the related rows: the job
-                // checks it against the store before the insert.
-                if !view.scope().has_paths() && !view.scope().matches(&values) {
-                    return Err(refusal(user));
-                }
-                Ok(Write::Create { values })
-            }
+            // Whether a new row lands inside the writer's scope is checked by the job, after
+            // the binding's before-write hooks had their say on the values.
+            _ => Ok(Write::Create { values }),
         }
     }
 
@@ -363,7 +352,7 @@ impl Session {
             engine.registry(),
             binding,
             view,
-            self.user(),
+            self.caller(),
             data,
             engine.limits(),
         )

@@ -575,6 +575,7 @@ mod tests {
             registry: &reg,
             max_depth: 2,
             reader: crate::filter::Reader::Client(&view_of),
+            user: None,
         };
         let f = crate::filter::parse_filter_related(
             tasks,

@@ -1,8 +1,10 @@
 // Run: cargo run -p chanbind-examples --bin embed_axum -- --listen 127.0.0.1:8080
 //! chanbind inside an axum application that has its own routes and its own login.
 //!
-//! The application serves `/` (a page) and `POST /login` (`{"username": "alice"}`: sets the
-//! `session` cookie and returns the same session as a bearer token), and mounts chanbind
+//! The application serves `/` (a page), `POST /login` (`{"username": "alice"}`: sets the
+//! `session` cookie and returns the same session as a bearer token) and `POST /tasks`
+//! (`{"title": "..."}`: its own handler writes the row through chanbind's typed API, as the
+//! signed-in user, so every subscriber is pushed the new task), and mounts chanbind
 //! under `/realtime`: `ws://ADDR/realtime/` is the WebSocket, `http://ADDR/realtime/api/`
 //! the HTTP API. Its own middleware turns the session cookie or bearer into a chanbind
 //! `User` in the request's extensions, which `ExtensionAuthenticator` hands to chanbind: the
@@ -13,6 +15,7 @@
 //! ```text
 //! curl -c jar -d '{"username":"alice"}' -H 'content-type: application/json' http://127.0.0.1:8080/login
 //! curl -b jar http://127.0.0.1:8080/realtime/api/todo.Task/
+//! curl -H "authorization: Bearer $TOKEN" -d '{"title":"from axum"}' -H 'content-type: application/json' http://127.0.0.1:8080/tasks
 //! ```
 //!
 //! `--database-url postgres://...` (or `DATABASE_URL`) keeps the demo's tables in
@@ -23,13 +26,14 @@ use std::error::Error;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Request, State};
+use axum::extract::{Extension, Request, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chanbind_engine::app::Ctx;
 use chanbind_engine::auth::{ExtensionAuthenticator, User};
 use chanbind_engine::binding::{ModelBinding, Registry};
 use chanbind_engine::store::{MemoryStore, Store};
@@ -62,6 +66,7 @@ struct App {
     sessions: Arc<Mutex<HashMap<String, User>>>,
     users: Arc<ModelBinding>,
     store: Arc<dyn Store>,
+    engine: Engine,
 }
 
 #[tokio::main]
@@ -91,16 +96,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .allow_anonymous(true)
         .start()
         .await?;
-    let realtime = chanbind_async::service(engine, Default::default());
+    let realtime = chanbind_async::service(engine.clone(), Default::default());
 
     let app = App {
         sessions: Arc::default(),
         users,
         store,
+        engine,
     };
     let router = Router::new()
         .route("/", get(page))
         .route("/login", post(login))
+        .route("/tasks", post(create_task))
         .nest_service("/realtime", realtime.clone())
         .layer(middleware::from_fn_with_state(app.clone(), signed_in))
         .with_state(app);
@@ -161,6 +168,31 @@ async fn login(State(app): State<App>, Json(body): Json<Value>) -> Response {
         .insert(token.clone(), user);
     let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax");
     ([(SET_COOKIE, cookie)], Json(body)).into_response()
+}
+
+/// The application's own handler writing a row: through the typed API, as the signed-in
+/// user, with the binding's validation and permissions, pushed to every subscriber.
+async fn create_task(
+    State(app): State<App>,
+    user: Option<Extension<User>>,
+    Json(body): Json<Value>,
+) -> Response {
+    let Some(Extension(user)) = user else {
+        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    };
+    let title = body.get("title").cloned().unwrap_or(Value::Null);
+    let tasks = app.engine.model("todo.Task");
+    match tasks
+        .create(&Ctx::user(user), json!({"title": title}))
+        .await
+    {
+        Ok(task) => (StatusCode::CREATED, Json(Value::Object(task))).into_response(),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.code().http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, Json(json!(e.to_api()))).into_response()
+        }
+    }
 }
 
 /// The application's middleware: the session of the bearer token or the cookie, if any,

@@ -12,6 +12,9 @@
 //! [`HttpApi`]: chanbind_engine::http::HttpApi
 
 pub(crate) mod body;
+mod chunked;
+#[cfg(test)]
+mod differential;
 pub(crate) mod head;
 pub(super) mod write;
 
@@ -30,11 +33,8 @@ use super::handshake;
 use super::transport::{Gone, Io};
 use crate::config::Shared;
 use body::BodyError;
-use head::Head;
+use head::{Head, HeadRead};
 use write::Framing;
-
-/// What an HTTP/2 client sends first.
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Serves requests until the connection ends (`None`) or becomes a WebSocket: then the socket,
 /// with what was read past the handshake, and the signed-in user.
@@ -170,21 +170,14 @@ fn read_head(
     let limit = shared.max_header_bytes;
     loop {
         if !io.buf.is_empty() {
-            match head::parse(&io.buf) {
-                Ok(Some((_, len))) if len > limit => {
-                    return Err(Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE))
-                }
-                Ok(Some((head, len))) => {
+            match head::read(&io.buf, limit) {
+                HeadRead::Head(head, len) => {
                     io.consume(len);
-                    return Ok(head);
+                    return Ok(*head);
                 }
-                Ok(None) if io.buf.len() >= limit => {
-                    return Err(Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE))
-                }
-                Ok(None) => {}
-                // hyper hangs up on an HTTP/2 client without an answer it could not read.
-                Err(_) if io.buf.starts_with(H2_PREFACE) => return Err(None),
-                Err(status) => return Err(Some(status)),
+                HeadRead::Partial => {}
+                HeadRead::Refuse(status) => return Err(Some(status)),
+                HeadRead::HangUp => return Err(None),
             }
         }
         // An idle connection, or one still sending its head, closes when the server stops;

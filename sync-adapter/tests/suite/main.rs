@@ -1,5 +1,6 @@
 //! The sync adapter over real sockets on `127.0.0.1`: one test binary, one module per theme
-//! (the WebSocket protocol, HTTP, robustness, the runtime, scale, PostgreSQL, the transport).
+//! (the WebSocket protocol, HTTP, robustness, the runtime, scale, PostgreSQL, the transport,
+//! connections the application accepted and handed over).
 //!
 //! ```text
 //! cargo test -p chanbind-sync --test suite
@@ -9,12 +10,18 @@
 //! The PostgreSQL tests skip with a notice when `DATABASE_URL` is unset, and fail when `CI`
 //! is `true`. Each uses a schema of its own, dropped afterwards.
 
+mod app;
+#[cfg(feature = "postgres")]
+mod changed;
 mod common;
+mod computed;
 mod http;
 mod limits;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod protocol;
 mod robustness;
 mod runtime;
 mod scale;
+mod stream;
 mod transport;

@@ -99,7 +99,7 @@ fn an_engine_runtime_starts_and_stops_from_a_plain_thread() {
 
 /// The test bindings plus `util.nap`, a custom event whose handler sleeps on tokio's timer
 /// and replies `{"slept": true}`, open to anonymous connections.
-fn napping() -> chanbind_engine::EngineBuilder {
+pub fn napping() -> chanbind_engine::EngineBuilder {
     use chanbind_engine::binding::{CustomBinding, EventContext, HandlerResult};
 
     async fn nap(_ctx: EventContext) -> HandlerResult {

@@ -66,6 +66,7 @@ fn parse_as(
         registry: &reg,
         max_depth,
         reader: Reader::Client(&view_of),
+        user: None,
     };
     let binding = Arc::clone(reg.get(stream).unwrap());
     parse_filter_related(
@@ -385,7 +386,7 @@ proptest::proptest! {
         let mut row = row;
         row.insert("owner_id".into(), json!(1));
         for reader in [Reader::Server, Reader::Client(&view_of)] {
-            let relations = Relations { registry: &reg, max_depth: 2, reader };
+            let relations = Relations { registry: &reg, max_depth: 2, reader, user: None };
             match parse_filter_related(&things, &filters, None, 10, 4, &|f| f != "body", &relations) {
                 Ok(filter) => {
                     let _ = filter.matches_with(&row, &rows);

@@ -101,14 +101,29 @@ pub(super) fn field_schema(field: &Field) -> Value {
 }
 
 /// A row as clients see it. Only `id` is promised: a permission may hide fields from some
-/// users, and a hidden field is left out of the row, not sent as null. Its relations are
-/// there when the request expands or includes them.
+/// users, and a hidden field is left out of the row, not sent as null. Its computed fields
+/// are `readOnly`; its relations are there when the request expands or includes them.
 pub(super) fn row_schema(registry: &Registry, binding: &ModelBinding) -> Value {
     let mut properties: Map<String, Value> = binding
         .fields()
         .iter()
         .map(|f| (f.name().to_owned(), field_schema(f)))
         .collect();
+    // Computed fields have no column: read-only, and never in a write body.
+    for computed in binding.computed_fields() {
+        let mut schema = field_schema(computed.as_field());
+        let note = if computed.reads_user() {
+            "Computed by the server for the reader; never written."
+        } else {
+            "Computed by the server from the row; never written."
+        };
+        let description = match computed.as_field().help() {
+            Some(help) => format!("{help} {note}"),
+            None => note.to_owned(),
+        };
+        schema["description"] = json!(description);
+        properties.insert(computed.name().to_owned(), schema);
+    }
     for relation in registry.relations(binding.stream()) {
         let target = reference(relation.target.stream());
         let schema = if relation.is_to_one() {

@@ -1,15 +1,12 @@
-//! Request bodies: `Content-Length` and chunked (decoded with httparse's chunk-size and trailer
-//! parsers), read within the API's size limit and the body deadline; and bodies nobody
-//! needed, skipped when that is cheap so the connection can carry the next request.
+//! Request bodies: `Content-Length` and chunked (decoded by [`Decoder`]), read within the
+//! API's size limit and the body deadline; and bodies nobody needed, skipped when that is
+//! cheap so the connection can carry the next request.
 
 use std::time::Instant;
 
-use super::head::{BodyLength, MAX_HEADERS};
+use super::chunked::Decoder;
+use super::head::BodyLength;
 use crate::connection::transport::{Gone, Io};
-
-/// How much of a partial chunk-size line or trailer section is buffered before it is refused:
-/// far more than any honest client sends.
-const MAX_FRAMING_BYTES: usize = 8 * 1024;
 
 /// How much one wait for more chunked bytes may add to the buffer.
 const CHUNK_READ: usize = 16 * 1024;
@@ -123,60 +120,17 @@ pub(crate) fn chunked<B: Buffered>(
     limit: usize,
     mut more: impl FnMut(&mut B) -> Result<(), BodyError>,
 ) -> Result<Vec<u8>, BodyError> {
+    let mut decoder = Decoder::new();
     let mut body = Vec::new();
     loop {
-        let size = loop {
-            // httparse reads an empty size line as zero; hyper, like RFC 9112, wants a digit.
-            if io.bytes().first().is_some_and(|b| !b.is_ascii_hexdigit()) {
-                return Err(BodyError::Unreadable);
-            }
-            match httparse::parse_chunk_size(io.bytes()) {
-                Ok(httparse::Status::Complete((used, size))) => {
-                    io.consume(used);
-                    break size;
-                }
-                Ok(httparse::Status::Partial) if io.bytes().len() < MAX_FRAMING_BYTES => more(io)?,
-                _ => return Err(BodyError::Unreadable),
-            }
-        };
-        if size == 0 {
-            break;
-        }
-        // The chunk is taken as it arrives, and refused once the body passes the limit: a
-        // size announced is not a size sent, and hyper, under the async adapter, cannot tell
-        // them apart either (a client that announces more than it sends times out on both).
-        let mut left = size;
-        while left > 0 {
-            if io.bytes().is_empty() {
-                more(io)?;
-            }
-            let available = io.bytes().len();
-            let take = usize::try_from(left).map_or(available, |left| left.min(available));
-            if take > limit - body.len() {
-                return Err(BodyError::TooLarge);
-            }
-            body.extend_from_slice(&io.bytes()[..take]);
-            io.consume(take);
-            left -= take as u64;
-        }
-        while io.bytes().len() < 2 {
+        if io.bytes().is_empty() {
             more(io)?;
+            continue;
         }
-        if &io.bytes()[..2] != b"\r\n" {
-            return Err(BodyError::Unreadable);
-        }
-        io.consume(2);
-    }
-    // The trailer section, ignored, up to its empty line.
-    loop {
-        let mut trailers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        match httparse::parse_headers(io.bytes(), &mut trailers) {
-            Ok(httparse::Status::Complete((used, _))) => {
-                io.consume(used);
-                return Ok(body);
-            }
-            Ok(httparse::Status::Partial) if io.bytes().len() < MAX_FRAMING_BYTES => more(io)?,
-            _ => return Err(BodyError::Unreadable),
+        let (used, done) = decoder.feed(io.bytes(), &mut body, limit)?;
+        io.consume(used);
+        if done {
+            return Ok(body);
         }
     }
 }

@@ -13,6 +13,9 @@ pub(super) const MAX_HEADERS: usize = 100;
 /// The longest request target, as in hyper: longer is 414.
 const MAX_URI_LEN: usize = u16::MAX as usize - 1;
 
+/// The largest `Content-Length` hyper takes.
+const MAX_CONTENT_LENGTH: u64 = u64::MAX - 2;
+
 /// How the body that follows a head is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyLength {
@@ -35,6 +38,39 @@ pub(crate) struct Head {
     pub(super) keep_alive: bool,
     /// The client waits for `100 Continue` before sending its body.
     pub(super) expect_continue: bool,
+}
+
+/// What an HTTP/2 client sends first.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What the bytes at the start of a connection's buffer come to, as the server reads heads.
+#[derive(Debug)]
+pub(crate) enum HeadRead {
+    /// A head (boxed: it is large beside the others), and its length in bytes.
+    Head(Box<Head>, usize),
+    /// Not a whole head yet, and still under the limit: read more.
+    Partial,
+    /// A head to refuse with this status (then close).
+    Refuse(StatusCode),
+    /// An HTTP/2 client: hyper hangs up on it without an answer it could not read.
+    HangUp,
+}
+
+/// Reads the head at the start of `buf`, refusing one over `limit` bytes (431) as the server
+/// does, whether it is whole or not.
+pub(crate) fn read(buf: &[u8], limit: usize) -> HeadRead {
+    match parse(buf) {
+        Ok(Some((_, len))) if len > limit => {
+            HeadRead::Refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        }
+        Ok(Some((head, len))) => HeadRead::Head(Box::new(head), len),
+        Ok(None) if buf.len() >= limit => {
+            HeadRead::Refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        }
+        Ok(None) => HeadRead::Partial,
+        Err(_) if buf.starts_with(H2_PREFACE) => HeadRead::HangUp,
+        Err(status) => HeadRead::Refuse(status),
+    }
 }
 
 /// Parses the head at the start of `buf`: the head and its length in bytes, `None` while it
@@ -132,6 +168,11 @@ impl Framing {
                     match framing.content_length {
                         Some(prev) if prev != len => return Err(StatusCode::BAD_REQUEST),
                         Some(_) => continue,
+                        // hyper keeps the two largest values for itself and refuses them as
+                        // a head too large.
+                        None if len > MAX_CONTENT_LENGTH => {
+                            return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                        }
                         None => framing.content_length = Some(len),
                     }
                 }
