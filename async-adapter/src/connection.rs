@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::outbound::ChannelOutbound;
-use crate::server::stopping;
+use crate::service::stopping;
 
 /// How long a closing connection may take: its close frame to leave, then the client to close
 /// its side. The sync adapter's default `close_timeout`.
@@ -36,7 +36,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// admitted (origin, credentials, connection limits) on the upgrade request.
 pub(crate) async fn run<S>(
     ws: WebSocketStream<S>,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     engine: Engine,
     admitted: Admitted,
     mut stopped: watch::Receiver<bool>,
@@ -50,7 +50,7 @@ pub(crate) async fn run<S>(
     let (close_tx, close_rx) = mpsc::channel::<u16>(1);
     let ping = Arc::new(Notify::new());
     let mut session = engine.open_admitted_session(admitted, out.clone());
-    tracing::debug!(%peer, conn = session.id(), "connected");
+    tracing::debug!(?peer, conn = session.id(), "connected");
     out.send(session.hello());
 
     let writer = tokio::spawn(write(sink, Arc::clone(&out), close_rx, Arc::clone(&ping)));
@@ -71,11 +71,11 @@ pub(crate) async fn run<S>(
     match writer.await {
         Ok(sink) => match stream.reunite(sink) {
             Ok(mut ws) => linger(ws.get_mut(), deadline, &limits).await,
-            Err(e) => tracing::error!(%peer, error = %e, "WebSocket halves do not match"),
+            Err(e) => tracing::error!(?peer, error = %e, "WebSocket halves do not match"),
         },
-        Err(e) => tracing::error!(%peer, error = %e, "WebSocket writer failed"),
+        Err(e) => tracing::error!(?peer, error = %e, "WebSocket writer failed"),
     }
-    tracing::debug!(%peer, "disconnected");
+    tracing::debug!(?peer, "disconnected");
 }
 
 /// The reading half's state: the session it feeds and the keep-alive clock.
@@ -94,7 +94,7 @@ impl Reader<'_> {
         mut self,
         stream: &mut SplitStream<WebSocketStream<S>>,
         stopped: &mut watch::Receiver<bool>,
-        peer: SocketAddr,
+        peer: Option<SocketAddr>,
     ) -> Option<u16>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -151,15 +151,15 @@ impl Reader<'_> {
                 }
                 // Tell a client that broke the protocol why, as the sync adapter does.
                 Some(Err(e @ tungstenite::Error::Protocol(_))) => {
-                    tracing::debug!(%peer, error = %e, "protocol error");
+                    tracing::debug!(?peer, error = %e, "protocol error");
                     return Some(PROTOCOL_ERROR);
                 }
                 Some(Err(e @ tungstenite::Error::Utf8(_))) => {
-                    tracing::debug!(%peer, error = %e, "protocol error");
+                    tracing::debug!(?peer, error = %e, "protocol error");
                     return Some(INVALID_PAYLOAD);
                 }
                 Some(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "read failed");
+                    tracing::debug!(?peer, error = %e, "read failed");
                     return None;
                 }
             }

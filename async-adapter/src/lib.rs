@@ -1,6 +1,7 @@
 //! The tokio adapter of chanbind: a WebSocket server on tokio-tungstenite and the HTTP API on
-//! the same port (hyper; routes under `/api/`, docs/protocol.md section 6), a tokio-postgres store,
-//! and a handle to embed both in an existing tokio application.
+//! the same port (hyper; routes under `/api/`, docs/protocol.md section 6), a tokio-postgres
+//! store, and two ways to embed both in an existing tokio application: a server of its own
+//! ([`bind`], [`serve`]) or a service the application mounts in its router ([`service`]).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -22,13 +23,25 @@
 //! server.shutdown().await;
 //! # Ok(()) }
 //! ```
+//!
+//! Mounted in an application, the service answers below its mount point, and the host's
+//! middleware may decide who the user is
+//! ([`ExtensionAuthenticator`](chanbind_engine::auth::ExtensionAuthenticator)); see
+//! [`ChanbindService`].
+//!
+//! Features: `postgres` (default) is the [`postgres`] module; `axum` reads axum's
+//! `OriginalUri` and `ConnectInfo`, so a service nested in an axum router finds its mount
+//! point and its clients' addresses by itself.
 
+mod config;
 mod connection;
 mod outbound;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 mod refuse;
 mod server;
 mod service;
-mod upgrade;
 
-pub use server::{bind, serve, ServerConfig, ServerHandle};
+pub use config::ServerConfig;
+pub use server::{bind, serve, ServerHandle};
+pub use service::{service, BoxError, ChanbindService, PeerAddr, ResponseBody, ResponseFuture};

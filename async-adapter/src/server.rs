@@ -1,55 +1,28 @@
-//! The accept loop, and the handle that stops it gracefully.
+//! The accept loop on the service, and the handle that stops it gracefully.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chanbind_engine::http::{HttpApi, HttpConfig};
 use chanbind_engine::Engine;
-use tokio::net::{TcpListener, ToSocketAddrs};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::Request;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::config::ServerConfig;
 use crate::refuse;
-use crate::service::{self, Shared};
-
-/// How a server answers: the WebSocket path, the HTTP API, the limits on slow or oversized
-/// request heads, and how long shutdown waits for connections.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// The WebSocket endpoint's path (docs/protocol.md: `/` by default).
-    pub path: String,
-    /// How long [`ServerHandle::shutdown`] waits for connections to close before dropping them.
-    pub shutdown_grace: Duration,
-    /// The HTTP API: its prefix (`/api`), body limit and CORS.
-    pub http: HttpConfig,
-    /// How long a client may take to send a request head, and how long a keep-alive
-    /// connection may sit idle between requests. A client that trickles its headers a byte
-    /// at a time is dropped when it runs out.
-    pub header_read_timeout: Duration,
-    /// How long a client may take to send a request body once its head is in: 408 after.
-    pub body_read_timeout: Duration,
-    /// The largest request head (request line and headers) in bytes; a larger one gets 431.
-    /// hyper does not go below 8192.
-    pub max_header_bytes: usize,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            path: "/".to_owned(),
-            shutdown_grace: Duration::from_secs(5),
-            http: HttpConfig::default(),
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(30),
-            max_header_bytes: 64 * 1024,
-        }
-    }
-}
+use crate::service::upgrade::ConnectionPlace;
+use crate::service::{service, stopping, ChanbindService, PeerAddr};
 
 /// A running server. Dropping the handle leaves the server running; call
 /// [`shutdown`](Self::shutdown) to stop it.
+#[derive(Debug)]
 pub struct ServerHandle {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
@@ -83,7 +56,9 @@ pub async fn bind(
     serve(listener, engine, config)
 }
 
-/// Serves `engine` on a listener the application owns, on the current tokio runtime.
+/// Serves `engine` on a listener the application owns, on the current tokio runtime: the
+/// [`ChanbindService`] of `engine` on each accepted connection, with `header_read_timeout`
+/// and `max_header_bytes` applied to hyper's parser, and `max_connections` to connections.
 pub fn serve(
     listener: TcpListener,
     engine: Engine,
@@ -91,13 +66,7 @@ pub fn serve(
 ) -> io::Result<ServerHandle> {
     let local_addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
-    let api = HttpApi::new(engine.clone(), config.http.clone());
-    let shared = Arc::new(Shared {
-        engine,
-        api,
-        config,
-    });
-    let task = tokio::spawn(accept_loop(listener, shared, stopped));
+    let task = tokio::spawn(accept_loop(listener, service(engine, config), stopped));
     Ok(ServerHandle {
         local_addr,
         stop,
@@ -105,35 +74,27 @@ pub fn serve(
     })
 }
 
-/// Resolves once the server is told to stop; never once the handle is dropped, since a
-/// dropped handle leaves the server running rather than stopping it.
-pub(crate) async fn stopping(stopped: &mut watch::Receiver<bool>) {
-    if stopped.wait_for(|stop| *stop).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
 async fn accept_loop(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    service: ChanbindService,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let engine = service.engine().clone();
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let _ = socket.set_nodelay(true);
-                    match shared.engine.admit_connection() {
+                    match engine.admit_connection() {
                         Ok(permit) => {
-                            let serve = service::serve_connection(socket, peer, Arc::clone(&shared), stopped.clone());
-                            // The place under `max_connections` is held until the connection ends.
-                            connections.spawn(async move {
-                                serve.await;
-                                drop(permit);
-                            });
+                            // The place under `max_connections` is held until the connection
+                            // ends, and by the WebSocket it may become.
+                            let place = ConnectionPlace(Arc::new(permit));
+                            let serve = serve_connection(socket, peer, place, service.clone(), stopped.clone());
+                            connections.spawn(serve);
                         }
-                        Err(refusal) => refuse::spawn(socket, peer, refusal, &shared.engine),
+                        Err(refusal) => refuse::spawn(socket, peer, refusal, &engine),
                     }
                 }
                 Err(e) => {
@@ -147,15 +108,55 @@ async fn accept_loop(
         }
     }
     drop(listener);
-    let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(shared.config.shutdown_grace, drain)
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            left = connections.len(),
-            "connections did not close in time; dropping them"
-        );
-        connections.abort_all();
+    let grace = service.config().shutdown_grace;
+    let websockets = service.shutdown();
+    let drain = async {
+        let drained = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, drained).await.is_err() {
+            tracing::warn!(
+                left = connections.len(),
+                "connections did not close in time; dropping them"
+            );
+            connections.abort_all();
+        }
+    };
+    tokio::join!(websockets, drain);
+}
+
+/// Serves one connection until the client leaves, the server stops, or the connection
+/// becomes a WebSocket (whose session then runs on the service's own task).
+async fn serve_connection(
+    socket: TcpStream,
+    peer: SocketAddr,
+    place: ConnectionPlace,
+    service: ChanbindService,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let config = service.config().clone();
+    let calls = service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(PeerAddr(peer));
+        request.extensions_mut().insert(place.clone());
+        hyper::service::Service::call(&service, request)
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(config.head_limit())
+        .keep_alive(true);
+    let connection = builder
+        .serve_connection(TokioIo::new(socket), calls)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = stopping(&mut stopped) => {
+            // Finishes the request in flight, if any, then closes instead of keeping alive.
+            connection.as_mut().graceful_shutdown();
+            connection.as_mut().await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
     }
 }

@@ -1,128 +1,217 @@
-//! One TCP connection under hyper: HTTP/1.1 with keep-alive, the HTTP API, and the WebSocket
-//! upgrade, all on the same port.
+//! The edge of one engine as a service: the HTTP API and the WebSocket upgrade, for a host
+//! application's router (axum, tower, hyper) or for this crate's own [`serve`](crate::serve).
+
+mod api;
+mod locate;
+mod sessions;
+pub(crate) mod upgrade;
 
 use std::convert::Infallible;
+use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use chanbind_engine::http::{self as api, Begin, HttpApi, HttpResponse};
-use chanbind_engine::protocol::{ApiError, ErrorCode};
+use chanbind_engine::http::edge::{self, Dispatch};
+use chanbind_engine::http::{HttpApi, HttpResponse};
 use chanbind_engine::Engine;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
+use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::server::{stopping, ServerConfig};
-use crate::upgrade;
+use crate::config::ServerConfig;
+use sessions::Sessions;
 
-/// hyper does not go below this head limit (its smallest read buffer); the sync adapter
-/// applies the same floor.
-const MIN_HEADER_BYTES: usize = 8192;
+/// The body of every response the service gives: each is built whole.
+pub type ResponseBody = Full<Bytes>;
 
-/// What every connection of one server shares.
-pub(crate) struct Shared {
-    pub(crate) engine: Engine,
-    pub(crate) api: HttpApi,
-    pub(crate) config: ServerConfig,
+/// The boxed error a request body's may be turned into.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The client's address, as a request extension. [`serve`](crate::serve) adds it to every
+/// request; a hyper server that calls the service may add it too (with the `axum` feature,
+/// axum's `ConnectInfo<SocketAddr>` is read as well). Per-address limits of anonymous
+/// clients count by it; without it they do not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// The HTTP API and the WebSocket endpoint of one engine, as a `tower::Service` (and a
+/// hyper `Service`) of `http::Request<B>` for any body `B` of `Bytes`. Cheap to clone: every
+/// clone serves the same engine and shares one shutdown. Build it with [`service`].
+///
+/// ```no_run
+/// # async fn demo(engine: chanbind_engine::Engine) -> std::io::Result<()> {
+/// let realtime = chanbind_async::service(engine, Default::default());
+/// let app = axum::Router::new()
+///     .route("/", axum::routing::get(|| async { "the host's page" }))
+///     .nest_service("/realtime", realtime.clone());
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// axum::serve(listener, app)
+///     // The host's shutdown closes chanbind's WebSockets with 1001 and waits for them.
+///     .with_graceful_shutdown(realtime.shutdown_on(async { let _ = tokio::signal::ctrl_c().await; }))
+///     .await
+/// # }
+/// ```
+///
+/// It answers as [`serve`](crate::serve) does, paths taken below its mount point (see
+/// [`ServerConfig::mount_path`]): `/` is the WebSocket endpoint (426 for a plain request,
+/// naming the API under the mount: `/realtime/api/`), `/api/...` the HTTP API, with the
+/// body limit and `body_read_timeout`, and every WebSocket has the close codes, limits and
+/// slow-consumer rule of docs/protocol.md section 7. The host's server owns the connections,
+/// so `header_read_timeout` and the head limit of hyper's parser are the host's to set;
+/// heads over `max_header_bytes` still get 431 here. Under a host each WebSocket takes a
+/// place under the engine's `max_connections` for as long as it is open (503 without one).
+///
+/// WebSockets need hyper's upgrades (axum and hyper servers with `with_upgrades` have them);
+/// they run on tasks of their own, which [`shutdown`](Self::shutdown) closes with 1001.
+#[derive(Clone)]
+pub struct ChanbindService {
+    inner: Arc<Inner>,
 }
 
-/// A WebSocket session waiting for hyper to hand over the upgraded socket.
-pub(crate) type Upgrade = Pin<Box<dyn Future<Output = ()> + Send>>;
+struct Inner {
+    engine: Engine,
+    api: HttpApi,
+    config: ServerConfig,
+    /// Set once shutdown begins: WebSockets close with 1001, new ones are refused.
+    stop: watch::Sender<bool>,
+    sessions: Sessions,
+}
 
-/// Where a request that upgrades leaves its WebSocket session. The session runs on the
-/// connection's own task once hyper is done with the socket, so the accept loop's drain at
-/// shutdown waits for WebSockets as it waits for HTTP requests.
-pub(crate) type UpgradeSlot = Arc<Mutex<Option<Upgrade>>>;
+/// The service of `engine` under `config`: mount it in a router
+/// (`axum::Router::nest_service("/realtime", chanbind_async::service(engine, config))`) or
+/// call it from a hyper server.
+pub fn service(engine: Engine, config: ServerConfig) -> ChanbindService {
+    let api = HttpApi::new(engine.clone(), config.http.clone());
+    let (stop, _) = watch::channel(false);
+    ChanbindService {
+        inner: Arc::new(Inner {
+            engine,
+            api,
+            config,
+            stop,
+            sessions: Sessions::default(),
+        }),
+    }
+}
 
-/// The response body type: every answer is built whole.
-pub(crate) type Body = Full<Bytes>;
+impl ChanbindService {
+    /// The engine it serves.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
 
-/// Serves one connection until the client leaves, the server stops, or the connection
-/// becomes a WebSocket, which then runs to its end here.
-pub(crate) async fn serve_connection(
-    socket: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let slot = UpgradeSlot::default();
-    let service = {
-        let (shared, slot, stopped) = (Arc::clone(&shared), Arc::clone(&slot), stopped.clone());
-        service_fn(move |request| {
-            let (shared, slot, stopped) = (Arc::clone(&shared), Arc::clone(&slot), stopped.clone());
-            async move { Ok::<_, Infallible>(respond(request, peer, &shared, &slot, stopped).await) }
-        })
-    };
-    let config = &shared.config;
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        .max_buf_size(config.max_header_bytes.max(8192))
-        .keep_alive(true);
-    let connection = builder
-        .serve_connection(TokioIo::new(socket), service)
-        .with_upgrades();
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = stopping(&mut stopped) => {
-            // Finishes the request in flight, if any, then closes instead of keeping alive.
-            connection.as_mut().graceful_shutdown();
-            connection.as_mut().await
+    /// The configuration it serves with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// How many of its WebSockets are open.
+    pub fn websockets(&self) -> usize {
+        self.inner.sessions.open()
+    }
+
+    /// Begins shutdown at once: every WebSocket of this service is closed with 1001 (going
+    /// away) and new handshakes are refused with 503; HTTP requests go on being answered.
+    /// The future resolves when every WebSocket has ended, or after `shutdown_grace`, when
+    /// those left are dropped.
+    pub fn shutdown(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.inner.stop.send_replace(true);
+        self.inner
+            .sessions
+            .close_all(self.inner.config.shutdown_grace)
+    }
+
+    /// Waits for `signal`, then [`shutdown`](Self::shutdown)s: the future to hand a host
+    /// server's graceful shutdown (axum's `with_graceful_shutdown`), so the host stops
+    /// accepting once chanbind's WebSockets are closed.
+    pub fn shutdown_on<F>(&self, signal: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: Future + Send + 'static,
+    {
+        let service = self.clone();
+        async move {
+            signal.await;
+            service.shutdown().await;
         }
-    };
-    if let Err(e) = result {
-        tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
     }
-    let upgrade = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(websocket) = upgrade {
-        websocket.await;
+
+    /// Answers one request.
+    async fn respond<B>(self, request: Request<B>) -> Response<ResponseBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let inner = &self.inner;
+        if head_len(&request) > inner.config.head_limit() {
+            return head_too_large();
+        }
+        let (mut parts, body) = request.into_parts();
+        let peer = locate::place(&mut parts, &inner.config.mount_path);
+        match edge::dispatch(&inner.config.server, &parts) {
+            Dispatch::Upgrade(upgrade) => upgrade::accept(inner, upgrade, parts, peer).await,
+            Dispatch::Api => api::call(inner, parts, body, peer).await,
+            Dispatch::Respond(response) => full(response),
+        }
     }
 }
 
-async fn respond(
-    request: Request<Incoming>,
-    peer: SocketAddr,
-    shared: &Shared,
-    slot: &UpgradeSlot,
-    stopped: watch::Receiver<bool>,
-) -> Response<Body> {
-    if head_len(&request) > shared.config.max_header_bytes.max(MIN_HEADER_BYTES) {
-        return head_too_large();
+impl fmt::Debug for ChanbindService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChanbindService")
+            .field("config", &self.inner.config)
+            .field("websockets", &self.websockets())
+            .field("stopping", &*self.inner.stop.borrow())
+            .finish_non_exhaustive()
     }
-    if upgrade::is_websocket(&request) {
-        return upgrade::accept(request, peer, shared, slot, stopped).await;
+}
+
+/// The future of one answer.
+pub type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
+impl<B> tower_service::Service<Request<B>> for ChanbindService
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
     }
-    let path = request.uri().path();
-    if shared.api.serves(path) {
-        return call_api(request, peer, shared).await;
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        let service = self.clone();
+        Box::pin(async move { Ok(service.respond(request).await) })
     }
-    if let Some(response) = shared.api.static_file(request.method(), path) {
-        return full(response);
+}
+
+impl<B> hyper::service::Service<Request<B>> for ChanbindService
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn call(&self, request: Request<B>) -> ResponseFuture {
+        let service = self.clone();
+        Box::pin(async move { Ok(service.respond(request).await) })
     }
-    if path == shared.config.path {
-        let error =
-            ApiError::bad_request("this is the WebSocket endpoint; the HTTP API is under /api/");
-        let mut response = full(api::error_with_status(StatusCode::UPGRADE_REQUIRED, &error));
-        response.headers_mut().insert(
-            hyper::header::UPGRADE,
-            hyper::header::HeaderValue::from_static("websocket"),
-        );
-        return response;
+}
+
+/// Resolves once `stopped` says stop; never once its sender is gone without saying so.
+pub(crate) async fn stopping(stopped: &mut watch::Receiver<bool>) {
+    if stopped.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
     }
-    full(api::error(&ApiError::new(
-        ErrorCode::NotFound,
-        "no such route",
-    )))
 }
 
 /// The size of a request head as sent (request line, headers, the empty line), optional
@@ -139,8 +228,8 @@ fn head_len<B>(request: &Request<B>) -> usize {
 }
 
 /// What hyper sends for a head it cannot take, as the sync adapter does: 431 alone, then close.
-fn head_too_large() -> Response<Body> {
-    let mut response = Response::new(Body::default());
+fn head_too_large() -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::default());
     *response.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
     response.headers_mut().insert(
         hyper::header::CONNECTION,
@@ -149,32 +238,7 @@ fn head_too_large() -> Response<Body> {
     response
 }
 
-/// A request under the API prefix: the head through the engine, then the body, bounded in
-/// size and in time, then the rest.
-async fn call_api(request: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Response<Body> {
-    let (parts, body) = request.into_parts();
-    let pending = match shared.api.begin(&parts, Some(peer.ip())).await {
-        Begin::Respond(response) => return full(response),
-        Begin::Proceed(pending) => pending,
-    };
-    let bytes = if pending.wants_body() {
-        let read = Limited::new(body, pending.body_limit()).collect();
-        match tokio::time::timeout(shared.config.body_read_timeout, read).await {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(e)) if e.is::<LengthLimitError>() => return full(pending.too_large()),
-            Ok(Err(_)) => return full(api::unreadable_body()),
-            Err(_) => {
-                let error = ApiError::bad_request("the request body took too long to arrive");
-                return full(api::error_with_status(StatusCode::REQUEST_TIMEOUT, &error));
-            }
-        }
-    } else {
-        Bytes::new()
-    };
-    full(pending.finish(&bytes).await)
-}
-
 /// The engine's response as hyper's.
-pub(crate) fn full(response: HttpResponse) -> Response<Body> {
+pub(crate) fn full(response: HttpResponse) -> Response<ResponseBody> {
     response.map(|body| Full::new(Bytes::from(body)))
 }

@@ -22,8 +22,10 @@
 //! }
 //! ```
 
+mod extension;
 mod token;
 
+pub use extension::ExtensionAuthenticator;
 pub use token::TokenAuthenticator;
 
 use std::future::Future;
@@ -76,9 +78,43 @@ pub struct RequestHead {
     /// The address of the client, when the adapter knows it (per-address limits of anonymous
     /// clients use it).
     pub peer: Option<std::net::IpAddr>,
+    /// What the host application's middleware attached to the request (the async adapter's
+    /// service copies the request's extensions here; the blocking adapter has none), read by
+    /// [`ExtensionAuthenticator`].
+    pub extensions: http::Extensions,
 }
 
+/// The query parameter and the cookie a token may come in (besides `Authorization: Bearer`).
+pub const TOKEN_PARAM: &str = "token";
+
 impl RequestHead {
+    /// The head of a request as an HTTP parser gave it, with the client's address if known.
+    pub fn from_parts(parts: &http::request::Parts, peer: Option<std::net::IpAddr>) -> Self {
+        RequestHead {
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+            peer,
+            extensions: parts.extensions.clone(),
+        }
+    }
+
+    /// The token the request presents explicitly: `Authorization: Bearer`, else the `token`
+    /// query parameter (browsers cannot set headers on a WebSocket). Cookies are left out:
+    /// a browser attaches them to requests other sites' pages send.
+    pub fn explicit_token(&self) -> Option<String> {
+        match self.bearer() {
+            Some(token) => Some(token.to_owned()),
+            None => self.query_param(TOKEN_PARAM),
+        }
+    }
+
+    /// The token the request carries: [`explicit_token`](Self::explicit_token), else the
+    /// `token` cookie. The first of them present is the only one read.
+    pub fn token(&self) -> Option<String> {
+        self.explicit_token()
+            .or_else(|| self.cookie(TOKEN_PARAM).map(str::to_owned))
+    }
+
     /// The token of `Authorization: Bearer <token>`.
     pub fn bearer(&self) -> Option<&str> {
         let value = self
@@ -184,7 +220,7 @@ mod tests {
         RequestHead {
             uri: uri.parse().unwrap(),
             headers: map,
-            peer: None,
+            ..Default::default()
         }
     }
 

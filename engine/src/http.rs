@@ -27,11 +27,18 @@
 //! # }
 //! ```
 //!
+//! Which requests come here at all, against the WebSocket endpoint and static files, is the
+//! [`edge`]'s [`dispatch`](edge::dispatch), which both adapters call first.
+//!
 //! The futures are runtime-agnostic: the tokio adapter awaits them, a blocking adapter may
 //! drive them with `futures_executor::block_on` as it drives a WebSocket frame's job.
 //!
 //! Where docs/protocol.md is silent, this module decides:
 //!
+//! - Served below a mount point (a [`Mount`] in the request's extensions), routes are matched
+//!   on the path below it, and the URLs the API writes name it: `Location`
+//!   (`/realtime/api/todo.Task/1`) and the OpenAPI document's server URL (`/realtime`, with
+//!   paths under the prefix as ever).
 //! - `POST /api/<stream>/` answers 201 with `Location`; every other success is 200, except a
 //!   custom event whose handler sends no reply: 204. A frame a handler reflects under its own
 //!   action name cannot be told from a reply, so it counts as one.
@@ -53,6 +60,7 @@
 mod body;
 pub(crate) mod collect;
 mod cors;
+pub mod edge;
 mod openapi;
 pub(crate) mod query;
 mod respond;
@@ -61,6 +69,7 @@ mod run;
 mod static_files;
 
 pub use cors::Cors;
+pub use edge::{Mount, ServerSettings};
 pub use respond::{error, error_with_status, json, refusal};
 pub use run::Pending;
 pub use static_files::StaticFile;
@@ -117,8 +126,10 @@ pub(crate) struct ApiInner {
     pub(crate) prefix: String,
     pub(crate) body_limit: usize,
     pub(crate) cors: Cors,
-    /// Generated once: the bindings do not change while a server runs.
+    /// Generated once: the bindings do not change while a server runs. It names the root as
+    /// its server; a mounted server's is written per request ([`HttpApi::openapi_at`]).
     pub(crate) openapi: Vec<u8>,
+    pub(crate) openapi_doc: serde_json::Value,
     pub(crate) static_files: Vec<StaticFile>,
 }
 
@@ -137,9 +148,8 @@ impl HttpApi {
         let body_limit = config
             .max_body_bytes
             .unwrap_or(engine.limits().max_message_bytes);
-        let openapi = openapi::document(engine.registry(), &prefix)
-            .to_string()
-            .into_bytes();
+        let openapi_doc = openapi::document(engine.registry(), &prefix);
+        let openapi = mounted_openapi(&openapi_doc, "");
         HttpApi {
             inner: Arc::new(ApiInner {
                 engine,
@@ -147,6 +157,7 @@ impl HttpApi {
                 body_limit,
                 cors: config.cors,
                 openapi,
+                openapi_doc,
                 static_files: config.static_files,
             }),
         }
@@ -154,18 +165,13 @@ impl HttpApi {
 
     /// Whether `path` lies under the API prefix; adapters send only those requests here.
     pub fn serves(&self, path: &str) -> bool {
-        path.strip_prefix(self.inner.prefix.as_str())
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        under_prefix(&self.inner.prefix, path)
     }
 
     /// The answer for a configured static file at `path`, if there is one. Adapters ask this
     /// for plain (non-upgrade) requests outside the prefix.
     pub fn static_file(&self, method: &Method, path: &str) -> Option<HttpResponse> {
-        self.inner
-            .static_files
-            .iter()
-            .find(|f| f.path == path)
-            .map(|f| f.respond(method))
+        static_files::find_at(&self.inner.static_files, method, path)
     }
 
     /// The largest body a request may have.
@@ -173,9 +179,19 @@ impl HttpApi {
         self.inner.body_limit
     }
 
-    /// The OpenAPI 3 document (JSON) that `GET <prefix>/openapi.json` serves.
+    /// The OpenAPI 3 document (JSON) that `GET <prefix>/openapi.json` serves on a server of
+    /// its own (its server URL is `/`).
     pub fn openapi(&self) -> &[u8] {
         &self.inner.openapi
+    }
+
+    /// The OpenAPI document of the API mounted at `mount` (see [`Mount`]): its server URL is
+    /// the mount point, so `/api/...` paths resolve to `/realtime/api/...`.
+    pub fn openapi_at(&self, mount: &str) -> Vec<u8> {
+        if mount.is_empty() {
+            return self.inner.openapi.clone();
+        }
+        mounted_openapi(&self.inner.openapi_doc, mount)
     }
 
     /// The engine.
@@ -213,11 +229,7 @@ impl HttpApi {
             .strip_prefix(self.inner.prefix.as_str())
             .unwrap_or("");
         let route = Route::parse(engine.registry(), rest, parts.method == Method::POST);
-        let head = RequestHead {
-            uri: parts.uri.clone(),
-            headers: parts.headers.clone(),
-            peer,
-        };
+        let head = RequestHead::from_parts(parts, peer);
         // Authentication comes before anything that depends on the route, so an anonymous
         // caller learns nothing about which streams exist.
         let user = engine
@@ -257,6 +269,7 @@ impl HttpApi {
             query: parts.uri.query().map(str::to_owned),
             body_type,
             cors: HeaderMap::new(),
+            mount: Mount::of(&parts.extensions).to_owned(),
         })
     }
 
@@ -279,6 +292,20 @@ impl HttpApi {
     pub(crate) fn inner(&self) -> &ApiInner {
         &self.inner
     }
+}
+
+/// Whether `path` lies under `prefix` (a trailing slash on the prefix aside).
+pub(crate) fn under_prefix(prefix: &str, path: &str) -> bool {
+    path.strip_prefix(prefix.trim_end_matches('/'))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The document with `mount` (or `/`) as its only server, encoded.
+fn mounted_openapi(doc: &serde_json::Value, mount: &str) -> Vec<u8> {
+    let mut doc = doc.clone();
+    let url = if mount.is_empty() { "/" } else { mount };
+    doc["servers"] = serde_json::json!([{ "url": url }]);
+    doc.to_string().into_bytes()
 }
 
 /// Adds `extra` to the response's headers.

@@ -97,9 +97,8 @@ impl AllowedOrigins {
             .get(HOST)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let by_cookie = head.headers.contains_key(http::header::COOKIE)
-            && head.bearer().is_none()
-            && head.query_param("token").is_none();
+        let by_cookie =
+            head.headers.contains_key(http::header::COOKIE) && head.explicit_token().is_none();
         let writes = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
         if by_cookie && (handshake || writes) {
             return match origin {

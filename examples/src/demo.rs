@@ -4,7 +4,7 @@
 
 mod policy;
 
-pub use policy::{ensure_users, Policy};
+pub use policy::{ensure_user, ensure_users, Policy};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

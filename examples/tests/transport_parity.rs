@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chanbind_engine::binding::{Field, ModelBinding, Registry};
 use chanbind_engine::config::Limits;
-use chanbind_engine::http::HttpConfig;
+use chanbind_engine::http::{HttpConfig, ServerSettings};
 use chanbind_engine::store::MemoryStore;
 use chanbind_engine::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -39,18 +39,13 @@ impl Servers {
             max_body_bytes: Some(MAX_BODY),
             ..HttpConfig::default()
         };
-        let async_config = chanbind_async::ServerConfig {
-            http: http.clone(),
-            max_header_bytes: MAX_HEADER_BYTES,
-            body_read_timeout: Duration::from_secs(2),
-            ..Default::default()
-        };
-        let sync_config = chanbind_sync::ServerConfig {
-            http,
-            max_header_bytes: MAX_HEADER_BYTES,
-            body_read_timeout: Duration::from_secs(2),
-            ..Default::default()
-        };
+        // One set of shared settings, embedded by both configurations.
+        let settings = ServerSettings::default()
+            .http(http)
+            .max_header_bytes(MAX_HEADER_BYTES)
+            .body_read_timeout(Duration::from_secs(2));
+        let async_config = chanbind_async::ServerConfig::new(settings.clone());
+        let sync_config = chanbind_sync::ServerConfig::new(settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let async_server = chanbind_async::serve(listener, engine().await, async_config).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -4,41 +4,36 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use chanbind_engine::http::{HttpApi, HttpConfig};
+use std::ops::{Deref, DerefMut};
+
+use chanbind_engine::http::{HttpApi, HttpConfig, ServerSettings};
 use chanbind_engine::Engine;
 use tokio::runtime::Handle;
 use tungstenite::protocol::WebSocketConfig;
 
-/// The smallest head limit either adapter applies: hyper, under the async adapter, does not go
-/// below it, and the same configuration must refuse the same requests on both.
-const MIN_HEADER_BYTES: usize = 8192;
-
-/// How a server answers: the WebSocket path, the HTTP API, and the time limits of a connection
-/// thread.
+/// How a server answers: the settings both adapters share (the WebSocket path, the HTTP
+/// API, the limits on slow or oversized requests, the shutdown grace), and the time limits of
+/// a connection thread.
 ///
-/// `path`, `shutdown_grace`, `http`, `header_read_timeout`, `body_read_timeout` and
-/// `max_header_bytes` are those of `chanbind_async::ServerConfig`, with the same defaults, so
-/// `Default::default()` serves the same server on either adapter. The others exist because
-/// here a waiting client holds a thread.
+/// `server` holds what `chanbind_async::ServerConfig` holds too, with the same defaults, so
+/// `Default::default()` serves the same server on either adapter; the config dereferences to
+/// it, so `config.path` and `config.http` read and write as fields. The others exist because
+/// here a waiting client holds a thread. Build one with [`Default`] and the setters:
+///
+/// ```
+/// use std::time::Duration;
+/// let config = chanbind_sync::ServerConfig::default()
+///     .path("/ws")
+///     .write_timeout(Duration::from_secs(5));
+/// assert_eq!(config.path, "/ws");
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServerConfig {
-    /// The WebSocket endpoint's path (docs/protocol.md: `/` by default). A plain request for it gets
-    /// 426, other paths outside the API 404.
-    pub path: String,
-    /// How long [`ServerHandle::shutdown`](crate::ServerHandle::shutdown) waits for connection
-    /// threads to finish before leaving the rest behind.
-    pub shutdown_grace: Duration,
-    /// The HTTP API on the same port: its prefix (`/api`), body limit and CORS.
-    pub http: HttpConfig,
-    /// How long a client may take to send a request head, and how long a keep-alive
-    /// connection may sit idle between requests. A client that trickles its headers a byte at
-    /// a time is dropped when it runs out.
-    pub header_read_timeout: Duration,
-    /// How long a client may take to send a request body once its head is in: 408 after.
-    pub body_read_timeout: Duration,
-    /// The largest request head (request line and headers) in bytes; a larger one gets 431.
-    /// As on the async adapter, at least 8192 applies.
-    pub max_header_bytes: usize,
+    /// The WebSocket path, the HTTP API, the request limits and the shutdown grace. The
+    /// shutdown grace is how long [`ServerHandle::shutdown`](crate::ServerHandle::shutdown)
+    /// waits for connection threads to finish before leaving the rest behind.
+    pub server: ServerSettings,
     /// How long a new connection has to send its first request head, a WebSocket handshake or
     /// an HTTP request; `header_read_timeout` applies too, and the shorter wins. A client that
     /// never sends one costs one thread for this long at most.
@@ -61,12 +56,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            path: "/".to_owned(),
-            shutdown_grace: Duration::from_secs(5),
-            http: HttpConfig::default(),
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(30),
-            max_header_bytes: 64 * 1024,
+            server: ServerSettings::default(),
             handshake_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(2),
@@ -75,14 +65,98 @@ impl Default for ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// A configuration with these shared settings and the default thread limits.
+    pub fn new(server: ServerSettings) -> Self {
+        ServerConfig {
+            server,
+            ..ServerConfig::default()
+        }
+    }
+
+    /// Sets the WebSocket endpoint's [`path`](ServerSettings::path).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.server.path = path.into();
+        self
+    }
+
+    /// Sets [`shutdown_grace`](ServerSettings::shutdown_grace).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.server.shutdown_grace = grace;
+        self
+    }
+
+    /// Sets the HTTP API's configuration ([`http`](ServerSettings::http)).
+    pub fn http(mut self, http: HttpConfig) -> Self {
+        self.server.http = http;
+        self
+    }
+
+    /// Sets [`header_read_timeout`](ServerSettings::header_read_timeout).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.server.header_read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`body_read_timeout`](ServerSettings::body_read_timeout).
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.server.body_read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`max_header_bytes`](ServerSettings::max_header_bytes).
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.server.max_header_bytes = bytes;
+        self
+    }
+
+    /// Sets [`handshake_timeout`](Self::handshake_timeout).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`write_timeout`](Self::write_timeout).
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Sets [`close_timeout`](Self::close_timeout).
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Sets [`runtime`](Self::runtime).
+    pub fn runtime(mut self, runtime: Handle) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+}
+
+impl Deref for ServerConfig {
+    type Target = ServerSettings;
+
+    fn deref(&self) -> &ServerSettings {
+        &self.server
+    }
+}
+
+impl DerefMut for ServerConfig {
+    fn deref_mut(&mut self) -> &mut ServerSettings {
+        &mut self.server
+    }
+}
+
 /// What the connection threads of one server (or one served stream) share.
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
-    http: HttpConfig,
+    /// The shared settings, which the engine's [`dispatch`](chanbind_engine::http::edge::dispatch) routes by.
+    pub(crate) settings: ServerSettings,
     /// The HTTP side of the engine, built on the first HTTP request: a connection served by
     /// `serve_stream` that only speaks WebSocket never generates the OpenAPI document.
     api: OnceLock<HttpApi>,
-    pub(crate) path: String,
     pub(crate) ws_config: WebSocketConfig,
     pub(crate) header_read_timeout: Duration,
     pub(crate) body_read_timeout: Duration,
@@ -116,13 +190,12 @@ impl Shared {
             .or_else(|| engine.runtime().cloned());
         Shared {
             engine,
-            http: config.http.clone(),
+            settings: config.server.clone(),
             api: OnceLock::new(),
-            path: config.path.clone(),
             ws_config,
             header_read_timeout: config.header_read_timeout,
             body_read_timeout: config.body_read_timeout,
-            max_header_bytes: config.max_header_bytes.max(MIN_HEADER_BYTES),
+            max_header_bytes: config.head_limit(),
             handshake_timeout: config.handshake_timeout,
             write_timeout: config.write_timeout,
             close_timeout: config.close_timeout,
@@ -135,6 +208,6 @@ impl Shared {
     /// The HTTP API, with its OpenAPI document generated once.
     pub(crate) fn api(&self) -> &HttpApi {
         self.api
-            .get_or_init(|| HttpApi::new(self.engine.clone(), self.http.clone()))
+            .get_or_init(|| HttpApi::new(self.engine.clone(), self.settings.http.clone()))
     }
 }

@@ -56,12 +56,7 @@ impl TokenAuthenticator {
     /// The user of the first token the request carries; [`AuthError::Rejected`] when that
     /// token is not in the table, `Ok(None)` when it carries none.
     fn lookup(&self, head: &RequestHead) -> Result<Option<User>, AuthError> {
-        let presented = match head.bearer() {
-            Some(token) => Some(token.to_owned()),
-            None => head
-                .query_param("token")
-                .or_else(|| head.cookie("token").map(str::to_owned)),
-        };
+        let presented = head.token();
         // An empty `?token=` is no token (a client that has none yet), not a wrong one.
         match presented.filter(|t| !t.is_empty()) {
             None => Ok(None),

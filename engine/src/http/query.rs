@@ -25,7 +25,7 @@ use crate::key::KeyKind;
 use crate::protocol::ApiError;
 
 /// The query parameter authenticators may read a token from; it is never a filter.
-pub(crate) const TOKEN_PARAM: &str = "token";
+pub(crate) use crate::auth::TOKEN_PARAM;
 
 /// The query parameter holding a filters object as JSON (`or`/`not` groups included).
 pub(crate) const FILTERS_PARAM: &str = "filters";

@@ -22,6 +22,8 @@ pub struct Pending {
     pub(crate) query: Option<String>,
     pub(crate) body_type: BodyType,
     pub(crate) cors: HeaderMap,
+    /// Where the server is mounted ([`Mount`](super::Mount)), for the URLs it writes.
+    pub(crate) mount: String,
 }
 
 impl Pending {
@@ -62,7 +64,10 @@ impl Pending {
 
     async fn answer(&self, body: &[u8]) -> Result<HttpResponse, HttpResponse> {
         match &self.route {
-            Route::OpenApi => Ok(respond::bytes(StatusCode::OK, self.api.openapi().to_vec())),
+            Route::OpenApi => Ok(respond::bytes(
+                StatusCode::OK,
+                self.api.openapi_at(&self.mount),
+            )),
             Route::Events => self.events(body).await,
             route => {
                 let stream = route.stream().unwrap_or_default();
@@ -148,7 +153,8 @@ impl Pending {
             // A text key may hold any character: the path carries it percent-encoded.
             let id = id.to_string();
             let id = percent_encoding::utf8_percent_encode(&id, PATH_SEGMENT);
-            let location = format!("{}/{stream}/{id}", self.api.inner().prefix);
+            let prefix = &self.api.inner().prefix;
+            let location = format!("{}{prefix}/{stream}/{id}", self.mount);
             if let Ok(value) = HeaderValue::from_str(&location) {
                 response.headers_mut().insert(LOCATION, value);
             }

@@ -19,6 +19,19 @@ pub struct StaticFile {
     pub body: &'static [u8],
 }
 
+/// The answer of the file at `parts`' path, if one is configured there.
+pub(crate) fn find(files: &[StaticFile], parts: &http::request::Parts) -> Option<HttpResponse> {
+    find_at(files, &parts.method, parts.uri.path())
+}
+
+/// The answer of the file at `path`, if one is configured there.
+pub(crate) fn find_at(files: &[StaticFile], method: &Method, path: &str) -> Option<HttpResponse> {
+    files
+        .iter()
+        .find(|f| f.path == path)
+        .map(|f| f.respond(method))
+}
+
 impl StaticFile {
     /// The response to `method`: the file for `GET`, its headers for `HEAD`, 405 otherwise.
     pub fn respond(&self, method: &Method) -> HttpResponse {

@@ -200,34 +200,44 @@ pub async fn ensure_users(
         .ok_or_else(|| SeedError::Invalid("no auth.User binding".into()))?;
     let mut auth = TokenAuthenticator::new();
     for (name, secret) in tokens {
-        let id = match find_user(users, store, name).await? {
-            Some(id) => id,
-            None => match insert(
-                store,
-                users,
-                json!({"username": name, "email": format!("{name}@example.com")}),
-            )
-            .await
-            {
-                Ok(id) => id.as_i64().ok_or_else(|| {
-                    SeedError::Invalid("auth.User has a key that is not an integer".into())
-                })?,
-                // Another demo process on this database made the user meanwhile.
-                Err(SeedError::Store(StoreError::Conflict { .. })) => {
-                    find_user(users, store, name).await?.ok_or_else(|| {
-                        SeedError::Invalid(format!("user {name} conflicts but is not found"))
-                    })?
-                }
-                Err(e) => return Err(e),
-            },
-        };
-        let mut user = User::new(id, name.clone());
-        if name == "admin" {
-            user = user.with_claim("admin", true);
-        }
-        auth = auth.token(secret, user);
+        auth = auth.token(secret, ensure_user(users, store, name).await?);
     }
     Ok(auth)
+}
+
+/// The `auth.User` named `name`, created when missing; `admin` gets the `admin` claim. An
+/// application's login calls this once it has checked who the caller is.
+pub async fn ensure_user(
+    users: &Arc<ModelBinding>,
+    store: &dyn Store,
+    name: &str,
+) -> Result<User, SeedError> {
+    let id = match find_user(users, store, name).await? {
+        Some(id) => id,
+        None => match insert(
+            store,
+            users,
+            json!({"username": name, "email": format!("{name}@example.com")}),
+        )
+        .await
+        {
+            Ok(id) => id.as_i64().ok_or_else(|| {
+                SeedError::Invalid("auth.User has a key that is not an integer".into())
+            })?,
+            // Another demo process on this database made the user meanwhile.
+            Err(SeedError::Store(StoreError::Conflict { .. })) => {
+                find_user(users, store, name).await?.ok_or_else(|| {
+                    SeedError::Invalid(format!("user {name} conflicts but is not found"))
+                })?
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    let mut user = User::new(id, name);
+    if name == "admin" {
+        user = user.with_claim("admin", true);
+    }
+    Ok(user)
 }
 
 async fn find_user(

@@ -36,8 +36,22 @@ impl DemoNode {
     /// Starts `<program> --adapter <adapter> <args>` (an example server that logs the
     /// demo's "listening on" line) on a free port, as [`spawn_with`](Self::spawn_with) does.
     pub fn spawn_program(program: &str, adapter: &'static str, args: &[&str]) -> DemoNode {
+        let mut full = vec!["--adapter", adapter];
+        full.extend_from_slice(args);
+        DemoNode::start(program, adapter, &full)
+    }
+
+    /// Starts `<program> --listen 127.0.0.1:0 <args>`, a server without `--adapter` (one
+    /// that embeds chanbind in an application of its own), as [`spawn_with`](Self::spawn_with)
+    /// does.
+    #[allow(dead_code)] // tests/embed_axum.rs's
+    pub fn spawn_bare(program: &str, args: &[&str]) -> DemoNode {
+        DemoNode::start(program, "async", args)
+    }
+
+    fn start(program: &str, adapter: &'static str, args: &[&str]) -> DemoNode {
         let mut child = Command::new(program)
-            .args(["--listen", "127.0.0.1:0", "--adapter", adapter])
+            .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env_remove("DATABASE_URL")
             .env("RUST_LOG", "info")

@@ -23,12 +23,13 @@ pub(crate) use head::has_token;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use chanbind_engine::http::edge::{self, Dispatch, Handshake};
 use chanbind_engine::http::{self as api, Begin, HttpResponse};
-use chanbind_engine::protocol::{ApiError, ErrorCode};
+use chanbind_engine::protocol::ApiError;
 use chanbind_engine::Admitted;
 use http::{Method, Response, StatusCode, Version};
 
-use super::handshake::{self, Handshake};
+use super::handshake;
 use super::transport::{Gone, Io};
 use crate::config::Shared;
 use body::BodyError;
@@ -203,29 +204,19 @@ enum Body {
     Broken,
 }
 
-/// Routes a request as the async adapter does: upgrades first, then the API, then the
-/// configured static files, then the WebSocket endpoint's path (426), then 404.
+/// Routes a request in the engine's order (upgrades first, then the API, the configured
+/// static files, the WebSocket endpoint's path (426), then 404), as the async adapter does.
 fn answer(io: &mut Io<'_>, head: &Head, shared: &Shared) -> Answer {
     let parts = &head.parts;
-    if handshake::is_websocket(&parts.headers) {
-        return match handshake::accept(parts, io.peer_ip(), shared) {
+    match edge::dispatch(&shared.settings, parts) {
+        Dispatch::Upgrade(upgrade) => match handshake::accept(upgrade, parts, io.peer_ip(), shared)
+        {
             Handshake::Open(response, admitted) => Answer::Upgrade(response, admitted),
             Handshake::Refused(refusal) => Answer::Respond(refusal, Body::Unread),
-        };
+        },
+        Dispatch::Api => call_api(io, head, shared),
+        Dispatch::Respond(response) => Answer::Respond(response, Body::Unread),
     }
-    let path = parts.uri.path();
-    if shared.api().serves(path) {
-        return call_api(io, head, shared);
-    }
-    if let Some(response) = shared.api().static_file(&parts.method, path) {
-        return Answer::Respond(response, Body::Unread);
-    }
-    let response = if path == shared.path {
-        handshake::upgrade_required()
-    } else {
-        api::error(&ApiError::new(ErrorCode::NotFound, "no such route"))
-    };
-    Answer::Respond(response, Body::Unread)
 }
 
 /// A request under the API prefix: the head through the engine, then the body, bounded in

@@ -184,10 +184,7 @@ fn other_paths_are_not_websocket_endpoints() {
 
 #[test]
 fn custom_paths_are_served() {
-    let config = ServerConfig {
-        path: "/ws".into(),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().path("/ws");
     let srv = start_with(common::builder(Limits::default()), config);
     assert!(try_connect(srv.addr(), "/", None).is_err());
     let mut ws = try_connect(srv.addr(), "/ws", None).unwrap();
@@ -212,10 +209,7 @@ fn an_accepted_stream_is_served_and_closed_with_1001() {
         close_code(&mut ws)
     });
     let (stream, _) = listener.accept().unwrap();
-    let config = ServerConfig {
-        runtime: Some(runtime.handle().clone()),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().runtime(runtime.handle().clone());
     let conn = chanbind_sync::serve_stream(stream, runtime.engine(), &config).unwrap();
     let reply = reply.recv_timeout(common::WAIT).unwrap();
     assert_eq!(reply["data"]["success"], true, "{reply}");

@@ -38,10 +38,7 @@ fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
 
 #[test]
 fn a_stalled_handshake_costs_one_thread_until_its_deadline() {
-    let config = ServerConfig {
-        handshake_timeout: Duration::from_secs(2),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().handshake_timeout(Duration::from_secs(2));
     let srv = start_with(common::builder(Limits::default()), config);
     let started = Instant::now();
     let mut silent = TcpStream::connect(srv.addr()).unwrap();
@@ -82,10 +79,7 @@ fn a_client_that_stops_reading_is_merged_then_closed_with_4008_and_others_carry_
         outbound_queue: 8,
         ..Limits::default()
     };
-    let config = ServerConfig {
-        close_timeout: Duration::from_secs(20),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().close_timeout(Duration::from_secs(20));
     let srv = start_with(common::builder(limits), config);
     let mut writer = connect(srv.addr());
     request(
@@ -196,10 +190,7 @@ fn a_client_that_stops_reading_is_merged_then_closed_with_4008_and_others_carry_
 
 #[test]
 fn an_http_client_that_never_reads_its_answers_is_dropped_after_write_timeout() {
-    let config = ServerConfig {
-        write_timeout: Duration::from_millis(500),
-        ..http::support::config()
-    };
+    let config = http::support::config().write_timeout(Duration::from_millis(500));
     let srv = start_with(http::support::builder(), config);
     let mut greedy = TcpStream::connect(srv.addr()).unwrap();
     // A thousand pipelined requests for a 24 KB document: far more than socket buffers hold.

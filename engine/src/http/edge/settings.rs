@@ -1,0 +1,91 @@
+//! The settings of a server's edge that both adapters' `ServerConfig`s share.
+
+use std::time::Duration;
+
+use crate::http::HttpConfig;
+
+/// The smallest request head limit either adapter applies: hyper, under the async adapter,
+/// does not go below it, and the same settings must refuse the same requests on both.
+pub const MIN_HEADER_BYTES: usize = 8192;
+
+/// How a server's edge answers, the same on both adapters: the WebSocket path, the HTTP API,
+/// the limits on slow or oversized requests, and how long shutdown waits. Both adapters'
+/// `ServerConfig`s hold one as `server` (and dereference to it, so `config.path` reads as
+/// before), with the same defaults, so `Default::default()` serves the same server on
+/// either adapter.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerSettings {
+    /// The WebSocket endpoint's path below the mount point (docs/protocol.md: `/` by
+    /// default). A plain request for it gets 426, other paths outside the API 404.
+    pub path: String,
+    /// How long shutdown waits for connections to close before dropping them.
+    pub shutdown_grace: Duration,
+    /// The HTTP API on the same port: its prefix (`/api`), body limit, CORS and static files.
+    pub http: HttpConfig,
+    /// How long a client may take to send a request head, and how long a keep-alive
+    /// connection may sit idle between requests. A client that trickles its headers a byte
+    /// at a time is dropped when it runs out.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request body once its head is in: 408 after.
+    pub body_read_timeout: Duration,
+    /// The largest request head (request line and headers) in bytes; a larger one gets 431.
+    /// At least [`MIN_HEADER_BYTES`] applies.
+    pub max_header_bytes: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            path: "/".to_owned(),
+            shutdown_grace: Duration::from_secs(5),
+            http: HttpConfig::default(),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_header_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// Sets [`path`](Self::path).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Sets [`shutdown_grace`](Self::shutdown_grace).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Sets [`http`](Self::http).
+    pub fn http(mut self, http: HttpConfig) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// Sets [`header_read_timeout`](Self::header_read_timeout).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`body_read_timeout`](Self::body_read_timeout).
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`max_header_bytes`](Self::max_header_bytes).
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.max_header_bytes = bytes;
+        self
+    }
+
+    /// The head limit that applies: `max_header_bytes`, at least [`MIN_HEADER_BYTES`].
+    pub fn head_limit(&self) -> usize {
+        self.max_header_bytes.max(MIN_HEADER_BYTES)
+    }
+}
