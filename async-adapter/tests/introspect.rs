@@ -278,8 +278,7 @@ async fn a_declared_binding_that_does_not_fit_stops_the_start_naming_each_column
         ];
         let e = Engine::start(mismatched(), store.clone(), Limits::default())
             .await
-            .err()
-            .expect("the start is refused");
+            .expect_err("the start is refused");
         assert!(matches!(e, EngineError::Schema(_)), "{e}");
         for part in expected {
             assert!(e.to_string().contains(part), "{part} in {e}");
@@ -292,8 +291,7 @@ async fn a_declared_binding_that_does_not_fit_stops_the_start_naming_each_column
         let sync = Arc::new(chanbind_sync::postgres::PgStore::connect(config).expect("connect"));
         let e = Engine::start(mismatched(), sync, Limits::default())
             .await
-            .err()
-            .expect("the start is refused on the sync store too");
+            .expect_err("the start is refused on the sync store too");
         assert!(e.to_string().contains(expected[0]), "{e}");
 
         // A default declared where the column has none is named too.
@@ -305,8 +303,7 @@ async fn a_declared_binding_that_does_not_fit_stops_the_start_naming_each_column
             Limits::default(),
         )
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
         assert!(
             e.to_string()
                 .contains("review.body: declared server_default, found text without a default"),

@@ -121,6 +121,15 @@ pub struct HttpApi {
     inner: Arc<ApiInner>,
 }
 
+impl std::fmt::Debug for HttpApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpApi")
+            .field("prefix", &self.inner.prefix)
+            .field("body_limit", &self.inner.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
 pub(crate) struct ApiInner {
     pub(crate) engine: Engine,
     pub(crate) prefix: String,
@@ -134,6 +143,7 @@ pub(crate) struct ApiInner {
 }
 
 /// What to do after the request head.
+#[derive(Debug)]
 pub enum Begin {
     /// Answer this and stop: the body, if any, is not needed.
     Respond(HttpResponse),

@@ -14,6 +14,7 @@ use crate::key::Key;
 use crate::protocol::{decode_inbound, ApiError, EventName};
 
 /// A request whose head passed every check; [`finish`](Self::finish) runs it.
+#[derive(Debug)]
 pub struct Pending {
     pub(crate) api: HttpApi,
     pub(crate) user: Option<User>,
