@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 mod admit;
+mod captured;
 mod changed;
 mod related;
+mod remote;
 
 pub use admit::Admitted;
 pub use changed::{ChangeSet, ChangedError};
@@ -25,10 +27,8 @@ use crate::config::Limits;
 use crate::layer::{ChangedRow, InProcess, Layer, LayerMessage};
 use crate::locks::{Creates, RowLocks};
 use crate::origin::AllowedOrigins;
-use crate::outbound::Outbound;
 use crate::protocol::{encode_reply, EventName};
 use crate::rate::RateLimits;
-use crate::session::Session;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::store::Store;
 
@@ -47,7 +47,8 @@ pub enum EngineError {
     Spawn(String),
 }
 
-/// The shared core of a chanbind server. Adapters create one, open a [`Session`] per
+/// The shared core of a chanbind server. Adapters create one, open a
+/// [`Session`](crate::session::Session) per
 /// connection, and application code uses it to send to groups and to everyone.
 #[derive(Clone)]
 pub struct Engine {
@@ -277,24 +278,9 @@ impl Engine {
         })
     }
 
-    /// Opens the session of a new connection. Its `hello` frame is [`Session::hello`].
-    pub fn open_session(&self, user: Option<User>, out: Arc<dyn Outbound>) -> Session {
-        let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
-        Session::new(self.clone(), id, user.map(Arc::new), out, false, false)
-    }
-
-    /// Opens a session for one request (HTTP): the same pipeline, but it joins no group, so
-    /// it costs the actors nothing. Requests through it should not subscribe.
-    pub fn open_transient_session(&self, user: Option<User>, out: Arc<dyn Outbound>) -> Session {
-        let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
-        Session::new(self.clone(), id, user.map(Arc::new), out, true, false)
-    }
-
-    /// Opens a one-request session for application code with every right
-    /// ([`crate::permission::Caller::System`]): the typed API's `Ctx::system()`.
-    pub(crate) fn open_system_session(&self, out: Arc<dyn Outbound>) -> Session {
-        let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
-        Session::new(self.clone(), id, None, out, true, true)
+    /// A fresh connection id, unique in this engine.
+    pub(crate) fn next_conn_id(&self) -> crate::outbound::ConnId {
+        self.inner.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Runs the authenticators on a handshake or HTTP request: the first that recognises it
@@ -455,7 +441,7 @@ impl Engine {
 
     /// Delivers a message another node sent through the layer to this node's connections
     /// only; it is never passed on again. [`LayerMessage::Changes`] is not delivered here
-    /// (its rows need reading): [`crate::layer::receive`] routes it.
+    /// (its rows need reading): [`Engine::receive_layer`] routes it.
     pub fn deliver_remote(&self, message: LayerMessage) {
         match message {
             LayerMessage::Group {

@@ -267,40 +267,6 @@ impl Heard {
     }
 }
 
-/// Takes a payload heard on [`CHANNEL`], unless it is another cluster's or this node's own:
-/// messages for connections are delivered at once, changed rows join `batch` (to be read and
-/// published with [`Engine::publish_captured`](crate::Engine::publish_captured)). When `heard`
-/// shows a message of the sender was lost, every live subscription is refreshed
-/// ([`Engine::refresh_all`](crate::Engine::refresh_all)). Malformed payloads are logged and
-/// dropped.
-pub fn receive(
-    engine: &crate::Engine,
-    namespace: &str,
-    node: &str,
-    payload: &str,
-    batch: &mut crate::capture::Batch,
-    heard: &mut Heard,
-) {
-    match decode(payload) {
-        Ok(envelope) if envelope.namespace == namespace && envelope.node != node => {
-            if heard.missed(&envelope.node, envelope.seq) {
-                tracing::warn!(node = %envelope.node, seq = envelope.seq, "layer messages of a node were lost; refreshing every subscription");
-                engine.refresh_all();
-            }
-            match envelope.message {
-                LayerMessage::Changes { rows } => {
-                    for row in rows {
-                        batch.push_changed(row);
-                    }
-                }
-                message => engine.deliver_remote(message),
-            }
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "dropping a layer notification"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

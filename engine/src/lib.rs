@@ -135,6 +135,13 @@
 //! for WebSocket, HTTP and application writes alike (see [`binding::Hooks`]).
 //! [`binding::Computed`] fields are read-only values computed from the row and its reader.
 
+// Layers, lowest first; a module uses only those below it: `layer` (messages between nodes),
+// `capture` (notices and batches of outside writes), `render`, `expand` and `query` (what a
+// client sees and how live queries read), `actors` (streams and groups), `engine` (the
+// shared core that starts the actors and publishes), `session` (a connection's requests,
+// which also opens sessions on the engine), then `http` and `app`. The data model beneath
+// them (`binding`, `key`, `value`, `filter`, `permission`, `store`, `sql`) still forms one
+// knot: custom event handlers in `binding` take the engine.
 pub(crate) mod actors;
 pub(crate) mod admission;
 pub mod app;
@@ -165,6 +172,7 @@ pub mod protocol;
 pub(crate) mod query;
 pub(crate) mod rate;
 pub mod relation;
+pub mod render;
 pub mod session;
 pub mod sql;
 pub mod stats;

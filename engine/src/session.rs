@@ -8,13 +8,13 @@
 
 mod custom;
 mod job;
+mod open;
 mod plan;
-mod render;
 mod request;
 mod write;
 
+pub use crate::render::{changes_visibly, render_row, RowView};
 pub use job::Job;
-pub use render::{changes_visibly, render_row, RowView};
 pub(crate) use request::bad_key;
 
 use std::collections::HashSet;

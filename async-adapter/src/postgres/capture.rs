@@ -163,7 +163,7 @@ async fn listen_once(
             std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok()))
         {
             if is_layer {
-                layer::receive(engine, &namespace, origin, &payload, &mut batch, &mut heard);
+                engine.receive_layer(&namespace, origin, &payload, &mut batch, &mut heard);
             } else {
                 batch.push_payload(&payload);
             }

@@ -466,7 +466,7 @@ pub(crate) fn unseen(
         (crate::change::ChangeKind::Updated, Some(old), Some(new)) => {
             verdicts.matches(view.scope(), Side::Old, old) == Some(true)
                 && verdicts.matches(view.scope(), Side::New, new) == Some(true)
-                && !crate::session::changes_visibly(binding, old, new, view)
+                && !crate::render::changes_visibly(binding, old, new, view)
         }
         _ => false,
     }

@@ -1,24 +1,20 @@
 //! Admitting connections and requests: the origin check, authentication, connection limits
 //! and rate limits, in the order both adapters apply them.
 
-use std::sync::Arc;
-
 use http::Method;
 
 use super::Engine;
 use crate::admission::{ConnectionPermit, Holder, HolderPermit, RefusalPermit};
 use crate::auth::{Refusal, RequestHead, User};
-use crate::outbound::Outbound;
 use crate::rate::RateLimited;
-use crate::session::Session;
 
 /// A WebSocket handshake the engine accepted: its user, and its place under the per-user
 /// connection limit, which the session keeps until the connection ends.
 #[derive(Debug)]
 pub struct Admitted {
-    user: Option<User>,
-    holder: Option<Holder>,
-    permit: Option<HolderPermit>,
+    pub(crate) user: Option<User>,
+    pub(crate) holder: Option<Holder>,
+    pub(crate) permit: Option<HolderPermit>,
 }
 
 impl Admitted {
@@ -64,14 +60,6 @@ impl Engine {
             holder,
             permit,
         })
-    }
-
-    /// Opens the session of an admitted WebSocket: it counts its requests against its own
-    /// and its user's rate limits, and gives its place back when dropped.
-    pub fn open_admitted_session(&self, admitted: Admitted, out: Arc<dyn Outbound>) -> Session {
-        let mut session = self.open_session(admitted.user, out);
-        session.admitted(admitted.holder, admitted.permit);
-        session
     }
 
     /// Checks an HTTP request with `method`: its `Origin` when it writes with cookies (403),

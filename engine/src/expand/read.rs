@@ -180,9 +180,9 @@ impl Node {
     }
 }
 
-/// The row's fields the caller sees, as [`crate::session::render_row`] shows them.
+/// The row's fields the caller sees, as [`crate::render::render_row`] shows them.
 fn shown(binding: &ModelBinding, row: &Row, view: &View) -> Map<String, Value> {
-    match crate::session::render_row(binding, row, view) {
+    match crate::render::render_row(binding, row, view) {
         Value::Object(map) => map,
         _ => Map::new(),
     }

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
 
-use super::render_row;
 use super::write::WritePath;
 use crate::actors::StreamMsg;
 use crate::binding::{Handler, ModelBinding, Registry};
@@ -18,6 +17,7 @@ use crate::outbound::{ConnHandle, SubKey};
 use crate::permission::View;
 use crate::protocol::{encode_error, encode_reply, ApiError, EventName};
 use crate::query::QuerySpec;
+use crate::render::render_row;
 use crate::store::{StoreError, StoreOp, StoreOutput};
 use crate::value::Row;
 

@@ -145,14 +145,8 @@ impl Node {
     fn take(&self, batch: &mut Batch, heard: &mut layer::Heard, n: &postgres::Notification) {
         if n.channel() == layer::CHANNEL {
             let namespace = self.config_schema.as_deref().unwrap_or_default();
-            layer::receive(
-                &self.engine,
-                namespace,
-                &self.origin,
-                n.payload(),
-                batch,
-                heard,
-            );
+            self.engine
+                .receive_layer(namespace, &self.origin, n.payload(), batch, heard);
         } else {
             batch.push_payload(n.payload());
         }

@@ -23,7 +23,7 @@ use crate::filter::Filter;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::permission::View;
 use crate::protocol::{encode_reply, EventName};
-use crate::session::RowView;
+use crate::render::RowView;
 use crate::stats::Stats;
 use expanded::{Env, Pipeline, Target, Work};
 

@@ -18,7 +18,7 @@ use crate::key::Key;
 use crate::outbound::{ConnHandle, ConnId, SubKey};
 use crate::permission::View;
 use crate::protocol::{encode_reply, EventName};
-use crate::session::RowView;
+use crate::render::RowView;
 use crate::stats::Stats;
 
 /// The watchers of one row under one event and one view.

@@ -1,4 +1,5 @@
-//! How a row is shown to a client.
+//! How a row is shown to a client: replies and pushes alike, so stream actors and sessions render
+//! the same way.
 
 use serde_json::Value;
 
