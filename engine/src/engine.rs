@@ -463,9 +463,9 @@ impl Engine {
                 data,
             } => self.user_local(user_id, &stream, &event, &data),
             LayerMessage::Changes { .. } => {
-                // Rows must be read through the store first: see `layer::receive`.
+                // Rows must be read through the store first: see `receive_layer`.
                 tracing::warn!(
-                    "changed rows passed to deliver_remote are ignored; use layer::receive"
+                    "changed rows passed to deliver_remote are ignored; use receive_layer"
                 );
             }
         }
