@@ -65,6 +65,11 @@ pub struct PeerAddr(pub SocketAddr);
 /// heads over `max_header_bytes` still get 431 here. Under a host each WebSocket takes a
 /// place under the engine's `max_connections` for as long as it is open (503 without one).
 ///
+/// The host decides who the user is with
+/// [`ExtensionAuthenticator`](chanbind_engine::auth::ExtensionAuthenticator). When its login
+/// is a cookie, a handshake carrying it must also carry an allowed `Origin` (a browser's
+/// page of the same host does; a client outside a browser sends it), or it gets 403.
+///
 /// WebSockets need hyper's upgrades (axum and hyper servers with `with_upgrades` have them);
 /// they run on tasks of their own, which [`shutdown`](Self::shutdown) closes with 1001.
 #[derive(Clone)]

@@ -189,6 +189,11 @@ pub enum Refusal {
     /// browser's cookies: HTTP 403.
     #[error("this origin is not allowed")]
     ForbiddenOrigin,
+    /// A request that carries cookies and no token came without an `Origin` header, so the
+    /// server cannot tell it from a page of another site (a browser always sends one on a
+    /// WebSocket handshake): HTTP 403. A client outside a browser sends `Origin` itself.
+    #[error("a request with cookies must send its Origin")]
+    MissingOrigin,
     /// The server, or this user or address, holds as many connections as it may: HTTP 503.
     #[error("too many connections; try again later")]
     TooManyConnections,
@@ -199,7 +204,7 @@ impl Refusal {
     pub fn http_status(self) -> u16 {
         match self {
             Refusal::Unauthenticated => 401,
-            Refusal::ForbiddenOrigin => 403,
+            Refusal::ForbiddenOrigin | Refusal::MissingOrigin => 403,
             Refusal::Unavailable | Refusal::TooManyConnections => 503,
         }
     }

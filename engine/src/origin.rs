@@ -84,7 +84,8 @@ impl AllowedOrigins {
     /// - any other handshake from a browser (it has `Origin`) needs an allowed origin, or
     ///   [`any`](Self::any).
     ///
-    /// Refuses with [`Refusal::ForbiddenOrigin`] (HTTP 403).
+    /// Refuses with [`Refusal::ForbiddenOrigin`], or [`Refusal::MissingOrigin`] for a request
+    /// with cookies and no `Origin` (both HTTP 403).
     pub fn check(
         &self,
         head: &RequestHead,
@@ -103,7 +104,8 @@ impl AllowedOrigins {
         if by_cookie && (handshake || writes) {
             return match origin {
                 Some(origin) if self.allows(origin, host) => Ok(()),
-                _ => Err(Refusal::ForbiddenOrigin),
+                Some(_) => Err(Refusal::ForbiddenOrigin),
+                None => Err(Refusal::MissingOrigin),
             };
         }
         match origin {
@@ -179,7 +181,7 @@ mod tests {
             );
             assert_eq!(
                 origins.check(&head(&cookie, "/"), &get, true),
-                Err(Refusal::ForbiddenOrigin),
+                Err(Refusal::MissingOrigin),
                 "no Origin at all"
             );
             let own = [cookie[0], cookie[1], ("origin", "http://api.test")];

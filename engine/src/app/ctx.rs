@@ -24,7 +24,8 @@ impl Ctx {
     }
 
     /// Runs as an anonymous connection would: a permission that needs a user refuses with
-    /// `unauthenticated`.
+    /// `unauthenticated`. The engine's `allow_anonymous` is not asked: it decides whether
+    /// anonymous clients may connect, and application code is not a client.
     pub fn anonymous() -> Ctx {
         Ctx {
             who: Who::Anonymous,

@@ -59,6 +59,15 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// The HTTP response the HTTP API would give for this error (status from the code, the
+    /// error object as its JSON body), for a host's route handler to return as it is:
+    /// `err.to_response().map(axum::body::Body::from)` in axum.
+    pub fn to_response(&self) -> crate::http::HttpResponse {
+        crate::http::error(&self.to_api())
+    }
+}
+
 impl From<ApiError> for AppError {
     fn from(error: ApiError) -> Self {
         AppError::Api(error)

@@ -20,6 +20,12 @@ type Extract = dyn Fn(&http::Extensions) -> Option<User> + Send + Sync;
 /// alike. The blocking adapter reads requests from its own sockets, which carry no
 /// extensions, so there it never recognises anyone.
 ///
+/// A host that identifies its users by a cookie still has chanbind's origin check in front:
+/// a WebSocket handshake (or an HTTP write) with a `Cookie` and no token must come with an
+/// `Origin` the engine allows ([`crate::AllowedOrigins`]; a page of the same host by
+/// default), or it is refused with 403, since a page of any other site could open it with
+/// the user's cookies. Browsers send `Origin` themselves; other clients must send it.
+///
 /// ```
 /// use chanbind_engine::auth::{ExtensionAuthenticator, User};
 ///

@@ -194,6 +194,13 @@ impl Field {
         self
     }
 
+    /// The column may hold null, whatever `required` and `default` say (a field is nullable
+    /// unless it is required or has a default); undoes [`not_null`](Self::not_null).
+    pub fn nullable(mut self) -> Self {
+        self.nullable = Some(true);
+        self
+    }
+
     /// Never null, though not required (it has a default or is set by the server).
     pub fn not_null(mut self) -> Self {
         self.nullable = Some(false);

@@ -48,7 +48,7 @@ pub fn error_with_status(status: StatusCode, error: &ApiError) -> HttpResponse {
 pub fn refusal(refusal: Refusal) -> HttpResponse {
     let code = match refusal {
         Refusal::Unauthenticated => ErrorCode::Unauthenticated,
-        Refusal::ForbiddenOrigin => ErrorCode::PermissionDenied,
+        Refusal::ForbiddenOrigin | Refusal::MissingOrigin => ErrorCode::PermissionDenied,
         Refusal::Unavailable | Refusal::TooManyConnections => ErrorCode::Unavailable,
     };
     let mut response = error(&ApiError::new(code, refusal.to_string()));

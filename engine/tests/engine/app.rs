@@ -196,6 +196,12 @@ async fn invalid_writes_name_each_bad_field() {
     assert_eq!(err.code(), ErrorCode::Invalid);
     assert!(err.fields().contains_key("text"), "{err:?}");
     assert!(err.message().contains("text"), "{err}");
+    // What a host's route handler returns: the HTTP API's own answer for the error.
+    let response = err.to_response();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+    assert_eq!(body["code"], "invalid", "{body}");
+    assert!(body["fields"]["text"].is_array(), "{body}");
     assert_eq!(
         code(
             engine

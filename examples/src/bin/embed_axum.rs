@@ -187,11 +187,8 @@ async fn create_task(
         .await
     {
         Ok(task) => (StatusCode::CREATED, Json(Value::Object(task))).into_response(),
-        Err(e) => {
-            let status = StatusCode::from_u16(e.code().http_status())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, Json(json!(e.to_api()))).into_response()
-        }
+        // The HTTP API's own answer: its status and error object.
+        Err(e) => e.to_response().map(axum::body::Body::from),
     }
 }
 
