@@ -70,7 +70,11 @@ describe('against a demo server that restarts', () => {
     const resent = sent.filter((f) => events.includes(f.event)).map((f) => f.event);
     expect(resent.filter((e) => e === search.event).length).toBe(2);
     expect(resent.filter((e) => e === row.event).length).toBe(2);
-    expect(asked).toBe(2);
+    // The token is asked for on every attempt: once for the first connection, then at least
+    // once more (a restart slower than the first retry's delay costs an attempt or two),
+    // and the client opened exactly twice.
+    expect(asked).toBeGreaterThanOrEqual(2);
+    expect(states.filter((s) => s === 'open').length).toBe(2);
 
     // Changes after the reconnect reach the re-established subscriptions.
     await writer.create({ title: 'after the restart' });
