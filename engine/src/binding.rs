@@ -17,20 +17,18 @@
 
 mod computed;
 mod custom;
-mod enum_type;
 mod field;
 mod hooks;
-mod kind;
 mod model;
 mod registry;
 mod relations;
 
+pub(crate) use crate::kind::array_literal;
+pub use crate::kind::EnumType;
+pub use crate::kind::FieldKind;
 pub use computed::{Computed, FilterAs};
 pub use custom::{CustomBinding, EventContext, Handler, HandlerFuture, HandlerResult, Handlers};
-pub use enum_type::EnumType;
 pub use field::{DefaultValue, Field, OnDelete};
 pub use hooks::{Committed, HookError, Hooks, Next, WriteCall, Written, WRITE_ACTIONS};
-pub(crate) use kind::array_literal;
-pub use kind::FieldKind;
 pub use model::{KeySource, ModelBinding, PK};
 pub use registry::{Registry, RegistryError, BUILT_IN_ACTIONS};

@@ -20,8 +20,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::binding::FieldKind;
-
 /// The kinds of column a primary key (or a foreign key pointing at one) may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum KeyKind {
@@ -35,26 +33,6 @@ pub enum KeyKind {
 }
 
 impl KeyKind {
-    /// The key kind of a field kind, when that kind can be a key.
-    pub fn of(kind: &FieldKind) -> Option<KeyKind> {
-        match kind {
-            FieldKind::Integer => Some(KeyKind::Integer),
-            FieldKind::Uuid => Some(KeyKind::Uuid),
-            FieldKind::String | FieldKind::Text => Some(KeyKind::Text),
-            FieldKind::ForeignKey { key, .. } => Some(*key),
-            _ => None,
-        }
-    }
-
-    /// The field kind whose canonical form and column type keys of this kind have.
-    pub fn field_kind(self) -> FieldKind {
-        match self {
-            KeyKind::Integer => FieldKind::Integer,
-            KeyKind::Uuid => FieldKind::Uuid,
-            KeyKind::Text => FieldKind::Text,
-        }
-    }
-
     /// The PostgreSQL type key parameters are cast to.
     pub fn pg_type(self) -> &'static str {
         match self {

@@ -140,8 +140,9 @@
 // client sees and how live queries read), `actors` (streams and groups), `engine` (the
 // shared core that starts the actors and publishes), `session` (a connection's requests,
 // which also opens sessions on the engine), then `http` and `app`. The data model beneath
-// them (`binding`, `key`, `value`, `filter`, `permission`, `store`, `sql`) still forms one
-// knot: custom event handlers in `binding` take the engine.
+// them rests on `kind` (field kinds) < `key` < `value`; `binding`, `filter`, `permission`,
+// `store` and `sql` still form one knot, and custom event handlers and hooks in `binding`
+// take the engine.
 pub(crate) mod actors;
 pub(crate) mod admission;
 pub mod app;
@@ -162,6 +163,7 @@ pub mod form;
 pub mod fuzzing;
 pub mod http;
 pub mod key;
+pub mod kind;
 pub mod layer;
 pub(crate) mod live;
 pub(crate) mod locks;

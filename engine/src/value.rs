@@ -12,8 +12,8 @@ use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Timelike, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
-use crate::binding::FieldKind;
 use crate::key::KeyKind;
+use crate::kind::FieldKind;
 
 mod local;
 

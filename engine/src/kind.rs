@@ -1,10 +1,15 @@
-//! Field types, their JSON form and their PostgreSQL form.
+//! Field kinds (their JSON and PostgreSQL forms) and enum types: beneath keys, values and
+//! bindings, which all describe columns by kind.
 
 use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::EnumType;
+use crate::key::KeyKind;
+
+mod enum_type;
+
+pub use enum_type::EnumType;
 
 /// The type of a bound field; each maps to one JSON form and one PostgreSQL column type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +54,7 @@ pub enum FieldKind {
         /// The stream the key points into.
         stream: String,
         /// The kind of the target's key; the registry sets it from the target binding.
-        key: crate::key::KeyKind,
+        key: KeyKind,
     },
 }
 
@@ -90,7 +95,7 @@ impl FieldKind {
             || matches!(
                 self,
                 FieldKind::ForeignKey {
-                    key: crate::key::KeyKind::Text,
+                    key: KeyKind::Text,
                     ..
                 }
             )
@@ -192,4 +197,28 @@ pub(crate) fn array_literal(items: impl Iterator<Item = Option<String>>) -> Stri
     }
     out.push('}');
     out
+}
+
+/// How key kinds and field kinds correspond: kept with the field kinds, so keys need know
+/// nothing of fields.
+impl KeyKind {
+    /// The key kind of a field kind, when that kind can be a key.
+    pub fn of(kind: &FieldKind) -> Option<KeyKind> {
+        match kind {
+            FieldKind::Integer => Some(KeyKind::Integer),
+            FieldKind::Uuid => Some(KeyKind::Uuid),
+            FieldKind::String | FieldKind::Text => Some(KeyKind::Text),
+            FieldKind::ForeignKey { key, .. } => Some(*key),
+            _ => None,
+        }
+    }
+
+    /// The field kind whose canonical form and column type keys of this kind have.
+    pub fn field_kind(self) -> FieldKind {
+        match self {
+            KeyKind::Integer => FieldKind::Integer,
+            KeyKind::Uuid => FieldKind::Uuid,
+            KeyKind::Text => FieldKind::Text,
+        }
+    }
 }
