@@ -189,6 +189,8 @@ export class ChanbindClient implements LiveHost {
   private readonly requestIds = new RequestIdMaker();
   /** Counts the frames received, so that live objects know how recent their data is. */
   private frameSeq = 0;
+  /** The frame number of each reply's data, for the optimistic writes it confirms. */
+  private readonly replySeqs = new WeakMap<object, number>();
   /** The optimistic writes shown in live objects (see `RequestOptions.optimistic`). */
   readonly optimistic: OptimisticStore;
   private readonly heartbeatHash: string;
@@ -557,7 +559,11 @@ export class ChanbindClient implements LiveHost {
     if (pending) {
       this.inflight.delete(pending);
       if (frame.error !== undefined) this.settle(pending, ChanbindError.fromServer(event, frame.error));
-      else this.settle(pending, undefined, frame.data ?? {});
+      else {
+        const data = frame.data ?? {};
+        if (typeof data === 'object' && data !== null) this.replySeqs.set(data, this.frameSeq);
+        this.settle(pending, undefined, data);
+      }
     } else {
       const live = this.routesMap.get(event);
       if (live) live._receive(frame);
@@ -865,6 +871,11 @@ export class ChanbindClient implements LiveHost {
   /** @internal */
   _delivered(live: AnyLive): void {
     this.optimistic.sweep(live.stream);
+  }
+
+  /** @internal The number of the frame a reply's data came in. */
+  _replySeq(data: unknown): number | undefined {
+    return typeof data === 'object' && data !== null ? this.replySeqs.get(data) : undefined;
   }
 
   /** @internal The live objects on `stream`. */

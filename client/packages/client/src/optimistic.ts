@@ -38,6 +38,7 @@ interface Layer {
 /** What the store needs from its client. */
 export interface OptimisticHost {
   readonly _frameSeq: number;
+  _replySeq(data: unknown): number | undefined;
   _livesOf(stream: string): AnyLive[];
 }
 
@@ -93,7 +94,7 @@ export class OptimisticStore {
       throw error;
     }
     const r = reply as { id?: Pk; object?: Row } | undefined;
-    this.confirm(layer, r?.id, r?.object);
+    this.confirm(layer, r?.id, r?.object, this.host._replySeq(reply) ?? this.host._frameSeq);
     return reply;
   }
 
@@ -107,10 +108,10 @@ export class OptimisticStore {
     return layer;
   }
 
-  private confirm(layer: Layer, id: Pk | undefined, object: Row | undefined): void {
+  private confirm(layer: Layer, id: Pk | undefined, object: Row | undefined, seq: number): void {
     if (!this.layers.includes(layer)) return;
     layer.status = 'confirmed';
-    layer.confirmedSeq = this.host._frameSeq;
+    layer.confirmedSeq = seq;
     if (id !== undefined) layer.id = id;
     if (object && typeof object === 'object') layer.values = { ...layer.values, ...object, id: layer.id };
     else layer.values = { ...layer.values, id: layer.id };
@@ -132,7 +133,7 @@ export class OptimisticStore {
   sweep(stream: string): void {
     const lives = this.host._livesOf(stream);
     for (const layer of [...this.layers]) {
-      if (layer.stream === stream && layer.status === 'confirmed' && lives.every((l) => l._serverSeq >= layer.confirmedSeq)) {
+      if (layer.stream === stream && layer.status === 'confirmed' && lives.every((l) => l._serverSeq > layer.confirmedSeq)) {
         clearTimeout(layer.timer);
         this.layers.splice(this.layers.indexOf(layer), 1);
       }
