@@ -203,6 +203,59 @@ describe('the demo page', () => {
     await expect.poll(() => row.textContent()).toContain('Looks good');
   });
 
+  it('shows a refused edit at once, pending, then rolls it back in the table and says why', async () => {
+    const title = `Refused edit ${Date.now()}`;
+    const writer = new ChanbindClient({ url: server.wsUrl, token: TOKENS.admin, WebSocket: WebSocket as never });
+    try {
+      await writer.model('todo.Task').create({ title, priority: 2 });
+    } finally {
+      writer.close();
+    }
+    const page = await openBoard(TOKENS.admin);
+    const row = rowTitled(page, title);
+    await row.waitFor();
+    const id = await row.getAttribute('data-row-id');
+    // Every state the row goes through, as the user sees it (no timing involved).
+    await page.evaluate((rowId) => {
+      const seen: { pending: string | null; priority: string | null }[] = [];
+      (window as unknown as { seen: typeof seen }).seen = seen;
+      const record = () => {
+        const tr = document.querySelector(`table[aria-label="tasks"] tr[data-row-id="${rowId}"]`);
+        const cell = tr?.querySelector('[aria-label^="priority of "]') ?? tr?.querySelector('input[aria-label^="priority of "]');
+        const priority = cell instanceof HTMLInputElement ? null : (cell?.textContent ?? null);
+        const last = seen[seen.length - 1];
+        const now = { pending: tr?.getAttribute('data-pending') ?? null, priority };
+        if (priority !== null && (!last || last.pending !== now.pending || last.priority !== now.priority)) seen.push(now);
+      };
+      record();
+      new MutationObserver(record).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+    }, id);
+
+    await page.getByRole('button', { name: `priority of ${title}` }).click();
+    const input = page.getByRole('spinbutton', { name: `priority of ${title}` });
+    await input.fill('9');
+    await input.press('Enter');
+
+    await page.getByRole('alert').filter({ hasText: 'must be <= 5' }).first().waitFor({ timeout: 3000 });
+    await expect.poll(() => row.getByRole('button', { name: `priority of ${title}` }).textContent(), { timeout: 3000 }).toBe('2');
+    expect(await row.getAttribute('data-pending')).toBeNull();
+    const seen = await page.evaluate(() => (window as unknown as { seen: unknown[] }).seen);
+    // Shown at once as 9, marked pending; then back to the server's 2.
+    expect(seen).toEqual([
+      { pending: null, priority: '2' },
+      { pending: 'true', priority: '9' },
+      { pending: null, priority: '2' },
+    ]);
+    await page.screenshot({ path: path.join(SHOTS, 'refused-edit.png'), fullPage: true });
+
+    // An accepted edit stays.
+    await page.getByRole('button', { name: `priority of ${title}` }).click();
+    await page.getByRole('spinbutton', { name: `priority of ${title}` }).fill('4');
+    await page.getByRole('spinbutton', { name: `priority of ${title}` }).press('Enter');
+    await expect.poll(() => row.getByRole('button', { name: `priority of ${title}` }).textContent(), { timeout: 3000 }).toBe('4');
+    await expect.poll(() => row.getAttribute('data-pending'), { timeout: 3000 }).toBeNull();
+  });
+
   it('reconnects after the demo server restarts and shows the current rows', async () => {
     const page = await openBoard(TOKENS.admin);
     const doomed = `Before the restart ${Date.now()}`;

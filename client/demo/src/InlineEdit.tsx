@@ -1,6 +1,6 @@
 import Button from '@mui/material/Button';
 import TextField from '@mui/material/TextField';
-import { useState, type ReactNode } from 'react';
+import { useRef, useState, type ReactNode } from 'react';
 
 /** Props of {@link InlineEdit}. */
 export interface InlineEditProps {
@@ -20,6 +20,8 @@ export interface InlineEditProps {
  * once and goes back to the server's when the server refuses it. */
 export function InlineEdit({ value, type = 'text', label, children, onCommit }: InlineEditProps) {
   const [draft, setDraft] = useState<string | null>(null);
+  // Enter saves and closes the field, whose blur must not save a second time.
+  const open = useRef(false);
   if (draft === null) {
     return (
       <Button
@@ -29,6 +31,7 @@ export function InlineEdit({ value, type = 'text', label, children, onCommit }: 
         sx={{ minWidth: 0, textTransform: 'none', color: 'inherit', font: 'inherit', justifyContent: 'flex-start', px: 0.5 }}
         onClick={(e) => {
           e.stopPropagation();
+          open.current = true;
           setDraft(String(value));
         }}
       >
@@ -36,9 +39,14 @@ export function InlineEdit({ value, type = 'text', label, children, onCommit }: 
       </Button>
     );
   }
-  const commit = () => {
-    const next = type === 'number' ? Number(draft) : draft;
+  const close = () => {
+    open.current = false;
     setDraft(null);
+  };
+  const commit = () => {
+    if (!open.current) return;
+    close();
+    const next = type === 'number' ? Number(draft) : draft;
     if (next !== value && !(type === 'number' && Number.isNaN(next))) onCommit(next);
   };
   return (
@@ -54,7 +62,7 @@ export function InlineEdit({ value, type = 'text', label, children, onCommit }: 
       onBlur={commit}
       onKeyDown={(e) => {
         if (e.key === 'Enter') commit();
-        if (e.key === 'Escape') setDraft(null);
+        if (e.key === 'Escape') close();
       }}
     />
   );
