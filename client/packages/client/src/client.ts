@@ -4,7 +4,7 @@
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { ChanbindError } from './errors.js';
-import { baseOf, eventName, HashMaker, parseEvent } from './event.js';
+import { baseOf, eventName, HashMaker, parseEvent, parseRequestEvent } from './event.js';
 import { LiveFeed, LiveList, LiveRetrieve, LiveSearch, type AnyLive, type LiveHost } from './live.js';
 import { Model } from './model.js';
 import { OptimisticStore, type Presented } from './optimistic.js';
@@ -82,6 +82,19 @@ export interface ClientOptions {
   /** How long writes in flight when the connection dropped are sent again (with their
    * `request_id`) before they reject with `connection_lost`. */
   writeRetry?: WriteRetryOptions;
+}
+
+/** One step of a {@link ChanbindClient.batch}: a write's event and its data. */
+export interface BatchStep {
+  /** `<stream>.create`, `.update`, `.save` or `.delete` (no hash). */
+  event: string;
+  data: Record<string, unknown>;
+}
+
+/** The reply to a batch: each step's usual reply data, in order. */
+export interface BatchResult {
+  success: true;
+  results: unknown[];
 }
 
 /** Bounds on sending a write again after the connection dropped. Every write carries a
@@ -619,7 +632,7 @@ export class ChanbindClient implements LiveHost {
   request<T = unknown>(event: string, data: Record<string, unknown> = {}, options: RequestOptions = {}): Promise<T> {
     let name;
     try {
-      name = parseEvent(event);
+      name = parseRequestEvent(event);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -627,8 +640,9 @@ export class ChanbindClient implements LiveHost {
       return Promise.reject(new ChanbindError('closed', 'the client is closed', { event }));
     }
     const hash = name.hash ?? this.hashes.next();
-    const full = eventName(name.stream, name.action, hash);
-    this.lastStream = name.stream;
+    // `batch` names no stream.
+    const full = name.stream ? eventName(name.stream, name.action, hash) : `${name.action}#${hash}`;
+    if (name.stream) this.lastStream = name.stream;
     const writes = isWrite(name.action, data);
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = {
@@ -657,6 +671,24 @@ export class ChanbindClient implements LiveHost {
       }
       this.enqueue({ kind: 'request', seq: pending.seq, pending });
     });
+  }
+
+  /**
+   * Runs writes across bindings in one transaction, in order: all apply or none does
+   * (docs/protocol.md, batches). A step's data may refer to a field of an earlier step's row
+   * with `{"$ref": "<step index>.<field>"}`. Resolves with each step's usual reply data in
+   * `results`; a failing step rejects the whole batch. Carries one `request_id`, like every
+   * write, and is sent again after a drop like them.
+   *
+   * ```ts
+   * const { results } = await client.batch([
+   *   { event: "todo.Task.create", data: { title: "Order" } },
+   *   { event: "todo.Comment.create", data: { task_id: { $ref: "0.id" }, body: "first line" } },
+   * ]);
+   * ```
+   */
+  batch(steps: BatchStep[], options: RequestOptions = {}): Promise<BatchResult> {
+    return this.request<BatchResult>('batch', { steps }, options);
   }
 
   /** Sends an event without waiting for a reply (a custom event whose handler only reflects

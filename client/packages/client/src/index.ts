@@ -1,5 +1,7 @@
 export { ChanbindClient, createClient } from './client.js';
 export type {
+  BatchResult,
+  BatchStep,
   ClientEvents,
   ClientOptions,
   ConnectionState,
@@ -21,6 +23,6 @@ export { compareRows, matches, orderFields } from './local-query.js';
 export { isWrite, MAX_REQUEST_ID_LENGTH } from './requestid.js';
 export { backoffDelay } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
-export { baseOf, eventName, isValidHash, parseEvent } from './event.js';
+export { baseOf, eventName, isValidHash, parseEvent, parseRequestEvent } from './event.js';
 export type { EventName } from './event.js';
 export type * from './types.js';

@@ -82,6 +82,31 @@ describe('request ids', () => {
   });
 });
 
+describe('batches', () => {
+  it('go as one `batch` request with a request id, and a failing step’s index reaches the caller', async () => {
+    const frames: Frame[] = [];
+    const s = await server((ws) => {
+      ws.send(hello(WITH_IDS));
+      ws.on('message', (raw) => {
+        const frame = JSON.parse(String(raw)) as Frame;
+        frames.push(frame);
+        const steps = (frame.data as { steps: unknown[] }).steps;
+        if (steps.length > 1) ws.send(JSON.stringify({ event: frame.event, data: { success: true, results: steps.map((_, i) => ({ id: i })) } }));
+        else ws.send(JSON.stringify({ event: frame.event, error: { code: 'invalid', message: 'bad', fields: { title: ['required'] }, step: 0 } }));
+      });
+    });
+    const c = client(s.url);
+    const steps = [
+      { event: 'todo.Task.create', data: { title: 'order' } },
+      { event: 'todo.Comment.create', data: { task_id: { $ref: '0.id' }, body: 'line' } },
+    ];
+    await expect(c.batch(steps)).resolves.toEqual({ success: true, results: [{ id: 0 }, { id: 1 }] });
+    expect(frames[0]!.event).toMatch(/^batch#/);
+    expect(frames[0]!.data).toEqual({ steps, request_id: expect.any(String) });
+    await expect(c.batch([{ event: 'todo.Task.create', data: {} }])).rejects.toMatchObject({ code: 'invalid', step: 0 });
+  });
+});
+
 describe('writes in flight when the connection drops', () => {
   it('are sent again after the reconnect with the same request id, and resolve', async () => {
     const frames: { n: number; frame: Frame }[] = [];
