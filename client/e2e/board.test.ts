@@ -129,7 +129,7 @@ describe('the demo page', () => {
     await rowTitled(a, `${title}, edited in B`).waitFor({ timeout: 1000 });
 
     // Ticking "done" in A shows in B.
-    // (The checkbox shows the server's state: it flips when the change comes back.)
+    // (The board's edits are optimistic: A's checkbox flips at once, B's with the push.)
     await a.getByLabel(`done: ${title}, edited in B`).click();
     await expect.poll(() => b.getByLabel(`done: ${title}, edited in B`).isChecked(), { timeout: 1000 }).toBe(true);
 

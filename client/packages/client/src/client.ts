@@ -76,7 +76,7 @@ export interface ClientOptions {
   hashPrefix?: string;
   /** Whether every write (`create`, `update`, `save`, `delete`, a `form` submit, `batch`)
    * carries a `request_id`. Default: when the server's `hello` lists a limit of request ids
-   * (`max_request_id_length` or the like); a server that predates them would refuse the
+   * (`max_request_id_length`, `request_id_window_ms`, ...); a server that predates them would refuse the
    * field as unknown. */
   requestIds?: boolean;
   /** How long writes in flight when the connection dropped are sent again (with their
