@@ -129,7 +129,7 @@ describe('the demo page', () => {
     await rowTitled(a, `${title}, edited in B`).waitFor({ timeout: 1000 });
 
     // Ticking "done" in A shows in B.
-    // (The checkbox shows the server's state: it flips when the change comes back.)
+    // (The board's edits are optimistic: A's checkbox flips at once, B's with the push.)
     await a.getByLabel(`done: ${title}, edited in B`).click();
     await expect.poll(() => b.getByLabel(`done: ${title}, edited in B`).isChecked(), { timeout: 1000 }).toBe(true);
 
@@ -201,6 +201,59 @@ describe('the demo page', () => {
     await comments.getByTestId('comment').filter({ hasText: 'admin: Looks good' }).waitFor();
     // The board's row shows it too, through `include`, pushed to the live search.
     await expect.poll(() => row.textContent()).toContain('Looks good');
+  });
+
+  it('shows a refused edit at once, pending, then rolls it back in the table and says why', async () => {
+    const title = `Refused edit ${Date.now()}`;
+    const writer = new ChanbindClient({ url: server.wsUrl, token: TOKENS.admin, WebSocket: WebSocket as never });
+    try {
+      await writer.model('todo.Task').create({ title, priority: 2 });
+    } finally {
+      writer.close();
+    }
+    const page = await openBoard(TOKENS.admin);
+    const row = rowTitled(page, title);
+    await row.waitFor();
+    const id = await row.getAttribute('data-row-id');
+    // Every state the row goes through, as the user sees it (no timing involved).
+    await page.evaluate((rowId) => {
+      const seen: { pending: string | null; priority: string | null }[] = [];
+      (window as unknown as { seen: typeof seen }).seen = seen;
+      const record = () => {
+        const tr = document.querySelector(`table[aria-label="tasks"] tr[data-row-id="${rowId}"]`);
+        const cell = tr?.querySelector('[aria-label^="priority of "]') ?? tr?.querySelector('input[aria-label^="priority of "]');
+        const priority = cell instanceof HTMLInputElement ? null : (cell?.textContent ?? null);
+        const last = seen[seen.length - 1];
+        const now = { pending: tr?.getAttribute('data-pending') ?? null, priority };
+        if (priority !== null && (!last || last.pending !== now.pending || last.priority !== now.priority)) seen.push(now);
+      };
+      record();
+      new MutationObserver(record).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+    }, id);
+
+    await page.getByRole('button', { name: `priority of ${title}` }).click();
+    const input = page.getByRole('spinbutton', { name: `priority of ${title}` });
+    await input.fill('9');
+    await input.press('Enter');
+
+    await page.getByRole('alert').filter({ hasText: 'must be <= 5' }).first().waitFor({ timeout: 3000 });
+    await expect.poll(() => row.getByRole('button', { name: `priority of ${title}` }).textContent(), { timeout: 3000 }).toBe('2');
+    expect(await row.getAttribute('data-pending')).toBeNull();
+    const seen = await page.evaluate(() => (window as unknown as { seen: unknown[] }).seen);
+    // Shown at once as 9, marked pending; then back to the server's 2.
+    expect(seen).toEqual([
+      { pending: null, priority: '2' },
+      { pending: 'true', priority: '9' },
+      { pending: null, priority: '2' },
+    ]);
+    await page.screenshot({ path: path.join(SHOTS, 'refused-edit.png'), fullPage: true });
+
+    // An accepted edit stays.
+    await page.getByRole('button', { name: `priority of ${title}` }).click();
+    await page.getByRole('spinbutton', { name: `priority of ${title}` }).fill('4');
+    await page.getByRole('spinbutton', { name: `priority of ${title}` }).press('Enter');
+    await expect.poll(() => row.getByRole('button', { name: `priority of ${title}` }).textContent(), { timeout: 3000 }).toBe('4');
+    await expect.poll(() => row.getAttribute('data-pending'), { timeout: 3000 }).toBeNull();
   });
 
   it('reconnects after the demo server restarts and shows the current rows', async () => {

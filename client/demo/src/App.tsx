@@ -16,6 +16,7 @@ import TextField from '@mui/material/TextField';
 import Toolbar from '@mui/material/Toolbar';
 import Typography from '@mui/material/Typography';
 import { useMemo, useState } from 'react';
+import { InlineEdit } from './InlineEdit.js';
 import { SignIn } from './SignIn.js';
 
 /** A row of `todo.Task`. */
@@ -54,7 +55,9 @@ export function App() {
   const [minPriority, setMinPriority] = useState<number | ''>('');
   const [selected, setSelected] = useState<Pk | null>(null);
   const [notice, setNotice] = useState<{ severity: 'success' | 'error'; text: string } | null>(null);
-  const tasks = useMutation<Task>('todo.Task');
+  // Optimistic: a tick, a new title or priority shows at once (the row dimmed until the
+  // server answers) and goes back if the server refuses it.
+  const tasks = useMutation<Task>('todo.Task', { optimistic: true });
 
   const filters = useMemo(() => {
     const f: Record<string, unknown> = {};
@@ -70,7 +73,18 @@ export function App() {
 
   const columns: LiveColumn<Task>[] = [
     { field: 'id', label: '#', width: 56 },
-    { field: 'title', label: 'Title' },
+    {
+      field: 'title',
+      label: 'Title',
+      render: (t) => (
+        <span>
+          {t.title}
+          <InlineEdit value={t.title} label={`rename ${t.title}`} onCommit={(title) => tasks.update(t.id, { title }).catch(fail)}>
+            ✎
+          </InlineEdit>
+        </span>
+      ),
+    },
     {
       field: 'done',
       label: 'Done',
@@ -85,7 +99,15 @@ export function App() {
         />
       ),
     },
-    { field: 'priority', label: 'Priority', width: 90, align: 'right' },
+    {
+      field: 'priority',
+      label: 'Priority',
+      width: 90,
+      align: 'right',
+      render: (t) => (
+        <InlineEdit value={t.priority} type="number" label={`priority of ${t.title}`} onCommit={(priority) => tasks.update(t.id, { priority }).catch(fail)} />
+      ),
+    },
     { field: 'owner_id', label: 'Owner', render: (t) => <span>{t.owner?.username ?? (t.owner_id === null ? '—' : `#${t.owner_id}`)}</span> },
     {
       field: 'comments',

@@ -4,9 +4,11 @@
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { ChanbindError } from './errors.js';
-import { baseOf, eventName, HashMaker, parseEvent } from './event.js';
+import { baseOf, eventName, HashMaker, parseEvent, parseRequestEvent } from './event.js';
 import { LiveFeed, LiveList, LiveRetrieve, LiveSearch, type AnyLive, type LiveHost } from './live.js';
 import { Model } from './model.js';
+import { OptimisticStore, type Presented } from './optimistic.js';
+import { isWrite, RequestIdMaker } from './requestid.js';
 import type { Frame, Hello, Limits, ListParams, Pk, RelationParams, Row, SearchParams, SubscribeParams, User } from './types.js';
 
 /** The part of the WebSocket API the client uses: the browser's, Node 22's, or the `ws`
@@ -72,6 +74,38 @@ export interface ClientOptions {
   autoConnect?: boolean;
   /** The prefix of the client's hashes (default: random). */
   hashPrefix?: string;
+  /** Whether every write (`create`, `update`, `save`, `delete`, a `form` submit, `batch`)
+   * carries a `request_id`. Default: when the server's `hello` lists a limit of request ids
+   * (`max_request_id_length`, `request_id_window_ms`, ...); a server that predates them would refuse the
+   * field as unknown. */
+  requestIds?: boolean;
+  /** How long writes in flight when the connection dropped are sent again (with their
+   * `request_id`) before they reject with `connection_lost`. */
+  writeRetry?: WriteRetryOptions;
+}
+
+/** One step of a {@link ChanbindClient.batch}: a write's event and its data. */
+export interface BatchStep {
+  /** `<stream>.create`, `.update`, `.save` or `.delete` (no hash). */
+  event: string;
+  data: Record<string, unknown>;
+}
+
+/** The reply to a batch: each step's usual reply data, in order. */
+export interface BatchResult {
+  success: true;
+  results: unknown[];
+}
+
+/** Bounds on sending a write again after the connection dropped. Every write carries a
+ * `request_id`, which the server remembers for a while: the same id again returns the first
+ * result, so a write sent again is applied at most once. */
+export interface WriteRetryOptions {
+  /** How many reconnects a write may be sent again after (default 3; 0 rejects at once). */
+  attempts?: number;
+  /** How long after the first drop the write may still wait for a connection, in ms
+   * (default 30 000). */
+  within?: number;
 }
 
 /** `connecting` (first attempt), `open` (the `hello` arrived), `reconnecting` (waiting
@@ -101,9 +135,15 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Whether to send the request again after a reconnect if it was in flight when the
    * connection dropped. Default: yes for reads (`retrieve`, `search`, `list`, `form` without
-   * `submit`, `subscribe`, `unsubscribe`), no for everything else, which rejects with
-   * `connection_lost` since it may or may not have been applied. */
+   * `submit`, `subscribe`, `unsubscribe`); yes for writes too, with their `request_id`, within
+   * the client's `writeRetry` bounds; no for custom events, which reject with
+   * `connection_lost` since they may or may not have been applied. `true` sends a custom
+   * event again without bound; `false` rejects a write with `connection_lost`. */
   retry?: boolean;
+  /** `Model` writes only (`create`, `update`, `save`, `delete`): show the write at once in
+   * every live object that shows the row, marked pending, until the server answers; an
+   * error takes it away again (see {@link OptimisticStore}). Off by default. */
+  optimistic?: boolean;
   /** Drop the subscription the request makes right after its reply (sends
    * `<stream>.unsubscribe#<hash>` behind it). Used by one-shot `search` and `list`. */
   once?: boolean;
@@ -118,6 +158,17 @@ interface Pending {
   stream: string;
   data: Record<string, unknown>;
   retry: boolean;
+  /** A write: it carries a `request_id` when the server takes one, and is then sent again
+   * after a drop, within `writeRetry`. */
+  write: boolean;
+  /** `retry: false`: never sent again. */
+  noRetry: boolean;
+  /** How many times a write was sent again after a drop. */
+  resends: number;
+  /** When the write was first caught by a drop (ms). */
+  lostAt?: number;
+  /** Rejects the write when no connection came back in time. */
+  lostTimer?: ReturnType<typeof setTimeout>;
   once: boolean;
   timeout: number;
   resolve: (data: unknown) => void;
@@ -148,6 +199,13 @@ export class ChanbindClient implements LiveHost {
   private readonly WS: WebSocketConstructor;
   private readonly emitter = new Emitter<ClientEvents>();
   private readonly hashes: HashMaker;
+  private readonly requestIds = new RequestIdMaker();
+  /** Counts the frames received, so that live objects know how recent their data is. */
+  private frameSeq = 0;
+  /** The frame number of each reply's data, for the optimistic writes it confirms. */
+  private readonly replySeqs = new WeakMap<object, number>();
+  /** The optimistic writes shown in live objects (see `RequestOptions.optimistic`). */
+  readonly optimistic: OptimisticStore;
   private readonly heartbeatHash: string;
 
   private stateValue: ConnectionState = 'idle';
@@ -189,6 +247,7 @@ export class ChanbindClient implements LiveHost {
     this.WS = WS;
     this.hashes = new HashMaker(options.hashPrefix);
     this.heartbeatHash = `${this.hashes.next()}-hb`;
+    this.optimistic = new OptimisticStore(this);
     resolveUrl(options.url); // fail early on a bad URL
     if (options.autoConnect ?? true) this.connect();
   }
@@ -355,7 +414,11 @@ export class ChanbindClient implements LiveHost {
     const requeue: Outgoing[] = [];
     for (const pending of this.inflight) {
       clearTimeout(pending.timer);
-      if (pending.retry && this.wanted) {
+      // Not after `reconnect()`: the next connection may be another user's.
+      const resendable = pending.write && !pending.noRetry && typeof pending.data.request_id === 'string';
+      if (resendable && this.wanted && reason !== 'reconnect' && this.mayResend(pending)) {
+        requeue.push({ kind: 'request', seq: pending.seq, pending });
+      } else if (pending.retry && !resendable && this.wanted) {
         requeue.push({ kind: 'request', seq: pending.seq, pending });
       } else if (!this.wanted) {
         this.settle(pending, new ChanbindError('closed', 'the client was closed', { event: pending.event }));
@@ -376,6 +439,33 @@ export class ChanbindClient implements LiveHost {
     }
     if (!this.wanted) return;
     if (retry) this.scheduleRetry();
+  }
+
+  /** Whether writes carry a `request_id`: `requestIds` says so, or else the server's `hello`
+   * lists a limit of request ids (a server that predates them refuses the field as unknown). */
+  private acceptsRequestIds(): boolean {
+    const option = this.options.requestIds;
+    if (option !== undefined) return option;
+    return Object.keys(this.helloValue?.limits ?? {}).some((name) => /request_id/.test(name));
+  }
+
+  /** Whether a write caught by a drop may be sent again (once more within `writeRetry`); if
+   * so, arms the timer that rejects it when no connection comes back in time. */
+  private mayResend(pending: Pending): boolean {
+    const bounds = this.options.writeRetry ?? {};
+    const attempts = bounds.attempts ?? 3;
+    const within = bounds.within ?? 30_000;
+    const now = Date.now();
+    pending.lostAt ??= now;
+    if (pending.resends >= attempts || now - pending.lostAt >= within) return false;
+    pending.resends += 1;
+    clearTimeout(pending.lostTimer);
+    pending.lostTimer = setTimeout(() => {
+      if (pending.done || this.inflight.has(pending)) return;
+      this.outbox = this.outbox.filter((item) => item.kind !== 'request' || item.pending !== pending);
+      this.settle(pending, new ChanbindError('connection_lost', `no connection within ${within} ms to send ${pending.event} again`, { event: pending.event }));
+    }, within - (now - pending.lostAt));
+    return true;
   }
 
   private scheduleRetry(): void {
@@ -410,6 +500,7 @@ export class ChanbindClient implements LiveHost {
 
   private receive(raw: unknown): void {
     this.lastReceived = Date.now();
+    this.frameSeq += 1;
     if (this.deadTimer !== undefined) {
       clearTimeout(this.deadTimer);
       this.deadTimer = undefined;
@@ -481,7 +572,11 @@ export class ChanbindClient implements LiveHost {
     if (pending) {
       this.inflight.delete(pending);
       if (frame.error !== undefined) this.settle(pending, ChanbindError.fromServer(event, frame.error));
-      else this.settle(pending, undefined, frame.data ?? {});
+      else {
+        const data = frame.data ?? {};
+        if (typeof data === 'object' && data !== null) this.replySeqs.set(data, this.frameSeq);
+        this.settle(pending, undefined, data);
+      }
     } else {
       const live = this.routesMap.get(event);
       if (live) live._receive(frame);
@@ -537,7 +632,7 @@ export class ChanbindClient implements LiveHost {
   request<T = unknown>(event: string, data: Record<string, unknown> = {}, options: RequestOptions = {}): Promise<T> {
     let name;
     try {
-      name = parseEvent(event);
+      name = parseRequestEvent(event);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -545,14 +640,19 @@ export class ChanbindClient implements LiveHost {
       return Promise.reject(new ChanbindError('closed', 'the client is closed', { event }));
     }
     const hash = name.hash ?? this.hashes.next();
-    const full = eventName(name.stream, name.action, hash);
-    this.lastStream = name.stream;
+    // `batch` names no stream.
+    const full = name.stream ? eventName(name.stream, name.action, hash) : `${name.action}#${hash}`;
+    if (name.stream) this.lastStream = name.stream;
+    const writes = isWrite(name.action, data);
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = {
         seq: ++this.seq,
         event: full,
         stream: name.stream,
         data,
+        write: writes,
+        noRetry: options.retry === false,
+        resends: 0,
         retry: options.retry ?? (READS.has(name.action) && !(name.action === 'form' && data.submit != null)),
         once: options.once ?? false,
         timeout: options.timeout ?? this.options.requestTimeout ?? 30_000,
@@ -571,6 +671,24 @@ export class ChanbindClient implements LiveHost {
       }
       this.enqueue({ kind: 'request', seq: pending.seq, pending });
     });
+  }
+
+  /**
+   * Runs writes across bindings in one transaction, in order: all apply or none does
+   * (docs/protocol.md, batches). A step's data may refer to a field of an earlier step's row
+   * with `{"$ref": "<step index>.<field>"}`. Resolves with each step's usual reply data in
+   * `results`; a failing step rejects the whole batch. Carries one `request_id`, like every
+   * write, and is sent again after a drop like them.
+   *
+   * ```ts
+   * const { results } = await client.batch([
+   *   { event: "todo.Task.create", data: { title: "Order" } },
+   *   { event: "todo.Comment.create", data: { task_id: { $ref: "0.id" }, body: "first line" } },
+   * ]);
+   * ```
+   */
+  batch(steps: BatchStep[], options: RequestOptions = {}): Promise<BatchResult> {
+    return this.request<BatchResult>('batch', { steps }, options);
   }
 
   /** Sends an event without waiting for a reply (a custom event whose handler only reflects
@@ -593,6 +711,11 @@ export class ChanbindClient implements LiveHost {
     }
     const pending = item.pending;
     if (pending.done) return;
+    clearTimeout(pending.lostTimer);
+    // Given once, on the first send, and kept for every later one.
+    if (pending.write && pending.data.request_id === undefined && this.acceptsRequestIds()) {
+      pending.data = { ...pending.data, request_id: this.requestIds.next() };
+    }
     const text = JSON.stringify({ event: pending.event, data: pending.data });
     const max = this.helloValue?.limits?.max_message_bytes;
     if (typeof max === 'number' && byteLength(text) > max) {
@@ -664,6 +787,7 @@ export class ChanbindClient implements LiveHost {
     if (pending.done) return;
     pending.done = true;
     clearTimeout(pending.timer);
+    clearTimeout(pending.lostTimer);
     if (pending.signal && pending.onAbort) pending.signal.removeEventListener('abort', pending.onAbort);
     if (error !== undefined) pending.reject(error);
     else pending.resolve(data);
@@ -764,6 +888,31 @@ export class ChanbindClient implements LiveHost {
     const frame = live.request();
     this.writeFrame(frame);
     live._sent();
+  }
+
+  /** @internal How many frames arrived so far. */
+  get _frameSeq(): number {
+    return this.frameSeq;
+  }
+
+  /** @internal */
+  _present<T>(live: AnyLive, data: T, seq: number): Presented<T> {
+    return this.optimistic.present(live, data, seq);
+  }
+
+  /** @internal */
+  _delivered(live: AnyLive): void {
+    this.optimistic.sweep(live.stream);
+  }
+
+  /** @internal The number of the frame a reply's data came in. */
+  _replySeq(data: unknown): number | undefined {
+    return typeof data === 'object' && data !== null ? this.replySeqs.get(data) : undefined;
+  }
+
+  /** @internal The live objects on `stream`. */
+  _livesOf(stream: string): AnyLive[] {
+    return [...this.lives].filter((live) => live.stream === stream);
   }
 
   /** @internal */

@@ -61,17 +61,20 @@ export class ChanbindError extends Error {
   readonly event: string | undefined;
   /** Whether the server sent this error (rather than the client making it). */
   readonly fromServer: boolean;
+  /** A batch's error: the index of the step that failed. */
+  readonly step: number | undefined;
 
   constructor(
     code: ErrorCode | (string & {}),
     message: string,
-    options: { fields?: Record<string, readonly string[]>; event?: string; fromServer?: boolean; cause?: unknown } = {},
+    options: { fields?: Record<string, readonly string[]>; event?: string; fromServer?: boolean; cause?: unknown; step?: number } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.fields = options.fields ?? {};
     this.event = options.event;
     this.fromServer = options.fromServer ?? false;
+    this.step = options.step;
   }
 
   /** Builds the error of a server error frame, tolerating a malformed `error` object. */
@@ -85,7 +88,8 @@ export class ChanbindError extends Error {
         fields[name] = Array.isArray(messages) ? messages.map(String) : [String(messages)];
       }
     }
-    return new ChanbindError(code, message, { fields, event, fromServer: true });
+    const step = (b as { step?: unknown }).step;
+    return new ChanbindError(code, message, { fields, event, fromServer: true, step: typeof step === 'number' ? step : undefined });
   }
 
   /** Whether `code` is one of docs/protocol.md's. */

@@ -26,6 +26,18 @@ export function parseEvent(event: string): EventName {
   return { stream: base.slice(0, dot), action: base.slice(dot + 1), hash, base };
 }
 
+/** Parses the event of a request: `<stream>.<action>[#<hash>]`, or `batch[#<hash>]`, which
+ * names no stream (its `stream` is `""`). Throws a `TypeError` on a malformed name. */
+export function parseRequestEvent(event: string): EventName {
+  if (baseOf(event) !== 'batch') return parseEvent(event);
+  const sharp = event.indexOf('#');
+  const hash = sharp < 0 ? undefined : event.slice(sharp + 1);
+  if (hash !== undefined && !HASH.test(hash)) {
+    throw new TypeError(`hash ${JSON.stringify(hash)} must be 1 to 128 characters of [A-Za-z0-9_.:-]`);
+  }
+  return { stream: '', action: 'batch', hash, base: 'batch' };
+}
+
 /** `<stream>.<action>[#<hash>]`. */
 export function eventName(stream: string, action: string, hash?: string): string {
   return hash === undefined ? `${stream}.${action}` : `${stream}.${action}#${hash}`;

@@ -3,6 +3,7 @@
 
 import { ChanbindError } from './errors.js';
 import { eventName } from './event.js';
+import { NO_PENDING, type Presented } from './optimistic.js';
 import type {
   FeedEvent,
   Frame,
@@ -34,6 +35,9 @@ export interface LiveState<T> {
   readonly deleted: boolean;
   /** Counts the snapshots and pushes delivered. */
   readonly version: number;
+  /** The keys of the rows in `data` that show an optimistic write the server has not
+   * answered yet (empty without optimistic writes). */
+  readonly pending: ReadonlySet<Pk>;
 }
 
 /** What a live object needs from its client. */
@@ -48,6 +52,13 @@ export interface LiveHost {
   _sendLive(live: AnyLive): void;
   /** Sends a frame whose reply nobody waits for, when open. */
   _sendQuiet(frame: Frame): void;
+  /** How many frames arrived so far. */
+  readonly _frameSeq: number;
+  /** The live object's server data as of frame `seq`, with the optimistic writes that
+   * concern it laid over (docs: the client README, optimistic updates). */
+  _present<T>(live: AnyLive, data: T, seq: number): Presented<T>;
+  /** After a delivery: drops the optimistic writes every live object has seen confirmed. */
+  _delivered(live: AnyLive): void;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -67,7 +78,12 @@ export abstract class Live<T, P> {
     stale: false,
     deleted: false,
     version: 0,
+    pending: NO_PENDING,
   };
+  /** The server's own data, without optimistic writes. */
+  private serverData: T | undefined;
+  /** The number of the frame `serverData` came in. */
+  private serverSeq = 0;
   private readonly listeners = new Set<(state: LiveState<T>) => void>();
   private readyPromise: Promise<T> | undefined;
   private readyResolve: ((data: T) => void) | undefined;
@@ -212,7 +228,9 @@ export abstract class Live<T, P> {
   /** Called by the client when the connection's user changed: the old data belongs to
    * someone else's view. */
   _reset(): void {
-    if (!this.closed) this.update({ status: 'loading', data: undefined, error: undefined, deleted: false });
+    if (this.closed) return;
+    this.serverData = undefined;
+    this.update({ status: 'loading', data: undefined, error: undefined, deleted: false, pending: NO_PENDING });
   }
 
   /** A frame routed here. */
@@ -222,7 +240,8 @@ export abstract class Live<T, P> {
       this.replied = true;
       const error = ChanbindError.fromServer(frame.event, frame.error);
       // The subscription failed: whatever was shown before is not known to hold any more.
-      this.update({ status: 'error', error, stale: false, data: undefined, deleted: false });
+      this.serverData = undefined;
+      this.update({ status: 'error', error, stale: false, data: undefined, deleted: false, pending: NO_PENDING });
       this.readyReject?.(error);
       this.readyResolve = this.readyReject = undefined;
       return;
@@ -239,9 +258,39 @@ export abstract class Live<T, P> {
   }
 
   protected deliver(data: T, extra: Partial<LiveState<T>> = {}): void {
-    this.update({ status: 'ready', data, error: undefined, stale: false, version: this.stateValue.version + 1, ...extra });
+    this.serverData = data;
+    this.serverSeq = this.host._frameSeq;
+    const shown = this.host._present(this, data, this.serverSeq);
+    this.update({
+      status: 'ready',
+      data: shown.data,
+      pending: shown.pending,
+      error: undefined,
+      stale: false,
+      version: this.stateValue.version + 1,
+      ...extra,
+    });
     this.readyResolve?.(data);
     this.readyResolve = this.readyReject = undefined;
+    this.host._delivered(this);
+  }
+
+  /** The server's own data, without optimistic writes. */
+  get serverState(): T | undefined {
+    return this.serverData;
+  }
+
+  /** @internal The number of the frame the server data came in. */
+  get _serverSeq(): number {
+    return this.serverSeq;
+  }
+
+  /** @internal Shows the server data again with the optimistic writes now in play. */
+  _reapply(): void {
+    if (this.closed || this.serverData === undefined || this.stateValue.data === undefined) return;
+    const shown = this.host._present(this, this.serverData, this.serverSeq);
+    if (shown.data === this.stateValue.data && shown.pending === this.stateValue.pending) return;
+    this.update({ data: shown.data, pending: shown.pending });
   }
 
   protected update(patch: Partial<LiveState<T>>): void {

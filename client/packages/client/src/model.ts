@@ -2,6 +2,7 @@
 
 import type { ChanbindClient, RequestOptions } from './client.js';
 import type { LiveFeed, LiveList, LiveRetrieve, LiveSearch } from './live.js';
+import type { OptimisticAction } from './optimistic.js';
 import type {
   DeleteResult,
   FormSchema,
@@ -52,23 +53,42 @@ export class Model<R = Row> {
     return this.call('list', { ...params }, { once: true, ...options });
   }
 
+  /** Creates a row. With `{ optimistic: true }` it shows at once, under a temporary key, in
+   * the live searches and lists whose filter takes it, where their order puts it. */
   create(values: Partial<R> | Record<string, unknown>, options?: RequestOptions): Promise<WriteResult<R>> {
-    return this.call('create', { ...values }, options);
+    const data = { ...values } as Record<string, unknown>;
+    return this.write('create', undefined, data, () => this.call('create', data, options), options);
   }
 
-  /** A partial update of the row `id`. */
+  /** A partial update of the row `id`. With `{ optimistic: true }` every live object that
+   * shows the row shows the new values at once. */
   update(id: Pk, values: Partial<R> | Record<string, unknown>, options?: RequestOptions): Promise<WriteResult<R>> {
-    return this.call('update', { ...values, id }, options);
+    const data = { ...values, id } as Record<string, unknown>;
+    return this.write('update', id, data, () => this.call('update', data, options), options);
   }
 
   /** Without `id`, creates; with `id`, replaces every writable field (absent ones take their
-   * default). */
+   * default; an optimistic save shows only the fields given). */
   save(values: Partial<R> | Record<string, unknown>, options?: RequestOptions): Promise<WriteResult<R>> {
-    return this.call('save', { ...values }, options);
+    const data = { ...values } as Record<string, unknown>;
+    const id = data.id as Pk | undefined;
+    return this.write(id == null ? 'create' : 'update', id ?? undefined, data, () => this.call('save', data, options), options);
   }
 
+  /** Deletes the row `id`; with `{ optimistic: true }` it leaves live searches and lists at once. */
   delete(id: Pk, options?: RequestOptions): Promise<DeleteResult> {
-    return this.call('delete', { id }, options);
+    return this.write('delete', id, { id }, () => this.call('delete', { id }, options), options);
+  }
+
+  private write<T>(
+    action: OptimisticAction,
+    id: Pk | undefined,
+    values: Record<string, unknown>,
+    send: () => Promise<T>,
+    options: RequestOptions | undefined,
+  ): Promise<T> {
+    if (!options?.optimistic) return send();
+    return this.client.optimistic.run(this.stream, action, id, values, send);
   }
 
   /** The form schema for the row `id`, or for a new row. */

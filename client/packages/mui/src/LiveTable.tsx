@@ -2,6 +2,7 @@ import type { Expand, Filters, Include, Pk, Row } from '@chanbind/client';
 import { useSearch } from '@chanbind/react';
 import Alert from '@mui/material/Alert';
 import Box from '@mui/material/Box';
+import CircularProgress from '@mui/material/CircularProgress';
 import LinearProgress from '@mui/material/LinearProgress';
 import Table from '@mui/material/Table';
 import TableBody from '@mui/material/TableBody';
@@ -59,7 +60,9 @@ const flash = keyframes`
 `;
 
 /** A table over a live `search`: server-side pagination, sorting and filtering, with rows
- * updated in place as the server pushes changes. */
+ * updated in place as the server pushes changes. A row showing an optimistic write the server
+ * has not answered yet (`useMutation(stream, { optimistic: true })`) is dimmed, with a small
+ * progress ring in its first cell, `aria-busy` and `data-pending="true"`. */
 export function LiveTable<R extends { id: Pk } = Row>({
   stream,
   columns,
@@ -159,30 +162,38 @@ export function LiveTable<R extends { id: Pk } = Row>({
             </TableRow>
           </TableHead>
           <TableBody>
-            {rows.map((row) => (
-              <TableRow
-                key={String(row.id)}
-                data-row-id={String(row.id)}
-                hover={Boolean(onRowClick)}
-                selected={selectedId != null && selectedId === row.id}
-                onClick={onRowClick ? () => onRowClick(row) : undefined}
-                sx={{
-                  cursor: onRowClick ? 'pointer' : undefined,
-                  animation: changed.has(row.id) ? `${flash} 1.2s ease-out` : undefined,
-                }}
-              >
-                {columns.map((c) => (
-                  <TableCell key={c.field} align={c.align}>
-                    {c.render ? c.render(row) : formatCell((row as Record<string, unknown>)[c.field])}
-                  </TableCell>
-                ))}
-                {actions ? (
-                  <TableCell align="right" onClick={(e) => e.stopPropagation()}>
-                    {actions(row)}
-                  </TableCell>
-                ) : null}
-              </TableRow>
-            ))}
+            {rows.map((row) => {
+              const pending = result.pending.has(row.id);
+              return (
+                <TableRow
+                  key={String(row.id)}
+                  data-row-id={String(row.id)}
+                  data-pending={pending ? 'true' : undefined}
+                  aria-busy={pending || undefined}
+                  hover={Boolean(onRowClick)}
+                  selected={selectedId != null && selectedId === row.id}
+                  onClick={onRowClick ? () => onRowClick(row) : undefined}
+                  sx={{
+                    cursor: onRowClick ? 'pointer' : undefined,
+                    opacity: pending ? 0.55 : undefined,
+                    transition: 'opacity 120ms',
+                    animation: changed.has(row.id) && !pending ? `${flash} 1.2s ease-out` : undefined,
+                  }}
+                >
+                  {columns.map((c, i) => (
+                    <TableCell key={c.field} align={c.align}>
+                      {c.render ? c.render(row) : formatCell((row as Record<string, unknown>)[c.field])}
+                      {pending && i === 0 ? <CircularProgress size={10} sx={{ ml: 0.75 }} aria-label="saving" /> : null}
+                    </TableCell>
+                  ))}
+                  {actions ? (
+                    <TableCell align="right" onClick={(e) => e.stopPropagation()}>
+                      {actions(row)}
+                    </TableCell>
+                  ) : null}
+                </TableRow>
+              );
+            })}
             {rows.length === 0 && !result.loading && !result.error ? (
               <TableRow>
                 <TableCell colSpan={columns.length + (actions ? 1 : 0)} sx={{ color: 'text.secondary' }}>

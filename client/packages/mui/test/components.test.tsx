@@ -2,7 +2,7 @@
 
 import { ChanbindClient, type FormField } from '@chanbind/client';
 import { ChanbindProvider } from '@chanbind/react';
-import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { useState, type ReactNode } from 'react';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +81,38 @@ describe('LiveTable', () => {
       </Wrap>,
     );
     expect((await screen.findByRole('alert')).textContent).toContain('Sign in first');
+  });
+});
+
+describe('LiveTable with optimistic writes', () => {
+  it('marks a row pending until the server answers', async () => {
+    const client = new ChanbindClient({ url: server.wsUrl, WebSocket: WebSocket as never, token: TOKENS.admin });
+    clients.push(client);
+    const mark = `pending row ${Date.now()}`;
+    const { id } = await client.model('todo.Task').create({ title: mark });
+    render(
+      <ChanbindProvider client={client}>
+        <LiveTable stream="todo.Task" aria-label="pending" filters={{ title__startswith: mark }} columns={[{ field: 'title' }]} />
+      </ChanbindProvider>,
+    );
+    const table = await screen.findByRole('table', { name: 'pending' });
+    await waitFor(() => expect(bodyRows(table)).toEqual([String(id)]));
+    const row = () => table.querySelector(`tr[data-row-id="${id}"]`)!;
+    expect(row().getAttribute('data-pending')).toBeNull();
+
+    let write: Promise<unknown> | undefined;
+    act(() => {
+      write = client.model('todo.Task').update(id, { title: `${mark}, renamed` }, { optimistic: true });
+    });
+    expect(row().getAttribute('data-pending')).toBe('true');
+    expect(row().getAttribute('aria-busy')).toBe('true');
+    expect(within(row() as HTMLElement).getByLabelText('saving')).toBeTruthy();
+    expect(row().textContent).toContain(`${mark}, renamed`);
+    await act(async () => {
+      await write;
+    });
+    expect(row().getAttribute('data-pending')).toBeNull();
+    expect(row().textContent).toContain(`${mark}, renamed`);
   });
 });
 

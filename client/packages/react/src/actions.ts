@@ -37,13 +37,22 @@ export function useEvent<T = unknown>(event: string, onEvent?: (data: T, frame: 
   );
 }
 
+/** Options of `useMutation`, and of each of its calls (which override the hook's). */
+export interface MutationOptions {
+  /** Show each write at once in every live result that shows the row (`useSearch`,
+   * `useList`, `useRetrieve`, `LiveTable`), its rows marked in `pending`, until the server
+   * answers; a refused write is taken away again, every result shows the server's state,
+   * and the error rejects the call and lands in `error`. Off by default. */
+  optimistic?: boolean;
+}
+
 /** What `useMutation` returns. Every function returns the server's reply, or rejects with a
  * {@link ChanbindError} that is also kept in `error`. */
 export interface Mutation<R> {
-  create: (values: Record<string, unknown>) => Promise<WriteResult<R>>;
-  update: (id: Pk, values: Record<string, unknown>) => Promise<WriteResult<R>>;
-  save: (values: Record<string, unknown>) => Promise<WriteResult<R>>;
-  remove: (id: Pk) => Promise<DeleteResult>;
+  create: (values: Record<string, unknown>, options?: MutationOptions) => Promise<WriteResult<R>>;
+  update: (id: Pk, values: Record<string, unknown>, options?: MutationOptions) => Promise<WriteResult<R>>;
+  save: (values: Record<string, unknown>, options?: MutationOptions) => Promise<WriteResult<R>>;
+  remove: (id: Pk, options?: MutationOptions) => Promise<DeleteResult>;
   /** How many calls are in flight is more than zero. */
   pending: boolean;
   /** The last call's error; cleared by the next call and by `reset`. */
@@ -51,8 +60,16 @@ export interface Mutation<R> {
   reset: () => void;
 }
 
-/** `create`, `update`, `save` and `delete` on one stream, with their pending and error state. */
-export function useMutation<R = Row>(stream: string): Mutation<R> {
+/** `create`, `update`, `save` and `delete` on one stream, with their pending and error state;
+ * optimistic with `{ optimistic: true }`:
+ *
+ * ```tsx
+ * const { update } = useMutation("todo.Task", { optimistic: true });
+ * update(task.id, { done: true }); // every live result shows it done at once
+ * ```
+ */
+export function useMutation<R = Row>(stream: string, options: MutationOptions = {}): Mutation<R> {
+  const optimistic = options.optimistic ?? false;
   const client = useClient();
   const [inFlight, setInFlight] = useState(0);
   const [error, setError] = useState<ChanbindError | undefined>(undefined);
@@ -82,11 +99,12 @@ export function useMutation<R = Row>(stream: string): Mutation<R> {
   );
 
   const model = useMemo(() => client.model<R>(stream), [client, stream]);
+  const opts = useCallback((call?: MutationOptions) => ({ optimistic: call?.optimistic ?? optimistic }), [optimistic]);
   return {
-    create: useCallback((values) => run(() => model.create(values)), [model, run]),
-    update: useCallback((id, values) => run(() => model.update(id, values)), [model, run]),
-    save: useCallback((values) => run(() => model.save(values)), [model, run]),
-    remove: useCallback((id) => run(() => model.delete(id)), [model, run]),
+    create: useCallback((values, call) => run(() => model.create(values, opts(call))), [model, run, opts]),
+    update: useCallback((id, values, call) => run(() => model.update(id, values, opts(call))), [model, run, opts]),
+    save: useCallback((values, call) => run(() => model.save(values, opts(call))), [model, run, opts]),
+    remove: useCallback((id, call) => run(() => model.delete(id, opts(call))), [model, run, opts]),
     pending: inFlight > 0,
     error,
     reset: useCallback(() => setError(undefined), []),

@@ -5,7 +5,7 @@ export type { ConnectionInfo } from './connection.js';
 export { useList, useRetrieve, useSearch, useSubscribe } from './live.js';
 export type { LiveOptions, LiveResult } from './live.js';
 export { useEvent, useMutation } from './actions.js';
-export type { EventHandle, Mutation } from './actions.js';
+export type { EventHandle, Mutation, MutationOptions } from './actions.js';
 export { initialValue, useForm } from './form.js';
 export type { FormOptions, FormState } from './form.js';
 export { SharedLives, sharedLives, stableStringify } from './shared.js';

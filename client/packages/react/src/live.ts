@@ -20,6 +20,9 @@ export interface LiveResult<T> {
   isPlaceholder: boolean;
   /** Asks the server for a fresh snapshot. */
   refresh: () => void;
+  /** The keys of the rows in `data` that show an optimistic write the server has not
+   * answered yet (`useMutation(stream, { optimistic: true })`). */
+  pending: ReadonlySet<Pk>;
 }
 
 /** Options of the live hooks. */
@@ -30,7 +33,8 @@ export interface LiveOptions {
   keepPrevious?: boolean;
 }
 
-const IDLE: LiveState<never> = { status: 'loading', data: undefined, error: undefined, stale: false, deleted: false, version: 0 };
+const NO_PENDING: ReadonlySet<Pk> = new Set<Pk>();
+const IDLE: LiveState<never> = { status: 'loading', data: undefined, error: undefined, stale: false, deleted: false, version: 0, pending: NO_PENDING };
 const noop = () => undefined;
 const noSubscribe = () => noop;
 
@@ -75,6 +79,7 @@ function useLive<T>(kind: LiveKind, stream: string, params: unknown, options: Li
     stale: state.stale,
     isPlaceholder: placeholder !== undefined,
     refresh: live ? () => live.refresh() : noop,
+    pending: placeholder !== undefined ? NO_PENDING : state.pending,
     deleted: state.deleted,
   };
   return { result, live };

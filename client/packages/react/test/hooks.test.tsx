@@ -240,6 +240,61 @@ describe('useMutation', () => {
   });
 });
 
+describe('useMutation with optimistic updates', () => {
+  it('shows the write at once in useSearch and useRetrieve, marked pending, and rolls back a refused one', async () => {
+    const client = makeClient(TOKENS.admin);
+    const { id } = await client.model<Task>('todo.Task').create({ title: 'optimistic hook', priority: 1 });
+    const { result } = renderHook(
+      () => ({
+        mutation: useMutation<Task>('todo.Task', { optimistic: true }),
+        search: useSearch<Task>('todo.Task', { filters: { title__startswith: 'optimistic hook' } }),
+        row: useRetrieve<Task>('todo.Task', id),
+      }),
+      { wrapper: wrapper(client) },
+    );
+    await waitFor(() => expect(result.current.row.data?.priority).toBe(1));
+    await waitFor(() => expect(result.current.search.data?.count).toBe(1));
+
+    let write: Promise<unknown> | undefined;
+    act(() => {
+      write = result.current.mutation.update(id, { priority: 3 });
+    });
+    expect(result.current.row.data?.priority).toBe(3);
+    expect(result.current.search.data?.rows[0]?.priority).toBe(3);
+    expect(result.current.row.pending.has(id)).toBe(true);
+    expect(result.current.search.pending.has(id)).toBe(true);
+    await act(async () => {
+      await write;
+    });
+    expect(result.current.row.pending.size).toBe(0);
+    expect(result.current.row.data?.priority).toBe(3);
+
+    // Refused: back to the server's 3 everywhere, the error in `error` and in the rejection.
+    let refused: Promise<unknown> | undefined;
+    act(() => {
+      refused = result.current.mutation.update(id, { priority: 9 }).catch((e: { code: string }) => e.code);
+    });
+    expect(result.current.search.data?.rows[0]?.priority).toBe(9);
+    await act(async () => {
+      expect(await refused).toBe('invalid');
+    });
+    expect(result.current.row.data?.priority).toBe(3);
+    expect(result.current.search.data?.rows[0]?.priority).toBe(3);
+    expect(result.current.search.pending.size).toBe(0);
+    expect(result.current.mutation.error?.fields.priority).toEqual(['must be <= 5']);
+
+    // Per call, the hook's default can be turned off: nothing shows before the reply.
+    act(() => {
+      write = result.current.mutation.update(id, { priority: 4 }, { optimistic: false });
+    });
+    expect(result.current.row.data?.priority).toBe(3);
+    await act(async () => {
+      await write;
+    });
+    await waitFor(() => expect(result.current.row.data?.priority).toBe(4));
+  });
+});
+
 describe('useEvent and useConnection', () => {
   it('receives broadcasts and sends custom events', async () => {
     const listener = makeClient(TOKENS.bob);
