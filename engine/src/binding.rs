@@ -32,5 +32,5 @@ pub use field::{DefaultValue, Field, OnDelete};
 pub use hooks::{Committed, HookError, Hooks, Next, WriteCall, Written, WRITE_ACTIONS};
 pub(crate) use kind::array_literal;
 pub use kind::FieldKind;
-pub use model::{KeySource, ModelBinding, PK};
+pub use model::{KeySource, ModelBinding, VersionKind, PK};
 pub use registry::{Registry, RegistryError, BUILT_IN_ACTIONS};

@@ -178,6 +178,7 @@ pub mod sql;
 pub mod stats;
 pub mod store;
 pub mod validate;
+pub mod version;
 pub mod value;
 
 pub use engine::{Admitted, ChangeSet, ChangedError, Engine, EngineBuilder, EngineError};
