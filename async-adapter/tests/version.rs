@@ -42,7 +42,9 @@ fn registry() -> Registry {
 async fn start(store: Arc<dyn Store>) -> chanbind_async::ServerHandle {
     let engine = Engine::builder(registry(), store)
         .allow_anonymous(true)
-        .start().await.unwrap();
+        .start()
+        .await
+        .unwrap();
     chanbind_async::bind("127.0.0.1:0", engine, Default::default())
         .await
         .unwrap()
@@ -103,7 +105,11 @@ async fn http(
         .unwrap();
     let (status, headers) = (response.status().as_u16(), response.headers().clone());
     let raw = response.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, serde_json::from_slice(&raw).unwrap_or(Value::Null))
+    (
+        status,
+        headers,
+        serde_json::from_slice(&raw).unwrap_or(Value::Null),
+    )
 }
 
 /// What a user of either store sees: a stale WebSocket write conflicts with the current row,
@@ -111,41 +117,123 @@ async fn http(
 async fn versions_are_checked(store: Arc<dyn Store>) {
     let server = start(store).await;
     let mut ws = connect(&server).await;
-    let made = ask(&mut ws, json!({"event": "todo.Task.create", "data": {"title": "a"}})).await;
-    assert_eq!(made["data"]["object"], json!({"id": 1, "title": "a", "version": 1}));
-    let moved = ask(&mut ws, json!({"event": "todo.Task.update", "data": {"id": 1, "title": "b", "if_version": 1}})).await;
+    let made = ask(
+        &mut ws,
+        json!({"event": "todo.Task.create", "data": {"title": "a"}}),
+    )
+    .await;
+    assert_eq!(
+        made["data"]["object"],
+        json!({"id": 1, "title": "a", "version": 1})
+    );
+    let moved = ask(
+        &mut ws,
+        json!({"event": "todo.Task.update", "data": {"id": 1, "title": "b", "if_version": 1}}),
+    )
+    .await;
     assert_eq!(moved["data"]["object"]["version"], 2, "{moved}");
-    let stale = ask(&mut ws, json!({"event": "todo.Task.update", "data": {"id": 1, "title": "c", "if_version": 1}})).await;
+    let stale = ask(
+        &mut ws,
+        json!({"event": "todo.Task.update", "data": {"id": 1, "title": "c", "if_version": 1}}),
+    )
+    .await;
     assert_eq!(stale["error"]["code"], "conflict");
-    assert_eq!(stale["error"]["object"], json!({"id": 1, "title": "b", "version": 2}));
+    assert_eq!(
+        stale["error"]["object"],
+        json!({"id": 1, "title": "b", "version": 2})
+    );
 
     let (status, headers, row) = http(&server, Method::GET, "/api/todo.Task/1", None, None).await;
-    assert_eq!((status, &headers["etag"]), (200, &"\"2\"".parse().unwrap()), "{row}");
-    let (status, headers, body) = http(&server, Method::PATCH, "/api/todo.Task/1", Some("\"2\""), Some(json!({"title": "d"}))).await;
+    assert_eq!(
+        (status, &headers["etag"]),
+        (200, &"\"2\"".parse().unwrap()),
+        "{row}"
+    );
+    let (status, headers, body) = http(
+        &server,
+        Method::PATCH,
+        "/api/todo.Task/1",
+        Some("\"2\""),
+        Some(json!({"title": "d"})),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["etag"], "\"3\"");
-    let (status, _, body) = http(&server, Method::PUT, "/api/todo.Task/1", Some("\"2\""), Some(json!({"title": "e"}))).await;
+    let (status, _, body) = http(
+        &server,
+        Method::PUT,
+        "/api/todo.Task/1",
+        Some("\"2\""),
+        Some(json!({"title": "e"})),
+    )
+    .await;
     assert_eq!(status, 412, "{body}");
     assert_eq!(body["code"], "conflict");
     assert_eq!(body["object"], json!({"id": 1, "title": "d", "version": 3}));
-    let (status, _, body) = http(&server, Method::DELETE, "/api/todo.Task/1", Some("\"2\""), None).await;
+    let (status, _, body) = http(
+        &server,
+        Method::DELETE,
+        "/api/todo.Task/1",
+        Some("\"2\""),
+        None,
+    )
+    .await;
     assert_eq!((status, &body["object"]["title"]), (412, &json!("d")));
-    let (status, _, body) = http(&server, Method::DELETE, "/api/todo.Task/1", Some("W/\"3\""), None).await;
-    assert_eq!((status, &body["code"]), (400, &json!("bad_request")), "a weak tag never matches");
-    let (status, _, _) = http(&server, Method::DELETE, "/api/todo.Task/1", Some("\"3\""), None).await;
+    let (status, _, body) = http(
+        &server,
+        Method::DELETE,
+        "/api/todo.Task/1",
+        Some("W/\"3\""),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["code"]),
+        (400, &json!("bad_request")),
+        "a weak tag never matches"
+    );
+    let (status, _, _) = http(
+        &server,
+        Method::DELETE,
+        "/api/todo.Task/1",
+        Some("\"3\""),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     let (status, _, _) = http(&server, Method::GET, "/api/todo.Task/1", None, None).await;
     assert_eq!(status, 404);
 
     // A timestamp version: the ETag is the write's time, checked to the microsecond.
-    let (_, _, note) = http(&server, Method::POST, "/api/todo.Note/", None, Some(json!({"body": "x"}))).await;
+    let (_, _, note) = http(
+        &server,
+        Method::POST,
+        "/api/todo.Note/",
+        None,
+        Some(json!({"body": "x"})),
+    )
+    .await;
     let first = note["object"]["updated_at"].as_str().unwrap().to_owned();
     let (_, headers, _) = http(&server, Method::GET, "/api/todo.Note/1", None, None).await;
     assert_eq!(headers["etag"].to_str().unwrap(), format!("\"{first}\""));
     let tag = format!("\"{first}\"");
-    let (status, _, _) = http(&server, Method::PATCH, "/api/todo.Note/1", Some(&tag), Some(json!({"body": "y"}))).await;
+    let (status, _, _) = http(
+        &server,
+        Method::PATCH,
+        "/api/todo.Note/1",
+        Some(&tag),
+        Some(json!({"body": "y"})),
+    )
+    .await;
     assert_eq!(status, 200);
-    let (status, _, body) = http(&server, Method::PATCH, "/api/todo.Note/1", Some(&tag), Some(json!({"body": "z"}))).await;
+    let (status, _, body) = http(
+        &server,
+        Method::PATCH,
+        "/api/todo.Note/1",
+        Some(&tag),
+        Some(json!({"body": "z"})),
+    )
+    .await;
     assert_eq!((status, &body["object"]["body"]), (412, &json!("y")));
     server.shutdown().await;
 }

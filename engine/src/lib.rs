@@ -178,8 +178,8 @@ pub mod sql;
 pub mod stats;
 pub mod store;
 pub mod validate;
-pub mod version;
 pub mod value;
+pub mod version;
 
 pub use engine::{Admitted, ChangeSet, ChangedError, Engine, EngineBuilder, EngineError};
 pub use origin::AllowedOrigins;

@@ -16,7 +16,10 @@ pub const IF_VERSION: &str = "if_version";
 /// The version `data` expects the row to have: `None` when it has no `if_version` (or a null
 /// one). An `if_version` on a binding without a version field, or of a type the field cannot
 /// hold, is `bad_request`, like any request field of the wrong type.
-pub fn expected(binding: &ModelBinding, data: &Map<String, Value>) -> Result<Option<Value>, ApiError> {
+pub fn expected(
+    binding: &ModelBinding,
+    data: &Map<String, Value>,
+) -> Result<Option<Value>, ApiError> {
     match data.get(IF_VERSION) {
         None | Some(Value::Null) => Ok(None),
         Some(value) => parse(binding, value).map(Some),
@@ -31,7 +34,8 @@ pub fn parse(binding: &ModelBinding, value: &Value) -> Result<Value, ApiError> {
             binding.stream()
         )));
     };
-    canonical(field.kind(), value).map_err(|why| ApiError::bad_request(format!("if_version: {why}")))
+    canonical(field.kind(), value)
+        .map_err(|why| ApiError::bad_request(format!("if_version: {why}")))
 }
 
 /// The condition the store ANDs into its write's row scope: the version field equals
@@ -77,7 +81,10 @@ pub fn conflict(binding: &ModelBinding, object: Value) -> ApiError {
     );
     error.fields.insert(
         name.to_owned(),
-        vec![format!("is now {}", object.get(name).unwrap_or(&Value::Null))],
+        vec![format!(
+            "is now {}",
+            object.get(name).unwrap_or(&Value::Null)
+        )],
     );
     error.object = Some(object);
     error
@@ -117,12 +124,15 @@ pub fn from_if_match(binding: &ModelBinding, header: &str) -> Result<Option<Valu
     parse(binding, &value).map(Some)
 }
 
+/// A request's `data`, borrowed when nothing was taken out of it.
+pub type Data<'a> = std::borrow::Cow<'a, Map<String, Value>>;
+
 /// `data` without its `if_version`, and the version it expects: the rest is validated as the
 /// write's values, where `if_version` would be an unknown field.
 pub fn split<'a>(
     binding: &ModelBinding,
     data: &'a Map<String, Value>,
-) -> Result<(std::borrow::Cow<'a, Map<String, Value>>, Option<Value>), ApiError> {
+) -> Result<(Data<'a>, Option<Value>), ApiError> {
     if !data.contains_key(IF_VERSION) {
         return Ok((std::borrow::Cow::Borrowed(data), None));
     }

@@ -34,7 +34,13 @@ pub(super) fn apply(
     };
     let stream = match (route, method) {
         (Route::Item { stream, .. }, &Method::PUT | &Method::PATCH | &Method::DELETE) => stream,
-        (Route::Form { stream, id: Some(_) }, &Method::POST) => stream,
+        (
+            Route::Form {
+                stream,
+                id: Some(_),
+            },
+            &Method::POST,
+        ) => stream,
         _ => return Ok(()),
     };
     let Some(binding) = registry.get(stream) else {

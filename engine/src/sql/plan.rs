@@ -262,7 +262,10 @@ fn update(binding: &ModelBinding, pk: &Key, values: &Row, scope: &Filter) -> Sta
     if let Some(field) = counter(binding) {
         // The counter moves in the statement that writes, so two writers never get one number.
         let col = ident(field.column_name());
-        sets.push(format!("{col} = COALESCE({}, 0) + 1", column(T, field.column_name())));
+        sets.push(format!(
+            "{col} = COALESCE({}, 0) + 1",
+            column(T, field.column_name())
+        ));
     }
     if sets.is_empty() {
         // Nothing to change; still touch the row so the op behaves like any update.

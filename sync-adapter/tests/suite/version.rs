@@ -32,10 +32,15 @@ fn registry() -> Registry {
 fn on_postgresql_versions_are_checked_over_websocket_and_http() {
     let url = match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => url,
-        _ if std::env::var("CI").as_deref() == Ok("true") => panic!("DATABASE_URL is not set under CI"),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("DATABASE_URL is not set under CI")
+        }
         _ => return eprintln!("NOTICE: version skipped: DATABASE_URL is not set"),
     };
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     let store = PgStore::connect(PgConfig {
         url,
         schema: Some(format!("sync_version_{}_{nanos}", std::process::id())),
@@ -48,26 +53,62 @@ fn on_postgresql_versions_are_checked_over_websocket_and_http() {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let shared: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
         let runtime =
-            EngineRuntime::start(Engine::builder(registry(), shared).allow_anonymous(true)).unwrap();
-        let server = runtime.bind("127.0.0.1:0", ServerConfig::default()).unwrap();
+            EngineRuntime::start(Engine::builder(registry(), shared).allow_anonymous(true))
+                .unwrap();
+        let server = runtime
+            .bind("127.0.0.1:0", ServerConfig::default())
+            .unwrap();
         let addr = server.local_addr();
         let mut ws = connect(addr);
-        let made = request(&mut ws, json!({"event": "todo.Task.create", "data": {"title": "a"}}));
-        assert_eq!(made["data"]["object"], json!({"id": 1, "title": "a", "version": 1}));
-        let moved = request(&mut ws, json!({"event": "todo.Task.update", "data": {"id": 1, "title": "b", "if_version": 1}}));
+        let made = request(
+            &mut ws,
+            json!({"event": "todo.Task.create", "data": {"title": "a"}}),
+        );
+        assert_eq!(
+            made["data"]["object"],
+            json!({"id": 1, "title": "a", "version": 1})
+        );
+        let moved = request(
+            &mut ws,
+            json!({"event": "todo.Task.update", "data": {"id": 1, "title": "b", "if_version": 1}}),
+        );
         assert_eq!(moved["data"]["object"]["version"], 2, "{moved}");
-        let stale = request(&mut ws, json!({"event": "todo.Task.delete", "data": {"id": 1, "if_version": 1}}));
+        let stale = request(
+            &mut ws,
+            json!({"event": "todo.Task.delete", "data": {"id": 1, "if_version": 1}}),
+        );
         assert_eq!(stale["error"]["code"], "conflict");
-        assert_eq!(stale["error"]["object"], json!({"id": 1, "title": "b", "version": 2}));
+        assert_eq!(
+            stale["error"]["object"],
+            json!({"id": 1, "title": "b", "version": 2})
+        );
 
         let read = Client::connect(addr).send("GET", "/api/todo.Task/1", None, &[]);
         assert_eq!((read.status, read.header("etag")), (200, Some("\"2\"")));
         let body = json!({"title": "c"});
-        let fresh = Client::connect(addr).send("PUT", "/api/todo.Task/1", Some(&body), &[("If-Match", "\"2\"")]);
-        assert_eq!((fresh.status, fresh.header("etag")), (200, Some("\"3\"")), "{:?}", fresh.body);
-        let stale = Client::connect(addr).send("PATCH", "/api/todo.Task/1", Some(&body), &[("If-Match", "\"2\"")]);
+        let fresh = Client::connect(addr).send(
+            "PUT",
+            "/api/todo.Task/1",
+            Some(&body),
+            &[("If-Match", "\"2\"")],
+        );
+        assert_eq!(
+            (fresh.status, fresh.header("etag")),
+            (200, Some("\"3\"")),
+            "{:?}",
+            fresh.body
+        );
+        let stale = Client::connect(addr).send(
+            "PATCH",
+            "/api/todo.Task/1",
+            Some(&body),
+            &[("If-Match", "\"2\"")],
+        );
         assert_eq!(stale.status, 412);
-        assert_eq!(stale.body["object"], json!({"id": 1, "title": "c", "version": 3}));
+        assert_eq!(
+            stale.body["object"],
+            json!({"id": 1, "title": "c", "version": 3})
+        );
         server.shutdown();
         drop(runtime);
     }));
