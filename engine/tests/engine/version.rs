@@ -133,6 +133,9 @@ async fn a_form_submit_checks_the_version_it_was_loaded_with() {
     .await;
     let loaded = form["data"]["object"]["version"].clone();
     assert_eq!(loaded, 1);
+    let field = &form["data"]["fields"][1];
+    assert_eq!((&field["name"], &field["read_only"], &field["version"]), (&json!("version"), &json!(true), &json!(true)));
+    assert_eq!(form["data"]["fields"][0].get("version"), None);
     send(
         &mut s,
         &out,
