@@ -61,17 +61,20 @@ export class ChanbindError extends Error {
   readonly event: string | undefined;
   /** Whether the server sent this error (rather than the client making it). */
   readonly fromServer: boolean;
+  /** A version check's `conflict`: the row as it is now, as the server showed it. */
+  readonly object: unknown;
 
   constructor(
     code: ErrorCode | (string & {}),
     message: string,
-    options: { fields?: Record<string, readonly string[]>; event?: string; fromServer?: boolean; cause?: unknown } = {},
+    options: { fields?: Record<string, readonly string[]>; event?: string; fromServer?: boolean; cause?: unknown; object?: unknown } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.fields = options.fields ?? {};
     this.event = options.event;
     this.fromServer = options.fromServer ?? false;
+    this.object = options.object;
   }
 
   /** Builds the error of a server error frame, tolerating a malformed `error` object. */
@@ -85,7 +88,8 @@ export class ChanbindError extends Error {
         fields[name] = Array.isArray(messages) ? messages.map(String) : [String(messages)];
       }
     }
-    return new ChanbindError(code, message, { fields, event, fromServer: true });
+    const object = typeof b.object === 'object' && b.object !== null ? b.object : undefined;
+    return new ChanbindError(code, message, { fields, event, fromServer: true, object });
   }
 
   /** Whether `code` is one of docs/protocol.md's. */
