@@ -134,7 +134,10 @@ async fn a_form_submit_checks_the_version_it_was_loaded_with() {
     let loaded = form["data"]["object"]["version"].clone();
     assert_eq!(loaded, 1);
     let field = &form["data"]["fields"][1];
-    assert_eq!((&field["name"], &field["read_only"], &field["version"]), (&json!("version"), &json!(true), &json!(true)));
+    assert_eq!(
+        (&field["name"], &field["read_only"], &field["version"]),
+        (&json!("version"), &json!(true), &json!(true))
+    );
     assert_eq!(form["data"]["fields"][0].get("version"), None);
     send(
         &mut s,
