@@ -1,6 +1,6 @@
 //! The demo's bindings (`auth.User`, `todo.Task`, `todo.Comment` keyed by UUIDs, `todo.Tag`
-//! keyed by text, the `channels-binding` README's `custom_stream`), its permission policy and
-//! its seed data.
+//! keyed by text, `todo.Note` with a version field, the `channels-binding` README's
+//! `custom_stream`), its permission policy and its seed data.
 
 mod policy;
 
@@ -20,8 +20,8 @@ use chanbind_engine::store::{Store, StoreError, StoreOp, StoreOutput};
 use chanbind_engine::validate::{validate_write, WriteMode};
 use serde_json::{json, Value};
 
-/// `auth.User`, `todo.Task`, `todo.Comment`, `todo.Tag`, `todo.Note` and `custom_stream`, as the README
-/// describes them, open to everyone: the playground the demo runs without `--token`.
+/// `auth.User`, `todo.Task`, `todo.Comment`, `todo.Tag`, `todo.Note` and `custom_stream`, as
+/// the README describes them, open to everyone: the playground the demo runs without `--token`.
 pub fn registry() -> Result<Registry, RegistryError> {
     registry_with(Policy::Open)
 }
