@@ -205,7 +205,7 @@ async fn versions_are_checked(store: Arc<dyn Store>) {
     assert_eq!(status, 404);
 
     // A timestamp version: the ETag is the write's time, checked to the microsecond.
-    let (_, _, note) = http(
+    let (status, headers, note) = http(
         &server,
         Method::POST,
         "/api/todo.Note/",
@@ -214,6 +214,14 @@ async fn versions_are_checked(store: Arc<dyn Store>) {
     )
     .await;
     let first = note["object"]["updated_at"].as_str().unwrap().to_owned();
+    assert_eq!(status, 201);
+    assert_eq!(
+        headers["etag"].to_str().unwrap(),
+        format!("\"{first}\""),
+        "a create's ETag"
+    );
+    let (_, headers, _) = http(&server, Method::GET, "/api/todo.Note/", None, None).await;
+    assert!(headers.get("etag").is_none(), "a page has no ETag");
     let (_, headers, _) = http(&server, Method::GET, "/api/todo.Note/1", None, None).await;
     assert_eq!(headers["etag"].to_str().unwrap(), format!("\"{first}\""));
     let tag = format!("\"{first}\"");

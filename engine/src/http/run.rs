@@ -165,6 +165,12 @@ impl Pending {
             return response;
         }
         let mut response = respond::json(StatusCode::CREATED, data);
+        super::version::set_etag(
+            self.api.engine().registry(),
+            &self.route,
+            data,
+            &mut response,
+        );
         if let (Some(stream), Some(id)) = (self.route.stream(), Key::from_json(&data["id"])) {
             // A text key may hold any character: the path carries it percent-encoded.
             let id = id.to_string();

@@ -63,7 +63,8 @@ pub(super) fn status(error: &Value, if_match: bool, code_status: StatusCode) -> 
 }
 
 /// Sets the `ETag` of an item's reply: its version, from the row (a read) or the reply's
-/// `object` (a write). A binding without a version field has none.
+/// `object` (a write, a create's 201 included). A binding without a version field has none,
+/// and neither has a page of rows.
 pub(super) fn set_etag(
     registry: &Registry,
     route: &Route,
@@ -72,7 +73,7 @@ pub(super) fn set_etag(
 ) {
     let (stream, row) = match route {
         Route::Item { stream, .. } => (stream, data.get("object").unwrap_or(data)),
-        Route::Form { stream, .. } => (stream, &data["object"]),
+        Route::Form { stream, .. } | Route::Collection { stream } => (stream, &data["object"]),
         _ => return,
     };
     let Some(binding) = registry.get(stream) else {
