@@ -30,5 +30,5 @@ pub use computed::{Computed, FilterAs};
 pub use custom::{CustomBinding, EventContext, Handler, HandlerFuture, HandlerResult, Handlers};
 pub use field::{DefaultValue, Field, OnDelete};
 pub use hooks::{Committed, HookError, Hooks, Next, WriteCall, Written, WRITE_ACTIONS};
-pub use model::{KeySource, ModelBinding, PK};
+pub use model::{KeySource, ModelBinding, VersionKind, PK};
 pub use registry::{Registry, RegistryError, BUILT_IN_ACTIONS};

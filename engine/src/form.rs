@@ -32,7 +32,13 @@ pub fn form_fields(binding: &ModelBinding, row: Option<&Row>, view: &View) -> Va
                     .filter(|f| f.name() != PK && Some(f.name()) != mirror)
                     .filter(|f| view.can_see(f.name()))
                     .map(|f| {
-                        field_schema(f, row.map(|r| (r, f.name())), !view.can_write(f.name()))
+                        let mut schema =
+                            field_schema(f, row.map(|r| (r, f.name())), !view.can_write(f.name()));
+                        if binding.version_name() == Some(f.name()) {
+                            // The value a submit sends back as `if_version` (section 2).
+                            schema["version"] = Value::Bool(true);
+                        }
+                        schema
                     }),
             )
             .chain(

@@ -67,6 +67,7 @@ mod respond;
 pub(crate) mod route;
 mod run;
 mod static_files;
+mod version;
 
 pub use cors::Cors;
 pub use edge::{Mount, ServerSettings};
@@ -278,6 +279,7 @@ impl HttpApi {
             method: parts.method.clone(),
             query: parts.uri.query().map(str::to_owned),
             body_type,
+            if_match: version::if_match(&parts.headers),
             cors: HeaderMap::new(),
             mount: Mount::of(&parts.extensions).to_owned(),
         })

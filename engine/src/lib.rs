@@ -181,6 +181,7 @@ pub mod stats;
 pub mod store;
 pub mod validate;
 pub mod value;
+pub mod version;
 
 pub use engine::{Admitted, ChangeSet, ChangedError, Engine, EngineBuilder, EngineError};
 pub use origin::AllowedOrigins;

@@ -11,6 +11,7 @@ mod job;
 mod open;
 mod plan;
 mod request;
+mod version;
 mod write;
 
 pub use crate::render::{changes_visibly, render_row, RowView};

@@ -1,6 +1,6 @@
 //! The demo's bindings (`auth.User`, `todo.Task`, `todo.Comment` keyed by UUIDs, `todo.Tag`
-//! keyed by text, the `channels-binding` README's `custom_stream`), its permission policy and
-//! its seed data.
+//! keyed by text, `todo.Note` with a version field, the `channels-binding` README's
+//! `custom_stream`), its permission policy and its seed data.
 
 mod policy;
 
@@ -20,8 +20,8 @@ use chanbind_engine::store::{Store, StoreError, StoreOp, StoreOutput};
 use chanbind_engine::validate::{validate_write, WriteMode};
 use serde_json::{json, Value};
 
-/// `auth.User`, `todo.Task`, `todo.Comment`, `todo.Tag` and `custom_stream`, as the README
-/// describes them, open to everyone: the playground the demo runs without `--token`.
+/// `auth.User`, `todo.Task`, `todo.Comment`, `todo.Tag`, `todo.Note` and `custom_stream`, as
+/// the README describes them, open to everyone: the playground the demo runs without `--token`.
 pub fn registry() -> Result<Registry, RegistryError> {
     registry_with(Policy::Open)
 }
@@ -76,6 +76,19 @@ pub fn registry_with(policy: Policy) -> Result<Registry, RegistryError> {
                 .key(Field::string("slug").max_length(50))
                 .field(Field::string("label").required().max_length(100))
                 .search(["label"]),
+        )?
+        .model(
+            // A shared note with a version the engine moves on every write: the demo's form
+            // sends it back as `if_version`, so two people editing one note see a conflict
+            // instead of one losing their edit (docs/protocol.md section 2, "Version checks").
+            // `todo.Task` stays unversioned so its rows keep the shape the conformance
+            // scenarios and clients expect.
+            policy
+                .notes(ModelBinding::new("todo_note"))
+                .field(Field::string("title").required().max_length(200))
+                .field(Field::text("body").default(""))
+                .field(Field::integer("version").default(1))
+                .version("version"),
         )?
         .custom(policy.custom(CustomBinding::new("custom_stream").on("custom_event", custom_event)))
 }
@@ -168,6 +181,14 @@ pub async fn seed(registry: &Registry, store: &dyn Store) -> Result<bool, SeedEr
         ("Open the demo in two browsers", false, 2),
         ("Write a custom event", false, 0),
     ];
+    if let Some(notes) = registry.get("todo.Note") {
+        insert(
+            store,
+            notes,
+            json!({"title": "Team notes", "body": "Edit me in two browsers."}),
+        )
+        .await?;
+    }
     for (title, done, priority) in seed_tasks {
         insert(
             store,

@@ -211,6 +211,12 @@ export function App() {
             {typeof selected === 'number' ? <Comments taskId={selected} onError={fail} /> : null}
           </Paper>
         </Stack>
+        <Paper sx={{ p: 2, mt: 2 }}>
+          {/* todo.Note has a version field: its form sends it back as `if_version`, so a
+              second browser saving a stale copy sees the conflict under the form instead of
+              overwriting the first one's edit. */}
+          <ModelForm stream="todo.Note" id={1} title="Shared note" onSaved={() => setNotice({ severity: 'success', text: 'Saved the note' })} />
+        </Paper>
         <Typography variant="body2" color="text.secondary" sx={{ mt: 3 }}>
           Open this page in a second browser: every change appears in both at once. {hello ? `Server ${hello.server}, protocol ${hello.protocol}.` : ''}
         </Typography>

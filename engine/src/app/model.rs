@@ -217,5 +217,7 @@ fn api_error(error: &Value) -> ApiError {
             })
             .collect();
     }
+    // A version check's conflict carries the row as it is now.
+    api.object = error.get("object").cloned();
     api
 }

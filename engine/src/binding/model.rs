@@ -9,6 +9,9 @@ use crate::key::{Key, KeyKind};
 use crate::permission::{Permission, SharedPermission};
 use crate::value::Row;
 
+mod version;
+pub use version::VersionKind;
+
 /// The name every row carries its primary key under, whatever the key column is called.
 pub const PK: &str = "id";
 
@@ -47,6 +50,8 @@ pub struct ModelBinding {
     /// Read-only fields computed from the row and its reader, with no column (see
     /// [`Computed`]).
     pub(super) computed: Vec<Computed>,
+    /// The field the engine moves on every write, for version checks (see `model/version.rs`).
+    version: Option<String>,
 }
 
 impl ModelBinding {
@@ -71,6 +76,7 @@ impl ModelBinding {
             include_names: Vec::new(),
             hooks: Hooks::default(),
             computed: Vec::new(),
+            version: None,
         }
     }
 

@@ -61,6 +61,15 @@ pub enum RegistryError {
         /// The action.
         action: String,
     },
+    /// The version field ([`ModelBinding::version`]) is missing, the key, or neither an
+    /// integer nor a datetime field.
+    #[error("{stream}: {message}")]
+    BadVersion {
+        /// The binding.
+        stream: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A foreign key names a stream no binding serves.
     #[error("{stream}.{field} points to unknown stream {target}")]
     UnknownForeignStream {
@@ -179,8 +188,14 @@ impl Registry {
                 action: action.to_owned(),
             });
         }
-        let stream = self.claim(binding.stream())?;
         let mut binding = binding;
+        binding
+            .seal_version()
+            .map_err(|message| RegistryError::BadVersion {
+                stream: binding.stream().to_owned(),
+                message,
+            })?;
+        let stream = self.claim(binding.stream())?;
         for target in self.models.values() {
             binding.resolve_foreign_keys(target.stream(), target.key_kind());
         }

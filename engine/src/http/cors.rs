@@ -96,8 +96,13 @@ impl Cors {
                 Method::DELETE,
             ]
             .into(),
-            headers: vec!["authorization".into(), "content-type".into()],
-            expose: vec!["location".into()],
+            // `if-match` and `etag` carry version checks (docs/protocol.md section 6).
+            headers: vec![
+                "authorization".into(),
+                "content-type".into(),
+                "if-match".into(),
+            ],
+            expose: vec!["location".into(), "etag".into()],
             max_age: Some(Duration::from_secs(3600)),
             credentials: false,
         }
@@ -109,7 +114,8 @@ impl Cors {
         self
     }
 
-    /// The request headers a page may send (default: `authorization` and `content-type`).
+    /// The request headers a page may send (default: `authorization`, `content-type` and
+    /// `if-match`).
     pub fn headers<S: AsRef<str>>(mut self, headers: impl IntoIterator<Item = S>) -> Self {
         self.headers = headers
             .into_iter()
@@ -118,7 +124,8 @@ impl Cors {
         self
     }
 
-    /// The response headers a page may read beyond the safe ones (default: `location`).
+    /// The response headers a page may read beyond the safe ones (default: `location` and
+    /// `etag`).
     pub fn expose_headers<S: AsRef<str>>(mut self, headers: impl IntoIterator<Item = S>) -> Self {
         self.expose = headers
             .into_iter()

@@ -22,6 +22,8 @@ pub struct Pending {
     pub(crate) method: Method,
     pub(crate) query: Option<String>,
     pub(crate) body_type: BodyType,
+    /// The `If-Match` header, for a write's version check.
+    pub(crate) if_match: Option<String>,
     pub(crate) cors: HeaderMap,
     /// Where the server is mounted ([`Mount`](super::Mount)), for the URLs it writes.
     pub(crate) mount: String,
@@ -73,7 +75,16 @@ impl Pending {
             route => {
                 let stream = route.stream().unwrap_or_default();
                 let action = route.action(&self.method).unwrap_or_default();
-                let data = self.data(body).map_err(body_error)?;
+                let mut data = self.data(body).map_err(body_error)?;
+                let registry = self.api.engine().registry();
+                super::version::apply(
+                    registry,
+                    route,
+                    &self.method,
+                    self.if_match.as_deref(),
+                    &mut data,
+                )
+                .map_err(|e| respond::error(&e))?;
                 let event = EventName::new(stream, action, None);
                 let exchange = exchange(self.api.engine(), self.user.clone(), &event, data).await;
                 Ok(self.reply(&exchange))
@@ -142,14 +153,24 @@ impl Pending {
         };
         if let Some(error) = reply.get("error") {
             let status = status_of_code(error["code"].as_str().unwrap_or(""));
+            let status = super::version::status(error, self.if_match.is_some(), status);
             return respond::json(status, error);
         }
         let data = reply.get("data").unwrap_or(&Value::Null);
         let created = matches!(self.route, Route::Collection { .. }) && self.method == Method::POST;
         if !created {
-            return respond::json(StatusCode::OK, data);
+            let mut response = respond::json(StatusCode::OK, data);
+            let registry = self.api.engine().registry();
+            super::version::set_etag(registry, &self.route, data, &mut response);
+            return response;
         }
         let mut response = respond::json(StatusCode::CREATED, data);
+        super::version::set_etag(
+            self.api.engine().registry(),
+            &self.route,
+            data,
+            &mut response,
+        );
         if let (Some(stream), Some(id)) = (self.route.stream(), Key::from_json(&data["id"])) {
             // A text key may hold any character: the path carries it percent-encoded.
             let id = id.to_string();

@@ -114,6 +114,10 @@ pub struct ApiError {
     /// For `invalid` and `conflict`: every bad field with its messages.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, Vec<String>>,
+    /// For a version check's `conflict`: the row as it is now, as the writer may see it
+    /// (docs/protocol.md section 2, "Version checks").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -123,6 +127,7 @@ impl ApiError {
             code,
             message: message.into(),
             fields: BTreeMap::new(),
+            object: None,
         }
     }
 
@@ -137,6 +142,7 @@ impl ApiError {
             code: ErrorCode::Invalid,
             message,
             fields,
+            object: None,
         }
     }
 

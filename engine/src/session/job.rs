@@ -114,12 +114,15 @@ pub(super) enum Work {
         binding: Arc<ModelBinding>,
         write: Write,
         view: Arc<View>,
+        /// The version the write's `if_version` expects (see `crate::version`).
+        expect: Option<Value>,
     },
     Form {
         binding: Arc<ModelBinding>,
         pk: Option<Key>,
         submit: Option<Write>,
         view: Arc<View>,
+        expect: Option<Value>,
     },
     Unsubscribe,
     /// Joined a custom stream's group; nothing else to do.
@@ -217,6 +220,7 @@ impl Job {
                 binding,
                 write,
                 view,
+                expect,
             } => {
                 let with_object = !matches!(write, Write::Delete { .. });
                 let (shown, seen) = (Arc::clone(&binding), Arc::clone(&view));
@@ -227,14 +231,15 @@ impl Job {
                     }
                     data
                 });
-                run.write(binding, write, view, render).await
+                run.write(binding, write, view, render, expect).await
             }
             Work::Form {
                 binding,
                 pk,
                 submit,
                 view,
-            } => run.form(binding, pk, submit, view).await,
+                expect,
+            } => run.form(binding, pk, submit, view, expect).await,
             Work::Unsubscribe => {
                 let removed = match engine.inner().streams.get(event.stream()) {
                     Some(actor) => {
@@ -392,6 +397,7 @@ impl Run<'_> {
         write: Write,
         view: Arc<View>,
         render: super::write::Render,
+        expect: Option<Value>,
     ) {
         let path = WritePath {
             engine: self.engine.clone(),
@@ -402,6 +408,7 @@ impl Run<'_> {
             view,
             system: self.system,
             committed: Mutex::new(None),
+            expect,
         };
         path.run(write, render).await
     }
@@ -412,6 +419,7 @@ impl Run<'_> {
         pk: Option<Key>,
         submit: Option<Write>,
         view: Arc<View>,
+        expect: Option<Value>,
     ) {
         if let Some(write) = submit {
             let (shown, seen) = (Arc::clone(&binding), Arc::clone(&view));
@@ -424,7 +432,7 @@ impl Run<'_> {
                     "success": true,
                 })
             });
-            return self.write(binding, write, view, render).await;
+            return self.write(binding, write, view, render, expect).await;
         }
         let (binding, view) = (&binding, &*view);
         let Some(pk) = pk else {

@@ -210,11 +210,16 @@ impl Session {
             }
             "create" | "update" | "save" | "delete" => {
                 let view = self.view(&binding, action)?;
-                let write = self.write_of(&binding, action, data, &view)?;
+                let (data, expect) = crate::version::split(&binding, data)?;
+                let write = self.write_of(&binding, action, &data, &view)?;
+                if expect.is_some() && write.pk().is_none() {
+                    return Err(crate::version::not_on_create());
+                }
                 Work::Write {
                     binding,
                     write,
                     view,
+                    expect,
                 }
             }
             "form" => {
@@ -234,11 +239,18 @@ impl Session {
                     }
                     Some(_) => return Err(ApiError::bad_request("submit must be an object")),
                 };
+                let expect = crate::version::expected(&binding, data)?;
+                if expect.is_some() && (submit.is_none() || pk.is_none()) {
+                    return Err(ApiError::bad_request(
+                        "if_version goes with a submit of an existing row",
+                    ));
+                }
                 Work::Form {
                     binding,
                     pk,
                     submit,
                     view,
+                    expect,
                 }
             }
             "unsubscribe" => Work::Unsubscribe,

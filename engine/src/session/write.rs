@@ -38,6 +38,8 @@ pub(super) struct WritePath {
     pub(super) action: String,
     /// The change, once committed: the writer has its reply then, whatever a wrapper does.
     pub(super) committed: Mutex<Option<Change>>,
+    /// The version the write's `if_version` expects (see `version.rs`).
+    pub(super) expect: Option<Value>,
 }
 
 impl WritePath {
@@ -144,7 +146,9 @@ impl WritePath {
             // not see.
             self.check_new_row(values).await?;
         }
-        let op = write.op(&inner.registry, &self.binding, self.view.scope().clone());
+        write = self.stamped(write);
+        let pk = write.pk();
+        let op = write.op(&inner.registry, &self.binding, self.versioned_scope());
         match inner.store.execute(op).await {
             Ok(StoreOutput::Changed(Some(change))) => {
                 self.reply(Ok(render(&change)));
@@ -162,6 +166,9 @@ impl WritePath {
                     self.engine.publish(change);
                 }
                 Ok(written)
+            }
+            Ok(StoreOutput::Changed(None)) if self.expect.is_some() => {
+                Err(self.stale_or_missing(pk).await)
             }
             other => Err(failure(other)),
         }

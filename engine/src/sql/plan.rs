@@ -259,6 +259,14 @@ fn update(binding: &ModelBinding, pk: &Key, values: &Row, scope: &Filter) -> Sta
         .filter(|(f, _)| f.name() != PK)
         .map(|(f, v)| format!("{} = {}", ident(f.column_name()), params.typed(f.kind(), v)))
         .collect();
+    if let Some(field) = counter(binding) {
+        // The counter moves in the statement that writes, so two writers never get one number.
+        let col = ident(field.column_name());
+        sets.push(format!(
+            "{col} = COALESCE({}, 0) + 1",
+            column(T, field.column_name())
+        ));
+    }
     if sets.is_empty() {
         // Nothing to change; still touch the row so the op behaves like any update.
         sets.push(format!("{} = {}", ident(key), column(T, key)));
@@ -277,6 +285,14 @@ fn update(binding: &ModelBinding, pk: &Key, values: &Row, scope: &Filter) -> Sta
             pk = ident(PK),
         ),
         params: params.into_values(),
+    }
+}
+
+/// The binding's version field when it is a counter the store increments on every update.
+fn counter(binding: &ModelBinding) -> Option<&crate::binding::Field> {
+    match binding.version_kind() {
+        Some(crate::binding::VersionKind::Counter) => binding.get(binding.version_name()?),
+        _ => None,
     }
 }
 

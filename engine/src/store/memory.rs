@@ -217,6 +217,7 @@ impl Db<'_> {
                         new.insert(k, v);
                     }
                 }
+                crate::version::increment(&binding, &mut new);
                 self.table(&binding)?.rows.insert(pk.clone(), new.clone());
                 Ok(StoreOutput::Changed(Some(Change {
                     stream: binding.stream().to_owned(),

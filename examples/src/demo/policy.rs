@@ -53,6 +53,14 @@ impl Policy {
         }
     }
 
+    /// `todo.Note`: shared notes anyone signed in edits, with version checks.
+    pub(super) fn notes(self, binding: ModelBinding) -> ModelBinding {
+        match self {
+            Policy::Open => binding,
+            Policy::Enforced => binding.permission(SignedIn),
+        }
+    }
+
     pub(super) fn tags(self, binding: ModelBinding) -> ModelBinding {
         match self {
             Policy::Open => binding,

@@ -63,11 +63,20 @@ export class ChanbindError extends Error {
   readonly fromServer: boolean;
   /** A batch's error: the index of the step that failed. */
   readonly step: number | undefined;
+  /** A version check's `conflict`: the row as it is now, as the server showed it. */
+  readonly object: unknown;
 
   constructor(
     code: ErrorCode | (string & {}),
     message: string,
-    options: { fields?: Record<string, readonly string[]>; event?: string; fromServer?: boolean; cause?: unknown; step?: number } = {},
+    options: {
+      fields?: Record<string, readonly string[]>;
+      event?: string;
+      fromServer?: boolean;
+      cause?: unknown;
+      step?: number;
+      object?: unknown;
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
@@ -75,6 +84,7 @@ export class ChanbindError extends Error {
     this.event = options.event;
     this.fromServer = options.fromServer ?? false;
     this.step = options.step;
+    this.object = options.object;
   }
 
   /** Builds the error of a server error frame, tolerating a malformed `error` object. */
@@ -89,7 +99,14 @@ export class ChanbindError extends Error {
       }
     }
     const step = (b as { step?: unknown }).step;
-    return new ChanbindError(code, message, { fields, event, fromServer: true, step: typeof step === 'number' ? step : undefined });
+    const object = typeof b.object === 'object' && b.object !== null ? b.object : undefined;
+    return new ChanbindError(code, message, {
+      fields,
+      event,
+      fromServer: true,
+      step: typeof step === 'number' ? step : undefined,
+      object,
+    });
   }
 
   /** Whether `code` is one of docs/protocol.md's. */

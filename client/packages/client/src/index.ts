@@ -17,6 +17,7 @@ export type { ClientErrorCode, ErrorCode, ServerErrorCode } from './errors.js';
 export { Live, LiveFeed, LiveList, LiveRetrieve, LiveSearch } from './live.js';
 export type { LiveState, LiveStatus, RetrieveParams } from './live.js';
 export { Model } from './model.js';
+export type { SubmitOptions } from './model.js';
 export { isTemporaryId, OptimisticStore } from './optimistic.js';
 export type { OptimisticAction, OptimisticWrite, Presented } from './optimistic.js';
 export { compareRows, matches, orderFields } from './local-query.js';

@@ -17,6 +17,12 @@ import type {
   WriteResult,
 } from './types.js';
 
+/** Options of a form submit: a request's, and the version the row must still have. */
+export interface SubmitOptions extends RequestOptions {
+  /** Sent as `if_version`: the submit fails with `conflict` when the row has moved on. */
+  ifVersion?: unknown;
+}
+
 /**
  * The actions of docs/protocol.md section 2 on one stream. One-shot reads leave no subscription
  * behind (`retrieve` asks `subscribe: false`; `search` and `list` unsubscribe right after
@@ -98,8 +104,12 @@ export class Model<R = Row> {
 
   /** Validates and saves through the form: creates without `id`, updates with it. A failed
    * submit rejects with `invalid` and every bad field in `fields`. */
-  submit(id: Pk | null | undefined, values: Record<string, unknown>, options?: RequestOptions): Promise<FormSchema<R> & { success: true }> {
-    return this.call('form', id == null ? { submit: values } : { id, submit: values }, options);
+  submit(id: Pk | null | undefined, values: Record<string, unknown>, options?: SubmitOptions): Promise<FormSchema<R> & { success: true }> {
+    const { ifVersion, ...request } = options ?? {};
+    const data: Record<string, unknown> = id == null ? { submit: values } : { id, submit: values };
+    // A version check (docs/protocol.md section 2): a stale one rejects with `conflict`.
+    if (id != null && ifVersion !== undefined && ifVersion !== null) data.if_version = ifVersion;
+    return this.call('form', data, request);
   }
 
   /** A live `retrieve`, with the related rows `relations` asks for. */

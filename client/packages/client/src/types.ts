@@ -33,6 +33,8 @@ export interface ErrorBody {
   code: string;
   message: string;
   fields?: Record<string, string[]>;
+  /** A version check's `conflict`: the row as it is now (docs/protocol.md section 2). */
+  object?: unknown;
 }
 
 /** The server's limits, from `hello`. */
@@ -166,6 +168,8 @@ export interface FormField {
   help_text?: string;
   /** For a foreign key: the stream to search for choices. */
   stream?: string;
+  /** The binding's version field: its `value` goes back with a submit as `if_version`. */
+  version?: boolean;
 }
 
 /** A `form` reply: the schema, the current values, and `success` after a submit. */

@@ -73,7 +73,7 @@ export function ModelForm<R = Row>({
               getOptionLabel={fieldProps[field.name]?.getOptionLabel}
             />
           ))}
-        {form.formError ? (
+        {form.formError && !form.conflict ? (
           <Alert severity="error" role="alert">
             {describeError(form.formError.code, form.formError.message)}
           </Alert>
@@ -91,6 +91,21 @@ export function ModelForm<R = Row>({
             </Button>
           ) : null}
         </Stack>
+        {form.conflict ? (
+          <Alert
+            severity="warning"
+            role="alert"
+            aria-label="conflict"
+            action={
+              <Button color="inherit" size="small" onClick={form.reload}>
+                Load their version
+              </Button>
+            }
+          >
+            Someone else saved this first, so your edit was not saved. Load their version and edit
+            again.
+          </Alert>
+        ) : null}
       </Stack>
     </Box>
   );

@@ -37,6 +37,9 @@ export interface FormState<R> {
   reload: () => void;
   /** The row being edited (`null` for a new one). */
   object: R | null;
+  /** After a submit refused by a version check (`conflict`): the row as someone else saved
+   * it. Nothing was written; `reload` loads it to edit again. */
+  conflict: R | null;
   id: Pk | null;
 }
 
@@ -45,6 +48,11 @@ export function initialValue(field: FormField): unknown {
   if (field.value !== undefined && field.value !== null) return field.value;
   if (field.default !== undefined) return field.default;
   return field.type === 'boolean' ? false : null;
+}
+
+/** The version a submit expects (the field marked `version`), when the binding has one. */
+function versionOf(fields: FormField[]): unknown {
+  return fields.find((f) => f.version === true)?.value ?? undefined;
 }
 
 function valuesOf(fields: FormField[]): Record<string, unknown> {
@@ -65,6 +73,7 @@ export function useForm<R = Row>(stream: string, id?: Pk | null, options: FormOp
   const [formError, setFormError] = useState<ChanbindError | undefined>(undefined);
   const [status, setStatus] = useState<'loading' | 'ready' | 'error'>('loading');
   const [submitting, setSubmitting] = useState(false);
+  const [conflict, setConflict] = useState<R | null>(null);
   const [generation, setGeneration] = useState(0);
   const optionsRef = useRef(options);
   optionsRef.current = options;
@@ -88,6 +97,7 @@ export function useForm<R = Row>(stream: string, id?: Pk | null, options: FormOp
     setStatus('loading');
     setErrors({});
     setFormError(undefined);
+    setConflict(null);
     model.form(key).then(
       (reply) => {
         if (cancelled) return;
@@ -139,8 +149,9 @@ export function useForm<R = Row>(stream: string, id?: Pk | null, options: FormOp
     );
     setSubmitting(true);
     setFormError(undefined);
+    setConflict(null);
     try {
-      const reply = await model.submit(key, writable);
+      const reply = await model.submit(key, writable, { ifVersion: versionOf(fields) });
       if (!alive.current) return reply;
       setErrors({});
       if (key === null && (optionsRef.current.resetAfterCreate ?? true)) {
@@ -162,6 +173,7 @@ export function useForm<R = Row>(stream: string, id?: Pk | null, options: FormOp
       // Show the message too when some of it is not under a visible field.
       const unplaced = Object.keys(fieldErrors).some((n) => !names.has(n)) || Object.keys(fieldErrors).length === 0;
       setFormError(unplaced ? error : undefined);
+      if (error.code === 'conflict' && error.object !== undefined) setConflict(error.object as R);
       return undefined;
     } finally {
       if (alive.current) setSubmitting(false);
@@ -190,9 +202,11 @@ export function useForm<R = Row>(stream: string, id?: Pk | null, options: FormOp
       setValues(loadedRef.current);
       setErrors({});
       setFormError(undefined);
+      setConflict(null);
     }, []),
     reload: useCallback(() => setGeneration((g) => g + 1), []),
     object: schema?.object ?? null,
+    conflict,
     id: key,
   };
 }
