@@ -12,5 +12,6 @@ mod hooks;
 mod live;
 mod permission;
 mod relations;
+mod request_id;
 mod retrieve;
 mod support;
