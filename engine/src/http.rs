@@ -62,6 +62,7 @@ pub(crate) mod collect;
 mod cors;
 pub mod edge;
 mod openapi;
+mod request_id;
 pub(crate) mod query;
 mod respond;
 pub(crate) mod route;
@@ -280,6 +281,8 @@ impl HttpApi {
             body_type,
             cors: HeaderMap::new(),
             mount: Mount::of(&parts.extensions).to_owned(),
+            peer,
+            idempotency_key: parts.headers.get(request_id::IDEMPOTENCY_KEY).cloned(),
         })
     }
 

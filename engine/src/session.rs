@@ -11,7 +11,7 @@ mod job;
 mod open;
 mod plan;
 mod request;
-mod request_id;
+pub(crate) mod request_id;
 mod write;
 
 pub use crate::render::{changes_visibly, render_row, RowView};

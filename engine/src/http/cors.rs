@@ -96,8 +96,12 @@ impl Cors {
                 Method::DELETE,
             ]
             .into(),
-            headers: vec!["authorization".into(), "content-type".into()],
-            expose: vec!["location".into()],
+            headers: vec![
+                "authorization".into(),
+                "content-type".into(),
+                super::request_id::IDEMPOTENCY_KEY.into(),
+            ],
+            expose: vec!["location".into(), super::request_id::REPLAYED.into()],
             max_age: Some(Duration::from_secs(3600)),
             credentials: false,
         }
@@ -109,7 +113,8 @@ impl Cors {
         self
     }
 
-    /// The request headers a page may send (default: `authorization` and `content-type`).
+    /// The request headers a page may send (default: `authorization`, `content-type` and
+    /// `idempotency-key`).
     pub fn headers<S: AsRef<str>>(mut self, headers: impl IntoIterator<Item = S>) -> Self {
         self.headers = headers
             .into_iter()
@@ -118,7 +123,8 @@ impl Cors {
         self
     }
 
-    /// The response headers a page may read beyond the safe ones (default: `location`).
+    /// The response headers a page may read beyond the safe ones (default: `location` and
+    /// `idempotent-replayed`).
     pub fn expose_headers<S: AsRef<str>>(mut self, headers: impl IntoIterator<Item = S>) -> Self {
         self.expose = headers
             .into_iter()
