@@ -166,7 +166,11 @@ async fn a_create_retried_after_its_connection_was_killed_makes_one_row() {
     // Killed while its create runs: the socket goes away without a close frame.
     let mut first = connect(&server).await;
     send(&mut first, &create("first", "task-1")).await;
-    entered.acquire().await.expect("the create started").forget();
+    entered
+        .acquire()
+        .await
+        .expect("the create started")
+        .forget();
     drop(first);
     let mut second = connect(&server).await;
     send(&mut second, &create("second", "task-1")).await;

@@ -62,8 +62,8 @@ pub(crate) mod collect;
 mod cors;
 pub mod edge;
 mod openapi;
-mod request_id;
 pub(crate) mod query;
+mod request_id;
 mod respond;
 pub(crate) mod route;
 mod run;
@@ -282,7 +282,11 @@ impl HttpApi {
             cors: HeaderMap::new(),
             mount: Mount::of(&parts.extensions).to_owned(),
             peer,
-            idempotency_key: parts.headers.get(request_id::IDEMPOTENCY_KEY).cloned(),
+            idempotency_key: parts
+                .headers
+                .get(request_id::IDEMPOTENCY_KEY)
+                .cloned()
+                .map(Box::new),
         })
     }
 

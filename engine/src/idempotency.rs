@@ -337,8 +337,7 @@ impl Table {
     /// Forgets `owner`'s oldest id; false when it has none.
     fn evict_oldest_of(&mut self, owner: &Owner) -> bool {
         loop {
-            let Some((seq, id)) = self.owners.get_mut(owner).and_then(|o| o.ids.pop_front())
-            else {
+            let Some((seq, id)) = self.owners.get_mut(owner).and_then(|o| o.ids.pop_front()) else {
                 return false;
             };
             let slot = (owner.clone(), id);

@@ -28,7 +28,7 @@ pub struct Pending {
     /// The client's address: an anonymous caller's request ids are its address's.
     pub(crate) peer: Option<std::net::IpAddr>,
     /// The `Idempotency-Key` header: a write's `request_id`.
-    pub(crate) idempotency_key: Option<HeaderValue>,
+    pub(crate) idempotency_key: Option<Box<HeaderValue>>,
 }
 
 impl Pending {

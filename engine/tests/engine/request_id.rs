@@ -99,7 +99,8 @@ async fn an_error_is_replayed_too_and_an_id_reused_for_another_write_is_refused(
     let engine = engine(Limits::default()).await;
     let out = Arc::new(Collect::default());
     let mut s = engine.open_session(None, out.clone());
-    let missing = json!({"event": "todo.Task.update", "data": {"id": 9, "done": true, "request_id": "m"}});
+    let missing =
+        json!({"event": "todo.Task.update", "data": {"id": 9, "done": true, "request_id": "m"}});
     let first = send(&mut s, &out, missing.clone()).await;
     assert_eq!(first["error"]["code"], "not_found");
     let second = send(&mut s, &out, missing).await;
@@ -173,7 +174,8 @@ async fn bad_ids_are_refused_and_write_nothing() {
             "request_id must be 1 to 64 characters among A-Z a-z 0-9 _ . : -",
         ),
     ] {
-        let frame = json!({"event": "todo.Task.create#c", "data": {"title": "t", "request_id": id}});
+        let frame =
+            json!({"event": "todo.Task.create#c", "data": {"title": "t", "request_id": id}});
         let reply = send(&mut s, &out, frame).await;
         assert_eq!(
             reply,
@@ -181,7 +183,10 @@ async fn bad_ids_are_refused_and_write_nothing() {
         );
     }
     let ok = send(&mut s, &out, create(&"x".repeat(64), "t")).await;
-    assert_eq!(ok["data"]["id"], 1, "64 characters are fine, and the connection stays open");
+    assert_eq!(
+        ok["data"]["id"], 1,
+        "64 characters are fine, and the connection stays open"
+    );
     assert_eq!(count(&mut s, &out).await, 1);
 }
 
