@@ -91,11 +91,15 @@ impl Session {
     }
 
     /// Whether the request is a write that may carry a `request_id`: a model binding's
-    /// `create`, `update`, `save`, `delete`, or a `form` submit. A custom event's data is its
-    /// handler's, `request_id` included.
+    /// `create`, `update`, `save`, `delete`, a `form` submit, or a `batch` (one id for all
+    /// its steps). A custom event's data is its handler's, `request_id` included.
     fn carries_request_id(&self, inbound: &Inbound) -> bool {
         let registry = self.engine.registry();
         let (stream, action) = (inbound.event.stream(), inbound.event.action());
+        // A batch names no stream (docs/protocol.md section 2, "Batches").
+        if stream.is_empty() && action == "batch" {
+            return true;
+        }
         if registry.handler(stream, action).is_some() || registry.get(stream).is_none() {
             return false;
         }
