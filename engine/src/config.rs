@@ -80,7 +80,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// How long the answer to a write that carried a `request_id` is remembered, from when
     /// the write arrived: the same id again within it gets that answer instead of writing
-    /// twice (docs/protocol.md section 2, "Request ids").
+    /// twice (docs/protocol.md section 2, "Request ids"). Zero remembers none, as does a zero
+    /// `max_request_ids` or `max_request_ids_per_user`.
     pub request_id_window: Duration,
     /// The most request ids the server remembers, all owners together; past it the oldest is
     /// forgotten.
