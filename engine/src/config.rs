@@ -78,6 +78,22 @@ pub struct Limits {
     /// How long a WebSocket may stay silent (no frame, no pong) before the server closes it
     /// with 4000 (idle).
     pub idle_timeout: Duration,
+    /// How long the answer to a write that carried a `request_id` is remembered, from when
+    /// the write arrived: the same id again within it gets that answer instead of writing
+    /// twice (docs/protocol.md section 2, "Request ids"). Zero remembers none, as does a zero
+    /// `max_request_ids` or `max_request_ids_per_user`.
+    pub request_id_window: Duration,
+    /// The most request ids the server remembers, all owners together; past it the oldest is
+    /// forgotten.
+    pub max_request_ids: usize,
+    /// The most request ids remembered for one user (one address, for anonymous clients);
+    /// past it their oldest is forgotten.
+    pub max_request_ids_per_user: usize,
+    /// The most bytes of answers the remembered request ids may hold together; past it the
+    /// oldest are forgotten.
+    pub max_request_id_bytes: usize,
+    /// The longest `request_id`, in characters; a longer one is `bad_request`.
+    pub max_request_id_length: usize,
 }
 
 impl Default for Limits {
@@ -106,6 +122,11 @@ impl Default for Limits {
             user_requests_per_second: 1000,
             ping_interval: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(60),
+            request_id_window: Duration::from_secs(10 * 60),
+            max_request_ids: 100_000,
+            max_request_ids_per_user: 1000,
+            max_request_id_bytes: 32 * 1024 * 1024,
+            max_request_id_length: 64,
         }
     }
 }

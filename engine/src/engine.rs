@@ -95,6 +95,8 @@ pub(crate) struct Inner {
     pub(crate) origins: AllowedOrigins,
     pub(crate) admission: Arc<Admission>,
     pub(crate) rates: RateLimits,
+    /// The request ids of recent writes and their answers (docs/protocol.md section 2).
+    pub(crate) request_ids: Arc<crate::idempotency::RequestIds>,
 }
 
 /// Builds an [`Engine`]: the bindings and the store, then optional limits and authentication.
@@ -251,6 +253,7 @@ impl Engine {
         let admission = Admission::new(limits.max_connections, limits.max_connections_per_user);
         let dependents = related::dependents(&registry);
         let rates = RateLimits::new(&limits);
+        let request_ids = crate::idempotency::RequestIds::new(&limits);
         Ok(Engine {
             inner: Arc::new(Inner {
                 registry,
@@ -274,6 +277,7 @@ impl Engine {
                 runtime: tokio::runtime::Handle::try_current().ok(),
                 admission,
                 rates,
+                request_ids,
             }),
         })
     }

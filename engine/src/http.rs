@@ -63,6 +63,7 @@ mod cors;
 pub mod edge;
 mod openapi;
 pub(crate) mod query;
+mod request_id;
 mod respond;
 pub(crate) mod route;
 mod run;
@@ -282,6 +283,12 @@ impl HttpApi {
             if_match: version::if_match(&parts.headers),
             cors: HeaderMap::new(),
             mount: Mount::of(&parts.extensions).to_owned(),
+            peer,
+            idempotency_key: parts
+                .headers
+                .get(request_id::IDEMPOTENCY_KEY)
+                .cloned()
+                .map(Box::new),
         })
     }
 

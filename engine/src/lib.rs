@@ -162,6 +162,7 @@ pub mod form;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod http;
+pub(crate) mod idempotency;
 pub mod key;
 pub mod kind;
 pub mod layer;

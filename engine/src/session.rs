@@ -11,6 +11,7 @@ mod job;
 mod open;
 mod plan;
 mod request;
+pub(crate) mod request_id;
 mod version;
 mod write;
 
@@ -177,9 +178,18 @@ impl Session {
         if let Err(limited) = checked {
             return Step::Reply(encode_error(&event_text, &limited.error()));
         }
+        // A write's `request_id` seen before is answered here, without planning it again.
+        let (inbound, claim) = match self.claim_request_id(inbound) {
+            Ok(request_id::Claimed::Run(inbound, claim)) => (inbound, claim),
+            Ok(request_id::Claimed::Answered(step)) => return step,
+            Err(error) => return Step::Reply(encode_error(&event_text, &error)),
+        };
         match self.plan(inbound) {
-            Ok(step) => step,
-            Err(error) => Step::Reply(encode_error(&event_text, &error)),
+            Ok(step) => claim.record(step, &event_text),
+            Err(error) => {
+                claim.refused(&error);
+                Step::Reply(encode_error(&event_text, &error))
+            }
         }
     }
 

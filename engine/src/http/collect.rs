@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
-use crate::auth::User;
 use crate::outbound::Outbound;
 use crate::protocol::{EventName, Frame};
 use crate::session::{Session, Step};
@@ -62,20 +61,9 @@ impl Exchange {
     }
 }
 
-/// Runs `<event>` with `data` for `user` and collects what it sends back. `event` may carry
+/// Runs `<event>` with `data` in the one-request session `open` makes for the collecting
+/// outbound (a user's, or the system's) and collects what it sends back. `event` may carry
 /// the client's hash; without one, [`HTTP_HASH`] is used and taken off again.
-pub(crate) async fn exchange(
-    engine: &Engine,
-    user: Option<User>,
-    event: &EventName,
-    data: Map<String, Value>,
-) -> Exchange {
-    let open = |out| engine.open_transient_session(user, out);
-    exchange_in(engine, open, event, data).await
-}
-
-/// [`exchange`] in the one-request session `open` makes for the collecting outbound: a
-/// user's, or the system's.
 pub(crate) async fn exchange_in(
     engine: &Engine,
     open: impl FnOnce(Arc<dyn Outbound>) -> Session,

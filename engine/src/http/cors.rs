@@ -96,13 +96,19 @@ impl Cors {
                 Method::DELETE,
             ]
             .into(),
-            // `if-match` and `etag` carry version checks (docs/protocol.md section 6).
+            // `if-match` and `etag` carry version checks, `idempotency-key` and
+            // `idempotent-replayed` request ids (docs/protocol.md section 6).
             headers: vec![
                 "authorization".into(),
                 "content-type".into(),
                 "if-match".into(),
+                super::request_id::IDEMPOTENCY_KEY.into(),
             ],
-            expose: vec!["location".into(), "etag".into()],
+            expose: vec![
+                "location".into(),
+                "etag".into(),
+                super::request_id::REPLAYED.into(),
+            ],
             max_age: Some(Duration::from_secs(3600)),
             credentials: false,
         }
@@ -115,7 +121,7 @@ impl Cors {
     }
 
     /// The request headers a page may send (default: `authorization`, `content-type` and
-    /// `if-match`).
+    /// `if-match` and `idempotency-key`).
     pub fn headers<S: AsRef<str>>(mut self, headers: impl IntoIterator<Item = S>) -> Self {
         self.headers = headers
             .into_iter()
@@ -125,7 +131,7 @@ impl Cors {
     }
 
     /// The response headers a page may read beyond the safe ones (default: `location` and
-    /// `etag`).
+    /// `etag` and `idempotent-replayed`).
     pub fn expose_headers<S: AsRef<str>>(mut self, headers: impl IntoIterator<Item = S>) -> Self {
         self.expose = headers
             .into_iter()

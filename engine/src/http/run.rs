@@ -6,7 +6,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{Map, Value};
 
 use super::body::{self, BodyError, BodyType};
-use super::collect::{exchange, Exchange};
+use super::collect::Exchange;
 use super::route::{self, Route};
 use super::{respond, status_of_code, with_headers, HttpApi, HttpResponse};
 use crate::auth::User;
@@ -27,6 +27,10 @@ pub struct Pending {
     pub(crate) cors: HeaderMap,
     /// Where the server is mounted ([`Mount`](super::Mount)), for the URLs it writes.
     pub(crate) mount: String,
+    /// The client's address: an anonymous caller's request ids are its address's.
+    pub(crate) peer: Option<std::net::IpAddr>,
+    /// The `Idempotency-Key` header: a write's `request_id`.
+    pub(crate) idempotency_key: Option<Box<HeaderValue>>,
 }
 
 impl Pending {
@@ -86,8 +90,8 @@ impl Pending {
                 )
                 .map_err(|e| respond::error(&e))?;
                 let event = EventName::new(stream, action, None);
-                let exchange = exchange(self.api.engine(), self.user.clone(), &event, data).await;
-                Ok(self.reply(&exchange))
+                let exchange = self.exchange(&event, data).await?;
+                Ok(super::request_id::mark(self.reply(&exchange), &exchange))
             }
         }
     }
@@ -204,14 +208,15 @@ impl Pending {
             // would come through the stream actor after the request ended.
             data.insert("subscribe".into(), Value::Bool(false));
         }
-        let exchange = exchange(self.api.engine(), self.user.clone(), &event, data).await;
+        let exchange = self.exchange(&event, data).await?;
         let status = exchange
             .reply()
             .and_then(|reply| reply.get("error"))
             .map_or(StatusCode::OK, |error| {
                 status_of_code(error["code"].as_str().unwrap_or(""))
             });
-        Ok(respond::json(status, &Value::Array(exchange.frames)))
+        let response = respond::json(status, &Value::Array(exchange.frames.clone()));
+        Ok(super::request_id::mark(response, &exchange))
     }
 }
 

@@ -179,6 +179,11 @@ pub fn limits_json(limits: &Limits) -> Value {
         "user_requests_per_second": limits.user_requests_per_second,
         "ping_interval_ms": millis(limits.ping_interval),
         "idle_timeout_ms": millis(limits.idle_timeout),
+        "request_id_window_ms": millis(limits.request_id_window),
+        "max_request_ids": limits.max_request_ids,
+        "max_request_ids_per_user": limits.max_request_ids_per_user,
+        "max_request_id_bytes": limits.max_request_id_bytes,
+        "max_request_id_length": limits.max_request_id_length,
     })
 }
 
@@ -215,6 +220,10 @@ mod tests {
                 "max_message_bytes",
                 "max_page_size",
                 "max_relation_depth",
+                "max_request_id_bytes",
+                "max_request_id_length",
+                "max_request_ids",
+                "max_request_ids_per_user",
                 "max_subscription_bytes",
                 "max_subscriptions",
                 "outbound_queue",
@@ -223,6 +232,7 @@ mod tests {
                 "ping_interval_ms",
                 "refresh_concurrency",
                 "request_burst",
+                "request_id_window_ms",
                 "requests_per_second",
                 "user_requests_per_second",
             ]

@@ -13,7 +13,7 @@ use crate::change::Change;
 use crate::engine::Engine;
 use crate::filter::Filter;
 use crate::form::form_fields;
-use crate::outbound::{ConnHandle, SubKey};
+use crate::outbound::{ConnHandle, Outbound, SubKey};
 use crate::permission::View;
 use crate::protocol::{encode_error, encode_reply, ApiError, EventName};
 use crate::query::QuerySpec;
@@ -131,6 +131,8 @@ pub(super) enum Work {
         handler: Arc<dyn Handler>,
         data: Map<String, Value>,
     },
+    /// A retry of a write whose first request is still running: its answer, once it has one.
+    Replay(crate::idempotency::Wait),
 }
 
 /// A request that needs the store, the actors or a handler. Run it with [`Job::run`]; it
@@ -169,6 +171,11 @@ impl Job {
             work,
             system,
         }
+    }
+
+    /// Sends the job's frames through the outbound `wrap` makes of the connection's.
+    pub(super) fn reroute(&mut self, wrap: impl FnOnce(Arc<dyn Outbound>) -> Arc<dyn Outbound>) {
+        self.conn.out = wrap(Arc::clone(&self.conn.out));
     }
 
     /// The event the reply will carry.
@@ -269,6 +276,7 @@ impl Job {
                     Err(e) => run.reply(Err(e)),
                 }
             }
+            Work::Replay(wait) => super::request_id::replay(wait, &conn, &event).await,
         }
     }
 }

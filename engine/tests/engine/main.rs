@@ -12,6 +12,7 @@ mod hooks;
 mod live;
 mod permission;
 mod relations;
+mod request_id;
 mod retrieve;
 mod support;
 mod version;

@@ -172,7 +172,7 @@ const ACTIONS: [&str; 12] = [
 ];
 
 /// The `"limits"` a scenario may set, each a positive integer (durations in milliseconds).
-const LIMITS: [&str; 23] = [
+const LIMITS: [&str; 28] = [
     "max_message_bytes",
     "page_size",
     "max_page_size",
@@ -196,6 +196,11 @@ const LIMITS: [&str; 23] = [
     "user_requests_per_second",
     "ping_interval_ms",
     "idle_timeout_ms",
+    "request_id_window_ms",
+    "max_request_ids",
+    "max_request_ids_per_user",
+    "max_request_id_bytes",
+    "max_request_id_length",
 ];
 
 impl Scenario {
@@ -314,6 +319,11 @@ fn parse_limits(value: Option<&Value>) -> Result<Limits, String> {
             "user_requests_per_second" => limits.user_requests_per_second = rate,
             "ping_interval_ms" => limits.ping_interval = Duration::from_millis(n),
             "idle_timeout_ms" => limits.idle_timeout = Duration::from_millis(n),
+            "request_id_window_ms" => limits.request_id_window = Duration::from_millis(n),
+            "max_request_ids" => limits.max_request_ids = size,
+            "max_request_ids_per_user" => limits.max_request_ids_per_user = size,
+            "max_request_id_bytes" => limits.max_request_id_bytes = size,
+            "max_request_id_length" => limits.max_request_id_length = size,
             _ => unreachable!("only_keys checked the name"),
         }
     }
