@@ -149,8 +149,8 @@ pub(crate) struct ApiInner {
 pub enum Begin {
     /// Answer this and stop: the body, if any, is not needed.
     Respond(HttpResponse),
-    /// Read the body if the request wants one, then [`Pending::finish`].
-    Proceed(Pending),
+    /// Read the body if the request wants one, then [`Pending::finish`] (boxed: it is large).
+    Proceed(Box<Pending>),
 }
 
 impl HttpApi {
@@ -223,7 +223,7 @@ impl HttpApi {
         match self.check(parts, peer).await {
             Ok(mut pending) => {
                 pending.cors = cors;
-                Begin::Proceed(pending)
+                Begin::Proceed(Box::new(pending))
             }
             Err(response) => Begin::Respond(with_headers(response, cors)),
         }
