@@ -11,6 +11,8 @@ mod job;
 mod open;
 mod plan;
 mod request;
+mod upsert;
+mod upsert_write;
 mod write;
 
 pub use crate::render::{changes_visibly, render_row, RowView};

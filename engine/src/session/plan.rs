@@ -109,7 +109,7 @@ impl Session {
         self.view(target, action).map(Some)
     }
 
-    fn view(&self, binding: &ModelBinding, action: &str) -> Result<Arc<View>, ApiError> {
+    pub(super) fn view(&self, binding: &ModelBinding, action: &str) -> Result<Arc<View>, ApiError> {
         self.caller().view(self.engine.registry(), binding, action)
     }
 
@@ -210,7 +210,13 @@ impl Session {
             }
             "create" | "update" | "save" | "delete" => {
                 let view = self.view(&binding, action)?;
-                let write = self.write_of(&binding, action, data, &view)?;
+                let write = match self.upsert_of(&binding, action, data)? {
+                    Some(upsert) => upsert,
+                    None => {
+                        let data = super::upsert::fields_of(action, data);
+                        self.write_of(&binding, action, &data, &view)?
+                    }
+                };
                 Work::Write {
                     binding,
                     write,
