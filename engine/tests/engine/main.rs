@@ -14,3 +14,4 @@ mod permission;
 mod relations;
 mod retrieve;
 mod support;
+mod upsert;
