@@ -25,3 +25,5 @@ mod runtime;
 mod scale;
 mod stream;
 mod transport;
+#[cfg(feature = "postgres")]
+mod upsert;
