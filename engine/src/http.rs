@@ -67,6 +67,7 @@ mod respond;
 pub(crate) mod route;
 mod run;
 mod static_files;
+mod upsert;
 
 pub use cors::Cors;
 pub use edge::{Mount, ServerSettings};

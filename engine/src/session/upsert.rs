@@ -41,6 +41,10 @@ pub(super) struct UpsertWrite {
     pub(super) create_scope: Filter,
     /// The writer's scope for `update`: the row updated must lie inside it.
     pub(super) update_scope: Filter,
+    /// The request's fields, for asking the permission about the update once the row it
+    /// would update is known (with that row's `id`); `None` when it was asked already (the
+    /// key names the row).
+    pub(super) ask_update: Option<Map<String, Value>>,
 }
 
 impl UpsertWrite {
@@ -80,12 +84,22 @@ impl UpsertWrite {
 
     /// The store op, updating at most the row `holding` (whose lock the writer holds).
     pub(super) fn op(&self, binding: &Arc<ModelBinding>, holding: Option<Key>) -> Upsert {
+        self.op_updating(binding, holding, self.update.clone())
+    }
+
+    /// The store op with `update` as the columns to set (`None`: update nothing).
+    pub(super) fn op_updating(
+        &self,
+        binding: &Arc<ModelBinding>,
+        holding: Option<Key>,
+        update: Option<Row>,
+    ) -> Upsert {
         Upsert {
             binding: Arc::clone(binding),
             target: self.target.clone(),
             value: self.value.clone(),
             insert: self.insert.clone(),
-            update: self.update.clone(),
+            update,
             scope: self.update_scope.clone(),
             holding,
         }
@@ -179,7 +193,11 @@ impl Session {
         let caller = self.caller();
         let permission = binding.permission_ref();
         let may = |action: &str| caller.allows(permission, action, &data);
-        let (may_create, may_update) = (may("create"), may("update"));
+        // A field's upsert does not know which row it would update until it looks: the
+        // permission is asked then, with that row's `id` (a permission may read it to tell
+        // whose row it is), so an `id` the request gives cannot stand for another row.
+        let may_create = may("create");
+        let may_update = key.is_none() || may("update");
         if !may_create && !may_update {
             return Err(caller.refusal());
         }
@@ -212,6 +230,7 @@ impl Session {
                     ))
                 })?,
         };
+        let ask_update = key.is_none().then(|| data.as_ref().clone());
         Ok(Some(Write::Upsert(Box::new(UpsertWrite {
             target,
             value,
@@ -220,6 +239,7 @@ impl Session {
             update,
             create_scope: create_view.scope().clone(),
             update_scope: update_view.scope().clone(),
+            ask_update,
         }))))
     }
 

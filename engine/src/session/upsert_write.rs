@@ -11,7 +11,8 @@ use crate::binding::Written;
 use crate::change::ChangeKind;
 use crate::filter::{Filter, Ordering};
 use crate::key::Key;
-use crate::permission::refusal;
+use crate::binding::PK;
+use crate::permission::{refusal, Caller};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::{StoreOp, StoreOutput, Upserted};
 use crate::value::Row;
@@ -52,7 +53,12 @@ impl WritePath {
                 None => None,
             };
             let ticket = write.insert.is_some().then(|| inner.creates.begin(stream));
-            let op = StoreOp::Upsert(write.op(&self.binding, holding.clone()));
+            let update = match (&holding, &write.update) {
+                (Some(pk), Some(update)) if self.may_update(&write, pk) => Some(update.clone()),
+                _ => None,
+            };
+            let updates = update.is_some();
+            let op = StoreOp::Upsert(write.op_updating(&self.binding, holding.clone(), update));
             let (existing, change) = match inner.store.execute(op).await {
                 Ok(StoreOutput::Upserted(Upserted { existing, change })) => (existing, change),
                 other => return Err(failure(other)),
@@ -62,9 +68,9 @@ impl WritePath {
                     // The row is there and is the one held: the writer may not update it, or
                     // not this row (outside its scope, so it cannot take its value either).
                     (Some(found), Some(held)) if found == held => {
-                        return Err(match write.update {
-                            None => refused(),
-                            Some(_) => taken(&write.target),
+                        return Err(match updates {
+                            false => refused(),
+                            true => taken(&write.target),
                         })
                     }
                     (None, _) if write.insert.is_none() => return Err(refused()),
@@ -94,6 +100,21 @@ impl WritePath {
             ErrorCode::Conflict,
             "the row changed while it was written; try again",
         ))
+    }
+
+    /// Whether the writer may update the row `pk`: asked of the permission with the row's
+    /// `id` for a field's upsert, already known for the key's.
+    fn may_update(&self, write: &UpsertWrite, pk: &Key) -> bool {
+        let Some(data) = &write.ask_update else {
+            return true;
+        };
+        let caller = match self.system {
+            true => Caller::System,
+            false => Caller::User(self.conn.user.as_deref()),
+        };
+        let mut data = data.clone();
+        data.insert(PK.to_owned(), pk.to_json());
+        caller.allows(self.binding.permission_ref(), "update", &data)
     }
 
     /// The key of the row that holds the upsert's unique value now, if any.

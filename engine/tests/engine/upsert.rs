@@ -15,13 +15,15 @@ use serde_json::{json, Map, Value};
 use crate::support::{engine_with, send, Collect};
 
 /// User 2 may update but not create; user 3 may create but not update; user 4 updates only
-/// the accounts it owns; everyone else may do everything.
+/// the accounts it owns; user 5 may update account 1 only, as the request's `id` says, and
+/// create nothing; everyone else may do everything.
 struct Split;
 
 impl Permission for Split {
     fn allows(&self, access: &Access<'_>) -> bool {
         match (access.user.map(|u| u.id), access.action) {
-            (Some(2), "create") | (Some(3), "update") => false,
+            (Some(2), "create") | (Some(3), "update") | (Some(5), "create") => false,
+            (Some(5), "update" | "save") => access.data.get("id") == Some(&json!(1)),
             _ => true,
         }
     }
@@ -209,6 +211,23 @@ async fn the_action_that_happens_is_the_one_permitted() {
         .await;
     assert_eq!(ann["data"]["rows"][0]["note"], "edited", "{ann}");
     assert_eq!(count(&mut admin, "app.Account").await, 2);
+
+    // A permission that reads the `id` to tell whose row it is sees the row the upsert would
+    // update, not an `id` the request sends for another.
+    let mut owner = open(&engine, Some(User::new(5, "owner")));
+    let as_one = |name: &str| {
+        let mut frame = upsert(name, "owned");
+        frame["data"]["id"] = json!(1);
+        frame
+    };
+    let reply = owner.ask(as_one("ann")).await;
+    assert_eq!(reply["data"]["created"], false, "ann is account 1: {reply}");
+    let reply = owner.ask(as_one("bob")).await;
+    assert_eq!(reply["error"]["code"], "permission_denied", "bob is not: {reply}");
+    let bob = admin
+        .ask(json!({"event": "app.Account.search", "data": {"filters": {"username": "bob"}, "subscribe": false}}))
+        .await;
+    assert_eq!(bob["data"]["rows"][0]["note"], "b", "{bob}");
 }
 
 #[tokio::test]
