@@ -132,9 +132,14 @@ async fn a_save_creates_a_missing_text_key_then_updates_it() {
     let served = serve(&url).await;
     let mut watcher = connect(&served.server).await;
     let mut writer = connect(&served.server).await;
-    let sub = ask(&mut watcher, json!({"event": "app.Tag.subscribe", "data": {}})).await;
+    let sub = ask(
+        &mut watcher,
+        json!({"event": "app.Tag.subscribe", "data": {}}),
+    )
+    .await;
     assert_eq!(sub["data"]["success"], true, "{sub}");
-    let save = |label: &str| json!({"event": "app.Tag.save", "data": {"id": "rust", "label": label}});
+    let save =
+        |label: &str| json!({"event": "app.Tag.save", "data": {"id": "rust", "label": label}});
     let reply = ask(&mut writer, save("Rust")).await;
     assert_eq!(reply["data"]["created"], true, "{reply}");
     assert_eq!(reply["data"]["object"]["slug"], "rust", "{reply}");
@@ -144,7 +149,8 @@ async fn a_save_creates_a_missing_text_key_then_updates_it() {
     let pushed = next(&mut watcher).await;
     assert_eq!(pushed["event"], "app.Tag.updated", "{pushed}");
     assert_eq!(pushed["data"]["label"], "Rust!", "{pushed}");
-    let off = json!({"event": "app.Tag.save", "data": {"id": "go", "label": "Go", "create": false}});
+    let off =
+        json!({"event": "app.Tag.save", "data": {"id": "go", "label": "Go", "create": false}});
     assert_eq!(ask(&mut writer, off).await["error"]["code"], "not_found");
     assert_eq!(count(&mut writer, "app.Tag").await, 1);
     served.finish().await;
@@ -195,7 +201,9 @@ async fn many_connections_upserting_one_username_make_one_row() {
         .count();
     assert_eq!(created, 1, "one create, the others updates: {replies:?}");
     assert!(
-        replies.iter().all(|r| r["data"]["id"] == replies[0]["data"]["id"]),
+        replies
+            .iter()
+            .all(|r| r["data"]["id"] == replies[0]["data"]["id"]),
         "{replies:?}"
     );
     assert_eq!(count(&mut writers[0], "auth.User").await, 1);

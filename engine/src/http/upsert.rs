@@ -8,7 +8,10 @@ use serde_json::{Map, Value};
 use crate::protocol::ApiError;
 
 /// Adds the upsert's query parameters to `data`; other parameters are left alone.
-pub(crate) fn add_params(query: Option<&str>, data: &mut Map<String, Value>) -> Result<(), ApiError> {
+pub(crate) fn add_params(
+    query: Option<&str>,
+    data: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
     let Some(query) = query else { return Ok(()) };
     for (key, raw) in form_urlencoded::parse(query.as_bytes()) {
         let value = match key.as_ref() {

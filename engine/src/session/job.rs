@@ -23,9 +23,16 @@ use crate::value::Row;
 
 /// A validated write.
 pub(super) enum Write {
-    Create { values: Row },
-    Update { pk: Key, values: Row },
-    Delete { pk: Key },
+    Create {
+        values: Row,
+    },
+    Update {
+        pk: Key,
+        values: Row,
+    },
+    Delete {
+        pk: Key,
+    },
     /// A create that becomes an update of the row holding its key or unique value.
     Upsert(Box<super::upsert::UpsertWrite>),
 }

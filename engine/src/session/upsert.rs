@@ -123,7 +123,10 @@ impl UpsertWrite {
 }
 
 /// `data` without the upsert's own keys, which are not fields.
-pub(super) fn fields_of<'a>(action: &str, data: &'a Map<String, Value>) -> Cow<'a, Map<String, Value>> {
+pub(super) fn fields_of<'a>(
+    action: &str,
+    data: &'a Map<String, Value>,
+) -> Cow<'a, Map<String, Value>> {
     let ours = |k: &str| k == ON_CONFLICT || (k == CREATE && action == "save");
     if matches!(action, "save" | "create") && data.keys().any(|k| ours(k)) {
         Cow::Owned(

@@ -6,7 +6,6 @@
 //! the scope>`, or `DO NOTHING` when the writer may not update, or a plain `UPDATE` when it
 //! may not create. It returns the written row and whether it was inserted (`xmax = 0`).
 
-
 use super::decode::row;
 use super::expr::{column, ident, lateral_row, row_json, table, where_clause, Params, T};
 use super::plan::{key_column, key_param, write_columns};
@@ -83,7 +82,10 @@ fn sets(binding: &ModelBinding, values: &Row, params: &mut Params) -> String {
 fn write(op: &Upsert) -> Statement {
     let binding = &op.binding;
     let mut params = Params::default();
-    let returning = format!("RETURNING {}, (\"{T}\".xmax = 0)::text", row_json(binding, T));
+    let returning = format!(
+        "RETURNING {}, (\"{T}\".xmax = 0)::text",
+        row_json(binding, T)
+    );
     let empty = Row::new();
     let text = match &op.insert {
         Some(values) => {
@@ -146,7 +148,10 @@ pub(super) fn decode(op: &Upsert, results: Vec<ResultRows>) -> Result<StoreOutpu
                 "true" => (ChangeKind::Created, None),
                 // Another writer's row, created after the first statement looked, has no
                 // image here; an update without one is pushed as one that may change anything.
-                _ => (ChangeKind::Updated, old.filter(|_| existing.as_ref() == Some(&pk))),
+                _ => (
+                    ChangeKind::Updated,
+                    old.filter(|_| existing.as_ref() == Some(&pk)),
+                ),
             };
             Some(Change {
                 stream: binding.stream().to_owned(),
@@ -207,7 +212,9 @@ mod tests {
     #[test]
     fn the_write_is_one_insert_on_conflict_or_an_update() {
         let s = statements(&op(true, true, Some(4)));
-        assert!(s[0].text.ends_with("WHERE \"T\".\"username\" = $1::text FOR UPDATE OF \"T\""));
+        assert!(s[0]
+            .text
+            .ends_with("WHERE \"T\".\"username\" = $1::text FOR UPDATE OF \"T\""));
         assert!(
             s[1].text.starts_with(
                 "INSERT INTO \"auth_user\" AS \"T\" (\"username\", \"email\") VALUES ($1::text, $2::text) \
@@ -219,7 +226,9 @@ mod tests {
         );
         assert!(s[1].text.ends_with("(\"T\".xmax = 0)::text"));
         let s = statements(&op(true, true, None));
-        assert!(s[1].text.contains("ON CONFLICT (\"username\") DO NOTHING RETURNING"));
+        assert!(s[1]
+            .text
+            .contains("ON CONFLICT (\"username\") DO NOTHING RETURNING"));
         let s = statements(&op(false, true, Some(4)));
         assert!(s[1].text.starts_with(
             "UPDATE \"auth_user\" AS \"T\" SET \"username\" = $1::text, \"email\" = $2::text \
@@ -230,8 +239,15 @@ mod tests {
     #[test]
     fn results_say_what_happened() {
         let o = op(true, true, Some(4));
-        let row = |id: i64| Some(format!(r#"{{"id": {id}, "username": "ann", "email": "a@x"}}"#));
-        let out = decode(&o, vec![vec![vec![row(4)]], vec![vec![row(4), Some("false".into())]]]);
+        let row = |id: i64| {
+            Some(format!(
+                r#"{{"id": {id}, "username": "ann", "email": "a@x"}}"#
+            ))
+        };
+        let out = decode(
+            &o,
+            vec![vec![vec![row(4)]], vec![vec![row(4), Some("false".into())]]],
+        );
         let Ok(StoreOutput::Upserted(Upserted {
             existing: Some(existing),
             change: Some(change),

@@ -45,7 +45,10 @@ fn registry(hooks: Option<Arc<Mutex<Vec<String>>>>) -> Registry {
         let before = Arc::clone(&seen);
         accounts = accounts
             .before_write(move |call| {
-                before.lock().unwrap().push(format!("before {}", call.action));
+                before
+                    .lock()
+                    .unwrap()
+                    .push(format!("before {}", call.action));
                 async move { Ok(call.values) }
             })
             .after_commit(move |done| {
@@ -117,7 +120,8 @@ async fn a_save_of_a_missing_client_key_creates_it_then_updates_it() {
     assert_eq!(count(&mut writer, "app.Tag").await, 1);
 
     // `"create": false` keeps a save to rows that exist.
-    let refused = json!({"event": "app.Tag.save", "data": {"id": "go", "label": "Go", "create": false}});
+    let refused =
+        json!({"event": "app.Tag.save", "data": {"id": "go", "label": "Go", "create": false}});
     let reply = writer.ask(refused).await;
     assert_eq!(reply["error"]["code"], "not_found", "{reply}");
     assert_eq!(count(&mut writer, "app.Tag").await, 1);
@@ -140,7 +144,11 @@ async fn on_conflict_updates_the_row_holding_the_unique_value() {
     assert_eq!(second["data"]["object"]["note"], "two");
     // A create may ask for it too (`POST ?on_conflict=` over HTTP).
     let third = conn.ask(upsert("three", "create")).await;
-    assert_eq!((&third["data"]["created"], &third["data"]["id"]), (&json!(false), &id), "{third}");
+    assert_eq!(
+        (&third["data"]["created"], &third["data"]["id"]),
+        (&json!(false), &id),
+        "{third}"
+    );
     assert_eq!(count(&mut conn, "app.Account").await, 1);
     // A save replaces every writable field: the note left out becomes null.
     let bare = json!({"event": "app.Account.save", "data": {"username": "ann", "on_conflict": "username"}});
@@ -153,12 +161,30 @@ async fn bad_upserts_are_refused_and_write_nothing() {
     let engine = engine_with(registry(None), Limits::default()).await;
     let mut conn = open(&engine, None);
     let cases = [
-        (json!({"username": "ann", "on_conflict": "note"}), "note is not a unique field"),
-        (json!({"username": "ann", "on_conflict": "nope"}), "has no field nope"),
-        (json!({"username": "ann", "on_conflict": 3}), "on_conflict must name"),
-        (json!({"username": "ann", "on_conflict": "id"}), "the database gives"),
-        (json!({"id": 9, "username": "ann", "create": true}), "the database gives"),
-        (json!({"id": 9, "username": "ann", "create": "yes"}), "create must be true or false"),
+        (
+            json!({"username": "ann", "on_conflict": "note"}),
+            "note is not a unique field",
+        ),
+        (
+            json!({"username": "ann", "on_conflict": "nope"}),
+            "has no field nope",
+        ),
+        (
+            json!({"username": "ann", "on_conflict": 3}),
+            "on_conflict must name",
+        ),
+        (
+            json!({"username": "ann", "on_conflict": "id"}),
+            "the database gives",
+        ),
+        (
+            json!({"id": 9, "username": "ann", "create": true}),
+            "the database gives",
+        ),
+        (
+            json!({"id": 9, "username": "ann", "create": "yes"}),
+            "create must be true or false",
+        ),
     ];
     for (data, why) in cases {
         let reply = conn
@@ -169,9 +195,13 @@ async fn bad_upserts_are_refused_and_write_nothing() {
         assert!(message.contains(why), "{data}: {reply}");
     }
     // The value to look for is validated as a field: a missing one is `invalid`.
-    let bare = json!({"event": "app.Account.save", "data": {"note": "x", "on_conflict": "username"}});
+    let bare =
+        json!({"event": "app.Account.save", "data": {"note": "x", "on_conflict": "username"}});
     let reply = conn.ask(bare).await;
-    assert_eq!(reply["error"]["fields"]["username"][0], "this field is required", "{reply}");
+    assert_eq!(
+        reply["error"]["fields"]["username"][0], "this field is required",
+        "{reply}"
+    );
     assert_eq!(count(&mut conn, "app.Account").await, 0);
     let tag = json!({"event": "app.Tag.save", "data": {"id": "x", "label": "X", "create": 1}});
     assert_eq!(conn.ask(tag).await["error"]["code"], "bad_request");
@@ -223,7 +253,10 @@ async fn the_action_that_happens_is_the_one_permitted() {
     let reply = owner.ask(as_one("ann")).await;
     assert_eq!(reply["data"]["created"], false, "ann is account 1: {reply}");
     let reply = owner.ask(as_one("bob")).await;
-    assert_eq!(reply["error"]["code"], "permission_denied", "bob is not: {reply}");
+    assert_eq!(
+        reply["error"]["code"], "permission_denied",
+        "bob is not: {reply}"
+    );
     let bob = admin
         .ask(json!({"event": "app.Account.search", "data": {"filters": {"username": "bob"}, "subscribe": false}}))
         .await;

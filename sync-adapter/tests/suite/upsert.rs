@@ -113,9 +113,13 @@ fn a_save_creates_a_missing_text_key_then_updates_it() {
     };
     let served = Served::new(url, "key");
     let (mut watcher, mut writer) = (served.connect(), served.connect());
-    let sub = request(&mut watcher, json!({"event": "app.Tag.subscribe", "data": {}}));
+    let sub = request(
+        &mut watcher,
+        json!({"event": "app.Tag.subscribe", "data": {}}),
+    );
     assert_eq!(sub["data"]["success"], true, "{sub}");
-    let save = |label: &str| json!({"event": "app.Tag.save", "data": {"id": "rust", "label": label}});
+    let save =
+        |label: &str| json!({"event": "app.Tag.save", "data": {"id": "rust", "label": label}});
     let reply = request(&mut writer, save("Rust"));
     assert_eq!(reply["data"]["created"], true, "{reply}");
     assert_eq!(next(&mut watcher)["event"], "app.Tag.created");
@@ -124,7 +128,8 @@ fn a_save_creates_a_missing_text_key_then_updates_it() {
     let pushed = next(&mut watcher);
     assert_eq!(pushed["event"], "app.Tag.updated", "{pushed}");
     assert_eq!(pushed["data"]["label"], "Rust!", "{pushed}");
-    let off = json!({"event": "app.Tag.save", "data": {"id": "go", "label": "Go", "create": false}});
+    let off =
+        json!({"event": "app.Tag.save", "data": {"id": "go", "label": "Go", "create": false}});
     assert_eq!(request(&mut writer, off)["error"]["code"], "not_found");
     assert_eq!(count(&mut writer, "app.Tag"), 1);
 }
@@ -173,7 +178,9 @@ fn many_connections_upserting_one_username_make_one_row() {
         .count();
     assert_eq!(created, 1, "one create, the others updates: {replies:?}");
     assert!(
-        replies.iter().all(|r| r["data"]["id"] == replies[0]["data"]["id"]),
+        replies
+            .iter()
+            .all(|r| r["data"]["id"] == replies[0]["data"]["id"]),
         "{replies:?}"
     );
     assert_eq!(count(&mut writers[0], "auth.User"), 1);

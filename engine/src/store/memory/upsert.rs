@@ -62,7 +62,9 @@ impl Db<'_> {
             inner: self.inner,
         };
         match db.run(op)? {
-            StoreOutput::Changed(change) => Ok(StoreOutput::Upserted(Upserted { existing, change })),
+            StoreOutput::Changed(change) => {
+                Ok(StoreOutput::Upserted(Upserted { existing, change }))
+            }
             other => Err(StoreError::Internal(format!(
                 "a write answered with {other:?}"
             ))),
