@@ -24,7 +24,9 @@ use crate::value::Row;
 pub struct Upsert {
     /// The binding.
     pub binding: Arc<ModelBinding>,
-    /// The field whose value names the row: the key (`id`) or a unique field.
+    /// The field whose value names the row: a unique field, or the key (`id`) of a binding
+    /// whose clients give keys (a key the database generates is never inserted, so it
+    /// cannot conflict).
     pub target: String,
     /// Its value (never null: a null holds no unique value).
     pub value: Value,
