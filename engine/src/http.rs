@@ -39,7 +39,9 @@
 //!   on the path below it, and the URLs the API writes name it: `Location`
 //!   (`/realtime/api/todo.Task/1`) and the OpenAPI document's server URL (`/realtime`, with
 //!   paths under the prefix as ever).
-//! - `POST /api/<stream>/` answers 201 with `Location`; every other success is 200, except a
+//! - `POST /api/<stream>/` answers 201 with `Location`; every other success is 200, except an
+//!   upsert that updated (200; `?on_conflict=` on the POST), a `PUT` upsert that created a
+//!   missing client key (201 with `Location`; `?create=false` turns it off) and a
 //!   custom event whose handler sends no reply: 204. A frame a handler reflects under its own
 //!   action name cannot be told from a reply, so it counts as one.
 //! - `POST` on a form route submits it (`{"submit": body}`); a body `id` must match the path's.
@@ -68,6 +70,7 @@ mod respond;
 pub(crate) mod route;
 mod run;
 mod static_files;
+mod upsert;
 mod version;
 
 pub use cors::Cors;

@@ -12,6 +12,8 @@ mod open;
 mod plan;
 mod request;
 pub(crate) mod request_id;
+mod upsert;
+mod upsert_write;
 mod version;
 mod write;
 

@@ -53,6 +53,7 @@ pub mod introspect;
 mod plan;
 mod setup;
 mod statements;
+mod upsert;
 
 pub use ddl::{create_tables, drop_tables};
 pub use error::{

@@ -9,10 +9,11 @@ mod blocking;
 mod memory;
 mod op;
 mod schema;
+mod upsert;
 
 pub use blocking::run_blocking;
 pub use memory::MemoryStore;
-pub use op::{PerValue, Referrer, StoreOp, StoreOutput};
+pub use op::{PerValue, Referrer, StoreOp, StoreOutput, Upsert, Upserted};
 pub use schema::{Mismatch, SchemaError};
 
 use std::future::Future;

@@ -17,5 +17,6 @@ mod reads;
 mod relations;
 mod statements;
 mod support;
+mod upsert;
 mod values;
 mod writes;

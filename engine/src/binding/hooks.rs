@@ -164,7 +164,8 @@ impl ModelBinding {
 
     /// Replaces the built-in write `action` (one of [`WRITE_ACTIONS`]; the registry refuses
     /// any other; `create` covers form submits and `save`s that make a new row, `update` a
-    /// form's submit for an existing one, `save` a replacing save) with `wrapper`, which gets the [`WriteCall`] and a [`Next`] that runs the
+    /// form's submit for an existing one, `save` a replacing save and an upsert (docs/protocol.md section 2, "Upserts"), `create` a
+    /// create with `on_conflict`) with `wrapper`, which gets the [`WriteCall`] and a [`Next`] that runs the
     /// built-in one (before-write hooks, the store, the reply, the pushes) with the values it
     /// is given. What the wrapper returns is the outcome: an error it returns without having
     /// run `next` is the writer's reply; once `next` committed, the writer already has its

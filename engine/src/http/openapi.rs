@@ -108,6 +108,13 @@ fn model_paths(
         reference(&format!("{s}.written")),
     );
     create["requestBody"] = body(format!("{s}.create"));
+    // An upsert on a unique field (docs/protocol.md section 2, "Upserts"): 200 when it
+    // updated.
+    create["parameters"] = json!([{"name": "on_conflict", "in": "query",
+        "description": "A unique field: update the row holding the body's value of it instead of conflicting.",
+        "schema": {"type": "string"}}]);
+    create["responses"]["200"] = json!({"description": "An upsert updated the row.",
+        "content": {"application/json": {"schema": reference(&format!("{s}.written"))}}});
     paths.insert(
         format!("{prefix}/{s}/"),
         json!({"get": search, "post": create}),
@@ -120,6 +127,13 @@ fn model_paths(
         reference(&format!("{s}.written")),
     );
     save["requestBody"] = body(format!("{s}.create"));
+    // A save of a missing key that clients give creates the row (docs/protocol.md section 2,
+    // "Upserts"); `create=false` refuses it as before.
+    save["parameters"] = json!([{"name": "create", "in": "query",
+        "description": "Whether a missing key is created (clients' keys only; the default for them).",
+        "schema": {"type": "boolean"}}]);
+    save["responses"]["201"] = json!({"description": "The row was created.",
+        "content": {"application/json": {"schema": reference(&format!("{s}.written"))}}});
     let mut update = op(
         "update",
         format!("Change some fields of a {s} row."),

@@ -134,6 +134,12 @@ impl Pending {
                 data
             }
             (Route::Item { id, .. }, &Method::DELETE) => only_id(id),
+            (Route::Item { id, .. }, &Method::PUT) => {
+                let mut data = with_id(self.object(body)?, id)?;
+                super::upsert::add_params(self.query.as_deref(), &mut data)
+                    .map_err(BodyError::Bad)?;
+                data
+            }
             (Route::Item { id, .. }, _) => with_id(self.object(body)?, id)?,
             (Route::Form { id, .. }, &Method::POST) => {
                 let mut data = id.as_ref().map(only_id).unwrap_or_default();
@@ -141,6 +147,12 @@ impl Pending {
                 data
             }
             (Route::Form { id, .. }, _) => id.as_ref().map(only_id).unwrap_or_default(),
+            (Route::Collection { .. }, &Method::POST) => {
+                let mut data = self.object(body)?;
+                super::upsert::add_params(self.query.as_deref(), &mut data)
+                    .map_err(BodyError::Bad)?;
+                data
+            }
             _ => self.object(body)?,
         })
     }
@@ -161,7 +173,11 @@ impl Pending {
             return respond::json(status, error);
         }
         let data = reply.get("data").unwrap_or(&Value::Null);
-        let created = matches!(self.route, Route::Collection { .. }) && self.method == Method::POST;
+        // An upsert says whether it created the row; a create always does.
+        let created = match data.get("created") {
+            Some(Value::Bool(created)) => *created,
+            _ => matches!(self.route, Route::Collection { .. }) && self.method == Method::POST,
+        };
         if !created {
             let mut response = respond::json(StatusCode::OK, data);
             let registry = self.api.engine().registry();

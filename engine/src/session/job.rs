@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::write::WritePath;
 use crate::actors::StreamMsg;
 use crate::binding::{Handler, ModelBinding, Registry};
-use crate::change::Change;
+use crate::change::{Change, ChangeKind};
 use crate::engine::Engine;
 use crate::filter::Filter;
 use crate::form::form_fields;
@@ -23,9 +23,18 @@ use crate::value::Row;
 
 /// A validated write.
 pub(super) enum Write {
-    Create { values: Row },
-    Update { pk: Key, values: Row },
-    Delete { pk: Key },
+    Create {
+        values: Row,
+    },
+    Update {
+        pk: Key,
+        values: Row,
+    },
+    Delete {
+        pk: Key,
+    },
+    /// A create that becomes an update of the row holding its key or unique value.
+    Upsert(Box<super::upsert::UpsertWrite>),
 }
 
 impl Write {
@@ -33,6 +42,7 @@ impl Write {
         match self {
             Write::Create { .. } => None,
             Write::Update { pk, .. } | Write::Delete { pk } => Some(pk.clone()),
+            Write::Upsert(upsert) => upsert.key.clone(),
         }
     }
 
@@ -41,6 +51,7 @@ impl Write {
         match self {
             Write::Create { values } | Write::Update { values, .. } => Some(values),
             Write::Delete { .. } => None,
+            Write::Upsert(upsert) => Some(upsert.values()),
         }
     }
 
@@ -50,6 +61,7 @@ impl Write {
             Write::Create { .. } => Write::Create { values },
             Write::Update { pk, .. } => Write::Update { pk, values },
             delete @ Write::Delete { .. } => delete,
+            Write::Upsert(upsert) => Write::Upsert(Box::new(upsert.with_values(values))),
         }
     }
 
@@ -88,6 +100,7 @@ impl Write {
                 scope,
                 referrers,
             },
+            Write::Upsert(upsert) => StoreOp::Upsert(upsert.op(&binding, upsert.key.clone())),
         }
     }
 }
@@ -230,11 +243,16 @@ impl Job {
                 expect,
             } => {
                 let with_object = !matches!(write, Write::Delete { .. });
+                // An upsert's reply says which it turned out to be.
+                let upsert = matches!(write, Write::Upsert(_));
                 let (shown, seen) = (Arc::clone(&binding), Arc::clone(&view));
                 let render = Box::new(move |change: &Change| {
                     let mut data = json!({"success": true, "id": change.pk});
                     if let Some(row) = change.new.as_ref().filter(|_| with_object) {
                         data["object"] = render_row(&shown, row, &seen);
+                    }
+                    if upsert {
+                        data["created"] = Value::Bool(change.kind == ChangeKind::Created);
                     }
                     data
                 });
@@ -412,6 +430,7 @@ impl Run<'_> {
             conn: self.conn.clone(),
             reply_to: self.reply_to.clone(),
             action: write.action(self.event.action()).to_owned(),
+            upsert: matches!(write, Write::Upsert(_)),
             binding,
             view,
             system: self.system,

@@ -109,7 +109,7 @@ impl Session {
         self.view(target, action).map(Some)
     }
 
-    fn view(&self, binding: &ModelBinding, action: &str) -> Result<Arc<View>, ApiError> {
+    pub(super) fn view(&self, binding: &ModelBinding, action: &str) -> Result<Arc<View>, ApiError> {
         self.caller().view(self.engine.registry(), binding, action)
     }
 
@@ -211,7 +211,24 @@ impl Session {
             "create" | "update" | "save" | "delete" => {
                 let view = self.view(&binding, action)?;
                 let (data, expect) = crate::version::split(&binding, data)?;
-                let write = self.write_of(&binding, action, &data, &view)?;
+                // A write with a version to check is a plain one: the row must exist. Asking
+                // for an upsert besides (which may create) contradicts it.
+                let upsert = match expect {
+                    None => self.upsert_of(&binding, action, &data)?,
+                    Some(_) if super::upsert::asks_upsert(&data) => {
+                        return Err(ApiError::bad_request(
+                            "if_version does not apply to an upsert",
+                        ))
+                    }
+                    Some(_) => None,
+                };
+                let write = match upsert {
+                    Some(upsert) => upsert,
+                    None => {
+                        let data = super::upsert::fields_of(action, &data);
+                        self.write_of(&binding, action, &data, &view)?
+                    }
+                };
                 if expect.is_some() && write.pk().is_none() {
                     return Err(crate::version::not_on_create());
                 }

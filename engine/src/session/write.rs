@@ -36,6 +36,8 @@ pub(super) struct WritePath {
     pub(super) system: bool,
     /// The action hooks see: `create`, `update`, `save` or `delete`.
     pub(super) action: String,
+    /// An upsert: its after-commit hooks see the `create` or `update` it turned out to be.
+    pub(super) upsert: bool,
     /// The change, once committed: the writer has its reply then, whatever a wrapper does.
     pub(super) committed: Mutex<Option<Change>>,
     /// The version the write's `if_version` expects (see `version.rs`).
@@ -99,7 +101,7 @@ impl WritePath {
         }
     }
 
-    fn reply(&self, result: Result<Value, ApiError>) {
+    pub(super) fn reply(&self, result: Result<Value, ApiError>) {
         let frame = match result {
             Ok(data) => encode_reply(&self.reply_to, &data),
             Err(error) => encode_error(&self.reply_to, &error),
@@ -131,6 +133,9 @@ impl WritePath {
                 "a hook set a field the binding does not have"
             );
             return Err(ApiError::internal());
+        }
+        if let Write::Upsert(upsert) = write {
+            return self.upsert(*upsert, render).await;
         }
         let inner = self.engine.inner();
         let stream = self.binding.stream();
@@ -199,8 +204,13 @@ impl WritePath {
     /// Runs the after-commit hooks; their errors and panics are logged, the write stands.
     async fn after_commit(&self, change: Change) {
         for hook in &self.binding.hooks().after {
+            let action = match (self.upsert, change.kind) {
+                (true, ChangeKind::Created) => "create".to_owned(),
+                (true, _) => "update".to_owned(),
+                (false, _) => self.action.clone(),
+            };
             let done = Committed {
-                action: self.action.clone(),
+                action,
                 user: self.conn.user.clone(),
                 system: self.system,
                 key: change.pk.clone(),

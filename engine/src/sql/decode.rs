@@ -59,6 +59,7 @@ pub(crate) fn decode(op: &StoreOp, results: Vec<ResultRows>) -> Result<StoreOutp
                 change(binding, ChangeKind::Updated, Some(old), Some(new))
             }
         },
+        StoreOp::Upsert(upsert) => super::upsert::decode(upsert, results.collect()),
         StoreOp::Matches { rows, .. } => {
             let mut answers = Vec::with_capacity(rows.len());
             for _ in rows {

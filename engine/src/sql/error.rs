@@ -90,20 +90,35 @@ pub fn classify_op_error(
         (
             StoreOp::Insert { values, .. } | StoreOp::Update { values, .. },
             FOREIGN_KEY_VIOLATION,
-        ) => {
-            let Some((field, target)) = constraint.and_then(|c| foreign_key(binding, c)) else {
-                return classify_db_error(sqlstate, constraint, binding);
-            };
-            let message = match values.get(field).and_then(Key::from_json) {
-                Some(id) => format!("{target} {id} does not exist"),
-                None => format!("{target} row does not exist"),
-            };
-            StoreError::Conflict {
-                field: Some(field.to_owned()),
-                message,
+        ) => missing_target(values, sqlstate, constraint, binding),
+        // An upsert's values name the same targets whichever way it went.
+        (StoreOp::Upsert(upsert), FOREIGN_KEY_VIOLATION) => {
+            match upsert.insert.as_ref().or(upsert.update.as_ref()) {
+                Some(values) => missing_target(values, sqlstate, constraint, binding),
+                None => classify_db_error(sqlstate, constraint, binding),
             }
         }
         _ => classify_db_error(sqlstate, constraint, binding),
+    }
+}
+
+/// A foreign key of `values` that names no row, as the in-memory store words it.
+fn missing_target(
+    values: &crate::value::Row,
+    sqlstate: &str,
+    constraint: Option<&str>,
+    binding: &crate::binding::ModelBinding,
+) -> StoreError {
+    let Some((field, target)) = constraint.and_then(|c| foreign_key(binding, c)) else {
+        return classify_db_error(sqlstate, constraint, binding);
+    };
+    let message = match values.get(field).and_then(Key::from_json) {
+        Some(id) => format!("{target} {id} does not exist"),
+        None => format!("{target} row does not exist"),
+    };
+    StoreError::Conflict {
+        field: Some(field.to_owned()),
+        message,
     }
 }
 

@@ -57,6 +57,10 @@ pub(crate) fn plan(op: &StoreOp) -> Plan {
             statements: vec![update(binding, pk, values, scope)],
             read_only: false,
         },
+        StoreOp::Upsert(upsert) => Plan {
+            statements: super::upsert::statements(upsert),
+            read_only: false,
+        },
         StoreOp::Matches {
             binding,
             filter,
@@ -108,12 +112,12 @@ fn pk_and_scope(
 }
 
 /// The key column's name.
-fn key_column(binding: &ModelBinding) -> &str {
+pub(super) fn key_column(binding: &ModelBinding) -> &str {
     binding.key_field().column_name()
 }
 
 /// A key as a parameter cast to the key's type.
-fn key_param(binding: &ModelBinding, pk: &Key, params: &mut Params) -> String {
+pub(super) fn key_param(binding: &ModelBinding, pk: &Key, params: &mut Params) -> String {
     format!(
         "{}::{}",
         params.text(Some(pk.to_string())),
@@ -215,7 +219,7 @@ fn related(
 /// fields are left out, and so are the key's other name (the column's, when rows also carry
 /// it as `id`) and the key itself when the database generates it. In binding order, so the statement text (and with it the prepared statement)
 /// is the same for every write of the same shape.
-fn write_columns<'a>(
+pub(super) fn write_columns<'a>(
     binding: &'a ModelBinding,
     values: &'a Row,
 ) -> impl Iterator<Item = (&'a crate::binding::Field, &'a Value)> {

@@ -14,6 +14,8 @@ use crate::filter::{Condition, Filter, Lookup, Operand, Resolve};
 use crate::key::{Key, KeyKind};
 use crate::value::{compare, Row};
 
+mod upsert;
+
 #[derive(Default)]
 struct Table {
     rows: BTreeMap<Key, Row>,
@@ -228,6 +230,7 @@ impl Db<'_> {
                     cascaded: Vec::new(),
                 })))
             }
+            StoreOp::Upsert(op) => self.upsert(op),
             StoreOp::Matches {
                 binding,
                 filter,

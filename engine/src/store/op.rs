@@ -8,6 +8,8 @@ use crate::change::Change;
 use crate::filter::{Filter, Ordering};
 use crate::value::Row;
 
+pub use super::upsert::{Upsert, Upserted};
+
 /// One atomic piece of database work. Values are canonical and validated before an op is
 /// built, and every field name comes from the binding.
 #[derive(Debug, Clone)]
@@ -80,6 +82,9 @@ pub enum StoreOp {
         /// ([`Registry::referrers`](crate::binding::Registry::referrers)).
         referrers: Vec<Referrer>,
     },
+    /// Insert a row, or update the one that already holds its key or unique value, at once
+    /// (see [`Upsert`]).
+    Upsert(Upsert),
     /// Whether each of `rows` (values of the binding's fields, as a change carries them)
     /// satisfies `filter`, reading its relation paths from the rows stored now: how a filter
     /// that follows relations is judged against a row that is not (or no longer) stored.
@@ -104,6 +109,7 @@ impl StoreOp {
             | StoreOp::Update { binding, .. }
             | StoreOp::Delete { binding, .. }
             | StoreOp::Matches { binding, .. } => binding,
+            StoreOp::Upsert(upsert) => &upsert.binding,
         }
     }
 }
@@ -148,4 +154,6 @@ pub enum StoreOutput {
     Changed(Option<Change>),
     /// `Matches`: one answer per row, in order.
     Matches(Vec<bool>),
+    /// `Upsert`: what it found and did.
+    Upserted(Upserted),
 }

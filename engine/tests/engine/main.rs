@@ -15,4 +15,5 @@ mod relations;
 mod request_id;
 mod retrieve;
 mod support;
+mod upsert;
 mod version;

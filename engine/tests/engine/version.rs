@@ -247,6 +247,19 @@ async fn a_bad_if_version_is_a_bad_request_and_writes_nothing() {
         reply["error"]["code"], "bad_request",
         "a create has no version to expect"
     );
+    let reply = send(
+        &mut s,
+        &out,
+        json!({"event": "todo.Task.save", "data": {"id": 1, "title": "d", "if_version": 1, "on_conflict": "title"}}),
+    )
+    .await;
+    assert_eq!(reply["error"]["code"], "bad_request");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("if_version does not apply to an upsert")),
+        "an upsert may create: {reply}"
+    );
     let row = send(
         &mut s,
         &out,

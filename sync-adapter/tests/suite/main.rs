@@ -26,4 +26,5 @@ mod scale;
 mod stream;
 mod transport;
 #[cfg(feature = "postgres")]
+mod upsert;
 mod version;

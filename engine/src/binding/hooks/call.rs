@@ -15,13 +15,17 @@ pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 #[non_exhaustive]
 pub struct WriteCall {
     /// `create`, `update`, `save` (replacing a row) or `delete`. A form's submit is the
-    /// `create` or `update` it is, and so is a `save` without an id a `create`.
+    /// `create` or `update` it is, and so is a `save` without an id a `create`. An upsert
+    /// (docs/protocol.md section 2, "Upserts"), which learns only as it writes whether it
+    /// creates, is its request's `save` (or `create`, with `on_conflict`), and its values are
+    /// the row it would create; what the hook returns applies to the update too.
     pub action: String,
     /// The writer, `None` when anonymous or the system.
     pub user: Option<Arc<User>>,
     /// Whether application code writes with every right (`chanbind_engine::app::Ctx::system`).
     pub system: bool,
-    /// The row's key for an update, a replacing save and a delete; `None` for a create.
+    /// The row's key for an update, a replacing save, an upsert of a key and a delete;
+    /// `None` for a create and an upsert on a unique field.
     pub key: Option<Key>,
     /// The validated values, under field names (`{"title": "t"}`); empty for a delete.
     pub values: Row,
@@ -41,7 +45,8 @@ pub struct Written {
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct Committed {
-    /// The action, as [`WriteCall::action`] names it.
+    /// The action, as [`WriteCall::action`] names it; for an upsert, the `create` or
+    /// `update` it turned out to be.
     pub action: String,
     /// The writer, `None` when anonymous or the system.
     pub user: Option<Arc<User>>,
