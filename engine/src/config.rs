@@ -78,6 +78,10 @@ pub struct Limits {
     /// How long a WebSocket may stay silent (no frame, no pong) before the server closes it
     /// with 4000 (idle).
     pub idle_timeout: Duration,
+    /// The most steps one `batch` may carry (docs/protocol.md section 2, "Batches"); more is
+    /// refused with `limit_exceeded`, nothing written. Bounds how long one transaction holds
+    /// its rows' locks and a store connection.
+    pub max_batch_steps: usize,
 }
 
 impl Default for Limits {
@@ -106,6 +110,7 @@ impl Default for Limits {
             user_requests_per_second: 1000,
             ping_interval: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(60),
+            max_batch_steps: 100,
         }
     }
 }

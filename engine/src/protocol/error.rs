@@ -114,6 +114,10 @@ pub struct ApiError {
     /// For `invalid` and `conflict`: every bad field with its messages.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, Vec<String>>,
+    /// For a batch: the index of the step that failed (docs/protocol.md section 2,
+    /// "Batches").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
 }
 
 impl ApiError {
@@ -123,6 +127,7 @@ impl ApiError {
             code,
             message: message.into(),
             fields: BTreeMap::new(),
+            step: None,
         }
     }
 
@@ -137,7 +142,14 @@ impl ApiError {
             code: ErrorCode::Invalid,
             message,
             fields,
+            step: None,
         }
+    }
+
+    /// The same error, as the failure of a batch's step `step`.
+    pub fn at_step(mut self, step: usize) -> Self {
+        self.step = Some(step);
+        self
     }
 
     /// A `bad_request` error.

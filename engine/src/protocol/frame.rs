@@ -179,6 +179,7 @@ pub fn limits_json(limits: &Limits) -> Value {
         "user_requests_per_second": limits.user_requests_per_second,
         "ping_interval_ms": millis(limits.ping_interval),
         "idle_timeout_ms": millis(limits.idle_timeout),
+        "max_batch_steps": limits.max_batch_steps,
     })
 }
 
@@ -204,6 +205,7 @@ mod tests {
             [
                 "idle_timeout_ms",
                 "max_connections",
+                "max_batch_steps",
                 "max_connections_per_user",
                 "max_filter_bytes",
                 "max_filter_depth",

@@ -55,7 +55,7 @@ impl Write {
 
     /// The action hooks see: the request's own, except that a form's submit and a `save`
     /// without an id are the create (or, for a form, the update) they are.
-    fn action<'a>(&self, request: &'a str) -> &'a str {
+    pub(super) fn action<'a>(&self, request: &'a str) -> &'a str {
         match (request, self) {
             ("form" | "save", Write::Create { .. }) => "create",
             ("form", _) => "update",
@@ -127,6 +127,11 @@ pub(super) enum Work {
     Custom {
         handler: Arc<dyn Handler>,
         data: Map<String, Value>,
+    },
+    /// A `batch` (see `batch.rs`): its steps, and the rows they name by key.
+    Batch {
+        steps: Vec<super::batch::BatchStep>,
+        keyed: Vec<(String, Key)>,
     },
 }
 
@@ -251,6 +256,9 @@ impl Job {
                 run.reply(Ok(json!({"success": true, "removed": removed})));
             }
             Work::Joined => run.reply(Ok(json!({"success": true}))),
+            Work::Batch { steps, keyed } => {
+                super::batch::run(&engine, &conn, event.to_string(), system, steps, keyed).await
+            }
             Work::Custom { handler, data } => {
                 let ctx = crate::binding::EventContext {
                     engine: engine.clone(),
