@@ -204,8 +204,8 @@ mod tests {
             names,
             [
                 "idle_timeout_ms",
-                "max_connections",
                 "max_batch_steps",
+                "max_connections",
                 "max_connections_per_user",
                 "max_filter_bytes",
                 "max_filter_depth",
