@@ -172,7 +172,7 @@ const ACTIONS: [&str; 12] = [
 ];
 
 /// The `"limits"` a scenario may set, each a positive integer (durations in milliseconds).
-const LIMITS: [&str; 23] = [
+const LIMITS: [&str; 24] = [
     "max_message_bytes",
     "page_size",
     "max_page_size",
@@ -196,6 +196,7 @@ const LIMITS: [&str; 23] = [
     "user_requests_per_second",
     "ping_interval_ms",
     "idle_timeout_ms",
+    "max_batch_steps",
 ];
 
 impl Scenario {
@@ -314,6 +315,7 @@ fn parse_limits(value: Option<&Value>) -> Result<Limits, String> {
             "user_requests_per_second" => limits.user_requests_per_second = rate,
             "ping_interval_ms" => limits.ping_interval = Duration::from_millis(n),
             "idle_timeout_ms" => limits.idle_timeout = Duration::from_millis(n),
+            "max_batch_steps" => limits.max_batch_steps = size,
             _ => unreachable!("only_keys checked the name"),
         }
     }
