@@ -178,7 +178,8 @@ async fn a_batch_whose_third_step_fails_writes_nothing() {
         let mut ws = connect(&server).await;
         // Refused by validation before the store, and by PostgreSQL's foreign key inside
         // the transaction, after two inserts.
-        let invalid = json!({"event": "shop.Line.create", "data": {"order_id": {"$ref": "0.id"}, "qty": 0}});
+        let invalid =
+            json!({"event": "shop.Line.create", "data": {"order_id": {"$ref": "0.id"}, "qty": 0}});
         let missing = json!({"event": "shop.Line.create", "data": {"order_id": 999, "qty": 2}});
         for (third, code) in [(invalid, "invalid"), (missing, "conflict")] {
             let batch = json!({"event": "batch", "data": order_with_lines(third)});
@@ -201,7 +202,11 @@ async fn post_api_batch_answers_results_or_the_failing_step() {
     with_server("http", |_engine, server| async move {
         let bad = order_with_lines(json!({"event": "shop.Line.search", "data": {}}));
         let (status, body) = post(&server, "/api/batch", &bad).await;
-        assert_eq!((status, &body["code"], &body["step"]), (400, &json!("bad_request"), &json!(2)), "{body}");
+        assert_eq!(
+            (status, &body["code"], &body["step"]),
+            (400, &json!("bad_request"), &json!(2)),
+            "{body}"
+        );
         let missing = json!({"event": "shop.Line.create", "data": {"order_id": 999, "qty": 2}});
         let (status, body) = post(&server, "/api/batch", &order_with_lines(missing)).await;
         assert_eq!((status, &body["step"]), (409, &json!(2)), "{body}");

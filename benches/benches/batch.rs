@@ -62,10 +62,12 @@ fn measure(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, store: A
         Step::Reply(frame) => panic!("unexpected reply {frame:?}"),
     };
     run(&json!({"event": "shop.Order.create", "data": {"title": "o"}}).to_string());
-    let line = |qty: usize| json!({"event": "shop.Line.create", "data": {"order_id": 1, "qty": qty}});
+    let line =
+        |qty: usize| json!({"event": "shop.Line.create", "data": {"order_id": 1, "qty": qty}});
     let singles: Vec<String> = (1..=WRITES).map(|q| line(q).to_string()).collect();
-    let batch = json!({"event": "batch", "data": {"steps": (1..=WRITES).map(line).collect::<Vec<_>>()}})
-        .to_string();
+    let batch =
+        json!({"event": "batch", "data": {"steps": (1..=WRITES).map(line).collect::<Vec<_>>()}})
+            .to_string();
 
     let mut g = c.benchmark_group(format!("batch/{name}"));
     g.throughput(Throughput::Elements(WRITES as u64));

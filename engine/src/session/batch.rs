@@ -67,9 +67,7 @@ impl Session {
         let mut planned: Vec<BatchStep> = Vec::with_capacity(steps.len());
         let mut keyed: Vec<(String, Key)> = Vec::new();
         for (i, step) in steps.iter().enumerate() {
-            let (step, key) = self
-                .plan_step(step, &planned)
-                .map_err(|e| e.at_step(i))?;
+            let (step, key) = self.plan_step(step, &planned).map_err(|e| e.at_step(i))?;
             if let Some(pk) = key {
                 keyed.push((step.binding.stream().to_owned(), pk));
             }
@@ -93,7 +91,9 @@ impl Session {
         step: &Value,
         before: &[BatchStep],
     ) -> Result<(BatchStep, Option<Key>), ApiError> {
-        let shape = || ApiError::bad_request("a step is {\"event\": \"<stream>.<action>\", \"data\": {...}}");
+        let shape = || {
+            ApiError::bad_request("a step is {\"event\": \"<stream>.<action>\", \"data\": {...}}")
+        };
         let Value::Object(step) = step else {
             return Err(shape());
         };
@@ -129,7 +129,8 @@ impl Session {
         }
         let binding = registry.get(stream).cloned();
         let written = WRITE_ACTIONS.contains(&action);
-        let Some(binding) = binding.filter(|_| written && registry.handler(stream, action).is_none())
+        let Some(binding) =
+            binding.filter(|_| written && registry.handler(stream, action).is_none())
         else {
             if READS.contains(&action) && registry.get(stream).is_some() {
                 return Err(ApiError::bad_request(format!(

@@ -69,7 +69,12 @@ impl Session {
     }
 
     /// The binding's permission decides whether the action may run at all.
-    pub(super) fn check(&self, stream: &str, action: &str, data: &Map<String, Value>) -> Result<(), ApiError> {
+    pub(super) fn check(
+        &self,
+        stream: &str,
+        action: &str,
+        data: &Map<String, Value>,
+    ) -> Result<(), ApiError> {
         let Some(permission) = self.engine.registry().permission(stream) else {
             return Ok(());
         };

@@ -59,14 +59,20 @@ async fn an_order_and_its_lines_commit_together_and_push_once_each() {
     let mut writing = engine.open_session(None, writer.clone());
     for stream in ["shop.Order", "shop.Line"] {
         let sub = json!({"event": format!("{stream}.subscribe"), "data": {}});
-        assert_eq!(send(&mut watching, &watcher, sub).await["data"]["success"], true);
+        assert_eq!(
+            send(&mut watching, &watcher, sub).await["data"]["success"],
+            true
+        );
     }
     let reply = send(&mut writing, &writer, order_with_lines(3)).await;
     assert_eq!(reply["event"], "batch#b", "{reply}");
     let results = reply["data"]["results"].as_array().expect("results");
     assert_eq!(results.len(), 4, "{reply}");
     let order = &results[0]["object"];
-    assert_eq!(order["title"], "FIRST", "the before-write hook ran: {reply}");
+    assert_eq!(
+        order["title"], "FIRST",
+        "the before-write hook ran: {reply}"
+    );
     for (qty, line) in results[1..].iter().enumerate() {
         assert_eq!(line["success"], true);
         assert_eq!(line["object"]["order_id"], order["id"], "{reply}");
@@ -74,7 +80,11 @@ async fn an_order_and_its_lines_commit_together_and_push_once_each() {
     }
     let pushes = watcher.take(4).await;
     assert_eq!(pushes.len(), 4, "{pushes:?}");
-    assert_eq!(noted.lock().unwrap().len(), 3, "after-commit hooks ran once per line");
+    assert_eq!(
+        noted.lock().unwrap().len(),
+        3,
+        "after-commit hooks ran once per line"
+    );
 }
 
 #[tokio::test]
@@ -109,7 +119,11 @@ async fn a_batch_whose_third_step_is_invalid_writes_nothing() {
         }
     }
     assert!(watcher.take(1).await.is_empty(), "nothing pushed");
-    assert_eq!(noted.lock().unwrap().len(), 1, "only the first batch's line");
+    assert_eq!(
+        noted.lock().unwrap().len(),
+        1,
+        "only the first batch's line"
+    );
 }
 
 #[tokio::test]
@@ -125,7 +139,10 @@ async fn a_row_created_then_updated_in_a_batch_is_pushed_once_in_its_final_state
         {"event": "shop.Order.update", "data": {"id": {"$ref": "0.id"}, "title": "final"}},
     ]}});
     let reply = send(&mut writing, &writer, batch).await;
-    assert_eq!(reply["data"]["results"][1]["object"]["title"], "FINAL", "{reply}");
+    assert_eq!(
+        reply["data"]["results"][1]["object"]["title"], "FINAL",
+        "{reply}"
+    );
     let pushes = watcher.take(1).await;
     assert_eq!(pushes.len(), 1, "{pushes:?}");
     assert_eq!(pushes[0]["data"]["rows"][0]["title"], "FINAL", "{pushes:?}");
@@ -147,25 +164,77 @@ async fn bad_batches_name_their_step_write_nothing_and_the_connection_goes_on() 
     let cases = [
         (json!([]), "bad_request", None),
         (json!([order, order, order, order]), "limit_exceeded", None),
-        (json!([order, {"event": "shop.Nope.create", "data": {}}]), "unknown_event", Some(1)),
-        (json!([order, {"event": "shop.Order.fly", "data": {}}]), "unknown_event", Some(1)),
-        (json!([order, {"event": "shop.Order.search", "data": {}}]), "bad_request", Some(1)),
-        (json!([{"event": "shop.Line.create", "data": {"order_id": {"$ref": "0.id"}, "qty": 1}}]), "bad_request", Some(0)),
-        (json!([order, {"event": "shop.Line.create", "data": {"order_id": {"$ref": "2.id"}, "qty": 1}}, order]), "bad_request", Some(1)),
-        (json!([order, {"event": "shop.Line.create", "data": {"order_id": {"$ref": "0.nope"}, "qty": 1}}]), "bad_request", Some(1)),
-        (json!([order, {"event": "shop.Line.create", "data": {"order_id": {"$ref": 0}, "qty": 1}}]), "bad_request", Some(1)),
-        (json!([order, {"event": "shop.Order.update", "data": {"id": "x"}}]), "invalid", Some(1)),
-        (json!([order, {"event": "shop.Order.delete", "data": {"id": 99}}]), "not_found", Some(1)),
+        (
+            json!([order, {"event": "shop.Nope.create", "data": {}}]),
+            "unknown_event",
+            Some(1),
+        ),
+        (
+            json!([order, {"event": "shop.Order.fly", "data": {}}]),
+            "unknown_event",
+            Some(1),
+        ),
+        (
+            json!([order, {"event": "shop.Order.search", "data": {}}]),
+            "bad_request",
+            Some(1),
+        ),
+        (
+            json!([{"event": "shop.Line.create", "data": {"order_id": {"$ref": "0.id"}, "qty": 1}}]),
+            "bad_request",
+            Some(0),
+        ),
+        (
+            json!([order, {"event": "shop.Line.create", "data": {"order_id": {"$ref": "2.id"}, "qty": 1}}, order]),
+            "bad_request",
+            Some(1),
+        ),
+        (
+            json!([order, {"event": "shop.Line.create", "data": {"order_id": {"$ref": "0.nope"}, "qty": 1}}]),
+            "bad_request",
+            Some(1),
+        ),
+        (
+            json!([order, {"event": "shop.Line.create", "data": {"order_id": {"$ref": 0}, "qty": 1}}]),
+            "bad_request",
+            Some(1),
+        ),
+        (
+            json!([order, {"event": "shop.Order.update", "data": {"id": "x"}}]),
+            "invalid",
+            Some(1),
+        ),
+        (
+            json!([order, {"event": "shop.Order.delete", "data": {"id": 99}}]),
+            "not_found",
+            Some(1),
+        ),
     ];
     for (steps, code, step) in cases {
         let frame = json!({"event": "batch#x", "data": {"steps": steps}});
         let reply = send(&mut session, &out, frame.clone()).await;
         assert_eq!(reply["event"], "batch#x", "{reply}");
         assert_eq!(reply["error"]["code"], code, "{frame} -> {reply}");
-        assert_eq!(reply["error"].get("step").and_then(Value::as_u64), step.map(|s: u64| s), "{frame} -> {reply}");
+        assert_eq!(
+            reply["error"].get("step").and_then(Value::as_u64),
+            step.map(|s: u64| s),
+            "{frame} -> {reply}"
+        );
     }
     let list = json!({"event": "shop.Order.list", "data": {"subscribe": false}});
-    assert_eq!(send(&mut session, &out, list).await["data"]["count"], 0, "nothing written");
-    let reply = send(&mut session, &out, json!({"event": "batch", "data": {"steps": [order]}})).await;
-    assert_eq!(reply["data"]["results"][0]["object"]["title"], "T", "{reply}");
+    assert_eq!(
+        send(&mut session, &out, list).await["data"]["count"],
+        0,
+        "nothing written"
+    );
+    let reply = send(
+        &mut session,
+        &out,
+        json!({"event": "batch", "data": {"steps": [order]}}),
+    )
+    .await;
+    assert_eq!(
+        reply["data"]["results"][0]["object"]["title"], "T",
+        "{reply}"
+    );
 }

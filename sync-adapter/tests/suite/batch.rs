@@ -63,7 +63,8 @@ fn with_server(test: &str, run: impl FnOnce(std::net::SocketAddr)) {
     let server = runtime
         .bind("127.0.0.1:0", ServerConfig::default())
         .unwrap();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(server.local_addr())));
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(server.local_addr())));
     server.shutdown();
     drop(runtime);
     store.drop_schema().unwrap();
@@ -99,20 +100,33 @@ fn an_order_with_three_lines_is_four_pushes_and_a_failing_batch_writes_nothing()
             assert_eq!(request(&mut watcher, sub)["data"]["success"], true);
         }
         let mut writer = connect(addr);
-        let invalid = json!({"event": "shop.Line.create", "data": {"order_id": {"$ref": "0.id"}, "qty": 0}});
+        let invalid =
+            json!({"event": "shop.Line.create", "data": {"order_id": {"$ref": "0.id"}, "qty": 0}});
         let missing = json!({"event": "shop.Line.create", "data": {"order_id": 999, "qty": 2}});
         for (third, code) in [(invalid, "invalid"), (missing, "conflict")] {
             let batch = json!({"event": "batch", "data": order_with_lines(third)});
             let reply = request(&mut writer, batch);
-            assert_eq!((&reply["error"]["code"], &reply["error"]["step"]), (&json!(code), &json!(2)), "{reply}");
+            assert_eq!(
+                (&reply["error"]["code"], &reply["error"]["step"]),
+                (&json!(code), &json!(2)),
+                "{reply}"
+            );
             assert_eq!(count(&mut writer, "shop.Line"), 0, "nothing written");
         }
         let batch = json!({"event": "batch#o", "data": order_with_lines(good_third())});
         let reply = request(&mut writer, batch);
-        assert_eq!(reply["data"]["results"].as_array().map(Vec::len), Some(4), "{reply}");
+        assert_eq!(
+            reply["data"]["results"].as_array().map(Vec::len),
+            Some(4),
+            "{reply}"
+        );
         let pushed: Vec<Value> = (0..4).map(|_| next(&mut watcher)).collect();
         let created = |event: &str| pushed.iter().filter(|p| p["event"] == event).count();
-        assert_eq!((created("shop.Order.created"), created("shop.Line.created")), (1, 3), "{pushed:?}");
+        assert_eq!(
+            (created("shop.Order.created"), created("shop.Line.created")),
+            (1, 3),
+            "{pushed:?}"
+        );
         assert_eq!(count(&mut writer, "shop.Line"), 3);
     });
 }
@@ -123,10 +137,24 @@ fn post_api_batch_answers_results_or_the_failing_step() {
         let mut client = Client::connect(addr);
         let missing = json!({"event": "shop.Line.create", "data": {"order_id": 999, "qty": 2}});
         let failed = client.send("POST", "/api/batch", Some(&order_with_lines(missing)), &[]);
-        assert_eq!((failed.status, &failed.body["step"]), (409, &json!(2)), "{:?}", failed.body);
-        let done = client.send("POST", "/api/batch", Some(&order_with_lines(good_third())), &[]);
+        assert_eq!(
+            (failed.status, &failed.body["step"]),
+            (409, &json!(2)),
+            "{:?}",
+            failed.body
+        );
+        let done = client.send(
+            "POST",
+            "/api/batch",
+            Some(&order_with_lines(good_third())),
+            &[],
+        );
         assert_eq!(done.status, 200, "{:?}", done.body);
-        assert_eq!(done.body["results"][3]["object"]["qty"], 3, "{:?}", done.body);
+        assert_eq!(
+            done.body["results"][3]["object"]["qty"], 3,
+            "{:?}",
+            done.body
+        );
         let mut ws = connect(addr);
         assert_eq!(count(&mut ws, "shop.Order"), 1);
     });

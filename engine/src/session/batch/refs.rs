@@ -137,7 +137,8 @@ mod tests {
 
     #[test]
     fn references_are_found_at_any_depth_and_resolved() {
-        let data = object(json!({"task": {"$ref": "0.id"}, "meta": {"tags": [{"$ref": "1.title"}]}}));
+        let data =
+            object(json!({"task": {"$ref": "0.id"}, "meta": {"tags": [{"$ref": "1.title"}]}}));
         let refs = refs_in(&data).unwrap();
         assert_eq!(refs.len(), 2);
         assert_eq!(refs[0].step + refs[1].step, 1);

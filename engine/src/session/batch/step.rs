@@ -28,12 +28,19 @@ pub(super) struct StepRun {
 impl StepRun {
     /// Runs the step through its binding's wrapper, if any, then the built-in write.
     pub(super) async fn run(self: Arc<Self>, write: Write) -> Result<Written, ApiError> {
-        match self.path.binding.hooks().wrapper(&self.path.action).cloned() {
+        match self
+            .path
+            .binding
+            .hooks()
+            .wrapper(&self.path.action)
+            .cloned()
+        {
             None => self.builtin(write).await,
             Some(wrapper) => {
                 let call = self.path.call(&write);
                 let inner = Arc::clone(&self);
-                let next = Next::new(move |values| Box::pin(inner.builtin(write.with_values(values))));
+                let next =
+                    Next::new(move |values| Box::pin(inner.builtin(write.with_values(values))));
                 guarded(&self.path, "wrapper", || wrapper(call, next)).await
             }
         }
@@ -83,7 +90,9 @@ impl StepRun {
         let mut tx = self.tx.lock().await;
         match tx.as_mut() {
             Some(tx) => tx.execute(op).await,
-            None => Err(StoreError::Internal("the batch's transaction has ended".into())),
+            None => Err(StoreError::Internal(
+                "the batch's transaction has ended".into(),
+            )),
         }
     }
 
