@@ -238,3 +238,43 @@ async fn bad_batches_name_their_step_write_nothing_and_the_connection_goes_on() 
         "{reply}"
     );
 }
+
+#[tokio::test]
+async fn a_wrapper_runs_around_its_step_and_a_refusal_after_next_fails_the_batch() {
+    let registry = Registry::new()
+        .model(
+            ModelBinding::new("shop_order")
+                .field(Field::string("title").required().max_length(20))
+                .wrap("create", |mut call, next| async move {
+                    let title = call.values["title"].as_str().unwrap_or_default().to_owned();
+                    call.values
+                        .insert("title".into(), json!(format!("{title}!")));
+                    let written = next.run(call.values).await?;
+                    match title.as_str() {
+                        "undo" => Err(chanbind_engine::protocol::ApiError::bad_request("no")),
+                        _ => Ok(written),
+                    }
+                }),
+        )
+        .unwrap();
+    let engine = engine_with(registry, Limits::default()).await;
+    let out = Arc::new(Collect::default());
+    let mut session = engine.open_session(None, out.clone());
+    let create = |title: &str| json!({"event": "shop.Order.create", "data": {"title": title}});
+    let batch = json!({"event": "batch", "data": {"steps": [create("a"), create("b")]}});
+    let reply = send(&mut session, &out, batch).await;
+    assert_eq!(
+        reply["data"]["results"][1]["object"]["title"], "b!",
+        "{reply}"
+    );
+    // In a batch nothing has committed when the wrapper fails after `next`, so the batch fails.
+    let batch = json!({"event": "batch", "data": {"steps": [create("c"), create("undo")]}});
+    let reply = send(&mut session, &out, batch).await;
+    assert_eq!(
+        (&reply["error"]["code"], &reply["error"]["step"]),
+        (&json!("bad_request"), &json!(1)),
+        "{reply}"
+    );
+    let list = json!({"event": "shop.Order.list", "data": {"subscribe": false}});
+    assert_eq!(send(&mut session, &out, list).await["data"]["count"], 2);
+}
