@@ -25,6 +25,7 @@ mod capture;
 mod error;
 mod layer;
 mod pool;
+mod transaction;
 
 pub use capture::CaptureListener;
 pub use layer::PgLayer;
@@ -326,6 +327,10 @@ impl Store for PgStore {
 
     fn check_schema<'a>(&'a self, registry: &'a Registry) -> SchemaFuture<'a> {
         Box::pin(self.check(registry))
+    }
+
+    fn begin(self: std::sync::Arc<Self>) -> chanbind_engine::store::BeginFuture {
+        transaction::begin(self)
     }
 }
 

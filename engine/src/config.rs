@@ -94,6 +94,10 @@ pub struct Limits {
     pub max_request_id_bytes: usize,
     /// The longest `request_id`, in characters; a longer one is `bad_request`.
     pub max_request_id_length: usize,
+    /// The most steps one `batch` may carry (docs/protocol.md section 2, "Batches"); more is
+    /// refused with `limit_exceeded`, nothing written. Bounds how long one transaction holds
+    /// its rows' locks and a store connection.
+    pub max_batch_steps: usize,
 }
 
 impl Default for Limits {
@@ -127,6 +131,7 @@ impl Default for Limits {
             max_request_ids_per_user: 1000,
             max_request_id_bytes: 32 * 1024 * 1024,
             max_request_id_length: 64,
+            max_batch_steps: 100,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! either visible to a snapshot or pushed after it: the no-gap rule of docs/protocol.md section 3.
 
 mod creates;
+mod held;
 
 pub use creates::Creates;
 

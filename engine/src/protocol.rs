@@ -9,7 +9,7 @@ mod event;
 mod frame;
 
 pub use error::{ApiError, ErrorCode};
-pub use event::{EventName, EventNameError};
+pub use event::{EventName, EventNameError, BATCH};
 pub use frame::{
     decode_inbound, encode_error, encode_reply, hello_frame, limits_json, Frame, Inbound,
 };

@@ -6,6 +6,7 @@
 //! runtime. A job only awaits the store and queues frames on the connection's
 //! [`Outbound`], so it runs on tokio as well as on a blocking thread.
 
+mod batch;
 mod custom;
 mod job;
 mod open;

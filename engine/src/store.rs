@@ -7,14 +7,17 @@
 
 mod blocking;
 mod memory;
+mod memory_transaction;
 mod op;
 mod schema;
+mod transaction;
 mod upsert;
 
 pub use blocking::run_blocking;
 pub use memory::MemoryStore;
 pub use op::{PerValue, Referrer, StoreOp, StoreOutput, Upsert, Upserted};
 pub use schema::{Mismatch, SchemaError};
+pub use transaction::{BeginFuture, EndFuture, Transaction};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -82,6 +85,15 @@ pub trait Store: Send + Sync + 'static {
     fn check_schema<'a>(&'a self, registry: &'a crate::binding::Registry) -> SchemaFuture<'a> {
         let _ = registry;
         Box::pin(async { Ok(()) })
+    }
+
+    /// Opens a transaction whose ops all apply or none does: how a batch runs
+    /// (docs/protocol.md section 2, "Batches"). It takes the store's `Arc` so that the
+    /// transaction owns what it needs and may be handed on (a wrapper hook's `Next` runs a
+    /// step later). The default refuses, so a store without transactions answers batches
+    /// with `internal`; the in-memory store and both PostgreSQL stores have them.
+    fn begin(self: std::sync::Arc<Self>) -> BeginFuture {
+        transaction::unsupported()
     }
 }
 

@@ -32,6 +32,7 @@ mod capture;
 mod error;
 mod layer;
 mod pool;
+mod transaction;
 
 pub use capture::CaptureListener;
 pub use layer::PgLayer;
@@ -382,6 +383,10 @@ impl Store for PgStore {
 
     fn check_schema<'a>(&'a self, registry: &'a Registry) -> SchemaFuture<'a> {
         Box::pin(async move { run_blocking(|| self.check_here(registry)) })
+    }
+
+    fn begin(self: std::sync::Arc<Self>) -> chanbind_engine::store::BeginFuture {
+        transaction::begin(self)
     }
 }
 

@@ -36,6 +36,7 @@ pub(crate) fn document(registry: &Registry, prefix: &str) -> Value {
         }
     }
     paths.insert(format!("{prefix}/events"), events_path());
+    paths.insert(format!("{prefix}/batch"), batch_path());
     paths.insert(
         format!("{prefix}/openapi.json"),
         json!({"get": {
@@ -303,6 +304,29 @@ fn custom_op(stream: &str, action: &str) -> Value {
             "5XX": {"$ref": "#/components/responses/Error"},
         },
     })
+}
+
+/// `POST /api/batch` (docs/protocol.md section 2, "Batches").
+fn batch_path() -> Value {
+    json!({"post": {
+        "operationId": "batch",
+        "summary": "Several creates, updates, saves and deletes, across bindings, in one transaction: all apply or none does. A step's data may hold {\"$ref\": \"<step>.<field>\"} for a field of an earlier step's row.",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["steps"],
+            "properties": {"steps": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["event"],
+                "properties": {"event": {"type": "string"}, "data": {"type": "object"}},
+            }}},
+        }}}},
+        "responses": {
+            "200": {"description": "Each step's usual reply, in step order.", "content": {"application/json": {"schema": {
+                "type": "object",
+                "properties": {"success": {"type": "boolean"}, "results": {"type": "array", "items": {"type": "object"}}},
+            }}}},
+            "4XX": {"$ref": "#/components/responses/Error"},
+            "5XX": {"$ref": "#/components/responses/Error"},
+        },
+    }})
 }
 
 fn events_path() -> Value {

@@ -12,6 +12,8 @@ use crate::session::bad_key;
 pub(crate) const OPENAPI: &str = "openapi.json";
 /// The path that takes any envelope, under the prefix.
 pub(crate) const EVENTS: &str = "events";
+/// The path of a batch of writes in one transaction, under the prefix.
+pub(crate) const BATCH: &str = "batch";
 
 /// One route of section 6. Streams are the registry's own strings, so an event built from a
 /// route never carries text the registry does not know.
@@ -21,6 +23,9 @@ pub(crate) enum Route {
     OpenApi,
     /// `POST /api/events`.
     Events,
+    /// `POST /api/batch`: several writes in one transaction (docs/protocol.md section 2,
+    /// "Batches"); the body is the batch's `data`.
+    Batch,
     /// `/api/<stream>/`: `search` and `create`.
     Collection { stream: String },
     /// `/api/<stream>/<id>`: `retrieve`, `update`, `save` and `delete`.
@@ -54,6 +59,7 @@ impl Route {
             [""] => Err(no_route()),
             [OPENAPI] => Ok(Route::OpenApi),
             [EVENTS] => Ok(Route::Events),
+            [BATCH] => Ok(Route::Batch),
             [stream] => model_stream(registry, stream).map(|stream| Route::Collection { stream }),
             [stream, second] => {
                 // A handler wins: a custom stream may name an action `form`, which a model
@@ -100,7 +106,7 @@ impl Route {
     pub(crate) fn methods(&self) -> &'static [Method] {
         match self {
             Route::OpenApi => &[Method::GET, Method::HEAD],
-            Route::Events | Route::Custom { .. } => &[Method::POST],
+            Route::Events | Route::Batch | Route::Custom { .. } => &[Method::POST],
             Route::Collection { .. } => &[Method::GET, Method::HEAD, Method::POST],
             Route::Item { .. } => &[
                 Method::GET,
@@ -125,6 +131,7 @@ impl Route {
     pub(crate) fn action(&self, method: &Method) -> Option<&str> {
         Some(match (self, method) {
             (Route::OpenApi | Route::Events, _) => return None,
+            (Route::Batch, _) => crate::protocol::BATCH,
             (Route::Collection { .. }, &Method::POST) => "create",
             (Route::Collection { .. }, _) => "search",
             (Route::Item { .. }, &Method::PATCH) => "update",
@@ -139,7 +146,7 @@ impl Route {
     /// The stream the route addresses, if any.
     pub(crate) fn stream(&self) -> Option<&str> {
         match self {
-            Route::OpenApi | Route::Events => None,
+            Route::OpenApi | Route::Events | Route::Batch => None,
             Route::Collection { stream }
             | Route::Item { stream, .. }
             | Route::Form { stream, .. }

@@ -118,6 +118,10 @@ pub struct ApiError {
     /// (docs/protocol.md section 2, "Version checks").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object: Option<serde_json::Value>,
+    /// For a batch: the index of the step that failed (docs/protocol.md section 2,
+    /// "Batches").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
 }
 
 impl ApiError {
@@ -128,6 +132,7 @@ impl ApiError {
             message: message.into(),
             fields: BTreeMap::new(),
             object: None,
+            step: None,
         }
     }
 
@@ -143,7 +148,14 @@ impl ApiError {
             message,
             fields,
             object: None,
+            step: None,
         }
+    }
+
+    /// The same error, as the failure of a batch's step `step`.
+    pub fn at_step(mut self, step: usize) -> Self {
+        self.step = Some(step);
+        self
     }
 
     /// A `bad_request` error.

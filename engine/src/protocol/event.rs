@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+/// The event that runs several writes in one transaction (docs/protocol.md section 2,
+/// "Batches"); it names no stream.
+pub const BATCH: &str = "batch";
+
 /// The longest hash a client may send (docs/protocol.md section 1).
 pub const MAX_HASH_LEN: usize = 128;
 
@@ -39,6 +43,13 @@ impl EventName {
             }
             None => (text, None),
         };
+        if head == BATCH {
+            return Ok(EventName {
+                stream: String::new(),
+                action: BATCH.to_owned(),
+                hash,
+            });
+        }
         let (stream, action) = head.rsplit_once('.').ok_or(EventNameError::Shape)?;
         if stream.is_empty() || action.is_empty() {
             return Err(EventNameError::Shape);
@@ -57,6 +68,12 @@ impl EventName {
             action: action.to_owned(),
             hash: hash.map(str::to_owned),
         }
+    }
+
+    /// Whether this is a `batch` (docs/protocol.md section 2, "Batches"): the one event
+    /// without a stream, whose stream is empty.
+    pub fn is_batch(&self) -> bool {
+        self.stream.is_empty() && self.action == BATCH
     }
 
     /// The stream (binding) name.
@@ -87,7 +104,10 @@ impl EventName {
 
 impl fmt::Display for EventName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.stream, self.action)?;
+        match self.stream.is_empty() {
+            true => f.write_str(&self.action)?,
+            false => write!(f, "{}.{}", self.stream, self.action)?,
+        }
         if let Some(hash) = &self.hash {
             write!(f, "#{hash}")?;
         }

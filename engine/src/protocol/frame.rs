@@ -184,6 +184,7 @@ pub fn limits_json(limits: &Limits) -> Value {
         "max_request_ids_per_user": limits.max_request_ids_per_user,
         "max_request_id_bytes": limits.max_request_id_bytes,
         "max_request_id_length": limits.max_request_id_length,
+        "max_batch_steps": limits.max_batch_steps,
     })
 }
 
@@ -208,6 +209,7 @@ mod tests {
             names,
             [
                 "idle_timeout_ms",
+                "max_batch_steps",
                 "max_connections",
                 "max_connections_per_user",
                 "max_filter_bytes",

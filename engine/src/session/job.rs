@@ -67,7 +67,7 @@ impl Write {
 
     /// The action hooks see: the request's own, except that a form's submit and a `save`
     /// without an id are the create (or, for a form, the update) they are.
-    fn action<'a>(&self, request: &'a str) -> &'a str {
+    pub(super) fn action<'a>(&self, request: &'a str) -> &'a str {
         match (request, self) {
             ("form" | "save", Write::Create { .. }) => "create",
             ("form", _) => "update",
@@ -146,6 +146,11 @@ pub(super) enum Work {
     },
     /// A retry of a write whose first request is still running: its answer, once it has one.
     Replay(crate::idempotency::Wait),
+    /// A `batch` (see `batch.rs`): its steps, and the rows they name by key.
+    Batch {
+        steps: Vec<super::batch::BatchStep>,
+        keyed: Vec<(String, Key)>,
+    },
 }
 
 /// A request that needs the store, the actors or a handler. Run it with [`Job::run`]; it
@@ -281,6 +286,9 @@ impl Job {
                 run.reply(Ok(json!({"success": true, "removed": removed})));
             }
             Work::Joined => run.reply(Ok(json!({"success": true}))),
+            Work::Batch { steps, keyed } => {
+                super::batch::run(&engine, &conn, event.to_string(), system, steps, keyed).await
+            }
             Work::Custom { handler, data } => {
                 let ctx = crate::binding::EventContext {
                     engine: engine.clone(),

@@ -24,6 +24,9 @@ use crate::validate::{validate_write_as, WriteMode};
 impl Session {
     pub(super) fn plan(&mut self, inbound: Inbound) -> Result<Step, ApiError> {
         let Inbound { event, data } = inbound;
+        if event.is_batch() {
+            return self.plan_batch(event, data);
+        }
         let registry = self.engine.registry();
         let stream = event.stream();
         if !registry.has_stream(stream) {
@@ -66,7 +69,12 @@ impl Session {
     }
 
     /// The binding's permission decides whether the action may run at all.
-    fn check(&self, stream: &str, action: &str, data: &Map<String, Value>) -> Result<(), ApiError> {
+    pub(super) fn check(
+        &self,
+        stream: &str,
+        action: &str,
+        data: &Map<String, Value>,
+    ) -> Result<(), ApiError> {
         let Some(permission) = self.engine.registry().permission(stream) else {
             return Ok(());
         };
@@ -277,7 +285,7 @@ impl Session {
 
     /// Validates a write as the user may make it. An edit (`update`, or `form` with an id) is
     /// partial; `save` with an id replaces every writable field.
-    fn write_of(
+    pub(super) fn write_of(
         &self,
         binding: &ModelBinding,
         action: &str,

@@ -91,7 +91,7 @@ impl WritePath {
     }
 
     /// What a hook sees of `write`.
-    fn call(&self, write: &Write) -> WriteCall {
+    pub(super) fn call(&self, write: &Write) -> WriteCall {
         WriteCall {
             action: self.action.clone(),
             user: self.conn.user.clone(),
@@ -202,7 +202,7 @@ impl WritePath {
     }
 
     /// Runs the after-commit hooks; their errors and panics are logged, the write stands.
-    async fn after_commit(&self, change: Change) {
+    pub(super) async fn after_commit(&self, change: Change) {
         for hook in &self.binding.hooks().after {
             let action = match (self.upsert, change.kind) {
                 (true, ChangeKind::Created) => "create".to_owned(),
@@ -240,7 +240,7 @@ impl WritePath {
 }
 
 /// Calls a hook; a panic, in the call or in its future, is logged and becomes `internal`.
-async fn guarded<T, F>(
+pub(super) async fn guarded<T, F>(
     path: &WritePath,
     what: &str,
     call: impl FnOnce() -> F,

@@ -40,6 +40,9 @@ impl std::fmt::Debug for MemoryStore {
 
 struct Inner {
     tables: Mutex<HashMap<String, Table>>,
+    /// Held for writing by an open transaction (`memory_transaction`) and for reading by
+    /// every other op, so nobody sees a batch's rows before it commits.
+    gate: Arc<tokio::sync::RwLock<()>>,
     /// Every binding by stream, to follow foreign keys.
     bindings: HashMap<String, Arc<ModelBinding>>,
 }
@@ -66,6 +69,7 @@ impl MemoryStore {
         MemoryStore {
             inner: Arc::new(Inner {
                 tables: Mutex::new(tables),
+                gate: Arc::default(),
                 bindings,
             }),
         }
@@ -77,8 +81,42 @@ impl MemoryStore {
         let db = Db {
             tables: &mut tables,
             inner: &self.inner,
+            journal: None,
         };
         db.run(op)
+    }
+
+    /// Performs an op inside a transaction, noting in `journal` how to undo it.
+    pub(super) fn execute_journaled(
+        &self,
+        op: StoreOp,
+        journal: &mut Vec<Undo>,
+    ) -> Result<StoreOutput, StoreError> {
+        let mut tables = self.lock();
+        let db = Db {
+            tables: &mut tables,
+            inner: &self.inner,
+            journal: Some(journal),
+        };
+        db.run(op)
+    }
+
+    /// Puts back every row `journal` noted, newest first.
+    pub(super) fn undo(&self, journal: Vec<Undo>) {
+        let mut tables = self.lock();
+        for Undo { table, key, row } in journal.into_iter().rev() {
+            if let Some(table) = tables.get_mut(&table) {
+                match row {
+                    Some(row) => table.rows.insert(key, row),
+                    None => table.rows.remove(&key),
+                };
+            }
+        }
+    }
+
+    /// The gate transactions hold.
+    pub(super) fn gate(&self) -> Arc<tokio::sync::RwLock<()>> {
+        Arc::clone(&self.inner.gate)
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Table>> {
@@ -90,8 +128,19 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn execute(&self, op: StoreOp) -> StoreFuture<'_> {
-        let result = self.execute_now(op);
-        Box::pin(async move { result })
+        // At once, as ever, unless a transaction is open: then after it ends.
+        if let Ok(_open) = self.inner.gate.try_read() {
+            let result = self.execute_now(op);
+            return Box::pin(async move { result });
+        }
+        Box::pin(async move {
+            let _open = self.inner.gate.read().await;
+            self.execute_now(op)
+        })
+    }
+
+    fn begin(self: Arc<Self>) -> super::BeginFuture {
+        super::memory_transaction::begin(MemoryStore::clone(&self))
     }
 
     fn kind(&self) -> &'static str {
@@ -111,9 +160,34 @@ impl Resolve for Tables<'_> {
 struct Db<'a> {
     tables: &'a mut HashMap<String, Table>,
     inner: &'a Inner,
+    /// Inside a transaction: what each row was before the op changed it.
+    journal: Option<&'a mut Vec<Undo>>,
+}
+
+/// A row as it was before a transaction's op changed it: `None` when it did not exist.
+pub(super) struct Undo {
+    table: String,
+    key: Key,
+    row: Option<Row>,
 }
 
 impl Db<'_> {
+    /// Notes, inside a transaction, what the row `key` of `table` is before it changes.
+    fn note(&mut self, table: &str, key: &Key) {
+        if let Some(journal) = self.journal.as_deref_mut() {
+            let row = self
+                .tables
+                .get(table)
+                .and_then(|t| t.rows.get(key))
+                .cloned();
+            journal.push(Undo {
+                table: table.to_owned(),
+                key: key.clone(),
+                row,
+            });
+        }
+    }
+
     /// The row `pk` of `binding` if it lies inside `scope`, relation paths followed.
     fn scoped(&self, binding: &ModelBinding, pk: &Key, scope: &Filter) -> Option<Row> {
         let tables = Tables(self.tables);
@@ -182,6 +256,7 @@ impl Db<'_> {
             StoreOp::Insert { binding, values } => {
                 let pk = self.new_key(&binding, &values)?;
                 self.check_constraints(&binding, None, &values)?;
+                self.note(binding.table(), &pk);
                 let table = self.table(&binding)?;
                 let mut row = Row::new();
                 for field in binding.fields().iter().skip(1) {
@@ -220,6 +295,7 @@ impl Db<'_> {
                     }
                 }
                 crate::version::increment(&binding, &mut new);
+                self.note(binding.table(), &pk);
                 self.table(&binding)?.rows.insert(pk.clone(), new.clone());
                 Ok(StoreOutput::Changed(Some(Change {
                     stream: binding.stream().to_owned(),
@@ -420,12 +496,14 @@ impl Db<'_> {
             }
         }
         for (referrer, rid, field) in nulled {
+            self.note(referrer.table(), &rid);
             if let Some(row) = self.table(&referrer)?.rows.get_mut(&rid) {
                 row.insert(field, Value::Null);
             }
         }
         let mut first = None;
         for (b, id) in doomed {
+            self.note(b.table(), &id);
             let row = self.table(&b)?.rows.remove(&id);
             first = first.or(row);
         }

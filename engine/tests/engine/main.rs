@@ -1,6 +1,7 @@
 //! Sessions, jobs and stream actors together on the in-memory store, without sockets.
 
 mod app;
+mod batch;
 mod capture;
 mod changed;
 mod computed;

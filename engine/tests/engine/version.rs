@@ -323,3 +323,68 @@ fn the_registry_refuses_a_version_field_it_cannot_move() {
         .is_read_only());
     assert_eq!(v, &json!(true), "declared after version(), still read-only");
 }
+
+#[tokio::test]
+async fn a_batch_checks_each_steps_version_and_stamps_timestamps() {
+    let (mut s, out) = open().await;
+    for data in [json!({"title": "a"})] {
+        send(
+            &mut s,
+            &out,
+            json!({"event": "todo.Task.create", "data": data}),
+        )
+        .await;
+    }
+    send(
+        &mut s,
+        &out,
+        json!({"event": "todo.Note.create", "data": {"body": "n"}}),
+    )
+    .await;
+    // The second step expects the version the first step moved on: the batch fails there,
+    // and the first step's write is rolled back with it.
+    let reply = send(
+        &mut s,
+        &out,
+        json!({"event": "batch", "data": {"steps": [
+            {"event": "todo.Task.update", "data": {"id": 1, "title": "b", "if_version": 1}},
+            {"event": "todo.Task.update", "data": {"id": 1, "title": "c", "if_version": 1}},
+        ]}}),
+    )
+    .await;
+    assert_eq!(reply["error"]["code"], "conflict", "{reply}");
+    assert_eq!(reply["error"]["step"], 1, "{reply}");
+    assert_eq!(
+        reply["error"]["object"]["version"], 2,
+        "the row inside the batch: {reply}"
+    );
+    let row = send(
+        &mut s,
+        &out,
+        json!({"event": "todo.Task.retrieve", "data": {"id": 1, "subscribe": false}}),
+    )
+    .await;
+    assert_eq!(row["data"], json!({"id": 1, "title": "a", "version": 1}));
+
+    // A timestamp version is stamped by a batch step as by a single write.
+    let before = send(
+        &mut s,
+        &out,
+        json!({"event": "todo.Note.retrieve", "data": {"id": 1, "subscribe": false}}),
+    )
+    .await;
+    let reply = send(
+        &mut s,
+        &out,
+        json!({"event": "batch", "data": {"steps": [
+            {"event": "todo.Note.update", "data": {"id": 1, "body": "m", "if_version": before["data"]["updated_at"]}},
+        ]}}),
+    )
+    .await;
+    assert_eq!(reply["data"]["success"], true, "{reply}");
+    let after = &reply["data"]["results"][0]["object"]["updated_at"];
+    assert!(
+        after.is_string() && *after != before["data"]["updated_at"],
+        "{reply}"
+    );
+}

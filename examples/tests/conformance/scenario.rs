@@ -172,7 +172,7 @@ const ACTIONS: [&str; 12] = [
 ];
 
 /// The `"limits"` a scenario may set, each a positive integer (durations in milliseconds).
-const LIMITS: [&str; 28] = [
+const LIMITS: [&str; 29] = [
     "max_message_bytes",
     "page_size",
     "max_page_size",
@@ -201,6 +201,7 @@ const LIMITS: [&str; 28] = [
     "max_request_ids_per_user",
     "max_request_id_bytes",
     "max_request_id_length",
+    "max_batch_steps",
 ];
 
 impl Scenario {
@@ -324,6 +325,7 @@ fn parse_limits(value: Option<&Value>) -> Result<Limits, String> {
             "max_request_ids_per_user" => limits.max_request_ids_per_user = size,
             "max_request_id_bytes" => limits.max_request_id_bytes = size,
             "max_request_id_length" => limits.max_request_id_length = size,
+            "max_batch_steps" => limits.max_batch_steps = size,
             _ => unreachable!("only_keys checked the name"),
         }
     }

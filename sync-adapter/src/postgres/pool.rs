@@ -202,3 +202,25 @@ impl Drop for Pooled<'_> {
         }
     }
 }
+
+impl Pooled<'_> {
+    /// Takes the connection out for a transaction that outlives this borrow of the pool, its
+    /// permit still taken: [`Pool::put_back`] ends the loan.
+    pub(crate) fn lend(mut self) -> Conn {
+        let conn = self.conn.take().expect("present until drop");
+        // Neither the connection nor the permit goes back now.
+        std::mem::forget(self);
+        conn
+    }
+}
+
+impl Pool {
+    /// Ends a [`Pooled::lend`]: the connection, if still fit, goes back among the idle ones,
+    /// and its permit is returned.
+    pub(crate) fn put_back(&self, conn: Option<Conn>) {
+        if let Some(conn) = conn.filter(|c| !c.client.is_closed()) {
+            self.give(conn);
+        }
+        let _ = self.permits.0.try_send(());
+    }
+}

@@ -11,6 +11,7 @@
 //! is `true`. Each uses a schema of its own, dropped afterwards.
 
 mod app;
+mod batch;
 #[cfg(feature = "postgres")]
 mod changed;
 mod common;

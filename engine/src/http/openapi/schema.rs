@@ -217,6 +217,7 @@ pub(super) fn shared() -> Map<String, Value> {
                     "unavailable", "internal"]},
                 "message": {"type": "string"},
                 "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                "step": {"type": "integer", "minimum": 0, "description": "For a batch: the index of the step that failed."},
             },
         },
         "Envelope": {

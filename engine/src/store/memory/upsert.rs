@@ -60,6 +60,7 @@ impl Db<'_> {
         let db = Db {
             tables: &mut *self.tables,
             inner: self.inner,
+            journal: self.journal,
         };
         match db.run(op)? {
             StoreOutput::Changed(change) => {
