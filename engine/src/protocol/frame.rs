@@ -58,15 +58,15 @@ pub struct Inbound {
 pub struct DecodeError {
     /// The event to answer under: the client's own when it had a string `event`, else `error`.
     pub event: String,
-    /// The error to send.
-    pub error: ApiError,
+    /// The error to send (boxed: an error object is large next to an `Inbound`).
+    pub error: Box<ApiError>,
 }
 
 /// Decodes one text frame (docs/protocol.md section 1).
 pub fn decode_inbound(text: &str) -> Result<Inbound, DecodeError> {
     let fail = |event: &str, error: ApiError| DecodeError {
         event: event.to_owned(),
-        error,
+        error: Box::new(error),
     };
     let value: Value = serde_json::from_str(text)
         .map_err(|_| fail("error", ApiError::bad_request("frame is not valid JSON")))?;
