@@ -16,6 +16,12 @@
 //! as `internal` and is logged, since it is a bug of the hook. A hook that panics fails the
 //! write as `internal` too (after commit, it is logged). Nothing here changes the wire.
 //!
+//! In a `batch` each step runs its wrapper and before-write hooks inside the batch's
+//! transaction, and the after-commit hooks run once the whole batch has committed. A
+//! before-write hook must not write or read through the engine itself (`engine.model(..)`)
+//! while a batch runs: its call is not part of the batch's transaction, and on the in-memory
+//! store it waits for the batch to end, which waits for the hook. Do such work after commit.
+//!
 //! ```
 //! use std::collections::BTreeMap;
 //!
