@@ -1,9 +1,8 @@
 //! How the async adapter's server and service answer.
 
 use std::ops::{Deref, DerefMut};
-use std::time::Duration;
 
-use chanbind_engine::http::{HttpConfig, ServerSettings};
+use chanbind_engine::http::ServerSettings;
 
 /// How a server ([`serve`](crate::serve)) or a mounted service ([`service`](crate::service))
 /// answers: the settings both adapters share, and where the service is mounted.
@@ -48,41 +47,7 @@ impl ServerConfig {
         self
     }
 
-    /// Sets the WebSocket endpoint's [`path`](ServerSettings::path) below the mount point.
-    pub fn path(mut self, path: impl Into<String>) -> Self {
-        self.server.path = path.into();
-        self
-    }
-
-    /// Sets [`shutdown_grace`](ServerSettings::shutdown_grace).
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.server.shutdown_grace = grace;
-        self
-    }
-
-    /// Sets the HTTP API's configuration ([`http`](ServerSettings::http)).
-    pub fn http(mut self, http: HttpConfig) -> Self {
-        self.server.http = http;
-        self
-    }
-
-    /// Sets [`header_read_timeout`](ServerSettings::header_read_timeout).
-    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
-        self.server.header_read_timeout = timeout;
-        self
-    }
-
-    /// Sets [`body_read_timeout`](ServerSettings::body_read_timeout).
-    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
-        self.server.body_read_timeout = timeout;
-        self
-    }
-
-    /// Sets [`max_header_bytes`](ServerSettings::max_header_bytes).
-    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
-        self.server.max_header_bytes = bytes;
-        self
-    }
+    chanbind_engine::server_settings_setters!(.server);
 }
 
 impl Deref for ServerConfig {

@@ -143,6 +143,7 @@
 // them rests on `kind` (field kinds) < `key` < `value`; `binding`, `filter`, `permission`,
 // `store` and `sql` still form one knot, and custom event handlers and hooks in `binding`
 // take the engine.
+
 pub(crate) mod actors;
 pub(crate) mod admission;
 pub mod app;

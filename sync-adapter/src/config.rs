@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use std::ops::{Deref, DerefMut};
 
-use chanbind_engine::http::{HttpApi, HttpConfig, ServerSettings};
+use chanbind_engine::http::{HttpApi, ServerSettings};
 use chanbind_engine::Engine;
 use tokio::runtime::Handle;
 use tungstenite::protocol::WebSocketConfig;
@@ -74,41 +74,7 @@ impl ServerConfig {
         }
     }
 
-    /// Sets the WebSocket endpoint's [`path`](ServerSettings::path).
-    pub fn path(mut self, path: impl Into<String>) -> Self {
-        self.server.path = path.into();
-        self
-    }
-
-    /// Sets [`shutdown_grace`](ServerSettings::shutdown_grace).
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.server.shutdown_grace = grace;
-        self
-    }
-
-    /// Sets the HTTP API's configuration ([`http`](ServerSettings::http)).
-    pub fn http(mut self, http: HttpConfig) -> Self {
-        self.server.http = http;
-        self
-    }
-
-    /// Sets [`header_read_timeout`](ServerSettings::header_read_timeout).
-    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
-        self.server.header_read_timeout = timeout;
-        self
-    }
-
-    /// Sets [`body_read_timeout`](ServerSettings::body_read_timeout).
-    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
-        self.server.body_read_timeout = timeout;
-        self
-    }
-
-    /// Sets [`max_header_bytes`](ServerSettings::max_header_bytes).
-    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
-        self.server.max_header_bytes = bytes;
-        self
-    }
+    chanbind_engine::server_settings_setters!(.server);
 
     /// Sets [`handshake_timeout`](Self::handshake_timeout).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {

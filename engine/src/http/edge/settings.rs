@@ -48,44 +48,61 @@ impl Default for ServerSettings {
 }
 
 impl ServerSettings {
-    /// Sets [`path`](Self::path).
-    pub fn path(mut self, path: impl Into<String>) -> Self {
-        self.path = path.into();
-        self
-    }
-
-    /// Sets [`shutdown_grace`](Self::shutdown_grace).
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.shutdown_grace = grace;
-        self
-    }
-
-    /// Sets [`http`](Self::http).
-    pub fn http(mut self, http: HttpConfig) -> Self {
-        self.http = http;
-        self
-    }
-
-    /// Sets [`header_read_timeout`](Self::header_read_timeout).
-    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
-        self.header_read_timeout = timeout;
-        self
-    }
-
-    /// Sets [`body_read_timeout`](Self::body_read_timeout).
-    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
-        self.body_read_timeout = timeout;
-        self
-    }
-
-    /// Sets [`max_header_bytes`](Self::max_header_bytes).
-    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
-        self.max_header_bytes = bytes;
-        self
-    }
+    crate::server_settings_setters!();
 
     /// The head limit that applies: `max_header_bytes`, at least [`MIN_HEADER_BYTES`].
     pub fn head_limit(&self) -> usize {
         self.max_header_bytes.max(MIN_HEADER_BYTES)
     }
+}
+
+/// The builder setters of [`ServerSettings`]' fields, written once: expanded in
+/// `ServerSettings` itself (no argument) and in each adapter's `ServerConfig`, which holds its
+/// settings in a field (`server_settings_setters!(.server)`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! server_settings_setters {
+    ($($to:tt)*) => {
+        /// Sets the WebSocket endpoint's path
+        /// (`ServerSettings::path`).
+        pub fn path(mut self, path: impl Into<String>) -> Self {
+            self$($to)*.path = path.into();
+            self
+        }
+
+        /// Sets how long shutdown waits for connections
+        /// (`ServerSettings::shutdown_grace`).
+        pub fn shutdown_grace(mut self, grace: ::std::time::Duration) -> Self {
+            self$($to)*.shutdown_grace = grace;
+            self
+        }
+
+        /// Sets the HTTP API's configuration
+        /// (`ServerSettings::http`).
+        pub fn http(mut self, http: $crate::http::HttpConfig) -> Self {
+            self$($to)*.http = http;
+            self
+        }
+
+        /// Sets how long a request head may take
+        /// (`ServerSettings::header_read_timeout`).
+        pub fn header_read_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self$($to)*.header_read_timeout = timeout;
+            self
+        }
+
+        /// Sets how long a request body may take
+        /// (`ServerSettings::body_read_timeout`).
+        pub fn body_read_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self$($to)*.body_read_timeout = timeout;
+            self
+        }
+
+        /// Sets the largest request head
+        /// (`ServerSettings::max_header_bytes`).
+        pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+            self$($to)*.max_header_bytes = bytes;
+            self
+        }
+    };
 }
