@@ -19,6 +19,7 @@ mod version;
 mod write;
 
 pub use crate::render::{changes_visibly, render_row, RowView};
+pub(crate) use batch::in_batch_step;
 pub use job::Job;
 pub(crate) use request::bad_key;
 

@@ -125,6 +125,16 @@ impl Model {
         data: Map<String, Value>,
     ) -> Result<Value, AppError> {
         let event = EventName::new(&self.stream, action, None);
+        if crate::session::in_batch_step() {
+            // Outside the batch's transaction, and on the in-memory store it would wait for
+            // the batch, which waits for this hook: refuse rather than hang.
+            tracing::error!(%event, "a hook called the engine while its batch runs");
+            return Err(ApiError::new(
+                ErrorCode::Internal,
+                "the engine cannot be called from a write hook while a batch runs",
+            )
+            .into());
+        }
         let engine = &self.engine;
         let exchange = match ctx.is_system() {
             true => exchange_in(engine, |out| engine.open_system_session(out), &event, data).await,

@@ -20,7 +20,8 @@
 //! transaction, and the after-commit hooks run once the whole batch has committed. A
 //! before-write hook must not write or read through the engine itself (`engine.model(..)`)
 //! while a batch runs: its call is not part of the batch's transaction, and on the in-memory
-//! store it waits for the batch to end, which waits for the hook. Do such work after commit.
+//! store it would wait for the batch to end, which waits for the hook. Such a call is refused
+//! (`internal`, logged), failing the step: do that work after commit.
 //!
 //! ```
 //! use std::collections::BTreeMap;

@@ -24,6 +24,18 @@ use crate::binding::{ModelBinding, WRITE_ACTIONS};
 use crate::key::Key;
 use crate::protocol::{ApiError, ErrorCode, EventName};
 
+tokio::task_local! {
+    /// Set while a batch step's wrapper, before-write hooks and store op run.
+    static RUNNING_STEP: ();
+}
+
+/// Whether the calling task is running a batch step: its hooks must not call the engine, which
+/// would run outside the batch's transaction (and, on the in-memory store, wait for the batch
+/// to end while the batch waits for the hook).
+pub(crate) fn in_batch_step() -> bool {
+    RUNNING_STEP.try_with(|_| ()).is_ok()
+}
+
 /// One step of a planned batch.
 pub(super) struct BatchStep {
     binding: Arc<ModelBinding>,

@@ -278,3 +278,71 @@ async fn a_wrapper_runs_around_its_step_and_a_refusal_after_next_fails_the_batch
     let list = json!({"event": "shop.Order.list", "data": {"subscribe": false}});
     assert_eq!(send(&mut session, &out, list).await["data"]["count"], 2);
 }
+
+/// A before-write hook that reads through the engine. Alone it works; inside a batch it would
+/// run outside the batch's transaction (and wait on the in-memory store's gate for the batch it
+/// is part of), so it is refused instead of hanging.
+#[tokio::test]
+async fn a_hook_calling_the_engine_inside_a_batch_is_refused_rather_than_hanging() {
+    use chanbind_engine::app::Ctx;
+    use chanbind_engine::protocol::ApiError;
+    use chanbind_engine::Engine;
+
+    let slot: Arc<std::sync::OnceLock<Engine>> = Arc::default();
+    let hook_engine = Arc::clone(&slot);
+    let registry = Registry::new()
+        .model(
+            ModelBinding::new("shop_order")
+                .field(Field::string("title").required().max_length(20))
+                .before_write(move |call| {
+                    let engine = hook_engine.get().cloned();
+                    async move {
+                        let engine = engine.expect("set after start");
+                        // Counts the orders so far, through the engine.
+                        let page = engine
+                            .model("shop.Order")
+                            .search(&Ctx::system(), json!({}))
+                            .await
+                            .map_err(|e| e.to_api())?;
+                        let mut values = call.values;
+                        values.insert("title".into(), json!(format!("order {}", page.count + 1)));
+                        Ok::<_, ApiError>(values)
+                    }
+                }),
+        )
+        .unwrap();
+    let engine = engine_with(registry, Limits::default()).await;
+    slot.set(engine.clone()).ok();
+    let out = Arc::new(Collect::default());
+    let mut session = engine.open_session(None, out.clone());
+
+    let single = send(
+        &mut session,
+        &out,
+        json!({"event": "shop.Order.create", "data": {"title": "x"}}),
+    )
+    .await;
+    assert_eq!(single["data"]["object"]["title"], "order 1", "{single}");
+
+    let batch = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        send(
+            &mut session,
+            &out,
+            json!({"event": "batch", "data": {"steps": [
+                {"event": "shop.Order.create", "data": {"title": "y"}},
+            ]}}),
+        ),
+    )
+    .await
+    .expect("the batch answers instead of hanging");
+    assert_eq!(batch["error"]["code"], "internal", "{batch}");
+    assert_eq!(batch["error"]["step"], 0, "{batch}");
+    let count = engine
+        .model("shop.Order")
+        .search(&Ctx::system(), json!({}))
+        .await
+        .unwrap()
+        .count;
+    assert_eq!(count, 1, "nothing of the batch was written");
+}

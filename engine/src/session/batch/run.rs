@@ -107,7 +107,9 @@ pub(in crate::session) async fn run(
                         },
                         tx: Arc::clone(&tx),
                     });
-                    let ran = Arc::clone(&step).run(write).await;
+                    let ran = super::RUNNING_STEP
+                        .scope((), Arc::clone(&step).run(write))
+                        .await;
                     let change = step
                         .path
                         .committed
