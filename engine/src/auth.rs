@@ -44,6 +44,11 @@ pub struct User {
     /// Claims or roles that permissions may read; never sent to the client.
     #[serde(skip)]
     pub claims: Map<String, Value>,
+    /// When the credential this user was recognised by stops being valid (a JWT's `exp`);
+    /// `None` when it does not expire. A connection is warned before then and closed when it
+    /// passes, unless it refreshes its credential in-band (docs/protocol.md section 4).
+    #[serde(skip)]
+    pub expires_at: Option<std::time::SystemTime>,
 }
 
 impl User {
@@ -53,7 +58,14 @@ impl User {
             id,
             name: name.into(),
             claims: Map::new(),
+            expires_at: None,
         }
+    }
+
+    /// Sets when the user's credential expires.
+    pub fn expiring_at(mut self, at: std::time::SystemTime) -> Self {
+        self.expires_at = Some(at);
+        self
     }
 
     /// Adds a claim.
