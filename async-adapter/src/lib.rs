@@ -45,3 +45,9 @@ mod service;
 pub use config::ServerConfig;
 pub use server::{bind, serve, ServerHandle};
 pub use service::{service, BoxError, ChanbindService, PeerAddr, ResponseBody, ResponseFuture};
+
+// The README is the crate's page on crates.io; its examples are compiled and run as doctests
+// so they keep working.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

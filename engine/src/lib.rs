@@ -187,3 +187,9 @@ pub mod version;
 
 pub use engine::{Admitted, ChangeSet, ChangedError, Engine, EngineBuilder, EngineError};
 pub use origin::AllowedOrigins;
+
+// The README is the crate's page on crates.io; its examples are compiled and run as doctests
+// so they keep working.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -94,3 +94,9 @@ pub use config::ServerConfig;
 pub use connection::{serve_stream, serve_stream_with, ConnectionHandle};
 pub use runtime::{EngineRuntime, StartError};
 pub use server::{bind, serve, ServerHandle, Stopped};
+
+// The README is the crate's page on crates.io; its examples are compiled and run as doctests
+// so they keep working.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
