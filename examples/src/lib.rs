@@ -7,6 +7,8 @@
 //! ```
 
 pub mod adapters;
+pub mod config_file;
 pub mod demo;
 pub mod demo_page;
 pub mod serve;
+pub mod startup;

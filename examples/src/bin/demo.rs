@@ -6,71 +6,113 @@
 //! `--capture` installs the triggers that push writes made by anything else (psql, another
 //! demo process on another port: several processes on one database form one cluster).
 
-use std::error::Error;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use chanbind_engine::config::Limits;
+use chanbind_engine::sql::PgError;
 use chanbind_engine::store::{MemoryStore, Store};
 use chanbind_engine::{AllowedOrigins, Engine};
-use chanbind_examples::demo;
 use chanbind_examples::serve::{redact, serve_until_stopped, Adapter, Listener, Pg};
+use chanbind_examples::startup::{self, StartupError};
+use chanbind_examples::{config_file, demo};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 /// The chanbind demo server.
+///
+/// Every setting is a flag, an environment variable and a key of the TOML file `--config`
+/// names (the field's name: `max_connections = 50`); a flag beats its variable, which beats
+/// the file, which beats the default. Exits with 2 when the settings are wrong and 1 when the
+/// server cannot start (the database cannot be reached or does not exist, the address is in
+/// use), with one line saying why.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
+    /// A TOML file of settings, each keyed by its field's name (`listen = "0.0.0.0:8000"`,
+    /// `max_connections = 50`, `tokens = ["alice:s3cret"]`, `no_anonymous = true`); the README's
+    /// table and `examples/demo.toml` list them. An unknown key is an error.
+    #[arg(long, value_name = "FILE", env = "CHANBIND_CONFIG")]
+    config: Option<PathBuf>,
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8000")]
+    #[arg(long, default_value = "127.0.0.1:8000", env = "CHANBIND_LISTEN")]
     listen: SocketAddr,
     /// PostgreSQL URL; without one the demo runs on the in-memory store.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
     /// The adapter that serves connections.
-    #[arg(long, value_enum, default_value_t = Adapter::Async)]
+    #[arg(long, value_enum, default_value_t = Adapter::Async, env = "CHANBIND_ADAPTER")]
     adapter: Adapter,
-    /// A user and their secret token, `NAME:SECRET` (repeatable). Each name becomes an
-    /// `auth.User` if missing, and the demo's permission policy is enforced. Without any, the
-    /// demo is an open playground.
-    #[arg(long = "token", value_name = "NAME:SECRET", value_parser = parse_token)]
+    /// A user and their secret token, `NAME:SECRET` (repeatable; comma-separated in the
+    /// environment). Each name becomes an `auth.User` if missing, and the demo's permission
+    /// policy is enforced. Without any, the demo is an open playground.
+    #[arg(
+        long = "token",
+        value_name = "NAME:SECRET",
+        value_parser = parse_token,
+        value_delimiter = ',',
+        env = "CHANBIND_TOKENS"
+    )]
     tokens: Vec<(String, String)>,
     /// Refuse connections without a valid token (HTTP 401).
-    #[arg(long)]
+    #[arg(long, env = "CHANBIND_NO_ANONYMOUS")]
     no_anonymous: bool,
     /// With `--database-url`: install the capture triggers on the demo's tables, so writes
     /// made by anything else (psql, other programs, other demo processes) are pushed too.
     /// Idempotent. Every PostgreSQL demo listens for them, whoever installed them.
-    #[arg(long, requires = "database_url", conflicts_with = "remove_capture")]
+    #[arg(
+        long,
+        requires = "database_url",
+        conflicts_with = "remove_capture",
+        env = "CHANBIND_CAPTURE"
+    )]
     capture: bool,
     /// With `--database-url`: remove the capture triggers (idempotent).
-    #[arg(long, requires = "database_url")]
+    #[arg(long, requires = "database_url", env = "CHANBIND_REMOVE_CAPTURE")]
     remove_capture: bool,
     /// Close a WebSocket that sends nothing, not even a pong, for this many seconds (with
     /// 4000); 0 never does. The default is the engine's.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", env = "CHANBIND_IDLE_TIMEOUT")]
     idle_timeout: Option<u64>,
     /// The most open connections; past it a new one is answered with HTTP 503.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "CHANBIND_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
     /// The most WebSockets one user (one address, for anonymous clients) may hold open;
     /// past it a handshake is answered with HTTP 503.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "CHANBIND_MAX_CONNECTIONS_PER_USER")]
     max_connections_per_user: Option<usize>,
     /// Requests per second one connection may send (twice that at once); one user's
     /// connections together may send five times as many. Past it a request gets
     /// `rate_limited` (HTTP 429). 0 turns rate limits off.
-    #[arg(long, value_name = "REQUESTS_PER_SECOND")]
+    #[arg(long, value_name = "REQUESTS_PER_SECOND", env = "CHANBIND_RATE_LIMIT")]
     rate_limit: Option<u32>,
     /// A web page origin (`https://app.example.com`) allowed to connect from a browser
-    /// besides the demo's own (repeatable); `*` lets any page connect with a token or
-    /// anonymously, never with the cookie.
-    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    /// besides the demo's own (repeatable; comma-separated in the environment); `*` lets any
+    /// page connect with a token or anonymously, never with the cookie.
+    #[arg(
+        long = "allow-origin",
+        value_name = "ORIGIN",
+        value_delimiter = ',',
+        env = "CHANBIND_ALLOW_ORIGINS"
+    )]
     allow_origins: Vec<String>,
 }
 
 impl Args {
+    /// What clap cannot check of settings that came from the file (it checks `requires` and
+    /// `conflicts_with` only between flags and environment variables).
+    fn check(&self) -> Result<(), &'static str> {
+        if (self.capture || self.remove_capture) && self.database_url.is_none() {
+            return Err("capture and remove_capture need database_url");
+        }
+        if self.capture && self.remove_capture {
+            return Err("capture and remove_capture cannot both be set");
+        }
+        Ok(())
+    }
+
     /// The limits the flags ask for, over the defaults.
     fn limits(&self) -> Limits {
         let mut limits = Limits::default();
@@ -113,28 +155,44 @@ fn parse_token(s: &str) -> Result<(String, String), String> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+async fn main() -> ExitCode {
+    let args: Args = config_file::parse("CHANBIND_");
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let args = Args::parse();
+    if let Err(e) = args.check() {
+        eprintln!("error: {e}");
+        return ExitCode::from(config_file::EXIT_USAGE as u8);
+    }
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line an operator can act on, not a `Debug` dump.
+            eprintln!("error: {e}");
+            ExitCode::from(startup::EXIT_FAILURE as u8)
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), StartupError> {
     let policy = if args.tokens.is_empty() {
         demo::Policy::Open
     } else {
         demo::Policy::Enforced
     };
-    let registry = demo::registry_with(policy)?;
+    let registry = demo::registry_with(policy).map_err(|e| StartupError::other(&e))?;
     let (capture, remove_capture) = (args.capture, args.remove_capture);
     let (store, where_, pg): (Arc<dyn Store>, String, Option<Pg>) = match &args.database_url {
         Some(url) => {
-            let pg = Pg::connect(args.adapter, url).await?;
-            pg.migrate(&registry).await?;
+            let database = |e: PgError| StartupError::database(url, &e);
+            let pg = Pg::connect(args.adapter, url).await.map_err(database)?;
+            pg.migrate(&registry).await.map_err(database)?;
             if capture {
-                pg.install_capture(&registry).await?;
+                pg.install_capture(&registry).await.map_err(database)?;
             } else if remove_capture {
-                pg.remove_capture(&registry).await?;
+                pg.remove_capture(&registry).await.map_err(database)?;
             }
             (pg.store(), redact(url), Some(pg))
         }
@@ -160,11 +218,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
             Ok::<_, demo::SeedError>((registry, seeded, authenticator))
         };
         // A blocking store is driven on a blocking thread.
-        if blocking {
-            tokio::task::spawn_blocking(move || futures_executor::block_on(work)).await??
+        let seeded = if blocking {
+            tokio::task::spawn_blocking(move || futures_executor::block_on(work))
+                .await
+                .map_err(|e| StartupError::other(&e))?
         } else {
-            work.await?
-        }
+            work.await
+        };
+        seeded.map_err(|e| StartupError::other(&e))?
     };
     if seeded {
         tracing::info!("seeded admin, user001..user100 and a few tasks");
@@ -183,15 +244,17 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .allow_anonymous(!args.no_anonymous);
     // With PostgreSQL, group sends and broadcasts reach the other demo processes too.
     if let Some(pg) = &pg {
-        builder = pg.layer(builder)?;
+        builder = pg.layer(builder).map_err(|e| StartupError::other(&e))?;
     }
-    let engine = builder.start().await?;
+    let engine = builder.start().await.map_err(|e| StartupError::other(&e))?;
     tracing::info!(layer = engine.layer_kind(), "channel layer ready");
     // Every PostgreSQL node listens, so several demo processes on one database form a
     // cluster as soon as one of them installed the triggers.
     let listener = match &pg {
         None => Listener::None,
-        Some(pg) => pg.listen(engine.clone())?,
+        Some(pg) => pg
+            .listen(engine.clone())
+            .map_err(|e| StartupError::other(&e))?,
     };
     serve_until_stopped(
         args.adapter,
@@ -202,4 +265,5 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "task board",
     )
     .await
+    .map_err(|e| StartupError::serving(args.listen, e.as_ref()))
 }

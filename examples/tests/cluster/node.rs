@@ -49,13 +49,29 @@ impl DemoNode {
         DemoNode::start(program, "async", args)
     }
 
+    /// Starts the demo with exactly `args` and, besides `RUST_LOG` and `NO_COLOR`, only the
+    /// environment variables `env` of those it reads (none of the test's `DATABASE_URL` or
+    /// `CHANBIND_*`): the settings under test may come from a file.
+    #[allow(dead_code)] // tests/demo_settings.rs's
+    pub fn spawn_configured(args: &[&str], env: &[(&str, &str)]) -> DemoNode {
+        let mut command = demo_command(env);
+        command.args(args);
+        DemoNode::watch(command, "async")
+    }
+
     fn start(program: &str, adapter: &'static str, args: &[&str]) -> DemoNode {
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env_remove("DATABASE_URL")
             .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
+            .env("NO_COLOR", "1");
+        DemoNode::watch(command, adapter)
+    }
+
+    fn watch(mut command: Command, adapter: &'static str) -> DemoNode {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -143,6 +159,24 @@ impl Drop for DemoNode {
             eprintln!("--- the {} demo's log ---\n{}", self.adapter, self.log());
         }
     }
+}
+
+/// The demo binary with none of the environment variables it reads but `env`, and the log
+/// settings of [`DemoNode`].
+#[allow(dead_code)] // tests/demo_settings.rs's
+pub fn demo_command(env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_demo"));
+    command.env_remove("DATABASE_URL");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CHANBIND_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied());
+    command
 }
 
 /// The address in the demo's "listening on http://ADDR/ ..." line.
