@@ -207,9 +207,11 @@ fn with_file_defaults(
         };
         let values = values_for(&arg, value).map_err(|r| wrong(r.to_owned()))?;
         check(&arg, &values).map_err(wrong)?;
-        // Shown by `--help` as the default otherwise, and the file may hold secrets.
+        // Shown by `--help` as the default otherwise, and the file may hold secrets (a flag
+        // shows no default).
+        let takes_value = !matches!(arg.get_action(), ArgAction::SetTrue | ArgAction::SetFalse);
         command = command.mut_arg(arg.get_id(), |a| {
-            a.default_values(values).hide_default_value(true)
+            a.default_values(values).hide_default_value(takes_value)
         });
     }
     Ok(command)
@@ -298,6 +300,7 @@ fn reason(e: &clap::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     /// A program's settings, as a program declares them.
     #[derive(Debug, Parser)]
