@@ -5,6 +5,13 @@
 //! PostgreSQL; the tables are created when missing and seeded when empty. With PostgreSQL,
 //! `--capture` installs the triggers that push writes made by anything else (psql, another
 //! demo process on another port: several processes on one database form one cluster).
+//!
+//! Each setting is a field of [`Args`]: a flag, an environment variable and a key of the TOML
+//! file `--config` names (`examples/demo.toml`; `config_file` reads it). A field added here
+//! is all three with no other code; give it a doc comment (its `--help`) and a row in the
+//! README's table of demo settings, which a test compares with `--help`. A setting from the
+//! file is a default clap parses with, so what clap checks between arguments (`requires`,
+//! `conflicts_with`) it does not check for the file: [`Args::check`] does.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
