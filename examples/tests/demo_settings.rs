@@ -331,6 +331,16 @@ fn an_unreachable_database_is_one_line() {
             "{adapter}"
         );
     }
+    // A host that does not resolve (`.invalid` never does); the resolver's words vary.
+    let url = "postgres://postgres:hunter2@chanbind-no-such-host.invalid:5432/chanbind";
+    let exit = run_to_exit(&["--listen", "127.0.0.1:0", "--database-url", url], &[]);
+    assert_eq!(exit.code, Some(1), "{exit:#?}");
+    let line = exit.error_line();
+    assert!(
+        line.starts_with("error: cannot reach PostgreSQL at chanbind-no-such-host.invalid:5432: "),
+        "{line}"
+    );
+    assert!(!line.contains("hunter2"), "{line}");
 }
 
 #[test]
