@@ -30,7 +30,8 @@ mod transaction;
 pub use capture::CaptureListener;
 pub use layer::PgLayer;
 
-pub use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
+pub use chanbind_engine::trace;
+use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
 
 use chanbind_engine::binding::{ModelBinding, Registry};
 use chanbind_engine::sql::{
@@ -42,6 +43,7 @@ use deadpool_postgres::{ManagerConfig, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls};
 
+use tracing::Instrument;
 use error::Failure;
 use pool::{Manager, Pool};
 
@@ -307,18 +309,22 @@ impl PgStore {
 
 impl Store for PgStore {
     fn execute(&self, op: StoreOp) -> StoreFuture<'_> {
-        Box::pin(async move {
-            let plan = sql::plan(&op);
-            match self.run(&plan).await {
-                Ok(results) => sql::decode(&op, results),
-                Err(failure) => {
-                    let streams = self.streams.snapshot();
-                    Err(error::classify(&op, &failure, |table| {
-                        streams.get(table).cloned()
-                    }))
+        let span = trace::store_span(&op, self.kind(), false);
+        Box::pin(
+            async move {
+                let plan = sql::plan(&op);
+                match self.run(&plan).await {
+                    Ok(results) => sql::decode(&op, results),
+                    Err(failure) => {
+                        let streams = self.streams.snapshot();
+                        Err(error::classify(&op, &failure, |table| {
+                            streams.get(table).cloned()
+                        }))
+                    }
                 }
             }
-        })
+            .instrument(span),
+        )
     }
 
     fn kind(&self) -> &'static str {

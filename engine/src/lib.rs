@@ -181,6 +181,7 @@ pub mod session;
 pub mod sql;
 pub mod stats;
 pub mod store;
+pub mod trace;
 pub mod validate;
 pub mod value;
 pub mod version;

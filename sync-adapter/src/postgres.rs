@@ -37,7 +37,8 @@ mod transaction;
 pub use capture::CaptureListener;
 pub use layer::PgLayer;
 
-pub use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
+pub use chanbind_engine::trace;
+use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
 
 use chanbind_engine::binding::{ModelBinding, Registry};
 use chanbind_engine::sql::{
@@ -50,6 +51,7 @@ use chanbind_engine::store::{
 use postgres::types::ToSql;
 use postgres::{Client, IsolationLevel, Statement, Transaction};
 
+use tracing::Instrument;
 use error::Failure;
 use pool::{Conn, Pool};
 
@@ -359,18 +361,22 @@ impl Store for PgStore {
         // The work happens when the future is first polled, on the polling thread: a
         // connection thread, or one of tokio's blocking threads (see `is_blocking`); polled
         // on a tokio worker (the async adapter's requests), `run_blocking` lets it block.
-        Box::pin(async move {
-            let plan = sql::plan(&op);
-            match run_blocking(|| self.run(&plan)) {
-                Ok(results) => sql::decode(&op, results),
-                Err(failure) => {
-                    let streams = self.streams.snapshot();
-                    Err(error::classify(&op, &failure, |table| {
-                        streams.get(table).cloned()
-                    }))
+        let span = trace::store_span(&op, self.kind(), false);
+        Box::pin(
+            async move {
+                let plan = sql::plan(&op);
+                match run_blocking(|| self.run(&plan)) {
+                    Ok(results) => sql::decode(&op, results),
+                    Err(failure) => {
+                        let streams = self.streams.snapshot();
+                        Err(error::classify(&op, &failure, |table| {
+                            streams.get(table).cloned()
+                        }))
+                    }
                 }
             }
-        })
+            .instrument(span),
+        )
     }
 
     fn kind(&self) -> &'static str {
