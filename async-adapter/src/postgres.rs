@@ -30,10 +30,10 @@ mod transaction;
 pub use capture::CaptureListener;
 pub use layer::PgLayer;
 
-pub use chanbind_engine::trace;
-use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
+pub use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
 
 use chanbind_engine::binding::{ModelBinding, Registry};
+use chanbind_engine::trace;
 use chanbind_engine::sql::{
     self, drop_schema_sql, introspect, Plan, ResultRows, TableStreams, APPLICATION_NAME,
     CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
