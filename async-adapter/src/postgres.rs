@@ -33,19 +33,19 @@ pub use layer::PgLayer;
 pub use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
 
 use chanbind_engine::binding::{ModelBinding, Registry};
-use chanbind_engine::trace;
 use chanbind_engine::sql::{
     self, drop_schema_sql, introspect, Plan, ResultRows, TableStreams, APPLICATION_NAME,
     CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
 };
 use chanbind_engine::store::{SchemaError, SchemaFuture, Store, StoreFuture, StoreOp};
+use chanbind_engine::trace;
 use deadpool_postgres::{ManagerConfig, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls};
 
-use tracing::Instrument;
 use error::Failure;
 use pool::{Manager, Pool};
+use tracing::Instrument;
 
 /// A [`Store`] on PostgreSQL.
 pub struct PgStore {

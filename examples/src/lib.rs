@@ -9,4 +9,5 @@
 pub mod adapters;
 pub mod demo;
 pub mod demo_page;
+pub mod logging;
 pub mod serve;

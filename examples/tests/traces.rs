@@ -59,7 +59,9 @@ impl Server {
                     .await
                     .unwrap(),
             ),
-            _ => Server::Sync(chanbind_sync::bind("127.0.0.1:0", engine, Default::default()).unwrap()),
+            _ => Server::Sync(
+                chanbind_sync::bind("127.0.0.1:0", engine, Default::default()).unwrap(),
+            ),
         }
     }
 
@@ -133,11 +135,7 @@ async fn http(server: &Server, method: &str, path: &str, body: &str) -> u16 {
 }
 
 /// The finished `request` span of `stream` that `pick` selects.
-async fn request(
-    what: &str,
-    stream: &str,
-    pick: impl Fn(&SpanRecord) -> bool,
-) -> SpanRecord {
+async fn request(what: &str, stream: &str, pick: impl Fn(&SpanRecord) -> bool) -> SpanRecord {
     spans::wait_for(what, |all| {
         all.iter()
             .find(|s| {
@@ -160,12 +158,27 @@ async fn a_websocket_request_span_is_a_child_of_its_connection_span() {
         let stream = format!("ws{adapter}.Task");
         let server = Server::start(adapter, &stream).await;
         let (mut ws, local) = connect(&server).await;
-        let made = ask(&mut ws, &format!("{stream}.create#made"), json!({"title": "a"})).await;
+        let made = ask(
+            &mut ws,
+            &format!("{stream}.create#made"),
+            json!({"title": "a"}),
+        )
+        .await;
         assert_eq!(made["data"]["success"], true, "{made}");
         let id = made["data"]["id"].clone();
-        let read = ask(&mut ws, &format!("{stream}.retrieve#read"), json!({"id": id})).await;
+        let read = ask(
+            &mut ws,
+            &format!("{stream}.retrieve#read"),
+            json!({"id": id}),
+        )
+        .await;
         assert_eq!(read["data"]["title"], "a", "{read}");
-        let missing = ask(&mut ws, &format!("{stream}.retrieve#gone"), json!({"id": 999})).await;
+        let missing = ask(
+            &mut ws,
+            &format!("{stream}.retrieve#gone"),
+            json!({"id": 999}),
+        )
+        .await;
         assert_eq!(missing["error"]["code"], "not_found", "{missing}");
         ws.close(None).await.unwrap();
         while ws.next().await.is_some() {}
@@ -192,11 +205,18 @@ async fn a_websocket_request_span_is_a_child_of_its_connection_span() {
         assert_eq!(create.field("user_id"), Some("2"));
         assert_eq!(create.field("outcome"), Some("ok"));
         assert_eq!(create.field("rows"), Some("1"));
-        let ms: f64 = create.field("duration_ms").expect("a duration").parse().unwrap();
+        let ms: f64 = create
+            .field("duration_ms")
+            .expect("a duration")
+            .parse()
+            .unwrap();
         assert!(ms >= 0.0);
         let all = spans::all();
         let insert = child(&all, &create, "store.insert").expect("an insert under the create");
-        assert_eq!(insert.field("table"), Some(stream.replace('.', "_").to_lowercase().as_str()));
+        assert_eq!(
+            insert.field("table"),
+            Some(stream.replace('.', "_").to_lowercase().as_str())
+        );
         assert_eq!(insert.field("store"), Some("memory"));
 
         let retrieve = request("the retrieve", &stream, |s| s.field("hash") == Some("read")).await;
@@ -206,9 +226,16 @@ async fn a_websocket_request_span_is_a_child_of_its_connection_span() {
         assert_eq!(retrieve.field("rows"), Some("1"));
         assert!(child(&spans::all(), &retrieve, "store.get").is_some());
 
-        let gone = request("the failed retrieve", &stream, |s| s.field("hash") == Some("gone")).await;
+        let gone = request("the failed retrieve", &stream, |s| {
+            s.field("hash") == Some("gone")
+        })
+        .await;
         assert_eq!(gone.parent, Some(conn.seq));
-        assert_eq!(gone.field("outcome"), Some("not_found"), "{adapter}: {gone:?}");
+        assert_eq!(
+            gone.field("outcome"),
+            Some("not_found"),
+            "{adapter}: {gone:?}"
+        );
         server.stop().await;
     }
 }
@@ -218,12 +245,21 @@ async fn an_http_request_has_the_request_span_with_its_method_and_route() {
     for adapter in ADAPTERS {
         let stream = format!("http{adapter}.Task");
         let server = Server::start(adapter, &stream).await;
-        let made = http(&server, "POST", &format!("/api/{stream}/"), r#"{"title": "a"}"#).await;
+        let made = http(
+            &server,
+            "POST",
+            &format!("/api/{stream}/"),
+            r#"{"title": "a"}"#,
+        )
+        .await;
         assert_eq!(made, 201);
         let missing = http(&server, "GET", &format!("/api/{stream}/999"), "").await;
         assert_eq!(missing, 404);
 
-        let create = request("the HTTP create", &stream, |s| s.field("method") == Some("POST")).await;
+        let create = request("the HTTP create", &stream, |s| {
+            s.field("method") == Some("POST")
+        })
+        .await;
         assert_eq!(create.parent, None, "{adapter}: {create:?}");
         assert_eq!(create.field("route"), Some("/api/{stream}/"));
         assert_eq!(create.field("action"), Some("create"));
@@ -233,10 +269,17 @@ async fn an_http_request_has_the_request_span_with_its_method_and_route() {
         assert!(create.field("duration_ms").is_some());
         assert!(child(&spans::all(), &create, "store.insert").is_some());
 
-        let get = request("the HTTP retrieve", &stream, |s| s.field("method") == Some("GET")).await;
+        let get = request("the HTTP retrieve", &stream, |s| {
+            s.field("method") == Some("GET")
+        })
+        .await;
         assert_eq!(get.field("route"), Some("/api/{stream}/{id}"));
         assert_eq!(get.field("action"), Some("retrieve"));
-        assert_eq!(get.field("outcome"), Some("not_found"), "{adapter}: {get:?}");
+        assert_eq!(
+            get.field("outcome"),
+            Some("not_found"),
+            "{adapter}: {get:?}"
+        );
         server.stop().await;
     }
 }
@@ -248,9 +291,19 @@ async fn a_writes_fanout_span_is_a_child_of_the_writes_request_span() {
         let server = Server::start(adapter, &stream).await;
         let (mut reader, _) = connect(&server).await;
         let (mut writer, _) = connect(&server).await;
-        let made = ask(&mut writer, &format!("{stream}.create#made"), json!({"title": "a"})).await;
+        let made = ask(
+            &mut writer,
+            &format!("{stream}.create#made"),
+            json!({"title": "a"}),
+        )
+        .await;
         let id = made["data"]["id"].clone();
-        let read = ask(&mut reader, &format!("{stream}.retrieve#watch"), json!({"id": id})).await;
+        let read = ask(
+            &mut reader,
+            &format!("{stream}.retrieve#watch"),
+            json!({"id": id}),
+        )
+        .await;
         assert_eq!(read["data"]["title"], "a", "{read}");
         let data = json!({"id": id, "title": "b"});
         let updated = ask(&mut writer, &format!("{stream}.update#change"), data).await;

@@ -40,7 +40,6 @@ pub use layer::PgLayer;
 pub use chanbind_engine::sql::{PgConfig, PgError, PgErrorKind};
 
 use chanbind_engine::binding::{ModelBinding, Registry};
-use chanbind_engine::trace;
 use chanbind_engine::sql::{
     self, drop_schema_sql, introspect, Plan, ResultRows, StatementCache, TableStreams,
     APPLICATION_NAME, CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
@@ -48,12 +47,13 @@ use chanbind_engine::sql::{
 use chanbind_engine::store::{
     run_blocking, SchemaError, SchemaFuture, Store, StoreFuture, StoreOp,
 };
+use chanbind_engine::trace;
 use postgres::types::ToSql;
 use postgres::{Client, IsolationLevel, Statement, Transaction};
 
-use tracing::Instrument;
 use error::Failure;
 use pool::{Conn, Pool};
+use tracing::Instrument;
 
 /// A [`Store`] on PostgreSQL, on the blocking `postgres` crate.
 pub struct PgStore {

@@ -7,17 +7,17 @@
 
 use std::sync::Arc;
 
-use chanbind_engine::trace;
 use chanbind_engine::sql::{self, ResultRows};
 use chanbind_engine::store::{
     BeginFuture, EndFuture, StoreError, StoreFuture, StoreOp, Transaction,
 };
+use chanbind_engine::trace;
 use tokio_postgres::types::ToSql;
 
-use tracing::Instrument;
 use super::error::{self, Failure};
 use super::pool::Manager;
 use super::PgStore;
+use tracing::Instrument;
 
 type Object = deadpool::managed::Object<Manager>;
 

@@ -14,9 +14,9 @@ use chanbind_engine::config::Limits;
 use chanbind_engine::store::{MemoryStore, Store};
 use chanbind_engine::{AllowedOrigins, Engine};
 use chanbind_examples::demo;
+use chanbind_examples::logging::{self, LogFormat};
 use chanbind_examples::serve::{redact, serve_until_stopped, Adapter, Listener, Pg};
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 /// The chanbind demo server.
 #[derive(Debug, Parser)]
@@ -68,6 +68,10 @@ struct Args {
     /// anonymously, never with the cookie.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
+    /// How log lines are written: `text` (coloured only on a terminal) or `json` (one object
+    /// per line). `RUST_LOG` picks what is logged.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 impl Args {
@@ -114,12 +118,8 @@ fn parse_token(s: &str) -> Result<(String, String), String> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let args = Args::parse();
+    logging::init(args.log_format);
     let policy = if args.tokens.is_empty() {
         demo::Policy::Open
     } else {

@@ -55,8 +55,7 @@ impl Visit for Fields<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        self.0
-            .insert(field.name().to_owned(), format!("{value:?}"));
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
     }
 }
 
@@ -85,11 +84,15 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        with_record(id, &ctx, |record| values.record(&mut Fields(&mut record.fields)));
+        with_record(id, &ctx, |record| {
+            values.record(&mut Fields(&mut record.fields))
+        });
     }
 
     fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
-        let Some(cause) = ctx.span(follows).and_then(|s| s.extensions().get::<Seq>().map(|s| s.0))
+        let Some(cause) = ctx
+            .span(follows)
+            .and_then(|s| s.extensions().get::<Seq>().map(|s| s.0))
         else {
             return;
         };
@@ -105,7 +108,10 @@ fn with_record<S>(id: &Id, ctx: &Context<'_, S>, f: impl FnOnce(&mut SpanRecord)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let Some(seq) = ctx.span(id).and_then(|s| s.extensions().get::<Seq>().map(|s| s.0)) else {
+    let Some(seq) = ctx
+        .span(id)
+        .and_then(|s| s.extensions().get::<Seq>().map(|s| s.0))
+    else {
         return;
     };
     let mut all = spans().all.lock().unwrap();

@@ -7,17 +7,17 @@
 
 use std::sync::Arc;
 
-use chanbind_engine::trace;
 use chanbind_engine::sql::{self, ResultRows};
 use chanbind_engine::store::{
     run_blocking, BeginFuture, EndFuture, StoreError, StoreFuture, StoreOp, Transaction,
 };
+use chanbind_engine::trace;
 use postgres::types::ToSql;
 
-use tracing::Instrument;
 use super::error::{self, Failure};
 use super::pool::Conn;
 use super::PgStore;
+use tracing::Instrument;
 
 /// An open transaction of a [`PgStore`].
 struct PgTransaction {
