@@ -8,11 +8,13 @@
 //! | `request` | INFO | `stream`, `action`, `hash`, `user_id`, `outcome`, `duration_ms`, `rows`, `method`, `route` |
 //! | `store.get`, `store.search`, `store.related`, `store.insert`, `store.update`, `store.delete`, `store.upsert`, `store.matches` | DEBUG | `store`, `table`, `op`, `transaction` |
 //! | `fanout` | DEBUG | `stream`, `subscribers`, `pushes`, `queries_touched` |
+//! | `refresh` | DEBUG | `stream` |
 //!
 //! A WebSocket's requests are children of its `connection`; an HTTP request's `request` has
 //! no connection span and carries `method` and `route`. `outcome` is `ok` or the error code
 //! the client got (docs/protocol.md section 5). A write's `fanout` is a child of the write's
-//! `request`, so the pushes it caused show up in the same trace.
+//! `request`, so the pushes it caused show up in the same trace; a live query the change
+//! touched is re-read in a `refresh` span that follows from the fan-out.
 //!
 //! Levels: a connection and a request are what an operator traces, one span each per unit
 //! of client work, so they are INFO. A request makes several store calls and every change
@@ -178,6 +180,15 @@ pub fn store_span(op: &StoreOp, store: &'static str, transaction: bool) -> Span 
         StoreOp::Upsert(_) => span!("store.upsert", "upsert"),
         StoreOp::Matches { .. } => span!("store.matches", "matches"),
     }
+}
+
+/// The span of one live query's re-read, linked (follows-from) to the span it was scheduled
+/// in: the fan-out of the change that touched the query. Not a child: one re-read may answer
+/// several changes, and it runs in a task of its own, after the fan-out.
+pub(crate) fn refresh_span(stream: &str) -> Span {
+    let span = tracing::debug_span!(parent: None, "refresh", stream);
+    span.follows_from(Span::current());
+    span
 }
 
 /// The span of one change's fan-out in its stream's actor, a child of `cause`: the span that

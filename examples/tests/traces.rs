@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chanbind_engine::auth::{TokenAuthenticator, User};
 use chanbind_engine::binding::{Field, ModelBinding, Registry};
-use chanbind_engine::store::MemoryStore;
+use chanbind_engine::store::{MemoryStore, Store};
 use chanbind_engine::Engine;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -36,18 +36,31 @@ enum Server {
     Sync(chanbind_sync::ServerHandle),
 }
 
+/// The registry of a test's own stream, in a table named after it.
+fn registry(stream: &str) -> Registry {
+    Registry::new()
+        .model(
+            ModelBinding::new(&table(stream))
+                .stream_name(stream)
+                .field(Field::string("title").required()),
+        )
+        .unwrap()
+}
+
+fn table(stream: &str) -> String {
+    stream.replace('.', "_").to_lowercase()
+}
+
 impl Server {
+    /// A server on the in-memory store.
     async fn start(adapter: &str, stream: &str) -> Server {
+        let store = Arc::new(MemoryStore::new(&registry(stream)));
+        Server::start_on(adapter, stream, store).await
+    }
+
+    async fn start_on(adapter: &str, stream: &str, store: Arc<dyn Store>) -> Server {
         spans::install();
-        let table = stream.replace('.', "_").to_lowercase();
-        let registry = Registry::new()
-            .model(
-                ModelBinding::new(&table)
-                    .stream_name(stream)
-                    .field(Field::string("title").required()),
-            )
-            .unwrap();
-        let store = Arc::new(MemoryStore::new(&registry));
+        let registry = registry(stream);
         let engine = Engine::builder(registry, store)
             .authenticator(TokenAuthenticator::new().token("alice", User::new(2, "alice")))
             .start()
@@ -305,11 +318,29 @@ async fn a_writes_fanout_span_is_a_child_of_the_writes_request_span() {
         )
         .await;
         assert_eq!(read["data"]["title"], "a", "{read}");
+        let live = ask(&mut reader, &format!("{stream}.search#live"), json!({})).await;
+        assert_eq!(live["data"]["rows"][0]["title"], "a", "{live}");
         let data = json!({"id": id, "title": "b"});
         let updated = ask(&mut writer, &format!("{stream}.update#change"), data).await;
         assert_eq!(updated["data"]["success"], true, "{updated}");
-        let push = next(&mut reader).await;
-        assert_eq!(push["data"]["title"], "b", "{push}");
+        // The row's push, and the live search's once it is re-read, in either order.
+        let mut pushed = Vec::new();
+        for _ in 0..2 {
+            pushed.push(
+                next(&mut reader).await["event"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        pushed.sort();
+        assert_eq!(
+            pushed,
+            [
+                format!("{stream}.retrieve#watch"),
+                format!("{stream}.search#live")
+            ]
+        );
 
         let update = request("the update", &stream, |s| s.field("hash") == Some("change")).await;
         let fanout = spans::wait_for("the update's fan-out", |all| {
@@ -319,9 +350,117 @@ async fn a_writes_fanout_span_is_a_child_of_the_writes_request_span() {
         })
         .await;
         assert_eq!(fanout.field("stream"), Some(stream.as_str()), "{fanout:?}");
-        assert_eq!(fanout.field("subscribers"), Some("1"), "{fanout:?}");
+        // The watched row and the live search; the row's push leaves at once.
+        assert_eq!(fanout.field("subscribers"), Some("2"), "{fanout:?}");
         assert_eq!(fanout.field("pushes"), Some("1"), "{fanout:?}");
+        assert_eq!(fanout.field("queries_touched"), Some("1"), "{fanout:?}");
         assert!(child(&spans::all(), &update, "store.update").is_some());
+        let refresh = spans::wait_for("the live search's re-read", |all| {
+            all.iter()
+                .find(|s| s.name == "refresh" && s.follows.contains(&fanout.seq))
+                .cloned()
+        })
+        .await;
+        assert_eq!(refresh.field("stream"), Some(stream.as_str()));
+        assert!(child(&spans::all(), &refresh, "store.search").is_some());
         server.stop().await;
+    }
+}
+
+fn database_url() -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("DATABASE_URL must be set under CI")
+        }
+        _ => {
+            eprintln!("traces: DATABASE_URL is not set; skipping the PostgreSQL stores");
+            None
+        }
+    }
+}
+
+/// Either adapter's PostgreSQL store.
+enum Pg {
+    Async(Arc<chanbind_async::postgres::PgStore>),
+    Sync(Arc<chanbind_sync::postgres::PgStore>),
+}
+
+/// Each adapter's PostgreSQL store, in a schema of the test's own, dropped after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_store_call_is_a_child_of_its_request() {
+    let Some(url) = database_url() else { return };
+    for adapter in ADAPTERS {
+        let stream = format!("pg{adapter}.Task");
+        let schema = format!("xtraces_{}_{adapter}", std::process::id());
+        let config = chanbind_async::postgres::PgConfig {
+            url: url.clone(),
+            schema: Some(schema),
+            pool_size: 2,
+            ..Default::default()
+        };
+        let registry = registry(&stream);
+        let pg = match adapter {
+            "async" => {
+                let store = chanbind_async::postgres::PgStore::connect(config)
+                    .await
+                    .unwrap();
+                store.migrate(&registry).await.unwrap();
+                Pg::Async(Arc::new(store))
+            }
+            _ => {
+                let registry = registry.clone();
+                let store = tokio::task::spawn_blocking(move || {
+                    let store = chanbind_sync::postgres::PgStore::connect(config).unwrap();
+                    store.migrate(&registry).unwrap();
+                    store
+                })
+                .await
+                .unwrap();
+                Pg::Sync(Arc::new(store))
+            }
+        };
+        let store: Arc<dyn Store> = match &pg {
+            Pg::Async(store) => store.clone(),
+            Pg::Sync(store) => store.clone(),
+        };
+        let server = Server::start_on(adapter, &stream, store).await;
+        let (mut ws, _) = connect(&server).await;
+        let made = ask(
+            &mut ws,
+            &format!("{stream}.create#made"),
+            json!({"title": "a"}),
+        )
+        .await;
+        assert_eq!(made["data"]["success"], true, "{made}");
+        let found = ask(&mut ws, &format!("{stream}.search#find"), json!({})).await;
+        assert_eq!(found["data"]["rows"][0]["title"], "a", "{found}");
+
+        let create = request("the create", &stream, |s| s.field("hash") == Some("made")).await;
+        let all = spans::all();
+        let insert = child(&all, &create, "store.insert").expect("an insert under the create");
+        assert_eq!(
+            insert.field("store"),
+            Some("postgres"),
+            "{adapter}: {insert:?}"
+        );
+        assert_eq!(insert.field("table"), Some(table(&stream).as_str()));
+        assert_eq!(insert.field("transaction"), Some("false"));
+        let search = request("the search", &stream, |s| s.field("hash") == Some("find")).await;
+        assert_eq!(search.field("rows"), Some("1"), "{adapter}: {search:?}");
+        let read = child(&spans::all(), &search, "store.search").cloned();
+        assert_eq!(
+            read.expect("a search under the search").field("store"),
+            Some("postgres")
+        );
+        drop(ws);
+        server.stop().await;
+        match pg {
+            Pg::Async(store) => store.drop_schema().await.unwrap(),
+            Pg::Sync(store) => tokio::task::spawn_blocking(move || store.drop_schema())
+                .await
+                .unwrap()
+                .unwrap(),
+        }
     }
 }

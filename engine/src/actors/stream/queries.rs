@@ -350,15 +350,17 @@ impl LiveQueries {
         let store = Arc::clone(&self.store);
         let refreshes = Arc::clone(&self.refreshes);
         let myself = myself.clone();
+        let span = crate::trace::refresh_span(spec.binding.stream());
+        let read_span = span.clone();
         // The query stays in flight while it waits for a permit, so changes meanwhile only
         // mark it dirty: it is queued once, however many writes touch it.
-        tokio::spawn(async move {
+        let refresh = async move {
             let Ok(_permit) = refreshes.acquire_owned().await else {
                 return;
             };
             let result = if store.is_blocking() {
                 match tokio::task::spawn_blocking(move || {
-                    futures_executor::block_on(spec.read(&*store))
+                    read_span.in_scope(|| futures_executor::block_on(spec.read(&*store)))
                 })
                 .await
                 {
@@ -369,7 +371,8 @@ impl LiveQueries {
                 spec.read(&*store).await
             };
             let _ = myself.send_message(StreamMsg::Refreshed { query: id, result });
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(refresh, span));
     }
 
     /// Pushes a fresh result to every released subscriber; returns connections whose queue
