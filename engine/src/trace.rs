@@ -20,7 +20,7 @@
 //! of client work, so they are INFO. A request makes several store calls and every change
 //! a fan-out: those are DEBUG, so that a subscriber at INFO pays nothing for them. When no
 //! subscriber wants a span, creating it is a check of tracing's callsite cache, and the
-//! late fields are not computed (see [`RequestTrace`]).
+//! late fields are not computed.
 
 use std::net::SocketAddr;
 use std::time::Instant;
