@@ -13,6 +13,7 @@ use chanbind_engine::protocol::close::{
     SLOW_CONSUMER, TOO_BIG,
 };
 use chanbind_engine::session::{Session, Step};
+use chanbind_engine::trace;
 use chanbind_engine::{Admitted, Engine};
 use futures_util::future::poll_fn;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -24,6 +25,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
+use tracing::Instrument;
 
 use crate::outbound::ChannelOutbound;
 use crate::service::stopping;
@@ -33,8 +35,24 @@ use crate::service::stopping;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs an accepted WebSocket until either side closes it or the server stops. The user was
-/// admitted (origin, credentials, connection limits) on the upgrade request.
+/// admitted (origin, credentials, connection limits) on the upgrade request. Everything it
+/// does, its requests included, runs in its `connection` span ([`chanbind_engine::trace`]).
 pub(crate) async fn run<S>(
+    ws: WebSocketStream<S>,
+    peer: Option<SocketAddr>,
+    engine: Engine,
+    admitted: Admitted,
+    stopped: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let span = trace::connection_span("async", peer);
+    serve(ws, peer, engine, admitted, stopped)
+        .instrument(span)
+        .await
+}
+
+async fn serve<S>(
     ws: WebSocketStream<S>,
     peer: Option<SocketAddr>,
     engine: Engine,
@@ -50,10 +68,13 @@ pub(crate) async fn run<S>(
     let (close_tx, close_rx) = mpsc::channel::<u16>(1);
     let ping = Arc::new(Notify::new());
     let mut session = engine.open_admitted_session(admitted, out.clone());
+    let span = tracing::Span::current();
+    trace::record_session(&span, session.id(), session.user());
     tracing::debug!(?peer, conn = session.id(), "connected");
     out.send(session.hello());
 
-    let writer = tokio::spawn(write(sink, Arc::clone(&out), close_rx, Arc::clone(&ping)));
+    let writer = write(sink, Arc::clone(&out), close_rx, Arc::clone(&ping));
+    let writer = tokio::spawn(writer.instrument(span.clone()));
     let reader = Reader {
         session: &mut session,
         out: &out,
@@ -61,6 +82,7 @@ pub(crate) async fn run<S>(
         heartbeat: Heartbeat::new(&limits, std::time::Instant::now()),
     };
     let code = reader.read(&mut stream, &mut stopped, peer).await;
+    trace::record_close(&span, code);
     drop(session);
     let deadline = Instant::now() + CLOSE_TIMEOUT;
     if let Some(code) = code {

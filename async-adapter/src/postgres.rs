@@ -38,12 +38,14 @@ use chanbind_engine::sql::{
     CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
 };
 use chanbind_engine::store::{SchemaError, SchemaFuture, Store, StoreFuture, StoreOp};
+use chanbind_engine::trace;
 use deadpool_postgres::{ManagerConfig, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls};
 
 use error::Failure;
 use pool::{Manager, Pool};
+use tracing::Instrument;
 
 /// A [`Store`] on PostgreSQL.
 pub struct PgStore {
@@ -307,18 +309,22 @@ impl PgStore {
 
 impl Store for PgStore {
     fn execute(&self, op: StoreOp) -> StoreFuture<'_> {
-        Box::pin(async move {
-            let plan = sql::plan(&op);
-            match self.run(&plan).await {
-                Ok(results) => sql::decode(&op, results),
-                Err(failure) => {
-                    let streams = self.streams.snapshot();
-                    Err(error::classify(&op, &failure, |table| {
-                        streams.get(table).cloned()
-                    }))
+        let span = trace::store_span(&op, self.kind(), false);
+        Box::pin(
+            async move {
+                let plan = sql::plan(&op);
+                match self.run(&plan).await {
+                    Ok(results) => sql::decode(&op, results),
+                    Err(failure) => {
+                        let streams = self.streams.snapshot();
+                        Err(error::classify(&op, &failure, |table| {
+                            streams.get(table).cloned()
+                        }))
+                    }
                 }
             }
-        })
+            .instrument(span),
+        )
     }
 
     fn kind(&self) -> &'static str {

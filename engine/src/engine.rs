@@ -378,10 +378,14 @@ impl Engine {
     pub(crate) fn publish_local(&self, mut change: Change) {
         let inner = &self.inner;
         let cascaded = std::mem::take(&mut change.cascaded);
+        // The span the change was published in (a write's request): its fan-out is traced
+        // as a child of it, so a write's pushes show up in the write's trace.
+        let cause = tracing::Span::current();
         for change in std::iter::once(change).chain(cascaded) {
             let change = Arc::new(change);
             if let Some(stream) = inner.streams.get(&change.stream) {
-                let _ = stream.send_message(StreamMsg::Change(Arc::clone(&change)));
+                let msg = StreamMsg::Change(Arc::clone(&change), cause.clone());
+                let _ = stream.send_message(msg);
             }
             // After the change itself, so a stream reading its own rows through relations
             // judges the change before it re-reads for it.

@@ -134,6 +134,12 @@
 //! [`binding::ModelBinding::wrap`] replaces a built-in write while still calling it; all run
 //! for WebSocket, HTTP and application writes alike (see [`binding::Hooks`]).
 //! [`binding::Computed`] fields are read-only values computed from the row and its reader.
+//!
+//! # Traces
+//!
+//! Every WebSocket connection, request, store call and fan-out runs in a `tracing` span
+//! ([`trace`] lists them and their fields), so a subscriber in the host application, an
+//! OpenTelemetry layer say, gets one trace per request.
 
 // Layers, lowest first; a module uses only those below it: `layer` (messages between nodes),
 // `capture` (notices and batches of outside writes), `render`, `expand` and `query` (what a
@@ -142,7 +148,8 @@
 // which also opens sessions on the engine), then `http` and `app`. The data model beneath
 // them rests on `kind` (field kinds) < `key` < `value`; `binding`, `filter`, `permission`,
 // `store` and `sql` still form one knot, and custom event handlers and hooks in `binding`
-// take the engine.
+// take the engine. `trace` (span names and fields) is in the knot with `store`, whose ops it
+// names and which opens its spans.
 
 pub(crate) mod actors;
 pub(crate) mod admission;
@@ -181,6 +188,7 @@ pub mod session;
 pub mod sql;
 pub mod stats;
 pub mod store;
+pub mod trace;
 pub mod validate;
 pub mod value;
 pub mod version;

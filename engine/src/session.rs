@@ -34,6 +34,7 @@ use crate::outbound::{ConnHandle, ConnId, HeldBytes, Outbound};
 use crate::permission::Caller;
 use crate::protocol::{decode_inbound, encode_error, hello_frame, ApiError, ErrorCode, Frame};
 use crate::rate::ConnectionRate;
+use crate::trace::RequestTrace;
 
 /// What the adapter does next with a frame.
 #[must_use]
@@ -60,6 +61,8 @@ pub struct Session {
     holder: Option<Holder>,
     /// Its place under `max_connections_per_user`, given back when the session ends.
     _permit: Option<HolderPermit>,
+    /// An HTTP request's method and route, for its request span.
+    http: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for Session {
@@ -112,6 +115,7 @@ impl Session {
             rate,
             holder,
             _permit: None,
+            http: None,
         }
     }
 
@@ -165,11 +169,36 @@ impl Session {
     }
 
     /// Handles one inbound text frame.
+    ///
+    /// The request's `request` span ([`crate::trace`]) is made here, for every transport:
+    /// planning runs inside it, and a [`Job`] carries it to the end of its run.
     pub fn handle_text(&mut self, text: &str) -> Step {
+        let trace = RequestTrace::new();
+        if let Some((method, route)) = &self.http {
+            trace.http(method, route);
+        }
+        let step = trace.span().in_scope(|| self.handle_in(text, &trace));
+        match step {
+            Step::Run(mut job) => {
+                job.trace = Some(trace);
+                Step::Run(job)
+            }
+            Step::Reply(frame) => Step::Reply(frame),
+        }
+    }
+
+    /// [`handle_text`](Self::handle_text) inside the request's span; an answer given here at
+    /// once records its outcome.
+    fn handle_in(&mut self, text: &str, trace: &RequestTrace) -> Step {
+        let refuse = |event: &str, error: &ApiError| {
+            crate::trace::record_outcome_on(trace.span(), Some(error));
+            Step::Reply(encode_error(event, error))
+        };
         let inbound = match decode_inbound(text) {
             Ok(inbound) => inbound,
-            Err(e) => return Step::Reply(encode_error(&e.event, &e.error)),
+            Err(e) => return refuse(&e.event, &e.error),
         };
+        trace.event(&inbound.event, self.user());
         let event_text = inbound.event.to_string();
         // Refused before any work, so a flood costs a decode per frame and nothing more. An
         // HTTP request was checked (with its `Retry-After`) before its session was opened.
@@ -180,21 +209,27 @@ impl Session {
             rates.check(Some(&self.rate), self.holder.as_ref())
         };
         if let Err(limited) = checked {
-            return Step::Reply(encode_error(&event_text, &limited.error()));
+            return refuse(&event_text, &limited.error());
         }
         // A write's `request_id` seen before is answered here, without planning it again.
         let (inbound, claim) = match self.claim_request_id(inbound) {
             Ok(request_id::Claimed::Run(inbound, claim)) => (inbound, claim),
             Ok(request_id::Claimed::Answered(step)) => return step,
-            Err(error) => return Step::Reply(encode_error(&event_text, &error)),
+            Err(error) => return refuse(&event_text, &error),
         };
         match self.plan(inbound) {
             Ok(step) => claim.record(step, &event_text),
             Err(error) => {
                 claim.refused(&error);
-                Step::Reply(encode_error(&event_text, &error))
+                refuse(&event_text, &error)
             }
         }
+    }
+
+    /// Marks the session's requests as HTTP requests: their spans carry the method and the
+    /// route.
+    pub(crate) fn http_request(&mut self, method: &str, route: String) {
+        self.http = Some((method.to_owned(), route));
     }
 
     /// Joins the stream's group once the connection has sent it a permitted event.

@@ -13,5 +13,6 @@ pub mod adapters;
 pub mod config_file;
 pub mod demo;
 pub mod demo_page;
+pub mod logging;
 pub mod serve;
 pub mod startup;

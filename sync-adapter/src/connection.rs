@@ -18,6 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chanbind_engine::outbound::OutboundQueue;
+use chanbind_engine::trace;
 use crossbeam_channel::Receiver;
 use mio::net::TcpStream;
 use mio::{Poll, Token, Waker};
@@ -124,9 +125,15 @@ fn run(
     let (stream, poll, read) = io.into_parts();
     let ws = WebSocket::from_partially_read(stream, read, Role::Server, Some(shared.ws_config));
     let out = ChannelOutbound::new(OutboundQueue::for_limits(shared.engine.limits()), waker);
+    // The WebSocket's span ([`chanbind_engine::trace`]): its requests are its children. The
+    // HTTP requests this thread served before the upgrade each have a span of their own.
+    let span = trace::connection_span("sync", Some(peer));
+    let _entered = span.enter();
     let session = shared.engine.open_admitted_session(admitted, out.clone());
+    trace::record_session(&span, session.id(), session.user());
     tracing::debug!(%peer, conn = session.id(), "connected");
-    socket::Connection::new(ws, poll, session, out, shared).serve();
+    let code = socket::Connection::new(ws, poll, session, out, shared).serve();
+    trace::record_close(&span, code);
     tracing::debug!(%peer, "disconnected");
 }
 

@@ -47,11 +47,13 @@ use chanbind_engine::sql::{
 use chanbind_engine::store::{
     run_blocking, SchemaError, SchemaFuture, Store, StoreFuture, StoreOp,
 };
+use chanbind_engine::trace;
 use postgres::types::ToSql;
 use postgres::{Client, IsolationLevel, Statement, Transaction};
 
 use error::Failure;
 use pool::{Conn, Pool};
+use tracing::Instrument;
 
 /// A [`Store`] on PostgreSQL, on the blocking `postgres` crate.
 pub struct PgStore {
@@ -359,18 +361,22 @@ impl Store for PgStore {
         // The work happens when the future is first polled, on the polling thread: a
         // connection thread, or one of tokio's blocking threads (see `is_blocking`); polled
         // on a tokio worker (the async adapter's requests), `run_blocking` lets it block.
-        Box::pin(async move {
-            let plan = sql::plan(&op);
-            match run_blocking(|| self.run(&plan)) {
-                Ok(results) => sql::decode(&op, results),
-                Err(failure) => {
-                    let streams = self.streams.snapshot();
-                    Err(error::classify(&op, &failure, |table| {
-                        streams.get(table).cloned()
-                    }))
+        let span = trace::store_span(&op, self.kind(), false);
+        Box::pin(
+            async move {
+                let plan = sql::plan(&op);
+                match run_blocking(|| self.run(&plan)) {
+                    Ok(results) => sql::decode(&op, results),
+                    Err(failure) => {
+                        let streams = self.streams.snapshot();
+                        Err(error::classify(&op, &failure, |table| {
+                            streams.get(table).cloned()
+                        }))
+                    }
                 }
             }
-        })
+            .instrument(span),
+        )
     }
 
     fn kind(&self) -> &'static str {

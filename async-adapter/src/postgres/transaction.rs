@@ -11,11 +11,13 @@ use chanbind_engine::sql::{self, ResultRows};
 use chanbind_engine::store::{
     BeginFuture, EndFuture, StoreError, StoreFuture, StoreOp, Transaction,
 };
+use chanbind_engine::trace;
 use tokio_postgres::types::ToSql;
 
 use super::error::{self, Failure};
 use super::pool::Manager;
 use super::PgStore;
+use tracing::Instrument;
 
 type Object = deadpool::managed::Object<Manager>;
 
@@ -94,21 +96,25 @@ impl PgTransaction {
 
 impl Transaction for PgTransaction {
     fn execute(&mut self, op: StoreOp) -> StoreFuture<'_> {
-        Box::pin(async move {
-            if self.conn.is_none() {
-                return Err(ended());
-            }
-            let plan = sql::plan(&op);
-            match self.run(&plan).await {
-                Ok(results) => sql::decode(&op, results),
-                Err(failure) => {
-                    let streams = self.store.streams.snapshot();
-                    Err(error::classify(&op, &failure, |table| {
-                        streams.get(table).cloned()
-                    }))
+        let span = trace::store_span(&op, "postgres", true);
+        Box::pin(
+            async move {
+                if self.conn.is_none() {
+                    return Err(ended());
+                }
+                let plan = sql::plan(&op);
+                match self.run(&plan).await {
+                    Ok(results) => sql::decode(&op, results),
+                    Err(failure) => {
+                        let streams = self.store.streams.snapshot();
+                        Err(error::classify(&op, &failure, |table| {
+                            streams.get(table).cloned()
+                        }))
+                    }
                 }
             }
-        })
+            .instrument(span),
+        )
     }
 
     fn commit(mut self: Box<Self>) -> EndFuture {

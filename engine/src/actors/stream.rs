@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tracing::Instrument;
 
 use crate::binding::ModelBinding;
 use crate::change::Change;
@@ -104,8 +105,9 @@ pub enum StreamMsg {
     },
     /// Drops everything the connection held here (it closed).
     Disconnect(ConnId),
-    /// A committed change to one of this stream's rows.
-    Change(Arc<Change>),
+    /// A committed change to one of this stream's rows, and the span it was published in
+    /// (a write's request span; none when no subscriber wants it), its fan-out's parent.
+    Change(Arc<Change>, tracing::Span),
     /// A committed change to a row of another stream (see
     /// [`crate::engine::Engine::publish`]), which subscriptions here may show through a
     /// relation or whose filters and scopes read it: live queries reading it are re-read,
@@ -278,14 +280,31 @@ impl Actor for StreamActor {
             StreamMsg::Disconnect(conn) => {
                 state.remove(conn, |_, _| true);
             }
-            StreamMsg::Change(change) => {
-                let verdicts = state.judge(&change).await;
-                let mut gone = state.rows.apply(&change, &verdicts);
-                gone.extend(state.feeds.apply(&myself, &change, &verdicts));
-                state.queries.touch(&myself, &change);
-                for conn in gone {
-                    state.remove(conn, |_, _| true);
-                }
+            StreamMsg::Change(change, cause) => {
+                let span = crate::trace::fanout_span(&cause, state.binding.stream());
+                drop(cause);
+                let fanout = async {
+                    let verdicts = state.judge(&change).await;
+                    let mut pushes = 0;
+                    let mut gone = state.rows.apply(&change, &verdicts, &mut pushes);
+                    gone.extend(state.feeds.apply(&myself, &change, &verdicts, &mut pushes));
+                    let touched = state.queries.touch(&myself, &change);
+                    let span = tracing::Span::current();
+                    if !span.is_disabled() {
+                        // Subscribers the change was checked against; live queries it touched
+                        // are re-read and push later, each re-read a store call of its own.
+                        let subscribers = state.rows.watchers(&change.pk)
+                            + state.feeds.len()
+                            + state.queries.len();
+                        span.record("subscribers", subscribers);
+                        span.record("pushes", pushes);
+                        span.record("queries_touched", touched);
+                    }
+                    for conn in gone {
+                        state.remove(conn, |_, _| true);
+                    }
+                };
+                fanout.instrument(span).await;
             }
             StreamMsg::Related(change) => {
                 state.queries.touch_related(&myself, &change);
@@ -313,7 +332,7 @@ impl Actor for StreamActor {
                     // row, and live queries were re-read by the same refresh.
                     let change = crate::capture::change_for(&state.binding, pk, false, row);
                     let verdicts = state.judge(&change).await;
-                    gone.extend(state.rows.apply(&change, &verdicts));
+                    gone.extend(state.rows.apply(&change, &verdicts, &mut 0));
                 }
                 for conn in gone {
                     state.remove(conn, |_, _| true);

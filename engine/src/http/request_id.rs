@@ -31,6 +31,8 @@ impl Pending {
         let engine = self.api.engine();
         let open = |out| {
             let mut session = engine.open_transient_session(self.user.clone(), out);
+            let route = format!("{}{}", self.api.inner().prefix, self.route.template());
+            session.http_request(self.method.as_str(), route);
             // An anonymous caller's request ids are its address's, as over the WebSocket.
             if let (None, Some(peer)) = (&self.user, self.peer) {
                 session.admitted(Some(Holder::Address(peer)), None);

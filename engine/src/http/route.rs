@@ -37,6 +37,22 @@ pub(crate) enum Route {
 }
 
 impl Route {
+    /// The route as a template, after the prefix (`/{stream}/{id}`): the `route` of a
+    /// request's span ([`crate::trace`]), which names no row or stream so that traces group
+    /// by it.
+    pub(crate) fn template(&self) -> &'static str {
+        match self {
+            Route::OpenApi => "/openapi.json",
+            Route::Events => "/events",
+            Route::Batch => "/batch",
+            Route::Collection { .. } => "/{stream}/",
+            Route::Item { .. } => "/{stream}/{id}",
+            Route::Form { id: None, .. } => "/{stream}/form",
+            Route::Form { id: Some(_), .. } => "/{stream}/{id}/form",
+            Route::Custom { .. } => "/{stream}/{action}",
+        }
+    }
+
     /// Matches `rest`, the raw (still percent-encoded) path after the prefix: `""`, `"/"` or
     /// `"/<segments>"`.
     /// `post` tells a custom action (`POST /api/<stream>/<action>`) from an item

@@ -19,7 +19,9 @@ use crate::protocol::{encode_error, encode_reply, ApiError, EventName};
 use crate::query::QuerySpec;
 use crate::render::render_row;
 use crate::store::{StoreError, StoreOp, StoreOutput};
+use crate::trace::RequestTrace;
 use crate::value::Row;
+use tracing::{Instrument, Span};
 
 /// A validated write.
 pub(super) enum Write {
@@ -162,6 +164,9 @@ pub struct Job {
     work: Work,
     /// Application code with every right: what hooks are told.
     system: bool,
+    /// The request's span and clock, set by [`Session::handle_text`](super::Session): the
+    /// job runs inside the span, and its end is the request's end.
+    pub(super) trace: Option<RequestTrace>,
 }
 
 impl std::fmt::Debug for Job {
@@ -188,6 +193,7 @@ impl Job {
             event,
             work,
             system,
+            trace: None,
         }
     }
 
@@ -201,14 +207,23 @@ impl Job {
         &self.event
     }
 
-    /// Runs the job to completion.
-    pub async fn run(self) {
+    /// Runs the job to completion, inside its request's span.
+    pub async fn run(mut self) {
+        let trace = self.trace.take();
+        let span = trace.as_ref().map_or_else(Span::none, |t| t.span().clone());
+        self.run_work().instrument(span).await;
+        // The request ends here: dropping its trace records the duration.
+        drop(trace);
+    }
+
+    async fn run_work(self) {
         let Job {
             engine,
             conn,
             event,
             work,
             system,
+            trace: _,
         } = self;
         let run = Run {
             engine: &engine,
@@ -298,7 +313,7 @@ impl Job {
                 };
                 match super::custom::call(handler, ctx).await {
                     Ok(Some(data)) => run.reply(Ok(data)),
-                    Ok(None) => {}
+                    Ok(None) => crate::trace::record_outcome::<()>(&Ok(())),
                     Err(e) => run.reply(Err(e)),
                 }
             }
@@ -318,6 +333,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn reply(&self, result: Result<Value, ApiError>) {
+        crate::trace::record_outcome(&result);
         let frame = match result {
             Ok(data) => encode_reply(&self.reply_to, &data),
             Err(error) => encode_error(&self.reply_to, &error),
@@ -378,7 +394,10 @@ impl Run<'_> {
             scope: view.scope().clone(),
         };
         match inner.store.execute(op).await {
-            Ok(StoreOutput::Row(Some(row))) => self.reply(Ok(render_row(binding, &row, &view))),
+            Ok(StoreOutput::Row(Some(row))) => {
+                crate::trace::record_rows(1);
+                self.reply(Ok(render_row(binding, &row, &view)))
+            }
             other => {
                 if let Some(key) = key {
                     self.forget(key);
@@ -398,9 +417,15 @@ impl Run<'_> {
             });
         }
         let read = spec.read(&*self.engine.inner().store).await;
+        if let Ok(Some(fresh)) = &read {
+            if let Some(rows) = fresh.data.get("rows").and_then(Value::as_array) {
+                crate::trace::record_rows(rows.len());
+            }
+        }
         match (read, key) {
             // The reply goes through the actor, in order with the query's pushes.
             (Ok(Some(fresh)), Some(key)) => {
+                crate::trace::record_outcome::<()>(&Ok(()));
                 let frame = encode_reply(&self.reply_to, &fresh.data);
                 self.send_to_stream(StreamMsg::Snapshot {
                     conn: self.conn.clone(),

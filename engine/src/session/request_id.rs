@@ -73,10 +73,13 @@ impl Session {
         let ids = &self.engine.inner().request_ids;
         match ids.claim(self.request_id_owner(), id, fingerprint(&inbound)) {
             Lookup::Fresh(claim) => Ok(Claimed::Run(inbound, Claiming(Some(claim)))),
-            Lookup::Answered(outcome) => Ok(Claimed::Answered(Step::Reply(replayed(
-                &inbound.event.to_string(),
-                &outcome,
-            )))),
+            Lookup::Answered(outcome) => {
+                record_outcome(Some(&outcome));
+                Ok(Claimed::Answered(Step::Reply(replayed(
+                    &inbound.event.to_string(),
+                    &outcome,
+                ))))
+            }
             Lookup::Running(wait) => Ok(Claimed::Answered(Step::Run(Box::new(Job::new(
                 self.engine.clone(),
                 self.conn.clone(),
@@ -173,7 +176,9 @@ fn replayed(event: &str, outcome: &Outcome) -> Frame {
 /// A retry's job while the first request runs: waits for its answer and sends it.
 pub(super) async fn replay(wait: Wait, conn: &ConnHandle, event: &EventName) {
     let event = event.to_string();
-    let frame = match wait.outcome().await {
+    let outcome = wait.outcome().await;
+    record_outcome(outcome.as_deref());
+    let frame = match outcome {
         Some(outcome) => replayed(&event, &outcome),
         None => encode_error(
             &event,
@@ -184,6 +189,17 @@ pub(super) async fn replay(wait: Wait, conn: &ConnHandle, event: &EventName) {
         ),
     };
     conn.out.send(frame);
+}
+
+/// Records a replayed answer's outcome on the retry's request span (the current one): `ok`,
+/// the first request's error code, or `unavailable` when it ended without an answer.
+fn record_outcome(outcome: Option<&Outcome>) {
+    let code = match outcome {
+        Some(Outcome::Data(_)) => "ok",
+        Some(Outcome::Error(error)) => error["code"].as_str().unwrap_or("internal"),
+        None => ErrorCode::Unavailable.as_str(),
+    };
+    tracing::Span::current().record("outcome", code);
 }
 
 /// The connection's outbound as a claimed request's job sees it: the reply is recorded as the

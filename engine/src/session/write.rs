@@ -102,6 +102,10 @@ impl WritePath {
     }
 
     pub(super) fn reply(&self, result: Result<Value, ApiError>) {
+        crate::trace::record_outcome(&result);
+        if result.is_ok() {
+            crate::trace::record_rows(1);
+        }
         let frame = match result {
             Ok(data) => encode_reply(&self.reply_to, &data),
             Err(error) => encode_error(&self.reply_to, &error),

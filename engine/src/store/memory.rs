@@ -128,15 +128,19 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn execute(&self, op: StoreOp) -> StoreFuture<'_> {
+        let span = crate::trace::store_span(&op, "memory", false);
         // At once, as ever, unless a transaction is open: then after it ends.
         if let Ok(_open) = self.inner.gate.try_read() {
-            let result = self.execute_now(op);
+            let result = span.in_scope(|| self.execute_now(op));
             return Box::pin(async move { result });
         }
-        Box::pin(async move {
-            let _open = self.inner.gate.read().await;
-            self.execute_now(op)
-        })
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                let _open = self.inner.gate.read().await;
+                self.execute_now(op)
+            },
+            span,
+        ))
     }
 
     fn begin(self: Arc<Self>) -> super::BeginFuture {

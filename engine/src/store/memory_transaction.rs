@@ -32,7 +32,8 @@ pub(super) fn begin(store: MemoryStore) -> BeginFuture {
 
 impl Transaction for MemoryTransaction {
     fn execute(&mut self, op: StoreOp) -> StoreFuture<'_> {
-        let result = self.store.execute_journaled(op, &mut self.journal);
+        let span = crate::trace::store_span(&op, "memory", true);
+        let result = span.in_scope(|| self.store.execute_journaled(op, &mut self.journal));
         Box::pin(async move { result })
     }
 

@@ -22,11 +22,11 @@ use chanbind_engine::config::Limits;
 use chanbind_engine::sql::PgError;
 use chanbind_engine::store::{MemoryStore, Store};
 use chanbind_engine::{AllowedOrigins, Engine};
+use chanbind_examples::logging::{self, LogFormat};
 use chanbind_examples::serve::{redact, serve_until_stopped, Adapter, Listener, Pg};
 use chanbind_examples::startup::{self, StartupError};
 use chanbind_examples::{config_file, demo};
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 /// The chanbind demo server.
 ///
@@ -105,6 +105,10 @@ struct Args {
         env = "CHANBIND_ALLOW_ORIGINS"
     )]
     allow_origins: Vec<String>,
+    /// How log lines are written: `text` (coloured only on a terminal) or `json` (one object
+    /// per line). `RUST_LOG` picks what is logged.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 impl Args {
@@ -164,11 +168,7 @@ fn parse_token(s: &str) -> Result<(String, String), String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Args = config_file::parse("CHANBIND_");
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    logging::init(args.log_format);
     if let Err(e) = args.check() {
         eprintln!("error: {e}");
         return ExitCode::from(config_file::EXIT_USAGE as u8);

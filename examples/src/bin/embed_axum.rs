@@ -42,7 +42,6 @@ use chanbind_examples::demo;
 use chanbind_examples::serve::{redact, stop_signal, Adapter, Pg};
 use clap::Parser;
 use serde_json::{json, Value};
-use tracing_subscriber::EnvFilter;
 
 /// An axum application with chanbind mounted under `/realtime`.
 #[derive(Debug, Parser)]
@@ -71,11 +70,7 @@ struct App {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    chanbind_examples::logging::init(Default::default());
     let args = Args::parse();
     let registry = demo::registry_with(demo::Policy::Enforced)?;
     let store: Arc<dyn Store> = match &args.database_url {

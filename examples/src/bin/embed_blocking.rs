@@ -25,7 +25,6 @@ use chanbind_examples::serve::{redact, stop_signal};
 use chanbind_sync::{ConnectionHandle, EngineRuntime, ServerConfig};
 use clap::Parser;
 use serde_json::json;
-use tracing_subscriber::EnvFilter;
 
 /// A blocking program that serves the demo's bindings on chanbind's sync adapter from its own
 /// accept loop.
@@ -64,11 +63,7 @@ async fn nap(ctx: EventContext) -> HandlerResult {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    chanbind_examples::logging::init(Default::default());
     let args = Args::parse();
 
     // The store: the blocking adapter takes the blocking PostgreSQL store.

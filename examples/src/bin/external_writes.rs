@@ -20,7 +20,6 @@ use chanbind_engine::Engine;
 use chanbind_examples::demo;
 use chanbind_examples::serve::{redact, serve_until_stopped, Adapter, Pg};
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 /// Serves the demo's bindings and writes tasks with plain SQL, telling the engine after each
 /// commit.
@@ -50,11 +49,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    chanbind_examples::logging::init(Default::default());
     let args = Args::parse();
     let every = Duration::try_from_secs_f64(args.every)
         .ok()

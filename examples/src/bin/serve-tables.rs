@@ -19,7 +19,6 @@ use chanbind_engine::relation::RelationKind;
 use chanbind_engine::Engine;
 use chanbind_examples::serve::{redact, serve_until_stopped, Adapter, Pg};
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 /// Serves existing PostgreSQL tables, bound by introspection.
 #[derive(Debug, Parser)]
@@ -46,11 +45,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    chanbind_examples::logging::init(Default::default());
     let args = Args::parse();
     let pg = Pg::connect(args.adapter, &args.database_url).await?;
     let tables: Vec<&str> = args.tables.iter().map(String::as_str).collect();

@@ -68,15 +68,20 @@ impl<'a> Connection<'a> {
         }
     }
 
-    /// Serves the connection until it ends, then closes it.
-    pub(super) fn serve(mut self) {
+    /// Serves the connection until it ends, then closes it. Returns the close code the
+    /// server sent, `None` when the client closed or the socket failed.
+    pub(super) fn serve(mut self) -> Option<u16> {
         self.out.send(self.session.hello());
-        match self.open() {
-            End::Gone => {}
-            End::Close(code) => self.close(code),
-        }
+        let code = match self.open() {
+            End::Gone => None,
+            End::Close(code) => {
+                self.close(code);
+                Some(code)
+            }
+        };
         // Actors still holding the connection learn it is gone at their next push.
         self.out.close();
+        code
     }
 
     /// The open phase: read everything the socket has, write everything queued, sleep.

@@ -11,11 +11,13 @@ use chanbind_engine::sql::{self, ResultRows};
 use chanbind_engine::store::{
     run_blocking, BeginFuture, EndFuture, StoreError, StoreFuture, StoreOp, Transaction,
 };
+use chanbind_engine::trace;
 use postgres::types::ToSql;
 
 use super::error::{self, Failure};
 use super::pool::Conn;
 use super::PgStore;
+use tracing::Instrument;
 
 /// An open transaction of a [`PgStore`].
 struct PgTransaction {
@@ -100,21 +102,25 @@ impl PgTransaction {
 
 impl Transaction for PgTransaction {
     fn execute(&mut self, op: StoreOp) -> StoreFuture<'_> {
-        Box::pin(async move {
-            if self.conn.is_none() {
-                return Err(ended());
-            }
-            let plan = sql::plan(&op);
-            match run_blocking(|| self.run(&plan)) {
-                Ok(results) => sql::decode(&op, results),
-                Err(failure) => {
-                    let streams = self.store.streams.snapshot();
-                    Err(error::classify(&op, &failure, |table| {
-                        streams.get(table).cloned()
-                    }))
+        let span = trace::store_span(&op, "postgres", true);
+        Box::pin(
+            async move {
+                if self.conn.is_none() {
+                    return Err(ended());
+                }
+                let plan = sql::plan(&op);
+                match run_blocking(|| self.run(&plan)) {
+                    Ok(results) => sql::decode(&op, results),
+                    Err(failure) => {
+                        let streams = self.store.streams.snapshot();
+                        Err(error::classify(&op, &failure, |table| {
+                            streams.get(table).cloned()
+                        }))
+                    }
                 }
             }
-        })
+            .instrument(span),
+        )
     }
 
     fn commit(mut self: Box<Self>) -> EndFuture {

@@ -107,6 +107,11 @@ impl Feeds {
         self.subs.is_empty()
     }
 
+    /// How many feeds are open.
+    pub(super) fn len(&self) -> usize {
+        self.subs.len()
+    }
+
     /// The feeds' filters that follow relations, which the store must judge before
     /// [`apply`](Self::apply).
     pub(super) fn path_filters(&self) -> Vec<Filter> {
@@ -145,12 +150,13 @@ impl Feeds {
     /// related rows as stored now), and skips a change they could not judge. Feeds that
     /// expand relations get theirs once the relations are read; and those that show rows of
     /// the stream through a relation to itself get what the change shows there. Returns
-    /// connections whose queue refused.
+    /// connections whose queue refused; adds the pushes queued now to `pushes`.
     pub(super) fn apply(
         &mut self,
         myself: &ActorRef<StreamMsg>,
         change: &Arc<Change>,
         verdicts: &Verdicts,
+        pushes: &mut u64,
     ) -> Vec<ConnId> {
         if self.subs.is_empty() {
             return Vec::new();
@@ -200,7 +206,9 @@ impl Feeds {
                 continue;
             }
             // Feed events are never merged: each says what happened to a row.
-            if !frames.deliver(&sub.conn, &event, &sub.view, None) {
+            if frames.deliver(&sub.conn, &event, &sub.view, None) {
+                *pushes += 1;
+            } else {
                 gone.push(sub.conn.id);
             }
         }

@@ -157,6 +157,11 @@ impl LiveQueries {
         self.queries.is_empty()
     }
 
+    /// How many subscribers the live queries have.
+    pub(super) fn len(&self) -> usize {
+        self.queries.values().map(|q| q.subs.len()).sum()
+    }
+
     /// Whether a live query here hears the changes of other streams.
     pub(super) fn holds_related(&self) -> bool {
         self.related > 0
@@ -253,8 +258,8 @@ impl LiveQueries {
     /// shows the row through a relation of the stream to itself).
     /// A change captured from outside has no old row (`old: None` on an update or delete):
     /// the row may have left any query, so it touches them all (a row's query only when it
-    /// is that row).
-    pub(super) fn touch(&mut self, myself: &ActorRef<StreamMsg>, change: &Change) {
+    /// is that row). Returns how many queries it touched.
+    pub(super) fn touch(&mut self, myself: &ActorRef<StreamMsg>, change: &Change) -> usize {
         let old_unknown = change.old.is_none() && change.kind != ChangeKind::Created;
         let touched: Vec<u64> = self
             .queries
@@ -285,9 +290,11 @@ impl LiveQueries {
                 *id
             })
             .collect();
+        let count = touched.len();
         for id in touched {
             self.schedule(myself, id);
         }
+        count
     }
 
     /// Marks every query that a change of another stream can touch: one whose filter or order
@@ -343,15 +350,17 @@ impl LiveQueries {
         let store = Arc::clone(&self.store);
         let refreshes = Arc::clone(&self.refreshes);
         let myself = myself.clone();
+        let span = crate::trace::refresh_span(spec.binding.stream());
+        let read_span = span.clone();
         // The query stays in flight while it waits for a permit, so changes meanwhile only
         // mark it dirty: it is queued once, however many writes touch it.
-        tokio::spawn(async move {
+        let refresh = async move {
             let Ok(_permit) = refreshes.acquire_owned().await else {
                 return;
             };
             let result = if store.is_blocking() {
                 match tokio::task::spawn_blocking(move || {
-                    futures_executor::block_on(spec.read(&*store))
+                    read_span.in_scope(|| futures_executor::block_on(spec.read(&*store)))
                 })
                 .await
                 {
@@ -362,7 +371,8 @@ impl LiveQueries {
                 spec.read(&*store).await
             };
             let _ = myself.send_message(StreamMsg::Refreshed { query: id, result });
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(refresh, span));
     }
 
     /// Pushes a fresh result to every released subscriber; returns connections whose queue

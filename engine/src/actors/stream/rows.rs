@@ -82,6 +82,13 @@ impl RowSubs {
         self.rows.is_empty()
     }
 
+    /// How many subscriptions watch the row `pk`.
+    pub(super) fn watchers(&self, pk: &Key) -> usize {
+        self.rows
+            .get(pk)
+            .map_or(0, |groups| groups.values().map(|g| g.watchers.len()).sum())
+    }
+
     /// The watched rows' keys.
     pub(super) fn pks(&self) -> Vec<Key> {
         self.rows.keys().cloned().collect()
@@ -199,8 +206,13 @@ impl RowSubs {
     /// `delete` when the row is gone or has left the view's scope (then the watch ends);
     /// nothing to a watcher who cannot see what changed, or whose scope follows relations
     /// that `verdicts` could not judge.
-    /// Returns connections whose queue refused the push.
-    pub(super) fn apply(&mut self, change: &Change, verdicts: &Verdicts) -> Vec<ConnId> {
+    /// Returns connections whose queue refused the push; adds the pushes queued to `pushes`.
+    pub(super) fn apply(
+        &mut self,
+        change: &Change,
+        verdicts: &Verdicts,
+        pushes: &mut u64,
+    ) -> Vec<ConnId> {
         let Some(groups) = self.rows.get_mut(&change.pk) else {
             return Vec::new();
         };
@@ -247,6 +259,7 @@ impl RowSubs {
             }
         }
         self.stats.delivered_many(delivered, refused);
+        *pushes += delivered;
         self.end(&change.pk, ended);
         refused_by
     }

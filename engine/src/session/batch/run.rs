@@ -33,6 +33,10 @@ pub(in crate::session) async fn run(
     keyed: Vec<(String, Key)>,
 ) {
     let reply = |result: Result<Value, ApiError>| {
+        crate::trace::record_outcome(&result);
+        if let Some(results) = result.as_ref().ok().and_then(|r| r["results"].as_array()) {
+            crate::trace::record_rows(results.len());
+        }
         let frame = match result {
             Ok(data) => encode_reply(&reply_to, &data),
             Err(error) => encode_error(&reply_to, &error),
