@@ -10,6 +10,7 @@ use std::error::Error;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use chanbind_engine::auth::{JwksError, JwtAuthenticator};
 use chanbind_engine::config::Limits;
 use chanbind_engine::store::{MemoryStore, Store};
 use chanbind_engine::{AllowedOrigins, Engine};
@@ -36,6 +37,25 @@ struct Args {
     /// demo is an open playground.
     #[arg(long = "token", value_name = "NAME:SECRET", value_parser = parse_token)]
     tokens: Vec<(String, String)>,
+    /// Verify HS256 JWTs signed with this secret (`sub` is the `auth.User` id; a role or
+    /// claim `admin` is the admin). Enforces the permission policy, like `--token`.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "CHANBIND_JWT_SECRET",
+        hide_env_values = true
+    )]
+    jwt_secret: Option<String>,
+    /// Verify RS256/ES256 JWTs with the keys of this JWKS document: a file, or an
+    /// `http://` URL fetched every 5 minutes. Enforces the permission policy, like `--token`.
+    #[arg(long, value_name = "FILE|URL", conflicts_with = "jwt_secret")]
+    jwks: Option<String>,
+    /// With a JWT option: accept only tokens whose `iss` is this.
+    #[arg(long, value_name = "ISSUER")]
+    jwt_issuer: Option<String>,
+    /// With a JWT option: accept only tokens whose `aud` is or contains this.
+    #[arg(long, value_name = "AUDIENCE")]
+    jwt_audience: Option<String>,
     /// Refuse connections without a valid token (HTTP 401).
     #[arg(long)]
     no_anonymous: bool,
@@ -103,6 +123,28 @@ impl Args {
     }
 }
 
+impl Args {
+    /// The JWT authenticator the flags ask for, if any.
+    fn jwt(&self) -> Result<Option<JwtAuthenticator>, JwksError> {
+        let auth = match (&self.jwt_secret, &self.jwks) {
+            (Some(secret), _) => JwtAuthenticator::hs256(secret),
+            (None, Some(url)) if url.starts_with("http://") || url.starts_with("https://") => {
+                JwtAuthenticator::jwks_url(url)?
+            }
+            (None, Some(file)) => JwtAuthenticator::jwks_file(file)?,
+            (None, None) => return Ok(None),
+        };
+        let auth = match &self.jwt_issuer {
+            Some(issuer) => auth.issuer(issuer),
+            None => auth,
+        };
+        Ok(Some(match &self.jwt_audience {
+            Some(audience) => auth.audience(audience),
+            None => auth,
+        }))
+    }
+}
+
 fn parse_token(s: &str) -> Result<(String, String), String> {
     match s.split_once(':') {
         Some((name, secret)) if !name.is_empty() && !secret.is_empty() => {
@@ -120,7 +162,15 @@ async fn main() -> Result<(), Box<dyn Error>> {
         )
         .init();
     let args = Args::parse();
-    let policy = if args.tokens.is_empty() {
+    let jwt = args.jwt()?;
+    if let Some(jwt) = &jwt {
+        // A JWKS URL that cannot be fetched now is worth a warning, not a refusal to start:
+        // the identity provider may come up after us (requests get 503 until it does).
+        if let Err(e) = jwt.preload().await {
+            tracing::warn!(error = %e, "JWKS not loaded yet");
+        }
+    }
+    let policy = if args.tokens.is_empty() && jwt.is_none() {
         demo::Policy::Open
     } else {
         demo::Policy::Enforced
@@ -174,11 +224,17 @@ async fn main() -> Result<(), Box<dyn Error>> {
         tracing::warn!("NO --token GIVEN: this is an open playground; every client may read and change every row");
     } else {
         let names: Vec<&str> = args.tokens.iter().map(|(n, _)| n.as_str()).collect();
-        tracing::info!(users = ?names, anonymous = !args.no_anonymous, "permission policy enforced");
+        tracing::info!(users = ?names, jwt = jwt.is_some(), anonymous = !args.no_anonymous, "permission policy enforced");
     }
     let mut builder = Engine::builder(registry, store)
         .limits(args.limits())
-        .allowed_origins(args.origins())
+        .allowed_origins(args.origins());
+    // The JWT authenticator first: it passes over tokens that are not JWTs, while the token
+    // table refuses every token it does not know.
+    if let Some(jwt) = jwt {
+        builder = builder.authenticator(jwt);
+    }
+    let mut builder = builder
         .authenticator(authenticator)
         .allow_anonymous(!args.no_anonymous);
     // With PostgreSQL, group sends and broadcasts reach the other demo processes too.

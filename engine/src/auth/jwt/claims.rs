@@ -60,9 +60,7 @@ impl ClaimMapping {
         let roles = match lookup(&claims, &self.roles) {
             None => None,
             Some(Value::String(s)) => Some(s.split_whitespace().map(Value::from).collect()),
-            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
-                Some(items.clone())
-            }
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => Some(items.clone()),
             Some(_) => return Err(ClaimError::NotRoles(self.roles.clone())),
         };
         if let Some(roles) = roles {

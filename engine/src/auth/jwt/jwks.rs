@@ -195,11 +195,7 @@ impl JwksSource {
 
     /// Loads the document unless another request did since `seen` or the last attempt is
     /// more recent than `min_refetch`.
-    async fn refresh(
-        &self,
-        mut attempt: tokio::sync::MutexGuard<'_, Option<Instant>>,
-        seen: u64,
-    ) {
+    async fn refresh(&self, mut attempt: tokio::sync::MutexGuard<'_, Option<Instant>>, seen: u64) {
         if self.snapshot().1 != seen {
             return;
         }

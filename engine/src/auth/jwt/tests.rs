@@ -119,10 +119,18 @@ fn exp_and_nbf_are_checked_with_the_leeway() {
     c["exp"] = json!(now() - 60);
     assert_eq!(outcome(&auth, &hs("k", &c)), Err("rejected"), "expired");
     c["exp"] = json!(now() - 2);
-    assert_eq!(outcome(&auth, &hs("k", &c)), Ok(Some(7)), "within the leeway");
+    assert_eq!(
+        outcome(&auth, &hs("k", &c)),
+        Ok(Some(7)),
+        "within the leeway"
+    );
     let mut c = claims();
     c["nbf"] = json!(now() + 600);
-    assert_eq!(outcome(&auth, &hs("k", &c)), Err("rejected"), "not yet valid");
+    assert_eq!(
+        outcome(&auth, &hs("k", &c)),
+        Err("rejected"),
+        "not yet valid"
+    );
     c["nbf"] = json!(now() - 1);
     assert_eq!(outcome(&auth, &hs("k", &c)), Ok(Some(7)));
     let mut c = claims();
@@ -164,7 +172,11 @@ fn a_wrong_secret_alg_none_and_malformed_tokens_are_rejected() {
         b64(&claims())
     );
     assert_eq!(outcome(&auth, &none), Err("rejected"), "alg none");
-    assert_eq!(outcome(&auth, "a.b.c"), Err("rejected"), "garbage in three parts");
+    assert_eq!(
+        outcome(&auth, "a.b.c"),
+        Err("rejected"),
+        "garbage in three parts"
+    );
     let token = hs("right", &claims());
     let (head, _) = token.rsplit_once('.').unwrap();
     assert_eq!(
@@ -185,7 +197,11 @@ fn the_id_claim_must_be_an_integer_and_names_and_roles_are_mapped() {
     let auth = JwtAuthenticator::hs256("k");
     let mut c = claims();
     c["sub"] = json!("alice");
-    assert_eq!(outcome(&auth, &hs("k", &c)), Err("rejected"), "sub not an id");
+    assert_eq!(
+        outcome(&auth, &hs("k", &c)),
+        Err("rejected"),
+        "sub not an id"
+    );
     c["sub"] = json!(12);
     assert_eq!(outcome(&auth, &hs("k", &c)), Ok(Some(12)));
 
@@ -232,7 +248,11 @@ fn rs256_and_es256_tokens_verify_with_the_key_their_kid_names() {
     assert_eq!(outcome(&auth, &es_forged), Err("rejected"), "forged ES256");
     // The kid of an RSA key on an ES256 token: the key is pinned to its algorithm.
     let crossed = signed(Algorithm::ES256, EC_A, Some("rsa-a"), &c);
-    assert_eq!(outcome(&auth, &crossed), Err("rejected"), "alg of another key");
+    assert_eq!(
+        outcome(&auth, &crossed),
+        Err("rejected"),
+        "alg of another key"
+    );
 }
 
 #[test]
@@ -288,7 +308,10 @@ fn unusable_keys_are_skipped_and_a_set_without_any_is_an_error() {
         Err(JwksError::Invalid(_))
     ));
     let mut jwks: Value = serde_json::from_str(JWKS).unwrap();
-    jwks["keys"].as_array_mut().unwrap().push(doc["keys"][0].clone());
+    jwks["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(doc["keys"][0].clone());
     let auth = JwtAuthenticator::jwks_json(&jwks.to_string()).unwrap();
     // The `oct` key is not used as an HS256 secret.
     let mut header = Header::new(Algorithm::HS256);
@@ -434,10 +457,7 @@ async fn a_new_kid_triggers_a_fetch_but_random_kids_do_not_flood_the_endpoint() 
     let mut tasks = Vec::new();
     for i in 0..100 {
         let header = json!({"alg": "RS256", "typ": "JWT", "kid": format!("kid-{i}")});
-        let (auth, token) = (
-            auth.clone(),
-            format!("{}.{}.AAAA", b64(&header), b64(&c)),
-        );
+        let (auth, token) = (auth.clone(), format!("{}.{}.AAAA", b64(&header), b64(&c)));
         tasks.push(tokio::spawn(async move { check(&auth, &token).await }));
     }
     for task in tasks {
@@ -480,8 +500,13 @@ async fn an_unreachable_jwks_without_cached_keys_is_unavailable_and_cached_keys_
 
     // A document over the size limit is a failed fetch; nothing listening is one too.
     let big = JwksServer::start(Some(JWKS)).await;
-    let auth = JwtAuthenticator::jwks_url(&big.url).unwrap().max_document(100);
-    assert!(matches!(auth.preload().await, Err(JwksError::TooLarge(100))));
+    let auth = JwtAuthenticator::jwks_url(&big.url)
+        .unwrap()
+        .max_document(100);
+    assert!(matches!(
+        auth.preload().await,
+        Err(JwksError::TooLarge(100))
+    ));
     assert_eq!(check(&auth, &token).await, Err("unavailable"));
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", closed.local_addr().unwrap());
