@@ -47,7 +47,7 @@ struct Args {
     )]
     jwt_secret: Option<String>,
     /// Verify RS256/ES256 JWTs with the keys of this JWKS document: a file, or an
-    /// `http://` URL fetched every 5 minutes. Enforces the permission policy, like `--token`.
+    /// `http://` or `https://` URL, fetched every 5 minutes and on an unknown `kid`. Enforces the permission policy, like `--token`.
     #[arg(long, value_name = "FILE|URL", conflicts_with = "jwt_secret")]
     jwks: Option<String>,
     /// With a JWT option: accept only tokens whose `iss` is this.
