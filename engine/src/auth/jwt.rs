@@ -84,7 +84,7 @@ enum Keys {
     /// One HS256 secret.
     Secret(Arc<Key>),
     /// A JWKS document, read or fetched; clones share its cache.
-    Jwks(JwksSource),
+    Jwks(Box<JwksSource>),
 }
 
 impl JwtAuthenticator {
@@ -115,14 +115,14 @@ impl JwtAuthenticator {
     /// picked up without a restart.
     pub fn jwks_file(path: impl Into<PathBuf>) -> Result<Self, JwksError> {
         let source = JwksSource::file(path.into())?;
-        Ok(Self::with_keys(Keys::Jwks(source)))
+        Ok(Self::with_keys(Keys::Jwks(Box::new(source))))
     }
 
     /// Verifies tokens with the keys of a JWKS document given as JSON (keys of your own, or a
     /// document your program fetched itself); never refreshed.
     pub fn jwks_json(document: &str) -> Result<Self, JwksError> {
         let source = JwksSource::fixed(KeySet::parse(document.as_bytes())?);
-        Ok(Self::with_keys(Keys::Jwks(source)))
+        Ok(Self::with_keys(Keys::Jwks(Box::new(source))))
     }
 
     /// Verifies tokens with the keys of the JWKS document at `url` (`http://`, or `https://`
@@ -136,7 +136,7 @@ impl JwtAuthenticator {
     /// ([`max_document`](Self::max_document), 1 MiB); redirects are not followed.
     pub fn jwks_url(url: &str) -> Result<Self, JwksError> {
         let source = JwksSource::url(url)?;
-        Ok(Self::with_keys(Keys::Jwks(source)))
+        Ok(Self::with_keys(Keys::Jwks(Box::new(source))))
     }
 
     /// Fetches (or re-reads) the JWKS document now, so a server can find out at startup that

@@ -57,7 +57,7 @@ enum Origin {
     /// A file, read again on the interval.
     File(PathBuf),
     /// A URL, fetched on the interval and on unknown kids.
-    Url(Fetcher),
+    Url(Box<Fetcher>),
 }
 
 /// How the document is kept fresh (set while the authenticator is built).
@@ -137,7 +137,10 @@ impl JwksSource {
 
     /// A URL, fetched on first use.
     pub(super) fn url(url: &str) -> Result<Self, JwksError> {
-        Ok(Self::with_origin(Origin::Url(Fetcher::new(url)?), None))
+        Ok(Self::with_origin(
+            Origin::Url(Box::new(Fetcher::new(url)?)),
+            None,
+        ))
     }
 
     /// The key for a token's `kid` and `alg`: from the cache while it is fresh, after a
