@@ -102,6 +102,7 @@ fn an_hs256_token_is_its_user_with_claims_roles_and_expiry() {
     assert_eq!(user.claims["team"], 3);
     assert!(user.has_role("editor") && !user.has_role("admin"));
     assert_eq!(user.expires_at, Some(UNIX_EPOCH + Duration::from_secs(exp)));
+    assert!(!format!("{auth:?}").contains("s3cret"), "{auth:?}");
     // The query parameter and the cookie carry tokens too.
     let head = RequestHead {
         uri: format!("/?token={}", hs("s3cret", &c)).parse().unwrap(),
@@ -338,6 +339,33 @@ fn a_jwks_file_is_read_at_once() {
         JwtAuthenticator::jwks_file(&path),
         Err(JwksError::Invalid(_))
     ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_rewritten_jwks_file_is_read_again_on_the_interval() {
+    let dir = std::env::temp_dir().join(format!("chanbind-jwks-rot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("jwks.json");
+    std::fs::write(&path, JWKS).unwrap();
+    let auth = JwtAuthenticator::jwks_file(&path)
+        .unwrap()
+        .refresh_every(Duration::from_millis(100))
+        .min_refetch(Duration::from_millis(50));
+    let old = signed(Algorithm::RS256, RSA_A, Some("rsa-a"), &claims());
+    let new = signed(Algorithm::RS256, RSA_B, Some("rsa-b"), &claims());
+    assert_eq!(outcome(&auth, &old), Ok(Some(7)));
+    assert_eq!(outcome(&auth, &new), Err("rejected"));
+    std::fs::write(&path, JWKS_ROTATED).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    // The first request after the interval reads the file again.
+    let _ = outcome(&auth, &old);
+    assert_eq!(outcome(&auth, &old), Err("rejected"), "rotated out");
+    assert_eq!(outcome(&auth, &new), Ok(Some(7)), "rotated in");
+    // A broken file keeps the keys read last.
+    std::fs::write(&path, "{").unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(outcome(&auth, &new), Ok(Some(7)));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
