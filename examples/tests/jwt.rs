@@ -1,7 +1,8 @@
 //! JWTs over real connections, on both adapters: the demo with `--jwt-secret` or `--jwks`
 //! (a file, or a URL this test serves) takes a valid token's `sub` as the `auth.User` it
 //! is, on the WebSocket handshake and on HTTP requests, and answers an expired, forged or
-//! unknown-key token with 401 (docs/protocol.md section 4). The keys are the test-only
+//! unknown-key token with 401, and a JWKS URL it cannot fetch with 503 (docs/protocol.md
+//! section 4). The keys are the test-only
 //! ones in `engine/tests/fixtures/jwt`.
 //!
 //! ```text
@@ -291,4 +292,26 @@ async fn rs256_and_es256_jwts_verify_with_keys_fetched_from_a_jwks_url() {
         hits.load(Ordering::SeqCst) >= 2,
         "each demo fetched the keys"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwks_url_that_cannot_be_fetched_is_503_not_401() {
+    // Nothing listens there: the demo starts (with a warning) and answers JWTs with 503, so
+    // a client retries instead of throwing its token away.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", closed.local_addr().unwrap());
+    drop(closed);
+    let token = signed(
+        Algorithm::RS256,
+        RSA_A,
+        "rsa-a",
+        &claims(2, "user001", 3600),
+    );
+    for adapter in ADAPTERS {
+        let node = DemoNode::spawn_with(adapter, &["--jwks", &url]);
+        assert_eq!(hello_user(node.addr, &token).await, Err(503), "{adapter}");
+        let (status, _) = http(node.addr, "GET", "/api/todo.Task/", &token, None).await;
+        assert_eq!(status, 503, "{adapter}");
+        assert!(node.log().contains("JWKS not loaded yet"), "{adapter}");
+    }
 }
