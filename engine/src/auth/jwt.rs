@@ -30,7 +30,7 @@ const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// Recognises a request by a JSON Web Token (RFC 7519) in `Authorization: Bearer`, the
 /// `token` query parameter or the `token` cookie ([`RequestHead::token`]).
 ///
-/// ```
+/// ```no_run
 /// use std::time::Duration;
 /// use chanbind_engine::auth::JwtAuthenticator;
 ///
@@ -39,7 +39,7 @@ const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 ///     .issuer("https://login.example.com")
 ///     .audience("chanbind");
 /// // The identity provider's published keys (RS256, ES256, ...), fetched on the first
-/// // request and every 10 minutes after:
+/// // request and every 10 minutes after (an https URL needs the `jwt-https` feature):
 /// let idp = JwtAuthenticator::jwks_url("https://login.example.com/.well-known/jwks.json")
 ///     .expect("a valid URL")
 ///     .refresh_every(Duration::from_secs(600))
