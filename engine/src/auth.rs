@@ -23,9 +23,13 @@
 //! ```
 
 mod extension;
+#[cfg(feature = "jwt")]
+mod jwt;
 mod token;
 
 pub use extension::ExtensionAuthenticator;
+#[cfg(feature = "jwt")]
+pub use jwt::{JwksError, JwtAuthenticator};
 pub use token::TokenAuthenticator;
 
 use std::future::Future;
@@ -78,7 +82,26 @@ impl User {
     pub fn has(&self, name: &str) -> bool {
         self.claims.get(name) == Some(&Value::Bool(true))
     }
+
+    /// The user's roles: the strings of the claim `roles` (where `JwtAuthenticator` puts a
+    /// token's roles); none when it is missing.
+    pub fn roles(&self) -> impl Iterator<Item = &str> {
+        self.claims
+            .get(ROLES_CLAIM)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+    }
+
+    /// Whether [`roles`](Self::roles) include `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles().any(|r| r == role)
+    }
 }
+
+/// The claim [`User::roles`] reads: an array of strings.
+pub const ROLES_CLAIM: &str = "roles";
 
 /// The parts of a handshake or HTTP request authenticators read.
 #[derive(Debug, Clone, Default)]

@@ -111,8 +111,9 @@
 //! # Embedding
 //!
 //! - Identity: authenticators ([`auth::Authenticator`]) turn a handshake or an HTTP request
-//!   into a [`auth::User`]: a token map ([`auth::TokenAuthenticator`]), or the user the host
-//!   application's own middleware put in the request's extensions.
+//!   into a [`auth::User`]: a token map ([`auth::TokenAuthenticator`]), a JWT verified with a
+//!   secret or a JWKS document (`auth::JwtAuthenticator`, the `jwt` feature), or the user the
+//!   host application's own middleware put in the request's extensions.
 //! - Application code reads and writes through [`Engine::model`] ([`app`]): the same
 //!   validation, permissions, hooks and pushes as a client's request, as a user or as the
 //!   system, with JSON or any `serde` type.

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use chanbind_engine::auth::{JwksError, JwtAuthenticator};
 use chanbind_engine::config::Limits;
 use chanbind_engine::sql::PgError;
 use chanbind_engine::store::{MemoryStore, Store};
@@ -63,6 +64,26 @@ struct Args {
         env = "CHANBIND_TOKENS"
     )]
     tokens: Vec<(String, String)>,
+    /// Verify HS256 JWTs signed with this secret (`sub` is the `auth.User` id; a role or
+    /// claim `admin` is the admin). Enforces the permission policy, like `--token`.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "CHANBIND_JWT_SECRET",
+        hide_env_values = true
+    )]
+    jwt_secret: Option<String>,
+    /// Verify RS256/ES256 JWTs with the keys of this JWKS document: a file, or an
+    /// `http://` or `https://` URL, fetched every 5 minutes and on an unknown `kid`. Enforces
+    /// the permission policy, like `--token`.
+    #[arg(long, value_name = "FILE|URL", conflicts_with = "jwt_secret")]
+    jwks: Option<String>,
+    /// With a JWT option: accept only tokens whose `iss` is this.
+    #[arg(long, value_name = "ISSUER")]
+    jwt_issuer: Option<String>,
+    /// With a JWT option: accept only tokens whose `aud` is or contains this.
+    #[arg(long, value_name = "AUDIENCE")]
+    jwt_audience: Option<String>,
     /// Refuse connections without a valid token (HTTP 401).
     #[arg(long, env = "CHANBIND_NO_ANONYMOUS")]
     no_anonymous: bool,
@@ -121,6 +142,9 @@ impl Args {
         if self.capture && self.remove_capture {
             return Err("capture and remove_capture cannot both be set");
         }
+        if self.jwt_secret.is_some() && self.jwks.is_some() {
+            return Err("jwt_secret and jwks cannot both be set");
+        }
         Ok(())
     }
 
@@ -156,6 +180,28 @@ impl Args {
     }
 }
 
+impl Args {
+    /// The JWT authenticator the flags ask for, if any.
+    fn jwt(&self) -> Result<Option<JwtAuthenticator>, JwksError> {
+        let auth = match (&self.jwt_secret, &self.jwks) {
+            (Some(secret), _) => JwtAuthenticator::hs256(secret),
+            (None, Some(url)) if url.starts_with("http://") || url.starts_with("https://") => {
+                JwtAuthenticator::jwks_url(url)?
+            }
+            (None, Some(file)) => JwtAuthenticator::jwks_file(file)?,
+            (None, None) => return Ok(None),
+        };
+        let auth = match &self.jwt_issuer {
+            Some(issuer) => auth.issuer(issuer),
+            None => auth,
+        };
+        Ok(Some(match &self.jwt_audience {
+            Some(audience) => auth.audience(audience),
+            None => auth,
+        }))
+    }
+}
+
 fn parse_token(s: &str) -> Result<(String, String), String> {
     match s.split_once(':') {
         Some((name, secret)) if !name.is_empty() && !secret.is_empty() => {
@@ -184,7 +230,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), StartupError> {
-    let policy = if args.tokens.is_empty() {
+    let jwt = args.jwt().map_err(|e| StartupError::other(&e))?;
+    if let Some(jwt) = &jwt {
+        // A JWKS URL that cannot be fetched now is worth a warning, not a refusal to start:
+        // the identity provider may come up after us (requests get 503 until it does).
+        if let Err(e) = jwt.preload().await {
+            tracing::warn!(error = %e, "JWKS not loaded yet");
+        }
+    }
+    let policy = if args.tokens.is_empty() && jwt.is_none() {
         demo::Policy::Open
     } else {
         demo::Policy::Enforced
@@ -242,11 +296,17 @@ async fn run(args: Args) -> Result<(), StartupError> {
         tracing::warn!("NO --token GIVEN: this is an open playground; every client may read and change every row");
     } else {
         let names: Vec<&str> = args.tokens.iter().map(|(n, _)| n.as_str()).collect();
-        tracing::info!(users = ?names, anonymous = !args.no_anonymous, "permission policy enforced");
+        tracing::info!(users = ?names, jwt = jwt.is_some(), anonymous = !args.no_anonymous, "permission policy enforced");
     }
     let mut builder = Engine::builder(registry, store)
         .limits(args.limits())
-        .allowed_origins(args.origins())
+        .allowed_origins(args.origins());
+    // The JWT authenticator first: it passes over tokens that are not JWTs, while the token
+    // table refuses every token it does not know.
+    if let Some(jwt) = jwt {
+        builder = builder.authenticator(jwt);
+    }
+    let mut builder = builder
         .authenticator(authenticator)
         .allow_anonymous(!args.no_anonymous);
     // With PostgreSQL, group sends and broadcasts reach the other demo processes too.

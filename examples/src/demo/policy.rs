@@ -76,8 +76,9 @@ impl Policy {
     }
 }
 
+/// The `admin` claim of `--token admin:...`, or a JWT's `admin` role.
 fn is_admin(user: Option<&User>) -> bool {
-    user.is_some_and(|u| u.has("admin"))
+    user.is_some_and(|u| u.has("admin") || u.has_role("admin"))
 }
 
 /// `auth.User`: anyone reads (anonymous without `email`), users edit themselves.
@@ -89,7 +90,7 @@ impl Permission for Users {
             // A change feed shows no more than a live search does.
             return matches!(access.action, "retrieve" | "search" | "subscribe");
         };
-        if user.has("admin") {
+        if is_admin(Some(user)) {
             return true;
         }
         match access.action {
@@ -147,7 +148,7 @@ impl Permission for Owned {
     fn scope(&self, user: Option<&User>, action: &str) -> Option<Map<String, Value>> {
         let writes = matches!(action, "update" | "save" | "delete");
         match user {
-            Some(u) if u.has("admin") => None,
+            Some(u) if is_admin(Some(u)) => None,
             Some(u) if self.own_reads || writes => json!({ self.field: u.id }).as_object().cloned(),
             Some(_) => None,
             // Never reached (anonymous requests are refused), but an empty scope is the safe
@@ -166,7 +167,7 @@ impl Permission for Owned {
 
     fn prepare_write(&self, user: Option<&User>, action: &str, values: &mut Row) {
         let Some(user) = user else { return };
-        if user.has("admin") && self.admin_assigns {
+        if is_admin(Some(user)) && self.admin_assigns {
             return;
         }
         if action != "update" {
