@@ -76,7 +76,7 @@ struct Args {
     /// Verify RS256/ES256 JWTs with the keys of this JWKS document: a file, or an
     /// `http://` or `https://` URL, fetched every 5 minutes and on an unknown `kid`. Enforces
     /// the permission policy, like `--token`.
-    #[arg(long, value_name = "FILE|URL", conflicts_with = "jwt_secret")]
+    #[arg(long, value_name = "FILE_OR_URL", conflicts_with = "jwt_secret")]
     jwks: Option<String>,
     /// With a JWT option: accept only tokens whose `iss` is this.
     #[arg(long, value_name = "ISSUER")]
