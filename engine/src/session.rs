@@ -8,9 +8,13 @@
 
 mod batch;
 mod custom;
+mod expiry;
+pub(crate) mod identity;
 mod job;
 mod open;
 mod plan;
+pub(crate) mod recheck;
+mod refresh;
 mod request;
 pub(crate) mod request_id;
 mod upsert;
@@ -19,6 +23,7 @@ mod version;
 mod write;
 
 pub use crate::render::{changes_visibly, render_row, RowView};
+pub use expiry::EXPIRING;
 pub(crate) use batch::in_batch_step;
 pub use job::Job;
 pub(crate) use request::bad_key;
@@ -60,6 +65,12 @@ pub struct Session {
     holder: Option<Holder>,
     /// Its place under `max_connections_per_user`, given back when the session ends.
     _permit: Option<HolderPermit>,
+    /// A WebSocket's user over time, its credential's timer and its subscribing requests;
+    /// `None` for one-request sessions.
+    identity: Option<Arc<identity::Identity>>,
+    /// A planner that borrows a live connection's handle (a re-check): dropping it must
+    /// leave that connection's subscriptions and groups alone.
+    borrowed: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -93,13 +104,21 @@ impl Session {
             subs: Arc::new(Mutex::new(HashSet::new())),
             held: Arc::new(HeldBytes::new(engine.limits().max_subscription_bytes)),
             live,
+            gate: Arc::default(),
         };
-        if !transient {
+        let mut identity = None;
+        if !transient && !system {
             let _ = engine.inner().everyone.send_message(GroupMsg::Join(
                 id,
                 Arc::clone(&conn.out),
                 conn.user.as_ref().map(|u| u.id),
             ));
+            let shared = identity::Identity::new(conn.clone());
+            if let Some(user) = &conn.user {
+                shared.arm(&engine, user);
+                engine.inner().identities.add(user.id, Arc::clone(&shared));
+            }
+            identity = Some(shared);
         }
         let rate = engine.inner().rates.connection();
         let holder = conn.user.as_ref().map(|u| Holder::User(u.id));
@@ -112,6 +131,27 @@ impl Session {
             rate,
             holder,
             _permit: None,
+            identity,
+            borrowed: false,
+        }
+    }
+
+    /// A planner for requests of the live connection `conn` (with the user it carries): it
+    /// registers subscriptions under the connection's own handle, joins nothing, and its
+    /// drop leaves the connection as it is.
+    pub(crate) fn borrowing(engine: Engine, conn: ConnHandle) -> Self {
+        let rate = engine.inner().rates.connection();
+        Session {
+            engine,
+            conn,
+            joined: HashSet::new(),
+            transient: true,
+            system: false,
+            rate,
+            holder: None,
+            _permit: None,
+            identity: None,
+            borrowed: true,
         }
     }
 
@@ -166,6 +206,20 @@ impl Session {
 
     /// Handles one inbound text frame.
     pub fn handle_text(&mut self, text: &str) -> Step {
+        // An `auth.refresh` or the application may have replaced the user since.
+        if let Some(identity) = &self.identity {
+            self.conn.user = identity.user();
+        }
+        let step = self.handle_inbound(text);
+        if let (Step::Run(job), Some(identity)) = (&step, &self.identity) {
+            if let Some(key) = job.subscription() {
+                identity.remember(key, text);
+            }
+        }
+        step
+    }
+
+    fn handle_inbound(&mut self, text: &str) -> Step {
         let inbound = match decode_inbound(text) {
             Ok(inbound) => inbound,
             Err(e) => return Step::Reply(encode_error(&e.event, &e.error)),
@@ -224,7 +278,14 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        if self.borrowed {
+            return;
+        }
         let inner = self.engine.inner();
+        if let Some(identity) = &self.identity {
+            identity.disarm();
+            inner.identities.remove(identity);
+        }
         // Only streams where the connection still holds subscriptions have anything of it.
         let streams: HashSet<String> = self
             .conn

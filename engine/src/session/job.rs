@@ -151,6 +151,11 @@ pub(super) enum Work {
         steps: Vec<super::batch::BatchStep>,
         keyed: Vec<(String, Key)>,
     },
+    /// An `auth.refresh` (see `refresh.rs`).
+    Refresh {
+        identity: Arc<super::identity::Identity>,
+        token: String,
+    },
 }
 
 /// A request that needs the store, the actors or a handler. Run it with [`Job::run`]; it
@@ -201,8 +206,26 @@ impl Job {
         &self.event
     }
 
-    /// Runs the job to completion.
+    /// The subscription the job opens or replaces, if any.
+    pub(super) fn subscription(&self) -> Option<&SubKey> {
+        match &self.work {
+            Work::Retrieve { key, .. } | Work::Query { key, .. } => key.as_ref(),
+            Work::Feed { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+
+    /// Runs the job to completion, in the connection's turn: after the re-check the
+    /// application may be running on it, before its next request.
     pub async fn run(self) {
+        let gate = Arc::clone(&self.conn.gate);
+        let _turn = gate.lock().await;
+        self.run_turn().await
+    }
+
+    /// Runs the job; the caller holds the connection's turn (a re-check runs the
+    /// connection's subscribing requests again inside its own).
+    pub(super) async fn run_turn(self) {
         let Job {
             engine,
             conn,
@@ -303,6 +326,15 @@ impl Job {
                 }
             }
             Work::Replay(wait) => super::request_id::replay(wait, &conn, &event).await,
+            Work::Refresh { identity, token } => {
+                match super::refresh::run(&engine, &identity, &token).await {
+                    Ok((reply, user)) => {
+                        run.reply(Ok(reply));
+                        super::recheck::run(&engine, &identity, user).await;
+                    }
+                    Err(error) => run.reply(Err(error)),
+                }
+            }
         }
     }
 }
