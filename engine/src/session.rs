@@ -23,8 +23,8 @@ mod version;
 mod write;
 
 pub use crate::render::{changes_visibly, render_row, RowView};
-pub use expiry::EXPIRING;
 pub(crate) use batch::in_batch_step;
+pub use expiry::EXPIRING;
 pub use job::Job;
 pub(crate) use request::bad_key;
 

@@ -62,7 +62,10 @@ fn tokens() -> Tokens {
         ("alice-long", (alice(true), secs(120))),
         ("alice-plain", (alice(false), None)),
         ("bob", (User::new(BOB, "bob"), None)),
-        ("root", (User::new(9, "root").with_claim("admin", true), None)),
+        (
+            "root",
+            (User::new(9, "root").with_claim("admin", true), None),
+        ),
     ]))
 }
 
@@ -124,7 +127,10 @@ impl Servers {
         let mut admin = Client::connect(servers.addr("async"), "root").await;
         for (title, owner) in [("alice's", ALICE), ("bob's", BOB)] {
             let reply = admin
-                .call("todo.Task.create", json!({"title": title, "owner_id": owner}))
+                .call(
+                    "todo.Task.create",
+                    json!({"title": title, "owner_id": owner}),
+                )
                 .await;
             assert_eq!(reply["data"]["success"], true, "{reply}");
         }
@@ -258,7 +264,11 @@ async fn an_expiring_credential_is_warned_then_closed_with_4001() {
         let hello = client.frame("hello").await;
         assert_eq!(hello["data"]["limits"]["auth_expiry_warning_ms"], 1000);
         let warning = client.frame("auth.expiring").await;
-        assert_eq!(client.close_code(), None, "{adapter}: warned before the close");
+        assert_eq!(
+            client.close_code(),
+            None,
+            "{adapter}: warned before the close"
+        );
         let left = warning["data"]["expires_in_ms"].as_u64().unwrap();
         assert!(left <= 1000, "{adapter}: {warning}");
         let at = warning["data"]["expires_at"].as_str().unwrap();
@@ -285,7 +295,11 @@ async fn a_refresh_in_band_keeps_the_connection_and_its_subscriptions() {
         assert!(reply["data"]["expires_at"].is_string(), "{reply}");
         // Past the first credential's expiry: still open, still served, still pushed to.
         tokio::time::sleep(Duration::from_millis(2500)).await;
-        assert_eq!(client.close_code(), None, "{adapter}: refreshed, not closed");
+        assert_eq!(
+            client.close_code(),
+            None,
+            "{adapter}: refreshed, not closed"
+        );
         let update = client
             .call("todo.Task.update", json!({"id": 1, "title": "renamed"}))
             .await;
@@ -308,9 +322,15 @@ async fn a_refused_refresh_keeps_the_old_identity_and_its_expiry() {
     for adapter in ["async", "sync"] {
         let mut client = Client::connect(servers.addr(adapter), "alice-short").await;
         let other = client.call("auth.refresh", json!({"token": "bob"})).await;
-        assert_eq!(other["error"]["code"], "permission_denied", "{adapter}: {other}");
+        assert_eq!(
+            other["error"]["code"], "permission_denied",
+            "{adapter}: {other}"
+        );
         let wrong = client.call("auth.refresh", json!({"token": "nope"})).await;
-        assert_eq!(wrong["error"]["code"], "unauthenticated", "{adapter}: {wrong}");
+        assert_eq!(
+            wrong["error"]["code"], "unauthenticated",
+            "{adapter}: {wrong}"
+        );
         let long = client
             .call("auth.refresh", json!({"token": "a".repeat(65)}))
             .await;
@@ -369,7 +389,11 @@ async fn a_refresh_that_lowers_rights_ends_what_the_user_no_longer_sees() {
                 f["event"] == "todo.Task.retrieve#mine" && f["data"]["title"] == "alice's!"
             })
             .await;
-        assert_eq!(client.count("todo.Task.retrieve#theirs"), before, "{adapter}");
+        assert_eq!(
+            client.count("todo.Task.retrieve#theirs"),
+            before,
+            "{adapter}"
+        );
         for (id, title) in [(1, "alice's"), (2, "bob's")] {
             admin
                 .call("todo.Task.update", json!({"id": id, "title": title}))
@@ -389,7 +413,11 @@ async fn disconnect_user_closes_every_socket_of_the_user_with_4003() {
     assert_eq!(on_async.closed().await, 4003);
     assert_eq!(on_sync.closed().await, 4003);
     let reply = bob.call("todo.Task.list", json!({})).await;
-    assert_eq!(reply["data"]["rows"].as_array().unwrap().len(), 1, "{reply}");
+    assert_eq!(
+        reply["data"]["rows"].as_array().unwrap().len(),
+        1,
+        "{reply}"
+    );
     assert_eq!(bob.close_code(), None, "other users stay");
     assert_eq!(servers.engine.disconnect_user(ALICE), 0, "nobody left");
     servers.stop().await;
@@ -418,6 +446,10 @@ async fn recheck_user_applies_a_change_of_roles_to_open_connections() {
         let list = client.call("todo.Task.list", json!({})).await;
         assert_eq!(list["data"]["rows"].as_array().unwrap().len(), 1, "{list}");
     }
-    assert_eq!(bob.count("todo.Task.retrieve#own"), 1, "other users are left alone");
+    assert_eq!(
+        bob.count("todo.Task.retrieve#own"),
+        1,
+        "other users are left alone"
+    );
     servers.stop().await;
 }

@@ -284,7 +284,11 @@ mod tests {
         assert!(q.end(4001));
         assert!(!q.end(4003), "a second close is not taken");
         assert_eq!(q.ending(), Some(4001));
-        assert_eq!(q.offer(frame("a"), None), Offer::Queued, "frames still queue");
+        assert_eq!(
+            q.offer(frame("a"), None),
+            Offer::Queued,
+            "frames still queue"
+        );
         let gone = OutboundQueue::new(1, 1);
         gone.close();
         assert!(!gone.end(4003), "a closed connection has nothing to close");
