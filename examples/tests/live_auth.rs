@@ -83,6 +83,39 @@ impl Permission for OwnTasks {
     }
 }
 
+fn registry() -> Registry {
+    Registry::new()
+        .model(
+            ModelBinding::new("todo_task")
+                .field(Field::string("title").required())
+                .field(Field::integer("owner_id"))
+                .permission(OwnTasks),
+        )
+        .unwrap()
+}
+
+fn limits() -> Limits {
+    Limits {
+        auth_expiry_warning: Duration::from_secs(1),
+        max_token_bytes: 64,
+        ..Limits::default()
+    }
+}
+
+/// Creates Alice's task 1 and Bob's task 2 through `addr`.
+async fn seed(addr: SocketAddr) {
+    let mut admin = Client::connect(addr, "root").await;
+    for (title, owner) in [("alice's", ALICE), ("bob's", BOB)] {
+        let reply = admin
+            .call(
+                "todo.Task.create",
+                json!({"title": title, "owner_id": owner}),
+            )
+            .await;
+        assert_eq!(reply["data"]["success"], true, "{reply}");
+    }
+}
+
 /// One engine served by both adapters.
 struct Servers {
     engine: Engine,
@@ -92,22 +125,10 @@ struct Servers {
 
 impl Servers {
     async fn start() -> Servers {
-        let registry = Registry::new()
-            .model(
-                ModelBinding::new("todo_task")
-                    .field(Field::string("title").required())
-                    .field(Field::integer("owner_id"))
-                    .permission(OwnTasks),
-            )
-            .unwrap();
+        let registry = registry();
         let store = Arc::new(MemoryStore::new(&registry));
-        let limits = Limits {
-            auth_expiry_warning: Duration::from_secs(1),
-            max_token_bytes: 64,
-            ..Limits::default()
-        };
         let engine = Engine::builder(registry, store)
-            .limits(limits)
+            .limits(limits())
             .authenticator(tokens())
             .start()
             .await
@@ -123,17 +144,7 @@ impl Servers {
             async_server,
             sync_server,
         };
-        // Alice's task 1, Bob's task 2.
-        let mut admin = Client::connect(servers.addr("async"), "root").await;
-        for (title, owner) in [("alice's", ALICE), ("bob's", BOB)] {
-            let reply = admin
-                .call(
-                    "todo.Task.create",
-                    json!({"title": title, "owner_id": owner}),
-                )
-                .await;
-            assert_eq!(reply["data"]["success"], true, "{reply}");
-        }
+        seed(servers.addr("async")).await;
         servers
     }
 
@@ -434,7 +445,7 @@ async fn recheck_user_applies_a_change_of_roles_to_open_connections() {
     }
     let mut bob = Client::connect(servers.addr("async"), "bob").await;
     bob.watch_task(2, "own").await;
-    assert_eq!(servers.engine.recheck_user(alice(false)).await, 2);
+    assert_eq!(servers.engine.recheck_user(alice(false)), 2);
     for client in &mut clients {
         let ended = client
             .wait_for("the end of the subscription", |f| {
@@ -452,4 +463,121 @@ async fn recheck_user_applies_a_change_of_roles_to_open_connections() {
         "other users are left alone"
     );
     servers.stop().await;
+}
+
+/// The database of the cluster test: `DATABASE_URL`; without it the test passes with a
+/// notice, except under `CI=true`, where it fails.
+fn database_url() -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("DATABASE_URL must be set under CI")
+        }
+        _ => {
+            eprintln!("live_auth: DATABASE_URL is not set; skipping the cluster test");
+            None
+        }
+    }
+}
+
+/// A node of a two-node cluster on PostgreSQL: its engine, with the PostgreSQL channel
+/// layer and its listener, served by the async adapter (`sync: false`) or the sync one.
+struct Node {
+    engine: Engine,
+    store: Arc<chanbind_async::postgres::PgStore>,
+    _listener: chanbind_async::postgres::CaptureListener,
+    server: Result<chanbind_async::ServerHandle, chanbind_sync::ServerHandle>,
+}
+
+impl Node {
+    async fn start(url: &str, schema: &str, sync: bool) -> Node {
+        let registry = registry();
+        let config = chanbind_async::postgres::PgConfig {
+            url: url.to_owned(),
+            schema: Some(schema.to_owned()),
+            pool_size: 2,
+            ..Default::default()
+        };
+        let store = chanbind_async::postgres::PgStore::connect(config)
+            .await
+            .expect("connect");
+        store.migrate(&registry).await.expect("migrate");
+        let store = Arc::new(store);
+        let engine = Engine::builder(registry, store.clone())
+            .limits(limits())
+            .authenticator(tokens())
+            .layer(store.layer())
+            .start()
+            .await
+            .unwrap();
+        let listener = store.listen(engine.clone());
+        assert!(listener.wait_listening(1, WAIT).await, "the node listens");
+        let server = if sync {
+            let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            Err(chanbind_sync::serve(tcp, engine.clone(), Default::default()).unwrap())
+        } else {
+            let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            Ok(chanbind_async::serve(tcp, engine.clone(), Default::default()).unwrap())
+        };
+        Node {
+            engine,
+            store,
+            _listener: listener,
+            server,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        match &self.server {
+            Ok(server) => server.local_addr(),
+            Err(server) => server.local_addr(),
+        }
+    }
+
+    async fn stop(self) {
+        match self.server {
+            Ok(server) => server.shutdown().await,
+            Err(server) => {
+                tokio::task::spawn_blocking(move || server.shutdown())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_and_recheck_reach_the_users_connections_on_other_nodes() {
+    let Some(url) = database_url() else { return };
+    let nanos = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let schema = format!("live_auth_{}_{nanos}", std::process::id());
+    let a = Node::start(&url, &schema, false).await;
+    let b = Node::start(&url, &schema, true).await;
+    seed(a.addr()).await;
+    let mut alice_on_b = Client::connect(b.addr(), "alice").await;
+    alice_on_b.watch_task(2, "theirs").await;
+    let mut bob_on_b = Client::connect(b.addr(), "bob").await;
+    // Node A holds none of Alice's connections; the layer carries both to node B.
+    assert_eq!(a.engine.recheck_user(alice(false)), 0);
+    let ended = alice_on_b
+        .wait_for("the end of the subscription on the other node", |f| {
+            f["event"] == "todo.Task.retrieve#theirs" && f.get("error").is_some()
+        })
+        .await;
+    assert_eq!(ended["error"]["code"], "not_found", "{ended}");
+    assert_eq!(a.engine.disconnect_user(ALICE), 0);
+    assert_eq!(alice_on_b.closed().await, 4003);
+    let reply = bob_on_b.call("todo.Task.list", json!({})).await;
+    assert_eq!(
+        reply["data"]["rows"].as_array().unwrap().len(),
+        1,
+        "{reply}"
+    );
+    assert_eq!(bob_on_b.close_code(), None, "other users stay");
+    let store = Arc::clone(&a.store);
+    a.stop().await;
+    b.stop().await;
+    store.drop_schema().await.expect("drop schema");
 }

@@ -89,50 +89,43 @@ impl Engine {
     /// Re-checks every WebSocket of `user.id` against `user`, the user as the application
     /// sees them now (new roles or claims, say): each connection takes it as its user and
     /// re-checks every subscription as after an `auth.refresh` (docs/protocol.md section 4),
-    /// between its own requests. On this node the re-checks run before this returns; the
-    /// layer carries the user to the other nodes, which re-check theirs as the message
-    /// arrives. `user.expires_at` becomes the connections' credential expiry. Returns how
-    /// many of this node's connections were re-checked.
-    pub async fn recheck_user(&self, user: User) -> usize {
+    /// between its own requests. `user.expires_at` becomes the connections' credential
+    /// expiry. The re-checks run in the background, on this node and, through the layer, on
+    /// the others; it returns at once (so a custom handler may call it for its own user)
+    /// with how many of this node's connections it started re-checking.
+    pub fn recheck_user(&self, user: User) -> usize {
         if self.inner.layer.is_remote() {
             self.inner.layer.publish(&LayerMessage::RecheckUser {
                 user: RemoteUser::from(&user),
             });
         }
-        let tasks = self.recheck_local(user);
-        let count = tasks.len();
-        for task in tasks {
-            let _ = task.await;
-        }
-        count
+        self.recheck_local(user)
     }
 
-    /// Starts the re-check of this node's connections of `user.id`, one task each.
-    pub(crate) fn recheck_local(&self, user: User) -> Vec<tokio::task::JoinHandle<()>> {
+    /// Starts the re-check of this node's connections of `user.id`, one task each; how many.
+    pub(crate) fn recheck_local(&self, user: User) -> usize {
         let user = Arc::new(user);
         let Some(runtime) = self.runtime().cloned() else {
             tracing::error!("no tokio runtime to re-check connections on");
-            return Vec::new();
+            return 0;
         };
+        let identities = self.inner.identities.of(user.id);
+        let count = identities.len();
         let blocking = self.inner.store.is_blocking();
-        self.inner
-            .identities
-            .of(user.id)
-            .into_iter()
-            .map(|identity| {
-                let (engine, user) = (self.clone(), Arc::clone(&user));
-                let recheck = async move {
-                    let gate = identity.gate();
-                    let _turn = gate.lock().await;
-                    crate::session::recheck::run(&engine, &identity, user).await;
-                };
-                // A blocking store's calls must not hold up the runtime's workers.
-                if blocking {
-                    runtime.spawn_blocking(move || futures_executor::block_on(recheck))
-                } else {
-                    runtime.spawn(recheck)
-                }
-            })
-            .collect()
+        for identity in identities {
+            let (engine, user) = (self.clone(), Arc::clone(&user));
+            let recheck = async move {
+                let gate = identity.gate();
+                let _turn = gate.lock().await;
+                crate::session::recheck::run(&engine, &identity, user).await;
+            };
+            // A blocking store's calls must not hold up the runtime's workers.
+            if blocking {
+                runtime.spawn_blocking(move || futures_executor::block_on(recheck));
+            } else {
+                runtime.spawn(recheck);
+            }
+        }
+        count
     }
 }
