@@ -125,10 +125,14 @@ struct Servers {
 
 impl Servers {
     async fn start() -> Servers {
+        Servers::start_with(limits()).await
+    }
+
+    async fn start_with(limits: Limits) -> Servers {
         let registry = registry();
         let store = Arc::new(MemoryStore::new(&registry));
         let engine = Engine::builder(registry, store)
-            .limits(limits())
+            .limits(limits)
             .authenticator(tokens())
             .start()
             .await
@@ -353,6 +357,32 @@ async fn a_refused_refresh_keeps_the_old_identity_and_its_expiry() {
         assert_eq!(row["data"]["title"], "bob's", "{adapter}: {row}");
         // And the old credential's expiry still closes it.
         assert_eq!(client.closed().await, 4001, "{adapter}");
+    }
+    servers.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshes_count_against_the_rate_limit() {
+    let servers = Servers::start_with(Limits {
+        requests_per_second: 1,
+        request_burst: 3,
+        ..limits()
+    })
+    .await;
+    for adapter in ["async", "sync"] {
+        let mut client = Client::connect(servers.addr(adapter), "alice-long").await;
+        let mut codes = Vec::new();
+        for _ in 0..5 {
+            let answer = client
+                .call("auth.refresh", json!({"token": "alice-long"}))
+                .await;
+            codes.push(answer["error"]["code"].as_str().unwrap_or("ok").to_owned());
+        }
+        assert!(
+            codes.iter().any(|c| c == "rate_limited"),
+            "{adapter}: {codes:?}"
+        );
+        assert_eq!(codes[0], "ok", "{adapter}: {codes:?}");
     }
     servers.stop().await;
 }
