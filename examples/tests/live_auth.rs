@@ -32,6 +32,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a waited-for frame or close may take; generous, the machine is shared.
 const WAIT: Duration = Duration::from_secs(20);
 
+/// How long after the engine starts the `alice-fixed` token expires.
+const FIXED: Duration = Duration::from_secs(6);
+
 /// The user ids.
 const ALICE: i64 = 1;
 const BOB: i64 = 2;
@@ -65,6 +68,11 @@ fn tokens() -> Tokens {
         (
             "root",
             (User::new(9, "root").with_claim("admin", true), None),
+        ),
+        // One expiry for every authentication, as a JWT's `exp` is.
+        (
+            "alice-fixed",
+            (alice(true).expiring_at(SystemTime::now() + FIXED), None),
         ),
     ]))
 }
@@ -327,6 +335,27 @@ async fn a_refresh_in_band_keeps_the_connection_and_its_subscriptions() {
         client
             .call("todo.Task.update", json!({"id": 1, "title": "alice's"}))
             .await;
+    }
+    servers.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_to_the_same_expiry_is_not_warned_again() {
+    let servers = Servers::start().await;
+    let mut clients = Vec::new();
+    for adapter in ["async", "sync"] {
+        clients.push(Client::connect(servers.addr(adapter), "alice-fixed").await);
+    }
+    for client in &mut clients {
+        client.frame("auth.expiring").await;
+        let reply = client
+            .call("auth.refresh", json!({"token": "alice-fixed"}))
+            .await;
+        assert_eq!(reply["data"]["success"], true, "{reply}");
+    }
+    for client in &clients {
+        assert_eq!(client.closed().await, 4001);
+        assert_eq!(client.count("auth.expiring"), 1, "warned once");
     }
     servers.stop().await;
 }

@@ -81,10 +81,14 @@ impl Identity {
     }
 
     /// Makes `user` the connection's user and starts its credential's expiry timer in place
-    /// of the old one; returns the user it replaces.
+    /// of the old one; returns the user it replaces. A credential that expires when the old
+    /// one did keeps the old timer, which may have warned already: a client refreshing with
+    /// the same token is not warned again and again.
     pub(crate) fn replace(&self, engine: &Engine, user: Arc<User>) -> Option<Arc<User>> {
         let old = lock(&self.user).replace(Arc::clone(&user));
-        self.arm(engine, &user);
+        if old.as_ref().map(|old| old.expires_at) != Some(user.expires_at) {
+            self.arm(engine, &user);
+        }
         old
     }
 
