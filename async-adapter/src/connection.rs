@@ -130,6 +130,8 @@ impl Reader<'_> {
                 // Also sees a stop signalled before this connection finished its upgrade.
                 () = stopping(stopped) => return Some(GOING_AWAY),
                 () = self.out.slowed() => return Some(SLOW_CONSUMER),
+                // An expired credential (4001) or the application's disconnect (4003).
+                code = self.out.ended() => return Some(code),
                 message = stream.next() => message,
                 () = sleep_until(due) => {
                     match self.heartbeat.tick(std::time::Instant::now()) {
@@ -148,6 +150,10 @@ impl Reader<'_> {
                     // Declared slow while this frame was read: it is not served.
                     if self.out.is_slow() {
                         return Some(SLOW_CONSUMER);
+                    }
+                    // Nor after the engine asked for a close (the user's credential expired).
+                    if let Some(code) = self.out.ending() {
+                        return Some(code);
                     }
                     match self.session.handle_text(text.as_str()) {
                         Step::Reply(frame) => {

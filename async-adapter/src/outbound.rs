@@ -15,7 +15,8 @@ pub(crate) struct ChannelOutbound {
     queue: OutboundQueue,
     /// A frame was queued.
     ready: Notify,
-    /// The queue refused a frame: the connection is too slow.
+    /// The queue refused a frame (the connection is too slow), or the engine asked for a
+    /// close ([`Outbound::end`]).
     slowed: Notify,
 }
 
@@ -62,6 +63,22 @@ impl ChannelOutbound {
         }
     }
 
+    /// The close code the engine asked for ([`Outbound::end`]), if any.
+    pub(crate) fn ending(&self) -> Option<u16> {
+        self.queue.ending()
+    }
+
+    /// Waits until the engine asks for the connection to be closed, and gives the code.
+    pub(crate) async fn ended(&self) -> u16 {
+        loop {
+            let notified = self.slowed.notified();
+            if let Some(code) = self.queue.ending() {
+                return code;
+            }
+            notified.await;
+        }
+    }
+
     /// The connection is gone: what waits is dropped and later frames are refused.
     pub(crate) fn close(&self) {
         self.queue.close();
@@ -89,5 +106,12 @@ impl Outbound for ChannelOutbound {
 
     fn push(&self, frame: Frame, key: &Arc<SubKey>) -> bool {
         self.accept(self.queue.offer(frame, Some(key)))
+    }
+
+    fn end(&self, code: u16) -> bool {
+        let first = self.queue.end(code);
+        // The reader waits on the same notification as for a slow consumer.
+        self.slowed.notify_waiters();
+        first
     }
 }

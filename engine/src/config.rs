@@ -98,6 +98,15 @@ pub struct Limits {
     /// refused with `limit_exceeded`, nothing written. Bounds how long one transaction holds
     /// its rows' locks and a store connection.
     pub max_batch_steps: usize,
+    /// How long before a connection's credential expires ([`User::expires_at`]) the server
+    /// pushes `auth.expiring` (docs/protocol.md section 4); half the credential's remaining
+    /// lifetime when that is shorter. Zero sends no warning (the close 4001 still comes).
+    ///
+    /// [`User::expires_at`]: crate::auth::User::expires_at
+    pub auth_expiry_warning: Duration,
+    /// The longest token an `auth.refresh` may carry, in bytes; a longer one is
+    /// `bad_request`, never handed to an authenticator.
+    pub max_token_bytes: usize,
 }
 
 impl Default for Limits {
@@ -132,6 +141,8 @@ impl Default for Limits {
             max_request_id_bytes: 32 * 1024 * 1024,
             max_request_id_length: 64,
             max_batch_steps: 100,
+            auth_expiry_warning: Duration::from_secs(60),
+            max_token_bytes: 8 * 1024,
         }
     }
 }

@@ -10,6 +10,7 @@ mod captured;
 mod changed;
 mod related;
 mod remote;
+mod users;
 
 pub use admit::Admitted;
 pub use changed::{ChangeSet, ChangedError};
@@ -97,6 +98,8 @@ pub(crate) struct Inner {
     pub(crate) rates: RateLimits,
     /// The request ids of recent writes and their answers (docs/protocol.md section 2).
     pub(crate) request_ids: Arc<crate::idempotency::RequestIds>,
+    /// The WebSockets of each signed-in user, to disconnect or re-check them.
+    pub(crate) identities: users::Identities,
 }
 
 /// Builds an [`Engine`]: the bindings and the store, then optional limits and authentication.
@@ -278,6 +281,7 @@ impl Engine {
                 admission,
                 rates,
                 request_ids,
+                identities: users::Identities::default(),
             }),
         })
     }
@@ -470,6 +474,12 @@ impl Engine {
                 event,
                 data,
             } => self.user_local(user_id, &stream, &event, &data),
+            LayerMessage::DisconnectUser { user_id } => {
+                self.disconnect_local(user_id);
+            }
+            LayerMessage::RecheckUser { user } => {
+                self.recheck_local(user.into());
+            }
             LayerMessage::Changes { .. } => {
                 // Rows must be read through the store first: see `receive_layer`.
                 tracing::warn!(

@@ -62,6 +62,18 @@ pub enum LayerMessage {
         /// The rows, in commit order.
         rows: Vec<ChangedRow>,
     },
+    /// Close every WebSocket of one user with 4003
+    /// ([`Engine::disconnect_user`](crate::Engine::disconnect_user)).
+    DisconnectUser {
+        /// The user's id.
+        user_id: i64,
+    },
+    /// Re-check every WebSocket of one user against the user as the application sees them now
+    /// ([`Engine::recheck_user`](crate::Engine::recheck_user)).
+    RecheckUser {
+        /// The user.
+        user: RemoteUser,
+    },
     /// `<stream>.<event>` to every connection of one user.
     User {
         /// The user's id.
@@ -73,6 +85,49 @@ pub enum LayerMessage {
         /// The data.
         data: Value,
     },
+}
+
+/// A [`User`](crate::auth::User) as it travels between nodes: its claims included, its
+/// expiry in milliseconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteUser {
+    /// The user's id.
+    pub id: i64,
+    /// The user's name.
+    pub name: String,
+    /// The user's claims.
+    #[serde(default)]
+    pub claims: serde_json::Map<String, Value>,
+    /// When the user's credential expires, in milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
+}
+
+impl From<&crate::auth::User> for RemoteUser {
+    fn from(user: &crate::auth::User) -> Self {
+        RemoteUser {
+            id: user.id,
+            name: user.name.clone(),
+            claims: user.claims.clone(),
+            expires_at_ms: user.expires_at.map(|at| {
+                let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            }),
+        }
+    }
+}
+
+impl From<RemoteUser> for crate::auth::User {
+    fn from(user: RemoteUser) -> Self {
+        crate::auth::User {
+            id: user.id,
+            name: user.name,
+            claims: user.claims,
+            expires_at: user
+                .expires_at_ms
+                .map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
+        }
+    }
 }
 
 /// A row a node changed through its API, for the other nodes to read and publish.
@@ -318,6 +373,22 @@ mod tests {
         assert!(!heard.missed("a", 3), "counting started over");
         assert!(!heard.missed("a", 4));
         assert!(!heard.missed("a", 4), "a batch sent again");
+    }
+
+    #[test]
+    fn a_user_travels_with_its_claims_and_expiry() {
+        let user = crate::auth::User::new(3, "ann")
+            .with_claim("staff", true)
+            .expiring_at(std::time::UNIX_EPOCH + std::time::Duration::from_millis(1234));
+        let message = LayerMessage::RecheckUser {
+            user: RemoteUser::from(&user),
+        };
+        let text = serde_json::to_string(&message).unwrap();
+        assert!(text.contains(r#""kind":"recheck_user""#), "{text}");
+        let LayerMessage::RecheckUser { user: back } = serde_json::from_str(&text).unwrap() else {
+            panic!("{text}");
+        };
+        assert_eq!(crate::auth::User::from(back), user);
     }
 
     #[test]

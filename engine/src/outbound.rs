@@ -29,6 +29,16 @@ pub trait Outbound: Send + Sync + 'static {
         let _ = key;
         self.send(frame)
     }
+
+    /// Asks the connection's adapter to close the WebSocket with `code` once what is queued
+    /// has gone out (4001 when its credential expired, 4003 when the application
+    /// disconnected its user; docs/protocol.md section 7), and wakes it to do so. Returns
+    /// whether this was the first close asked for. An outbound with no socket behind it (an
+    /// HTTP request's) has nothing to close: the default does nothing.
+    fn end(&self, code: u16) -> bool {
+        let _ = code;
+        false
+    }
 }
 
 /// A connection's identity within one engine.
@@ -62,6 +72,9 @@ pub struct ConnHandle {
     pub held: Arc<HeldBytes>,
     /// The live queries among them, against `max_live_queries` and its per-user twin.
     pub live: Arc<crate::live::LiveSlots>,
+    /// The connection's turn: a job runs while holding it, so the connection's requests run
+    /// one at a time with the re-checks the application starts from elsewhere.
+    pub(crate) gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for ConnHandle {

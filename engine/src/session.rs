@@ -8,9 +8,13 @@
 
 mod batch;
 mod custom;
+mod expiry;
+pub(crate) mod identity;
 mod job;
 mod open;
 mod plan;
+pub(crate) mod recheck;
+mod refresh;
 mod request;
 pub(crate) mod request_id;
 mod upsert;
@@ -20,6 +24,7 @@ mod write;
 
 pub use crate::render::{changes_visibly, render_row, RowView};
 pub(crate) use batch::in_batch_step;
+pub use expiry::EXPIRING;
 pub use job::Job;
 pub(crate) use request::bad_key;
 
@@ -63,6 +68,12 @@ pub struct Session {
     _permit: Option<HolderPermit>,
     /// An HTTP request's method and route, for its request span.
     http: Option<(String, String)>,
+    /// A WebSocket's user over time, its credential's timer and its subscribing requests;
+    /// `None` for one-request sessions.
+    identity: Option<Arc<identity::Identity>>,
+    /// A planner that borrows a live connection's handle (a re-check): dropping it must
+    /// leave that connection's subscriptions and groups alone.
+    borrowed: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -96,13 +107,21 @@ impl Session {
             subs: Arc::new(Mutex::new(HashSet::new())),
             held: Arc::new(HeldBytes::new(engine.limits().max_subscription_bytes)),
             live,
+            gate: Arc::default(),
         };
-        if !transient {
+        let mut identity = None;
+        if !transient && !system {
             let _ = engine.inner().everyone.send_message(GroupMsg::Join(
                 id,
                 Arc::clone(&conn.out),
                 conn.user.as_ref().map(|u| u.id),
             ));
+            let shared = identity::Identity::new(conn.clone());
+            if let Some(user) = &conn.user {
+                shared.arm(&engine, user);
+                engine.inner().identities.add(user.id, Arc::clone(&shared));
+            }
+            identity = Some(shared);
         }
         let rate = engine.inner().rates.connection();
         let holder = conn.user.as_ref().map(|u| Holder::User(u.id));
@@ -116,6 +135,28 @@ impl Session {
             holder,
             _permit: None,
             http: None,
+            identity,
+            borrowed: false,
+        }
+    }
+
+    /// A planner for requests of the live connection `conn` (with the user it carries): it
+    /// registers subscriptions under the connection's own handle, joins nothing, and its
+    /// drop leaves the connection as it is.
+    pub(crate) fn borrowing(engine: Engine, conn: ConnHandle) -> Self {
+        let rate = engine.inner().rates.connection();
+        Session {
+            engine,
+            conn,
+            joined: HashSet::new(),
+            transient: true,
+            system: false,
+            rate,
+            holder: None,
+            _permit: None,
+            http: None,
+            identity: None,
+            borrowed: true,
         }
     }
 
@@ -173,11 +214,20 @@ impl Session {
     /// The request's `request` span ([`crate::trace`]) is made here, for every transport:
     /// planning runs inside it, and a [`Job`] carries it to the end of its run.
     pub fn handle_text(&mut self, text: &str) -> Step {
+        // An `auth.refresh` or the application may have replaced the user since.
+        if let Some(identity) = &self.identity {
+            self.conn.user = identity.user();
+        }
         let trace = RequestTrace::new();
         if let Some((method, route)) = &self.http {
             trace.http(method, route);
         }
         let step = trace.span().in_scope(|| self.handle_in(text, &trace));
+        if let (Step::Run(job), Some(identity)) = (&step, &self.identity) {
+            if let Some(key) = job.subscription() {
+                identity.remember(key, text);
+            }
+        }
         match step {
             Step::Run(mut job) => {
                 job.trace = Some(trace);
@@ -259,7 +309,14 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        if self.borrowed {
+            return;
+        }
         let inner = self.engine.inner();
+        if let Some(identity) = &self.identity {
+            identity.disarm();
+            inner.identities.remove(identity);
+        }
         // Only streams where the connection still holds subscriptions have anything of it.
         let streams: HashSet<String> = self
             .conn

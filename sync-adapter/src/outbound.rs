@@ -39,6 +39,11 @@ impl ChannelOutbound {
         self.queue.close();
     }
 
+    /// The close code the engine asked for ([`Outbound::end`]), if any.
+    pub(crate) fn ending(&self) -> Option<u16> {
+        self.queue.ending()
+    }
+
     /// Whether a send found the queue full.
     pub(crate) fn is_slow(&self) -> bool {
         self.queue.is_slow()
@@ -89,6 +94,13 @@ impl Outbound for ChannelOutbound {
 
     fn push(&self, frame: Frame, key: &Arc<SubKey>) -> bool {
         self.accept(self.queue.offer(frame, Some(key)))
+    }
+
+    fn end(&self, code: u16) -> bool {
+        let first = self.queue.end(code);
+        // Whether asleep or not, the thread looks at the close before it sleeps again.
+        self.wake();
+        first
     }
 }
 

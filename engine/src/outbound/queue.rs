@@ -59,6 +59,9 @@ struct State {
     closed: bool,
     /// A frame was refused: the connection cannot keep up.
     slow: bool,
+    /// The engine asked the adapter to close the connection with this code (an expired
+    /// credential, the application's disconnect): the first code asked for.
+    ending: Option<u16>,
 }
 
 impl State {
@@ -147,6 +150,23 @@ impl OutboundQueue {
     /// Whether a frame was ever refused: the connection cannot keep up.
     pub fn is_slow(&self) -> bool {
         self.lock().slow
+    }
+
+    /// Asks the connection's adapter to close it with `code`, after the frames already
+    /// queued; `false` when a close was asked for already (the first code stands) or the
+    /// connection is gone. The adapter reads it with [`ending`](Self::ending).
+    pub fn end(&self, code: u16) -> bool {
+        let mut state = self.lock();
+        if state.closed || state.ending.is_some() {
+            return false;
+        }
+        state.ending = Some(code);
+        true
+    }
+
+    /// The close code the engine asked for ([`end`](Self::end)), if any.
+    pub fn ending(&self) -> Option<u16> {
+        self.lock().ending
     }
 
     /// How many frames wait.
@@ -255,6 +275,23 @@ mod tests {
             Offer::Full,
             "already known to be slow"
         );
+    }
+
+    #[test]
+    fn the_first_close_asked_for_stands() {
+        let q = OutboundQueue::new(2, usize::MAX);
+        assert_eq!(q.ending(), None);
+        assert!(q.end(4001));
+        assert!(!q.end(4003), "a second close is not taken");
+        assert_eq!(q.ending(), Some(4001));
+        assert_eq!(
+            q.offer(frame("a"), None),
+            Offer::Queued,
+            "frames still queue"
+        );
+        let gone = OutboundQueue::new(1, 1);
+        gone.close();
+        assert!(!gone.end(4003), "a closed connection has nothing to close");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! | 1007 | `protocol error` | a text frame that is not UTF-8 |
 //! | 1009 | `message too big` | a frame over `max_message_bytes` (after an `error` frame with `too_large`) |
 //! | 4000 | `idle timeout` | nothing (no frame, no pong) came from the client for `idle_timeout` |
+//! | 4001 | `credential expired` | the user's credential expired ([`User::expires_at`](crate::auth::User::expires_at)) and no `auth.refresh` replaced it |
+//! | 4003 | `disconnected by the application` | [`Engine::disconnect_user`](crate::Engine::disconnect_user) |
 //! | 4008 | `slow consumer` | the client does not read its pushes fast enough |
 
 use std::time::{Duration, Instant};
@@ -28,6 +30,10 @@ pub const TOO_BIG: u16 = 1009;
 pub const IDLE_TIMEOUT: u16 = 4000;
 /// The client does not read what it is sent fast enough.
 pub const SLOW_CONSUMER: u16 = 4008;
+/// The user's credential expired and the connection did not refresh it in-band.
+pub const AUTH_EXPIRED: u16 = 4001;
+/// The application disconnected the user ([`Engine::disconnect_user`](crate::Engine::disconnect_user)).
+pub const DISCONNECTED: u16 = 4003;
 
 /// The reason text sent with `code`.
 pub fn reason(code: u16) -> &'static str {
@@ -37,6 +43,8 @@ pub fn reason(code: u16) -> &'static str {
         TOO_BIG => "message too big",
         IDLE_TIMEOUT => "idle timeout",
         SLOW_CONSUMER => "slow consumer",
+        AUTH_EXPIRED => "credential expired",
+        DISCONNECTED => "disconnected by the application",
         _ => "",
     }
 }
@@ -170,6 +178,8 @@ mod tests {
             TOO_BIG,
             IDLE_TIMEOUT,
             SLOW_CONSUMER,
+            AUTH_EXPIRED,
+            DISCONNECTED,
         ] {
             assert!(!reason(code).is_empty(), "{code}");
         }

@@ -185,6 +185,8 @@ pub fn limits_json(limits: &Limits) -> Value {
         "max_request_id_bytes": limits.max_request_id_bytes,
         "max_request_id_length": limits.max_request_id_length,
         "max_batch_steps": limits.max_batch_steps,
+        "auth_expiry_warning_ms": millis(limits.auth_expiry_warning),
+        "max_token_bytes": limits.max_token_bytes,
     })
 }
 
@@ -208,6 +210,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "auth_expiry_warning_ms",
                 "idle_timeout_ms",
                 "max_batch_steps",
                 "max_connections",
@@ -228,6 +231,7 @@ mod tests {
                 "max_request_ids_per_user",
                 "max_subscription_bytes",
                 "max_subscriptions",
+                "max_token_bytes",
                 "outbound_queue",
                 "outbound_queue_bytes",
                 "page_size",

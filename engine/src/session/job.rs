@@ -153,6 +153,11 @@ pub(super) enum Work {
         steps: Vec<super::batch::BatchStep>,
         keyed: Vec<(String, Key)>,
     },
+    /// An `auth.refresh` (see `refresh.rs`).
+    Refresh {
+        identity: Arc<super::identity::Identity>,
+        token: String,
+    },
 }
 
 /// A request that needs the store, the actors or a handler. Run it with [`Job::run`]; it
@@ -207,16 +212,34 @@ impl Job {
         &self.event
     }
 
-    /// Runs the job to completion, inside its request's span.
+    /// The subscription the job opens or replaces, if any.
+    pub(super) fn subscription(&self) -> Option<&SubKey> {
+        match &self.work {
+            Work::Retrieve { key, .. } | Work::Query { key, .. } => key.as_ref(),
+            Work::Feed { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+
+    /// Runs the job to completion inside its request's span, in the connection's turn: after
+    /// the re-check the application may be running on it, before its next request.
     pub async fn run(mut self) {
         let trace = self.trace.take();
         let span = trace.as_ref().map_or_else(Span::none, |t| t.span().clone());
-        self.run_work().instrument(span).await;
+        let gate = Arc::clone(&self.conn.gate);
+        async move {
+            let _turn = gate.lock().await;
+            self.run_turn().await
+        }
+        .instrument(span)
+        .await;
         // The request ends here: dropping its trace records the duration.
         drop(trace);
     }
 
-    async fn run_work(self) {
+    /// Runs the job; the caller holds the connection's turn (a re-check runs the
+    /// connection's subscribing requests again inside its own).
+    pub(super) async fn run_turn(self) {
         let Job {
             engine,
             conn,
@@ -318,6 +341,15 @@ impl Job {
                 }
             }
             Work::Replay(wait) => super::request_id::replay(wait, &conn, &event).await,
+            Work::Refresh { identity, token } => {
+                match super::refresh::run(&engine, &identity, &token).await {
+                    Ok((reply, user)) => {
+                        run.reply(Ok(reply));
+                        super::recheck::run(&engine, &identity, user).await;
+                    }
+                    Err(error) => run.reply(Err(error)),
+                }
+            }
         }
     }
 }

@@ -27,6 +27,11 @@ impl Session {
         if event.is_batch() {
             return self.plan_batch(event, data);
         }
+        // Reserved, whatever the bindings: no stream of the application is named `auth`
+        // alone (a model's stream is `<app>.<Model>`).
+        if event.stream() == super::refresh::STREAM && event.action() == super::refresh::ACTION {
+            return self.plan_refresh(event, &data);
+        }
         let registry = self.engine.registry();
         let stream = event.stream();
         if !registry.has_stream(stream) {
@@ -64,6 +69,23 @@ impl Session {
             self.conn.clone(),
             event,
             work,
+            self.system,
+        ))))
+    }
+
+    /// An `auth.refresh`: only a WebSocket has a credential to refresh.
+    fn plan_refresh(&self, event: EventName, data: &Map<String, Value>) -> Result<Step, ApiError> {
+        let Some(identity) = self.identity.clone() else {
+            return Err(ApiError::bad_request(
+                "auth.refresh refreshes a WebSocket's credential; an HTTP request carries its own",
+            ));
+        };
+        let token = super::refresh::token(data, self.engine.limits().max_token_bytes)?;
+        Ok(Step::Run(Box::new(Job::new(
+            self.engine.clone(),
+            self.conn.clone(),
+            event,
+            Work::Refresh { identity, token },
             self.system,
         ))))
     }

@@ -172,7 +172,7 @@ const ACTIONS: [&str; 12] = [
 ];
 
 /// The `"limits"` a scenario may set, each a positive integer (durations in milliseconds).
-const LIMITS: [&str; 29] = [
+const LIMITS: [&str; 31] = [
     "max_message_bytes",
     "page_size",
     "max_page_size",
@@ -202,6 +202,8 @@ const LIMITS: [&str; 29] = [
     "max_request_id_bytes",
     "max_request_id_length",
     "max_batch_steps",
+    "auth_expiry_warning_ms",
+    "max_token_bytes",
 ];
 
 impl Scenario {
@@ -326,6 +328,8 @@ fn parse_limits(value: Option<&Value>) -> Result<Limits, String> {
             "max_request_id_bytes" => limits.max_request_id_bytes = size,
             "max_request_id_length" => limits.max_request_id_length = size,
             "max_batch_steps" => limits.max_batch_steps = size,
+            "auth_expiry_warning_ms" => limits.auth_expiry_warning = Duration::from_millis(n),
+            "max_token_bytes" => limits.max_token_bytes = size,
             _ => unreachable!("only_keys checked the name"),
         }
     }

@@ -93,6 +93,10 @@ impl<'a> Connection<'a> {
             if self.out.is_slow() {
                 return End::Close(SLOW_CONSUMER);
             }
+            // An expired credential (4001) or the application's disconnect (4003).
+            if let Some(code) = self.out.ending() {
+                return End::Close(code);
+            }
             if self.shared.stopping.load(Ordering::Acquire) {
                 return End::Close(GOING_AWAY);
             }
@@ -149,6 +153,10 @@ impl<'a> Connection<'a> {
                 // frame is not served.
                 Message::Text(_) if self.out.is_slow() => {
                     return Some(End::Close(SLOW_CONSUMER));
+                }
+                // Nor after the engine asked for a close (the user's credential expired).
+                Message::Text(_) if self.out.ending().is_some() => {
+                    return Some(End::Close(self.out.ending().unwrap_or(GOING_AWAY)));
                 }
                 Message::Text(text) => match self.session.handle_text(text.as_str()) {
                     Step::Reply(frame) => {

@@ -30,8 +30,10 @@ export interface WebSocketLike {
 /** A WebSocket constructor. */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
-/** A token, or a function that gives one (asked again before every connection attempt).
- * `null`, `undefined` or `""` connect anonymously. */
+/** A token, or a function that gives one (asked again before every connection attempt, and
+ * when the server warns that the connection's credential expires: the client then sends the
+ * new one in-band with `auth.refresh`, without reconnecting). `null`, `undefined` or `""`
+ * connect anonymously. */
 export type TokenSource = string | null | undefined | (() => string | null | undefined | Promise<string | null | undefined>);
 
 /** How the client notices a dead connection. The protocol has no ping event and browsers
@@ -126,7 +128,21 @@ export interface ClientEvents extends Record<string, unknown> {
   send: Frame;
   /** The socket closed (`code` 1006 when it was lost). */
   close: { code: number; reason: string };
+  /** The server warned that the connection's credential expires (`auth.expiring`); the client
+   * asks its token function for a new one and sends it with `auth.refresh`. */
+  expiring: { expiresAt: string; expiresInMs: number };
+  /** An `auth.refresh` succeeded: the connection goes on with the new credential. */
+  refreshed: { user: User; expiresAt: string | null };
+  /** The application disconnected this user (close 4003): the client stays closed until
+   * `connect()` or `reconnect()`. */
+  disconnected: { code: number; reason: string };
 }
+
+/** The close code of a credential that expired without a refresh: the client reconnects with
+ * a fresh token. */
+export const CLOSE_EXPIRED = 4001;
+/** The close code of a user the application disconnected: the client does not reconnect. */
+export const CLOSE_DISCONNECTED = 4003;
 
 /** Options of one request. */
 export interface RequestOptions {
@@ -217,6 +233,7 @@ export class ChanbindClient implements LiveHost {
   private wanted = false;
   private everOpened = false;
   private lastSocketError: string | undefined;
+  private disconnectedValue: { code: number; reason: string } | undefined;
 
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -273,6 +290,12 @@ export class ChanbindClient implements LiveHost {
     return this.helloValue?.user;
   }
 
+  /** Set when the application disconnected this user (close 4003) and the client stopped
+   * because of it; cleared by `connect()` and `reconnect()`. */
+  get disconnected(): { code: number; reason: string } | undefined {
+    return this.disconnectedValue;
+  }
+
   /** The server's limits, from the latest `hello`. */
   get limits(): Limits | undefined {
     return this.helloValue?.limits;
@@ -294,6 +317,7 @@ export class ChanbindClient implements LiveHost {
   connect(): void {
     if (this.wanted) return;
     this.wanted = true;
+    this.disconnectedValue = undefined;
     if (typeof globalThis.addEventListener === 'function') globalThis.addEventListener('online', this.onOnline);
     void this.attempt();
   }
@@ -302,6 +326,7 @@ export class ChanbindClient implements LiveHost {
    * after the user signs in or out. In-flight reads are sent again; in-flight writes reject
    * with `connection_lost`. */
   reconnect(): void {
+    this.disconnectedValue = undefined;
     if (!this.wanted) {
       this.connect();
       return;
@@ -397,7 +422,29 @@ export class ChanbindClient implements LiveHost {
   private socketClosed(code: number, reason: string): void {
     const ws = this.socket;
     if (ws) detach(ws);
+    if (code === CLOSE_DISCONNECTED) {
+      // Final: the application wants this user out; reconnecting would undo it.
+      this.disconnectedValue = { code, reason };
+      this.wanted = false;
+      this.attemptId += 1;
+      if (typeof globalThis.removeEventListener === 'function') globalThis.removeEventListener('online', this.onOnline);
+    }
+    // A 4001 (credential expired) reconnects like any drop, asking the token function anew.
     this.lost(code, reason, true);
+    if (this.disconnectedValue && !this.wanted) {
+      const error = this.closedError();
+      for (const item of this.outbox) if (item.kind === 'request') this.settle(item.pending, error);
+      this.outbox = [];
+      this.setState('closed');
+      this.emitter.emit('disconnected', { code, reason });
+    }
+  }
+
+  /** The error of a request the client gave up because it is closed. */
+  private closedError(event?: string): ChanbindError {
+    return this.disconnectedValue
+      ? new ChanbindError('disconnected', 'the application disconnected this user', { event })
+      : new ChanbindError('closed', 'the client was closed', { event });
   }
 
   private lost(code: number, reason: string, retry: boolean): void {
@@ -421,7 +468,7 @@ export class ChanbindClient implements LiveHost {
       } else if (pending.retry && !resendable && this.wanted) {
         requeue.push({ kind: 'request', seq: pending.seq, pending });
       } else if (!this.wanted) {
-        this.settle(pending, new ChanbindError('closed', 'the client was closed', { event: pending.event }));
+        this.settle(pending, this.closedError(pending.event));
       } else {
         this.settle(
           pending,
@@ -556,6 +603,9 @@ export class ChanbindClient implements LiveHost {
 
   private route(frame: Frame): void {
     const event = frame.event;
+    if (event === 'auth.expiring' && frame.error === undefined) {
+      void this.refreshCredential(frame.data as { expires_at?: string; expires_in_ms?: number });
+    }
     if (event === 'error') {
       this.reportError(ChanbindError.fromServer(event, frame.error));
       return;
@@ -583,6 +633,35 @@ export class ChanbindClient implements LiveHost {
       else if (frame.error !== undefined) this.reportError(ChanbindError.fromServer(event, frame.error));
     }
     if (frame.error === undefined) this.notify(frame);
+  }
+
+  /** The server warned that the credential expires: asks the token function for a new one
+   * and sends it in-band. A fixed token cannot be renewed; the server then closes with 4001
+   * and the client reconnects. */
+  private async refreshCredential(data: { expires_at?: string; expires_in_ms?: number }): Promise<void> {
+    this.emitter.emit('expiring', { expiresAt: String(data?.expires_at ?? ''), expiresInMs: Number(data?.expires_in_ms ?? 0) });
+    const source = this.options.token;
+    if (typeof source !== 'function') return;
+    const attempt = this.attemptId;
+    let token: string | null | undefined;
+    try {
+      token = await source();
+    } catch (cause) {
+      this.reportError(new ChanbindError('token_provider', `the token provider failed: ${describe(cause)}`, { cause }));
+      return;
+    }
+    // The connection it was for is gone: the next one asks for a token anyway.
+    if (attempt !== this.attemptId || !this.isOpen || !token) return;
+    const lastStream = this.lastStream;
+    const reply = this.request<{ user: User; expires_at: string | null }>('auth.refresh', { token }, { retry: false });
+    // Not a stream of the application: the heartbeat keeps going to the last real one.
+    this.lastStream = lastStream;
+    try {
+      const { user, expires_at } = await reply;
+      this.emitter.emit('refreshed', { user, expiresAt: expires_at ?? null });
+    } catch (error) {
+      if (error instanceof ChanbindError && error.code !== 'connection_lost' && error.code !== 'closed') this.reportError(error);
+    }
   }
 
   private notify(frame: Frame): void {

@@ -29,8 +29,18 @@ export type ServerErrorCode =
  * - `bad_frame`: the server sent a frame that is not a JSON object with a string `event`;
  * - `connect_failed`: the WebSocket did not open (refused, HTTP 401 at the handshake, or no
  *   `hello` in time). Browsers do not tell these apart.
+ * - `disconnected`: the application disconnected the user (close 4003); the client stays
+ *   closed.
  */
-export type ClientErrorCode = 'timeout' | 'connection_lost' | 'closed' | 'aborted' | 'token_provider' | 'bad_frame' | 'connect_failed';
+export type ClientErrorCode =
+  | 'timeout'
+  | 'connection_lost'
+  | 'closed'
+  | 'aborted'
+  | 'token_provider'
+  | 'bad_frame'
+  | 'connect_failed'
+  | 'disconnected';
 
 export type ErrorCode = ServerErrorCode | ClientErrorCode;
 

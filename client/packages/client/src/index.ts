@@ -1,4 +1,4 @@
-export { ChanbindClient, createClient } from './client.js';
+export { ChanbindClient, CLOSE_DISCONNECTED, CLOSE_EXPIRED, createClient } from './client.js';
 export type {
   BatchResult,
   BatchStep,

@@ -12,6 +12,9 @@ export interface ConnectionInfo {
   /** The last error that belongs to no request (a failed attempt, a throwing token
    * provider); cleared by the next `hello`. */
   lastError: ChanbindError | undefined;
+  /** Set when the application disconnected this user (close 4003): the client stays closed
+   * (`state` is `closed`) until `reconnect()`, which clears it. */
+  disconnected: { code: number; reason: string } | undefined;
   /** Drops the connection and connects again, asking the token provider anew. */
   reconnect: () => void;
 }
@@ -28,16 +31,29 @@ function storeFor(client: ChanbindClient): Store {
   if (store) return store;
   const reconnect = () => client.reconnect();
   let lastError: ChanbindError | undefined;
-  let snapshot: ConnectionInfo = { state: client.state, hello: client.hello, user: client.user, lastError, reconnect };
+  let snapshot: ConnectionInfo = {
+    state: client.state,
+    hello: client.hello,
+    user: client.user,
+    lastError,
+    disconnected: client.disconnected,
+    reconnect,
+  };
   const listeners = new Set<() => void>();
   const refresh = () => {
-    const next = { state: client.state, hello: client.hello, user: client.user, lastError, reconnect };
-    if (next.state !== snapshot.state || next.hello !== snapshot.hello || next.lastError !== snapshot.lastError) {
+    const next = { state: client.state, hello: client.hello, user: client.user, lastError, disconnected: client.disconnected, reconnect };
+    if (
+      next.state !== snapshot.state ||
+      next.hello !== snapshot.hello ||
+      next.lastError !== snapshot.lastError ||
+      next.disconnected !== snapshot.disconnected
+    ) {
       snapshot = next;
       for (const l of [...listeners]) l();
     }
   };
   client.on('state', refresh);
+  client.on('disconnected', refresh);
   client.on('hello', () => {
     lastError = undefined;
     refresh();

@@ -18,6 +18,7 @@ import {
   useSubscribe,
 } from '../src/index.js';
 import { startDemo, TOKENS, type DemoServer } from '../../../test-support/demo-server.js';
+import { hello, scripted } from '../../../test-support/scripted-server.js';
 
 interface Task {
   id: number;
@@ -321,6 +322,26 @@ describe('useEvent and useConnection', () => {
     token = TOKENS.alice;
     act(() => result.current.reconnect());
     await waitFor(() => expect(result.current.user?.name).toBe('alice'));
+  });
+
+  it('reports a user the application disconnected (close 4003) and stays closed', async () => {
+    const scriptedServer = await scripted((ws, n) => {
+      ws.send(hello());
+      if (n === 1) setTimeout(() => ws.close(4003, 'disconnected by the application'), 50);
+    });
+    try {
+      const client = new ChanbindClient({ url: scriptedServer.url, WebSocket: WebSocket as never, token: 'tok' });
+      clients.push(client);
+      const { result } = renderHook(() => useConnection(), { wrapper: wrapper(client) });
+      await waitFor(() => expect(result.current.disconnected).toEqual({ code: 4003, reason: 'disconnected by the application' }));
+      expect(result.current.state).toBe('closed');
+      act(() => result.current.reconnect());
+      await waitFor(() => expect(result.current.state).toBe('open'));
+      expect(result.current.disconnected).toBeUndefined();
+      expect(scriptedServer.urls).toHaveLength(2);
+    } finally {
+      await scriptedServer.close();
+    }
   });
 
   it('makes, connects and closes its own client from options', async () => {
