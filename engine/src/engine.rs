@@ -97,6 +97,8 @@ pub(crate) struct Inner {
     pub(crate) rates: RateLimits,
     /// The request ids of recent writes and their answers (docs/protocol.md section 2).
     pub(crate) request_ids: Arc<crate::idempotency::RequestIds>,
+    /// The readiness checks' state: the shared store probe and the listeners.
+    pub(crate) health: crate::health::Health,
 }
 
 /// Builds an [`Engine`]: the bindings and the store, then optional limits and authentication.
@@ -278,6 +280,7 @@ impl Engine {
                 admission,
                 rates,
                 request_ids,
+                health: crate::health::Health::default(),
             }),
         })
     }
@@ -512,6 +515,11 @@ impl Engine {
 }
 
 impl Inner {
+    /// Whether the channel layer reaches other nodes.
+    pub(crate) fn layer_is_remote(&self) -> bool {
+        self.layer.is_remote()
+    }
+
     fn stop_actors(&self) {
         for actor in self.streams.values() {
             actor.stop(None);

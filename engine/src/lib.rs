@@ -160,6 +160,7 @@ mod every_kind;
 pub mod expand;
 pub mod filter;
 pub mod form;
+pub mod health;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod http;
