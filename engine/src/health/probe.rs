@@ -148,3 +148,95 @@ impl Drop for Busy {
         self.0.store(false, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{PingFuture, StoreError, StoreFuture, StoreOp};
+    use std::sync::atomic::AtomicUsize;
+
+    /// A store whose probe takes `delay` (blocking its thread when `blocking`) and counts.
+    struct Slow {
+        delay: Duration,
+        blocking: bool,
+        pings: AtomicUsize,
+    }
+
+    impl Store for Slow {
+        fn execute(&self, _: StoreOp) -> StoreFuture<'_> {
+            Box::pin(async { Err(StoreError::Internal("not for this test".into())) })
+        }
+        fn kind(&self) -> &'static str {
+            "slow"
+        }
+        fn is_blocking(&self) -> bool {
+            self.blocking
+        }
+        fn ping(&self) -> PingFuture<'_> {
+            self.pings.fetch_add(1, Ordering::SeqCst);
+            let delay = self.delay;
+            if self.blocking {
+                Box::pin(async move {
+                    std::thread::sleep(delay);
+                    Ok(())
+                })
+            } else {
+                Box::pin(async move {
+                    tokio::time::sleep(delay).await;
+                    Ok(())
+                })
+            }
+        }
+    }
+
+    fn slow(delay: Duration, blocking: bool) -> Arc<Slow> {
+        Arc::new(Slow {
+            delay,
+            blocking,
+            pings: AtomicUsize::new(0),
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_shares_one_probe_and_its_answer_stands_briefly() {
+        let store = slow(Duration::from_millis(100), false);
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let probe = Arc::new(StoreProbe::default());
+        let runtime = tokio::runtime::Handle::current();
+        let flood = (0..200).map(|_| {
+            let (probe, store, runtime) = (probe.clone(), dyn_store.clone(), runtime.clone());
+            tokio::spawn(async move { probe.check(&store, Some(&runtime)).await })
+        });
+        for answer in futures_util::future::join_all(flood).await {
+            assert_eq!(answer.unwrap(), Ok(()));
+        }
+        assert_eq!(store.pings.load(Ordering::SeqCst), 1, "one probe for the flood");
+        assert_eq!(probe.check(&dyn_store, Some(&runtime)).await, Ok(()));
+        assert_eq!(store.pings.load(Ordering::SeqCst), 1, "its answer reused");
+        tokio::time::sleep(REUSE).await;
+        assert_eq!(probe.check(&dyn_store, Some(&runtime)).await, Ok(()));
+        assert_eq!(store.pings.load(Ordering::SeqCst), 2, "then probed again");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stuck_store_times_out_and_is_not_probed_again_while_stuck() {
+        let store = slow(PING_TIMEOUT * 4, true);
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let probe = Arc::new(StoreProbe::default());
+        let runtime = tokio::runtime::Handle::current();
+        assert_eq!(
+            probe.check(&dyn_store, Some(&runtime)).await,
+            Err(PingError::Timeout)
+        );
+        tokio::time::sleep(REUSE).await;
+        assert_eq!(
+            probe.check(&dyn_store, Some(&runtime)).await,
+            Err(PingError::Timeout),
+            "still stuck"
+        );
+        assert_eq!(store.pings.load(Ordering::SeqCst), 1, "no second probe beside it");
+        tokio::time::sleep(PING_TIMEOUT * 4).await;
+        assert_eq!(probe.check(&dyn_store, Some(&runtime)).await, Err(PingError::Timeout));
+        assert_eq!(store.pings.load(Ordering::SeqCst), 2, "probed again once free");
+    }
+}

@@ -14,7 +14,7 @@ use chanbind_engine::config::Limits;
 use chanbind_engine::store::{MemoryStore, Store};
 use chanbind_engine::{AllowedOrigins, Engine};
 use chanbind_examples::demo;
-use chanbind_examples::serve::{redact, serve_until_stopped, Adapter, Listener, Pg};
+use chanbind_examples::serve::{redact, serve_until_drained, Adapter, Listener, Pg};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -68,6 +68,12 @@ struct Args {
     /// anonymously, never with the cookie.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
+    /// On Ctrl-C or SIGTERM, answer `/readyz` with 503 for this many seconds while serving
+    /// everything else as before, so a load balancer stops sending clients, before closing
+    /// WebSockets with 1001. Behind one, set it above its check interval times its failure
+    /// threshold.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    drain_delay: u64,
 }
 
 impl Args {
@@ -193,13 +199,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
         None => Listener::None,
         Some(pg) => pg.listen(engine.clone())?,
     };
-    serve_until_stopped(
+    serve_until_drained(
         args.adapter,
         args.listen,
         engine,
         chanbind_examples::demo_page::ASSETS.to_vec(),
         listener,
         "task board",
+        std::time::Duration::from_secs(args.drain_delay),
     )
     .await
 }
