@@ -74,9 +74,13 @@ impl StoreProbe {
     ) -> BoxFuture<'static, Answer> {
         let probe = Arc::clone(self);
         if self.busy.swap(true, Ordering::AcqRel) {
-            // The last ping is still stuck in its store: the store does not answer.
-            probe.finish(Err(PingError::Timeout));
-            return futures_util::future::ready(Err(PingError::Timeout)).boxed();
+            // The last ping is still stuck in its store: the store does not answer. Recorded
+            // as the future runs, once the caller has let go of the state.
+            return async move {
+                probe.finish(Err(PingError::Timeout));
+                Err(PingError::Timeout)
+            }
+            .boxed();
         }
         self.started.fetch_add(1, Ordering::Relaxed);
         let busy = Busy(Arc::clone(&self.busy));
