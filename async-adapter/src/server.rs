@@ -35,8 +35,10 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// Stops accepting, closes every WebSocket with 1001 (going away), lets HTTP requests in
-    /// flight finish, and waits for every connection (at most `shutdown_grace`).
+    /// Drains, then stops accepting, closes every WebSocket with 1001 (going away), lets
+    /// HTTP requests in flight finish, and waits for every connection (at most
+    /// `shutdown_grace`). The drain lasts `drain_delay` (none by default): `/readyz`
+    /// answers 503 while the server accepts and serves as before.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         if let Err(e) = self.task.await {
