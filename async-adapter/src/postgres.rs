@@ -40,8 +40,8 @@ use chanbind_engine::sql::{
 use chanbind_engine::store::{
     PingError, PingFuture, SchemaError, SchemaFuture, Store, StoreFuture, StoreOp, PING_TIMEOUT,
 };
-use futures_util::FutureExt as _;
 use deadpool_postgres::{ManagerConfig, RecyclingMethod, Runtime};
+use futures_util::FutureExt as _;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls};
 
@@ -337,9 +337,10 @@ impl Store for PgStore {
     }
 
     fn ping(&self) -> PingFuture<'_> {
-        Box::pin(tokio::time::timeout(PING_TIMEOUT, self.ping_once()).map(
-            |answer| answer.unwrap_or(Err(PingError::Timeout)),
-        ))
+        Box::pin(
+            tokio::time::timeout(PING_TIMEOUT, self.ping_once())
+                .map(|answer| answer.unwrap_or(Err(PingError::Timeout))),
+        )
     }
 }
 
@@ -358,11 +359,15 @@ impl PgStore {
         let mut tries = 0;
         loop {
             tries += 1;
-            let conn = self.pool.timeout_get(&timeouts).await.map_err(|e| match e {
-                PoolError::Timeout(TimeoutType::Wait) => PingError::Busy,
-                PoolError::Timeout(_) => PingError::Timeout,
-                other => PingError::Unreachable(other.to_string()),
-            })?;
+            let conn = self
+                .pool
+                .timeout_get(&timeouts)
+                .await
+                .map_err(|e| match e {
+                    PoolError::Timeout(TimeoutType::Wait) => PingError::Busy,
+                    PoolError::Timeout(_) => PingError::Timeout,
+                    other => PingError::Unreachable(other.to_string()),
+                })?;
             match conn.client.simple_query("SELECT 1").await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.is_closed() && tries < 2 => {

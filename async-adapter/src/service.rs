@@ -218,9 +218,11 @@ impl ChanbindService {
         let peer = locate::place(&mut parts, &inner.config.mount_path);
         match edge::dispatch(&inner.config.server, &parts) {
             Dispatch::Upgrade(upgrade) => upgrade::accept(inner, upgrade, parts, peer).await,
-            Dispatch::Health(probe) => {
-                full(probe.answer(&inner.engine, &parts, self.is_draining()).await)
-            }
+            Dispatch::Health(probe) => full(
+                probe
+                    .answer(&inner.engine, &parts, self.is_draining())
+                    .await,
+            ),
             Dispatch::Api => api::call(inner, parts, body, peer).await,
             Dispatch::Respond(response) => full(response),
         }

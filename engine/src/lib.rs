@@ -160,9 +160,9 @@ mod every_kind;
 pub mod expand;
 pub mod filter;
 pub mod form;
-pub mod health;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod health;
 pub mod http;
 pub(crate) mod idempotency;
 pub mod key;

@@ -16,8 +16,8 @@ mod upsert;
 
 pub use blocking::run_blocking;
 pub use memory::MemoryStore;
-pub use ping::{PingError, PingFuture, PING_TIMEOUT};
 pub use op::{PerValue, Referrer, StoreOp, StoreOutput, Upsert, Upserted};
+pub use ping::{PingError, PingFuture, PING_TIMEOUT};
 pub use schema::{Mismatch, SchemaError};
 pub use transaction::{BeginFuture, EndFuture, Transaction};
 

@@ -177,7 +177,16 @@ pub async fn serve_until_stopped(
     listener: Listener,
     what: &str,
 ) -> Result<(), Box<dyn Error>> {
-    serve_until_drained(adapter, listen, engine, static_files, listener, what, Duration::ZERO).await
+    serve_until_drained(
+        adapter,
+        listen,
+        engine,
+        static_files,
+        listener,
+        what,
+        Duration::ZERO,
+    )
+    .await
 }
 
 /// [`serve_until_stopped`], draining for `drain_delay` first: `/readyz` answers 503 for that

@@ -228,7 +228,11 @@ async fn probes_need_no_credentials_and_are_answered_past_max_connections() {
         };
         let engine = memory_engine(|b| b.limits(limits).allow_anonymous(false)).await;
         let (server, addr) = Server::start(adapter, engine, Duration::ZERO);
-        assert_eq!(get(addr, "/api/todo.Task/").await.0, 401, "the API wants credentials");
+        assert_eq!(
+            get(addr, "/api/todo.Task/").await.0,
+            401,
+            "the API wants credentials"
+        );
         assert_eq!(get(addr, "/readyz").await, (200, ready()), "{adapter:?}");
         // The one place is taken by an idle connection; the next ones are past the limit.
         let _held = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -238,7 +242,11 @@ async fn probes_need_no_credentials_and_are_answered_past_max_connections() {
                 .is_some(),
             "{adapter:?}: the server is full"
         );
-        assert_eq!(get(addr, "/readyz").await, (200, ready()), "{adapter:?} when full");
+        assert_eq!(
+            get(addr, "/readyz").await,
+            (200, ready()),
+            "{adapter:?} when full"
+        );
         assert_eq!(get(addr, "/healthz").await.0, 200);
         server.shutdown().await;
     }
@@ -260,13 +268,23 @@ async fn a_draining_server_is_unready_while_its_websockets_still_answer_then_clo
             .expect("/readyz fails while draining");
         assert_eq!(status, 503);
         assert_eq!(body["status"], "unavailable");
-        assert_eq!(body["checks"]["shutdown"], json!({"ok": false, "error": "draining"}));
+        assert_eq!(
+            body["checks"]["shutdown"],
+            json!({"ok": false, "error": "draining"})
+        );
         assert_eq!(body["checks"]["store"], json!({"ok": true}));
-        assert_eq!(get(addr, "/healthz").await.0, 200, "{adapter:?}: still alive");
+        assert_eq!(
+            get(addr, "/healthz").await.0,
+            200,
+            "{adapter:?}: still alive"
+        );
         let search = json!({"event": "todo.Task.search#drain", "data": {}});
         ws.send(Message::text(search.to_string())).await.unwrap();
         let reply: Value = serde_json::from_str(next(&mut ws).await.to_text().unwrap()).unwrap();
-        assert_eq!(reply["event"], "todo.Task.search#drain", "{adapter:?}: {reply}");
+        assert_eq!(
+            reply["event"], "todo.Task.search#drain",
+            "{adapter:?}: {reply}"
+        );
         assert!(reply["data"]["rows"].is_array(), "{reply}");
         let Message::Close(Some(close)) = next(&mut ws).await else {
             panic!("{adapter:?}: not closed");
@@ -381,6 +399,10 @@ async fn probes_answer_below_a_mount_point() {
     });
     assert_eq!(get(addr, "/realtime/readyz").await, (200, ready()));
     assert_eq!(get(addr, "/realtime/healthz").await.0, 200);
-    assert_eq!(get(addr, "/readyz").await.0, 404, "the host's own paths are its own");
+    assert_eq!(
+        get(addr, "/readyz").await.0,
+        404,
+        "the host's own paths are its own"
+    );
     host.abort();
 }

@@ -73,7 +73,10 @@ impl ServerHandle {
         self.shared.draining.store(true, Ordering::Release);
         let delay = self.shared.settings.drain_delay;
         if !delay.is_zero() {
-            tracing::info!(?delay, "draining: /readyz answers 503 until connections close");
+            tracing::info!(
+                ?delay,
+                "draining: /readyz answers 503 until connections close"
+            );
             std::thread::sleep(delay);
         }
         self.shared.stopping.store(true, Ordering::Release);

@@ -214,7 +214,11 @@ mod tests {
         for answer in futures_util::future::join_all(flood).await {
             assert_eq!(answer.unwrap(), Ok(()));
         }
-        assert_eq!(store.pings.load(Ordering::SeqCst), 1, "one probe for the flood");
+        assert_eq!(
+            store.pings.load(Ordering::SeqCst),
+            1,
+            "one probe for the flood"
+        );
         assert_eq!(probe.check(&dyn_store, Some(&runtime)).await, Ok(()));
         assert_eq!(store.pings.load(Ordering::SeqCst), 1, "its answer reused");
         tokio::time::sleep(REUSE).await;
@@ -238,9 +242,20 @@ mod tests {
             Err(PingError::Timeout),
             "still stuck"
         );
-        assert_eq!(store.pings.load(Ordering::SeqCst), 1, "no second probe beside it");
+        assert_eq!(
+            store.pings.load(Ordering::SeqCst),
+            1,
+            "no second probe beside it"
+        );
         tokio::time::sleep(PING_TIMEOUT * 4).await;
-        assert_eq!(probe.check(&dyn_store, Some(&runtime)).await, Err(PingError::Timeout));
-        assert_eq!(store.pings.load(Ordering::SeqCst), 2, "probed again once free");
+        assert_eq!(
+            probe.check(&dyn_store, Some(&runtime)).await,
+            Err(PingError::Timeout)
+        );
+        assert_eq!(
+            store.pings.load(Ordering::SeqCst),
+            2,
+            "probed again once free"
+        );
     }
 }
