@@ -3,7 +3,7 @@
 //! layer's listener and the capture listener (their `LISTEN` connections are up), and, added
 //! by the server, that it is not shutting down.
 //!
-//! The store's probe is shared ([`probe`]): however many requests ask, at most one probe
+//! The store's probe is shared: however many requests ask, at most one probe
 //! runs at a time and its answer stands for a quarter of a second, so a flood of `/readyz`
 //! requests does not become a flood of database work. The listeners report their own state
 //! ([`ListenerHealth`]), which costs nothing to read.
