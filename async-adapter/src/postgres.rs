@@ -37,9 +37,12 @@ use chanbind_engine::sql::{
     self, drop_schema_sql, introspect, Plan, ResultRows, TableStreams, APPLICATION_NAME,
     CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
 };
-use chanbind_engine::store::{SchemaError, SchemaFuture, Store, StoreFuture, StoreOp};
+use chanbind_engine::store::{
+    PingError, PingFuture, SchemaError, SchemaFuture, Store, StoreFuture, StoreOp, PING_TIMEOUT,
+};
 use chanbind_engine::trace;
 use deadpool_postgres::{ManagerConfig, RecyclingMethod, Runtime};
+use futures_util::FutureExt as _;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls};
 
@@ -337,6 +340,49 @@ impl Store for PgStore {
 
     fn begin(self: std::sync::Arc<Self>) -> chanbind_engine::store::BeginFuture {
         transaction::begin(self)
+    }
+
+    fn ping(&self) -> PingFuture<'_> {
+        Box::pin(
+            tokio::time::timeout(PING_TIMEOUT, self.ping_once())
+                .map(|answer| answer.unwrap_or(Err(PingError::Timeout))),
+        )
+    }
+}
+
+impl PgStore {
+    /// `SELECT 1` on a pooled connection, waiting for one no longer than the probe may last:
+    /// a saturated pool answers `Busy` rather than queueing the probe behind every request.
+    /// A pooled connection that died with a server restart is let go and the probe tried
+    /// once more, so the first probe after a restart does not fail for a stale connection.
+    async fn ping_once(&self) -> Result<(), PingError> {
+        use deadpool::managed::{PoolError, TimeoutType, Timeouts};
+        let timeouts = Timeouts {
+            wait: Some(PING_TIMEOUT),
+            create: Some(PING_TIMEOUT),
+            recycle: Some(PING_TIMEOUT),
+        };
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let conn = self
+                .pool
+                .timeout_get(&timeouts)
+                .await
+                .map_err(|e| match e {
+                    PoolError::Timeout(TimeoutType::Wait) => PingError::Busy,
+                    PoolError::Timeout(_) => PingError::Timeout,
+                    other => PingError::Unreachable(other.to_string()),
+                })?;
+            match conn.client.simple_query("SELECT 1").await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_closed() && tries < 2 => {
+                    drop(deadpool::managed::Object::take(conn));
+                }
+                Err(e) if e.is_closed() => return Err(PingError::Unreachable(e.to_string())),
+                Err(e) => return Err(PingError::Failed(e.to_string())),
+            }
+        }
     }
 }
 

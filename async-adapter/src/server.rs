@@ -35,8 +35,10 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// Stops accepting, closes every WebSocket with 1001 (going away), lets HTTP requests in
-    /// flight finish, and waits for every connection (at most `shutdown_grace`).
+    /// Drains, then stops accepting, closes every WebSocket with 1001 (going away), lets
+    /// HTTP requests in flight finish, and waits for every connection (at most
+    /// `shutdown_grace`). The drain lasts `drain_delay` (none by default): `/readyz`
+    /// answers 503 while the server accepts and serves as before.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         if let Err(e) = self.task.await {
@@ -81,6 +83,9 @@ async fn accept_loop(
 ) {
     let engine = service.engine().clone();
     let mut connections = JoinSet::new();
+    // Once stopping, the server drains for `drain_delay`: `/readyz` answers 503 while it
+    // accepts and serves as before, so a load balancer polling it sees the drain first.
+    let mut drain: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -91,10 +96,10 @@ async fn accept_loop(
                             // The place under `max_connections` is held until the connection
                             // ends, and by the WebSocket it may become.
                             let place = ConnectionPlace(Arc::new(permit));
-                            let serve = serve_connection(socket, peer, place, service.clone(), stopped.clone());
+                            let serve = serve_connection(socket, peer, place, service.clone());
                             connections.spawn(serve);
                         }
-                        Err(refusal) => refuse::spawn(socket, peer, refusal, &engine),
+                        Err(refusal) => refuse::spawn(socket, peer, refusal, &service),
                     }
                 }
                 Err(e) => {
@@ -104,12 +109,16 @@ async fn accept_loop(
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            () = stopping(&mut stopped) => break,
+            () = stopping(&mut stopped), if drain.is_none() => {
+                service.begin_drain();
+                drain = Some(Box::pin(tokio::time::sleep(service.config().drain_delay)));
+            }
+            () = async { drain.as_mut().expect("guarded").await }, if drain.is_some() => break,
         }
     }
     drop(listener);
     let grace = service.config().shutdown_grace;
-    let websockets = service.shutdown();
+    let websockets = service.close();
     let drain = async {
         let drained = async { while connections.join_next().await.is_some() {} };
         if tokio::time::timeout(grace, drained).await.is_err() {
@@ -130,8 +139,9 @@ async fn serve_connection(
     peer: SocketAddr,
     place: ConnectionPlace,
     service: ChanbindService,
-    mut stopped: watch::Receiver<bool>,
 ) {
+    // Connections go on through the drain; they close once the service stops.
+    let mut stopped = service.stopped();
     let config = service.config().clone();
     let calls = service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(PeerAddr(peer));

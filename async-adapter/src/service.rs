@@ -11,6 +11,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -81,7 +82,10 @@ struct Inner {
     engine: Engine,
     api: HttpApi,
     config: ServerConfig,
-    /// Set once shutdown begins: WebSockets close with 1001, new ones are refused.
+    /// Set once shutdown begins: `/readyz` answers 503 while the server drains
+    /// (`drain_delay`), then `stop` follows.
+    draining: AtomicBool,
+    /// Set once the drain is over: WebSockets close with 1001, new ones are refused.
     stop: watch::Sender<bool>,
     sessions: Sessions,
 }
@@ -97,6 +101,7 @@ pub fn service(engine: Engine, config: ServerConfig) -> ChanbindService {
             engine,
             api,
             config,
+            draining: AtomicBool::new(false),
             stop,
             sessions: Sessions::default(),
         }),
@@ -119,15 +124,70 @@ impl ChanbindService {
         self.inner.sessions.open()
     }
 
-    /// Begins shutdown at once: every WebSocket of this service is closed with 1001 (going
+    /// Begins shutdown at once: `/readyz` answers 503 from now on. After `drain_delay`
+    /// (at once by default), every WebSocket of this service is closed with 1001 (going
     /// away) and new handshakes are refused with 503; HTTP requests go on being answered.
     /// The future resolves when every WebSocket has ended, or after `shutdown_grace`, when
-    /// those left are dropped.
+    /// those left are dropped; with a `drain_delay`, the closing happens as it is awaited.
     pub fn shutdown(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.begin_drain();
+        let delay = self.inner.config.drain_delay;
+        // Without a delay the close starts now, as the call says, awaited or not.
+        let closing = delay.is_zero().then(|| self.close());
+        let service = self.clone();
+        async move {
+            let closing = match closing {
+                Some(closing) => closing,
+                None => {
+                    tokio::time::sleep(delay).await;
+                    service.close()
+                }
+            };
+            closing.await;
+        }
+    }
+
+    /// Whether shutdown has begun: `/readyz` answers 503.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Acquire)
+    }
+
+    /// Starts draining: `/readyz` answers 503, everything else as before.
+    pub(crate) fn begin_drain(&self) {
+        if !self.inner.draining.swap(true, Ordering::AcqRel) {
+            tracing::info!(
+                delay = ?self.inner.config.drain_delay,
+                "draining: /readyz answers 503 until connections close"
+            );
+        }
+    }
+
+    /// Ends the drain: WebSockets close with 1001, new handshakes are refused; resolves as
+    /// [`shutdown`](Self::shutdown) does.
+    pub(crate) fn close(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.begin_drain();
         self.inner.stop.send_replace(true);
         self.inner
             .sessions
             .close_all(self.inner.config.shutdown_grace)
+    }
+
+    /// A receiver of the stop that ends the drain.
+    pub(crate) fn stopped(&self) -> watch::Receiver<bool> {
+        self.inner.stop.subscribe()
+    }
+
+    /// The answer to `request` if it asks for a health endpoint (below the mount point):
+    /// what a connection past `max_connections` is still answered, so a load balancer's
+    /// probes do not fail because the server is full.
+    pub(crate) async fn health<B>(&self, request: Request<B>) -> Option<Response<ResponseBody>> {
+        let (mut parts, _) = request.into_parts();
+        locate::place(&mut parts, &self.inner.config.mount_path);
+        let probe = edge::Probe::of(&parts)?;
+        let response = probe
+            .answer(&self.inner.engine, &parts, self.is_draining())
+            .await;
+        Some(full(response))
     }
 
     /// Waits for `signal`, then [`shutdown`](Self::shutdown)s: the future to hand a host
@@ -158,6 +218,11 @@ impl ChanbindService {
         let peer = locate::place(&mut parts, &inner.config.mount_path);
         match edge::dispatch(&inner.config.server, &parts) {
             Dispatch::Upgrade(upgrade) => upgrade::accept(inner, upgrade, parts, peer).await,
+            Dispatch::Health(probe) => full(
+                probe
+                    .answer(&inner.engine, &parts, self.is_draining())
+                    .await,
+            ),
             Dispatch::Api => api::call(inner, parts, body, peer).await,
             Dispatch::Respond(response) => full(response),
         }
@@ -169,6 +234,7 @@ impl fmt::Debug for ChanbindService {
         f.debug_struct("ChanbindService")
             .field("config", &self.inner.config)
             .field("websockets", &self.websockets())
+            .field("draining", &self.is_draining())
             .field("stopping", &*self.inner.stop.borrow())
             .finish_non_exhaustive()
     }

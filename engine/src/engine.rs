@@ -100,6 +100,8 @@ pub(crate) struct Inner {
     pub(crate) request_ids: Arc<crate::idempotency::RequestIds>,
     /// The WebSockets of each signed-in user, to disconnect or re-check them.
     pub(crate) identities: users::Identities,
+    /// The readiness checks' state: the shared store probe and the listeners.
+    pub(crate) health: crate::health::Health,
 }
 
 /// Builds an [`Engine`]: the bindings and the store, then optional limits and authentication.
@@ -282,6 +284,7 @@ impl Engine {
                 rates,
                 request_ids,
                 identities: users::Identities::default(),
+                health: crate::health::Health::default(),
             }),
         })
     }
@@ -526,6 +529,11 @@ impl Engine {
 }
 
 impl Inner {
+    /// Whether the channel layer reaches other nodes.
+    pub(crate) fn layer_is_remote(&self) -> bool {
+        self.layer.is_remote()
+    }
+
     fn stop_actors(&self) {
         for actor in self.streams.values() {
             actor.stop(None);

@@ -170,6 +170,7 @@ pub mod filter;
 pub mod form;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod health;
 pub mod http;
 pub(crate) mod idempotency;
 pub mod key;

@@ -9,6 +9,7 @@ mod blocking;
 mod memory;
 mod memory_transaction;
 mod op;
+mod ping;
 mod schema;
 mod transaction;
 mod upsert;
@@ -16,6 +17,7 @@ mod upsert;
 pub use blocking::run_blocking;
 pub use memory::MemoryStore;
 pub use op::{PerValue, Referrer, StoreOp, StoreOutput, Upsert, Upserted};
+pub use ping::{PingError, PingFuture, PING_TIMEOUT};
 pub use schema::{Mismatch, SchemaError};
 pub use transaction::{BeginFuture, EndFuture, Transaction};
 
@@ -94,6 +96,16 @@ pub trait Store: Send + Sync + 'static {
     /// with `internal`; the in-memory store and both PostgreSQL stores have them.
     fn begin(self: std::sync::Arc<Self>) -> BeginFuture {
         transaction::unsupported()
+    }
+
+    /// Checks that the store answers, for `/readyz` (docs/protocol.md section 6, "Health"):
+    /// a database runs `SELECT 1`, within [`PING_TIMEOUT`] in all, the wait for a pooled
+    /// connection included, so a saturated pool answers [`PingError::Busy`] instead of
+    /// queueing the probe. The engine runs at most one probe at a time and reuses its answer
+    /// for a moment, however many probes arrive. The default answers at once: the in-memory
+    /// store is always there.
+    fn ping(&self) -> PingFuture<'_> {
+        Box::pin(async { Ok(()) })
     }
 }
 

@@ -4,6 +4,7 @@
 use std::error::Error;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chanbind_engine::binding::{ModelBinding, Registry};
 use chanbind_engine::http::StaticFile;
@@ -176,9 +177,32 @@ pub async fn serve_until_stopped(
     listener: Listener,
     what: &str,
 ) -> Result<(), Box<dyn Error>> {
+    serve_until_drained(
+        adapter,
+        listen,
+        engine,
+        static_files,
+        listener,
+        what,
+        Duration::ZERO,
+    )
+    .await
+}
+
+/// [`serve_until_stopped`], draining for `drain_delay` first: `/readyz` answers 503 for that
+/// long after the signal while everything else is served as before.
+pub async fn serve_until_drained(
+    adapter: Adapter,
+    listen: SocketAddr,
+    engine: Engine,
+    static_files: Vec<StaticFile>,
+    listener: Listener,
+    what: &str,
+    drain_delay: Duration,
+) -> Result<(), Box<dyn Error>> {
     match adapter {
         Adapter::Async => {
-            let mut config = chanbind_async::ServerConfig::default();
+            let mut config = chanbind_async::ServerConfig::default().drain_delay(drain_delay);
             config.http.static_files = static_files;
             let server = chanbind_async::bind(listen, engine, config).await?;
             announce(adapter, server.local_addr(), what);
@@ -189,7 +213,7 @@ pub async fn serve_until_stopped(
         // The blocking server's handle differs from the async one. `bind` only spawns
         // threads; `shutdown` joins them, off the workers.
         Adapter::Sync => {
-            let mut config = chanbind_sync::ServerConfig::default();
+            let mut config = chanbind_sync::ServerConfig::default().drain_delay(drain_delay);
             config.http.static_files = static_files;
             let server = chanbind_sync::bind(listen, engine, config)?;
             announce(adapter, server.local_addr(), what);

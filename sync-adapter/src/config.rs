@@ -132,6 +132,9 @@ pub(crate) struct Shared {
     pub(crate) write_timeout: Duration,
     pub(crate) close_timeout: Duration,
     pub(crate) runtime: Option<Handle>,
+    /// Set when shutdown begins: `/readyz` answers 503 while the server drains
+    /// (`drain_delay`), then `stopping` follows.
+    pub(crate) draining: AtomicBool,
     /// Set when the server shuts down: every connection closes with 1001.
     pub(crate) stopping: AtomicBool,
     /// Connection threads started and not yet finished.
@@ -166,6 +169,7 @@ impl Shared {
             write_timeout: config.write_timeout,
             close_timeout: config.close_timeout,
             runtime,
+            draining: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             live: AtomicUsize::new(0),
         }

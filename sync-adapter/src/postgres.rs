@@ -45,7 +45,8 @@ use chanbind_engine::sql::{
     APPLICATION_NAME, CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
 };
 use chanbind_engine::store::{
-    run_blocking, SchemaError, SchemaFuture, Store, StoreFuture, StoreOp,
+    run_blocking, PingError, PingFuture, SchemaError, SchemaFuture, Store, StoreFuture, StoreOp,
+    PING_TIMEOUT,
 };
 use chanbind_engine::trace;
 use postgres::types::ToSql;
@@ -393,6 +394,36 @@ impl Store for PgStore {
 
     fn begin(self: std::sync::Arc<Self>) -> chanbind_engine::store::BeginFuture {
         transaction::begin(self)
+    }
+
+    fn ping(&self) -> PingFuture<'_> {
+        Box::pin(async move { run_blocking(|| self.ping_here()) })
+    }
+}
+
+impl PgStore {
+    /// `SELECT 1` on a pooled connection, waiting for one no longer than the probe may last:
+    /// a saturated pool answers `Busy` rather than queueing the probe behind every request.
+    /// A pooled connection that died with a server restart is let go and the probe tried
+    /// once more on a new one, so the first probe after a restart does not fail for it.
+    fn ping_here(&self) -> Result<(), PingError> {
+        loop {
+            let mut conn = self.pool.get_within(PING_TIMEOUT).map_err(|e| match e {
+                Failure::Pool(None) => PingError::Busy,
+                Failure::Pool(Some(e)) | Failure::Db(e) => PingError::Unreachable(e.to_string()),
+            })?;
+            match conn.client.simple_query("SELECT 1") {
+                Ok(_) => return Ok(()),
+                Err(e) if is_dead(&e, &conn.client) => {
+                    let reused = conn.reused;
+                    conn.discard();
+                    if !reused {
+                        return Err(PingError::Unreachable(e.to_string()));
+                    }
+                }
+                Err(e) => return Err(PingError::Failed(e.to_string())),
+            }
+        }
     }
 }
 

@@ -63,11 +63,22 @@ impl ServerHandle {
         self.shared.live.load(Ordering::Acquire)
     }
 
-    /// Stops accepting, closes every WebSocket with 1001 (going away) and every idle HTTP
-    /// connection, lets HTTP requests in flight finish, and joins every connection thread,
-    /// waiting at most the configured `shutdown_grace`. Blocks the caller; from async code,
-    /// call it inside `tokio::task::spawn_blocking`.
+    /// Drains, then stops accepting, closes every WebSocket with 1001 (going away) and
+    /// every idle HTTP connection, lets HTTP requests in flight finish, and joins every
+    /// connection thread, waiting at most the configured `shutdown_grace`. The drain lasts
+    /// `drain_delay` (none by default): `/readyz` answers 503 while the server accepts and
+    /// serves as before. Blocks the caller; from async code, call it inside
+    /// `tokio::task::spawn_blocking`.
     pub fn shutdown(self) -> Stopped {
+        self.shared.draining.store(true, Ordering::Release);
+        let delay = self.shared.settings.drain_delay;
+        if !delay.is_zero() {
+            tracing::info!(
+                ?delay,
+                "draining: /readyz answers 503 until connections close"
+            );
+            std::thread::sleep(delay);
+        }
         self.shared.stopping.store(true, Ordering::Release);
         if let Err(e) = self.waker.wake() {
             tracing::error!(error = %e, "cannot wake the acceptor");
@@ -189,7 +200,7 @@ impl Acceptor {
         let _ = stream.set_nodelay(true);
         let permit = match self.shared.engine.admit_connection() {
             Ok(permit) => permit,
-            Err(refusal) => return connection::refuse(stream, peer, refusal, &self.shared.engine),
+            Err(refusal) => return connection::refuse(stream, peer, refusal, &self.shared),
         };
         let id = self.next_id;
         self.next_id += 1;

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use chanbind_engine::capture::Batch;
+use chanbind_engine::health::{Hears, ListenerHealth};
 use chanbind_engine::layer;
 use chanbind_engine::sql::capture::CHANNEL;
 use chanbind_engine::Engine;
@@ -66,7 +67,13 @@ impl PgStore {
         let config = self.pg.clone();
         let origin = self.origin.clone();
         let schema = self.schema.clone();
-        let task = tokio::spawn(run(config, origin, schema, engine, tx));
+        // `/readyz` counts this connection for the capture and the layer checks alike: it
+        // hears both channels.
+        let health = engine.listener_health(Hears {
+            capture: true,
+            layer: true,
+        });
+        let task = tokio::spawn(run(config, origin, schema, engine, tx, health));
         CaptureListener { task, listening }
     }
 }
@@ -77,6 +84,7 @@ async fn run(
     schema: Option<String>,
     engine: Engine,
     listening: watch::Sender<u64>,
+    health: ListenerHealth,
 ) {
     let mut backoff = MIN_BACKOFF;
     let config_schema = schema.clone();
@@ -89,6 +97,7 @@ async fn run(
             &mut schema,
             &engine,
             &listening,
+            &health,
         )
         .await
         {
@@ -98,6 +107,7 @@ async fn run(
             }
             Err(e) => tracing::warn!(error = %e, ?backoff, "capture listener cannot connect"),
         }
+        health.disconnected();
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
@@ -111,6 +121,7 @@ async fn listen_once(
     schema: &mut Option<String>,
     engine: &Engine,
     listening: &watch::Sender<u64>,
+    health: &ListenerHealth,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
     let (tx, mut rx) = mpsc::unbounded_channel::<(bool, String)>();
@@ -150,6 +161,7 @@ async fn listen_once(
             s
         }
     };
+    health.connected();
     let generation = *listening.borrow() + 1;
     listening.send_replace(generation);
     if generation > 1 {

@@ -9,11 +9,13 @@
 //!    method, 426 for another protocol version, 400 without a key; then
 //!    [`Upgrade::admit`] runs the origin check, the authenticators and the connection limits
 //!    (403, 401, 503) and gives the 101;
-//! 2. a path under the API prefix goes to [`HttpApi`](super::HttpApi);
-//! 3. a configured [`StaticFile`](super::StaticFile) answers its own path;
-//! 4. a plain request for the WebSocket endpoint gets 426, naming where the API is (with the
+//! 2. `/healthz` and `/readyz` are the health endpoints ([`Probe`]), before anything that
+//!    authenticates or counts requests;
+//! 3. a path under the API prefix goes to [`HttpApi`](super::HttpApi);
+//! 4. a configured [`StaticFile`](super::StaticFile) answers its own path;
+//! 5. a plain request for the WebSocket endpoint gets 426, naming where the API is (with the
 //!    mount point: `/realtime/api/`);
-//! 5. anything else is 404.
+//! 6. anything else is 404.
 //!
 //! ```
 //! use chanbind_engine::http::edge::{dispatch, Dispatch};
@@ -30,10 +32,12 @@
 //! ```
 
 mod handshake;
+mod health;
 mod mount;
 mod settings;
 
 pub use handshake::{is_websocket, Handshake, Upgrade};
+pub use health::{Probe, HEALTHZ, READYZ};
 pub use mount::Mount;
 pub use settings::{ServerSettings, MIN_HEADER_BYTES};
 
@@ -49,6 +53,8 @@ use crate::protocol::{ApiError, ErrorCode};
 pub enum Dispatch {
     /// A WebSocket handshake that passed the checks of its head: [`Upgrade::admit`] it.
     Upgrade(Upgrade),
+    /// A health endpoint: [`Probe::answer`] it, with whether the server is shutting down.
+    Health(Probe),
     /// A request under the API prefix: [`HttpApi::begin`](super::HttpApi::begin), read the
     /// body, [`Pending::finish`](super::Pending::finish).
     Api,
@@ -65,6 +71,9 @@ pub fn dispatch(settings: &ServerSettings, parts: &Parts) -> Dispatch {
             Ok(upgrade) => Dispatch::Upgrade(upgrade),
             Err(response) => Dispatch::Respond(*response),
         };
+    }
+    if let Some(probe) = Probe::of(parts) {
+        return Dispatch::Health(probe);
     }
     let path = parts.uri.path();
     if super::under_prefix(&settings.http.prefix, path) {
@@ -112,6 +121,16 @@ mod tests {
         let get = |uri: &str| parts(http::Request::get(uri));
         assert!(matches!(dispatch(&settings, &get("/v1/x/")), Dispatch::Api));
         assert!(matches!(dispatch(&settings, &get("/v1")), Dispatch::Api));
+        assert!(matches!(
+            dispatch(&settings, &get("/readyz")),
+            Dispatch::Health(Probe::Ready)
+        ));
+        settings.http.prefix = "/".into();
+        assert!(matches!(
+            dispatch(&settings, &get("/healthz")),
+            Dispatch::Health(Probe::Live)
+        ));
+        settings.http.prefix = "/v1/".into();
         let Dispatch::Respond(missing) = dispatch(&settings, &get("/v2")) else {
             panic!("not a response")
         };

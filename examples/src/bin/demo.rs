@@ -24,7 +24,7 @@ use chanbind_engine::sql::PgError;
 use chanbind_engine::store::{MemoryStore, Store};
 use chanbind_engine::{AllowedOrigins, Engine};
 use chanbind_examples::logging::{self, LogFormat};
-use chanbind_examples::serve::{redact, serve_until_stopped, Adapter, Listener, Pg};
+use chanbind_examples::serve::{redact, serve_until_drained, Adapter, Listener, Pg};
 use chanbind_examples::startup::{self, StartupError};
 use chanbind_examples::{config_file, demo};
 use clap::Parser;
@@ -130,6 +130,12 @@ struct Args {
     /// per line). `RUST_LOG` picks what is logged.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// On Ctrl-C or SIGTERM, answer `/readyz` with 503 for this many seconds while serving
+    /// everything else as before, so a load balancer stops sending clients, before closing
+    /// WebSockets with 1001. Behind one, set it above its check interval times its failure
+    /// threshold.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    drain_delay: u64,
 }
 
 impl Args {
@@ -323,13 +329,14 @@ async fn run(args: Args) -> Result<(), StartupError> {
             .listen(engine.clone())
             .map_err(|e| StartupError::other(&e))?,
     };
-    serve_until_stopped(
+    serve_until_drained(
         args.adapter,
         args.listen,
         engine,
         chanbind_examples::demo_page::ASSETS.to_vec(),
         listener,
         "task board",
+        std::time::Duration::from_secs(args.drain_delay),
     )
     .await
     .map_err(|e| StartupError::serving(args.listen, e.as_ref()))

@@ -204,7 +204,7 @@ enum Body {
     Broken,
 }
 
-/// Routes a request in the engine's order (upgrades first, then the API, the configured
+/// Routes a request in the engine's order (upgrades first, the health endpoints, then the API, the configured
 /// static files, the WebSocket endpoint's path (426), then 404), as the async adapter does.
 fn answer(io: &mut Io<'_>, head: &Head, shared: &Shared) -> Answer {
     let parts = &head.parts;
@@ -214,6 +214,11 @@ fn answer(io: &mut Io<'_>, head: &Head, shared: &Shared) -> Answer {
             Handshake::Open(response, admitted) => Answer::Upgrade(response, admitted),
             Handshake::Refused(refusal) => Answer::Respond(refusal, Body::Unread),
         },
+        Dispatch::Health(probe) => {
+            let draining = shared.draining.load(std::sync::atomic::Ordering::Acquire);
+            let answer = probe.answer(&shared.engine, parts, draining);
+            Answer::Respond(futures_executor::block_on(answer), Body::Unread)
+        }
         Dispatch::Api => call_api(io, head, shared),
         Dispatch::Respond(response) => Answer::Respond(response, Body::Unread),
     }

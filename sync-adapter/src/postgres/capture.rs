@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chanbind_engine::capture::Batch;
+use chanbind_engine::health::{Hears, ListenerHealth};
 use chanbind_engine::layer;
 use chanbind_engine::sql::capture::CHANNEL;
 use chanbind_engine::Engine;
@@ -85,7 +86,14 @@ impl PgStore {
     pub fn listen(&self, engine: Engine) -> std::io::Result<CaptureListener> {
         let stop = Arc::new(AtomicBool::new(false));
         let listening = Arc::new(Listening::default());
+        // `/readyz` counts this connection for the capture and the layer checks alike: it
+        // hears both channels.
+        let health = engine.listener_health(Hears {
+            capture: true,
+            layer: true,
+        });
         let node = Node {
+            health,
             config: self.pg.clone(),
             origin: self.origin.clone(),
             config_schema: self.schema.clone(),
@@ -106,6 +114,8 @@ impl PgStore {
 }
 
 struct Node {
+    /// What readiness sees of this listener's connection.
+    health: ListenerHealth,
     config: postgres::Config,
     origin: String,
     /// The store's configured schema: the layer's namespace.
@@ -133,6 +143,7 @@ impl Node {
                 }
                 Err(e) => tracing::warn!(error = %e, ?backoff, "capture listener cannot connect"),
             }
+            self.health.disconnected();
             let until = Instant::now() + backoff;
             while Instant::now() < until && !self.stopped() {
                 std::thread::sleep(POLL.min(until.saturating_duration_since(Instant::now())));
@@ -168,6 +179,7 @@ impl Node {
                 s
             }
         };
+        self.health.connected();
         let generation = {
             let mut count = self
                 .listening

@@ -107,9 +107,14 @@ impl Pool {
 
     /// A connection: an idle one, or a new one when none is idle.
     pub(crate) fn get(&self) -> Result<Pooled<'_>, Failure> {
+        self.get_within(self.wait)
+    }
+
+    /// The same, waiting at most `wait` for a connection to free up.
+    pub(crate) fn get_within(&self, wait: Duration) -> Result<Pooled<'_>, Failure> {
         self.permits
             .1
-            .recv_timeout(self.wait)
+            .recv_timeout(wait)
             .map_err(|_| Failure::Pool(None))?;
         let permit = Permit(&self.permits.0);
         loop {

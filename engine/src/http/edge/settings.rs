@@ -21,6 +21,14 @@ pub struct ServerSettings {
     pub path: String,
     /// How long shutdown waits for connections to close before dropping them.
     pub shutdown_grace: Duration,
+    /// How long a server drains before it closes connections: from the start of shutdown,
+    /// `/readyz` answers 503 (`shutdown` failing) while the server goes on accepting and
+    /// serving as before, so a load balancer that polls it stops sending new clients; then
+    /// WebSockets close with 1001 and `shutdown_grace` applies. Default zero: shutdown
+    /// closes at once, as a server with no load balancer in front wants (and Ctrl-C in
+    /// development); behind one, set it above the balancer's check interval times its
+    /// failure threshold (docs/protocol.md section 6, "Health").
+    pub drain_delay: Duration,
     /// The HTTP API on the same port: its prefix (`/api`), body limit, CORS and static files.
     pub http: HttpConfig,
     /// How long a client may take to send a request head, and how long a keep-alive
@@ -39,6 +47,7 @@ impl Default for ServerSettings {
         ServerSettings {
             path: "/".to_owned(),
             shutdown_grace: Duration::from_secs(5),
+            drain_delay: Duration::ZERO,
             http: HttpConfig::default(),
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
@@ -74,6 +83,13 @@ macro_rules! server_settings_setters {
         /// (`ServerSettings::shutdown_grace`).
         pub fn shutdown_grace(mut self, grace: ::std::time::Duration) -> Self {
             self$($to)*.shutdown_grace = grace;
+            self
+        }
+
+        /// Sets how long shutdown drains, `/readyz` failing, before closing connections
+        /// (`ServerSettings::drain_delay`).
+        pub fn drain_delay(mut self, delay: ::std::time::Duration) -> Self {
+            self$($to)*.drain_delay = delay;
             self
         }
 

@@ -40,6 +40,13 @@ pub(crate) struct Head {
     pub(super) expect_continue: bool,
 }
 
+impl Head {
+    /// The method, target, version and headers, without the framing.
+    pub(crate) fn into_parts(self) -> Parts {
+        self.parts
+    }
+}
+
 /// What an HTTP/2 client sends first.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
