@@ -37,7 +37,7 @@ use chanbind_engine::sql::{
     self, drop_schema_sql, introspect, Plan, ResultRows, TableStreams, APPLICATION_NAME,
     CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
 };
-use chanbind_engine::store::{SchemaError, SchemaFuture, Store, StoreFuture, StoreOp};
+use chanbind_engine::store::{SchemaError, SchemaFuture, Store, StoreError, StoreFuture, StoreOp};
 use deadpool_postgres::{ManagerConfig, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls};
@@ -323,6 +323,30 @@ impl Store for PgStore {
 
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+
+    fn pool_status(&self) -> Option<chanbind_engine::store::PoolStatus> {
+        let status = self.pool.status();
+        Some(chanbind_engine::store::PoolStatus {
+            max_size: status.max_size,
+            in_use: status.size.saturating_sub(status.available),
+            waiting: status.waiting,
+        })
+    }
+
+    fn notification_queue_usage(&self) -> chanbind_engine::store::UsageFuture<'_> {
+        Box::pin(async move {
+            let conn = self
+                .conn()
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let row = conn
+                .client
+                .query_one("SELECT pg_notification_queue_usage()", &[])
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            Ok(Some(row.get::<_, f64>(0)))
+        })
     }
 
     fn check_schema<'a>(&'a self, registry: &'a Registry) -> SchemaFuture<'a> {

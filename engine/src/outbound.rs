@@ -12,7 +12,7 @@ use crate::key::Key;
 use crate::protocol::Frame;
 
 pub use held::HeldBytes;
-pub use queue::{Offer, OutboundQueue};
+pub use queue::{Offer, OutboundQueue, QueueMetrics};
 
 /// A connection's outbound queue, implemented by each adapter on an [`OutboundQueue`] and its
 /// own way of waking the connection's writer. `send` never blocks: a full queue that cannot
@@ -62,6 +62,8 @@ pub struct ConnHandle {
     pub held: Arc<HeldBytes>,
     /// The live queries among them, against `max_live_queries` and its per-user twin.
     pub live: Arc<crate::live::LiveSlots>,
+    /// The error its running request's reply carried, for the request metrics.
+    pub(crate) outcome: Arc<crate::metrics::Outcome>,
 }
 
 impl std::fmt::Debug for ConnHandle {

@@ -60,6 +60,8 @@ pub struct Session {
     holder: Option<Holder>,
     /// Its place under `max_connections_per_user`, given back when the session ends.
     _permit: Option<HolderPermit>,
+    /// Its place in `chanbind_connections`, once an adapter said it serves it.
+    _counted: Option<crate::metrics::ConnectionGuard>,
 }
 
 impl std::fmt::Debug for Session {
@@ -93,6 +95,7 @@ impl Session {
             subs: Arc::new(Mutex::new(HashSet::new())),
             held: Arc::new(HeldBytes::new(engine.limits().max_subscription_bytes)),
             live,
+            outcome: Arc::default(),
         };
         if !transient {
             let _ = engine.inner().everyone.send_message(GroupMsg::Join(
@@ -112,7 +115,14 @@ impl Session {
             rate,
             holder,
             _permit: None,
+            _counted: None,
         }
+    }
+
+    /// Counts the session in `chanbind_connections{adapter}` until it ends: adapters call it
+    /// on each WebSocket they open.
+    pub fn served_by(&mut self, adapter: crate::metrics::Adapter) {
+        self._counted = Some(self.engine.inner().metrics.connection(adapter));
     }
 
     /// Sets whom the session's requests count against and keeps its connection place.
@@ -164,12 +174,40 @@ impl Session {
         )
     }
 
-    /// Handles one inbound text frame.
+    /// Handles one inbound text frame, counted in the request metrics under its stream and
+    /// action when a binding serves them, else under `unknown`.
     pub fn handle_text(&mut self, text: &str) -> Step {
+        let started = std::time::Instant::now();
+        let (step, route) = self.handle_unmetered(text);
+        let route = route.unwrap_or_else(|| Arc::clone(self.engine.inner().metrics.unknown()));
+        let meter = crate::metrics::Meter::at(route, started);
+        match step {
+            Step::Reply(frame) => {
+                meter.finish(frame_error(&frame));
+                Step::Reply(frame)
+            }
+            Step::Run(mut job) => {
+                job.meter(meter);
+                Step::Run(job)
+            }
+        }
+    }
+
+    fn handle_unmetered(&mut self, text: &str) -> (Step, Option<Arc<crate::metrics::RouteMetrics>>) {
         let inbound = match decode_inbound(text) {
             Ok(inbound) => inbound,
-            Err(e) => return Step::Reply(encode_error(&e.event, &e.error)),
+            Err(e) => return (Step::Reply(encode_error(&e.event, &e.error)), None),
         };
+        let route = Arc::clone(
+            self.engine
+                .inner()
+                .metrics
+                .route(inbound.event.stream(), inbound.event.action()),
+        );
+        (self.handle_inbound(inbound), Some(route))
+    }
+
+    fn handle_inbound(&mut self, inbound: crate::protocol::Inbound) -> Step {
         let event_text = inbound.event.to_string();
         // Refused before any work, so a flood costs a decode per frame and nothing more. An
         // HTTP request was checked (with its `Retry-After`) before its session was opened.
@@ -220,6 +258,21 @@ impl Session {
             }
         }
     }
+}
+
+/// The error code of a frame queued as a request's immediate answer, if it is an error: what
+/// the request metrics count it under. Only such frames (refusals, replays) are read here.
+fn frame_error(frame: &Frame) -> Option<ErrorCode> {
+    #[derive(serde::Deserialize)]
+    struct Sent {
+        error: Option<Code>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Code {
+        code: String,
+    }
+    let sent: Sent = serde_json::from_str(frame.as_str()).ok()?;
+    ErrorCode::from_wire(&sent.error?.code)
 }
 
 impl Drop for Session {

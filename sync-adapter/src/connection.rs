@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use chanbind_engine::outbound::OutboundQueue;
 use crossbeam_channel::Receiver;
 use mio::net::TcpStream;
 use mio::{Poll, Token, Waker};
@@ -123,8 +122,9 @@ fn run(
     // Frames the client sent right behind its handshake are already in the buffer.
     let (stream, poll, read) = io.into_parts();
     let ws = WebSocket::from_partially_read(stream, read, Role::Server, Some(shared.ws_config));
-    let out = ChannelOutbound::new(OutboundQueue::for_limits(shared.engine.limits()), waker);
-    let session = shared.engine.open_admitted_session(admitted, out.clone());
+    let out = ChannelOutbound::new(shared.engine.outbound_queue(), waker);
+    let mut session = shared.engine.open_admitted_session(admitted, out.clone());
+    session.served_by(chanbind_engine::metrics::Adapter::Sync);
     tracing::debug!(%peer, conn = session.id(), "connected");
     socket::Connection::new(ws, poll, session, out, shared).serve();
     tracing::debug!(%peer, "disconnected");

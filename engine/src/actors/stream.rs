@@ -169,6 +169,8 @@ pub struct StreamArgs {
     pub store: Arc<dyn Store>,
     /// The engine's counters.
     pub stats: Arc<Stats>,
+    /// The stream's gauges: subscriptions, live queries, refreshes.
+    pub gauges: crate::metrics::StreamGauges,
     /// Whether the stream has subscribers, kept up to date by the actor.
     pub interest: Arc<Interest>,
     /// Whether the stream has subscriptions that hear other streams' changes.
@@ -189,6 +191,7 @@ pub struct StreamState {
     rows: rows::RowSubs,
     queries: queries::LiveQueries,
     feeds: feed::Feeds,
+    gauges: crate::metrics::StreamGauges,
 }
 
 impl Actor for StreamActor {
@@ -211,7 +214,9 @@ impl Actor for StreamActor {
                 Arc::clone(&args.store),
                 Arc::clone(&args.stats),
                 Arc::clone(&args.refreshes),
+                args.gauges.clone(),
             ),
+            gauges: args.gauges,
             feeds: feed::Feeds::new(
                 args.binding,
                 args.stats,
@@ -236,7 +241,11 @@ impl Actor for StreamActor {
                 key,
                 event,
                 view,
-            } => state.rows.watch(conn, key, event, view),
+            } => {
+                if state.rows.watch(conn, key, event, view) {
+                    state.gauges.subscriptions.inc();
+                }
+            }
             StreamMsg::WatchQuery {
                 conn,
                 key,
@@ -245,6 +254,7 @@ impl Actor for StreamActor {
             } => {
                 state.replace(conn.id, &key);
                 state.queries.watch(conn, key, event, spec);
+                state.gauges.subscriptions.inc();
             }
             StreamMsg::Snapshot {
                 conn,
@@ -265,6 +275,7 @@ impl Actor for StreamActor {
             } => {
                 state.replace(conn.id, &key);
                 state.feeds.watch(conn, key, event, filter, view, relations);
+                state.gauges.subscriptions.inc();
             }
             StreamMsg::Unsubscribe { conn, hash, reply } => {
                 let removed = state.remove(conn, |_, event| {
@@ -325,6 +336,10 @@ impl Actor for StreamActor {
                 }
             }
         }
+        state
+            .gauges
+            .live_queries
+            .set(i64::try_from(state.queries.len()).unwrap_or(i64::MAX));
         let holds = !(state.rows.is_empty() && state.queries.is_empty() && state.feeds.is_empty());
         state.interest.settle(holds, announced);
         let holds_related = state.queries.holds_related() || state.feeds.holds_related();
@@ -432,9 +447,13 @@ impl StreamState {
         pick: impl Fn(&SubKey, &EventName) -> bool,
         slot: Slot,
     ) -> usize {
-        self.rows.remove(conn, &pick, slot)
+        let removed = self.rows.remove(conn, &pick, slot)
             + self.queries.remove(conn, &pick, slot)
-            + self.feeds.remove(conn, &pick, slot)
+            + self.feeds.remove(conn, &pick, slot);
+        self.gauges
+            .subscriptions
+            .dec_by(i64::try_from(removed).unwrap_or(i64::MAX));
+        removed
     }
 }
 

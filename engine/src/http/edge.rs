@@ -9,11 +9,13 @@
 //!    method, 426 for another protocol version, 400 without a key; then
 //!    [`Upgrade::admit`] runs the origin check, the authenticators and the connection limits
 //!    (403, 401, 503) and gives the 101;
-//! 2. a path under the API prefix goes to [`HttpApi`](super::HttpApi);
-//! 3. a configured [`StaticFile`](super::StaticFile) answers its own path;
-//! 4. a plain request for the WebSocket endpoint gets 426, naming where the API is (with the
+//! 2. `/metrics`, when [`ServerSettings::metrics`] is on, answers the engine's metrics
+//!    ([`dispatch_with`] only, which has the engine);
+//! 3. a path under the API prefix goes to [`HttpApi`](super::HttpApi);
+//! 4. a configured [`StaticFile`](super::StaticFile) answers its own path;
+//! 5. a plain request for the WebSocket endpoint gets 426, naming where the API is (with the
 //!    mount point: `/realtime/api/`);
-//! 5. anything else is 404.
+//! 6. anything else is 404.
 //!
 //! ```
 //! use chanbind_engine::http::edge::{dispatch, Dispatch};
@@ -30,6 +32,7 @@
 //! ```
 
 mod handshake;
+mod metrics;
 mod mount;
 mod settings;
 
@@ -77,6 +80,15 @@ pub fn dispatch(settings: &ServerSettings, parts: &Parts) -> Dispatch {
         return Dispatch::Respond(upgrade_required(settings, Mount::of(&parts.extensions)));
     }
     Dispatch::Respond(error(&ApiError::new(ErrorCode::NotFound, "no such route")))
+}
+
+/// [`dispatch`], with the routes that need the engine: `GET /metrics` when
+/// [`ServerSettings::metrics`] is on. What both adapters call.
+pub fn dispatch_with(settings: &ServerSettings, engine: &crate::Engine, parts: &Parts) -> Dispatch {
+    if settings.metrics && parts.uri.path() == metrics::PATH && !is_websocket(&parts.headers) {
+        return Dispatch::Respond(metrics::respond(engine, &parts.method));
+    }
+    dispatch(settings, parts)
 }
 
 /// The plain request for the WebSocket endpoint: 426, pointing at the API under the mount.

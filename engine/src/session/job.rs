@@ -162,6 +162,8 @@ pub struct Job {
     work: Work,
     /// Application code with every right: what hooks are told.
     system: bool,
+    /// The request metrics it is counted in when it ends.
+    meter: Option<crate::metrics::Meter>,
 }
 
 impl std::fmt::Debug for Job {
@@ -188,7 +190,13 @@ impl Job {
             event,
             work,
             system,
+            meter: None,
         }
+    }
+
+    /// Counts the job in the request metrics when it ends.
+    pub(super) fn meter(&mut self, meter: crate::metrics::Meter) {
+        self.meter = Some(meter);
     }
 
     /// Sends the job's frames through the outbound `wrap` makes of the connection's.
@@ -202,13 +210,25 @@ impl Job {
     }
 
     /// Runs the job to completion.
-    pub async fn run(self) {
+    pub async fn run(mut self) {
+        let meter = self.meter.take();
+        let conn = self.conn.clone();
+        // Whatever an earlier job left (none should) is not this one's.
+        conn.outcome.take();
+        self.run_unmetered().await;
+        if let Some(meter) = meter {
+            meter.finish(conn.outcome.take());
+        }
+    }
+
+    async fn run_unmetered(self) {
         let Job {
             engine,
             conn,
             event,
             work,
             system,
+            meter: _,
         } = self;
         let run = Run {
             engine: &engine,
@@ -320,7 +340,10 @@ impl Run<'_> {
     fn reply(&self, result: Result<Value, ApiError>) {
         let frame = match result {
             Ok(data) => encode_reply(&self.reply_to, &data),
-            Err(error) => encode_error(&self.reply_to, &error),
+            Err(error) => {
+                self.conn.outcome.failed(error.code);
+                encode_error(&self.reply_to, &error)
+            }
         };
         self.conn.out.send(frame);
     }

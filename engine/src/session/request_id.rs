@@ -175,13 +175,16 @@ pub(super) async fn replay(wait: Wait, conn: &ConnHandle, event: &EventName) {
     let event = event.to_string();
     let frame = match wait.outcome().await {
         Some(outcome) => replayed(&event, &outcome),
-        None => encode_error(
+        None => {
+            conn.outcome.failed(ErrorCode::Unavailable);
+            encode_error(
             &event,
             &ApiError::new(
                 ErrorCode::Unavailable,
                 "the first request with this request_id ended without an answer; send it again",
             ),
-        ),
+            )
+        }
     };
     conn.out.send(frame);
 }

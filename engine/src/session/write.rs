@@ -104,7 +104,10 @@ impl WritePath {
     pub(super) fn reply(&self, result: Result<Value, ApiError>) {
         let frame = match result {
             Ok(data) => encode_reply(&self.reply_to, &data),
-            Err(error) => encode_error(&self.reply_to, &error),
+            Err(error) => {
+                self.conn.outcome.failed(error.code);
+                encode_error(&self.reply_to, &error)
+            }
         };
         self.conn.out.send(frame);
     }

@@ -5,6 +5,7 @@
 //! fails a request at once instead of after the whole wait.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -62,6 +63,9 @@ pub(crate) struct Pool {
     idle: Mutex<Vec<Conn>>,
     permits: (Sender<()>, Receiver<()>),
     wait: Duration,
+    /// The pool's size, and how many callers wait for a permit: its metrics.
+    size: usize,
+    waiting: AtomicUsize,
 }
 
 impl Pool {
@@ -84,6 +88,17 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             permits,
             wait,
+            size,
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// The connections handed out and the callers waiting, now.
+    pub(crate) fn status(&self) -> chanbind_engine::store::PoolStatus {
+        chanbind_engine::store::PoolStatus {
+            max_size: self.size,
+            in_use: self.size.saturating_sub(self.permits.1.len()),
+            waiting: self.waiting.load(Ordering::Relaxed),
         }
     }
 
@@ -107,10 +122,10 @@ impl Pool {
 
     /// A connection: an idle one, or a new one when none is idle.
     pub(crate) fn get(&self) -> Result<Pooled<'_>, Failure> {
-        self.permits
-            .1
-            .recv_timeout(self.wait)
-            .map_err(|_| Failure::Pool(None))?;
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = self.permits.1.recv_timeout(self.wait);
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        permit.map_err(|_| Failure::Pool(None))?;
         let permit = Permit(&self.permits.0);
         loop {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
