@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chanbind_engine::binding::{ModelBinding, Registry};
-use chanbind_engine::http::StaticFile;
+use chanbind_engine::http::{ServerSettings, StaticFile};
 use chanbind_engine::store::Store;
 use chanbind_engine::{Engine, EngineBuilder};
 use clap::ValueEnum;
@@ -176,10 +176,31 @@ pub async fn serve_until_stopped(
     listener: Listener,
     what: &str,
 ) -> Result<(), Box<dyn Error>> {
+    let server = serving(static_files);
+    serve_until_stopped_with(adapter, listen, engine, server, listener, what).await
+}
+
+/// The edge settings that serve `static_files`, the rest default: for
+/// [`serve_until_stopped_with`], with more set on them (`.metrics(true)`).
+pub fn serving(static_files: Vec<StaticFile>) -> ServerSettings {
+    let mut settings = ServerSettings::default();
+    settings.http.static_files = static_files;
+    settings
+}
+
+/// [`serve_until_stopped`] with the whole of the edge's settings (both adapters share them).
+pub async fn serve_until_stopped_with(
+    adapter: Adapter,
+    listen: SocketAddr,
+    engine: Engine,
+    server: ServerSettings,
+    listener: Listener,
+    what: &str,
+) -> Result<(), Box<dyn Error>> {
     match adapter {
         Adapter::Async => {
             let mut config = chanbind_async::ServerConfig::default();
-            config.http.static_files = static_files;
+            config.server = server;
             let server = chanbind_async::bind(listen, engine, config).await?;
             announce(adapter, server.local_addr(), what);
             let signal = stop_signal().await?;
@@ -190,7 +211,7 @@ pub async fn serve_until_stopped(
         // threads; `shutdown` joins them, off the workers.
         Adapter::Sync => {
             let mut config = chanbind_sync::ServerConfig::default();
-            config.http.static_files = static_files;
+            config.server = server;
             let server = chanbind_sync::bind(listen, engine, config)?;
             announce(adapter, server.local_addr(), what);
             let signal = stop_signal().await?;

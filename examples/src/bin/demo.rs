@@ -14,7 +14,7 @@ use chanbind_engine::config::Limits;
 use chanbind_engine::store::{MemoryStore, Store};
 use chanbind_engine::{AllowedOrigins, Engine};
 use chanbind_examples::demo;
-use chanbind_examples::serve::{redact, serve_until_stopped, Adapter, Listener, Pg};
+use chanbind_examples::serve::{redact, serve_until_stopped_with, serving, Adapter, Listener, Pg};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -68,6 +68,10 @@ struct Args {
     /// anonymously, never with the cookie.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
+    /// Serve Prometheus metrics at `GET /metrics` on the same port (see the README's
+    /// "Metrics"). Anyone who reaches the port can read them.
+    #[arg(long)]
+    metrics: bool,
 }
 
 impl Args {
@@ -193,11 +197,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         None => Listener::None,
         Some(pg) => pg.listen(engine.clone())?,
     };
-    serve_until_stopped(
+    serve_until_stopped_with(
         args.adapter,
         args.listen,
         engine,
-        chanbind_examples::demo_page::ASSETS.to_vec(),
+        serving(chanbind_examples::demo_page::ASSETS.to_vec()).metrics(args.metrics),
         listener,
         "task board",
     )
