@@ -246,3 +246,6 @@ impl Drop for ConnectionGuard {
         self.0.dec();
     }
 }
+
+#[cfg(test)]
+mod tests;
