@@ -55,17 +55,15 @@ async fn memory(limits: Limits, metrics: bool) -> (chanbind_async::ServerHandle,
     serve(store, limits, metrics).await
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A WebSocket with the token, past its `hello`.
 async fn connect(addr: SocketAddr) -> Ws {
     let mut request = format!("ws://{addr}/").into_client_request().unwrap();
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {TOKEN}").parse().unwrap(),
-    );
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     assert_eq!(next_json(&mut ws).await["event"], "hello");
     ws
@@ -102,8 +100,15 @@ async fn http(addr: SocketAddr, head: &str) -> (u16, String) {
         .expect("an answer in time")
         .unwrap();
     let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -139,7 +144,10 @@ async fn eventually(addr: SocketAddr, what: &str, check: impl Fn(&str) -> bool) 
         if check(&text) {
             return text;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}:\n{text}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -150,15 +158,34 @@ async fn requests_connections_and_refusals_show_in_metrics() {
     let addr = server.local_addr();
     let mut ws = connect(addr).await;
     let text = scrape(addr).await;
-    assert_eq!(value(&text, "chanbind_connections", &[("adapter", "async")]), Some(1.0));
+    assert_eq!(
+        value(&text, "chanbind_connections", &[("adapter", "async")]),
+        Some(1.0)
+    );
 
-    let created = request(&mut ws, json!({"event": "todo.Task.create", "data": {"title": "a"}})).await;
+    let created = request(
+        &mut ws,
+        json!({"event": "todo.Task.create", "data": {"title": "a"}}),
+    )
+    .await;
     assert_eq!(created["data"]["success"], true, "{created}");
-    let missing = request(&mut ws, json!({"event": "todo.Task.retrieve", "data": {"id": 99}})).await;
+    let missing = request(
+        &mut ws,
+        json!({"event": "todo.Task.retrieve", "data": {"id": 99}}),
+    )
+    .await;
     assert_eq!(missing["error"]["code"], "not_found", "{missing}");
-    let unknown = request(&mut ws, json!({"event": "hostile.Stream9.retrieve", "data": {}})).await;
+    let unknown = request(
+        &mut ws,
+        json!({"event": "hostile.Stream9.retrieve", "data": {}}),
+    )
+    .await;
     assert_eq!(unknown["error"]["code"], "unknown_event", "{unknown}");
-    let (status, body) = http(addr, &format!("GET /api/todo.Task/1?token={TOKEN} HTTP/1.1")).await;
+    let (status, body) = http(
+        addr,
+        &format!("GET /api/todo.Task/1?token={TOKEN} HTTP/1.1"),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     // A handshake without a credential: 401.
     let refused = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await;
@@ -174,7 +201,11 @@ async fn requests_connections_and_refusals_show_in_metrics() {
     };
     assert_eq!(requests("create", "ok"), Some(1.0), "{text}");
     assert_eq!(requests("retrieve", "not_found"), Some(1.0), "{text}");
-    assert_eq!(requests("retrieve", "ok"), Some(1.0), "the HTTP retrieve: {text}");
+    assert_eq!(
+        requests("retrieve", "ok"),
+        Some(1.0),
+        "the HTTP retrieve: {text}"
+    );
     assert_eq!(
         value(
             &text,
@@ -188,14 +219,25 @@ async fn requests_connections_and_refusals_show_in_metrics() {
         value(
             &text,
             "chanbind_requests_total",
-            &[("stream", "unknown"), ("action", "unknown"), ("code", "unknown_event")]
+            &[
+                ("stream", "unknown"),
+                ("action", "unknown"),
+                ("code", "unknown_event")
+            ]
         ),
         Some(1.0),
         "{text}"
     );
-    assert!(!text.contains("hostile"), "an unknown stream made a series: {text}");
+    assert!(
+        !text.contains("hostile"),
+        "an unknown stream made a series: {text}"
+    );
     assert_eq!(
-        value(&text, "chanbind_handshakes_refused_total", &[("reason", "unauthenticated")]),
+        value(
+            &text,
+            "chanbind_handshakes_refused_total",
+            &[("reason", "unauthenticated")]
+        ),
         Some(1.0),
         "{text}"
     );
@@ -227,9 +269,17 @@ async fn a_slow_consumer_counts_as_a_4008_close() {
     let addr = server.local_addr();
     let mut writer = connect(addr).await;
     let mut slow = connect(addr).await;
-    let created = request(&mut writer, json!({"event": "todo.Task.create", "data": {"title": "s"}})).await;
+    let created = request(
+        &mut writer,
+        json!({"event": "todo.Task.create", "data": {"title": "s"}}),
+    )
+    .await;
     assert_eq!(created["data"]["success"], true);
-    let subscribed = request(&mut slow, json!({"event": "todo.Task.subscribe", "data": {"id": 1}})).await;
+    let subscribed = request(
+        &mut slow,
+        json!({"event": "todo.Task.subscribe", "data": {"id": 1}}),
+    )
+    .await;
     assert!(subscribed.get("error").is_none(), "{subscribed}");
     let padding = "x".repeat(64 * 1024);
     let mut updates = 0;
@@ -286,19 +336,35 @@ async fn postgres_shows_its_pool_and_notification_queue() {
     let (server, _engine) = serve(Arc::new(store), Limits::default(), true).await;
     let addr = server.local_addr();
     let mut ws = connect(addr).await;
-    let created = request(&mut ws, json!({"event": "todo.Task.create", "data": {"title": "pg"}})).await;
+    let created = request(
+        &mut ws,
+        json!({"event": "todo.Task.create", "data": {"title": "pg"}}),
+    )
+    .await;
     assert_eq!(created["data"]["success"], true, "{created}");
     let text = eventually(addr, "the notification queue's sample", |t| {
         value(t, "chanbind_pg_notification_queue_usage", &[]).is_some()
     })
     .await;
-    assert_eq!(value(&text, "chanbind_store_pool_size", &[]), Some(3.0), "{text}");
-    assert!(value(&text, "chanbind_store_pool_in_use", &[]).is_some(), "{text}");
-    assert!(value(&text, "chanbind_store_pool_waiting", &[]).is_some(), "{text}");
+    assert_eq!(
+        value(&text, "chanbind_store_pool_size", &[]),
+        Some(3.0),
+        "{text}"
+    );
+    assert!(
+        value(&text, "chanbind_store_pool_in_use", &[]).is_some(),
+        "{text}"
+    );
+    assert!(
+        value(&text, "chanbind_store_pool_waiting", &[]).is_some(),
+        "{text}"
+    );
     let usage = value(&text, "chanbind_pg_notification_queue_usage", &[]).unwrap();
     assert!((0.0..=1.0).contains(&usage), "{usage}");
     server.shutdown().await;
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
     client
         .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))

@@ -26,10 +26,10 @@ use crate::change::{Change, ChangeKind};
 use crate::config::Limits;
 use crate::layer::{ChangedRow, InProcess, Layer, LayerMessage};
 use crate::locks::{Creates, RowLocks};
+use crate::metrics::Metrics;
 use crate::origin::AllowedOrigins;
 use crate::protocol::{encode_reply, EventName};
 use crate::rate::RateLimits;
-use crate::metrics::Metrics;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::store::Store;
 

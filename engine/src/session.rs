@@ -193,7 +193,10 @@ impl Session {
         }
     }
 
-    fn handle_unmetered(&mut self, text: &str) -> (Step, Option<Arc<crate::metrics::RouteMetrics>>) {
+    fn handle_unmetered(
+        &mut self,
+        text: &str,
+    ) -> (Step, Option<Arc<crate::metrics::RouteMetrics>>) {
         let inbound = match decode_inbound(text) {
             Ok(inbound) => inbound,
             Err(e) => return (Step::Reply(encode_error(&e.event, &e.error)), None),

@@ -42,7 +42,8 @@ async fn scraped_after_requests(adapter: &'static str) {
         .await
         .unwrap();
     for _ in 0..4 {
-        let retrieve = json!({"event": "auth.User.retrieve", "data": {"id": 1, "subscribe": false}});
+        let retrieve =
+            json!({"event": "auth.User.retrieve", "data": {"id": 1, "subscribe": false}});
         ws.send(Message::text(retrieve.to_string())).await.unwrap();
     }
     let mut replies = 0;
@@ -59,7 +60,9 @@ async fn scraped_after_requests(adapter: &'static str) {
     let (status, text) = get(node.addr, "/metrics").await;
     assert_eq!(status, 200, "{text}");
     assert!(
-        text.contains(r#"chanbind_requests_total{stream="auth.User",action="retrieve",code="ok"} 4"#),
+        text.contains(
+            r#"chanbind_requests_total{stream="auth.User",action="retrieve",code="ok"} 4"#
+        ),
         "{text}"
     );
     let gauge = format!(r#"chanbind_connections{{adapter="{adapter}"}} 1"#);

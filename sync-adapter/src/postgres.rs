@@ -388,8 +388,7 @@ impl Store for PgStore {
     fn notification_queue_usage(&self) -> chanbind_engine::store::UsageFuture<'_> {
         Box::pin(async move {
             run_blocking(|| {
-                let unavailable =
-                    |e: String| chanbind_engine::store::StoreError::Unavailable(e);
+                let unavailable = |e: String| chanbind_engine::store::StoreError::Unavailable(e);
                 let mut conn = self
                     .pool
                     .get()

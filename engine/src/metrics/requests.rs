@@ -83,10 +83,10 @@ impl Routes {
     pub(crate) fn new(registry: &Registry, families: &Families) -> Routes {
         let mut by_stream: HashMap<String, HashMap<String, Arc<RouteMetrics>>> = HashMap::new();
         let mut add = |stream: &str, action: &str| {
-            by_stream
-                .entry(stream.to_owned())
-                .or_default()
-                .insert(action.to_owned(), RouteMetrics::new(stream, action, families));
+            by_stream.entry(stream.to_owned()).or_default().insert(
+                action.to_owned(),
+                RouteMetrics::new(stream, action, families),
+            );
         };
         for binding in registry.models() {
             for action in BUILT_IN_ACTIONS {

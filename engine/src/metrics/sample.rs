@@ -56,9 +56,9 @@ pub(crate) fn spawn_sampler(store: Arc<dyn Store>, sampled: &Arc<Sampled>) {
                 let read = tokio::task::spawn_blocking(move || {
                     futures_executor::block_on(store.notification_queue_usage())
                 });
-                tokio::time::timeout(TIMEOUT, read)
-                    .await
-                    .map(|r| r.unwrap_or_else(|e| Err(crate::store::StoreError::Internal(e.to_string()))))
+                tokio::time::timeout(TIMEOUT, read).await.map(|r| {
+                    r.unwrap_or_else(|e| Err(crate::store::StoreError::Internal(e.to_string())))
+                })
             } else {
                 tokio::time::timeout(TIMEOUT, store.notification_queue_usage()).await
             };

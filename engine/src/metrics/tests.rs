@@ -15,7 +15,9 @@ async fn engine() -> Engine {
         .model(ModelBinding::new("todo_task").field(Field::string("title")))
         .unwrap();
     let store = Arc::new(MemoryStore::new(&registry));
-    Engine::start(registry, store, Default::default()).await.unwrap()
+    Engine::start(registry, store, Default::default())
+        .await
+        .unwrap()
 }
 
 fn line<'a>(text: &'a str, name: &str) -> Option<&'a str> {

@@ -178,11 +178,11 @@ pub(super) async fn replay(wait: Wait, conn: &ConnHandle, event: &EventName) {
         None => {
             conn.outcome.failed(ErrorCode::Unavailable);
             encode_error(
-            &event,
-            &ApiError::new(
-                ErrorCode::Unavailable,
-                "the first request with this request_id ended without an answer; send it again",
-            ),
+                &event,
+                &ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the first request with this request_id ended without an answer; send it again",
+                ),
             )
         }
     };

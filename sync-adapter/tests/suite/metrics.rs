@@ -88,7 +88,10 @@ fn eventually(addr: SocketAddr, what: &str, check: impl Fn(&str) -> bool) -> Str
         if check(&text) {
             return text;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}:\n{text}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -119,9 +122,15 @@ fn requests_connections_and_refusals_show_in_metrics() {
         json!({"event": "hostile.Stream9.retrieve", "data": {}}),
     );
     assert_eq!(unknown["error"]["code"], "unknown_event", "{unknown}");
-    let (status, body) = http(addr, &format!("GET /api/todo.Task/1?token={TOKEN} HTTP/1.1"));
+    let (status, body) = http(
+        addr,
+        &format!("GET /api/todo.Task/1?token={TOKEN} HTTP/1.1"),
+    );
     assert_eq!(status, 200, "{body}");
-    assert!(try_connect(addr, "/", None).is_err(), "a handshake without a token");
+    assert!(
+        try_connect(addr, "/", None).is_err(),
+        "a handshake without a token"
+    );
 
     let text = scrape(addr);
     let requests = |action: &str, code: &str| {
@@ -133,7 +142,11 @@ fn requests_connections_and_refusals_show_in_metrics() {
     };
     assert_eq!(requests("create", "ok"), Some(1.0), "{text}");
     assert_eq!(requests("retrieve", "not_found"), Some(1.0), "{text}");
-    assert_eq!(requests("retrieve", "ok"), Some(1.0), "the HTTP retrieve: {text}");
+    assert_eq!(
+        requests("retrieve", "ok"),
+        Some(1.0),
+        "the HTTP retrieve: {text}"
+    );
     assert_eq!(
         value(
             &text,
@@ -152,7 +165,10 @@ fn requests_connections_and_refusals_show_in_metrics() {
         Some(1.0),
         "{text}"
     );
-    assert!(!text.contains("hostile"), "an unknown stream made a series: {text}");
+    assert!(
+        !text.contains("hostile"),
+        "an unknown stream made a series: {text}"
+    );
     assert_eq!(
         value(
             &text,
@@ -257,9 +273,19 @@ fn postgres_shows_its_pool_and_notification_queue() {
     let text = eventually(addr, "the notification queue's sample", |t| {
         value(t, "chanbind_pg_notification_queue_usage", &[]).is_some()
     });
-    assert_eq!(value(&text, "chanbind_store_pool_size", &[]), Some(3.0), "{text}");
-    assert!(value(&text, "chanbind_store_pool_in_use", &[]).is_some(), "{text}");
-    assert!(value(&text, "chanbind_store_pool_waiting", &[]).is_some(), "{text}");
+    assert_eq!(
+        value(&text, "chanbind_store_pool_size", &[]),
+        Some(3.0),
+        "{text}"
+    );
+    assert!(
+        value(&text, "chanbind_store_pool_in_use", &[]).is_some(),
+        "{text}"
+    );
+    assert!(
+        value(&text, "chanbind_store_pool_waiting", &[]).is_some(),
+        "{text}"
+    );
     drop(ws);
     server.server.shutdown();
     if let Err(e) = store.drop_schema() {
