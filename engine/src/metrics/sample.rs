@@ -42,13 +42,16 @@ pub(crate) fn spawn_sampler(store: Arc<dyn Store>, sampled: &Arc<Sampled>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
+    // Weak, both: the task must keep neither the store (its pool's connections) nor the
+    // metrics alive once the engine is gone.
     let sampled: Weak<Sampled> = Arc::downgrade(sampled);
+    let store: Weak<dyn Store> = Arc::downgrade(&store);
     runtime.spawn(async move {
         let mut ticks = tokio::time::interval(EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             ticks.tick().await;
-            let Some(sampled) = sampled.upgrade() else {
+            let (Some(sampled), Some(store)) = (sampled.upgrade(), store.upgrade()) else {
                 return;
             };
             let usage = if store.is_blocking() {
