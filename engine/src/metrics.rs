@@ -29,7 +29,7 @@
 //! Labels come from fixed sets only: streams and actions from the bindings (a request for
 //! a stream or action no binding serves counts under `unknown`), error codes from
 //! [`ErrorCode`](crate::protocol::ErrorCode), refusals from
-//! [`Refusal`](crate::auth::Refusal), close codes from docs/protocol.md section 7. A hostile
+//! [`Refusal`], close codes from docs/protocol.md section 7. A hostile
 //! client cannot make new series.
 
 mod collect;
