@@ -6,7 +6,7 @@
 #
 # Starts two demos (in-memory store, ADAPTER), one with `--metrics` and one without, and runs
 # the load tool's retrieve mix against each in turn, ROUNDS times, which one goes first
-# alternating. The demo with metrics is scraped once after each of its runs, as a scraper
+# alternating, with no rate limit (as benches/compare.sh). The demo with metrics is scraped once after each of its runs, as a scraper
 # would be. Reports each run's requests per second and the server's CPU time per answered
 # request (user + system from /proc/<pid>/stat), then the medians.
 #
@@ -37,7 +37,9 @@ trap cleanup EXIT
 start() {
     local listen=$1
     shift
-    RUST_LOG=warn "$bin/demo" --listen "$listen" --adapter "$adapter" "$@" >/dev/null 2>&1 &
+    # As benches/compare.sh: no rate limit and no connection caps, so the load measures serving.
+    RUST_LOG=warn env -u DATABASE_URL "$bin/demo" --listen "$listen" --adapter "$adapter" \
+        --rate-limit 0 --max-connections-per-user 1000000 --max-connections 1000000 "$@" >/dev/null 2>&1 &
     pids+=($!)
     for _ in $(seq 1 100); do
         curl -s -o /dev/null "http://$listen/api/openapi.json" && return 0
