@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chanbind_engine::config::Limits;
-use chanbind_engine::outbound::{Outbound as _, OutboundQueue};
+use chanbind_engine::metrics::Adapter;
+use chanbind_engine::outbound::Outbound as _;
 use chanbind_engine::protocol::close::{
     self, Beat, Heartbeat, GOING_AWAY, IDLE_TIMEOUT, INVALID_PAYLOAD, PROTOCOL_ERROR,
     SLOW_CONSUMER, TOO_BIG,
@@ -63,13 +64,14 @@ async fn serve<S>(
 {
     let limits = engine.limits().clone();
     let (sink, mut stream) = ws.split();
-    let out = ChannelOutbound::new(OutboundQueue::for_limits(&limits));
+    let out = ChannelOutbound::new(engine.outbound_queue());
     // Capacity 1: the reader asks for one close, once.
     let (close_tx, close_rx) = mpsc::channel::<u16>(1);
     let ping = Arc::new(Notify::new());
     let mut session = engine.open_admitted_session(admitted, out.clone());
     let span = tracing::Span::current();
     trace::record_session(&span, session.id(), session.user());
+    session.served_by(Adapter::Async);
     tracing::debug!(?peer, conn = session.id(), "connected");
     out.send(session.hello());
 
@@ -86,6 +88,7 @@ async fn serve<S>(
     drop(session);
     let deadline = Instant::now() + CLOSE_TIMEOUT;
     if let Some(code) = code {
+        engine.metrics().closed(code);
         let _ = close_tx.try_send(code);
     }
     drop(close_tx);

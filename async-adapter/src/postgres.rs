@@ -38,7 +38,8 @@ use chanbind_engine::sql::{
     CONNECT_TIMEOUT, MIGRATE_LOCK, WAIT_TIMEOUT,
 };
 use chanbind_engine::store::{
-    PingError, PingFuture, SchemaError, SchemaFuture, Store, StoreFuture, StoreOp, PING_TIMEOUT,
+    PingError, PingFuture, SchemaError, SchemaFuture, Store, StoreError, StoreFuture, StoreOp,
+    PING_TIMEOUT,
 };
 use chanbind_engine::trace;
 use deadpool_postgres::{ManagerConfig, RecyclingMethod, Runtime};
@@ -332,6 +333,30 @@ impl Store for PgStore {
 
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+
+    fn pool_status(&self) -> Option<chanbind_engine::store::PoolStatus> {
+        let status = self.pool.status();
+        Some(chanbind_engine::store::PoolStatus {
+            max_size: status.max_size,
+            in_use: status.size.saturating_sub(status.available),
+            waiting: status.waiting,
+        })
+    }
+
+    fn notification_queue_usage(&self) -> chanbind_engine::store::UsageFuture<'_> {
+        Box::pin(async move {
+            let conn = self
+                .conn()
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let row = conn
+                .client
+                .query_one("SELECT pg_notification_queue_usage()", &[])
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            Ok(Some(row.get::<_, f64>(0)))
+        })
     }
 
     fn check_schema<'a>(&'a self, registry: &'a Registry) -> SchemaFuture<'a> {

@@ -216,7 +216,7 @@ impl ChanbindService {
         }
         let (mut parts, body) = request.into_parts();
         let peer = locate::place(&mut parts, &inner.config.mount_path);
-        match edge::dispatch(&inner.config.server, &parts) {
+        match edge::dispatch_with(&inner.config.server, &inner.engine, &parts) {
             Dispatch::Upgrade(upgrade) => upgrade::accept(inner, upgrade, parts, peer).await,
             Dispatch::Health(probe) => full(
                 probe

@@ -49,11 +49,20 @@ struct Payload {
     op: String,
     tx: i64,
     origin: Option<String>,
+    /// When the trigger ran, in seconds since the Unix epoch (triggers installed by older
+    /// versions send none).
+    #[serde(default)]
+    at: Option<f64>,
 }
 
 impl Notice {
     /// Parses a trigger's payload.
     pub fn parse(payload: &str) -> Result<Notice, NoticeError> {
+        Notice::parse_timed(payload).map(|(notice, _)| notice)
+    }
+
+    /// [`parse`](Self::parse), with when the trigger ran (seconds since the Unix epoch).
+    fn parse_timed(payload: &str) -> Result<(Notice, Option<f64>), NoticeError> {
         let p: Payload = serde_json::from_str(payload).map_err(|e| NoticeError(e.to_string()))?;
         let kind = match p.op.as_str() {
             "INSERT" => ChangeKind::Created,
@@ -61,7 +70,7 @@ impl Notice {
             "DELETE" => ChangeKind::Deleted,
             other => return Err(NoticeError(format!("unknown operation {other:?}"))),
         };
-        Ok(Notice {
+        let notice = Notice {
             table: p.table,
             schema: p.schema,
             pk: p.pk,
@@ -70,7 +79,8 @@ impl Notice {
             // The trigger reads the setting with `missing_ok`, which gives '' once a session
             // has set and reset it, and NULL when it never did.
             origin: p.origin.filter(|o| !o.is_empty()),
-        })
+        };
+        Ok((notice, p.at))
     }
 }
 
@@ -84,6 +94,10 @@ pub struct Batch {
     /// (schema, table, pk) to whether any notice said INSERT, in arrival order of first sight.
     pub(crate) rows: Vec<(Table, Key, bool)>,
     seen: HashMap<(Table, Key), usize>,
+    /// How many trigger notifications came in, and the lag in seconds of those that tell
+    /// when their trigger ran: the capture metrics, recorded when the batch is published.
+    pub(crate) notices: u64,
+    pub(crate) lags: Vec<f64>,
 }
 
 /// A table as `(schema, name)`.
@@ -98,14 +112,25 @@ impl Batch {
             origin: origin.into(),
             rows: Vec::new(),
             seen: HashMap::new(),
+            notices: 0,
+            lags: Vec::new(),
         }
     }
 
     /// Adds a notification's payload. Malformed payloads and this node's own writes (already
     /// published in-process) are dropped; malformed ones are logged.
     pub fn push_payload(&mut self, payload: &str) {
-        match Notice::parse(payload) {
-            Ok(notice) => self.push(notice),
+        self.notices += 1;
+        match Notice::parse_timed(payload) {
+            Ok((notice, at)) => {
+                if let Some(at) = at {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64());
+                    self.lags.push((now - at).max(0.0));
+                }
+                self.push(notice)
+            }
             Err(e) => tracing::warn!(error = %e, payload, "dropping a capture notification"),
         }
     }

@@ -27,6 +27,7 @@ use crate::change::{Change, ChangeKind};
 use crate::config::Limits;
 use crate::layer::{ChangedRow, InProcess, Layer, LayerMessage};
 use crate::locks::{Creates, RowLocks};
+use crate::metrics::Metrics;
 use crate::origin::AllowedOrigins;
 use crate::protocol::{encode_reply, EventName};
 use crate::rate::RateLimits;
@@ -76,6 +77,8 @@ pub(crate) struct Inner {
     /// The live queries each signed-in user holds, against `max_live_queries_per_user`.
     pub(crate) live_budget: Arc<crate::live::UserBudget>,
     pub(crate) stats: Arc<Stats>,
+    /// The Prometheus metrics ([`crate::metrics`]).
+    pub(crate) metrics: Metrics,
     pub(crate) streams: HashMap<String, ActorRef<StreamMsg>>,
     /// Whether each stream has subscribers here, by stream.
     pub(crate) interest: HashMap<String, Arc<Interest>>,
@@ -218,6 +221,8 @@ impl Engine {
         store.check_schema(&registry).await?;
         let spawn_err = |e: ractor::SpawnErr| EngineError::Spawn(e.to_string());
         let stats = Arc::new(Stats::default());
+        let metrics = Metrics::new(&registry, Arc::clone(&store), &stats);
+        crate::metrics::spawn_sampler(Arc::clone(&store), metrics.sampled());
         // One budget of refreshes for every stream: live queries may hold at most this many
         // store connections at once, whatever the number of streams.
         let refreshes = Arc::new(tokio::sync::Semaphore::new(
@@ -234,6 +239,7 @@ impl Engine {
                 binding: Arc::clone(binding),
                 store: Arc::clone(&store),
                 stats: Arc::clone(&stats),
+                gauges: metrics.stream_gauges(binding.stream()),
                 interest: Arc::clone(&watched),
                 related_interest: Arc::clone(&related),
                 refreshes: Arc::clone(&refreshes),
@@ -268,6 +274,7 @@ impl Engine {
                 creates: Creates::default(),
                 live_budget: Arc::default(),
                 stats,
+                metrics,
                 streams,
                 interest,
                 related_interest,
@@ -325,6 +332,20 @@ impl Engine {
         self.inner.stats.snapshot()
     }
 
+    /// The engine's Prometheus metrics: what `GET /metrics` shows, for an application to
+    /// encode or add to its own registry ([`crate::metrics`]).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// A new connection's outbound queue, bounded by the limits (`outbound_queue`,
+    /// `outbound_queue_bytes`) and counted in the engine's queue metrics: what adapters make
+    /// for each WebSocket.
+    pub fn outbound_queue(&self) -> crate::outbound::OutboundQueue {
+        crate::outbound::OutboundQueue::for_limits(&self.inner.limits)
+            .metered(self.inner.metrics.queue_gauges())
+    }
+
     /// The bindings.
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
@@ -358,7 +379,7 @@ impl Engine {
                     })
                 })
                 .collect();
-            self.inner.layer.publish(&LayerMessage::Changes { rows });
+            self.publish_layer(&LayerMessage::Changes { rows });
         }
         self.publish_local(change);
     }
@@ -417,7 +438,7 @@ impl Engine {
             return false;
         }
         if self.inner.layer.is_remote() {
-            self.inner.layer.publish(&LayerMessage::Group {
+            self.publish_layer(&LayerMessage::Group {
                 stream: stream.to_owned(),
                 event: event.to_owned(),
                 data: data.clone(),
@@ -432,7 +453,7 @@ impl Engine {
         if !self.inner.layer.is_remote() {
             return;
         }
-        self.inner.layer.publish(&LayerMessage::Broadcast {
+        self.publish_layer(&LayerMessage::Broadcast {
             stream: stream.to_owned(),
             event: event.to_owned(),
             data: data.clone(),
@@ -446,7 +467,7 @@ impl Engine {
         if !self.inner.layer.is_remote() {
             return;
         }
-        self.inner.layer.publish(&LayerMessage::User {
+        self.publish_layer(&LayerMessage::User {
             user_id,
             stream: stream.to_owned(),
             event: event.to_owned(),
@@ -490,6 +511,12 @@ impl Engine {
                 );
             }
         }
+    }
+
+    /// Hands `message` to the layer, counted in `chanbind_layer_messages_sent_total`.
+    fn publish_layer(&self, message: &LayerMessage) {
+        self.inner.metrics.families().layer_sent.inc();
+        self.inner.layer.publish(message);
     }
 
     /// The channel layer's kind (`in-process`, `postgres`).

@@ -188,8 +188,19 @@ pub struct Envelope {
     /// transaction into one, and two equal broadcasts must stay two.
     #[serde(default)]
     pub seq: u64,
+    /// When the sender encoded it, in milliseconds since the Unix epoch: receivers observe
+    /// the layer's lag from it (`chanbind_layer_lag_seconds`). Absent from older senders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_ms: Option<u64>,
     /// The message.
     pub message: LayerMessage,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Why a message cannot travel, or a payload is not one.
@@ -280,6 +291,7 @@ impl Outgoing {
             node: self.node.clone(),
             namespace: self.namespace.clone(),
             seq: self.seq,
+            sent_ms: Some(now_ms()),
             message,
         };
         match encode(&envelope) {
@@ -397,6 +409,7 @@ mod tests {
             node: "a".into(),
             namespace: "s".into(),
             seq: 1,
+            sent_ms: Some(1),
             message: LayerMessage::User {
                 user_id: 3,
                 stream: "x".into(),

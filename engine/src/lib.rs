@@ -178,6 +178,7 @@ pub mod kind;
 pub mod layer;
 pub(crate) mod live;
 pub(crate) mod locks;
+pub mod metrics;
 pub mod origin;
 pub mod outbound;
 pub mod permission;

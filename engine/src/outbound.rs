@@ -12,7 +12,7 @@ use crate::key::Key;
 use crate::protocol::Frame;
 
 pub use held::HeldBytes;
-pub use queue::{Offer, OutboundQueue};
+pub use queue::{Offer, OutboundQueue, QueueMetrics};
 
 /// A connection's outbound queue, implemented by each adapter on an [`OutboundQueue`] and its
 /// own way of waking the connection's writer. `send` never blocks: a full queue that cannot
@@ -75,6 +75,8 @@ pub struct ConnHandle {
     /// The connection's turn: a job runs while holding it, so the connection's requests run
     /// one at a time with the re-checks the application starts from elsewhere.
     pub(crate) gate: Arc<tokio::sync::Mutex<()>>,
+    /// The error its running request's reply carried, for the request metrics.
+    pub(crate) outcome: Arc<crate::metrics::Outcome>,
 }
 
 impl std::fmt::Debug for ConnHandle {

@@ -74,6 +74,8 @@ pub struct Session {
     /// A planner that borrows a live connection's handle (a re-check): dropping it must
     /// leave that connection's subscriptions and groups alone.
     borrowed: bool,
+    /// Its place in `chanbind_connections`, once an adapter said it serves it.
+    _counted: Option<crate::metrics::ConnectionGuard>,
 }
 
 impl std::fmt::Debug for Session {
@@ -108,6 +110,7 @@ impl Session {
             held: Arc::new(HeldBytes::new(engine.limits().max_subscription_bytes)),
             live,
             gate: Arc::default(),
+            outcome: Arc::default(),
         };
         let mut identity = None;
         if !transient && !system {
@@ -137,6 +140,7 @@ impl Session {
             http: None,
             identity,
             borrowed: false,
+            _counted: None,
         }
     }
 
@@ -157,7 +161,14 @@ impl Session {
             http: None,
             identity: None,
             borrowed: true,
+            _counted: None,
         }
+    }
+
+    /// Counts the session in `chanbind_connections{adapter}` until it ends: adapters call it
+    /// on each WebSocket they open.
+    pub fn served_by(&mut self, adapter: crate::metrics::Adapter) {
+        self._counted = Some(self.engine.inner().metrics.connection(adapter));
     }
 
     /// Sets whom the session's requests count against and keeps its connection place.
@@ -209,11 +220,14 @@ impl Session {
         )
     }
 
-    /// Handles one inbound text frame.
+    /// Handles one inbound text frame, counted in the request metrics under its stream and
+    /// action when a binding serves them, else under `unknown`.
     ///
     /// The request's `request` span ([`crate::trace`]) is made here, for every transport:
-    /// planning runs inside it, and a [`Job`] carries it to the end of its run.
+    /// planning runs inside it, and a [`Job`] carries it (and the metrics' clock) to the end
+    /// of its run.
     pub fn handle_text(&mut self, text: &str) -> Step {
+        let started = std::time::Instant::now();
         // An `auth.refresh` or the application may have replaced the user since.
         if let Some(identity) = &self.identity {
             self.conn.user = identity.user();
@@ -222,33 +236,58 @@ impl Session {
         if let Some((method, route)) = &self.http {
             trace.http(method, route);
         }
-        let step = trace.span().in_scope(|| self.handle_in(text, &trace));
+        let (step, route) = trace.span().in_scope(|| self.handle_in(text, &trace));
         if let (Step::Run(job), Some(identity)) = (&step, &self.identity) {
             if let Some(key) = job.subscription() {
                 identity.remember(key, text);
             }
         }
+        let route = route.unwrap_or_else(|| Arc::clone(self.engine.inner().metrics.unknown()));
+        let meter = crate::metrics::Meter::at(route, started);
         match step {
+            Step::Reply(frame) => {
+                meter.finish(frame_error(&frame));
+                Step::Reply(frame)
+            }
             Step::Run(mut job) => {
                 job.trace = Some(trace);
+                job.meter(meter);
                 Step::Run(job)
             }
-            Step::Reply(frame) => Step::Reply(frame),
         }
     }
 
-    /// [`handle_text`](Self::handle_text) inside the request's span; an answer given here at
+    /// [`handle_text`](Self::handle_text) inside the request's span, with the request
+    /// metrics of its stream and action once it decoded.
+    fn handle_in(
+        &mut self,
+        text: &str,
+        trace: &RequestTrace,
+    ) -> (Step, Option<Arc<crate::metrics::RouteMetrics>>) {
+        let inbound = match decode_inbound(text) {
+            Ok(inbound) => inbound,
+            Err(e) => {
+                crate::trace::record_outcome_on(trace.span(), Some(&e.error));
+                return (Step::Reply(encode_error(&e.event, &e.error)), None);
+            }
+        };
+        trace.event(&inbound.event, self.user());
+        let route = Arc::clone(
+            self.engine
+                .inner()
+                .metrics
+                .route(inbound.event.stream(), inbound.event.action()),
+        );
+        (self.handle_inbound(inbound, trace), Some(route))
+    }
+
+    /// A decoded request: rate limits, request ids, then its plan. An answer given here at
     /// once records its outcome.
-    fn handle_in(&mut self, text: &str, trace: &RequestTrace) -> Step {
+    fn handle_inbound(&mut self, inbound: crate::protocol::Inbound, trace: &RequestTrace) -> Step {
         let refuse = |event: &str, error: &ApiError| {
             crate::trace::record_outcome_on(trace.span(), Some(error));
             Step::Reply(encode_error(event, error))
         };
-        let inbound = match decode_inbound(text) {
-            Ok(inbound) => inbound,
-            Err(e) => return refuse(&e.event, &e.error),
-        };
-        trace.event(&inbound.event, self.user());
         let event_text = inbound.event.to_string();
         // Refused before any work, so a flood costs a decode per frame and nothing more. An
         // HTTP request was checked (with its `Retry-After`) before its session was opened.
@@ -305,6 +344,21 @@ impl Session {
             }
         }
     }
+}
+
+/// The error code of a frame queued as a request's immediate answer, if it is an error: what
+/// the request metrics count it under. Only such frames (refusals, replays) are read here.
+fn frame_error(frame: &Frame) -> Option<ErrorCode> {
+    #[derive(serde::Deserialize)]
+    struct Sent {
+        error: Option<Code>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Code {
+        code: String,
+    }
+    let sent: Sent = serde_json::from_str(frame.as_str()).ok()?;
+    ErrorCode::from_wire(&sent.error?.code)
 }
 
 impl Drop for Session {

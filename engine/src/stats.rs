@@ -1,13 +1,15 @@
-//! Counters an operator (and the fan-out tests) can read.
+//! Counters an operator (and the fan-out tests) can read. They are the same counters the
+//! engine's Prometheus metrics show (`chanbind_pushes_*_total`, see [`crate::metrics`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::metrics::counter::Counter;
 
 /// Live counters of one engine.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pushes_encoded: AtomicU64,
-    pushes_delivered: AtomicU64,
-    pushes_refused: AtomicU64,
+    pub(crate) pushes_encoded: Counter,
+    pub(crate) pushes_delivered: Counter,
+    pub(crate) pushes_refused: Counter,
+    pub(crate) pushes_merged: Counter,
 }
 
 /// A copy of the counters at one moment.
@@ -23,7 +25,7 @@ pub struct StatsSnapshot {
 
 impl Stats {
     pub(crate) fn encoded(&self) {
-        self.pushes_encoded.fetch_add(1, Ordering::Relaxed);
+        self.pushes_encoded.inc();
     }
 
     pub(crate) fn delivered(&self, ok: bool) {
@@ -32,21 +34,20 @@ impl Stats {
         } else {
             &self.pushes_refused
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.inc();
     }
 
     pub(crate) fn delivered_many(&self, delivered: u64, refused: u64) {
-        self.pushes_delivered
-            .fetch_add(delivered, Ordering::Relaxed);
-        self.pushes_refused.fetch_add(refused, Ordering::Relaxed);
+        self.pushes_delivered.inc_by(delivered);
+        self.pushes_refused.inc_by(refused);
     }
 
     /// Reads the counters.
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
-            pushes_encoded: self.pushes_encoded.load(Ordering::Relaxed),
-            pushes_delivered: self.pushes_delivered.load(Ordering::Relaxed),
-            pushes_refused: self.pushes_refused.load(Ordering::Relaxed),
+            pushes_encoded: self.pushes_encoded.get(),
+            pushes_delivered: self.pushes_delivered.get(),
+            pushes_refused: self.pushes_refused.get(),
         }
     }
 }

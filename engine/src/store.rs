@@ -11,6 +11,7 @@ mod memory_transaction;
 mod op;
 mod ping;
 mod schema;
+mod status;
 mod transaction;
 mod upsert;
 
@@ -19,6 +20,7 @@ pub use memory::MemoryStore;
 pub use op::{PerValue, Referrer, StoreOp, StoreOutput, Upsert, Upserted};
 pub use ping::{PingError, PingFuture, PING_TIMEOUT};
 pub use schema::{Mismatch, SchemaError};
+pub use status::{PoolStatus, UsageFuture};
 pub use transaction::{BeginFuture, EndFuture, Transaction};
 
 use std::future::Future;
@@ -106,6 +108,20 @@ pub trait Store: Send + Sync + 'static {
     /// store is always there.
     fn ping(&self) -> PingFuture<'_> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// How many of the store's pooled connections are in use and how many callers wait for
+    /// one: the `chanbind_store_pool_*` gauges, read at each scrape. `None` (the default)
+    /// for a store without a pool.
+    fn pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
+
+    /// How full the database's notification queue is, from 0 to 1 (PostgreSQL's
+    /// `pg_notification_queue_usage()`): the `chanbind_pg_notification_queue_usage` gauge,
+    /// sampled off the request path. `Ok(None)` (the default) for a store that has none.
+    fn notification_queue_usage(&self) -> UsageFuture<'_> {
+        Box::pin(async { Ok(None) })
     }
 }
 

@@ -4,10 +4,9 @@
 use std::error::Error;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chanbind_engine::binding::{ModelBinding, Registry};
-use chanbind_engine::http::StaticFile;
+use chanbind_engine::http::{ServerSettings, StaticFile};
 use chanbind_engine::store::Store;
 use chanbind_engine::{Engine, EngineBuilder};
 use clap::ValueEnum;
@@ -177,33 +176,31 @@ pub async fn serve_until_stopped(
     listener: Listener,
     what: &str,
 ) -> Result<(), Box<dyn Error>> {
-    serve_until_drained(
-        adapter,
-        listen,
-        engine,
-        static_files,
-        listener,
-        what,
-        Duration::ZERO,
-    )
-    .await
+    let server = serving(static_files);
+    serve_until_stopped_with(adapter, listen, engine, server, listener, what).await
 }
 
-/// [`serve_until_stopped`], draining for `drain_delay` first: `/readyz` answers 503 for that
-/// long after the signal while everything else is served as before.
-pub async fn serve_until_drained(
+/// The edge settings that serve `static_files`, the rest default: for
+/// [`serve_until_stopped_with`], with more set on them (`.metrics(true)`, `.drain_delay(..)`).
+pub fn serving(static_files: Vec<StaticFile>) -> ServerSettings {
+    let mut settings = ServerSettings::default();
+    settings.http.static_files = static_files;
+    settings
+}
+
+/// [`serve_until_stopped`] with the whole of the edge's settings (both adapters share them).
+pub async fn serve_until_stopped_with(
     adapter: Adapter,
     listen: SocketAddr,
     engine: Engine,
-    static_files: Vec<StaticFile>,
+    server: ServerSettings,
     listener: Listener,
     what: &str,
-    drain_delay: Duration,
 ) -> Result<(), Box<dyn Error>> {
     match adapter {
         Adapter::Async => {
-            let mut config = chanbind_async::ServerConfig::default().drain_delay(drain_delay);
-            config.http.static_files = static_files;
+            let mut config = chanbind_async::ServerConfig::default();
+            config.server = server;
             let server = chanbind_async::bind(listen, engine, config).await?;
             announce(adapter, server.local_addr(), what);
             let signal = stop_signal().await?;
@@ -213,8 +210,8 @@ pub async fn serve_until_drained(
         // The blocking server's handle differs from the async one. `bind` only spawns
         // threads; `shutdown` joins them, off the workers.
         Adapter::Sync => {
-            let mut config = chanbind_sync::ServerConfig::default().drain_delay(drain_delay);
-            config.http.static_files = static_files;
+            let mut config = chanbind_sync::ServerConfig::default();
+            config.server = server;
             let server = chanbind_sync::bind(listen, engine, config)?;
             announce(adapter, server.local_addr(), what);
             let signal = stop_signal().await?;

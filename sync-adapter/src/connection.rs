@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use chanbind_engine::outbound::OutboundQueue;
 use chanbind_engine::trace;
 use crossbeam_channel::Receiver;
 use mio::net::TcpStream;
@@ -124,12 +123,13 @@ fn run(
     // Frames the client sent right behind its handshake are already in the buffer.
     let (stream, poll, read) = io.into_parts();
     let ws = WebSocket::from_partially_read(stream, read, Role::Server, Some(shared.ws_config));
-    let out = ChannelOutbound::new(OutboundQueue::for_limits(shared.engine.limits()), waker);
+    let out = ChannelOutbound::new(shared.engine.outbound_queue(), waker);
     // The WebSocket's span ([`chanbind_engine::trace`]): its requests are its children. The
     // HTTP requests this thread served before the upgrade each have a span of their own.
     let span = trace::connection_span("sync", Some(peer));
     let _entered = span.enter();
-    let session = shared.engine.open_admitted_session(admitted, out.clone());
+    let mut session = shared.engine.open_admitted_session(admitted, out.clone());
+    session.served_by(chanbind_engine::metrics::Adapter::Sync);
     trace::record_session(&span, session.id(), session.user());
     tracing::debug!(%peer, conn = session.id(), "connected");
     let code = socket::Connection::new(ws, poll, session, out, shared).serve();

@@ -388,6 +388,27 @@ impl Store for PgStore {
         true
     }
 
+    fn pool_status(&self) -> Option<chanbind_engine::store::PoolStatus> {
+        Some(self.pool.status())
+    }
+
+    fn notification_queue_usage(&self) -> chanbind_engine::store::UsageFuture<'_> {
+        Box::pin(async move {
+            run_blocking(|| {
+                let unavailable = |e: String| chanbind_engine::store::StoreError::Unavailable(e);
+                let mut conn = self
+                    .pool
+                    .get()
+                    .map_err(|_| unavailable("no connection".into()))?;
+                let row = conn
+                    .client
+                    .query_one("SELECT pg_notification_queue_usage()", &[])
+                    .map_err(|e| unavailable(e.to_string()))?;
+                Ok(Some(row.get::<_, f64>(0)))
+            })
+        })
+    }
+
     fn check_schema<'a>(&'a self, registry: &'a Registry) -> SchemaFuture<'a> {
         Box::pin(async move { run_blocking(|| self.check_here(registry)) })
     }

@@ -171,6 +171,8 @@ pub struct StreamArgs {
     pub store: Arc<dyn Store>,
     /// The engine's counters.
     pub stats: Arc<Stats>,
+    /// The stream's gauges: subscriptions, live queries, refreshes.
+    pub gauges: crate::metrics::StreamGauges,
     /// Whether the stream has subscribers, kept up to date by the actor.
     pub interest: Arc<Interest>,
     /// Whether the stream has subscriptions that hear other streams' changes.
@@ -191,6 +193,7 @@ pub struct StreamState {
     rows: rows::RowSubs,
     queries: queries::LiveQueries,
     feeds: feed::Feeds,
+    gauges: crate::metrics::StreamGauges,
 }
 
 impl Actor for StreamActor {
@@ -213,7 +216,9 @@ impl Actor for StreamActor {
                 Arc::clone(&args.store),
                 Arc::clone(&args.stats),
                 Arc::clone(&args.refreshes),
+                args.gauges.clone(),
             ),
+            gauges: args.gauges,
             feeds: feed::Feeds::new(
                 args.binding,
                 args.stats,
@@ -238,7 +243,11 @@ impl Actor for StreamActor {
                 key,
                 event,
                 view,
-            } => state.rows.watch(conn, key, event, view),
+            } => {
+                if state.rows.watch(conn, key, event, view) {
+                    state.gauges.subscriptions.inc();
+                }
+            }
             StreamMsg::WatchQuery {
                 conn,
                 key,
@@ -247,6 +256,7 @@ impl Actor for StreamActor {
             } => {
                 state.replace(conn.id, &key);
                 state.queries.watch(conn, key, event, spec);
+                state.gauges.subscriptions.inc();
             }
             StreamMsg::Snapshot {
                 conn,
@@ -267,6 +277,7 @@ impl Actor for StreamActor {
             } => {
                 state.replace(conn.id, &key);
                 state.feeds.watch(conn, key, event, filter, view, relations);
+                state.gauges.subscriptions.inc();
             }
             StreamMsg::Unsubscribe { conn, hash, reply } => {
                 let removed = state.remove(conn, |_, event| {
@@ -295,7 +306,7 @@ impl Actor for StreamActor {
                         // are re-read and push later, each re-read a store call of its own.
                         let subscribers = state.rows.watchers(&change.pk)
                             + state.feeds.len()
-                            + state.queries.len();
+                            + state.queries.subscribers();
                         span.record("subscribers", subscribers);
                         span.record("pushes", pushes);
                         span.record("queries_touched", touched);
@@ -344,6 +355,10 @@ impl Actor for StreamActor {
                 }
             }
         }
+        state
+            .gauges
+            .live_queries
+            .set(i64::try_from(state.queries.len()).unwrap_or(i64::MAX));
         let holds = !(state.rows.is_empty() && state.queries.is_empty() && state.feeds.is_empty());
         state.interest.settle(holds, announced);
         let holds_related = state.queries.holds_related() || state.feeds.holds_related();
@@ -451,9 +466,13 @@ impl StreamState {
         pick: impl Fn(&SubKey, &EventName) -> bool,
         slot: Slot,
     ) -> usize {
-        self.rows.remove(conn, &pick, slot)
+        let removed = self.rows.remove(conn, &pick, slot)
             + self.queries.remove(conn, &pick, slot)
-            + self.feeds.remove(conn, &pick, slot)
+            + self.feeds.remove(conn, &pick, slot);
+        self.gauges
+            .subscriptions
+            .dec_by(i64::try_from(removed).unwrap_or(i64::MAX));
+        removed
     }
 }
 

@@ -48,6 +48,14 @@ impl Engine {
     /// an authenticator failed), then the per-user (per-address when anonymous) connection
     /// limit (503). Open the session with [`open_admitted_session`](Self::open_admitted_session).
     pub async fn admit_handshake(&self, head: &RequestHead) -> Result<Admitted, Refusal> {
+        let admitted = self.admit_handshake_unmetered(head).await;
+        if let Err(refusal) = &admitted {
+            self.inner.metrics.refused(*refusal);
+        }
+        admitted
+    }
+
+    async fn admit_handshake_unmetered(&self, head: &RequestHead) -> Result<Admitted, Refusal> {
         self.inner.origins.check(head, &Method::GET, true)?;
         let user = self.authenticate(head).await?;
         let holder = holder_of(user.as_ref(), head);

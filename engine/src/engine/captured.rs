@@ -24,6 +24,11 @@ impl Engine {
     ///
     /// With a blocking store, poll this on a thread that may block (the sync listener's own).
     pub async fn publish_captured(&self, batch: Batch) -> usize {
+        let families = self.inner.metrics.families();
+        families.capture_received.inc_by(batch.notices);
+        for lag in &batch.lags {
+            families.capture_lag.observe(*lag);
+        }
         let mut by_table: HashMap<(&str, &str), Vec<&Arc<ModelBinding>>> = HashMap::new();
         for binding in self.registry().models() {
             let schema = binding.schema_name().unwrap_or(&batch.schema);

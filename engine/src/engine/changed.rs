@@ -504,6 +504,7 @@ mod tests {
                 node: "n".repeat(64),
                 namespace: "s".repeat(63),
                 seq: u64::MAX,
+                sent_ms: Some(u64::MAX),
                 message: message.clone(),
             };
             crate::layer::encode(&envelope).expect("fits");

@@ -21,6 +21,13 @@ impl Engine {
     ) {
         match decode(payload) {
             Ok(envelope) if envelope.namespace == namespace && envelope.node != node => {
+                let families = self.inner.metrics.families();
+                families.layer_received.inc();
+                if let Some(sent) = envelope.sent_ms {
+                    // Clocks of two nodes may disagree: a message from the future took 0 s.
+                    let lag = crate::layer::now_ms().saturating_sub(sent);
+                    families.layer_lag.observe(lag as f64 / 1000.0);
+                }
                 if heard.missed(&envelope.node, envelope.seq) {
                     tracing::warn!(node = %envelope.node, seq = envelope.seq, "layer messages of a node were lost; refreshing every subscription");
                     self.refresh_all();

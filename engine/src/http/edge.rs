@@ -11,11 +11,13 @@
 //!    (403, 401, 503) and gives the 101;
 //! 2. `/healthz` and `/readyz` are the health endpoints ([`Probe`]), before anything that
 //!    authenticates or counts requests;
-//! 3. a path under the API prefix goes to [`HttpApi`](super::HttpApi);
-//! 4. a configured [`StaticFile`](super::StaticFile) answers its own path;
-//! 5. a plain request for the WebSocket endpoint gets 426, naming where the API is (with the
+//! 3. `/metrics`, when [`ServerSettings::metrics`] is on, answers the engine's metrics
+//!    ([`dispatch_with`] only, which has the engine);
+//! 4. a path under the API prefix goes to [`HttpApi`](super::HttpApi);
+//! 5. a configured [`StaticFile`](super::StaticFile) answers its own path;
+//! 6. a plain request for the WebSocket endpoint gets 426, naming where the API is (with the
 //!    mount point: `/realtime/api/`);
-//! 6. anything else is 404.
+//! 7. anything else is 404.
 //!
 //! ```
 //! use chanbind_engine::http::edge::{dispatch, Dispatch};
@@ -33,6 +35,7 @@
 
 mod handshake;
 mod health;
+mod metrics;
 mod mount;
 mod settings;
 
@@ -86,6 +89,15 @@ pub fn dispatch(settings: &ServerSettings, parts: &Parts) -> Dispatch {
         return Dispatch::Respond(upgrade_required(settings, Mount::of(&parts.extensions)));
     }
     Dispatch::Respond(error(&ApiError::new(ErrorCode::NotFound, "no such route")))
+}
+
+/// [`dispatch`], with the routes that need the engine: `GET /metrics` when
+/// [`ServerSettings::metrics`] is on. What both adapters call.
+pub fn dispatch_with(settings: &ServerSettings, engine: &crate::Engine, parts: &Parts) -> Dispatch {
+    if settings.metrics && parts.uri.path() == metrics::PATH && !is_websocket(&parts.headers) {
+        return Dispatch::Respond(metrics::respond(engine, &parts.method));
+    }
+    dispatch(settings, parts)
 }
 
 /// The plain request for the WebSocket endpoint: 426, pointing at the API under the mount.

@@ -15,6 +15,9 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+
 use super::SubKey;
 use crate::config::Limits;
 use crate::protocol::Frame;
@@ -49,6 +52,32 @@ pub struct OutboundQueue {
     capacity: usize,
     max_bytes: usize,
     state: Mutex<State>,
+    metrics: Option<QueueMetrics>,
+}
+
+/// The engine-wide series a queue keeps up to date ([`crate::metrics`]): frames and bytes
+/// waiting across every connection, and pushes merged away.
+#[derive(Debug, Clone)]
+pub struct QueueMetrics {
+    pub(crate) frames: Gauge,
+    pub(crate) bytes: Gauge,
+    pub(crate) merged: Counter,
+}
+
+impl QueueMetrics {
+    fn added(&self, frames: usize, bytes: usize) {
+        self.frames.inc_by(as_i64(frames));
+        self.bytes.inc_by(as_i64(bytes));
+    }
+
+    fn removed(&self, frames: usize, bytes: usize) {
+        self.frames.dec_by(as_i64(frames));
+        self.bytes.dec_by(as_i64(bytes));
+    }
+}
+
+fn as_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 #[derive(Debug, Default)]
@@ -93,7 +122,15 @@ impl OutboundQueue {
             capacity: capacity.max(1),
             max_bytes,
             state: Mutex::default(),
+            metrics: None,
         }
+    }
+
+    /// The same queue, counted in an engine's metrics
+    /// ([`Engine::outbound_queue`](crate::Engine::outbound_queue) makes one).
+    pub fn metered(mut self, metrics: QueueMetrics) -> OutboundQueue {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// A queue bounded by the limits' `outbound_queue` (frames) and `outbound_queue_bytes`.
@@ -109,6 +146,9 @@ impl OutboundQueue {
             return Offer::Closed;
         }
         if state.fits(frame.len(), self.capacity, self.max_bytes) {
+            if let Some(m) = &self.metrics {
+                m.added(1, frame.len());
+            }
             state.push(frame, supersedes.cloned());
             return Offer::Queued;
         }
@@ -130,6 +170,11 @@ impl OutboundQueue {
         }
         state.frames.retain(|(_, queued)| !superseded(queued));
         state.bytes -= freed;
+        if let Some(m) = &self.metrics {
+            m.removed(merged, freed);
+            m.added(1, frame.len());
+            m.merged.inc_by(merged as u64);
+        }
         state.push(frame, Some(Arc::clone(key)));
         Offer::Merged(merged)
     }
@@ -139,6 +184,9 @@ impl OutboundQueue {
         let mut state = self.lock();
         let (frame, _) = state.frames.pop_front()?;
         state.bytes -= frame.len();
+        if let Some(m) = &self.metrics {
+            m.removed(1, frame.len());
+        }
         Some(frame)
     }
 
@@ -183,6 +231,9 @@ impl OutboundQueue {
     pub fn close(&self) {
         let mut state = self.lock();
         state.closed = true;
+        if let Some(m) = &self.metrics {
+            m.removed(state.frames.len(), state.bytes);
+        }
         state.frames.clear();
         state.bytes = 0;
     }
@@ -190,6 +241,16 @@ impl OutboundQueue {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock cannot leave the queue half-changed.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for OutboundQueue {
+    fn drop(&mut self) {
+        // What still waits leaves the engine-wide count with the queue.
+        if let Some(m) = &self.metrics {
+            let state = self.lock();
+            m.removed(state.frames.len(), state.bytes);
+        }
     }
 }
 

@@ -172,6 +172,8 @@ pub struct Job {
     /// The request's span and clock, set by [`Session::handle_text`](super::Session): the
     /// job runs inside the span, and its end is the request's end.
     pub(super) trace: Option<RequestTrace>,
+    /// The request metrics it is counted in when it ends.
+    meter: Option<crate::metrics::Meter>,
 }
 
 impl std::fmt::Debug for Job {
@@ -199,7 +201,13 @@ impl Job {
             work,
             system,
             trace: None,
+            meter: None,
         }
+    }
+
+    /// Counts the job in the request metrics when it ends.
+    pub(super) fn meter(&mut self, meter: crate::metrics::Meter) {
+        self.meter = Some(meter);
     }
 
     /// Sends the job's frames through the outbound `wrap` makes of the connection's.
@@ -225,11 +233,18 @@ impl Job {
     /// the re-check the application may be running on it, before its next request.
     pub async fn run(mut self) {
         let trace = self.trace.take();
+        let meter = self.meter.take();
         let span = trace.as_ref().map_or_else(Span::none, |t| t.span().clone());
+        let conn = self.conn.clone();
         let gate = Arc::clone(&self.conn.gate);
         async move {
             let _turn = gate.lock().await;
-            self.run_turn().await
+            // Whatever an earlier job left (none should) is not this one's.
+            conn.outcome.take();
+            self.run_turn().await;
+            if let Some(meter) = meter {
+                meter.finish(conn.outcome.take());
+            }
         }
         .instrument(span)
         .await;
@@ -247,6 +262,7 @@ impl Job {
             work,
             system,
             trace: _,
+            meter: _,
         } = self;
         let run = Run {
             engine: &engine,
@@ -368,7 +384,10 @@ impl Run<'_> {
         crate::trace::record_outcome(&result);
         let frame = match result {
             Ok(data) => encode_reply(&self.reply_to, &data),
-            Err(error) => encode_error(&self.reply_to, &error),
+            Err(error) => {
+                self.conn.outcome.failed(error.code);
+                encode_error(&self.reply_to, &error)
+            }
         };
         self.conn.out.send(frame);
     }

@@ -180,13 +180,16 @@ pub(super) async fn replay(wait: Wait, conn: &ConnHandle, event: &EventName) {
     record_outcome(outcome.as_deref());
     let frame = match outcome {
         Some(outcome) => replayed(&event, &outcome),
-        None => encode_error(
-            &event,
-            &ApiError::new(
-                ErrorCode::Unavailable,
-                "the first request with this request_id ended without an answer; send it again",
-            ),
-        ),
+        None => {
+            conn.outcome.failed(ErrorCode::Unavailable);
+            encode_error(
+                &event,
+                &ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the first request with this request_id ended without an answer; send it again",
+                ),
+            )
+        }
     };
     conn.out.send(frame);
 }

@@ -108,7 +108,10 @@ impl WritePath {
         }
         let frame = match result {
             Ok(data) => encode_reply(&self.reply_to, &data),
-            Err(error) => encode_error(&self.reply_to, &error),
+            Err(error) => {
+                self.conn.outcome.failed(error.code);
+                encode_error(&self.reply_to, &error)
+            }
         };
         self.conn.out.send(frame);
     }

@@ -67,7 +67,8 @@ BEGIN
         'pk', pk,
         'op', TG_OP,
         'tx', txid_current(),
-        'origin', current_setting('{ORIGIN_SETTING}', true)
+        'origin', current_setting('{ORIGIN_SETTING}', true),
+        'at', extract(epoch from clock_timestamp())
     )::text);
     RETURN NULL;
 END

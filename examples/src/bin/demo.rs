@@ -24,7 +24,7 @@ use chanbind_engine::sql::PgError;
 use chanbind_engine::store::{MemoryStore, Store};
 use chanbind_engine::{AllowedOrigins, Engine};
 use chanbind_examples::logging::{self, LogFormat};
-use chanbind_examples::serve::{redact, serve_until_drained, Adapter, Listener, Pg};
+use chanbind_examples::serve::{redact, serve_until_stopped_with, serving, Adapter, Listener, Pg};
 use chanbind_examples::startup::{self, StartupError};
 use chanbind_examples::{config_file, demo};
 use clap::Parser;
@@ -136,6 +136,10 @@ struct Args {
     /// threshold.
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     drain_delay: u64,
+    /// Serve Prometheus metrics at `GET /metrics` on the same port (see the README's
+    /// "Metrics"). Anyone who reaches the port can read them.
+    #[arg(long)]
+    metrics: bool,
 }
 
 impl Args {
@@ -329,14 +333,15 @@ async fn run(args: Args) -> Result<(), StartupError> {
             .listen(engine.clone())
             .map_err(|e| StartupError::other(&e))?,
     };
-    serve_until_drained(
+    serve_until_stopped_with(
         args.adapter,
         args.listen,
         engine,
-        chanbind_examples::demo_page::ASSETS.to_vec(),
+        serving(chanbind_examples::demo_page::ASSETS.to_vec())
+            .metrics(args.metrics)
+            .drain_delay(std::time::Duration::from_secs(args.drain_delay)),
         listener,
         "task board",
-        std::time::Duration::from_secs(args.drain_delay),
     )
     .await
     .map_err(|e| StartupError::serving(args.listen, e.as_ref()))

@@ -208,7 +208,7 @@ enum Body {
 /// static files, the WebSocket endpoint's path (426), then 404), as the async adapter does.
 fn answer(io: &mut Io<'_>, head: &Head, shared: &Shared) -> Answer {
     let parts = &head.parts;
-    match edge::dispatch(&shared.settings, parts) {
+    match edge::dispatch_with(&shared.settings, &shared.engine, parts) {
         Dispatch::Upgrade(upgrade) => match handshake::accept(upgrade, parts, io.peer_ip(), shared)
         {
             Handshake::Open(response, admitted) => Answer::Upgrade(response, admitted),

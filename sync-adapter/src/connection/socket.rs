@@ -271,6 +271,7 @@ impl<'a> Connection<'a> {
     /// Closes with `code`: queued frames first (except for a slow consumer, whose queue is
     /// what it could not take), then the close frame, then lingers until the client closes.
     fn close(&mut self, code: u16) {
+        self.shared.engine.metrics().closed(code);
         if code != SLOW_CONSUMER {
             while let Some(frame) = self.out.pop() {
                 match self.ws.write(Message::text(frame.as_str())) {

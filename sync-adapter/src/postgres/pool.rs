@@ -5,6 +5,7 @@
 //! fails a request at once instead of after the whole wait.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -62,6 +63,9 @@ pub(crate) struct Pool {
     idle: Mutex<Vec<Conn>>,
     permits: (Sender<()>, Receiver<()>),
     wait: Duration,
+    /// The pool's size, and how many callers wait for a permit: its metrics.
+    size: usize,
+    waiting: AtomicUsize,
 }
 
 impl Pool {
@@ -84,6 +88,17 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             permits,
             wait,
+            size,
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// The connections handed out and the callers waiting, now.
+    pub(crate) fn status(&self) -> chanbind_engine::store::PoolStatus {
+        chanbind_engine::store::PoolStatus {
+            max_size: self.size,
+            in_use: self.size.saturating_sub(self.permits.1.len()),
+            waiting: self.waiting.load(Ordering::Relaxed),
         }
     }
 
@@ -112,10 +127,10 @@ impl Pool {
 
     /// The same, waiting at most `wait` for a connection to free up.
     pub(crate) fn get_within(&self, wait: Duration) -> Result<Pooled<'_>, Failure> {
-        self.permits
-            .1
-            .recv_timeout(wait)
-            .map_err(|_| Failure::Pool(None))?;
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = self.permits.1.recv_timeout(wait);
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        permit.map_err(|_| Failure::Pool(None))?;
         let permit = Permit(&self.permits.0);
         loop {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();

@@ -18,6 +18,7 @@ mod common;
 mod computed;
 mod http;
 mod limits;
+mod metrics;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod protocol;

@@ -96,11 +96,19 @@ pub(super) struct LiveQueries {
     next_id: u64,
     /// How many queries have related streams, for [`LiveQueries::holds_related`].
     related: usize,
+    /// The refresh gauges.
+    gauges: crate::metrics::StreamGauges,
 }
 
 impl LiveQueries {
-    pub(super) fn new(store: Arc<dyn Store>, stats: Arc<Stats>, refreshes: Arc<Semaphore>) -> Self {
+    pub(super) fn new(
+        store: Arc<dyn Store>,
+        stats: Arc<Stats>,
+        refreshes: Arc<Semaphore>,
+        gauges: crate::metrics::StreamGauges,
+    ) -> Self {
         LiveQueries {
+            gauges,
             store,
             refreshes,
             stats,
@@ -152,13 +160,18 @@ impl LiveQueries {
         });
     }
 
+    /// How many distinct live queries the stream holds.
+    pub(super) fn len(&self) -> usize {
+        self.queries.len()
+    }
+
     /// Whether no query is live.
     pub(super) fn is_empty(&self) -> bool {
         self.queries.is_empty()
     }
 
     /// How many subscribers the live queries have.
-    pub(super) fn len(&self) -> usize {
+    pub(super) fn subscribers(&self) -> usize {
         self.queries.values().map(|q| q.subs.len()).sum()
     }
 
@@ -352,12 +365,20 @@ impl LiveQueries {
         let myself = myself.clone();
         let span = crate::trace::refresh_span(spec.binding.stream());
         let read_span = span.clone();
+        let (queued, running) = (
+            self.gauges.refreshes_queued.clone(),
+            self.gauges.refreshes_running.clone(),
+        );
+        queued.inc();
         // The query stays in flight while it waits for a permit, so changes meanwhile only
         // mark it dirty: it is queued once, however many writes touch it.
         let refresh = async move {
-            let Ok(_permit) = refreshes.acquire_owned().await else {
+            let permit = refreshes.acquire_owned().await;
+            queued.dec();
+            let Ok(_permit) = permit else {
                 return;
             };
+            running.inc();
             let result = if store.is_blocking() {
                 match tokio::task::spawn_blocking(move || {
                     read_span.in_scope(|| futures_executor::block_on(spec.read(&*store)))
@@ -370,6 +391,7 @@ impl LiveQueries {
             } else {
                 spec.read(&*store).await
             };
+            running.dec();
             let _ = myself.send_message(StreamMsg::Refreshed { query: id, result });
         };
         tokio::spawn(tracing::Instrument::instrument(refresh, span));

@@ -50,14 +50,17 @@ impl RowSubs {
         }
     }
 
+    /// Registers a watcher; `false` when it replaced one of the same key (or had no row).
     pub(super) fn watch(
         &mut self,
         conn: ConnHandle,
         key: SubKey,
         event: EventName,
         view: Arc<View>,
-    ) {
-        let Some(pk) = key.pk.clone() else { return };
+    ) -> bool {
+        let Some(pk) = key.pk.clone() else {
+            return false;
+        };
         self.by_conn.entry(conn.id).or_default().insert(pk.clone());
         let group_key = (key.event.clone(), view.signature().to_owned());
         let group = self
@@ -71,10 +74,13 @@ impl RowSubs {
                 view,
                 watchers: Vec::new(),
             });
+        let before = group.watchers.len();
         group
             .watchers
             .retain(|(c, k)| !(c.id == conn.id && **k == key));
+        let added = group.watchers.len() == before;
         group.watchers.push((conn, Arc::new(key)));
+        added
     }
 
     /// Whether no row is watched.

@@ -40,6 +40,11 @@ pub struct ServerSettings {
     /// The largest request head (request line and headers) in bytes; a larger one gets 431.
     /// At least [`MIN_HEADER_BYTES`] applies.
     pub max_header_bytes: usize,
+    /// Whether `GET /metrics` (below the mount point) answers the engine's Prometheus
+    /// metrics ([`crate::metrics`]); off by default, when it is 404 like any unknown path.
+    /// It needs no credential: serve it where only the operator's scraper reaches, or read
+    /// the registry from the application instead ([`crate::Engine::metrics`]).
+    pub metrics: bool,
 }
 
 impl Default for ServerSettings {
@@ -52,6 +57,7 @@ impl Default for ServerSettings {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             max_header_bytes: 64 * 1024,
+            metrics: false,
         }
     }
 }
@@ -118,6 +124,13 @@ macro_rules! server_settings_setters {
         /// (`ServerSettings::max_header_bytes`).
         pub fn max_header_bytes(mut self, bytes: usize) -> Self {
             self$($to)*.max_header_bytes = bytes;
+            self
+        }
+
+        /// Turns `GET /metrics` on or off
+        /// (`ServerSettings::metrics`).
+        pub fn metrics(mut self, on: bool) -> Self {
+            self$($to)*.metrics = on;
             self
         }
     };

@@ -39,7 +39,10 @@ pub(in crate::session) async fn run(
         }
         let frame = match result {
             Ok(data) => encode_reply(&reply_to, &data),
-            Err(error) => encode_error(&reply_to, &error),
+            Err(error) => {
+                conn.outcome.failed(error.code);
+                encode_error(&reply_to, &error)
+            }
         };
         conn.out.send(frame);
     };
