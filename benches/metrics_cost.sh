@@ -10,8 +10,14 @@
 # would be. Reports each run's requests per second and the server's CPU time per answered
 # request (user + system from /proc/<pid>/stat), then the medians.
 #
+# The engine counts whether or not `/metrics` is served, so "off" and "on" differ by the
+# endpoint and its scrapes only. For the cost of the counting itself, give BASELINE_DEMO: a
+# demo binary built from the commit before the metrics landed (a worktree of it, `cargo build
+# --release -p chanbind-examples --bin demo`); it runs as a third column, "none", in the same
+# rounds.
+#
 # Settings (environment): ADAPTER (async), BENCH_SECONDS (10), CONNECTIONS (64), ROUNDS (3),
-# PORT_BASE (18800), BIN_DIR (target/release).
+# PORT_BASE (18800), BIN_DIR (target/release), BASELINE_DEMO (unset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,10 +41,10 @@ cleanup() {
 trap cleanup EXIT
 
 start() {
-    local listen=$1
-    shift
+    local program=$1 listen=$2
+    shift 2
     # As benches/compare.sh: no rate limit and no connection caps, so the load measures serving.
-    RUST_LOG=warn env -u DATABASE_URL "$bin/demo" --listen "$listen" --adapter "$adapter" \
+    RUST_LOG=warn env -u DATABASE_URL "$program" --listen "$listen" --adapter "$adapter" \
         --rate-limit 0 --max-connections-per-user 1000000 --max-connections 1000000 "$@" >/dev/null 2>&1 &
     pids+=($!)
     for _ in $(seq 1 100); do
@@ -51,10 +57,17 @@ start() {
 
 plain="127.0.0.1:$port"
 metered="127.0.0.1:$((port + 1))"
-start "$plain"
+start "$bin/demo" "$plain"
 plain_pid=${pids[-1]}
-start "$metered" --metrics
+start "$bin/demo" "$metered" --metrics
 metered_pid=${pids[-1]}
+columns="plain metered"
+if [ -n "${BASELINE_DEMO:-}" ]; then
+    bare="127.0.0.1:$((port + 2))"
+    start "$BASELINE_DEMO" "$bare"
+    bare_pid=${pids[-1]}
+    columns="bare plain metered"
+fi
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
@@ -72,9 +85,12 @@ run() {
 
 results=$(mktemp)
 for round in $(seq 1 "$rounds"); do
-    if [ $((round % 2)) = 1 ]; then order="plain metered"; else order="metered plain"; fi
+    # Which one goes first turns round by round.
+    order=$(tr ' ' '\n' <<<"$columns" | awk -v r="$round" '{ a[NR] = $0 } END { for (i = 0; i < NR; i++) print a[(i + r - 1) % NR + 1] }')
     for which in $order; do
-        if [ "$which" = plain ]; then
+        if [ "$which" = bare ]; then
+            run none "$bare" "$bare_pid" | tee -a "$results" >&2
+        elif [ "$which" = plain ]; then
             run off "$plain" "$plain_pid" | tee -a "$results" >&2
         else
             run on "$metered" "$metered_pid" | tee -a "$results" >&2
@@ -86,7 +102,7 @@ done
 median() { grep "^$1 " "$results" | awk '{ print $'"$2"' }' | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 echo "| metrics | runs | median requests/s | median server CPU per request |"
 echo "|---|---|---|---|"
-for which in off on; do
+for which in $( [ -n "${BASELINE_DEMO:-}" ] && echo none ) off on; do
     echo "| $which | $rounds | $(median "$which" 2) | $(median "$which" 3) µs |"
 done
 rm -f "$results"

@@ -315,3 +315,111 @@ async fn a_jwks_url_that_cannot_be_fetched_is_503_not_401() {
         assert!(node.log().contains("JWKS not loaded yet"), "{adapter}");
     }
 }
+
+/// A WebSocket with `Authorization: Bearer <token>`, past its `hello`.
+async fn connect(
+    addr: SocketAddr,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut request = format!("ws://{addr}/").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio_tungstenite::connect_async(request),
+    )
+    .await
+    .expect("a handshake answer in time")
+    .expect("the handshake");
+    let hello = next_event(&mut ws, "hello").await;
+    assert_eq!(hello["data"]["user"]["id"], 2, "{hello}");
+    ws
+}
+
+/// The next frame whose event is `event` (pushes before it are skipped); panics on a close.
+async fn next_event<S>(ws: &mut S, event: &str) -> Value
+where
+    S: futures_util::Stream<Item = Result<tokio_tungstenite::tungstenite::Message, Error>> + Unpin,
+{
+    use futures_util::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("{event} in time"))
+            .expect("a frame")
+            .expect("a readable frame");
+        let text = match frame {
+            tokio_tungstenite::tungstenite::Message::Text(text) => text,
+            tokio_tungstenite::tungstenite::Message::Close(close) => {
+                panic!("closed ({close:?}) while waiting for {event}")
+            }
+            _ => continue,
+        };
+        let value: Value = serde_json::from_str(&text).unwrap();
+        if value["event"] == event {
+            return value;
+        }
+    }
+}
+
+/// The close code the server ends the WebSocket with (frames before it are skipped).
+async fn close_code<S>(ws: &mut S) -> u16
+where
+    S: futures_util::Stream<Item = Result<tokio_tungstenite::tungstenite::Message, Error>> + Unpin,
+{
+    use futures_util::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a close in time")
+            .expect("a frame")
+            .expect("a readable frame");
+        if let tokio_tungstenite::tungstenite::Message::Close(close) = frame {
+            return close.map_or(1005, |c| c.code.into());
+        }
+    }
+}
+
+/// The operator's trial: a JWT that expires in 5 seconds is warned with `auth.expiring`; the
+/// connection that sends a fresh JWT in-band with `auth.refresh` stays connected and keeps
+/// being answered past the old expiry, and the one that does not is closed with 4001
+/// (docs/protocol.md section 4, "Expiry, refresh and revocation").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_five_second_jwt_is_warned_then_refreshed_in_band_or_closed_with_4001() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    for adapter in ADAPTERS {
+        let node = DemoNode::spawn_with(adapter, &["--jwt-secret", "demo-secret"]);
+        let short = hs256("demo-secret", &claims(2, "user001", 5));
+        let mut kept = connect(node.addr, &short).await;
+        let mut left = connect(node.addr, &short).await;
+
+        for ws in [&mut kept, &mut left] {
+            let warning = next_event(ws, "auth.expiring").await;
+            let within = warning["data"]["expires_in_ms"]
+                .as_u64()
+                .expect("expires_in_ms");
+            assert!(within <= 5_000, "{adapter}: {warning}");
+            assert!(
+                warning["data"]["expires_at"].is_string(),
+                "{adapter}: {warning}"
+            );
+        }
+
+        let fresh = hs256("demo-secret", &claims(2, "user001", 3600));
+        let refresh = json!({"event": "auth.refresh#r", "data": {"token": fresh}});
+        kept.send(Message::text(refresh.to_string())).await.unwrap();
+        let reply = next_event(&mut kept, "auth.refresh#r").await;
+        assert_eq!(reply["data"]["success"], true, "{adapter}: {reply}");
+        assert_eq!(reply["data"]["user"]["id"], 2, "{adapter}: {reply}");
+
+        // The connection that did not refresh is closed when its token expires...
+        assert_eq!(close_code(&mut left).await, 4001, "{adapter}");
+        // ...and by then the refreshed one is past the old expiry and still answered.
+        let search = json!({"event": "todo.Task.search#s", "data": {}});
+        kept.send(Message::text(search.to_string())).await.unwrap();
+        let answer = next_event(&mut kept, "todo.Task.search#s").await;
+        assert!(answer["error"].is_null(), "{adapter}: {answer}");
+    }
+}
