@@ -242,7 +242,9 @@ async fn probes_need_no_credentials_and_are_answered_past_max_connections() {
         let deadline = Instant::now() + WAIT;
         while held.is_none() && Instant::now() < deadline {
             let conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let full = until(addr, "/api/todo.Task/", Duration::from_secs(2), |s, _| s == 503);
+            let full = until(addr, "/api/todo.Task/", Duration::from_secs(2), |s, _| {
+                s == 503
+            });
             if full.await.is_some() {
                 held = Some(conn);
             }
